@@ -1,0 +1,6 @@
+import type { Command } from 'commander';
+
+/** `lifeboat verify`: not implemented yet. */
+export function registerVerify(program: Command): void {
+  void program;
+}

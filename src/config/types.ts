@@ -1,0 +1,57 @@
+import type { KeySet } from '../crypto/keys.js';
+
+/** S3 settings; present only when `s3_url` / HQL_S3_URL is set. */
+export interface S3Config {
+  readonly url: string;
+  readonly bucket: string;
+  readonly region: string;
+  /** true = path style (`https://host/bucket/key`), false = virtual-host style. */
+  readonly pathStyle: boolean;
+  /** Access key id (treated as secret-ish: never logged). */
+  readonly key: string;
+  /** Secret access key (never logged, never in errors). */
+  readonly secret: string;
+  /** Lifeboat addition: object key prefix, '' = bucket root (Hiqlite-compatible). */
+  readonly prefix: string;
+}
+
+export interface RestoreConfig {
+  /** HQL_BACKUP_RESTORE, unparsed (`s3:<object>`, `s3:latest`, `file:<path>`). */
+  readonly source: string | undefined;
+  /** HQL_BACKUP_SKIP_VALIDATION */
+  readonly skipValidation: boolean;
+  /** Lifeboat addition HQL_BACKUP_RESTORE_FORCE: re-apply a source the marker says was applied. */
+  readonly force: boolean;
+  /** Lifeboat addition: tables a restored database must contain. */
+  readonly expectTables: readonly string[];
+}
+
+/** Derived absolute paths. */
+export interface ConfigPaths {
+  readonly dataDir: string;
+  /** `{data_dir}/state_machine/db` */
+  readonly dbDir: string;
+  /** `{data_dir}/state_machine/db/{filename_db}` unless overridden by `--db` */
+  readonly dbFile: string;
+  /** `{data_dir}/state_machine/backups` */
+  readonly backupsDir: string;
+}
+
+/** The one typed, validated configuration. Build it with `loadConfig`. */
+export interface Config {
+  readonly nodeId: number;
+  readonly dataDir: string;
+  readonly filenameDb: string;
+  readonly backupCron: string;
+  /** Lifeboat addition: IANA zone for the cron schedule; undefined = process local zone. */
+  readonly backupCronTz: string | undefined;
+  readonly backupKeepDays: number;
+  readonly backupKeepDaysLocal: number;
+  readonly s3: S3Config | undefined;
+  /** Present when ENC_KEYS / [encryption] is configured. Required when S3 is. */
+  readonly encryption: KeySet | undefined;
+  readonly restore: RestoreConfig;
+  readonly paths: ConfigPaths;
+  /** The TOML file that was read, if any. */
+  readonly configFile: string | undefined;
+}

@@ -1,0 +1,72 @@
+import { Worker } from 'node:worker_threads';
+import { LifeboatError } from '../errors.js';
+
+/** How thorough a check is: `quick` = PRAGMA quick_check, `full` = PRAGMA integrity_check. */
+export type CheckMode = 'quick' | 'full' | 'none';
+
+export interface SnapshotRequest {
+  readonly op: 'snapshot';
+  readonly source: string;
+  readonly dest: string;
+  readonly check: CheckMode;
+}
+
+export interface SnapshotOutcome {
+  /** Journal mode of the source (writers are only non-blocking in `wal`). */
+  readonly journalMode: string;
+  readonly pages: number;
+  readonly bytes: number;
+  readonly copyMs: number;
+  readonly checkMs: number;
+  /** Empty when the check passed. */
+  readonly problems: readonly string[];
+}
+
+export interface VerifyRequest {
+  readonly op: 'verify';
+  /** A file Lifeboat owns (a temp copy): the check converts it to rollback-journal mode. */
+  readonly path: string;
+  readonly check: CheckMode;
+  readonly countRows: boolean;
+}
+
+export interface TableInfo {
+  readonly name: string;
+  readonly rows: number | undefined;
+}
+
+export interface VerifyOutcome {
+  readonly ok: boolean;
+  readonly problems: readonly string[];
+  readonly tables: readonly TableInfo[];
+  readonly bytes: number;
+  readonly pageSize?: number;
+  readonly pageCount?: number;
+  readonly ms: number;
+}
+
+type Reply<T> = { ok: true; value: T } | { ok: false; message: string; code?: string };
+
+// Same relative path from src/snapshot/ and dist/snapshot/.
+const WORKER_URL = new URL('../../lib/sqlite-worker.mjs', import.meta.url);
+
+export function runSqliteWorker(request: SnapshotRequest): Promise<SnapshotOutcome>;
+export function runSqliteWorker(request: VerifyRequest): Promise<VerifyOutcome>;
+export function runSqliteWorker(request: SnapshotRequest | VerifyRequest): Promise<SnapshotOutcome | VerifyOutcome> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(WORKER_URL, { workerData: request });
+    let settled = false;
+    worker.once('message', (reply: Reply<SnapshotOutcome | VerifyOutcome>) => {
+      settled = true;
+      if (reply.ok) resolve(reply.value);
+      else reject(new LifeboatError(reply.code ?? 'SQLITE_ERROR', reply.message));
+    });
+    worker.once('error', (err) => {
+      if (!settled) reject(err);
+      settled = true;
+    });
+    worker.once('exit', (code) => {
+      if (!settled) reject(new LifeboatError('WORKER_EXIT', `the SQLite worker exited with code ${code} before answering`));
+    });
+  });
+}

@@ -1,0 +1,75 @@
+import { createReadStream } from 'node:fs';
+import { readdir, stat, unlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { LifeboatError } from '../errors.js';
+import { ensurePrivateDir, TEMP_PREFIX, writeFileAtomic } from '../fs/durable.js';
+import type { BackupStore, PutOptions, StoredObject } from './store.js';
+
+/** A plain folder as a BackupStore (the local backups folder, or any mounted disk). */
+export class LocalStore implements BackupStore {
+  readonly dir: string;
+  readonly description: string;
+
+  constructor(dir: string) {
+    this.dir = resolve(dir);
+    this.description = `local folder ${this.dir}`;
+  }
+
+  async list(): Promise<StoredObject[]> {
+    let entries;
+    try {
+      entries = await readdir(this.dir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const out: StoredObject[] = [];
+    for (const e of entries) {
+      if (!e.isFile() || e.name.startsWith('.')) continue;
+      try {
+        const s = await stat(join(this.dir, e.name));
+        out.push({ name: e.name, size: s.size, modified: s.mtime });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // deleted meanwhile
+      }
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async put(name: string, body: Readable, options: PutOptions = {}): Promise<StoredObject> {
+    const path = this.pathOf(name);
+    await ensurePrivateDir(this.dir);
+    const size = await writeFileAtomic(path, body, { mode: 0o600, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+    return { name, size, modified: new Date() };
+  }
+
+  async get(name: string): Promise<Readable> {
+    const path = this.pathOf(name);
+    try {
+      await stat(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new LifeboatError('NOT_FOUND', `no backup "${name}" in ${this.description}`, { hint: 'run `lifeboat list` to see the backups that exist' });
+      }
+      throw err;
+    }
+    return createReadStream(path);
+  }
+
+  async delete(name: string): Promise<void> {
+    try {
+      await unlink(this.pathOf(name));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+
+  /** Full path of a stored name; rejects names that would escape the folder. */
+  pathOf(name: string): string {
+    if (name === '' || name.includes('/') || name.includes('\\') || name === '.' || name === '..' || name.startsWith(TEMP_PREFIX) || name.includes('\0')) {
+      throw new LifeboatError('BAD_NAME', `"${name}" is not a valid backup name`, { hint: 'backup names look like backup_node_1_1732415400.sqlite' });
+    }
+    return join(this.dir, name);
+  }
+}

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { snapshotDatabase } from '../../src/snapshot/snapshot.js';
+import { bankTotals, createBank, START_BALANCE } from '../support/bank.js';
+import { tempDir } from '../support/tmp.js';
+
+const WRITER = fileURLToPath(new URL('../support/bank-writer.ts', import.meta.url));
+const ACCOUNTS = 110_000; // 1000-byte pad each → a database over 100 MiB
+
+/** Longest time without a commit inside [from, to]; with `edges`, the window ends count too. */
+function maxGap(times: readonly number[], from: number, to: number, edges: boolean): { gap: number; count: number } {
+  const inside = times.filter((t) => t >= from && t <= to);
+  let gap = 0;
+  let prev = edges ? from : (inside[0] ?? from);
+  for (const t of inside) {
+    gap = Math.max(gap, t - prev);
+    prev = t;
+  }
+  return { gap: edges ? Math.max(gap, to - prev) : gap, count: inside.length };
+}
+
+test('a snapshot of a 100 MB database is consistent while another process commits throughout', async (t) => {
+  const dir = tempDir();
+  const db = join(dir, 'bank.db');
+  createBank(db, ACCOUNTS);
+  assert.ok(statSync(db).size >= 100 * 1024 * 1024, 'the database must be at least 100 MB');
+
+  const writer = spawn(process.execPath, ['--import', 'tsx', WRITER, db, String(ACCOUNTS)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: writer.stdout });
+  const iterator = lines[Symbol.asyncIterator]();
+  assert.equal((await iterator.next()).value, 'ready', 'the writer commits before the snapshot starts');
+
+  // The writer's commits just before the snapshot are the baseline for its stalls.
+  const idleFrom = performance.timeOrigin + performance.now();
+  const target = join(dir, 'snapshot.sqlite');
+  const snapFrom = performance.timeOrigin + performance.now();
+  const result = await snapshotDatabase(db, target, { check: 'quick' });
+  const snapTo = performance.timeOrigin + performance.now();
+
+  writer.stdin.write('stop\n');
+  const report = JSON.parse((await iterator.next()).value as string) as { commits: number[] };
+  await once(writer, 'exit');
+
+  const during = maxGap(report.commits, snapFrom, snapTo, true);
+  const before = maxGap(report.commits, 0, idleFrom, false);
+  t.diagnostic(
+    `snapshot ${(result.bytes / 1048576).toFixed(1)} MiB in ${result.durationMs.toFixed(0)} ms (copy ${result.copyMs.toFixed(0)} ms, check ${result.checkMs.toFixed(0)} ms); ` +
+      `writer commits during snapshot: ${during.count}, longest writer stall during snapshot: ${during.gap.toFixed(1)} ms (before it, writer alone: ${before.gap.toFixed(1)} ms over ${before.count} commits)`,
+  );
+
+  assert.equal(result.journalMode, 'wal');
+  assert.ok(during.count > 0, 'the writer kept committing while the snapshot ran');
+  assert.ok(during.gap < 1000, `the writer was never blocked for long (longest stall ${during.gap.toFixed(1)} ms)`);
+  const totals = bankTotals(target);
+  assert.equal(totals.accounts, ACCOUNTS);
+  assert.equal(totals.total, ACCOUNTS * START_BALANCE, 'the snapshot saw whole transactions only');
+  assert.equal((statSync(target).mode & 0o777).toString(8), '600');
+  // The live database also still satisfies the invariant after all those commits.
+  assert.equal(bankTotals(db).total, ACCOUNTS * START_BALANCE);
+});

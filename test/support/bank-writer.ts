@@ -1,5 +1,6 @@
-// A separate process that commits transfers as fast as it can until told to stop on
-// stdin, then prints one JSON line with the completion time of every commit.
+// A separate process that commits transfers as fast as it can. A line `stop N` on stdin
+// makes it commit N more times (a comparison window), then print one JSON line with the
+// completion time of every commit and exit.
 import Database from 'better-sqlite3';
 
 const [path, accountsArg] = process.argv.slice(2);
@@ -14,22 +15,23 @@ const transfer = db.transaction((from: number, to: number, amount: number) => {
 });
 
 const commits: number[] = [];
-let stop = false;
-process.stdin.on('data', () => {
-  stop = true;
+let stopAt = Infinity;
+process.stdin.setEncoding('utf8').on('data', (line: string) => {
+  const more = Number(/stop (\d+)/.exec(line)?.[1] ?? 0);
+  stopAt = commits.length + more;
 });
 
 function burst(): void {
   // Commit in bursts and yield to the event loop so the stop message is seen.
   const until = performance.now() + 20;
-  while (performance.now() < until) {
+  while (performance.now() < until && commits.length < stopAt) {
     const from = Math.floor(Math.random() * accounts);
     const to = Math.floor(Math.random() * accounts);
     transfer(from, to, 1 + Math.floor(Math.random() * 50));
     commits.push(performance.timeOrigin + performance.now());
     if (commits.length === 200) process.stdout.write('ready\n');
   }
-  if (stop) {
+  if (commits.length >= stopAt) {
     db.close();
     // Exit only once the (large) line is flushed: a pipe is written asynchronously.
     process.stdout.write(`${JSON.stringify({ commits })}\n`, () => process.exit(0));

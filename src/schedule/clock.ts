@@ -1,0 +1,105 @@
+/** Time as the scheduler sees it: injected, so tests and library users can drive it. */
+export interface Clock {
+  now(): Date;
+  /** Resolves at (or after) `when`, or as soon as `signal` aborts. Never rejects. */
+  sleepUntil(when: Date, signal: AbortSignal): Promise<void>;
+}
+
+// setTimeout cannot wait longer than 2^31-1 ms (~24.8 days); longer waits are chunked.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export const systemClock: Clock = {
+  now: () => new Date(),
+  sleepUntil(when: Date, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = () => {
+        if (timer) clearTimeout(timer);
+        resolve();
+      };
+      const arm = () => {
+        // Re-read the real time on every wake-up: the wall clock may have jumped.
+        const remaining = when.getTime() - Date.now();
+        if (remaining <= 0) {
+          signal.removeEventListener('abort', onAbort);
+          return resolve();
+        }
+        timer = setTimeout(arm, Math.min(remaining, MAX_TIMER_MS));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      arm();
+    });
+  },
+};
+
+interface Sleeper {
+  readonly when: number;
+  readonly resolve: () => void;
+}
+
+/**
+ * A clock that moves only when told to. `nextSleep()` lets a test wait, without timers,
+ * until the code under test is sleeping, and learn until when.
+ */
+export class FakeClock implements Clock {
+  private current: number;
+  private sleepers: Sleeper[] = [];
+  private waiters: Array<(when: Date) => void> = [];
+
+  constructor(start: Date | string | number) {
+    this.current = new Date(start).getTime();
+  }
+
+  now(): Date {
+    return new Date(this.current);
+  }
+
+  sleepUntil(when: Date, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted || when.getTime() <= this.current) return resolve();
+      const sleeper: Sleeper = { when: when.getTime(), resolve };
+      this.sleepers.push(sleeper);
+      signal.addEventListener(
+        'abort',
+        () => {
+          this.sleepers = this.sleepers.filter((s) => s !== sleeper);
+          resolve();
+        },
+        { once: true },
+      );
+      for (const w of this.waiters.splice(0)) w(new Date(sleeper.when));
+    });
+  }
+
+  /** Resolves with the wake-up time of the next sleep that starts (or of one already waiting). */
+  nextSleep(): Promise<Date> {
+    const pending = this.sleepers[this.sleepers.length - 1];
+    if (pending) return Promise.resolve(new Date(pending.when));
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Number of sleeps currently waiting. */
+  get sleeping(): number {
+    return this.sleepers.length;
+  }
+
+  /** Moves time to `when` and wakes every sleeper that is due. */
+  advanceTo(when: Date | string | number): void {
+    const target = new Date(when).getTime();
+    if (target < this.current) throw new RangeError('a FakeClock does not go backwards; use set() for jumps');
+    this.set(target);
+  }
+
+  advance(ms: number): void {
+    this.advanceTo(this.current + ms);
+  }
+
+  /** Sets the time (also backwards, like a wall-clock jump) and wakes due sleepers. */
+  set(when: Date | string | number): void {
+    this.current = new Date(when).getTime();
+    const due = this.sleepers.filter((s) => s.when <= this.current);
+    this.sleepers = this.sleepers.filter((s) => s.when > this.current);
+    for (const s of due) s.resolve();
+  }
+}

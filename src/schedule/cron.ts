@@ -1,0 +1,254 @@
+/**
+ * Hiqlite's cron dialect, hand-written because no npm library speaks it exactly: Hiqlite
+ * uses the Rust `cron` crate, whose weekdays are 1-7 = Sunday..Saturday (croner and
+ * cron-parser use 0-6), whose seconds field is mandatory and year field optional, and
+ * whose day-of-month and day-of-week are ANDed (Vixie cron ORs them).
+ *
+ * Rules checked against zslayton/cron 0.17.0 (commit cf2dc1d5, src/parsing.rs,
+ * src/time_unit/*.rs, src/schedule.rs):
+ * - `sec min hour day_of_month month day_of_week [year]`; 6 or 7 fields; year defaults to all.
+ * - Items `*`, `a`, `a-b`, `Name`, `Name-Name`, and steps `*\/n`, `a/n` (a..max), `a-b/n`,
+ *   `Name-Name/n`; lists with `,`. `?` (= `*`) only in day_of_month and day_of_week.
+ * - Ranges: sec/min 0-59, hour 0-23, dom 1-31, month 1-12 (jan..dec, full names too),
+ *   dow 1-7 (sun=1 .. sat=7, also `tues`/`thurs`), year 1970-2100; names are case-insensitive.
+ *   A range needs start <= end; a step must be 1..max of the field (0 is rejected).
+ * - Shortcuts `@yearly` (0 0 0 1 1 *), `@monthly` (0 0 0 1 * *), `@weekly` (0 0 0 * * 1, Sundays),
+ *   `@daily` (0 0 0 * * *), `@hourly` (0 0 * * * *).
+ * - day_of_month AND day_of_week must both match.
+ *
+ * Deliberate difference — daylight-saving transitions. The crate skips a wall-clock time that
+ * does not exist (spring forward) and fires twice for one that exists twice (fall back).
+ * Lifeboat must neither skip a backup nor take it twice, so: a time inside a gap fires once at
+ * the first instant after the gap; an ambiguous time fires only at its first occurrence.
+ */
+import { LifeboatError } from '../errors.js';
+
+export interface CronSchedule {
+  readonly expression: string;
+  /** IANA zone the expression is evaluated in; undefined = the process's local zone. */
+  readonly timeZone: string | undefined;
+  /** The first fire instant strictly after `after`, or undefined when there is none up to 2100. */
+  next(after: Date): Date | undefined;
+}
+
+interface FieldSpec {
+  readonly name: string;
+  readonly min: number;
+  readonly max: number;
+  readonly names?: Readonly<Record<string, number>>;
+  readonly any?: boolean;
+}
+
+const MONTHS: Record<string, number> = {};
+['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'].forEach((m, i) => {
+  MONTHS[m] = i + 1;
+  MONTHS[m.slice(0, 3)] = i + 1;
+});
+const WEEKDAYS: Record<string, number> = { tues: 3, thurs: 5 };
+['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'].forEach((d, i) => {
+  WEEKDAYS[d] = i + 1;
+  WEEKDAYS[d.slice(0, 3)] = i + 1;
+});
+
+const FIELDS: readonly FieldSpec[] = [
+  { name: 'seconds', min: 0, max: 59 },
+  { name: 'minutes', min: 0, max: 59 },
+  { name: 'hours', min: 0, max: 23 },
+  { name: 'day_of_month', min: 1, max: 31, any: true },
+  { name: 'month', min: 1, max: 12, names: MONTHS },
+  { name: 'day_of_week', min: 1, max: 7, names: WEEKDAYS, any: true },
+  { name: 'year', min: 1970, max: 2100 },
+];
+
+const SHORTCUTS: Readonly<Record<string, string>> = {
+  '@yearly': '0 0 0 1 1 *',
+  '@monthly': '0 0 0 1 * *',
+  '@weekly': '0 0 0 * * 1',
+  '@daily': '0 0 0 * * *',
+  '@hourly': '0 0 * * * *',
+};
+
+const FORMAT_HINT = 'the format is "sec min hour day_of_month month day_of_week [year]" with weekdays 1-7 = Sun..Sat, e.g. "0 30 2 * * * *" (02:30 every day)';
+
+function invalid(expression: string, message: string): LifeboatError {
+  return new LifeboatError('CRON_INVALID', `invalid cron expression "${expression}": ${message}`, { hint: FORMAT_HINT });
+}
+
+function parseField(expression: string, spec: FieldSpec, text: string): boolean[] {
+  const set = new Array<boolean>(spec.max + 1).fill(false);
+  const where = `${spec.name} field "${text}"`;
+  const value = (token: string): number => {
+    if (/^\d+$/.test(token)) return Number(token);
+    const named = spec.names?.[token.toLowerCase()];
+    if (named !== undefined && /^[a-zA-Z]+$/.test(token)) return named;
+    throw invalid(expression, `${where}: "${token}" is not a ${spec.names ? 'number or name' : 'number'}`);
+  };
+  const checked = (n: number): number => {
+    if (n < spec.min || n > spec.max) throw invalid(expression, `${where}: ${n} is outside ${spec.min}-${spec.max}`);
+    return n;
+  };
+  for (const item of text.split(',')) {
+    if (item === '') throw invalid(expression, `${where}: empty list item`);
+    const [base, stepText, extra] = item.split('/');
+    if (extra !== undefined || base === undefined || base === '') throw invalid(expression, `${where}: "${item}" is not a valid item`);
+    let from: number;
+    let to: number;
+    let named = false;
+    if (base === '*' || (base === '?' && spec.any)) {
+      from = spec.min;
+      to = spec.max;
+    } else if (base === '?') {
+      throw invalid(expression, `${where}: "?" is only allowed in day_of_month and day_of_week`);
+    } else if (base.includes('-')) {
+      const [a, b, more] = base.split('-');
+      if (more !== undefined || !a || !b) throw invalid(expression, `${where}: "${base}" is not a valid range`);
+      from = checked(value(a));
+      to = checked(value(b));
+      if (from > to) throw invalid(expression, `${where}: range ${base} runs backwards`);
+    } else {
+      from = checked(value(base));
+      named = !/^\d+$/.test(base);
+      to = stepText === undefined ? from : spec.max;
+    }
+    let step = 1;
+    if (stepText !== undefined) {
+      if (named) throw invalid(expression, `${where}: a step needs a number, a range or "*" before "/", not a name`);
+      if (!/^\d+$/.test(stepText)) throw invalid(expression, `${where}: step "${stepText}" is not a number`);
+      step = Number(stepText);
+      if (step < 1 || step > spec.max) throw invalid(expression, `${where}: step ${step} must be between 1 and ${spec.max}`);
+    }
+    for (let v = from; v <= to; v += step) set[v] = true;
+  }
+  return set;
+}
+
+function resolveZone(timeZone: string | undefined): string {
+  const zone = timeZone ?? new Intl.DateTimeFormat().resolvedOptions().timeZone;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+  } catch {
+    throw new LifeboatError('CRON_INVALID', `unknown time zone "${zone}"`, { hint: 'use an IANA zone name such as UTC, Europe/Berlin or America/New_York' });
+  }
+  return zone;
+}
+
+export function parseCron(expression: string, options: { timeZone?: string } = {}): CronSchedule {
+  const trimmed = expression.trim();
+  if (trimmed === '') throw invalid(expression, 'it is empty');
+  const expanded = trimmed.startsWith('@') ? SHORTCUTS[trimmed.toLowerCase()] : trimmed;
+  if (expanded === undefined) throw invalid(expression, `unknown shortcut ${trimmed} (known: ${Object.keys(SHORTCUTS).join(', ')})`);
+  const parts = expanded.split(/\s+/);
+  if (parts.length !== 6 && parts.length !== 7) throw invalid(expression, `it has ${parts.length} fields, expected 6 or 7`);
+  const sets = FIELDS.map((spec, i) => (parts[i] === undefined ? new Array<boolean>(spec.max + 1).fill(true) : parseField(expression, spec, parts[i]!)));
+  const zone = resolveZone(options.timeZone);
+  const fields = sets as [boolean[], boolean[], boolean[], boolean[], boolean[], boolean[], boolean[]];
+  return Object.freeze({
+    expression,
+    timeZone: options.timeZone,
+    next: (after: Date) => nextFire(fields, zone, after),
+  });
+}
+
+export function nextFireTimes(schedule: CronSchedule, from: Date, count: number): Date[] {
+  const out: Date[] = [];
+  let cursor = from;
+  while (out.length < count) {
+    const next = schedule.next(cursor);
+    if (!next) break;
+    out.push(next);
+    cursor = next;
+  }
+  return out;
+}
+
+// ---- time zone arithmetic (wall clock ↔ instant) with Intl ----
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatter(zone: string): Intl.DateTimeFormat {
+  let f = formatters.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+    formatters.set(zone, f);
+  }
+  return f;
+}
+
+/** The wall clock at `ms` in `zone`, expressed as if it were UTC (ms, whole seconds). */
+function wallOf(ms: number, zone: string): number {
+  const parts: Record<string, number> = {};
+  for (const p of formatter(zone).formatToParts(new Date(ms))) if (p.type !== 'literal') parts[p.type] = Number(p.value);
+  return Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour! % 24, parts.minute!, parts.second!);
+}
+
+function offsetAt(ms: number, zone: string): number {
+  const whole = Math.floor(ms / 1000) * 1000;
+  return wallOf(whole, zone) - whole;
+}
+
+/**
+ * The instant a wall-clock time stands for: the earlier one when it exists twice, the end
+ * of the gap when it does not exist.
+ */
+function instantOf(wall: number, zone: string): number {
+  const before = offsetAt(wall - 86_400_000, zone);
+  const after = offsetAt(wall + 86_400_000, zone);
+  const candidates = [...new Set([before, after, offsetAt(wall, zone)])].map((o) => wall - o).filter((t) => wallOf(t, zone) === wall);
+  if (candidates.length > 0) return Math.min(...candidates);
+  // In a gap: the transition lies between the two readings; find its first second.
+  let lo = wall - Math.max(before, after);
+  let hi = wall - Math.min(before, after);
+  const target = offsetAt(hi, zone);
+  while (hi - lo > 1000) {
+    const mid = lo + Math.floor((hi - lo) / 2000) * 1000;
+    if (offsetAt(mid, zone) === target) hi = mid;
+    else lo = mid;
+  }
+  return hi;
+}
+
+const DAY = 86_400_000;
+
+function nextFire(f: readonly boolean[][], zone: string, after: Date): Date | undefined {
+  const [sec, min, hour, dom, month, dow, year] = f as [boolean[], boolean[], boolean[], boolean[], boolean[], boolean[], boolean[]];
+  const afterMs = after.getTime();
+  if (Number.isNaN(afterMs)) return undefined;
+  const start = Math.floor(wallOf(Math.floor(afterMs / 1000) * 1000, zone) / 1000) * 1000 + 1000;
+  let day = Math.floor(start / DAY) * DAY;
+  let first = true;
+  while (true) {
+    const d = new Date(day);
+    const y = d.getUTCFullYear();
+    if (y > 2100) return undefined;
+    if (!year[y]) {
+      day = Date.UTC(y + 1, 0, 1);
+      first = false;
+      continue;
+    }
+    const m = d.getUTCMonth() + 1;
+    if (!month[m]) {
+      day = Date.UTC(y, m, 1);
+      first = false;
+      continue;
+    }
+    if (dom[d.getUTCDate()] && dow[d.getUTCDay() + 1]) {
+      const offsetInDay = first ? start - day : 0;
+      const h0 = Math.floor(offsetInDay / 3_600_000);
+      for (let h = h0; h <= 23; h++) {
+        if (!hour[h]) continue;
+        const m0 = h === h0 ? Math.floor((offsetInDay % 3_600_000) / 60_000) : 0;
+        for (let mi = m0; mi <= 59; mi++) {
+          if (!min[mi]) continue;
+          const s0 = h === h0 && mi === m0 ? Math.floor((offsetInDay % 60_000) / 1000) : 0;
+          for (let s = s0; s <= 59; s++) {
+            if (!sec[s]) continue;
+            const instant = instantOf(day + h * 3_600_000 + mi * 60_000 + s * 1000, zone);
+            if (instant > afterMs) return new Date(instant);
+          }
+        }
+      }
+    }
+    day += DAY;
+    first = false;
+  }
+}

@@ -1,7 +1,7 @@
 import { chmod, rm, stat } from 'node:fs/promises';
 import { LifeboatError } from '../errors.js';
 import { commitFile, tempPathFor } from '../fs/durable.js';
-import { runSqliteWorker, type CheckMode, type SnapshotOutcome } from './worker-client.js';
+import { runSqliteWorker, SqliteWorkerError, type CheckMode, type SnapshotOutcome } from './worker-client.js';
 
 export interface SnapshotResult extends SnapshotOutcome {
   /** Where the verified snapshot now lives. */
@@ -40,7 +40,13 @@ export async function snapshotDatabase(source: string, target: string, options: 
   } catch (err) {
     await rm(temp, { force: true });
     await rm(`${temp}-journal`, { force: true });
-    if (err instanceof LifeboatError) throw err;
+    if (err instanceof SqliteWorkerError && /^SQLITE_(CORRUPT|NOTADB)/.test(err.sqliteCode ?? '')) {
+      throw new LifeboatError('SNAPSHOT_CORRUPT', `the database ${source} is damaged: ${err.message}`, {
+        hint: 'keep the existing backups; check the database with `sqlite3 <db> "PRAGMA integrity_check"` and restore from a backup if needed',
+        cause: err,
+      });
+    }
+    if (err instanceof LifeboatError && err.code !== 'SQLITE_ERROR') throw err;
     throw new LifeboatError('SNAPSHOT_FAILED', `snapshot of ${source} failed: ${(err as Error).message}`, { cause: err });
   }
 }

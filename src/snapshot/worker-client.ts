@@ -45,6 +45,16 @@ export interface VerifyOutcome {
   readonly ms: number;
 }
 
+/** A failure inside the SQLite worker; `sqliteCode` is SQLite's (e.g. SQLITE_CORRUPT). */
+export class SqliteWorkerError extends LifeboatError {
+  constructor(
+    readonly sqliteCode: string | undefined,
+    message: string,
+  ) {
+    super('SQLITE_ERROR', sqliteCode ? `${message} (${sqliteCode})` : message);
+  }
+}
+
 type Reply<T> = { ok: true; value: T } | { ok: false; message: string; code?: string };
 
 // Same relative path from src/snapshot/ and dist/snapshot/.
@@ -59,7 +69,7 @@ export function runSqliteWorker(request: SnapshotRequest | VerifyRequest): Promi
     worker.once('message', (reply: Reply<SnapshotOutcome | VerifyOutcome>) => {
       settled = true;
       if (reply.ok) resolve(reply.value);
-      else reject(new LifeboatError(reply.code ?? 'SQLITE_ERROR', reply.message));
+      else reject(new SqliteWorkerError(reply.code, reply.message));
     });
     worker.once('error', (err) => {
       if (!settled) reject(err);

@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const ENTRY = fileURLToPath(new URL('../../src/cli/entry.ts', import.meta.url));
+// Absolute, so the CLI can run with any working directory.
+const TSX = import.meta.resolve('tsx');
 
 export interface CliResult {
   readonly code: number | null;
@@ -23,7 +25,7 @@ export function runCli(args: readonly string[], options: CliOptions = {}): Promi
   for (const k of ['PATH', 'HOME', 'TZ', 'LANG']) if (process.env[k] !== undefined) env[k] = process.env[k]!;
   for (const [k, v] of Object.entries(options.env ?? {})) if (v !== undefined) env[k] = v;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], {
+    const child = spawn(process.execPath, ['--import', TSX, ENTRY, ...args], {
       cwd: options.cwd ?? process.cwd(),
       env,
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -1,6 +1,63 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { runBackup } from '../../backup/job.js';
+import { openRemoteStore, remoteTarget } from '../../backup/targets.js';
+import { LocalStore } from '../../storage/local.js';
+import { cliLogger, configFromCli, formatBytes, formatDuration, withConfigOption, type ConfigFlag } from '../context.js';
+import { createProgress } from '../progress.js';
+import { action } from '../run.js';
 
-/** `lifeboat backup`: not implemented yet. */
+interface BackupFlags extends ConfigFlag {
+  db?: string;
+  json?: boolean;
+  fullCheck?: boolean;
+}
+
+/** `lifeboat backup`: one backup now (snapshot, verify, push when S3 is configured, retention). */
 export function registerBackup(program: Command): void {
-  void program;
+  withConfigOption(program.command('backup'))
+    .description('take one backup now; pushes it encrypted to S3 when S3 is configured')
+    .option('--db <path>', 'database file to back up (default: {data_dir}/state_machine/db/{filename_db})')
+    .option('--full-check', 'verify the snapshot with PRAGMA integrity_check instead of quick_check')
+    .option('--json', 'print the result as JSON')
+    .action(
+      action(async (flags: BackupFlags) => {
+        const config = configFromCli(flags);
+        const logger = cliLogger();
+        const remote = await openRemoteStore(config, logger, { check: true });
+        const dbFile = flags.db ? resolve(flags.db) : config.paths.dbFile;
+        let progress: ReturnType<typeof createProgress> | undefined;
+        const report = await runBackup({
+          dbFile,
+          nodeId: config.nodeId,
+          local: new LocalStore(config.paths.backupsDir),
+          keepDaysLocal: config.backupKeepDaysLocal,
+          remote: remoteTarget(config, remote),
+          keepDaysRemote: config.backupKeepDays,
+          check: flags.fullCheck ? 'full' : 'quick',
+          now: () => new Date(),
+          logger,
+          onProgress: (_stage, bytes, total) => {
+            progress ??= createProgress({ label: 'upload', total });
+            progress.update(bytes);
+          },
+        });
+        progress?.done();
+        if (flags.json) {
+          process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+          return;
+        }
+        const lines = [
+          `backup   ${report.name}`,
+          `path     ${report.path}`,
+          `size     ${formatBytes(report.bytes)}`,
+          `duration ${formatDuration(report.durationMs)} (snapshot ${formatDuration(report.snapshotMs)})`,
+        ];
+        if (report.remote) lines.push(`remote   ${report.remote.object} on ${remote?.description ?? 'remote'} (${formatDuration(report.remote.durationMs)})`);
+        if (report.expiredLocal.length) lines.push(`expired  ${report.expiredLocal.length} local: ${report.expiredLocal.join(', ')}`);
+        if (report.remote?.expired.length) lines.push(`expired  ${report.remote.expired.length} remote: ${report.remote.expired.join(', ')}`);
+        for (const w of report.warnings) lines.push(`warning  ${w}`);
+        process.stdout.write(`${lines.join('\n')}\n`);
+      }),
+    );
 }

@@ -1,0 +1,21 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/types.js';
+import { checkS3Access, createS3Store } from '../storage/s3.js';
+import type { BackupStore } from '../storage/store.js';
+import type { RemoteTarget } from './job.js';
+
+/**
+ * The configured remote store, checked for reachability and credentials when asked, or
+ * undefined when S3 is not configured. (The config guarantees keys exist when S3 does.)
+ */
+export async function openRemoteStore(config: Config, logger: Logger, options: { check: boolean }): Promise<BackupStore | undefined> {
+  if (!config.s3) return undefined;
+  const store = createS3Store(config.s3, { logger });
+  if (options.check) await checkS3Access(store);
+  return store;
+}
+
+export function remoteTarget(config: Config, store: BackupStore | undefined): RemoteTarget | undefined {
+  if (!store || !config.encryption) return undefined;
+  return { store, key: config.encryption.active };
+}

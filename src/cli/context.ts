@@ -1,0 +1,48 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/types.js';
+import { createLogger, type Logger } from '../log.js';
+
+export interface ConfigFlag {
+  readonly config?: string;
+}
+
+/** Adds `--config F` (the TOML file; default ./config.toml or LIFEBOAT_CONFIG). */
+export function withConfigOption(cmd: Command): Command {
+  return cmd.option('-c, --config <file>', 'TOML configuration file (default: ./config.toml, or $LIFEBOAT_CONFIG)');
+}
+
+export function configFromCli(flags: ConfigFlag): Config {
+  return loadConfig({ ...(flags.config !== undefined ? { configFile: flags.config } : {}), env: process.env, cwd: process.cwd() });
+}
+
+export function cliLogger(): Logger {
+  return createLogger();
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+/** "3 h", "2 d 4 h": how long ago a backup was taken. */
+export function formatAge(from: Date, now: Date): string {
+  const s = Math.max(0, Math.floor((now.getTime() - from.getTime()) / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  if (s < 86_400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  return `${Math.floor(s / 86_400)} d ${Math.floor((s % 86_400) / 3600)} h`;
+}

@@ -1,0 +1,280 @@
+import Database from 'better-sqlite3';
+import { stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { runBackup, type BackupReport } from './backup/job.js';
+import { sortBackupsNewestFirst } from './backup/naming.js';
+import { loadConfig, type ConfigOverrides } from './config/load.js';
+import type { Config } from './config/types.js';
+import { LifeboatError } from './errors.js';
+import { ensurePrivateDir } from './fs/durable.js';
+import { acquireLock, type LockHandle } from './fs/lock.js';
+import { silentLogger } from './log.js';
+import { systemClock, type Clock } from './schedule/clock.js';
+import { parseCron } from './schedule/cron.js';
+import { Scheduler } from './schedule/scheduler.js';
+import type { CheckMode } from './snapshot/worker-client.js';
+import { LocalStore } from './storage/local.js';
+import { openRemoteStore, remoteTarget } from './backup/targets.js';
+import type { BackupStore, StoredObject } from './storage/store.js';
+
+export interface LifeboatOptions {
+  /** TOML file; default `config.toml` in `cwd` (or LIFEBOAT_CONFIG). */
+  readonly configFile?: string;
+  /** Environment to read HQL_* / ENC_* from; default `process.env`. */
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  /** Values set in code; environment variables still override them (as operators expect). */
+  readonly config?: ConfigOverrides;
+  /**
+   * Sidecar mode: back up this existing database file, written by another process.
+   * Without it Lifeboat opens (and creates) the embedded `{data_dir}/state_machine/db/{filename_db}`.
+   */
+  readonly dbPath?: string;
+  readonly logger?: Logger;
+  /** Injected for tests; default the system clock. */
+  readonly clock?: Clock;
+  /** Run backups on `backup_cron`; default true. */
+  readonly schedule?: boolean;
+  /** Take a backup right after start when none exists yet (default), always, or never. */
+  readonly backupOnStart?: 'if-none' | 'always' | 'never';
+  /** Check run on every snapshot before it counts: quick_check (default) or integrity_check. */
+  readonly check?: CheckMode;
+  /** Options for the application's database handle (embedded mode). */
+  readonly database?: Database.Options;
+}
+
+export interface BackupEntry {
+  readonly name: string;
+  readonly nodeId: number;
+  readonly time: Date;
+  readonly size: number;
+}
+
+export interface BackupListing {
+  readonly local: readonly BackupEntry[];
+  /** undefined when no remote store is configured. */
+  readonly remote: readonly BackupEntry[] | undefined;
+}
+
+export type LifeboatMode = 'embedded' | 'sidecar';
+
+/**
+ * The engine: configuration, the database (embedded) or its path (sidecar), the local and
+ * remote stores, and the backup schedule. `Lifeboat.open` → use `db` → `close()`.
+ */
+export class Lifeboat {
+  readonly config: Config;
+  readonly mode: LifeboatMode;
+  /** The SQLite file being backed up. */
+  readonly dbFile: string;
+  readonly local: LocalStore;
+  readonly remote: BackupStore | undefined;
+  readonly logger: Logger;
+  private readonly clock: Clock;
+  private readonly check: CheckMode;
+  private readonly handle: Database.Database | undefined;
+  private readonly scheduler: Scheduler | undefined;
+  private readonly lock: LockHandle;
+  private queue: Promise<unknown> = Promise.resolve();
+  private lastReport: BackupReport | undefined;
+  private lastError: Error | undefined;
+  private startupBackup: Promise<void> | undefined;
+  private closed = false;
+
+  private constructor(init: {
+    config: Config;
+    mode: LifeboatMode;
+    dbFile: string;
+    remote: BackupStore | undefined;
+    logger: Logger;
+    clock: Clock;
+    check: CheckMode;
+    handle: Database.Database | undefined;
+    lock: LockHandle;
+    schedule: boolean;
+  }) {
+    this.config = init.config;
+    this.mode = init.mode;
+    this.dbFile = init.dbFile;
+    this.local = new LocalStore(init.config.paths.backupsDir);
+    this.remote = init.remote;
+    this.logger = init.logger;
+    this.clock = init.clock;
+    this.check = init.check;
+    this.handle = init.handle;
+    this.lock = init.lock;
+    this.scheduler = init.schedule
+      ? new Scheduler({
+          schedule: parseCron(init.config.backupCron, init.config.backupCronTz ? { timeZone: init.config.backupCronTz } : {}),
+          clock: init.clock,
+          logger: init.logger,
+          run: async () => {
+            await this.backup();
+          },
+        })
+      : undefined;
+  }
+
+  static async open(options: LifeboatOptions = {}): Promise<Lifeboat> {
+    const logger = options.logger ?? silentLogger();
+    const cwd = options.cwd ?? process.cwd();
+    const config = loadConfig({
+      ...(options.configFile !== undefined ? { configFile: options.configFile } : {}),
+      env: options.env ?? process.env,
+      cwd,
+      ...(options.config ? { overrides: options.config } : {}),
+    });
+    const mode: LifeboatMode = options.dbPath ? 'sidecar' : 'embedded';
+    const dbFile = options.dbPath ? resolve(cwd, options.dbPath) : config.paths.dbFile;
+
+    const remote = await openRemoteStore(config, logger, { check: true });
+
+    await ensurePrivateDir(config.paths.backupsDir);
+    if (mode === 'embedded') await ensurePrivateDir(dirname(dbFile));
+    else await assertDatabaseExists(dbFile);
+    const lock = await acquireLock(`${dbFile}.lifeboat.lock`, mode === 'embedded' ? 'embedded database' : 'sidecar backups');
+
+    let handle: Database.Database | undefined;
+    try {
+      if (mode === 'embedded') {
+        handle = new Database(dbFile, options.database);
+        handle.pragma('journal_mode = WAL');
+      }
+      const lifeboat = new Lifeboat({
+        config,
+        mode,
+        dbFile,
+        remote,
+        logger,
+        clock: options.clock ?? systemClock,
+        check: options.check ?? 'quick',
+        handle,
+        lock,
+        schedule: options.schedule ?? true,
+      });
+      await lifeboat.start(options.backupOnStart ?? 'if-none');
+      return lifeboat;
+    } catch (err) {
+      handle?.close();
+      await lock.release();
+      throw err;
+    }
+  }
+
+  /** The application's database handle (embedded mode only). */
+  get db(): Database.Database {
+    if (!this.handle) {
+      throw new LifeboatError('NO_HANDLE', `Lifeboat runs as a sidecar for ${this.dbFile} and has no database handle`, { hint: 'open without dbPath to embed the database' });
+    }
+    return this.handle;
+  }
+
+  private async start(backupOnStart: 'if-none' | 'always' | 'never'): Promise<void> {
+    const next = this.scheduler?.nextRunAt();
+    this.logger.info(
+      {
+        mode: this.mode,
+        database: this.dbFile,
+        backups: this.local.dir,
+        remote: this.remote?.description ?? 'none',
+        schedule: this.config.backupCron,
+        nextBackup: next?.toISOString() ?? 'not scheduled',
+      },
+      `Lifeboat started: database ${this.dbFile}, backups in ${this.local.dir}, next scheduled backup ${next?.toISOString() ?? 'none'}`,
+    );
+    this.scheduler?.start();
+    const wantsFirst = backupOnStart === 'always' || (backupOnStart === 'if-none' && (await this.localBackups()).length === 0);
+    if (wantsFirst) {
+      this.logger.info('no backup exists yet: taking the first one now');
+      this.startupBackup = this.backup().then(
+        () => undefined,
+        (err: unknown) => {
+          this.logger.error({ err: describe(err) }, 'first backup failed; the schedule will try again');
+        },
+      );
+    }
+  }
+
+  /** Resolves when the start-up backup (if any) has finished, successfully or not. */
+  async whenStarted(): Promise<void> {
+    await this.startupBackup;
+  }
+
+  /**
+   * Takes a backup now. Runs after any backup already in progress (never two at once), so
+   * the result always includes every write committed before this call.
+   */
+  backup(options: { onProgress?: (stage: 'upload', bytes: number, total: number) => void } = {}): Promise<BackupReport> {
+    if (this.closed) return Promise.reject(new LifeboatError('CLOSED', 'this Lifeboat instance is closed'));
+    const run = this.queue.then(() =>
+      runBackup({
+        dbFile: this.dbFile,
+        nodeId: this.config.nodeId,
+        local: this.local,
+        keepDaysLocal: this.config.backupKeepDaysLocal,
+        remote: remoteTarget(this.config, this.remote),
+        keepDaysRemote: this.config.backupKeepDays,
+        check: this.check,
+        now: () => this.clock.now(),
+        logger: this.logger,
+        onProgress: options.onProgress,
+      }),
+    );
+    this.queue = run.then(
+      (report) => {
+        this.lastReport = report;
+        this.lastError = undefined;
+      },
+      (err: unknown) => {
+        this.lastError = err instanceof Error ? err : new Error(String(err));
+      },
+    );
+    return run;
+  }
+
+  async list(): Promise<BackupListing> {
+    const local = await this.localBackups();
+    const remote = this.remote ? toEntries(await this.remote.list()) : undefined;
+    return { local, remote };
+  }
+
+  private async localBackups(): Promise<BackupEntry[]> {
+    return toEntries(await this.local.list());
+  }
+
+  nextBackupAt(): Date | undefined {
+    return this.scheduler?.nextRunAt();
+  }
+
+  status(): { lastBackup: BackupReport | undefined; lastError: string | undefined; nextBackupAt: Date | undefined } {
+    return { lastBackup: this.lastReport, lastError: this.lastError ? describe(this.lastError) : undefined, nextBackupAt: this.nextBackupAt() };
+  }
+
+  /** Stops the schedule, waits for a running backup, closes the database. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.scheduler?.stop();
+    await this.queue;
+    this.handle?.close();
+    await this.lock.release();
+    this.logger.info('Lifeboat stopped');
+  }
+}
+
+function toEntries(objects: readonly StoredObject[]): BackupEntry[] {
+  return sortBackupsNewestFirst(objects).map((o) => ({ name: o.name, nodeId: o.id.nodeId, time: new Date(o.id.unixSeconds * 1000), size: o.size }));
+}
+
+/** A sidecar never creates the database it backs up: a wrong path must fail loudly. */
+async function assertDatabaseExists(dbFile: string): Promise<void> {
+  const s = await stat(dbFile).catch(() => undefined);
+  if (!s?.isFile()) {
+    throw new LifeboatError('DB_MISSING', `no database file at ${dbFile}`, { hint: 'check --db: the sidecar backs up an existing database that another process writes' });
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { existsSync, openSync, readSync, readdirSync, statSync, writeFileSync, writeSync, closeSync, mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { BACKUP_LOCK, runBackup, type BackupJobOptions } from '../../src/backup/job.js';
+import { backupName } from '../../src/backup/naming.js';
+import { LifeboatError } from '../../src/errors.js';
+import { silentLogger } from '../../src/log.js';
+import { LocalStore } from '../../src/storage/local.js';
+import { countItems, createItemsDb } from '../support/db.js';
+import { tempDir } from '../support/tmp.js';
+
+const NOW = new Date('2026-11-24T02:30:00.400Z');
+const NOW_S = Math.floor(NOW.getTime() / 1000);
+
+function setup(rows = 500): { dir: string; db: string; backups: string; options: BackupJobOptions } {
+  const dir = tempDir();
+  const db = join(dir, 'app.db');
+  createItemsDb(db, rows);
+  const backups = join(dir, 'state_machine', 'backups');
+  const options: BackupJobOptions = {
+    dbFile: db,
+    nodeId: 7,
+    local: new LocalStore(backups),
+    keepDaysLocal: 3,
+    keepDaysRemote: 30,
+    check: 'quick',
+    now: () => NOW,
+    logger: silentLogger(),
+  };
+  return { dir, db, backups, options };
+}
+
+test('a run writes a verified, private backup named after node id and start time', async () => {
+  const { db, backups, options } = setup();
+  const report = await runBackup(options);
+  assert.equal(report.name, `backup_node_7_${NOW_S}.sqlite`);
+  assert.equal(report.path, join(backups, report.name));
+  assert.equal(countItems(report.path), 500);
+  assert.equal(report.bytes, statSync(report.path).size);
+  assert.equal(statSync(report.path).mode & 0o777, 0o600);
+  assert.equal(statSync(backups).mode & 0o777, 0o700);
+  assert.equal(report.sourceJournalMode, 'wal');
+  assert.equal(report.remote, undefined);
+  // Nothing else is left in the folder: no temp file, no journal, no lock.
+  assert.deepEqual(readdirSync(backups), [report.name]);
+  // The backup is a standalone rollback-journal file, not a WAL one.
+  const header = Buffer.alloc(20);
+  const fd = openSync(report.path, 'r');
+  try {
+    assert.equal(readSync(fd, header, 0, header.length, 0), header.length);
+  } finally {
+    closeSync(fd);
+  }
+  assert.equal(header[18], 1, 'file format write version 1 = rollback journal');
+  assert.equal(countItems(db), 500, 'the live database is untouched');
+});
+
+
+test('local retention removes expired backups only after the new one is safe, and keeps foreign files', async () => {
+  const { backups, options } = setup();
+  mkdirSync(backups, { recursive: true });
+  const old = [backupName(7, NOW_S - 4 * 86_400), backupName(1, NOW_S - 30 * 86_400)];
+  const young = [backupName(7, NOW_S - 2 * 86_400)];
+  for (const name of [...old, ...young, 'notes.txt', 'backup_node_7_1.sqlite~']) writeFileSync(join(backups, name), 'x');
+  const report = await runBackup(options);
+  assert.deepEqual([...report.expiredLocal].sort(), [...old].sort());
+  assert.deepEqual(readdirSync(backups).sort(), [report.name, ...young, 'notes.txt', 'backup_node_7_1.sqlite~'].sort());
+});
+
+test('two runs in the same second do not overwrite each other', async () => {
+  const { options } = setup();
+  await runBackup(options);
+  await assert.rejects(runBackup(options), (err: unknown) => err instanceof LifeboatError && err.code === 'BACKUP_EXISTS');
+});
+
+test('a missing database fails clearly and creates no backup', async () => {
+  const { dir, backups, options } = setup();
+  await assert.rejects(runBackup({ ...options, dbFile: join(dir, 'nope.db') }), (err: unknown) => {
+    assert.ok(err instanceof LifeboatError);
+    assert.equal(err.code, 'DB_MISSING');
+    assert.match(err.message, /nope\.db/);
+    return true;
+  });
+  assert.deepEqual(readdirSync(backups), []);
+});
+
+test('a corrupt database fails its check and leaves nothing behind', async () => {
+  const { db, backups, options } = setup(5000);
+  // Overwrite a b-tree page in the middle of the file with garbage.
+  const fd = openSync(db, 'r+');
+  try {
+    writeSync(fd, Buffer.alloc(4096, 0xff), 0, 4096, 4096 * 5);
+  } finally {
+    closeSync(fd);
+  }
+  await assert.rejects(runBackup(options), (err: unknown) => {
+    assert.ok(err instanceof LifeboatError);
+    assert.ok(['SNAPSHOT_CORRUPT', 'SNAPSHOT_FAILED'].includes(err.code), err.code);
+    return true;
+  });
+  assert.deepEqual(readdirSync(backups), []);
+});
+
+test('temp files of an interrupted run are cleaned up; a held lock refuses a second run', async () => {
+  const { backups, options } = setup();
+  mkdirSync(backups, { recursive: true });
+  writeFileSync(join(backups, '.lifeboat-tmp-backup_node_7_1.sqlite.dead01'), 'partial');
+  const report = await runBackup(options);
+  assert.deepEqual(readdirSync(backups), [report.name]);
+
+  // A lock held by a live process (this one) makes a concurrent run fail instead of racing.
+  writeFileSync(join(backups, BACKUP_LOCK), JSON.stringify({ pid: process.pid, host: hostname(), since: 'now', purpose: 'test' }));
+  await assert.rejects(runBackup({ ...options, now: () => new Date(NOW.getTime() + 5000) }), (err: unknown) => err instanceof LifeboatError && err.code === 'LOCKED');
+  // A lock left by a dead process is stale and taken over.
+  writeFileSync(join(backups, BACKUP_LOCK), JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), since: 'then', purpose: 'crashed' }));
+  const again = await runBackup({ ...options, now: () => new Date(NOW.getTime() + 6000) });
+  assert.ok(existsSync(again.path));
+  assert.ok(!existsSync(join(backups, BACKUP_LOCK)));
+});

@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { FakeClock } from '../../src/schedule/clock.js';
+import { parseCron } from '../../src/schedule/cron.js';
+import { retryDelay, Scheduler, type RunContext } from '../../src/schedule/scheduler.js';
+
+const EVERY_MINUTE = parseCron('0 * * * * *', { timeZone: 'UTC' });
+
+/** A run the test finishes by hand, to hold a run "in progress" without timers. */
+function controllable() {
+  const calls: RunContext[] = [];
+  const pending: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  let started: () => void = () => undefined;
+  const run = (ctx: RunContext) =>
+    new Promise<void>((resolve, reject) => {
+      calls.push(ctx);
+      pending.push({ resolve, reject });
+      started();
+    });
+  const nextStart = () => new Promise<void>((r) => (started = r));
+  return { run, calls, pending, nextStart };
+}
+
+test('fires at each scheduled instant of the injected clock', async () => {
+  const clock = new FakeClock('2026-11-24T10:00:30Z');
+  const fired: string[] = [];
+  const s = new Scheduler({ schedule: EVERY_MINUTE, clock, run: async (ctx) => void fired.push(ctx.scheduledAt.toISOString()) });
+  assert.equal(s.nextRunAt()?.toISOString(), '2026-11-24T10:01:00.000Z');
+  s.start();
+  for (const expected of ['2026-11-24T10:01:00.000Z', '2026-11-24T10:02:00.000Z', '2026-11-24T10:03:00.000Z']) {
+    const wake = await clock.nextSleep();
+    assert.equal(wake.toISOString(), expected);
+    clock.advanceTo(wake);
+  }
+  await clock.nextSleep();
+  await s.stop();
+  assert.deepEqual(fired, ['2026-11-24T10:01:00.000Z', '2026-11-24T10:02:00.000Z', '2026-11-24T10:03:00.000Z']);
+  assert.equal(s.getStats().succeeded, 3);
+});
+
+test('a run that spans the next tick is not overlapped; the missed tick is skipped and counted', async () => {
+  const clock = new FakeClock('2026-11-24T10:00:30Z');
+  const c = controllable();
+  const s = new Scheduler({ schedule: EVERY_MINUTE, clock, run: c.run });
+  s.start();
+  const started = c.nextStart();
+  clock.advanceTo(await clock.nextSleep()); // 10:01 fires
+  await started;
+  assert.equal(s.isRunning, true);
+  clock.advanceTo('2026-11-24T10:02:30Z'); // 10:02 passes while the run is going
+  assert.equal(c.calls.length, 1, 'no second run while the first is in progress');
+  c.pending[0]!.resolve();
+  const wake = await clock.nextSleep();
+  assert.equal(wake.toISOString(), '2026-11-24T10:03:00.000Z', 'continues from now, no burst of missed runs');
+  assert.equal(s.getStats().skippedTicks, 1);
+  await s.stop();
+  assert.equal(c.calls.length, 1);
+});
+
+test('a failed run is retried with backoff a bounded number of times; the next tick still happens', async () => {
+  const clock = new FakeClock('2026-11-24T10:00:00Z');
+  const hourly = parseCron('0 0 * * * *', { timeZone: 'UTC' });
+  const attempts: RunContext[] = [];
+  let failUntil = 10;
+  const s = new Scheduler({
+    schedule: hourly,
+    clock,
+    retry: { maxAttempts: 3, baseDelayMs: 60_000, maxDelayMs: 600_000 },
+    run: async (ctx) => {
+      attempts.push(ctx);
+      if (attempts.length <= failUntil) throw new Error(`boom ${attempts.length}`);
+    },
+  });
+  s.start();
+  clock.advanceTo(await clock.nextSleep()); // 11:00 attempt 1 fails
+  let wake = await clock.nextSleep();
+  assert.equal(wake.toISOString(), '2026-11-24T11:01:00.000Z', 'first retry after the base delay');
+  clock.advanceTo(wake); // attempt 2 fails
+  wake = await clock.nextSleep();
+  assert.equal(wake.toISOString(), '2026-11-24T11:03:00.000Z', 'second retry after twice the delay');
+  clock.advanceTo(wake); // attempt 3 fails: give up
+  wake = await clock.nextSleep();
+  assert.equal(wake.toISOString(), '2026-11-24T12:00:00.000Z', 'after the last attempt, the next tick');
+  assert.deepEqual(attempts.map((a) => [a.attempt, a.reason]), [[1, 'schedule'], [2, 'retry'], [3, 'retry']]);
+  failUntil = 0;
+  clock.advanceTo(wake);
+  await clock.nextSleep();
+  await s.stop();
+  assert.equal(attempts.length, 4);
+  assert.equal(s.getStats().failed, 3);
+  assert.equal(s.getStats().succeeded, 1);
+});
+
+test('retries never run past the next tick', async () => {
+  const clock = new FakeClock('2026-11-24T10:00:30Z');
+  let calls = 0;
+  const s = new Scheduler({
+    schedule: EVERY_MINUTE,
+    clock,
+    retry: { maxAttempts: 5, baseDelayMs: 45_000 },
+    run: async () => {
+      calls++;
+      throw new Error('down');
+    },
+  });
+  s.start();
+  clock.advanceTo(await clock.nextSleep()); // 10:01 fails, retry at 10:01:45
+  let wake = await clock.nextSleep();
+  assert.equal(wake.toISOString(), '2026-11-24T10:01:45.000Z');
+  clock.advanceTo(wake); // fails again: next retry (90 s) would pass 10:02, so the tick takes over
+  wake = await clock.nextSleep();
+  assert.equal(wake.toISOString(), '2026-11-24T10:02:00.000Z');
+  await s.stop();
+  assert.equal(calls, 2);
+});
+
+test('stop() waits for the run in progress; runNow joins a running run', async () => {
+  const clock = new FakeClock('2026-11-24T10:00:30Z');
+  const c = controllable();
+  const s = new Scheduler({ schedule: EVERY_MINUTE, clock, run: c.run });
+  s.start();
+  const started = c.nextStart();
+  const manual = s.runNow();
+  await started;
+  assert.equal(c.calls[0]!.reason, 'manual');
+  const joined = s.runNow();
+  assert.equal(c.calls.length, 1, 'runNow while running does not start a second run');
+  let stopped = false;
+  const stopping = s.stop().then(() => (stopped = true));
+  await Promise.resolve();
+  assert.equal(stopped, false, 'stop waits for the run');
+  c.pending[0]!.resolve();
+  await Promise.all([manual, joined, stopping]);
+  assert.equal(stopped, true);
+});
+
+test('backoff is exponential and capped', () => {
+  const p = { maxAttempts: 9, baseDelayMs: 30_000, maxDelayMs: 600_000 };
+  assert.deepEqual([1, 2, 3, 4, 5, 6].map((a) => retryDelay(p, a)), [30_000, 60_000, 120_000, 240_000, 480_000, 600_000]);
+});
+
+test('FakeClock: sleepers wake when due, abort wakes them early, time never runs backwards by accident', async () => {
+  const clock = new FakeClock('2026-01-01T00:00:00Z');
+  const ac = new AbortController();
+  let woke = 0;
+  const a = clock.sleepUntil(new Date('2026-01-01T00:00:10Z'), ac.signal).then(() => woke++);
+  clock.advance(9_000);
+  await Promise.resolve();
+  assert.equal(woke, 0);
+  clock.advance(1_000);
+  await a;
+  assert.equal(woke, 1);
+  const b = clock.sleepUntil(new Date('2030-01-01T00:00:00Z'), ac.signal);
+  ac.abort();
+  await b;
+  assert.throws(() => clock.advanceTo('2025-01-01T00:00:00Z'), RangeError);
+});

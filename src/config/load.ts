@@ -153,8 +153,8 @@ class Reader {
       case 'bool':
         // As Hiqlite (Rust's bool::from_str): exactly "true" or "false".
         if (typeof value === 'boolean') return value;
-        if (value === 'true') return true;
-        if (value === 'false') return false;
+        if (origin === 'env' && value === 'true') return true;
+        if (origin === 'env' && value === 'false') return false;
         return this.bad(spec, origin, value, 'must be true or false');
       case 'strings':
         if (typeof value === 'string') return spec.env === 'ENC_KEYS' ? splitEnvKeys(value) : value.split(',').map((s) => s.trim()).filter(Boolean);
@@ -236,8 +236,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const backupKeepDays = r.get(KEYS.backupKeepDays) ?? DEFAULTS.backupKeepDays;
   const backupKeepDaysLocal = r.get(KEYS.backupKeepDaysLocal) ?? DEFAULTS.backupKeepDaysLocal;
 
-  const s3 = readS3(r);
-  const encryption = readKeys(r, s3 !== undefined);
+  const { s3, requested: s3Requested } = readS3(r);
+  const encryption = readKeys(r, s3Requested);
 
   const restore: RestoreConfig = {
     source: r.get(KEYS.restore),
@@ -270,7 +270,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   return config;
 }
 
-function readS3(r: Reader): S3Config | undefined {
+function readS3(r: Reader): { s3: S3Config | undefined; requested: boolean } {
   const url = r.get(KEYS.s3Url);
   const bucket = r.get(KEYS.s3Bucket);
   const region = r.get(KEYS.s3Region);
@@ -278,7 +278,7 @@ function readS3(r: Reader): S3Config | undefined {
   const key = r.get(KEYS.s3Key);
   const secret = r.get(KEYS.s3Secret);
   const prefix = r.get(KEYS.s3Prefix) ?? DEFAULTS.s3Prefix;
-  if (url === undefined) return undefined;
+  if (url === undefined) return { s3: undefined, requested: false };
   let ok = true;
   try {
     const u = new URL(url);
@@ -306,8 +306,13 @@ function readS3(r: Reader): S3Config | undefined {
     r.problems.push(`${nameOf(KEYS.s3Prefix)}: "${prefix}" must not start with "/" (use e.g. "backups/")`);
     ok = false;
   }
-  if (!ok || !bucket || !region || !key || !secret) return undefined;
-  return Object.freeze({ url, bucket, region, pathStyle, key, secret, prefix });
+  if (!ok || !bucket || !region || !key || !secret) return { s3: undefined, requested: true };
+  const s3: S3Config = { url, bucket, region, pathStyle, key, secret, prefix };
+  // The secret must not escape through JSON.stringify or console.log of a config object.
+  const shown = { ...s3, key: '***', secret: '***' };
+  Object.defineProperty(s3, 'toJSON', { value: () => shown });
+  Object.defineProperty(s3, Symbol.for('nodejs.util.inspect.custom'), { value: () => shown });
+  return { s3: Object.freeze(s3), requested: true };
 }
 
 function readKeys(r: Reader, s3Configured: boolean): KeySet | undefined {

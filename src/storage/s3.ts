@@ -54,7 +54,7 @@ export class S3Store implements BackupStore {
       forcePathStyle: config.pathStyle,
       credentials: { accessKeyId: config.key, secretAccessKey: config.secret },
       maxAttempts: options.maxAttempts ?? 5,
-      requestHandler: { requestTimeout: options.requestTimeoutMs ?? 60_000, connectionTimeout: options.connectionTimeoutMs ?? 10_000 },
+      requestHandler: { requestTimeout: options.requestTimeoutMs ?? 60_000, connectionTimeout: options.connectionTimeoutMs ?? 10_000, throwOnRequestTimeout: true },
       // Many S3-compatible stores reject or mishandle the SDK's newer default CRC checksums;
       // send and verify them only where the API requires them.
       requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -177,7 +177,7 @@ export function classifyS3Error(err: unknown, config: S3Config, what: string, ob
     return new LifeboatError('S3_CLOCK_SKEW', `S3 ${what} failed at ${where}: this machine's clock differs too much from the server's`, { hint: 'synchronise the system clock (NTP); S3 signatures are valid for 15 minutes', cause: err });
   }
   if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'InvalidToken', 'Forbidden'].includes(name) || status === 403 || status === 401) {
-    return new LifeboatError('S3_AUTH', `S3 ${what} failed at ${where}: the credentials were rejected (${name})`, {
+    return new LifeboatError('S3_AUTH', `S3 ${what} failed at ${where}: the credentials were rejected (${name === 'Unknown' || name === 'Error' ? `HTTP ${status}` : name})`, {
       hint: 'check cluster.s3_key / s3_secret (HQL_S3_KEY, HQL_S3_SECRET) and that the key may read and write this bucket',
       cause: err,
     });

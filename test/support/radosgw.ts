@@ -50,7 +50,22 @@ async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs: n
   throw new Error(`radosgw harness: timed out waiting for ${what}`);
 }
 
+/**
+ * Starts a fresh cluster; a failed start (seen rarely: the OSD registering against the
+ * monitor with "wrong fsid") is retried with new ports and a new folder.
+ */
 export async function startRadosGw(options: { memoryBytes?: number } = {}): Promise<RadosGw> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      process.stderr.write(`radosgw harness: start attempt ${attempt} failed (${(err as Error).message.split('\n')[0]}); retrying\n`);
+    }
+  }
+}
+
+async function startOnce(options: { memoryBytes?: number }): Promise<RadosGw> {
   for (const bin of ['ceph-mon', 'ceph-osd', 'radosgw', 'monmaptool', 'radosgw-admin']) {
     if (!existsSync(`/usr/bin/${bin}`)) throw new Error(`radosgw harness: ${bin} is missing; run test/support/install-s3-server.sh (apt-get install ceph-mon ceph-osd radosgw ceph-common)`);
   }

@@ -47,9 +47,8 @@ async function create(): Promise<TestS3> {
   if (env.LIFEBOAT_TEST_S3_ENDPOINT && env.LIFEBOAT_TEST_S3_ACCESS_KEY && env.LIFEBOAT_TEST_S3_SECRET_KEY) {
     base = { endpoint: env.LIFEBOAT_TEST_S3_ENDPOINT, region: env.LIFEBOAT_TEST_S3_REGION ?? 'us-east-1', accessKey: env.LIFEBOAT_TEST_S3_ACCESS_KEY, secretKey: env.LIFEBOAT_TEST_S3_SECRET_KEY };
   } else {
-    const gw = await startRadosGw();
-    after(() => gw.stop());
-    base = gw;
+    // Stopped by the harness's own exit handler when this test process ends.
+    base = await startRadosGw();
   }
   return build(base, false, async (client) => {
     const bucket = `lifeboat-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;

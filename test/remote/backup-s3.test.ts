@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { buffer } from 'node:stream/consumers';
+import { before, test } from 'node:test';
+import { RemotePushError, runBackup, type BackupJobOptions } from '../../src/backup/job.js';
+import { backupName } from '../../src/backup/naming.js';
+import type { S3Config } from '../../src/config/types.js';
+import { createKeySet, generateKey } from '../../src/crypto/keys.js';
+import { createDecryptStream } from '../../src/crypto/stream.js';
+import { decodeHeader } from '../../src/crypto/format.js';
+import { silentLogger } from '../../src/log.js';
+import { LocalStore } from '../../src/storage/local.js';
+import { createS3Store } from '../../src/storage/s3.js';
+import { runCli } from '../support/cli.js';
+import { createItemsDb } from '../support/db.js';
+import { getTestS3, type TestS3 } from '../support/s3.js';
+import { tempDir } from '../support/tmp.js';
+
+let s3: TestS3;
+before(async () => {
+  s3 = await getTestS3();
+});
+
+const KEYS = createKeySet([{ id: 'old', key: Buffer.alloc(32, 1) }, { id: 'current', key: Buffer.alloc(32, 2) }], 'current');
+const NOW = new Date('2026-11-24T02:30:00Z');
+const NOW_S = NOW.getTime() / 1000;
+
+function job(config: S3Config, over: Partial<BackupJobOptions> = {}): BackupJobOptions {
+  const dir = tempDir();
+  const db = join(dir, 'app.db');
+  createItemsDb(db, 2000);
+  return {
+    dbFile: db,
+    nodeId: 1,
+    local: new LocalStore(join(dir, 'backups')),
+    keepDaysLocal: 3,
+    remote: { store: createS3Store(config), key: KEYS.active },
+    keepDaysRemote: 30,
+    check: 'quick',
+    now: () => NOW,
+    logger: silentLogger(),
+    ...over,
+  };
+}
+
+test('each backup is pushed encrypted with the active key under the same name, and decrypts to the local file', async () => {
+  const config = await s3.place();
+  const options = job(config);
+  const report = await runBackup(options);
+  assert.equal(report.remote?.object, report.name);
+  const store = createS3Store(config);
+  const raw = await buffer(await store.get(report.name));
+  assert.equal(decodeHeader(raw)?.header.keyId, 'current');
+  assert.equal(decodeHeader(raw)?.header.chunkKiB, 128);
+  const plain = await buffer((await store.get(report.name)).pipe(createDecryptStream(KEYS)));
+  assert.ok(plain.equals(readFileSync(report.path)), 'the remote copy is the local backup, encrypted');
+});
+
+test('remote retention deletes old backups only, keeps foreign objects and the newest', async () => {
+  const config = await s3.place();
+  const client = s3.client();
+  const old = [backupName(1, NOW_S - 31 * 86_400), backupName(2, NOW_S - 400 * 86_400)];
+  const young = [backupName(1, NOW_S - 29 * 86_400)];
+  for (const key of [...old, ...young, 'notes.txt', 'backup_node_1_1.sqlite.partial']) {
+    await client.send(new PutObjectCommand({ Bucket: config.bucket, Key: `${config.prefix}${key}`, Body: 'x' }));
+  }
+  const report = await runBackup(job(config));
+  assert.deepEqual([...(report.remote?.expired ?? [])].sort(), [...old].sort());
+  const left = (await createS3Store(config).list()).map((o) => o.name).sort();
+  assert.deepEqual(left, [report.name, ...young, 'notes.txt', 'backup_node_1_1.sqlite.partial'].sort());
+});
+
+test('a push that fails for good keeps the local backup and says so', async () => {
+  const config = await s3.place();
+  const options = job({ ...config, secret: 'not-the-secret' });
+  await assert.rejects(runBackup(options), (err: unknown) => {
+    assert.ok(err instanceof RemotePushError, String(err));
+    assert.match(err.message, /saved locally at .*backup_node_1_\d+\.sqlite but the push to the remote store failed/);
+    assert.ok(!err.message.includes('not-the-secret'));
+    return true;
+  });
+  assert.deepEqual(readdirSync(options.local.dir), [backupName(1, NOW_S)]);
+  assert.deepEqual(await createS3Store(config).list(), []);
+});
+
+test('CLI: backup pushes and prints the object; list shows local and remote', async () => {
+  const config = await s3.place();
+  const dir = tempDir();
+  const db = join(dir, 'app.db');
+  createItemsDb(db, 100);
+  const key = generateKey('cli');
+  const env = {
+    HQL_DATA_DIR: join(dir, 'data'),
+    HQL_S3_URL: config.url,
+    HQL_S3_BUCKET: config.bucket,
+    HQL_S3_REGION: config.region,
+    HQL_S3_KEY: config.key,
+    HQL_S3_SECRET: config.secret,
+    HQL_S3_PREFIX: config.prefix || undefined,
+    ENC_KEYS: key,
+    ENC_KEY_ACTIVE: 'cli',
+  };
+  const res = await runCli(['backup', '--db', db], { cwd: dir, env });
+  assert.equal(res.code, 0, res.stderr);
+  const name = /backup\s+(backup_node_1_\d+\.sqlite)/.exec(res.stdout)?.[1];
+  assert.ok(name);
+  assert.match(res.stdout, new RegExp(`remote\\s+${name.replace('.', '\\.')} on s3 bucket "${config.bucket}"`));
+  const list = await runCli(['list', '--json'], { cwd: dir, env });
+  const rows = JSON.parse(list.stdout) as Array<{ where: string; name: string }>;
+  assert.deepEqual(rows.map((r) => [r.where, r.name]).sort(), [['local', name], ['remote', name]].sort());
+  const remoteOnly = await runCli(['list', '--remote'], { cwd: dir, env });
+  assert.match(remoteOnly.stdout, /remote\s+backup_node_1_/);
+  assert.doesNotMatch(remoteOnly.stdout, /^local/m);
+  for (const r of [res, list, remoteOnly]) assert.ok(!(r.stdout + r.stderr).includes(config.secret));
+  // A bad secret fails the start-up check before anything is done.
+  const bad = await runCli(['backup', '--db', db], { cwd: dir, env: { ...env, HQL_S3_SECRET: 'wrong-secret-zz' } });
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /credentials were rejected/);
+  assert.ok(!bad.stderr.includes('wrong-secret-zz'));
+});

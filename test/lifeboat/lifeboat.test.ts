@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { Lifeboat } from '../../src/index.js';
+import { LifeboatError } from '../../src/errors.js';
+import { FakeClock } from '../../src/schedule/clock.js';
+import { countItems, createItemsDb } from '../support/db.js';
+import { tempDir } from '../support/tmp.js';
+
+test('embedded: creates the database in WAL mode, hands out the handle, backs up at once, then on schedule', async () => {
+  const cwd = tempDir();
+  const clock = new FakeClock('2026-11-24T02:29:00Z');
+  const lb = await Lifeboat.open({ cwd, env: { HQL_BACKUP_CRON_TZ: 'UTC' }, clock });
+  try {
+    assert.equal(lb.mode, 'embedded');
+    assert.equal(lb.dbFile, join(cwd, 'data', 'state_machine', 'db', 'hiqlite.db'));
+    assert.equal(lb.db.pragma('journal_mode', { simple: true }), 'wal');
+    assert.equal(lb.nextBackupAt()?.toISOString(), '2026-11-24T02:30:00.000Z');
+    await lb.whenStarted();
+    const first = await lb.list();
+    assert.equal(first.local.length, 1, 'the first backup is taken at start');
+    assert.equal(first.remote, undefined);
+
+    lb.db.exec('CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, body BLOB)');
+    lb.db.prepare('INSERT INTO items (name) VALUES (?)').run('after-start');
+    // The scheduled run at 02:30 (fake clock), which must include that write.
+    const wake = await clock.nextSleep();
+    assert.equal(wake.toISOString(), '2026-11-24T02:30:00.000Z');
+    clock.advanceTo(wake);
+    await clock.nextSleep(); // the scheduler sleeps again once the run is done
+    const after = await lb.list();
+    assert.equal(after.local.length, 2);
+    const newest = after.local[0]!;
+    assert.equal(newest.name, `backup_node_1_${Date.parse('2026-11-24T02:30:00Z') / 1000}.sqlite`);
+    assert.equal(countItems(join(lb.local.dir, newest.name)), 1);
+    assert.equal(lb.status().lastBackup?.name, newest.name);
+
+    // On demand, and a second open of the same database is refused.
+    await assert.rejects(Lifeboat.open({ cwd, env: {}, clock }), (err: unknown) => err instanceof LifeboatError && err.code === 'LOCKED');
+  } finally {
+    await lb.close();
+  }
+  await lb.close(); // idempotent
+  assert.ok(!existsSync(`${lb.dbFile}.lifeboat.lock`), 'the lock is released');
+  await assert.rejects(lb.backup(), (err: unknown) => err instanceof LifeboatError && err.code === 'CLOSED');
+});
+
+test('sidecar: backs up an existing database another process owns; a missing one is an error', async () => {
+  const cwd = tempDir();
+  const db = join(cwd, 'app.db');
+  await assert.rejects(Lifeboat.open({ cwd, env: {}, dbPath: db, schedule: false }), (err: unknown) => err instanceof LifeboatError && err.code === 'DB_MISSING');
+  createItemsDb(db, 50);
+  const lb = await Lifeboat.open({ cwd, env: {}, dbPath: db, schedule: false, backupOnStart: 'never' });
+  try {
+    assert.throws(() => lb.db, (err: unknown) => err instanceof LifeboatError && err.code === 'NO_HANDLE');
+    const [a, b] = await Promise.all([lb.backup(), lb.backup().catch((e: unknown) => e)]);
+    assert.equal(countItems(a.path), 50);
+    // Two on-demand backups in the same second: serialised, the second is refused by name.
+    assert.ok(b instanceof LifeboatError && b.code === 'BACKUP_EXISTS');
+    assert.deepEqual(readdirSync(lb.local.dir), [a.name]);
+  } finally {
+    await lb.close();
+  }
+});
+
+test('an invalid configuration fails open() with every problem and creates nothing', async () => {
+  const cwd = tempDir();
+  await assert.rejects(Lifeboat.open({ cwd, env: { HQL_BACKUP_CRON: 'every day', HQL_NODE_ID: 'x' } }), (err: unknown) => err instanceof LifeboatError && err.exitCode === 2 && /HQL_BACKUP_CRON/.test(err.message) && /HQL_NODE_ID/.test(err.message));
+  assert.deepEqual(readdirSync(cwd), []);
+});

@@ -1,6 +1,80 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { openRemoteStore } from '../../backup/targets.js';
+import { LifeboatError } from '../../errors.js';
+import { ensurePrivateDir } from '../../fs/durable.js';
+import { acquireLock, lockOwner } from '../../fs/lock.js';
+import { restoreDatabase } from '../../restore/restore.js';
+import { parseRestoreSource } from '../../restore/source.js';
+import { dirname } from 'node:path';
+import { cliLogger, configFromCli, formatBytes, formatDuration, withConfigOption, type ConfigFlag } from '../context.js';
+import { createProgress } from '../progress.js';
+import { action } from '../run.js';
 
-/** `lifeboat restore`: not implemented yet. */
+interface RestoreFlags extends ConfigFlag {
+  db?: string;
+  force?: boolean;
+  skipValidation?: boolean;
+}
+
+/** `lifeboat restore <source>`: the same restore as at start-up, for an operator, while nothing runs. */
 export function registerRestore(program: Command): void {
-  void program;
+  withConfigOption(program.command('restore'))
+    .description('restore a backup into the database (validated first; the old database is moved aside, not deleted)')
+    .argument('<source>', 's3:<object> | s3:latest | file:<absolute path>')
+    .option('--db <path>', 'database file to restore into (default: {data_dir}/state_machine/db/{filename_db})')
+    .option('--force', 'apply even if this source was restored before (see the restore marker)')
+    .option('--skip-validation', 'skip integrity_check and the expected-tables check (the SQLite header is still checked)')
+    .action(
+      action(async (sourceText: string, flags: RestoreFlags) => {
+        const source = parseRestoreSource(sourceText, 'source');
+        const config = configFromCli(flags);
+        const dbFile = flags.db ? resolve(flags.db) : config.paths.dbFile;
+        const lockFile = `${dbFile}.lifeboat.lock`;
+        const owner = await lockOwner(lockFile);
+        if (owner) {
+          throw new LifeboatError('LOCKED', `a Lifeboat process (pid ${owner.pid} on ${owner.host}, ${owner.purpose}) holds ${dbFile}`, {
+            hint: 'stop the application or `lifeboat serve` first; a restore must not replace a database in use',
+          });
+        }
+        const logger = cliLogger();
+        const remote = source.kind === 'file' ? undefined : await openRemoteStore(config, logger, { check: true });
+        await ensurePrivateDir(dirname(dbFile));
+        const lock = await acquireLock(lockFile, 'restore');
+        let progress: ReturnType<typeof createProgress> | undefined;
+        try {
+          const report = await restoreDatabase({
+            source,
+            dbFile,
+            remote,
+            keys: config.encryption,
+            skipValidation: flags.skipValidation ?? config.restore.skipValidation,
+            expectTables: config.restore.expectTables,
+            force: flags.force ?? false,
+            logger,
+            now: () => new Date(),
+            onProgress: (bytes) => {
+              progress ??= createProgress({ label: 'restore' });
+              progress.update(bytes);
+            },
+          });
+          progress?.done();
+          if (!report.applied) {
+            process.stdout.write(`not applied: ${report.source} was restored before (marker beside ${dbFile}); use --force to apply it again\n`);
+            return 1;
+          }
+          const lines = [
+            `restored ${report.origin}`,
+            `into     ${dbFile}`,
+            `size     ${formatBytes(report.bytes)}, ${report.tables.length} tables, sha256 ${report.sha256}`,
+            `took     ${formatDuration(report.durationMs)}`,
+            report.movedAside.length ? `previous database kept at ${report.movedAside[0]}` : 'there was no previous database',
+          ];
+          process.stdout.write(`${lines.join('\n')}\n`);
+          return 0;
+        } finally {
+          await lock.release();
+        }
+      }),
+    );
 }

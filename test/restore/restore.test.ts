@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { LifeboatError } from '../../src/errors.js';
+import { createLogger, silentLogger } from '../../src/log.js';
+import { readMarker, restoreDatabase, type RestoreOptions } from '../../src/restore/restore.js';
+import { parseRestoreSource } from '../../src/restore/source.js';
+import { countItems, createItemsDb } from '../support/db.js';
+import { tempDir } from '../support/tmp.js';
+import { Writable } from 'node:stream';
+
+function setup() {
+  const dir = tempDir();
+  const dbDir = join(dir, 'state_machine', 'db');
+  mkdirSync(dbDir, { recursive: true });
+  const dbFile = join(dbDir, 'hiqlite.db');
+  // The live database: 10 rows, with un-checkpointed data in its WAL.
+  createItemsDb(dbFile, 10);
+  const live = new Database(dbFile);
+  live.pragma('wal_autocheckpoint = 0');
+  live.prepare('INSERT INTO items (name) VALUES (?)').run('only-in-wal');
+  // Keep the WAL: close without checkpointing is not possible in better-sqlite3, so copy the
+  // files while a connection holds them open.
+  const walBytes = readFileSync(`${dbFile}-wal`);
+  const dbBytes = readFileSync(dbFile);
+  live.close();
+  writeFileSync(dbFile, dbBytes);
+  writeFileSync(`${dbFile}-wal`, walBytes);
+  const backup = join(dir, 'backup_node_1_1700000000.sqlite');
+  createItemsDb(backup, 3);
+  new Database(backup).pragma('journal_mode = DELETE');
+  const options = (over: Partial<RestoreOptions> = {}): RestoreOptions => ({
+    source: parseRestoreSource(`file:${backup}`),
+    dbFile,
+    skipValidation: false,
+    expectTables: [],
+    force: false,
+    logger: silentLogger(),
+    now: () => new Date('2026-11-24T10:00:00Z'),
+    ...over,
+  });
+  return { dir, dbDir, dbFile, backup, options };
+}
+
+const snapshotDir = (dir: string) => Object.fromEntries(readdirSync(dir).map((f) => [f, createHash('sha256').update(readFileSync(join(dir, f))).digest('hex')]));
+
+test('file: restore validates, swaps, keeps the old database (its WAL folded in) and writes a marker', async () => {
+  const { dbDir, dbFile, backup, options } = setup();
+  assert.equal(countItems(dbFile), 11, 'the old database with its WAL');
+  const report = await restoreDatabase(options());
+  assert.equal(report.applied, true);
+  assert.equal(report.origin, backup);
+  assert.deepEqual(report.tables.map((t) => t.name), ['items']);
+  assert.equal(countItems(dbFile), 3);
+  assert.ok(!existsSync(`${dbFile}-wal`), 'the old WAL is not next to the new database');
+  const aside = report.movedAside[0]!;
+  assert.match(aside, /hiqlite\.db\.before-restore-2026-11-24T10-00-00-000Z$/);
+  assert.ok(!existsSync(`${aside}-wal`), 'the old WAL was checkpointed into the kept file');
+  assert.equal(countItems(aside), 11, 'the old database is complete, including what was only in its WAL');
+  const marker = await readMarker(dbFile);
+  assert.equal(marker?.source, `file:${backup}`);
+  assert.equal(marker?.sha256, createHash('sha256').update(readFileSync(backup)).digest('hex'));
+  assert.deepEqual(readdirSync(dbDir).filter((f) => f.includes('tmp') || f.includes('intent')), []);
+});
+
+test('the same source is not applied twice; force re-applies; a different source applies', async () => {
+  const { dbFile, dir, options } = setup();
+  await restoreDatabase(options());
+  const db = new Database(dbFile);
+  db.prepare('INSERT INTO items (name) VALUES (?)').run('newer data');
+  db.close();
+  const lines: string[] = [];
+  const logger = createLogger({ format: 'json', stream: new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }) as unknown as NodeJS.WritableStream });
+  const again = await restoreDatabase(options({ logger }));
+  assert.equal(again.applied, false);
+  assert.equal(countItems(dbFile), 4, 'newer data survives');
+  assert.ok(lines.some((l) => /NOT applying it again.*HQL_BACKUP_RESTORE_FORCE=true/.test(l)), lines.join(''));
+  const forced = await restoreDatabase(options({ force: true, now: () => new Date('2026-11-24T11:00:00Z') }));
+  assert.equal(forced.applied, true);
+  assert.equal(countItems(dbFile), 3);
+  const other = join(dir, 'other.sqlite');
+  createItemsDb(other, 7);
+  const different = await restoreDatabase(options({ source: parseRestoreSource(`file:${other}`), now: () => new Date('2026-11-24T12:00:00Z') }));
+  assert.equal(different.applied, true);
+  assert.equal(countItems(dbFile), 7);
+});
+
+test('bad sources and bad backups change nothing', async () => {
+  const { dir, dbDir, options } = setup();
+  const before = snapshotDir(dbDir);
+  mkdirSync(join(dir, 'a-folder'));
+  writeFileSync(join(dir, 'not-sqlite.txt'), 'hello, I am not a database'.repeat(10));
+  const corrupt = join(dir, 'corrupt.sqlite');
+  createItemsDb(corrupt, 3000);
+  new Database(corrupt).pragma('journal_mode = DELETE');
+  const fd = openSync(corrupt, 'r+');
+  writeSync(fd, Buffer.alloc(4096, 0xee), 0, 4096, 4096 * 4);
+  closeSync(fd);
+  const cases: ReadonlyArray<readonly [string, string, RegExp]> = [
+    [`file:${join(dir, 'missing.sqlite')}`, 'NOT_FOUND', /does not exist/],
+    [`file:${join(dir, 'a-folder')}`, 'NOT_A_FILE', /not a regular file/],
+    [`file:${join(dir, 'not-sqlite.txt')}`, 'NOT_SQLITE', /not an SQLite database/],
+    [`file:${corrupt}`, 'BACKUP_INVALID', /failed validation/],
+  ];
+  for (const [source, code, re] of cases) {
+    await assert.rejects(restoreDatabase(options({ source: parseRestoreSource(source) })), (err: unknown) => err instanceof LifeboatError && err.code === code && re.test(err.message), source);
+    assert.deepEqual(snapshotDir(dbDir), before, `${source} changed the database folder`);
+  }
+  await assert.rejects(restoreDatabase(options({ expectTables: ['users', 'items'] })), (err: unknown) => err instanceof LifeboatError && /lacks the expected table\(s\) users/.test(err.message));
+  assert.deepEqual(snapshotDir(dbDir), before);
+  // Skipping validation applies a backup without the expected tables (with a warning).
+  const skipped = await restoreDatabase(options({ expectTables: ['users'], skipValidation: true }));
+  assert.equal(skipped.applied, true);
+});
+
+test('restoring where no database exists yet (lost disk) just puts it in place', async () => {
+  const { dir, backup, options } = setup();
+  const fresh = join(dir, 'new-node', 'hiqlite.db');
+  mkdirSync(join(dir, 'new-node'));
+  const report = await restoreDatabase(options({ dbFile: fresh }));
+  assert.deepEqual(report.movedAside, []);
+  assert.equal(countItems(fresh), 3);
+  assert.equal(readFileSync(fresh).length, readFileSync(backup).length);
+});

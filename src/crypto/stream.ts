@@ -86,9 +86,13 @@ export class DecryptStream extends Transform {
     try {
       let offset = 0;
       if (!this.segment) {
-        this.header = Buffer.concat([this.header, data]);
-        const parsed = decodeHeader(this.header);
-        if (!parsed) return done();
+        // Copy only while the header is incomplete (never the first, possibly large, chunk).
+        const head = this.header.length ? Buffer.concat([this.header, data]) : data;
+        const parsed = decodeHeader(head);
+        if (!parsed) {
+          this.header = Buffer.from(head);
+          return done();
+        }
         if (parsed.header.chunkKiB === 0) {
           throw new LifeboatError('BAD_HEADER', 'this is a single encrypted value, not a stream (chunk size 0)', { hint: 'decrypt it as a value, not as a backup stream' });
         }
@@ -102,7 +106,7 @@ export class DecryptStream extends Transform {
         this.prefix = parsed.nonce;
         this.segment = Buffer.allocUnsafe(parsed.header.chunkKiB * 1024 + TAG_BYTES);
         this.position = parsed.payloadOffset;
-        data = this.header.subarray(parsed.payloadOffset);
+        data = head.subarray(parsed.payloadOffset);
         this.header = Buffer.alloc(0);
       }
       const segment = this.segment;

@@ -18,9 +18,11 @@ export interface FileCryptResult {
   readonly inputBytes: number;
   readonly outputBytes: number;
   readonly ms: number;
+  /** The key used: the active one to encrypt, the one the header named to decrypt. */
+  readonly keyId: string | undefined;
 }
 
-async function transformFile(inPath: string, outPath: string, transform: Transform, options: FileCryptOptions): Promise<FileCryptResult> {
+async function transformFile(inPath: string, outPath: string, transform: Transform, options: FileCryptOptions, keyId: () => string | undefined): Promise<FileCryptResult> {
   const started = performance.now();
   const input = resolve(inPath);
   const output = resolve(outPath);
@@ -41,13 +43,14 @@ async function transformFile(inPath: string, outPath: string, transform: Transfo
   // The output appears (atomically) only once the whole stream went through: for decryption,
   // only after the final chunk authenticated.
   const outputBytes = await writeFileAtomic(output, source.pipe(transform).on('error', () => source.destroy()), { mode: 0o600 });
-  return { inputBytes: info.size, outputBytes, ms: performance.now() - started };
+  return { inputBytes: info.size, outputBytes, ms: performance.now() - started, keyId: keyId() };
 }
 
 export function encryptFile(inPath: string, outPath: string, key: EncryptionKey, options: FileCryptOptions = {}): Promise<FileCryptResult> {
-  return transformFile(inPath, outPath, createEncryptStream(key, options.chunkSizeKiB !== undefined ? { chunkSizeKiB: options.chunkSizeKiB } : {}), options);
+  return transformFile(inPath, outPath, createEncryptStream(key, options.chunkSizeKiB !== undefined ? { chunkSizeKiB: options.chunkSizeKiB } : {}), options, () => key.id);
 }
 
 export function decryptFile(inPath: string, outPath: string, keys: KeyLookup, options: FileCryptOptions = {}): Promise<FileCryptResult> {
-  return transformFile(inPath, outPath, createDecryptStream(keys), options);
+  const decrypt = createDecryptStream(keys);
+  return transformFile(inPath, outPath, decrypt, options, () => decrypt.keyId);
 }

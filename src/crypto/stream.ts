@@ -82,6 +82,11 @@ export class DecryptStream extends Transform {
     super({ readableHighWaterMark: 1 << 20 });
   }
 
+  /** The id of the key the header named, once the header has been read. */
+  get keyId(): string | undefined {
+    return this.key?.id;
+  }
+
   override _transform(data: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     try {
       let offset = 0;

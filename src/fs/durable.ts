@@ -17,7 +17,8 @@ export function tempPathFor(target: string): string {
   return join(dirname(target), `${TEMP_PREFIX}${basename(target)}.${randomBytes(6).toString('hex')}`);
 }
 
-export async function fsyncFile(path: string): Promise<void> {
+/** fsync of a file or a folder (a folder's fsync makes renames and new names in it durable). */
+export async function fsyncPath(path: string): Promise<void> {
   const fh = await open(path, 'r');
   try {
     await fh.sync();
@@ -26,14 +27,8 @@ export async function fsyncFile(path: string): Promise<void> {
   }
 }
 
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
+export const fsyncFile = fsyncPath;
+export const fsyncDir = fsyncPath;
 
 /** Creates a folder (and parents) and forces its mode, also when it already existed. */
 export async function ensurePrivateDir(dir: string, mode = 0o700): Promise<void> {

@@ -72,6 +72,7 @@ test('encrypt and decrypt files; rotation; failures leave no output and no temp 
   const rotated = { ENC_KEYS: `${a}\n${b}`, ENC_KEY_ACTIVE: 'b2' };
   const dec = await runCli(['decrypt', 'plain.bin.enc', 'out.bin'], { cwd: dir, env: rotated });
   assert.equal(dec.code, 0, dec.stderr);
+  assert.match(dec.stdout, /decrypted .* key id a1\n/, 'names the key the header chose');
   assert.ok(readFileSync(join(dir, 'out.bin')).equals(plain));
   // Existing output is kept unless --force.
   const again = await runCli(['decrypt', 'plain.bin.enc', 'out.bin'], { cwd: dir, env: rotated });

@@ -15,7 +15,7 @@ import { LocalStore } from '../../src/storage/local.js';
 import { createS3Store } from '../../src/storage/s3.js';
 import { runCli } from '../support/cli.js';
 import { createItemsDb } from '../support/db.js';
-import { getTestS3, type TestS3 } from '../support/s3.js';
+import { getTestS3, s3Env, type TestS3 } from '../support/s3.js';
 import { tempDir } from '../support/tmp.js';
 
 let s3: TestS3;
@@ -93,12 +93,7 @@ test('CLI: backup pushes and prints the object; list shows local and remote', as
   const key = generateKey('cli');
   const env = {
     HQL_DATA_DIR: join(dir, 'data'),
-    HQL_S3_URL: config.url,
-    HQL_S3_BUCKET: config.bucket,
-    HQL_S3_REGION: config.region,
-    HQL_S3_KEY: config.key,
-    HQL_S3_SECRET: config.secret,
-    HQL_S3_PREFIX: config.prefix || undefined,
+    ...s3Env(config),
     ENC_KEYS: key,
     ENC_KEY_ACTIVE: 'cli',
   };

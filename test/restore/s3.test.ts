@@ -16,7 +16,7 @@ import { parseRestoreSource } from '../../src/restore/source.js';
 import { createS3Store } from '../../src/storage/s3.js';
 import { runCli } from '../support/cli.js';
 import { countItems, createItemsDb } from '../support/db.js';
-import { getTestS3, type TestS3 } from '../support/s3.js';
+import { getTestS3, s3Env, type TestS3 } from '../support/s3.js';
 import { tempDir } from '../support/tmp.js';
 
 let s3: TestS3;
@@ -88,12 +88,7 @@ test('HQL_BACKUP_RESTORE at start-up: applied once, then a loud warning instead 
   await uploadBackup(config, name, 9);
   const cwd = tempDir();
   const env = {
-    HQL_S3_URL: config.url,
-    HQL_S3_BUCKET: config.bucket,
-    HQL_S3_REGION: config.region,
-    HQL_S3_KEY: config.key,
-    HQL_S3_SECRET: config.secret,
-    HQL_S3_PREFIX: config.prefix || undefined,
+    ...s3Env(config),
     ENC_KEYS: `rotated_out/${A.key.toString('base64')}\nactive_now/${B.key.toString('base64')}`,
     ENC_KEY_ACTIVE: 'active_now',
     HQL_BACKUP_RESTORE: `s3:${name}`,
@@ -118,12 +113,7 @@ test('CLI: verify is a drill that changes nothing; restore refuses while Lifeboa
   const cwd = tempDir();
   const env = {
     HQL_DATA_DIR: join(cwd, 'data'),
-    HQL_S3_URL: config.url,
-    HQL_S3_BUCKET: config.bucket,
-    HQL_S3_REGION: config.region,
-    HQL_S3_KEY: config.key,
-    HQL_S3_SECRET: config.secret,
-    HQL_S3_PREFIX: config.prefix || undefined,
+    ...s3Env(config),
     ENC_KEYS: `rotated_out/${A.key.toString('base64')}`,
     ENC_KEY_ACTIVE: 'rotated_out',
   };

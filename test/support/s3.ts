@@ -91,3 +91,15 @@ async function emptyPrefix(client: S3Client, bucket: string, prefix: string): Pr
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
 }
+
+/** The HQL_* variables that point Lifeboat at a test S3 place (as an operator would set them). */
+export function s3Env(config: S3Config): Record<string, string | undefined> {
+  return {
+    HQL_S3_URL: config.url,
+    HQL_S3_BUCKET: config.bucket,
+    HQL_S3_REGION: config.region,
+    HQL_S3_KEY: config.key,
+    HQL_S3_SECRET: config.secret,
+    HQL_S3_PREFIX: config.prefix || undefined,
+  };
+}

@@ -29,7 +29,7 @@ export function cryptCommand(program: Command, name: string, description: string
     .option('--force', 'replace an existing output file');
 }
 
-export async function runWithProgress(label: string, work: (onProgress: (done: number, total: number) => void) => Promise<FileCryptResult>, keyId: string): Promise<void> {
+export async function runWithProgress(label: string, work: (onProgress: (done: number, total: number) => void) => Promise<FileCryptResult>): Promise<void> {
   let progress: ReturnType<typeof createProgress> | undefined;
   const result = await work((done, total) => {
     progress ??= createProgress({ label, total });
@@ -37,5 +37,5 @@ export async function runWithProgress(label: string, work: (onProgress: (done: n
   });
   progress?.done();
   const mbs = result.inputBytes / 1048576 / Math.max(result.ms / 1000, 1e-6);
-  process.stdout.write(`${label} ${formatBytes(result.inputBytes)} -> ${formatBytes(result.outputBytes)} in ${formatDuration(result.ms)} (${mbs.toFixed(1)} MiB/s), key id ${keyId}\n`);
+  process.stdout.write(`${label} ${formatBytes(result.inputBytes)} -> ${formatBytes(result.outputBytes)} in ${formatDuration(result.ms)} (${mbs.toFixed(1)} MiB/s), key id ${result.keyId ?? '?'}\n`);
 }

@@ -8,7 +8,7 @@ export function registerDecrypt(program: Command): void {
   cryptCommand(program, 'decrypt', 'decrypt a cryptr stream (e.g. a backup downloaded from S3) with the key named in its header').action(
     action(async (input: string, output: string, flags: CryptFlags) => {
       const keys = keySetFromCli(flags);
-      await runWithProgress('decrypted', (onProgress) => decryptFile(input, output, keys, { overwrite: flags.force ?? false, onProgress }), keys.ids.join(','));
+      await runWithProgress('decrypted', (onProgress) => decryptFile(input, output, keys, { overwrite: flags.force ?? false, onProgress }));
     }),
   );
 }

@@ -13,7 +13,7 @@ export function registerEncrypt(program: Command): void {
         const chunk = Number(flags.chunkKib ?? '128');
         if (!Number.isInteger(chunk) || chunk < 1 || chunk > 1024) throw new ConfigError([`--chunk-kib: "${flags.chunkKib}" must be a whole number from 1 to 1024`]);
         const keys = keySetFromCli(flags);
-        await runWithProgress('encrypted', (onProgress) => encryptFile(input, output, keys.active, { overwrite: flags.force ?? false, chunkSizeKiB: chunk, onProgress }), keys.active.id);
+        await runWithProgress('encrypted', (onProgress) => encryptFile(input, output, keys.active, { overwrite: flags.force ?? false, chunkSizeKiB: chunk, onProgress }));
       }),
     );
 }

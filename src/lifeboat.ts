@@ -146,7 +146,7 @@ export class Lifeboat {
             hint: 'stop the application, run `lifeboat restore <source> --db <path>`, then start it again',
           });
         }
-        await restoreAtStartup(config, dbFile, remote, logger);
+        await restoreAtStartup(config, dbFile, remote, logger, options.clock ?? systemClock);
       }
       if (mode === 'embedded') {
         handle = new Database(dbFile, options.database);
@@ -279,7 +279,7 @@ function toEntries(objects: readonly StoredObject[]): BackupEntry[] {
 }
 
 /** HQL_BACKUP_RESTORE at start-up: applied once (the marker), validated before anything is replaced. */
-async function restoreAtStartup(config: Config, dbFile: string, remote: BackupStore | undefined, logger: Logger): Promise<void> {
+async function restoreAtStartup(config: Config, dbFile: string, remote: BackupStore | undefined, logger: Logger, clock: Clock): Promise<void> {
   const source = parseRestoreSource(config.restore.source ?? '');
   const report = await restoreDatabase({
     source,
@@ -290,7 +290,7 @@ async function restoreAtStartup(config: Config, dbFile: string, remote: BackupSt
     expectTables: config.restore.expectTables,
     force: config.restore.force,
     logger,
-    now: () => new Date(),
+    now: () => clock.now(),
   });
   if (report.applied) {
     logger.warn(`restored ${report.origin}; remove HQL_BACKUP_RESTORE from the environment now (it will not be applied again, but it should not stay set)`);

@@ -51,7 +51,8 @@ test('sidecar: backs up an existing database another process owns; a missing one
   const db = join(cwd, 'app.db');
   await assert.rejects(Lifeboat.open({ cwd, env: {}, dbPath: db, schedule: false }), (err: unknown) => err instanceof LifeboatError && err.code === 'DB_MISSING');
   createItemsDb(db, 50);
-  const lb = await Lifeboat.open({ cwd, env: {}, dbPath: db, schedule: false, backupOnStart: 'never' });
+  // A clock that stands still: both on-demand backups start in the same second.
+  const lb = await Lifeboat.open({ cwd, env: {}, dbPath: db, schedule: false, backupOnStart: 'never', clock: new FakeClock('2026-11-24T10:00:00Z') });
   try {
     assert.throws(() => lb.db, (err: unknown) => err instanceof LifeboatError && err.code === 'NO_HANDLE');
     const [a, b] = await Promise.all([lb.backup(), lb.backup().catch((e: unknown) => e)]);

@@ -1,7 +1,7 @@
 // A writer process for the latency benchmark: one small transaction per commit, as fast as
 // it can; records each commit's latency into the window named on stdin (`mark idle`,
 // `mark busy`), and prints {idle:[ms...], busy:[ms...]} on `stop`.
-import Database from 'better-sqlite3';
+import Database from '../src/sqlite/driver.js';
 
 const db = new Database(process.argv[2]!, { timeout: 30_000 });
 db.pragma('journal_mode = WAL');
@@ -29,7 +29,8 @@ function burst(): void {
   }
   if (stop) {
     db.close();
-    process.stdout.write(`${JSON.stringify(windows)}\n`, () => process.exit(0));
+    process.stdin.destroy(); // end by running out of work (see test/support/bank-writer.ts)
+    process.stdout.write(`${JSON.stringify(windows)}\n`);
     return;
   }
   setImmediate(burst);

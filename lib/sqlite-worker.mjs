@@ -7,7 +7,10 @@
 // The request/response shapes are typed in src/snapshot/worker-client.ts.
 import { parentPort, workerData } from 'node:worker_threads';
 import { openSync, readSync, closeSync, statSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+
+// The same driver choice as src/sqlite/driver.ts (better-sqlite3 13 on Node >= 22, 12 on 20).
+const Database = createRequire(import.meta.url)(Number(process.versions.node.split('.')[0]) >= 22 ? 'better-sqlite3-napi' : 'better-sqlite3');
 
 const SQLITE_MAGIC = 'SQLite format 3\u0000';
 const ALL_PAGES = 0x7fffffff;

@@ -7,4 +7,4 @@ bash test/support/install-s3-server.sh
 npx tsc -p tsconfig.json --noEmit
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 exec node --import tsx test/support/with-s3.ts -- \
-  node --import tsx --test --test-concurrency="${LIFEBOAT_TEST_CONCURRENCY:-2}" "${files[@]}"
+  node --import tsx --test --test-reporter=spec --test-concurrency="${LIFEBOAT_TEST_CONCURRENCY:-2}" "${files[@]}"

@@ -1,4 +1,5 @@
-import Database from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
+import Database from './sqlite/driver.js';
 import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -43,7 +44,7 @@ export interface LifeboatOptions {
   /** Check run on every snapshot before it counts: quick_check (default) or integrity_check. */
   readonly check?: CheckMode;
   /** Options for the application's database handle (embedded mode). */
-  readonly database?: Database.Options;
+  readonly database?: BetterSqlite3.Options;
 }
 
 export interface BackupEntry {
@@ -75,7 +76,7 @@ export class Lifeboat {
   readonly logger: Logger;
   private readonly clock: Clock;
   private readonly check: CheckMode;
-  private readonly handle: Database.Database | undefined;
+  private readonly handle: BetterSqlite3.Database | undefined;
   private readonly scheduler: Scheduler | undefined;
   private readonly lock: LockHandle;
   private queue: Promise<unknown> = Promise.resolve();
@@ -92,7 +93,7 @@ export class Lifeboat {
     logger: Logger;
     clock: Clock;
     check: CheckMode;
-    handle: Database.Database | undefined;
+    handle: BetterSqlite3.Database | undefined;
     lock: LockHandle;
     schedule: boolean;
   }) {
@@ -137,7 +138,7 @@ export class Lifeboat {
     else await assertDatabaseExists(dbFile);
     const lock = await acquireLock(`${dbFile}.lifeboat.lock`, mode === 'embedded' ? 'embedded database' : 'sidecar backups');
 
-    let handle: Database.Database | undefined;
+    let handle: BetterSqlite3.Database | undefined;
     try {
       await recoverInterruptedRestore(dbFile, logger);
       if (config.restore.source) {
@@ -174,7 +175,7 @@ export class Lifeboat {
   }
 
   /** The application's database handle (embedded mode only). */
-  get db(): Database.Database {
+  get db(): BetterSqlite3.Database {
     if (!this.handle) {
       throw new LifeboatError('NO_HANDLE', `Lifeboat runs as a sidecar for ${this.dbFile} and has no database handle`, { hint: 'open without dbPath to embed the database' });
     }

@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import Database from '../../src/sqlite/driver.js';
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 

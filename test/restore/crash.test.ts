@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import Database from 'better-sqlite3';
+import Database from '../../src/sqlite/driver.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import Database from 'better-sqlite3';
+import Database from '../../src/sqlite/driver.js';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';

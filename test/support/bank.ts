@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import Database from '../../src/sqlite/driver.js';
 
 /**
  * A database with an invariant a concurrent writer keeps: money moves between accounts in

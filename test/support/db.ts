@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import Database from '../../src/sqlite/driver.js';
 
 /** A small real database in WAL mode with `rows` rows in table `items`. */
 export function createItemsDb(path: string, rows: number): void {

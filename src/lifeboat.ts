@@ -16,7 +16,7 @@ import { parseCron } from './schedule/cron.js';
 import { Scheduler } from './schedule/scheduler.js';
 import type { CheckMode } from './snapshot/worker-client.js';
 import { LocalStore } from './storage/local.js';
-import { openRemoteStore, remoteTarget } from './backup/targets.js';
+import { backupJobOptions, openRemoteStore } from './backup/targets.js';
 import { recoverInterruptedRestore, restoreDatabase } from './restore/restore.js';
 import { parseRestoreSource } from './restore/source.js';
 import type { BackupStore, StoredObject } from './storage/store.js';
@@ -220,18 +220,17 @@ export class Lifeboat {
   backup(options: { onProgress?: (stage: 'upload', bytes: number, total: number) => void } = {}): Promise<BackupReport> {
     if (this.closed) return Promise.reject(new LifeboatError('CLOSED', 'this Lifeboat instance is closed'));
     const run = this.queue.then(() =>
-      runBackup({
-        dbFile: this.dbFile,
-        nodeId: this.config.nodeId,
-        local: this.local,
-        keepDaysLocal: this.config.backupKeepDaysLocal,
-        remote: remoteTarget(this.config, this.remote),
-        keepDaysRemote: this.config.backupKeepDays,
-        check: this.check,
-        now: () => this.clock.now(),
-        logger: this.logger,
-        onProgress: options.onProgress,
-      }),
+      runBackup(
+        backupJobOptions(this.config, {
+          dbFile: this.dbFile,
+          local: this.local,
+          remote: this.remote,
+          check: this.check,
+          now: () => this.clock.now(),
+          logger: this.logger,
+          onProgress: options.onProgress,
+        }),
+      ),
     );
     this.queue = run.then(
       (report) => {

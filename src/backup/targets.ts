@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
 import { checkS3Access, createS3Store } from '../storage/s3.js';
 import type { BackupStore } from '../storage/store.js';
-import type { RemoteTarget } from './job.js';
+import { LocalStore } from '../storage/local.js';
+import type { BackupJobOptions, RemoteTarget } from './job.js';
 
 /**
  * The configured remote store, checked for reachability and credentials when asked, or
@@ -18,4 +19,23 @@ export async function openRemoteStore(config: Config, logger: Logger, options: {
 export function remoteTarget(config: Config, store: BackupStore | undefined): RemoteTarget | undefined {
   if (!store || !config.encryption) return undefined;
   return { store, key: config.encryption.active };
+}
+
+/** One backup run as the configuration describes it (node id, folders, retention, S3). */
+export function backupJobOptions(
+  config: Config,
+  run: Pick<BackupJobOptions, 'dbFile' | 'check' | 'now' | 'logger' | 'onProgress'> & { readonly remote: BackupStore | undefined; readonly local?: LocalStore },
+): BackupJobOptions {
+  return {
+    dbFile: run.dbFile,
+    nodeId: config.nodeId,
+    local: run.local ?? new LocalStore(config.paths.backupsDir),
+    keepDaysLocal: config.backupKeepDaysLocal,
+    remote: remoteTarget(config, run.remote),
+    keepDaysRemote: config.backupKeepDays,
+    check: run.check,
+    now: run.now,
+    logger: run.logger,
+    onProgress: run.onProgress,
+  };
 }

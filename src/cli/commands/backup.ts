@@ -1,8 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { runBackup } from '../../backup/job.js';
-import { openRemoteStore, remoteTarget } from '../../backup/targets.js';
-import { LocalStore } from '../../storage/local.js';
+import { backupJobOptions, openRemoteStore } from '../../backup/targets.js';
 import { cliLogger, configFromCli, formatBytes, formatDuration, withConfigOption, type ConfigFlag } from '../context.js';
 import { createProgress } from '../progress.js';
 import { action } from '../run.js';
@@ -27,21 +26,19 @@ export function registerBackup(program: Command): void {
         const remote = await openRemoteStore(config, logger, { check: true });
         const dbFile = flags.db ? resolve(flags.db) : config.paths.dbFile;
         let progress: ReturnType<typeof createProgress> | undefined;
-        const report = await runBackup({
-          dbFile,
-          nodeId: config.nodeId,
-          local: new LocalStore(config.paths.backupsDir),
-          keepDaysLocal: config.backupKeepDaysLocal,
-          remote: remoteTarget(config, remote),
-          keepDaysRemote: config.backupKeepDays,
-          check: flags.fullCheck ? 'full' : 'quick',
-          now: () => new Date(),
-          logger,
-          onProgress: (_stage, bytes, total) => {
-            progress ??= createProgress({ label: 'upload', total });
-            progress.update(bytes);
-          },
-        });
+        const report = await runBackup(
+          backupJobOptions(config, {
+            dbFile,
+            remote,
+            check: flags.fullCheck ? 'full' : 'quick',
+            now: () => new Date(),
+            logger,
+            onProgress: (_stage, bytes, total) => {
+              progress ??= createProgress({ label: 'upload', total });
+              progress.update(bytes);
+            },
+          }),
+        );
         progress?.done();
         if (flags.json) {
           process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -8,7 +8,7 @@ export function createProgress(options: { label: string; total?: number; stream?
   const stream = options.stream ?? process.stderr;
   if (!stream.isTTY) return { update: () => undefined, done: () => undefined };
   const started = performance.now();
-  let last = 0;
+  let last = Number.NEGATIVE_INFINITY; // the first update always draws
   let drawn = false;
   const draw = (bytes: number) => {
     const secs = (performance.now() - started) / 1000;

@@ -52,15 +52,6 @@ async function ensurePeers(): Promise<void> {
   await run('apt-get', ['install', '-y', '-qq', ...missing], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
 }
 
-function dropCaches(): void {
-  // Best effort: page cache dropped so "cold" numbers are cold (needs root).
-  try {
-    writeFileSync('/proc/sys/vm/drop_caches', '3');
-  } catch {
-    /* not root: numbers are warm-cache */
-  }
-}
-
 async function childBackup(db: string, dir: string, s3?: S3Config): Promise<{ ms: number; snapshotMs: number; pushMs: number; maxRssMiB: number; bytes: number; name: string }> {
   // Peak RSS from GNU time, not from the child itself: on Linux a process forked from this
   // (large) one inherits its RSS high-water mark, which would hide the child's own peak.
@@ -89,19 +80,13 @@ async function writerLatencies(db: string, during: () => Promise<unknown>): Prom
     }
   };
   await waitLine('ready');
-  // Idle window, then the same length while a backup runs.
-  const t0 = performance.now();
+  // An idle window (3 s of measurement time, not synchronisation), then the backup.
   child.stdin.write('mark idle\n');
   await new Promise((r) => setTimeout(r, 3000));
   child.stdin.write('mark busy\n');
-  const t1 = performance.now();
   await during();
-  const busyMs = performance.now() - t1;
   child.stdin.write('stop\n');
-  const result = JSON.parse((await waitLine('{')) ?? '{}') as { idle: number[]; busy: number[] };
-  void t0;
-  void busyMs;
-  return result;
+  return JSON.parse(await waitLine('{')) as { idle: number[]; busy: number[] };
 }
 
 const gwHolder: { gw?: RadosGw } = {};
@@ -269,5 +254,4 @@ try {
 } finally {
   await gwHolder.gw?.stop();
   rmSync(work, { recursive: true, force: true });
-  void dropCaches;
 }

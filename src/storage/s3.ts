@@ -4,7 +4,6 @@ import {
   HeadBucketCommand,
   ListObjectsV2Command,
   S3Client,
-
   type ListObjectsV2CommandOutput,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';

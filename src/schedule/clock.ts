@@ -1,7 +1,11 @@
 /** Time as the scheduler sees it: injected, so tests and library users can drive it. */
 export interface Clock {
   now(): Date;
-  /** Resolves at (or after) `when`, or as soon as `signal` aborts. Never rejects. */
+  /**
+   * Resolves once `now()` has reached `when`, or as soon as `signal` aborts. Never rejects:
+   * the caller checks `signal.aborted` afterwards, so stopping needs no try/catch. An invalid
+   * date resolves at once.
+   */
   sleepUntil(when: Date, signal: AbortSignal): Promise<void>;
 }
 
@@ -21,7 +25,8 @@ export const systemClock: Clock = {
       const arm = () => {
         // Re-read the real time on every wake-up: the wall clock may have jumped.
         const remaining = when.getTime() - Date.now();
-        if (remaining <= 0) {
+        // NaN (an invalid date) would make setTimeout fire after 1 ms, forever.
+        if (!(remaining > 0)) {
           signal.removeEventListener('abort', onAbort);
           return resolve();
         }
@@ -49,6 +54,7 @@ export class FakeClock implements Clock {
 
   constructor(start: Date | string | number) {
     this.current = new Date(start).getTime();
+    if (Number.isNaN(this.current)) throw new RangeError(`FakeClock: "${String(start)}" is not a date`);
   }
 
   now(): Date {
@@ -57,7 +63,7 @@ export class FakeClock implements Clock {
 
   sleepUntil(when: Date, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
-      if (signal.aborted || when.getTime() <= this.current) return resolve();
+      if (signal.aborted || !(when.getTime() > this.current)) return resolve();
       const sleeper: Sleeper = { when: when.getTime(), resolve };
       this.sleepers.push(sleeper);
       signal.addEventListener(
@@ -97,7 +103,9 @@ export class FakeClock implements Clock {
 
   /** Sets the time (also backwards, like a wall-clock jump) and wakes due sleepers. */
   set(when: Date | string | number): void {
-    this.current = new Date(when).getTime();
+    const target = new Date(when).getTime();
+    if (Number.isNaN(target)) throw new RangeError(`FakeClock: "${String(when)}" is not a date`);
+    this.current = target;
     const due = this.sleepers.filter((s) => s.when <= this.current);
     this.sleepers = this.sleepers.filter((s) => s.when > this.current);
     for (const s of due) s.resolve();

@@ -1,25 +1,43 @@
 /**
  * Hiqlite's cron dialect, hand-written because no npm library speaks it exactly: Hiqlite
  * uses the Rust `cron` crate, whose weekdays are 1-7 = Sunday..Saturday (croner and
- * cron-parser use 0-6), whose seconds field is mandatory and year field optional, and
- * whose day-of-month and day-of-week are ANDed (Vixie cron ORs them).
+ * cron-parser use 0-6 with 0 = Sunday), whose seconds field is mandatory and year field
+ * optional (1970-2100), and whose day-of-month and day-of-week are ANDed (Vixie cron and
+ * croner OR them). Translating a Hiqlite expression into another library's dialect would
+ * change which backups run; parsing it the crate's way is the only faithful option.
  *
- * Rules checked against zslayton/cron 0.17.0 (commit cf2dc1d5, src/parsing.rs,
- * src/time_unit/*.rs, src/schedule.rs):
- * - `sec min hour day_of_month month day_of_week [year]`; 6 or 7 fields; year defaults to all.
- * - Items `*`, `a`, `a-b`, `Name`, `Name-Name`, and steps `*\/n`, `a/n` (a..max), `a-b/n`,
- *   `Name-Name/n`; lists with `,`. `?` (= `*`) only in day_of_month and day_of_week.
- * - Ranges: sec/min 0-59, hour 0-23, dom 1-31, month 1-12 (jan..dec, full names too),
- *   dow 1-7 (sun=1 .. sat=7, also `tues`/`thurs`), year 1970-2100; names are case-insensitive.
- *   A range needs start <= end; a step must be 1..max of the field (0 is rejected).
- * - Shortcuts `@yearly` (0 0 0 1 1 *), `@monthly` (0 0 0 1 * *), `@weekly` (0 0 0 * * 1, Sundays),
- *   `@daily` (0 0 0 * * *), `@hourly` (0 0 * * * *).
- * - day_of_month AND day_of_week must both match.
+ * Rules checked against zslayton/cron 0.17.0, commit cf2dc1d519246de9ad230d33de2b7cd65e30305e
+ * (src/parsing.rs, src/time_unit/*.rs, src/schedule.rs, tests/lib.rs):
+ * - `sec min hour day_of_month month day_of_week [year]`; 6 or 7 fields; no year = every year.
+ * - Items `*`, `a`, `a-b`, `Name`, `Name-Name`, and steps `*\/n`, `a/n` (= a..max of the field),
+ *   `a-b/n`, `Name-Name/n`; lists with `,` (`1,2,3/5` mixes them). A range is both numbers or
+ *   both names (`3-Thu` is rejected). A step after a single name (`Mon/2`) is rejected.
+ * - `?` means `*` and is accepted only in day_of_month and day_of_week (also as `?/n`).
+ * - Ranges: sec/min 0-59, hour 0-23, dom 1-31, month 1-12 (jan..dec and full names),
+ *   dow 1-7 (sun=1 .. sat=7; 3-letter and full names, also `tues`/`thurs`), year 1970-2100.
+ *   Names are case-insensitive and exist only for month and day_of_week.
+ * - Rejected: a value outside its field's range, a backwards range (`30-10`), a step of 0 or
+ *   above the field's maximum (`*\/61` in minutes; 2100 is the year field's maximum step).
+ * - Shortcuts, lower case only and alone on the line: `@yearly` (0 0 0 1 1 *), `@monthly`
+ *   (0 0 0 1 * *), `@weekly` (0 0 0 * * 1 = Sundays), `@daily` (0 0 0 * * *), `@hourly` (0 0 * * * *).
+ *   There is no `@annually`, `@midnight` or `@reboot`.
+ * - day_of_month AND day_of_week must both match (the day iterator filters the day-of-month
+ *   set by weekday unless day_of_week is `*`). `0 0 0 13 * 6` is Friday the 13th.
+ * One leniency of the crate is not copied: its parser lets white space sit inside a list
+ * (`1 ,2`); here fields are split on white space, so such an expression is refused.
  *
- * Deliberate difference — daylight-saving transitions. The crate skips a wall-clock time that
- * does not exist (spring forward) and fires twice for one that exists twice (fall back).
- * Lifeboat must neither skip a backup nor take it twice, so: a time inside a gap fires once at
- * the first instant after the gap; an ambiguous time fires only at its first occurrence.
+ * Deliberate difference — daylight-saving transitions. The crate (since #145, commit above)
+ * skips a wall-clock time that does not exist (spring forward: a daily 02:30 job does not run
+ * that day) and fires twice for one that exists twice (fall back: 01:30 runs in both offsets).
+ * Lifeboat must neither skip a backup nor take it twice, so here:
+ * - a wall time inside a gap fires once, at the first instant after the gap (02:30 in
+ *   Europe/Berlin on the spring-forward day fires at 03:00 CEST; several gap times collapse
+ *   into that one run);
+ * - a wall time that exists twice fires only at its first occurrence; during the repeated
+ *   hour nothing fires a second time.
+ * Times are searched field-wise (day, then hour, minute, second) on the wall clock, strictly
+ * after the wall clock of `after`; each candidate is mapped to its instant and one that is not
+ * after `after` (possible only in a repeated hour) is passed over.
  */
 import { LifeboatError } from '../errors.js';
 
@@ -35,19 +53,21 @@ interface FieldSpec {
   readonly name: string;
   readonly min: number;
   readonly max: number;
-  readonly names?: Readonly<Record<string, number>>;
+  readonly names?: ReadonlyMap<string, number>;
   readonly any?: boolean;
 }
 
-const MONTHS: Record<string, number> = {};
+// Maps, not object literals: a name like "constructor" must not resolve through the prototype.
+const MONTHS = new Map<string, number>();
 ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'].forEach((m, i) => {
-  MONTHS[m] = i + 1;
-  MONTHS[m.slice(0, 3)] = i + 1;
+  MONTHS.set(m, i + 1).set(m.slice(0, 3), i + 1);
 });
-const WEEKDAYS: Record<string, number> = { tues: 3, thurs: 5 };
+const WEEKDAYS = new Map<string, number>([
+  ['tues', 3],
+  ['thurs', 5],
+]);
 ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'].forEach((d, i) => {
-  WEEKDAYS[d] = i + 1;
-  WEEKDAYS[d.slice(0, 3)] = i + 1;
+  WEEKDAYS.set(d, i + 1).set(d.slice(0, 3), i + 1);
 });
 
 const FIELDS: readonly FieldSpec[] = [
@@ -60,13 +80,13 @@ const FIELDS: readonly FieldSpec[] = [
   { name: 'year', min: 1970, max: 2100 },
 ];
 
-const SHORTCUTS: Readonly<Record<string, string>> = {
-  '@yearly': '0 0 0 1 1 *',
-  '@monthly': '0 0 0 1 * *',
-  '@weekly': '0 0 0 * * 1',
-  '@daily': '0 0 0 * * *',
-  '@hourly': '0 0 * * * *',
-};
+const SHORTCUTS: ReadonlyMap<string, string> = new Map([
+  ['@yearly', '0 0 0 1 1 *'],
+  ['@monthly', '0 0 0 1 * *'],
+  ['@weekly', '0 0 0 * * 1'],
+  ['@daily', '0 0 0 * * *'],
+  ['@hourly', '0 0 * * * *'],
+]);
 
 const FORMAT_HINT = 'the format is "sec min hour day_of_month month day_of_week [year]" with weekdays 1-7 = Sun..Sat, e.g. "0 30 2 * * * *" (02:30 every day)';
 
@@ -79,7 +99,7 @@ function parseField(expression: string, spec: FieldSpec, text: string): boolean[
   const where = `${spec.name} field "${text}"`;
   const value = (token: string): number => {
     if (/^\d+$/.test(token)) return Number(token);
-    const named = spec.names?.[token.toLowerCase()];
+    const named = spec.names?.get(token.toLowerCase());
     if (named !== undefined && /^[a-zA-Z]+$/.test(token)) return named;
     throw invalid(expression, `${where}: "${token}" is not a ${spec.names ? 'number or name' : 'number'}`);
   };
@@ -102,6 +122,7 @@ function parseField(expression: string, spec: FieldSpec, text: string): boolean[
     } else if (base.includes('-')) {
       const [a, b, more] = base.split('-');
       if (more !== undefined || !a || !b) throw invalid(expression, `${where}: "${base}" is not a valid range`);
+      if (/^\d+$/.test(a) !== /^\d+$/.test(b)) throw invalid(expression, `${where}: range "${base}" mixes a number and a name`);
       from = checked(value(a));
       to = checked(value(b));
       if (from > to) throw invalid(expression, `${where}: range ${base} runs backwards`);
@@ -122,6 +143,10 @@ function parseField(expression: string, spec: FieldSpec, text: string): boolean[
   return set;
 }
 
+function everything(spec: FieldSpec): boolean[] {
+  return new Array<boolean>(spec.max + 1).fill(true).fill(false, 0, spec.min);
+}
+
 function resolveZone(timeZone: string | undefined): string {
   const zone = timeZone ?? new Intl.DateTimeFormat().resolvedOptions().timeZone;
   try {
@@ -135,11 +160,12 @@ function resolveZone(timeZone: string | undefined): string {
 export function parseCron(expression: string, options: { timeZone?: string } = {}): CronSchedule {
   const trimmed = expression.trim();
   if (trimmed === '') throw invalid(expression, 'it is empty');
-  const expanded = trimmed.startsWith('@') ? SHORTCUTS[trimmed.toLowerCase()] : trimmed;
-  if (expanded === undefined) throw invalid(expression, `unknown shortcut ${trimmed} (known: ${Object.keys(SHORTCUTS).join(', ')})`);
+  // The crate matches shortcuts literally: `@Daily` is not `@daily`.
+  const expanded = trimmed.startsWith('@') ? SHORTCUTS.get(trimmed) : trimmed;
+  if (expanded === undefined) throw invalid(expression, `unknown shortcut ${trimmed} (known: ${[...SHORTCUTS.keys()].join(', ')})`);
   const parts = expanded.split(/\s+/);
   if (parts.length !== 6 && parts.length !== 7) throw invalid(expression, `it has ${parts.length} fields, expected 6 or 7`);
-  const sets = FIELDS.map((spec, i) => (parts[i] === undefined ? new Array<boolean>(spec.max + 1).fill(true) : parseField(expression, spec, parts[i]!)));
+  const sets = FIELDS.map((spec, i) => (parts[i] === undefined ? everything(spec) : parseField(expression, spec, parts[i]!)));
   const zone = resolveZone(options.timeZone);
   const fields = sets as [boolean[], boolean[], boolean[], boolean[], boolean[], boolean[], boolean[]];
   return Object.freeze({

@@ -9,20 +9,6 @@ import { tempDir } from '../support/tmp.js';
 
 const SECRET = 'sekret-value-never-shown-123';
 
-test('schedule prints the next fire times as UTC instants; a bad expression exits 2 naming the field', async () => {
-  const ok = await runCli(['schedule', '0 0 12 * * 1 *', '--from', '2026-11-24T00:00:00Z', '--count', '3', '--tz', 'UTC']);
-  assert.equal(ok.code, 0, ok.stderr);
-  assert.equal(ok.stdout, '2026-11-29T12:00:00.000Z\n2026-12-06T12:00:00.000Z\n2026-12-13T12:00:00.000Z\n');
-  const tz = await runCli(['schedule', '0 30 2 * * * *', '--from', '2026-03-28T12:00:00Z', '--count', '2', '--tz', 'Europe/Berlin']);
-  assert.equal(tz.stdout, '2026-03-29T01:00:00.000Z\n2026-03-30T00:30:00.000Z\n');
-  const bad = await runCli(['schedule', '0 0 12 * * 0 *']);
-  assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /day_of_week.*0 is outside 1-7/);
-  assert.equal((await runCli(['schedule', '0 0 0 30 2 *', '--tz', 'UTC'])).code, 2);
-  assert.equal((await runCli(['schedule', '* * * * * *', '--count', 'x'])).code, 2);
-  assert.equal((await runCli(['nonsense'])).code, 2);
-});
-
 test('config prints the effective values with origins and *** for secrets; invalid config exits 2 with every problem', async () => {
   const cwd = tempDir();
   const key = generateKey('k1');

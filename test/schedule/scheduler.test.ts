@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FakeClock } from '../../src/schedule/clock.js';
+import { ConfigError, LifeboatError } from '../../src/errors.js';
+import { FakeClock, systemClock } from '../../src/schedule/clock.js';
 import { parseCron } from '../../src/schedule/cron.js';
 import { retryDelay, Scheduler, type RunContext } from '../../src/schedule/scheduler.js';
 
@@ -114,6 +115,157 @@ test('retries never run past the next tick', async () => {
   assert.equal(calls, 2);
 });
 
+test('a tick that comes while a manual run is going is skipped and counted, not run beside it', async () => {
+  const clock = new FakeClock('2026-11-24T10:00:30Z');
+  const c = controllable();
+  const s = new Scheduler({ schedule: EVERY_MINUTE, clock, run: c.run });
+  s.start();
+  const wake = await clock.nextSleep();
+  const started = c.nextStart();
+  const manual = s.runNow();
+  await started;
+  clock.advanceTo(wake); // 10:01 comes during the manual run
+  assert.equal((await clock.nextSleep()).toISOString(), '2026-11-24T10:02:00.000Z');
+  assert.equal(c.calls.length, 1);
+  assert.equal(s.getStats().skippedTicks, 1);
+  c.pending[0]!.resolve();
+  await manual;
+  clock.advanceTo('2026-11-24T10:02:00Z');
+  const second = c.nextStart();
+  await second;
+  assert.deepEqual(c.calls.map((x) => x.reason), ['manual', 'schedule']);
+  c.pending[1]!.resolve();
+  await clock.nextSleep();
+  await s.stop();
+});
+
+test('a manual run during the retry backoff is not doubled by the retry; its success ends the retries', async () => {
+  const clock = new FakeClock('2026-11-24T10:00:00Z');
+  const hourly = parseCron('0 0 * * * *', { timeZone: 'UTC' });
+  const calls: RunContext[] = [];
+  let active = 0;
+  let maxActive = 0;
+  let finishManual: () => void = () => undefined;
+  const infos: string[] = [];
+  const logger = { warn: () => undefined, info: (_o: unknown, msg: string) => void infos.push(msg), error: () => undefined } as unknown as import('pino').Logger;
+  const s = new Scheduler({
+    schedule: hourly,
+    clock,
+    logger,
+    retry: { maxAttempts: 3, baseDelayMs: 60_000 },
+    run: async (ctx) => {
+      calls.push(ctx);
+      active++;
+      maxActive = Math.max(maxActive, active);
+      try {
+        if (ctx.reason === 'manual') await new Promise<void>((r) => (finishManual = r));
+        else throw new Error('down');
+      } finally {
+        active--;
+      }
+    },
+  });
+  s.start();
+  clock.advanceTo(await clock.nextSleep()); // 11:00 fails
+  const retryAt = await clock.nextSleep();
+  assert.equal(retryAt.toISOString(), '2026-11-24T11:01:00.000Z');
+  assert.equal(s.nextRunAt()?.toISOString(), '2026-11-24T11:01:00.000Z', 'nextRunAt shows the pending retry');
+  const manual = s.runNow();
+  clock.advanceTo(retryAt); // the retry is due while the manual run is going
+  // Let the woken loop run its microtasks: it finds the manual run and waits for it. (No timer.)
+  await new Promise((r) => setImmediate(r));
+  assert.equal(clock.sleeping, 0);
+  finishManual();
+  await manual;
+  assert.equal((await clock.nextSleep()).toISOString(), '2026-11-24T12:00:00.000Z', 'no retry after the manual run succeeded');
+  assert.deepEqual(calls.map((c) => c.reason), ['schedule', 'manual']);
+  assert.match(infos.join('\n'), /manual run succeeded during the retry backoff/);
+  assert.equal(maxActive, 1);
+  await s.stop();
+});
+
+test('a run function that throws synchronously fails the attempt and does not wedge the scheduler', async () => {
+  const clock = new FakeClock('2026-11-24T10:00:30Z');
+  let calls = 0;
+  const s = new Scheduler({
+    schedule: EVERY_MINUTE,
+    clock,
+    retry: { maxAttempts: 1 },
+    run: ((): Promise<void> => {
+      calls++;
+      throw new Error('sync boom');
+    }) as (ctx: RunContext) => Promise<void>,
+  });
+  await assert.rejects(s.runNow(), /sync boom/);
+  assert.equal(s.isRunning, false);
+  s.start();
+  clock.advanceTo(await clock.nextSleep());
+  assert.equal((await clock.nextSleep()).toISOString(), '2026-11-24T10:02:00.000Z');
+  await s.stop();
+  assert.equal(calls, 2);
+  assert.equal(s.getStats().failed, 2);
+  assert.equal(s.getStats().lastError, 'sync boom');
+});
+
+test('after a suspension the late tick runs once, the passed ones are counted, and the next is computed from now', async () => {
+  const clock = new FakeClock('2026-11-24T10:00:30Z');
+  const fired: RunContext[] = [];
+  const s = new Scheduler({ schedule: EVERY_MINUTE, clock, run: async (ctx) => void fired.push(ctx) });
+  s.start();
+  await clock.nextSleep();
+  clock.advanceTo('2026-11-24T13:00:30Z'); // asleep for three hours
+  const wake = await clock.nextSleep();
+  assert.equal(wake.toISOString(), '2026-11-24T13:01:00.000Z');
+  assert.equal(fired.length, 1, 'one run, not a burst of 180');
+  assert.equal(fired[0]!.scheduledAt.toISOString(), '2026-11-24T10:01:00.000Z');
+  assert.equal(s.getStats().skippedTicks, 179, '10:02 .. 13:00');
+  await s.stop();
+});
+
+test('stop() during the retry backoff returns without another attempt; nothing runs after stop', async () => {
+  const clock = new FakeClock('2026-11-24T10:00:30Z');
+  let calls = 0;
+  const s = new Scheduler({
+    schedule: parseCron('0 0 * * * *', { timeZone: 'UTC' }),
+    clock,
+    run: async () => {
+      calls++;
+      throw new Error('down');
+    },
+  });
+  s.start();
+  clock.advanceTo(await clock.nextSleep());
+  await clock.nextSleep(); // sleeping until the retry
+  await s.stop();
+  assert.equal(clock.sleeping, 0, 'the sleep was cancelled');
+  clock.advance(86_400_000);
+  assert.equal(calls, 1);
+  assert.equal(s.nextRunAt(), undefined);
+  await assert.rejects(s.runNow(), (err: unknown) => err instanceof LifeboatError && err.code === 'SCHEDULER_STOPPED');
+  await s.stop(); // idempotent
+  s.start(); // single use: no new loop
+  assert.equal(clock.sleeping, 0);
+});
+
+test('a schedule with no further time stops the loop with a warning', async () => {
+  const clock = new FakeClock('2026-11-24T10:00:00Z');
+  const warnings: string[] = [];
+  const logger = { warn: (_o: unknown, msg: string) => void warnings.push(msg), info: () => undefined, error: () => undefined } as unknown as import('pino').Logger;
+  const s = new Scheduler({ schedule: parseCron('0 0 0 1 1 * 2026', { timeZone: 'UTC' }), clock, logger, run: async () => undefined });
+  assert.equal(s.nextRunAt(), undefined);
+  s.start();
+  await s.stop();
+  assert.equal(clock.sleeping, 0);
+  assert.match(warnings.join('\n'), /no further fire time/);
+});
+
+test('retry options are validated', () => {
+  const base = { schedule: EVERY_MINUTE, run: async () => undefined };
+  assert.throws(() => new Scheduler({ ...base, retry: { maxAttempts: 0 } }), (e: unknown) => e instanceof ConfigError && /retry\.maxAttempts/.test(e.message));
+  assert.throws(() => new Scheduler({ ...base, retry: { baseDelayMs: -1 } }), /retry\.baseDelayMs/);
+  assert.throws(() => new Scheduler({ ...base, retry: { baseDelayMs: 10_000, maxDelayMs: 5_000 } }), /retry\.maxDelayMs/);
+});
+
 test('stop() waits for the run in progress; runNow joins a running run', async () => {
   const clock = new FakeClock('2026-11-24T10:00:30Z');
   const c = controllable();
@@ -124,6 +276,7 @@ test('stop() waits for the run in progress; runNow joins a running run', async (
   await started;
   assert.equal(c.calls[0]!.reason, 'manual');
   const joined = s.runNow();
+  assert.equal(joined, manual, 'joins the same run');
   assert.equal(c.calls.length, 1, 'runNow while running does not start a second run');
   let stopped = false;
   const stopping = s.stop().then(() => (stopped = true));
@@ -132,6 +285,22 @@ test('stop() waits for the run in progress; runNow joins a running run', async (
   c.pending[0]!.resolve();
   await Promise.all([manual, joined, stopping]);
   assert.equal(stopped, true);
+});
+
+test('a joined runNow sees the failure of the run it joined', async () => {
+  const clock = new FakeClock('2026-11-24T10:00:30Z');
+  const c = controllable();
+  const s = new Scheduler({ schedule: EVERY_MINUTE, clock, run: c.run });
+  const started = c.nextStart();
+  const first = s.runNow();
+  await started;
+  const second = s.runNow();
+  c.pending[0]!.reject(new Error('disk full'));
+  await assert.rejects(first, /disk full/);
+  await assert.rejects(second, /disk full/);
+  assert.equal(s.isRunning, false);
+  assert.equal(s.getStats().failed, 1);
+  assert.equal(s.getStats().lastFailureAt?.toISOString(), '2026-11-24T10:00:30.000Z');
 });
 
 test('backoff is exponential and capped', () => {
@@ -154,4 +323,16 @@ test('FakeClock: sleepers wake when due, abort wakes them early, time never runs
   ac.abort();
   await b;
   assert.throws(() => clock.advanceTo('2025-01-01T00:00:00Z'), RangeError);
+  assert.throws(() => new FakeClock('not a date'), RangeError);
+});
+
+test('systemClock: a sleep resolves promptly on abort and at once for a past or invalid time', async () => {
+  const ac = new AbortController();
+  await systemClock.sleepUntil(new Date(Date.now() - 1000), ac.signal);
+  await systemClock.sleepUntil(new Date(Number.NaN), ac.signal);
+  // Far beyond setTimeout's 2^31-1 ms limit: must be chunked, and abort must end it.
+  const far = systemClock.sleepUntil(new Date(Date.now() + 100 * 86_400_000), ac.signal);
+  ac.abort();
+  await far;
+  await systemClock.sleepUntil(new Date(Date.now() + 86_400_000), ac.signal); // already aborted
 });

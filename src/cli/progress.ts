@@ -1,34 +1,87 @@
-/** Progress for long work, drawn only on a terminal (never into logs or pipes). */
+/**
+ * One line of progress for long work (encrypt, decrypt, backup, restore), drawn only when
+ * the stream is a terminal: logs, pipes and CI output never get carriage returns or escape
+ * codes. Redrawn at most every `intervalMs`, so calling update() for every chunk is cheap.
+ *
+ *   const p = createProgress({ label: 'encrypt', total: size });
+ *   p.update(bytesDone); ... p.done();
+ */
 export interface Progress {
+  /** Bytes done so far (absolute, not an increment). */
   update(bytes: number): void;
+  /** Clears the line (if anything was drawn). Idempotent. */
   done(): void;
 }
 
-export function createProgress(options: { label: string; total?: number; stream?: NodeJS.WriteStream }): Progress {
+export interface ProgressOptions {
+  readonly label: string;
+  /** Total bytes, when known: adds a percentage and an ETA. */
+  readonly total?: number;
+  /** Default process.stderr, so stdout stays clean for results. */
+  readonly stream?: NodeJS.WriteStream;
+  /** Minimum time between redraws; default 200 ms. */
+  readonly intervalMs?: number;
+  /** Clock in ms, injectable for tests; default performance.now. */
+  readonly now?: () => number;
+}
+
+const MiB = 1024 * 1024;
+const CLEAR_TO_END = '\u001b[K';
+
+function mib(bytes: number): string {
+  return (bytes / MiB).toFixed(1);
+}
+
+/** "42 s", "3 min 05 s", "2 h 07 min": short and stable in width for the common cases. */
+export function formatEta(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '?';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
+}
+
+/** The text of one progress line (without the carriage return and clearing). */
+export function progressLine(label: string, bytes: number, total: number | undefined, elapsedMs: number): string {
+  const secs = elapsedMs / 1000;
+  const rate = secs > 0 ? bytes / secs : 0;
+  const known = total !== undefined && total > 0;
+  const pct = known ? ` ${Math.min(100, Math.floor((bytes / total) * 100))}%` : '';
+  const size = known ? `${mib(bytes)}/${mib(total)}` : mib(bytes);
+  const eta = known && rate > 0 && bytes < total ? ` eta ${formatEta((total - bytes) / rate)}` : '';
+  return `${label}${pct} ${size} MiB ${mib(rate)} MiB/s${eta}`;
+}
+
+const SILENT: Progress = { update: () => undefined, done: () => undefined };
+
+export function createProgress(options: ProgressOptions): Progress {
   const stream = options.stream ?? process.stderr;
-  if (!stream.isTTY) return { update: () => undefined, done: () => undefined };
-  const started = performance.now();
+  if (!stream.isTTY) return SILENT;
+  const now = options.now ?? (() => performance.now());
+  const interval = options.intervalMs ?? 200;
+  const started = now();
   let last = Number.NEGATIVE_INFINITY; // the first update always draws
   let drawn = false;
-  const draw = (bytes: number) => {
-    const secs = (performance.now() - started) / 1000;
-    const rate = secs > 0 ? bytes / secs : 0;
-    const mb = (n: number) => (n / 1048576).toFixed(1);
-    const total = options.total;
-    const pct = total ? ` ${Math.min(100, (bytes / total) * 100).toFixed(0)}%` : '';
-    const eta = total && rate > 0 ? ` eta ${Math.max(0, (total - bytes) / rate).toFixed(0)} s` : '';
-    stream.write(`\r${options.label}${pct} ${mb(bytes)}${total ? `/${mb(total)}` : ''} MiB ${mb(rate)} MiB/s${eta}\u001b[K`);
-    drawn = true;
-  };
+  let finished = false;
   return {
     update(bytes: number) {
-      const now = performance.now();
-      if (now - last < 200) return;
-      last = now;
-      draw(bytes);
+      if (finished) return;
+      const t = now();
+      // Always draw the 100% state, so a fast finish does not leave a stale number behind.
+      const complete = options.total !== undefined && bytes >= options.total;
+      if (t - last < interval && !complete) return;
+      last = t;
+      let line = progressLine(options.label, bytes, options.total, t - started);
+      // A line wider than the terminal wraps, and \r then only clears its last row.
+      const columns = stream.columns;
+      if (columns && line.length >= columns) line = line.slice(0, Math.max(0, columns - 1));
+      stream.write(`\r${line}${CLEAR_TO_END}`);
+      drawn = true;
     },
     done() {
-      if (drawn) stream.write('\r\u001b[K');
+      if (finished) return;
+      finished = true;
+      if (drawn) stream.write(`\r${CLEAR_TO_END}`);
     },
   };
 }

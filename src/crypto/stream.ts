@@ -2,124 +2,113 @@ import { randomBytes } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { LifeboatError } from '../errors.js';
 import { open, seal } from './aead.js';
-import { chunkNonce, decodeHeader, DEFAULT_CHUNK_KIB, encodeHeader, MAX_CHUNK_KIB, STREAM_NONCE_PREFIX_BYTES, TAG_BYTES } from './format.js';
+import {
+  chunkNonce,
+  decodeHeader,
+  DEFAULT_CHUNK_KIB,
+  encodeHeader,
+  isValidChunkKiB,
+  KEY_BYTES,
+  MAX_CHUNK_KIB,
+  MAX_CHUNKS,
+  MAX_HEADER_LENGTH,
+  MIN_CHUNK_KIB,
+  NONCE_BYTES,
+  STREAM_NONCE_PREFIX_BYTES,
+  TAG_BYTES,
+  type Header,
+} from './format.js';
 import type { EncryptionKey, KeySet } from './keys.js';
 
 /**
- * Streaming encryption in cryptr's format (see format.ts). Memory is bounded by one chunk
- * plus what the stream machinery buffers, whatever the size of the input.
+ * Streaming encryption and decryption in cryptr's stream format (see format.ts for the
+ * layout and what was checked against cryptr). Both sides hold one chunk of staging memory
+ * plus what the stream machinery buffers, whatever the size of the data.
+ *
+ * Performance: the cipher itself (node:crypto → OpenSSL) is the cost; around it the code
+ * avoids copies. A chunk that lies whole inside an incoming buffer *and* is followed by more
+ * bytes is sealed/opened straight from that buffer (a view, no copy). Only the tail of each
+ * incoming buffer is copied into the staging chunk, because a full chunk at the very end of
+ * what has arrived may be the final one, which is only known at the end of the input.
+ * Ciphertext and tag are pushed as two buffers instead of being concatenated.
  */
+
+export interface EncryptStreamOptions {
+  /** Plaintext chunk size in KiB, 1..1024 (default 128, cryptr's default). */
+  readonly chunkSizeKiB?: number;
+  /** Fixed 7-byte nonce prefix, for known-answer tests only; random otherwise. */
+  readonly noncePrefix?: Buffer;
+}
+
+/** A key set, or any lookup from key id to key (e.g. a key fetched on demand). */
+export type KeyLookup = KeySet | ((id: string) => EncryptionKey | undefined);
+
+const TRUNCATED_HINT = 'the file or object is incomplete (an interrupted upload, download or copy): fetch it again';
+
+function checkKey(key: EncryptionKey): void {
+  if (key.key.length !== KEY_BYTES) {
+    throw new LifeboatError('BAD_KEY', `key "${key.id}" is ${key.key.length} bytes; ChaCha20-Poly1305 needs exactly ${KEY_BYTES}`, {
+      hint: 'keys in ENC_KEYS are base64 of 32 random bytes; create one with `lifeboat keys generate`',
+    });
+  }
+}
+
 export class EncryptStream extends Transform {
+  readonly keyId: string;
+  readonly chunkKiB: number;
   private readonly key: Buffer;
   private readonly prefix: Buffer;
-  private readonly chunk: Buffer;
+  private readonly nonce = Buffer.allocUnsafe(NONCE_BYTES);
+  private readonly staging: Buffer;
+  private readonly chunkBytes: number;
   private fill = 0;
   private index = 0;
+  private plainBytes = 0;
 
-  constructor(key: EncryptionKey, options: { chunkSizeKiB?: number; noncePrefix?: Buffer } = {}) {
-    super({ readableHighWaterMark: 1 << 20 });
+  constructor(key: EncryptionKey, options: EncryptStreamOptions = {}) {
+    super({ readableHighWaterMark: 1 << 20, writableHighWaterMark: 1 << 20 });
     const kib = options.chunkSizeKiB ?? DEFAULT_CHUNK_KIB;
-    if (!Number.isInteger(kib) || kib < 1 || kib > MAX_CHUNK_KIB) throw new RangeError(`chunk size must be 1..${MAX_CHUNK_KIB} KiB, got ${kib}`);
+    if (!isValidChunkKiB(kib)) {
+      throw new LifeboatError('BAD_CHUNK_SIZE', `chunk size ${String(kib)} KiB is not a whole number from ${MIN_CHUNK_KIB} to ${MAX_CHUNK_KIB}`, {
+        hint: `cryptr's default is ${DEFAULT_CHUNK_KIB} KiB; keep it unless another reader needs something else`,
+      });
+    }
+    checkKey(key);
+    if (options.noncePrefix && options.noncePrefix.length !== STREAM_NONCE_PREFIX_BYTES) throw new RangeError(`the nonce prefix must be ${STREAM_NONCE_PREFIX_BYTES} bytes`);
+    this.keyId = key.id;
+    this.chunkKiB = kib;
     this.key = key.key;
-    this.prefix = options.noncePrefix ?? randomBytes(STREAM_NONCE_PREFIX_BYTES);
-    this.chunk = Buffer.allocUnsafe(kib * 1024);
+    this.chunkBytes = kib * 1024;
+    this.staging = Buffer.allocUnsafe(this.chunkBytes);
+    this.prefix = options.noncePrefix ? Buffer.from(options.noncePrefix) : randomBytes(STREAM_NONCE_PREFIX_BYTES);
+    // Header first: a reader needs it before anything else, and it names the key.
     this.push(encodeHeader(key.id, kib, this.prefix));
   }
 
-  override _transform(data: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    let offset = 0;
-    while (offset < data.length) {
-      // A full chunk is sealed only once more data follows: only then is it known not to be the last.
-      if (this.fill === this.chunk.length) this.sealChunk(false);
-      const n = Math.min(this.chunk.length - this.fill, data.length - offset);
-      data.copy(this.chunk, this.fill, offset, offset + n);
-      this.fill += n;
-      offset += n;
-    }
-    done();
+  /** Plaintext bytes taken in so far. */
+  get bytesIn(): number {
+    return this.plainBytes;
   }
 
-  override _flush(done: TransformCallback): void {
-    this.sealChunk(true);
-    done();
-  }
-
-  private sealChunk(last: boolean): void {
-    const [body, tag] = seal(this.key, chunkNonce(this.prefix, this.index, last), this.chunk.subarray(0, this.fill));
-    this.push(body);
-    this.push(tag);
-    this.index++;
-    this.fill = 0;
-  }
-}
-
-export type KeyLookup = KeySet | ((id: string) => EncryptionKey | undefined);
-
-function lookup(keys: KeyLookup, id: string): EncryptionKey | undefined {
-  return typeof keys === 'function' ? keys(id) : keys.get(id);
-}
-
-function knownIds(keys: KeyLookup): string {
-  return typeof keys === 'function' ? 'unknown' : keys.ids.join(', ');
-}
-
-/**
- * Streaming decryption: the key is chosen by the id in the header (so every key of the set
- * works: rotation). Each chunk is authenticated before its plaintext is pushed; the stream
- * fails (never ends normally) unless the final chunk authenticates and nothing follows it.
- */
-export class DecryptStream extends Transform {
-  private key: EncryptionKey | undefined;
-  private prefix: Buffer | undefined;
-  private header: Buffer = Buffer.alloc(0);
-  private segment: Buffer | undefined;
-  private fill = 0;
-  private index = 0;
-  /** Stream position of the current segment's first byte, for error messages. */
-  private position = 0;
-
-  constructor(private readonly keys: KeyLookup) {
-    super({ readableHighWaterMark: 1 << 20 });
-  }
-
-  /** The id of the key the header named, once the header has been read. */
-  get keyId(): string | undefined {
-    return this.key?.id;
-  }
-
-  override _transform(data: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+  override _transform(data: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     try {
+      const size = this.chunkBytes;
+      const length = data.length;
+      this.plainBytes += length;
       let offset = 0;
-      if (!this.segment) {
-        // Copy only while the header is incomplete (never the first, possibly large, chunk).
-        const head = this.header.length ? Buffer.concat([this.header, data]) : data;
-        const parsed = decodeHeader(head);
-        if (!parsed) {
-          this.header = Buffer.from(head);
-          return done();
+      while (offset < length) {
+        // A full staged chunk is sealed only now that a further byte exists: it is not the last.
+        if (this.fill === size) {
+          this.sealChunk(this.staging, false);
+          this.fill = 0;
         }
-        if (parsed.header.chunkKiB === 0) {
-          throw new LifeboatError('BAD_HEADER', 'this is a single encrypted value, not a stream (chunk size 0)', { hint: 'decrypt it as a value, not as a backup stream' });
+        if (this.fill === 0 && length - offset > size) {
+          this.sealChunk(data.subarray(offset, offset + size), false);
+          offset += size;
+          continue;
         }
-        const key = lookup(this.keys, parsed.header.keyId);
-        if (!key) {
-          throw new LifeboatError('KEY_UNKNOWN', `encrypted with key id "${parsed.header.keyId}", which is not in the key set (configured ids: ${knownIds(this.keys)})`, {
-            hint: `add the key "${parsed.header.keyId}" to ENC_KEYS (keep retired keys there after a rotation)`,
-          });
-        }
-        this.key = key;
-        this.prefix = parsed.nonce;
-        this.segment = Buffer.allocUnsafe(parsed.header.chunkKiB * 1024 + TAG_BYTES);
-        this.position = parsed.payloadOffset;
-        data = head.subarray(parsed.payloadOffset);
-        this.header = Buffer.alloc(0);
-      }
-      const segment = this.segment;
-      while (offset < data.length) {
-        // A full segment is opened only once more bytes follow; at the end it is the final one.
-        if (this.fill === segment.length) this.openSegment(false);
-        const n = Math.min(segment.length - this.fill, data.length - offset);
-        data.copy(segment, this.fill, offset, offset + n);
+        const n = Math.min(size - this.fill, length - offset);
+        data.copy(this.staging, this.fill, offset, offset + n);
         this.fill += n;
         offset += n;
       }
@@ -131,59 +120,235 @@ export class DecryptStream extends Transform {
 
   override _flush(done: TransformCallback): void {
     try {
-      if (!this.segment) {
-        throw new LifeboatError('TRUNCATED', `the stream ended inside its header (${this.header.length} bytes)`, { hint: 'the file or object is incomplete: download or copy it again' });
-      }
-      if (this.fill === 0) {
-        throw new LifeboatError('TRUNCATED', `the stream ended after chunk ${this.index - 1} without its final chunk`, { hint: 'the file or object is incomplete: download or copy it again' });
-      }
-      this.openSegment(true);
+      // Whatever is staged is the final chunk: a full one for an exact multiple, an empty one
+      // (tag only) for an empty input.
+      this.sealChunk(this.staging.subarray(0, this.fill), true);
+      this.fill = 0;
       done();
     } catch (err) {
       done(err as Error);
     }
   }
 
-  private openSegment(last: boolean): void {
-    const key = this.key!.key;
-    const sealed = this.segment!.subarray(0, this.fill);
-    const plain = open(key, chunkNonce(this.prefix!, this.index, last), sealed);
-    if (!plain) {
-      // Name what went wrong: a non-final chunk at the very end = truncation; a final chunk
-      // followed by more bytes = trailing data; otherwise the key or the data is wrong.
-      if (last && sealed.length === this.segment!.length && open(key, chunkNonce(this.prefix!, this.index, false), sealed)) {
-        throw new LifeboatError('TRUNCATED', `the stream ended after chunk ${this.index} without its final chunk`, { hint: 'the file or object is incomplete: download or copy it again' });
-      }
-      const extra = last ? this.trailingBytes(key, sealed) : open(key, chunkNonce(this.prefix!, this.index, true), sealed) ? -1 : 0;
-      if (extra !== 0) {
-        const where = extra > 0 ? `${extra} unexpected byte(s) after the final chunk ${this.index}` : `unexpected bytes after the final chunk ${this.index} (at byte ${this.position + sealed.length})`;
-        throw new LifeboatError('TRAILING_DATA', where, {
-          hint: 'the file or object was appended to or concatenated; the backup itself may still be fine without the extra bytes',
-        });
-      }
-      throw new LifeboatError('AUTH_FAILED', `authentication failed at chunk ${this.index} (byte ${this.position}): the data is corrupt or was encrypted with a different key than "${this.key!.id}"`, {
-        hint: `check that ENC_KEYS holds the original key for id "${this.key!.id}", and that the file or object is intact`,
-      });
+  private sealChunk(plain: Buffer, last: boolean): void {
+    if (this.index >= MAX_CHUNKS - 1 && !last) {
+      throw new LifeboatError('STREAM_TOO_LONG', `a stream holds at most 2^32 chunks of ${this.chunkKiB} KiB`, { hint: 'use a larger chunk size' });
     }
-    this.push(plain);
+    const [body, tag] = seal(this.key, chunkNonce(this.prefix, this.index, last, this.nonce), plain);
+    if (body.length > 0) this.push(body);
+    this.push(tag);
     this.index++;
-    this.position += sealed.length;
-    this.fill = 0;
-  }
-
-  /**
-   * A short final piece that fails may be a good final chunk with a few bytes appended. The
-   * boundary is unknown, so try dropping up to 64 bytes (cheap; a longer tail reads as corrupt).
-   */
-  private trailingBytes(key: Buffer, sealed: Buffer): number {
-    for (let extra = 1; extra <= 64 && sealed.length - extra >= TAG_BYTES; extra++) {
-      if (open(key, chunkNonce(this.prefix!, this.index, true), sealed.subarray(0, sealed.length - extra))) return extra;
-    }
-    return 0;
   }
 }
 
-export function createEncryptStream(key: EncryptionKey, options: { chunkSizeKiB?: number } = {}): EncryptStream {
+function lookup(keys: KeyLookup, id: string): EncryptionKey | undefined {
+  return typeof keys === 'function' ? keys(id) : keys.get(id);
+}
+
+function configuredIds(keys: KeyLookup): string {
+  if (typeof keys === 'function') return 'not listed: keys are looked up on demand';
+  return keys.ids.length > 0 ? keys.ids.join(', ') : 'none';
+}
+
+/**
+ * Streaming decryption. The key is chosen by the id in the header, so any key in the set
+ * works (rotation). A chunk's plaintext is pushed only after its tag verified; the stream
+ * ends normally only if the final chunk (last flag set) verified and nothing follows it.
+ * Earlier chunks' plaintext has been passed on by then, so a consumer must treat the output
+ * as unfinished until the stream ends without error (file.ts renames only then).
+ */
+export class DecryptStream extends Transform {
+  private readonly keys: KeyLookup;
+  private key: EncryptionKey | undefined;
+  private parsed: Header | undefined;
+  private prefix: Buffer | undefined;
+  private readonly nonce = Buffer.allocUnsafe(NONCE_BYTES);
+  /** Header bytes while the header is incomplete: a few dozen bytes at most, never chunk data. */
+  private head: Buffer | undefined;
+  private staging: Buffer | undefined;
+  private segmentBytes = 0;
+  private fill = 0;
+  private index = 0;
+  /** Stream offset of the first byte of the current segment, for messages. */
+  private position = 0;
+  private finished = false;
+
+  constructor(keys: KeyLookup) {
+    super({ readableHighWaterMark: 1 << 20, writableHighWaterMark: 1 << 20 });
+    this.keys = keys;
+  }
+
+  /** The id named in the header, once it has been read. */
+  get keyId(): string | undefined {
+    return this.parsed?.keyId;
+  }
+
+  /** The parsed header, once it has been read. */
+  get header(): Header | undefined {
+    return this.parsed;
+  }
+
+  /** True once the final chunk verified and the input ended with it. */
+  get complete(): boolean {
+    return this.finished;
+  }
+
+  override _transform(input: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    try {
+      let data = input;
+      if (!this.staging) {
+        const rest = this.readHeader(data);
+        if (!rest) return done();
+        data = rest;
+      }
+      const staging = this.staging!;
+      const size = this.segmentBytes;
+      const length = data.length;
+      let offset = 0;
+      while (offset < length) {
+        // A full segment is opened only once a further byte exists; at the end it is the final one.
+        if (this.fill === size) {
+          this.openSegment(staging);
+          this.fill = 0;
+        }
+        if (this.fill === 0 && length - offset > size) {
+          this.openSegment(data.subarray(offset, offset + size));
+          offset += size;
+          continue;
+        }
+        const n = Math.min(size - this.fill, length - offset);
+        data.copy(staging, this.fill, offset, offset + n);
+        this.fill += n;
+        offset += n;
+      }
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  }
+
+  override _flush(done: TransformCallback): void {
+    try {
+      if (!this.staging) {
+        const got = this.head?.length ?? 0;
+        throw new LifeboatError('TRUNCATED', got === 0 ? 'the encrypted stream is empty (0 bytes)' : `the encrypted stream ended inside its header, after ${got} bytes`, { hint: TRUNCATED_HINT });
+      }
+      if (this.fill === 0) {
+        throw new LifeboatError(
+          'TRUNCATED',
+          this.index === 0 ? 'the encrypted stream ends right after its header: no chunk follows' : `the encrypted stream ends after chunk ${this.index - 1}, which is not the final chunk: the rest is missing`,
+          { hint: TRUNCATED_HINT },
+        );
+      }
+      if (this.fill < TAG_BYTES) {
+        throw new LifeboatError('TRUNCATED', `the encrypted stream ends ${this.fill} bytes into chunk ${this.index}, too short to hold even its tag`, { hint: TRUNCATED_HINT });
+      }
+      this.openFinal(this.staging.subarray(0, this.fill));
+      this.finished = true;
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  }
+
+  /** Consumes header bytes; returns the bytes after the header once it is complete. */
+  private readHeader(data: Buffer): Buffer | undefined {
+    // Only the few header bytes are ever concatenated, never chunk data.
+    const buf = this.head ? Buffer.concat([this.head, data]) : data;
+    const parsed = decodeHeader(buf);
+    if (!parsed) {
+      this.head = Buffer.from(buf.subarray(0, MAX_HEADER_LENGTH + NONCE_BYTES));
+      return undefined;
+    }
+    const { header, nonce, payloadOffset } = parsed;
+    if (header.chunkKiB === 0) {
+      throw new LifeboatError('BAD_HEADER', `this is a single encrypted value (chunk size 0, key id "${header.keyId}"), not an encrypted stream`, {
+        hint: 'values are decrypted with decryptValue, not as a backup stream',
+      });
+    }
+    const key = lookup(this.keys, header.keyId);
+    if (!key) {
+      throw new LifeboatError('KEY_UNKNOWN', `encrypted with key id "${header.keyId}", which is not in the key set (configured ids: ${configuredIds(this.keys)})`, {
+        hint: `add the key "${header.keyId}" to ENC_KEYS (after a rotation, keep retired keys in ENC_KEYS so older backups stay readable)`,
+      });
+    }
+    checkKey(key);
+    this.parsed = header;
+    this.key = key;
+    this.prefix = nonce;
+    this.segmentBytes = header.chunkKiB * 1024 + TAG_BYTES;
+    this.staging = Buffer.allocUnsafe(this.segmentBytes);
+    this.position = payloadOffset;
+    this.head = undefined;
+    return buf.subarray(payloadOffset);
+  }
+
+  private tryOpen(sealed: Buffer, index: number, last: boolean): Buffer | undefined {
+    if (index >= MAX_CHUNKS || (!last && index === MAX_CHUNKS - 1)) return undefined;
+    return open(this.key!.key, chunkNonce(this.prefix!, index, last, this.nonce), sealed);
+  }
+
+  /** A non-final segment: more bytes follow it. */
+  private openSegment(sealed: Buffer): void {
+    const plain = this.tryOpen(sealed, this.index, false);
+    if (!plain) {
+      // More bytes follow, yet this segment verifies as the *final* chunk: something was
+      // appended to a complete stream.
+      if (this.tryOpen(sealed, this.index, true)) {
+        throw new LifeboatError('TRAILING_DATA', `unexpected bytes after the final chunk ${this.index}, from byte ${this.position + sealed.length} on; the data up to there is complete and authentic`, {
+          hint: 'the file or object was appended to or concatenated with something; cut it at that byte, or fetch it again',
+        });
+      }
+      throw this.authFailed(sealed.length, false);
+    }
+    this.accept(plain, sealed.length);
+  }
+
+  /** The piece that ends the input: it must verify as the final chunk. */
+  private openFinal(sealed: Buffer): void {
+    const plain = this.tryOpen(sealed, this.index, true);
+    if (plain) {
+      this.accept(plain, sealed.length);
+      return;
+    }
+    // Cut off exactly at a chunk boundary: the piece is a good chunk, but not the final one.
+    if (sealed.length === this.segmentBytes && this.tryOpen(sealed, this.index, false)) {
+      throw new LifeboatError('TRUNCATED', `the encrypted stream ends after chunk ${this.index}, which is not the final chunk: the rest is missing`, { hint: TRUNCATED_HINT });
+    }
+    // A short final chunk with a few bytes appended: the boundary is unknown, so try the
+    // likely small tails (each try costs one open of this piece, on the failure path only).
+    const maxExtra = Math.min(sealed.length - TAG_BYTES, 256);
+    for (let extra = 1; extra <= maxExtra; extra++) {
+      if (this.tryOpen(sealed.subarray(0, sealed.length - extra), this.index, true)) {
+        throw new LifeboatError('TRAILING_DATA', `${extra} unexpected byte(s) after the final chunk ${this.index}, from byte ${this.position + sealed.length - extra} on; the data up to there is complete and authentic`, {
+          hint: 'the file or object was appended to or concatenated with something; cut it at that byte, or fetch it again',
+        });
+      }
+    }
+    throw this.authFailed(sealed.length, true);
+  }
+
+  private accept(plain: Buffer, sealedBytes: number): void {
+    if (plain.length > 0) this.push(plain);
+    this.index++;
+    this.position += sealedBytes;
+  }
+
+  private authFailed(sealedBytes: number, final: boolean): LifeboatError {
+    const id = this.key!.id;
+    const where = `authentication failed at chunk ${this.index}${final ? ' (the final piece)' : ''}, bytes ${this.position}..${this.position + sealedBytes - 1}`;
+    // Earlier chunks verified with this key, so the key is right and this chunk is damaged.
+    const why =
+      this.index > 0
+        ? `chunks 0..${this.index - 1} verified with key "${id}", so the key is right: this chunk is corrupt or was tampered with${final ? ', or the stream was cut off inside it' : ''}`
+        : `the data is corrupt or was encrypted with a different key than the one configured as "${id}"${final ? ', or the stream was cut off inside its only chunk' : ''}`;
+    return new LifeboatError('AUTH_FAILED', `${where}: ${why}`, {
+      hint: this.index > 0 ? 'fetch the file or object again; if it was stored damaged, use another backup' : `check that ENC_KEYS holds the original key for id "${id}" (same id, different key bytes fails here), and that the file or object is intact`,
+    });
+  }
+}
+
+export function createEncryptStream(key: EncryptionKey, options: EncryptStreamOptions = {}): EncryptStream {
   return new EncryptStream(key, options);
 }
 

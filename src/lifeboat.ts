@@ -17,8 +17,7 @@ import { Scheduler } from './schedule/scheduler.js';
 import type { CheckMode } from './snapshot/worker-client.js';
 import { LocalStore } from './storage/local.js';
 import { backupJobOptions, openRemoteStore } from './backup/targets.js';
-import { recoverInterruptedRestore, restoreDatabase } from './restore/restore.js';
-import { parseRestoreSource } from './restore/source.js';
+import { restoreAtStartup } from './restore/restore.js';
 import type { BackupStore, StoredObject } from './storage/store.js';
 
 export interface LifeboatOptions {
@@ -140,15 +139,9 @@ export class Lifeboat {
 
     let handle: BetterSqlite3.Database | undefined;
     try {
-      await recoverInterruptedRestore(dbFile, logger);
-      if (config.restore.source) {
-        if (mode === 'sidecar') {
-          throw new LifeboatError('RESTORE_SIDECAR', 'HQL_BACKUP_RESTORE is set, but a sidecar does not own the database it backs up', {
-            hint: 'stop the application, run `lifeboat restore <source> --db <path>`, then start it again',
-          });
-        }
-        await restoreAtStartup(config, dbFile, remote, logger, options.clock ?? systemClock);
-      }
+      // ── restore hook (src/restore/): complete an interrupted restore, then HQL_BACKUP_RESTORE, before the db is opened ──
+      await restoreAtStartup(config, { dbFile, remote, logger, sidecar: mode === 'sidecar', now: () => (options.clock ?? systemClock).now() });
+      // ── end of restore hook ──
       if (mode === 'embedded') {
         handle = new Database(dbFile, options.database);
         handle.pragma('journal_mode = WAL');
@@ -276,25 +269,6 @@ export class Lifeboat {
 
 function toEntries(objects: readonly StoredObject[]): BackupEntry[] {
   return sortBackupsNewestFirst(objects).map((o) => ({ name: o.name, nodeId: o.id.nodeId, time: new Date(o.id.unixSeconds * 1000), size: o.size }));
-}
-
-/** HQL_BACKUP_RESTORE at start-up: applied once (the marker), validated before anything is replaced. */
-async function restoreAtStartup(config: Config, dbFile: string, remote: BackupStore | undefined, logger: Logger, clock: Clock): Promise<void> {
-  const source = parseRestoreSource(config.restore.source ?? '');
-  const report = await restoreDatabase({
-    source,
-    dbFile,
-    remote,
-    keys: config.encryption,
-    skipValidation: config.restore.skipValidation,
-    expectTables: config.restore.expectTables,
-    force: config.restore.force,
-    logger,
-    now: () => clock.now(),
-  });
-  if (report.applied) {
-    logger.warn(`restored ${report.origin}; remove HQL_BACKUP_RESTORE from the environment now (it will not be applied again, but it should not stay set)`);
-  }
 }
 
 /** A sidecar never creates the database it backs up: a wrong path must fail loudly. */

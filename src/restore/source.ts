@@ -7,8 +7,13 @@ export type RestoreSource = { readonly kind: 's3'; readonly object: string } | {
 const FORMS = 'use s3:<object name> (an encrypted backup in the bucket), s3:latest (the newest one), or file:<absolute path> (a plain SQLite file)';
 
 /**
- * Parses a restore source. Hiqlite logs an unknown value and starts without restoring;
- * Lifeboat refuses to start instead, because an operator who set the variable expects a restore.
+ * Parses a restore source (HQL_BACKUP_RESTORE, or the argument of `lifeboat restore|verify`).
+ *
+ * Difference from Hiqlite: Hiqlite logs an invalid value and starts WITHOUT restoring; Lifeboat
+ * throws a ConfigError, so start-up stops, because an operator who set the variable expects a
+ * restore, and a typo must not start the application on the wrong data. An empty environment
+ * variable (Rauthy's example sets `HQL_BACKUP_RESTORE = ""`) counts as unset in the config
+ * loader and never reaches this function.
  */
 export function parseRestoreSource(value: string, name = 'HQL_BACKUP_RESTORE'): RestoreSource {
   const v = value.trim();
@@ -18,9 +23,10 @@ export function parseRestoreSource(value: string, name = 'HQL_BACKUP_RESTORE'): 
     const object = v.slice(3);
     if (object === 'latest') return { kind: 's3-latest' };
     if (object === '') throw bad('names no object');
-    if (object.startsWith('/') || object.split('/').includes('..') || /[\u0000-\u001f\u007f]/.test(object) || object.length > 1024) {
-      throw bad('is not a valid object name');
+    if (/[/\\]/.test(object) || object === '.' || object === '..') {
+      throw bad('is a path, not an object name; backups are objects directly under the bucket root or HQL_S3_PREFIX (e.g. s3:backup_node_1_1732415400.sqlite; set HQL_S3_PREFIX for a "folder")');
     }
+    if (/[\u0000-\u001f\u007f]/.test(object) || Buffer.byteLength(object) > 1024) throw bad('is not a valid object name');
     return { kind: 's3', object };
   }
   if (v.startsWith('file:')) {

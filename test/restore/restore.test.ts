@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import Database from '../../src/sqlite/driver.js';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { LifeboatError } from '../../src/errors.js';
+import { ConfigError, LifeboatError } from '../../src/errors.js';
+import { Lifeboat } from '../../src/lifeboat.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { readMarker, restoreDatabase, type RestoreOptions } from '../../src/restore/restore.js';
 import { parseRestoreSource } from '../../src/restore/source.js';
@@ -124,4 +125,102 @@ test('restoring where no database exists yet (lost disk) just puts it in place',
   assert.deepEqual(report.movedAside, []);
   assert.equal(countItems(fresh), 3);
   assert.equal(readFileSync(fresh).length, readFileSync(backup).length);
+});
+
+test('a database another connection has open is not replaced (DB_IN_USE); nothing is moved', async () => {
+  const { dbDir, dbFile, options } = setup();
+  const app = new Database(dbFile);
+  try {
+    assert.equal((app.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n, 11);
+    await assert.rejects(restoreDatabase(options()), (err: unknown) => err instanceof LifeboatError && err.code === 'DB_IN_USE' && err.message.includes(dbFile) && /stop the application/.test(err.hint ?? ''));
+    assert.deepEqual(readdirSync(dbDir).filter((f) => !['hiqlite.db', 'hiqlite.db-wal', 'hiqlite.db-shm'].includes(f)), [], 'no temp, intent, marker or aside file');
+    assert.equal((app.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n, 11, 'the application still sees all its data');
+  } finally {
+    app.close();
+  }
+  assert.equal(countItems(dbFile), 11);
+});
+
+test('an old database whose WAL cannot be folded in is moved aside as a set with its -wal/-shm, still openable with its data', async () => {
+  const { dbFile, options } = setup();
+  // A -shm that is not a file (damage): SQLite can read the database but cannot checkpoint it,
+  // so its WAL, which holds the newest row, has to travel with it.
+  mkdirSync(`${dbFile}-shm`);
+  const sums = Object.fromEntries(['', '-wal'].map((s) => [s, createHash('sha256').update(readFileSync(dbFile + s)).digest('hex')]));
+  const report = await restoreDatabase(options());
+  assert.equal(report.applied, true);
+  const aside = report.movedAside[0]!;
+  assert.deepEqual(report.movedAside, [aside, `${aside}-wal`, `${aside}-shm`]);
+  for (const s of ['', '-wal']) assert.equal(createHash('sha256').update(readFileSync(aside + s)).digest('hex'), sums[s], `${s || 'main file'} kept byte for byte`);
+  assert.ok(!existsSync(`${dbFile}-wal`) && !existsSync(`${dbFile}-shm`), 'the old WAL can never be applied to the new database');
+  assert.equal(countItems(dbFile), 3);
+  // The operator repairs the damage (the bad -shm) and opens the kept set: all 11 rows, WAL included.
+  rmSync(`${aside}-shm`, { recursive: true });
+  assert.equal(countItems(aside), 11);
+});
+
+test('file: with a non-empty -wal beside it is refused (the file alone is incomplete)', async () => {
+  const { dir, dbDir, options } = setup();
+  const live = join(dir, 'copied-live.db');
+  createItemsDb(live, 2);
+  writeFileSync(`${live}-wal`, Buffer.alloc(4096, 3));
+  const before = snapshotDir(dbDir);
+  await assert.rejects(restoreDatabase(options({ source: parseRestoreSource(`file:${live}`) })), (err: unknown) => err instanceof LifeboatError && err.code === 'SOURCE_INCOMPLETE' && err.message.includes(`${live}-wal`));
+  assert.deepEqual(snapshotDir(dbDir), before);
+});
+
+test('the marker does not block a restore when the database itself is gone', async () => {
+  const { dbFile, options } = setup();
+  await restoreDatabase(options());
+  rmSync(dbFile);
+  const again = await restoreDatabase(options({ now: () => new Date('2026-11-25T10:00:00Z') }));
+  assert.equal(again.applied, true);
+  assert.equal(countItems(dbFile), 3);
+});
+
+test('start-up (Lifeboat.open): HQL_BACKUP_RESTORE=file:… is applied once before the database opens; empty means none; a typo or a sidecar stops start-up', async () => {
+  const cwd = tempDir();
+  const backup = join(cwd, 'backup_node_1_1790000000.sqlite');
+  createItemsDb(backup, 4);
+  const env = { HQL_DATA_DIR: join(cwd, 'data'), HQL_BACKUP_RESTORE: `file:${backup}` } as NodeJS.ProcessEnv;
+  const open = (over: Partial<Parameters<typeof Lifeboat.open>[0]> = {}) => Lifeboat.open({ cwd, env, schedule: false, backupOnStart: 'never', ...over });
+  const first = await open();
+  const dbFile = first.dbFile;
+  assert.equal((first.db.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n, 4);
+  first.db.prepare('INSERT INTO items (name) VALUES (?)').run('after the restore');
+  await first.close();
+  const second = await open();
+  assert.equal((second.db.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n, 5, 'not applied again');
+  await second.close();
+  // Rauthy's own example sets HQL_BACKUP_RESTORE = "": that is "no restore", not an error.
+  const empty = await open({ env: { ...env, HQL_BACKUP_RESTORE: '' } });
+  await empty.close();
+  const before = readFileSync(dbFile);
+  await assert.rejects(open({ env: { ...env, HQL_BACKUP_RESTORE: `file:data/backup.sqlite` } }), (err: unknown) => err instanceof ConfigError && /HQL_BACKUP_RESTORE.*relative path/.test(err.message));
+  await assert.rejects(open({ dbPath: dbFile }), (err: unknown) => err instanceof LifeboatError && err.code === 'RESTORE_SIDECAR');
+  assert.ok(readFileSync(dbFile).equals(before), 'nothing changed');
+  assert.ok(!existsSync(`${dbFile}.lifeboat.lock`), 'the lock is released after a refused start');
+});
+
+test('the restored database gets the permissions (and, as root, the owner) of the one it replaces, so the application can open it', async () => {
+  const { dbFile, options } = setup();
+  chmodSync(dbFile, 0o640);
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) chownSync(dbFile, 4242, 4343);
+  await restoreDatabase(options());
+  const info = statSync(dbFile);
+  assert.equal(info.mode & 0o777, 0o640);
+  if (asRoot) {
+    assert.deepEqual([info.uid, info.gid], [4242, 4343]);
+    const marker = statSync(`${dbFile}.lifeboat-restore.json`);
+    assert.deepEqual([marker.uid, marker.gid], [4242, 4343], 'the application can read the marker at its next start');
+  }
+});
+
+test('an unreadable marker stops the restore instead of being taken as "never restored"', async () => {
+  const { dbFile, options } = setup();
+  writeFileSync(`${dbFile}.lifeboat-restore.json`, '{ torn');
+  const before = readFileSync(dbFile);
+  await assert.rejects(restoreDatabase(options()), (err: unknown) => err instanceof LifeboatError && err.code === 'MARKER_UNREADABLE' && err.message.includes('lifeboat-restore.json'));
+  assert.ok(readFileSync(dbFile).equals(before));
 });

@@ -1,12 +1,11 @@
-import { resolve } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { openRemoteStore } from '../../backup/targets.js';
 import { LifeboatError } from '../../errors.js';
-import { ensurePrivateDir } from '../../fs/durable.js';
 import { acquireLock, lockOwner } from '../../fs/lock.js';
 import { restoreDatabase } from '../../restore/restore.js';
 import { parseRestoreSource } from '../../restore/source.js';
-import { dirname } from 'node:path';
 import { cliLogger, configFromCli, formatBytes, formatDuration, withConfigOption, type ConfigFlag } from '../context.js';
 import { createProgress } from '../progress.js';
 import { action } from '../run.js';
@@ -39,7 +38,8 @@ export function registerRestore(program: Command): void {
         }
         const logger = cliLogger();
         const remote = source.kind === 'file' ? undefined : await openRemoteStore(config, logger, { check: true });
-        await ensurePrivateDir(dirname(dbFile));
+        // Created when missing (a lost disk); an existing folder keeps its owner's permissions.
+        await mkdir(dirname(dbFile), { recursive: true, mode: 0o700 });
         const lock = await acquireLock(lockFile, 'restore');
         let progress: ReturnType<typeof createProgress> | undefined;
         try {
@@ -53,12 +53,16 @@ export function registerRestore(program: Command): void {
             force: flags.force ?? false,
             logger,
             now: () => new Date(),
-            onProgress: (bytes) => {
-              progress ??= createProgress({ label: 'restore' });
+            onProgress: (bytes, total) => {
+              progress ??= createProgress({ label: 'restore', ...(total !== undefined ? { total } : {}) });
               progress.update(bytes);
             },
           });
           progress?.done();
+          if (report.completedInterrupted) {
+            process.stdout.write(`completed the interrupted restore of ${report.origin} into ${dbFile}${report.movedAside.length ? `\nprevious database kept at ${report.movedAside[0]}` : ''}\n`);
+            return 0;
+          }
           if (!report.applied) {
             process.stdout.write(`not applied: ${report.source} was restored before (marker beside ${dbFile}); use --force to apply it again\n`);
             return 1;

@@ -1,32 +1,50 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { openRemoteStore } from '../../backup/targets.js';
 import { materialise, validateBackup } from '../../restore/restore.js';
 import { parseRestoreSource } from '../../restore/source.js';
+import type { TableInfo } from '../../snapshot/worker-client.js';
 import { cliLogger, configFromCli, formatBytes, formatDuration, withConfigOption, type ConfigFlag } from '../context.js';
+import { createProgress, type Progress } from '../progress.js';
 import { action } from '../run.js';
+
+interface VerifyFlags extends ConfigFlag {
+  json?: boolean;
+  tempDir?: string;
+}
 
 /**
  * `lifeboat verify <source>`: a restore drill. The backup is fetched (and decrypted) into a
- * temp folder, checked with integrity_check, its tables counted; nothing else is touched.
+ * temp folder, checked with integrity_check, its tables counted; nothing else is touched and
+ * the temp folder is removed afterwards. Exit 0 when the backup is good, 1 when not.
  */
 export function registerVerify(program: Command): void {
   withConfigOption(program.command('verify'))
     .description('restore drill: fetch a backup into a temp folder, run integrity_check, count rows; changes nothing')
     .argument('<source>', 's3:<object> | s3:latest | file:<absolute path>')
     .option('--json', 'print JSON')
+    .option('--temp-dir <dir>', 'where the temporary copy goes (default: the system temp folder; it needs room for the whole database)')
     .action(
-      action(async (sourceText: string, flags: ConfigFlag & { json?: boolean }) => {
+      action(async (sourceText: string, flags: VerifyFlags) => {
         const started = performance.now();
         const source = parseRestoreSource(sourceText, 'source');
         const config = configFromCli(flags);
         const remote = source.kind === 'file' ? undefined : await openRemoteStore(config, cliLogger(), { check: true });
-        const dir = await mkdtemp(join(tmpdir(), 'lifeboat-verify-'));
+        const dir = await mkdtemp(join(flags.tempDir ? resolve(flags.tempDir) : tmpdir(), 'lifeboat-verify-'));
+        let progress: Progress | undefined;
         try {
-          const got = await materialise(source, join(dir, 'backup.sqlite'), { remote, keys: config.encryption });
-          let result: { ok: boolean; problems: readonly string[]; tables: ReadonlyArray<{ name: string; rows: number | undefined }> };
+          const got = await materialise(source, join(dir, 'backup.sqlite'), {
+            remote,
+            keys: config.encryption,
+            onProgress: (bytes, total) => {
+              progress ??= createProgress({ label: 'verify', ...(total !== undefined ? { total } : {}) });
+              progress.update(bytes);
+            },
+          });
+          progress?.done();
+          let result: { ok: boolean; problems: readonly string[]; tables: readonly TableInfo[] };
           try {
             result = await validateBackup(got.path, { skipValidation: false, expectTables: config.restore.expectTables, countRows: true });
           } catch (err) {
@@ -45,6 +63,7 @@ export function registerVerify(program: Command): void {
           }
           return result.ok ? 0 : 1;
         } finally {
+          progress?.done();
           await rm(dir, { recursive: true, force: true });
         }
       }),

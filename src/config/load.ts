@@ -1,15 +1,24 @@
 import { readFileSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { hostname as osHostname } from 'node:os';
+import { join, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { parseKeySet, splitEnvKeys, type KeySet } from '../crypto/keys.js';
 import { ConfigError } from '../errors.js';
 import { parseCron } from '../schedule/cron.js';
-import { DEFAULT_CONFIG_FILE, DEFAULTS } from './defaults.js';
+import { CLUSTER_TABLE, CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE, DEFAULTS, HIQLITE_OTHER_CLUSTER_KEYS, HIQLITE_SECRETS_REF } from './defaults.js';
 import type { Config, RestoreConfig, S3Config } from './types.js';
 
-/** Values a library caller sets in code. They sit between the TOML file and the environment. */
+/**
+ * Values a library caller sets in code, one per `[cluster]` / `[encryption]` key (camelCase).
+ * They sit between the TOML file and the environment: env > code > file > default.
+ * The restore switches (HQL_BACKUP_RESTORE, HQL_BACKUP_SKIP_VALIDATION,
+ * HQL_BACKUP_RESTORE_FORCE) are deliberately absent: they are read from the environment
+ * only, so a restore request cannot linger in code or a file and re-apply at every start.
+ */
 export interface ConfigOverrides {
   readonly nodeId?: number;
+  /** Only `"k8s"`: node id = StatefulSet ordinal in the host name + 1 (as Hiqlite). */
+  readonly nodeIdFrom?: 'k8s';
   readonly dataDir?: string;
   readonly filenameDb?: string;
   readonly backupCron?: string;
@@ -23,16 +32,21 @@ export interface ConfigOverrides {
   readonly s3Key?: string;
   readonly s3Secret?: string;
   readonly s3Prefix?: string;
+  readonly backupRestoreExpectTables?: readonly string[];
   readonly encKeys?: readonly string[];
   readonly encKeyActive?: string;
-  readonly backupRestoreExpectTables?: readonly string[];
 }
 
 export interface LoadOptions {
+  /** TOML file; relative to `cwd`. Default: `$LIFEBOAT_CONFIG`, else `config.toml` (may be missing). */
   readonly configFile?: string;
+  /** Where HQL_* / ENC_* come from; default `process.env`. */
   readonly env?: NodeJS.ProcessEnv;
+  /** Base for relative paths (config file, data_dir); default `process.cwd()`. */
   readonly cwd?: string;
   readonly overrides?: ConfigOverrides;
+  /** Host name for `node_id_from = "k8s"`; default `os.hostname()` (injectable for tests). */
+  readonly hostname?: string;
 }
 
 export type Origin = 'default' | 'file' | 'code' | 'env';
@@ -40,25 +54,43 @@ export type Origin = 'default' | 'file' | 'code' | 'env';
 /** Where each effective value came from, by TOML key (for `lifeboat config`). */
 export type Origins = Readonly<Record<string, Origin>>;
 
-const origins = new WeakMap<Config, Origins>();
+const originsByConfig = new WeakMap<Config, Origins>();
+const warningsByConfig = new WeakMap<Config, readonly string[]>();
 
 export function originsOf(config: Config): Origins {
-  return origins.get(config) ?? {};
+  return originsByConfig.get(config) ?? {};
 }
 
-type Kind = 'string' | 'secret' | 'u64' | 'u16' | 'bool' | 'strings';
+/**
+ * Things that are not errors but probably mistakes: an unknown key in `[cluster]` (typo?),
+ * a restore key in the file (ignored: environment only), S3 settings without `s3_url`, …
+ */
+export function warningsOf(config: Config): readonly string[] {
+  return warningsByConfig.get(config) ?? [];
+}
+
+type Kind = 'string' | 'secret' | 'u64' | 'u16' | 'bool' | 'strings' | 'keys';
 
 interface KeySpec {
-  /** Read from the environment only (restore requests must not live on in a file). */
-  readonly envOnly?: boolean;
   readonly section: 'cluster' | 'encryption';
   readonly toml: string;
   readonly env: string;
   readonly kind: Kind;
   readonly override: keyof ConfigOverrides | undefined;
+  /** Read from the environment only (restore requests must not live on in a file). */
+  readonly envOnly?: boolean;
+  /** Not a Hiqlite key: a Lifeboat addition. */
+  readonly lifeboatOnly?: boolean;
+  /** Whitespace anywhere is an error (S3 names, credentials: a stray newline from `echo`). */
+  readonly noSpace?: boolean;
+  /** Lowest valid number (numbers only); default 0. */
+  readonly min?: number;
 }
 
-const K = <T extends Kind>(section: KeySpec['section'], toml: string, env: string, kind: T, override?: keyof ConfigOverrides): KeySpec & { readonly kind: T } => ({
+type Extra = Pick<KeySpec, 'envOnly' | 'lifeboatOnly' | 'noSpace' | 'min'>;
+
+const K = <T extends Kind>(section: KeySpec['section'], toml: string, env: string, kind: T, override?: keyof ConfigOverrides, extra: Extra = {}): KeySpec & { readonly kind: T } => ({
+  ...extra,
   section,
   toml,
   env,
@@ -68,47 +100,66 @@ const K = <T extends Kind>(section: KeySpec['section'], toml: string, env: strin
 
 /** Every key Lifeboat reads: TOML name, env var, type. */
 export const KEYS = {
-  nodeId: K('cluster', 'node_id', 'HQL_NODE_ID', 'u64', 'nodeId'),
+  nodeIdFrom: K('cluster', 'node_id_from', 'HQL_NODE_ID_FROM', 'string', 'nodeIdFrom'),
+  nodeId: K('cluster', 'node_id', 'HQL_NODE_ID', 'u64', 'nodeId', { min: 1 }),
   dataDir: K('cluster', 'data_dir', 'HQL_DATA_DIR', 'string', 'dataDir'),
   filenameDb: K('cluster', 'filename_db', 'HQL_FILENAME_DB', 'string', 'filenameDb'),
   backupCron: K('cluster', 'backup_cron', 'HQL_BACKUP_CRON', 'string', 'backupCron'),
-  backupCronTz: K('cluster', 'backup_cron_tz', 'HQL_BACKUP_CRON_TZ', 'string', 'backupCronTz'),
+  backupCronTz: K('cluster', 'backup_cron_tz', 'HQL_BACKUP_CRON_TZ', 'string', 'backupCronTz', { lifeboatOnly: true, noSpace: true }),
   backupKeepDays: K('cluster', 'backup_keep_days', 'HQL_BACKUP_KEEP_DAYS', 'u16', 'backupKeepDays'),
   backupKeepDaysLocal: K('cluster', 'backup_keep_days_local', 'HQL_BACKUP_KEEP_DAYS_LOCAL', 'u16', 'backupKeepDaysLocal'),
-  s3Url: K('cluster', 's3_url', 'HQL_S3_URL', 'string', 's3Url'),
-  s3Bucket: K('cluster', 's3_bucket', 'HQL_S3_BUCKET', 'string', 's3Bucket'),
-  s3Region: K('cluster', 's3_region', 'HQL_S3_REGION', 'string', 's3Region'),
+  s3Url: K('cluster', 's3_url', 'HQL_S3_URL', 'string', 's3Url', { noSpace: true }),
+  s3Bucket: K('cluster', 's3_bucket', 'HQL_S3_BUCKET', 'string', 's3Bucket', { noSpace: true }),
+  s3Region: K('cluster', 's3_region', 'HQL_S3_REGION', 'string', 's3Region', { noSpace: true }),
   s3PathStyle: K('cluster', 's3_path_style', 'HQL_S3_PATH_STYLE', 'bool', 's3PathStyle'),
-  s3Key: K('cluster', 's3_key', 'HQL_S3_KEY', 'secret', 's3Key'),
-  s3Secret: K('cluster', 's3_secret', 'HQL_S3_SECRET', 'secret', 's3Secret'),
-  s3Prefix: K('cluster', 's3_prefix', 'HQL_S3_PREFIX', 'string', 's3Prefix'),
-  restore: { ...K('cluster', 'backup_restore', 'HQL_BACKUP_RESTORE', 'string'), envOnly: true },
-  skipValidation: { ...K('cluster', 'backup_skip_validation', 'HQL_BACKUP_SKIP_VALIDATION', 'bool'), envOnly: true },
-  restoreForce: { ...K('cluster', 'backup_restore_force', 'HQL_BACKUP_RESTORE_FORCE', 'bool'), envOnly: true },
-  expectTables: K('cluster', 'backup_restore_expect_tables', 'HQL_BACKUP_RESTORE_EXPECT_TABLES', 'strings', 'backupRestoreExpectTables'),
-  encKeys: K('encryption', 'keys', 'ENC_KEYS', 'strings', 'encKeys'),
+  s3Key: K('cluster', 's3_key', 'HQL_S3_KEY', 'secret', 's3Key', { noSpace: true }),
+  s3Secret: K('cluster', 's3_secret', 'HQL_S3_SECRET', 'secret', 's3Secret', { noSpace: true }),
+  s3Prefix: K('cluster', 's3_prefix', 'HQL_S3_PREFIX', 'string', 's3Prefix', { lifeboatOnly: true, noSpace: true }),
+  restore: K('cluster', 'backup_restore', 'HQL_BACKUP_RESTORE', 'string', undefined, { envOnly: true }),
+  skipValidation: K('cluster', 'backup_skip_validation', 'HQL_BACKUP_SKIP_VALIDATION', 'bool', undefined, { envOnly: true }),
+  restoreForce: K('cluster', 'backup_restore_force', 'HQL_BACKUP_RESTORE_FORCE', 'bool', undefined, { envOnly: true, lifeboatOnly: true }),
+  expectTables: K('cluster', 'backup_restore_expect_tables', 'HQL_BACKUP_RESTORE_EXPECT_TABLES', 'strings', 'backupRestoreExpectTables', { lifeboatOnly: true }),
+  encKeys: K('encryption', 'keys', 'ENC_KEYS', 'keys', 'encKeys'),
   encKeyActive: K('encryption', 'key_active', 'ENC_KEY_ACTIVE', 'string', 'encKeyActive'),
 } as const;
 
+/** How a key is named in messages: `cluster.backup_keep_days (HQL_BACKUP_KEEP_DAYS)`, or the env var for env-only keys. */
 export function nameOf(spec: KeySpec): string {
   return spec.envOnly ? spec.env : `${spec.section}.${spec.toml} (${spec.env})`;
 }
 
+const MAX_U16 = 65_535;
+type Tables = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 type Value = string | number | boolean | readonly string[];
+
+/** A value as it may appear in a message (never for secrets: those are `***`). */
+function show(value: unknown): string {
+  let text: string;
+  if (typeof value === 'bigint') text = String(value);
+  else {
+    try {
+      text = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v)) ?? String(value);
+    } catch {
+      text = String(value);
+    }
+  }
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
 
 class Reader {
   readonly problems: string[] = [];
+  readonly warnings: string[] = [];
   readonly origins: Record<string, Origin> = {};
 
   constructor(
-    private readonly file: Record<string, Record<string, unknown>>,
+    private readonly file: Tables,
     private readonly env: NodeJS.ProcessEnv,
     private readonly overrides: ConfigOverrides,
-    private readonly fileName: string | undefined,
+    readonly fileName: string | undefined,
   ) {}
 
   /** The raw value with the highest precedence: env > code > file. Empty env values count as unset. */
-  private raw(spec: KeySpec): { value: unknown; origin: Origin } | undefined {
+  raw(spec: KeySpec): { value: unknown; origin: Origin } | undefined {
     const envValue = this.env[spec.env];
     if (envValue !== undefined && envValue !== '') return { value: envValue, origin: 'env' };
     if (spec.envOnly) return undefined;
@@ -118,79 +169,125 @@ class Reader {
     return undefined;
   }
 
-  private bad(spec: KeySpec, origin: Origin, value: unknown, problem: string): undefined {
-    const shown = spec.kind === 'secret' ? '***' : JSON.stringify(value);
-    const where = origin === 'file' ? ` in ${this.fileName}` : origin === 'code' ? ' (set in code)' : '';
-    this.problems.push(`${nameOf(spec)}${where}: ${shown} ${problem}`);
+  /** ` in /path/config.toml`, ` (set in code)` or `` (environment: the name says it). */
+  where(origin: Origin | undefined): string {
+    return origin === 'file' ? ` in ${this.fileName}` : origin === 'code' ? ' (set in code)' : '';
+  }
+
+  problem(spec: KeySpec, origin: Origin | undefined, text: string): undefined {
+    this.problems.push(`${nameOf(spec)}${this.where(origin)}: ${text}`);
     return undefined;
+  }
+
+  private bad(spec: KeySpec, origin: Origin, value: unknown, text: string): undefined {
+    const secret = spec.kind === 'secret' || spec.kind === 'keys';
+    const shown = secret ? '***' : show(spec === KEYS.s3Url && typeof value === 'string' ? redactUrl(value) : value);
+    return this.problem(spec, origin, `${shown} ${text}`);
   }
 
   get(spec: KeySpec & { kind: 'string' | 'secret' }): string | undefined;
   get(spec: KeySpec & { kind: 'u64' | 'u16' }): number | undefined;
   get(spec: KeySpec & { kind: 'bool' }): boolean | undefined;
-  get(spec: KeySpec & { kind: 'strings' }): readonly string[] | undefined;
+  get(spec: KeySpec & { kind: 'strings' | 'keys' }): readonly string[] | undefined;
   get(spec: KeySpec): Value | undefined {
     const found = this.raw(spec);
     if (!found) return undefined;
     const { value, origin } = found;
     this.origins[spec.toml] = origin;
+    if (value === HIQLITE_SECRETS_REF && (spec.kind === 'secret' || spec.kind === 'keys' || spec === KEYS.encKeyActive)) {
+      return this.problem(spec, origin, `"${HIQLITE_SECRETS_REF}" (Hiqlite's secrets_file reference) is not supported by Lifeboat; set the value itself, preferably in ${spec.env}`);
+    }
     switch (spec.kind) {
       case 'string':
-      case 'secret':
-        if (typeof value !== 'string') return this.bad(spec, origin, value, 'must be a string');
+      case 'secret': {
+        if (typeof value !== 'string') return this.bad(spec, origin, value, origin === 'file' ? 'must be a string (in quotes)' : 'must be a string');
         if (value.trim() === '') return this.bad(spec, origin, value, 'must not be empty');
+        if (spec.noSpace && /\s/.test(value)) {
+          return this.bad(spec, origin, value, /^\S+\s+$/.test(value) ? 'ends in whitespace (a stray newline, e.g. from `echo` into a secret?); remove it' : 'must not contain whitespace');
+        }
         return value;
+      }
       case 'u64':
       case 'u16': {
-        const max = spec.kind === 'u16' ? 65_535 : Number.MAX_SAFE_INTEGER;
-        const n = typeof value === 'number' || typeof value === 'bigint' ? Number(value) : typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
-        if (!Number.isSafeInteger(n) || n < 0 || n > max) {
-          const what = spec.kind === 'u16' ? `a whole number of days (0..${max})` : `a whole number (1..${max})`;
-          return this.bad(spec, origin, value, `is not ${what}`);
+        const min = spec.min ?? 0;
+        const max = spec.kind === 'u16' ? MAX_U16 : Number.MAX_SAFE_INTEGER;
+        const range = spec.kind === 'u16' ? `a whole number of days (${min}..${max})` : `a whole number (${min}..${max})`;
+        let n = NaN;
+        let note = '';
+        if (typeof value === 'bigint') n = value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : NaN;
+        else if (typeof value === 'number' && origin === 'file') note = '; TOML floats are not allowed, write it without a decimal point';
+        else if (typeof value === 'number') n = value;
+        else if (typeof value === 'string' && origin === 'env' && /^\+?\d+$/.test(value.trim())) n = Number(value.trim());
+        if (!Number.isSafeInteger(n) || n < min || n > max) {
+          if (n === 0 && spec === KEYS.nodeId) note = '; node ids start at 1';
+          return this.bad(spec, origin, value, `is not ${range}${note}`);
         }
         return n;
       }
       case 'bool':
-        // As Hiqlite (Rust's bool::from_str): exactly "true" or "false".
+        // As Hiqlite and Rauthy (Rust's `str::parse::<bool>`): exactly "true" or "false".
         if (typeof value === 'boolean') return value;
         if (origin === 'env' && value === 'true') return true;
         if (origin === 'env' && value === 'false') return false;
-        return this.bad(spec, origin, value, 'must be true or false');
+        return this.bad(spec, origin, value, origin === 'env' ? 'must be true or false (lower case, exactly)' : 'must be true or false (a TOML boolean, without quotes)');
       case 'strings':
-        if (typeof value === 'string') return spec.env === 'ENC_KEYS' ? splitEnvKeys(value) : value.split(',').map((s) => s.trim()).filter(Boolean);
-        if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
-        return this.bad(spec, origin, spec.env === 'ENC_KEYS' ? '***' : value, 'must be a list of strings');
+      case 'keys': {
+        let list: string[];
+        if (typeof value === 'string' && origin === 'env') {
+          list = spec.kind === 'keys' ? splitEnvKeys(value) : value.split(',').map((s) => s.trim()).filter(Boolean);
+        } else if (Array.isArray(value) && value.every((v): v is string => typeof v === 'string')) {
+          list = spec.kind === 'keys' ? value : value.map((s) => s.trim());
+        } else {
+          return this.bad(spec, origin, value, origin === 'file' ? 'must be an array of strings, e.g. ["a", "b"]' : 'must be a list of strings');
+        }
+        if (spec.kind === 'strings' && list.some((s) => s === '')) return this.bad(spec, origin, value, 'must not contain empty names');
+        if (spec.kind === 'keys' && list.includes(HIQLITE_SECRETS_REF)) {
+          return this.problem(spec, origin, `"${HIQLITE_SECRETS_REF}" (Hiqlite's secrets_file reference) is not supported by Lifeboat; set the keys themselves`);
+        }
+        return Object.freeze(list);
+      }
     }
+  }
+
+  /** Whether any source sets this key (without validating it). */
+  isSet(spec: KeySpec): boolean {
+    return this.raw(spec) !== undefined;
   }
 }
 
-function readToml(path: string, required: boolean): { data: Record<string, Record<string, unknown>>; file: string | undefined } {
+function readToml(path: string, required: boolean): { tables: Tables; file: string | undefined } {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && !required) return { data: {}, file: undefined };
-    throw new ConfigError([`config file ${path}: ${code === 'ENOENT' ? 'does not exist' : (err as Error).message}`], { hint: 'pass an existing file with --config, or leave it out to use defaults and HQL_* variables' });
+    if (code === 'ENOENT' && !required) return { tables: {}, file: undefined };
+    const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder, not a file' : code === 'EACCES' ? 'is not readable (permission denied)' : (err as Error).message;
+    throw new ConfigError([`config file ${path}: ${why}`], { hint: 'pass an existing file with --config (or LIFEBOAT_CONFIG), or leave both out to use defaults and HQL_* variables' });
   }
   let parsed: Record<string, unknown>;
   try {
-    parsed = parseToml(text) as Record<string, unknown>;
+    // Integers as BigInt: a TOML float (1.0) stays distinguishable from an integer (1).
+    parsed = parseToml(text, { integersAsBigInt: true }) as Record<string, unknown>;
   } catch (err) {
     const where = err instanceof TomlError ? ` at line ${err.line}, column ${err.column}` : '';
-    const first = (err as Error).message.split('\n')[0];
+    // Only the first line: smol-toml appends the offending source line, which may hold a secret.
+    const first = (err as Error).message.split('\n')[0]!.replace(/^Invalid TOML document: /, '');
     throw new ConfigError([`config file ${path}: invalid TOML${where}: ${first}`], { hint: 'fix the syntax at that position' });
   }
   const problems: string[] = [];
-  const data: Record<string, Record<string, unknown>> = {};
-  for (const section of ['cluster', 'encryption'] as const) {
+  const tables: Record<string, Record<string, unknown>> = {};
+  for (const section of [CLUSTER_TABLE, 'encryption']) {
     const value = parsed[section];
     if (value === undefined) continue;
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) problems.push(`config file ${path}: [${section}] must be a table`);
-    else data[section] = value as Record<string, unknown>;
+    if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Date) problems.push(`config file ${path}: ${section} must be a table ([${section}])`);
+    else tables[section] = value as Record<string, unknown>;
+  }
+  if (parsed[CLUSTER_TABLE] === undefined && typeof parsed.hiqlite === 'object' && parsed.hiqlite !== null) {
+    problems.push(`config file ${path}: has a [hiqlite] table but no [cluster] table; Lifeboat reads [cluster], as Rauthy names it. Rename the table (or copy the backup keys into [cluster])`);
   }
   if (problems.length) throw new ConfigError(problems);
-  return { data, file: path };
+  return { tables, file: path };
 }
 
 function validTimeZone(tz: string): boolean {
@@ -202,35 +299,96 @@ function validTimeZone(tz: string): boolean {
   }
 }
 
+/** Edit distance, for "did you mean". Small inputs only. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+function unknownKeyWarnings(r: Reader, tables: Tables): void {
+  const specs = Object.values(KEYS) as KeySpec[];
+  for (const section of ['cluster', 'encryption'] as const) {
+    const table = tables[section];
+    if (!table) continue;
+    const ours = specs.filter((s) => s.section === section);
+    const known = new Set([...ours.map((s) => s.toml), ...(section === 'cluster' ? HIQLITE_OTHER_CLUSTER_KEYS : [])]);
+    for (const key of Object.keys(table)) {
+      const spec = ours.find((s) => s.toml === key);
+      if (spec?.envOnly) {
+        r.warnings.push(`${section}.${key} in ${r.fileName} is ignored: ${spec.env} is read from the environment only`);
+      } else if (section === 'cluster' && (key === 'enc_keys' || key === 'enc_key_active')) {
+        r.warnings.push(`cluster.${key} in ${r.fileName} is ignored: it is standalone Hiqlite's name; Lifeboat reads [encryption] ${key === 'enc_keys' ? 'keys' : 'key_active'} or ${key.toUpperCase()}, as Rauthy does`);
+      } else if (!known.has(key)) {
+        const near = [...known].filter((k) => !ours.find((s) => s.toml === k)?.envOnly).sort((a, b) => distance(key, a) - distance(key, b))[0];
+        const hint = near !== undefined && distance(key, near) <= 2 ? ` (did you mean ${near}?)` : '';
+        r.warnings.push(`${section}.${key} in ${r.fileName} is not a key Lifeboat or Hiqlite knows; it is ignored${hint}`);
+      }
+    }
+  }
+}
+
+/** Derives the node id as Hiqlite does for StatefulSets: `name-<ordinal>` → ordinal + 1. */
+function nodeIdFromHostname(r: Reader, host: string): number | undefined {
+  const match = /-(\d+)$/.exec(host);
+  const n = match ? Number(match[1]) + 1 : NaN;
+  if (!Number.isSafeInteger(n)) {
+    return r.problem(KEYS.nodeIdFrom, r.origins.node_id_from, `"k8s" needs a host name ending in -<ordinal>, like a StatefulSet pod (rauthy-0 → node 1), but this host is ${JSON.stringify(host)}; set node_id / HQL_NODE_ID instead`);
+  }
+  return n;
+}
+
+/** `https://user:***@host/…` — credentials in a URL are never echoed. */
+function redactUrl(url: string): string {
+  return url.replace(/^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)[^/@]*@/, '$1***@');
+}
+
 /**
  * The one typed, validated configuration: environment > code overrides > TOML file > default.
  * Collects every problem before failing, so an operator can fix them in one go.
  */
 export function loadConfig(options: LoadOptions = {}): Config {
   const env = options.env ?? process.env;
-  const cwd = options.cwd ?? process.cwd();
-  const explicit = options.configFile ?? (env.LIFEBOAT_CONFIG || undefined);
-  const path = resolve(cwd, explicit ?? DEFAULT_CONFIG_FILE);
-  const { data, file } = readToml(path, explicit !== undefined);
-  const r = new Reader(data, env, options.overrides ?? {}, file);
+  const cwd = resolve(options.cwd ?? process.cwd());
+  const fromEnv = env[CONFIG_FILE_ENV];
+  const named = options.configFile ?? (fromEnv === '' ? undefined : fromEnv);
+  const path = resolve(cwd, named ?? DEFAULT_CONFIG_FILE);
+  const { tables, file } = readToml(path, named !== undefined);
+  const r = new Reader(tables, env, options.overrides ?? {}, file);
+  unknownKeyWarnings(r, tables);
 
-  const nodeId = r.get(KEYS.nodeId) ?? DEFAULTS.nodeId;
-  if (nodeId < 1) r.problems.push(`${nameOf(KEYS.nodeId)}: ${nodeId} is not a whole number (1..${Number.MAX_SAFE_INTEGER}); node ids start at 1`);
+  const nodeIdFrom = r.get(KEYS.nodeIdFrom);
+  let nodeId: number | undefined;
+  if (nodeIdFrom !== undefined && nodeIdFrom !== 'k8s') {
+    r.problem(KEYS.nodeIdFrom, r.origins.node_id_from, `${show(nodeIdFrom)} is not supported; the only value is "k8s" (node id from the StatefulSet host name); or leave it unset and set node_id`);
+  }
+  const fromK8s = nodeIdFrom === 'k8s';
+  if (fromK8s) {
+    nodeId = nodeIdFromHostname(r, options.hostname ?? osHostname());
+    r.origins.node_id = r.origins.node_id_from!;
+    if (r.isSet(KEYS.nodeId)) r.warnings.push(`${nameOf(KEYS.nodeId)} is ignored because node_id_from = "k8s" (as in Hiqlite)`);
+  } else {
+    nodeId = r.get(KEYS.nodeId);
+  }
   const dataDir = r.get(KEYS.dataDir) ?? DEFAULTS.dataDir;
   const filenameDb = r.get(KEYS.filenameDb) ?? DEFAULTS.filenameDb;
   if (/[/\\]/.test(filenameDb) || filenameDb === '.' || filenameDb === '..') {
-    r.problems.push(`${nameOf(KEYS.filenameDb)}: "${filenameDb}" must be a file name without folders; the folder is {data_dir}/state_machine/db`);
+    r.problem(KEYS.filenameDb, r.origins.filename_db, `${show(filenameDb)} must be a file name without folders; the folder is {data_dir}/state_machine/db`);
   }
   const backupCron = r.get(KEYS.backupCron) ?? DEFAULTS.backupCron;
   const backupCronTz = r.get(KEYS.backupCronTz);
   if (backupCronTz !== undefined && !validTimeZone(backupCronTz)) {
-    r.problems.push(`${nameOf(KEYS.backupCronTz)}: "${backupCronTz}" is not a known IANA time zone (e.g. Europe/Berlin, UTC)`);
+    r.problem(KEYS.backupCronTz, r.origins.backup_cron_tz, `${show(backupCronTz)} is not a known IANA time zone (e.g. Europe/Berlin, UTC)`);
   } else {
     try {
       const schedule = parseCron(backupCron, backupCronTz ? { timeZone: backupCronTz } : {});
-      if (!schedule.next(new Date())) r.problems.push(`${nameOf(KEYS.backupCron)}: "${backupCron}" never fires again (no matching time before 2100)`);
+      if (!schedule.next(new Date())) r.problem(KEYS.backupCron, r.origins.backup_cron, `${show(backupCron)} never fires again (no matching time before 2100)`);
     } catch (err) {
-      r.problems.push(`${nameOf(KEYS.backupCron)}: ${(err as Error).message}`);
+      r.problem(KEYS.backupCron, r.origins.backup_cron, (err as Error).message);
     }
   }
   const backupKeepDays = r.get(KEYS.backupKeepDays) ?? DEFAULTS.backupKeepDays;
@@ -239,21 +397,22 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const { s3, requested: s3Requested } = readS3(r);
   const encryption = readKeys(r, s3Requested);
 
-  const restore: RestoreConfig = {
+  const restore: RestoreConfig = Object.freeze({
     source: r.get(KEYS.restore),
-    skipValidation: r.get(KEYS.skipValidation) ?? false,
-    force: r.get(KEYS.restoreForce) ?? false,
-    expectTables: r.get(KEYS.expectTables) ?? [],
-  };
+    skipValidation: r.get(KEYS.skipValidation) ?? DEFAULTS.backupSkipValidation,
+    force: r.get(KEYS.restoreForce) ?? DEFAULTS.backupRestoreForce,
+    expectTables: r.get(KEYS.expectTables) ?? Object.freeze([]),
+  });
 
   if (r.problems.length > 0) {
-    throw new ConfigError(r.problems, { hint: `see docs/configuration.md${file ? `; config file: ${file}` : ''}` });
+    throw new ConfigError(r.problems, { hint: `every setting is described in docs/configuration.md${file ? `; config file: ${file}` : ''}` });
   }
 
-  const absData = isAbsolute(dataDir) ? dataDir : resolve(cwd, dataDir);
+  const absData = resolve(cwd, dataDir);
   const dbDir = join(absData, 'state_machine', 'db');
   const config: Config = Object.freeze({
-    nodeId,
+    nodeId: nodeId ?? DEFAULTS.nodeId,
+    ...(fromK8s ? { nodeIdFrom: 'k8s' as const } : {}),
     dataDir,
     filenameDb,
     backupCron,
@@ -262,69 +421,88 @@ export function loadConfig(options: LoadOptions = {}): Config {
     backupKeepDaysLocal,
     s3,
     encryption,
-    restore: Object.freeze(restore),
+    restore,
     paths: Object.freeze({ dataDir: absData, dbDir, dbFile: join(dbDir, filenameDb), backupsDir: join(absData, 'state_machine', 'backups') }),
     configFile: file,
   });
-  origins.set(config, Object.freeze({ ...r.origins }));
+  originsByConfig.set(config, Object.freeze({ ...r.origins }));
+  warningsByConfig.set(config, Object.freeze([...r.warnings]));
   return config;
 }
 
 function readS3(r: Reader): { s3: S3Config | undefined; requested: boolean } {
   const url = r.get(KEYS.s3Url);
+  const urlGiven = r.isSet(KEYS.s3Url);
+  if (!urlGiven) {
+    const stray = [KEYS.s3Bucket, KEYS.s3Region, KEYS.s3Key, KEYS.s3Secret, KEYS.s3Prefix].filter((s) => r.isSet(s)).map((s) => `${s.section}.${s.toml}`);
+    if (stray.length > 0) r.warnings.push(`${stray.join(', ')} ${stray.length === 1 ? 'is' : 'are'} set but ${nameOf(KEYS.s3Url)} is not, so S3 backups are off`);
+    // Still validate the types, so a wrong value is reported before S3 is switched on.
+  }
   const bucket = r.get(KEYS.s3Bucket);
   const region = r.get(KEYS.s3Region);
   const pathStyle = r.get(KEYS.s3PathStyle) ?? DEFAULTS.s3PathStyle;
   const key = r.get(KEYS.s3Key);
   const secret = r.get(KEYS.s3Secret);
   const prefix = r.get(KEYS.s3Prefix) ?? DEFAULTS.s3Prefix;
-  if (url === undefined) return { s3: undefined, requested: false };
-  let ok = true;
-  try {
-    const u = new URL(url);
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http(s)');
-    if (u.username || u.password) {
-      r.problems.push(`${nameOf(KEYS.s3Url)}: the URL must not contain credentials; use s3_key / s3_secret`);
-      ok = false;
+  if (prefix.startsWith('/')) r.problem(KEYS.s3Prefix, r.origins.s3_prefix, `${show(prefix)} must not start with "/": object keys are relative to the bucket (use e.g. "prod/")`);
+  if (!urlGiven) return { s3: undefined, requested: false };
+
+  let ok = url !== undefined;
+  if (url !== undefined) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = undefined;
     }
-  } catch {
-    r.problems.push(`${nameOf(KEYS.s3Url)}: ${JSON.stringify(url)} is not an http(s) URL, e.g. https://s3.example.com`);
-    ok = false;
-  }
-  for (const [spec, value] of [
-    [KEYS.s3Bucket, bucket],
-    [KEYS.s3Region, region],
-    [KEYS.s3Key, key],
-    [KEYS.s3Secret, secret],
-  ] as const) {
-    if (value === undefined) {
-      r.problems.push(`${nameOf(spec)}: required when s3_url is set`);
+    if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || !parsed.hostname) {
+      r.problem(KEYS.s3Url, r.origins.s3_url, `${show(redactUrl(url))} is not an http(s) URL; give the endpoint, e.g. https://s3.example.com`);
+      ok = false;
+    } else if (parsed.username || parsed.password) {
+      r.problem(KEYS.s3Url, r.origins.s3_url, 'the URL must not contain credentials; put them in s3_key / s3_secret (HQL_S3_KEY / HQL_S3_SECRET)');
       ok = false;
     }
   }
-  if (prefix.startsWith('/')) {
-    r.problems.push(`${nameOf(KEYS.s3Prefix)}: "${prefix}" must not start with "/" (use e.g. "backups/")`);
+  for (const spec of [KEYS.s3Bucket, KEYS.s3Region, KEYS.s3Key, KEYS.s3Secret]) {
+    if (!r.isSet(spec)) {
+      r.problem(spec, undefined, `required when s3_url is set; set ${spec.env} (or ${spec.section}.${spec.toml} in the file)`);
+      ok = false;
+    }
+  }
+  if (bucket !== undefined && bucket.includes('/')) {
+    r.problem(KEYS.s3Bucket, r.origins.s3_bucket, `${show(bucket)} must be a bucket name, not a path; use s3_prefix for a folder inside the bucket`);
     ok = false;
   }
-  if (!ok || !bucket || !region || !key || !secret) return { s3: undefined, requested: true };
+  if (!ok || url === undefined || bucket === undefined || region === undefined || key === undefined || secret === undefined || prefix.startsWith('/')) {
+    return { s3: undefined, requested: true };
+  }
   const s3: S3Config = { url, bucket, region, pathStyle, key, secret, prefix };
-  // The secret must not escape through JSON.stringify or console.log of a config object.
-  const shown = { ...s3, key: '***', secret: '***' };
+  // The credentials must not escape through JSON.stringify or console.log of a config object.
+  const shown = Object.freeze({ ...s3, key: '***', secret: '***' });
   Object.defineProperty(s3, 'toJSON', { value: () => shown });
   Object.defineProperty(s3, Symbol.for('nodejs.util.inspect.custom'), { value: () => shown });
   return { s3: Object.freeze(s3), requested: true };
 }
 
-function readKeys(r: Reader, s3Configured: boolean): KeySet | undefined {
+function readKeys(r: Reader, s3Requested: boolean): KeySet | undefined {
+  const entriesSet = r.isSet(KEYS.encKeys);
+  const activeSet = r.isSet(KEYS.encKeyActive);
   const entries = r.get(KEYS.encKeys);
   const active = r.get(KEYS.encKeyActive);
-  if (entries === undefined && active === undefined) {
-    if (s3Configured) {
-      r.problems.push(`${nameOf(KEYS.encKeys)}: S3 backups are always encrypted, but no keys are configured; set ENC_KEYS and ENC_KEY_ACTIVE (create a key with \`lifeboat keys generate\`)`);
+  if (!entriesSet && !activeSet) {
+    if (s3Requested) {
+      r.problems.push(`${nameOf(KEYS.encKeys)}: S3 backups are always encrypted, but no keys are configured; set ENC_KEYS and ENC_KEY_ACTIVE (\`lifeboat keys generate\` prints a key), or [encryption] keys / key_active in the file`);
     }
     return undefined;
   }
-  const { keySet, problems } = parseKeySet({ entries: entries ?? [], active, entriesName: nameOf(KEYS.encKeys), activeName: nameOf(KEYS.encKeyActive) });
+  // A wrong type or "$SECRETS" was reported already; do not pile "not set" on top.
+  if ((entriesSet && entries === undefined) || (activeSet && active === undefined)) return undefined;
+  const { keySet, problems } = parseKeySet({
+    entries: entries ?? [],
+    active,
+    entriesName: `${nameOf(KEYS.encKeys)}${r.where(r.origins.keys)}`,
+    activeName: `${nameOf(KEYS.encKeyActive)}${r.where(r.origins.key_active)}`,
+  });
   r.problems.push(...problems);
   return keySet;
 }

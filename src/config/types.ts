@@ -39,7 +39,10 @@ export interface ConfigPaths {
 
 /** The one typed, validated configuration. Build it with `loadConfig`. */
 export interface Config {
+  /** From `node_id`, or derived from the host name when `node_id_from = "k8s"`. */
   readonly nodeId: number;
+  /** Set when the node id was derived from the host name (HQL_NODE_ID_FROM=k8s). */
+  readonly nodeIdFrom?: 'k8s';
   readonly dataDir: string;
   readonly filenameDb: string;
   readonly backupCron: string;

@@ -1,78 +1,154 @@
 /**
- * A fault-injecting TCP proxy on 127.0.0.1 in front of the real S3 server. This is the one
- * place the tests fake anything, and only what a real server cannot do on demand: drop a
- * connection mid-upload, answer with HTTP 500, or stall.
+ * A fault-injecting TCP proxy on 127.0.0.1 in front of the real S3 server (radosgw). This
+ * is the one place the S3 tests fake anything, and only what a real server cannot be made
+ * to do on demand: drop a connection in the middle of a request, answer with a 500 or a
+ * 503 SlowDown, hang, or send its answer very slowly. Everything else — signatures, error
+ * codes, multipart bookkeeping — comes from the real server behind it.
+ *
+ * Faults are decided per TCP connection when it opens (the SDK keeps connections alive,
+ * but a faulted one is always closed, so each retry arrives on a fresh connection).
+ * Set `proxy.fault` in a test; `injected` counts the faults so a test can prove they
+ * happened. `close()` ends every connection and the listener.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
 export type Fault =
-  | { kind: 'none' }
-  /** Reset a connection once the client sent more than `afterBytes` on it; `times` connections (Infinity = all). */
-  | { kind: 'reset'; afterBytes: number; times: number }
-  /** Answer the first `times` connections with HTTP 500 and close them. */
-  | { kind: 'http500'; times: number }
-  /** Forward requests but never answer (a hung server). */
-  | { kind: 'stall' };
+  | { readonly kind: 'none' }
+  /** Reset the next `times` connections (Infinity = all) once the client has sent more than `afterBytes` on one. */
+  | { readonly kind: 'reset'; readonly afterBytes: number; readonly times: number }
+  /** Answer the next `times` connections with this HTTP status and S3 error code, then close them. */
+  | { readonly kind: 'status'; readonly status: 500 | 503; readonly code: 'InternalError' | 'SlowDown' | 'ServiceUnavailable'; readonly times: number }
+  /** Forward requests, never answer (a hung server). */
+  | { readonly kind: 'stall' }
+  /** Forward requests; pass the answers back at this rate (a server too slow to be useful). */
+  | { readonly kind: 'throttle'; readonly bytesPerSecond: number };
+
+/** Shorthands for the common faults. */
+export const faults = {
+  http500: (times: number): Fault => ({ kind: 'status', status: 500, code: 'InternalError', times }),
+  slowDown: (times: number): Fault => ({ kind: 'status', status: 503, code: 'SlowDown', times }),
+} as const;
+
+const TICK_MS = 50;
 
 export class FaultProxy {
+  /** The fault applied to connections opened from now on. */
   fault: Fault = { kind: 'none' };
-  /** Faults injected so far. */
+  /** Faults injected so far (connections reset or answered with an error). */
   injected = 0;
+  /** Connections accepted so far. */
   connections = 0;
+  /** Bytes passed on to the server so far (requests, including bodies). */
+  bytesUp = 0;
   private readonly sockets = new Set<Socket>();
+  private readonly timers = new Set<NodeJS.Timeout>();
 
   private constructor(
     private readonly server: Server,
     readonly url: string,
+    private readonly target: { host: string; port: number },
   ) {}
 
+  /** Starts a proxy in front of `target` (an http://127.0.0.1:PORT URL). */
   static async start(target: string): Promise<FaultProxy> {
     const { hostname, port } = new URL(target);
     if (hostname !== '127.0.0.1' && hostname !== 'localhost') throw new Error('the fault proxy only forwards to loopback');
-    let proxy!: FaultProxy;
-    const server = createServer((client) => proxy.handle(client, hostname, Number(port)));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    let proxy: FaultProxy | undefined;
+    const server = createServer((client) => proxy?.handle(client));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', resolve);
+    });
     const address = server.address();
     if (!address || typeof address === 'string') throw new Error('no address');
-    proxy = new FaultProxy(server, `http://127.0.0.1:${address.port}`);
+    proxy = new FaultProxy(server, `http://127.0.0.1:${address.port}`, { host: '127.0.0.1', port: Number(port) });
     return proxy;
   }
 
-  private handle(client: Socket, host: string, port: number): void {
+  /** Sets the fault for new connections and zeroes the `injected` count. */
+  set(fault: Fault): void {
+    this.fault = fault;
+    this.injected = 0;
+  }
+
+  private track(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => undefined); // resets are what this proxy is for
+  }
+
+  private handle(client: Socket): void {
     this.connections++;
-    this.sockets.add(client);
-    client.on('close', () => this.sockets.delete(client));
-    client.on('error', () => undefined);
+    this.track(client);
     const fault = this.fault;
-    if (fault.kind === 'http500' && this.injected < fault.times) {
+    if (fault.kind === 'status' && this.injected < fault.times) {
       this.injected++;
+      const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault.code}</Code><Message>injected by the test proxy</Message></Error>`;
+      const reason = fault.status === 500 ? 'Internal Server Error' : 'Service Unavailable';
+      // Answer once the request has started to arrive, as a real server would.
       client.once('data', () => {
-        client.end('HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\nContent-Length: 75\r\nConnection: close\r\n\r\n<Error><Code>InternalError</Code><Message>injected</Message></Error>\n\n\n\n\n\n');
+        client.end(`HTTP/1.1 ${fault.status} ${reason}\r\nContent-Type: application/xml\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
       });
       return;
     }
-    const upstream = createConnection({ host, port });
-    this.sockets.add(upstream);
-    upstream.on('close', () => this.sockets.delete(upstream));
-    upstream.on('error', () => client.destroy());
-    client.on('close', () => upstream.destroy());
+    const upstream = createConnection(this.target);
+    this.track(upstream);
     upstream.on('close', () => client.destroy());
-    let sent = 0;
+    client.on('close', () => upstream.destroy());
+
     const resetThis = fault.kind === 'reset' && this.injected < fault.times;
+    if (resetThis) this.injected++;
+    let sent = 0;
     client.on('data', (chunk: Buffer) => {
       sent += chunk.length;
-      if (resetThis && fault.kind === 'reset' && sent > fault.afterBytes) {
-        this.injected++;
+      if (resetThis && sent > fault.afterBytes) {
         client.resetAndDestroy();
         upstream.destroy();
         return;
       }
-      upstream.write(chunk);
+      this.bytesUp += chunk.length;
+      if (!upstream.write(chunk)) {
+        client.pause();
+        upstream.once('drain', () => client.resume());
+      }
     });
-    if (fault.kind !== 'stall') upstream.pipe(client);
+
+    if (fault.kind === 'stall') return; // the answer never comes back
+    if (fault.kind === 'throttle') {
+      this.throttle(upstream, client, fault.bytesPerSecond);
+      return;
+    }
+    upstream.pipe(client);
+  }
+
+  /** Passes upstream's bytes to the client at `rate` bytes per second, in TICK_MS slices. */
+  private throttle(upstream: Socket, client: Socket, rate: number): void {
+    const perTick = Math.max(1, Math.floor((rate * TICK_MS) / 1000));
+    let pending = Buffer.alloc(0);
+    let upstreamEnded = false;
+    upstream.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+    });
+    upstream.on('end', () => (upstreamEnded = true));
+    // A timer models the slow link; it is not used to wait for anything.
+    const timer = setInterval(() => {
+      if (pending.length > 0) {
+        client.write(pending.subarray(0, perTick));
+        pending = pending.subarray(perTick);
+      } else if (upstreamEnded) {
+        client.end();
+      }
+    }, TICK_MS);
+    this.timers.add(timer);
+    client.on('close', () => {
+      clearInterval(timer);
+      this.timers.delete(timer);
+    });
   }
 
   async close(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers.clear();
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }

@@ -1,257 +1,517 @@
-// `npm run bench -- [--size-mib 1024] [--rss-sizes 256,1024,4096] [--skip-peers] [--skip-s3] [--write-doc]`
-// Measures Lifeboat end to end against the machine's limits and the tools users would pick
-// instead, all in one run, and prints markdown tables (optionally into docs/benchmarks.md).
-import { spawn } from 'node:child_process';
-import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem, tmpdir } from 'node:os';
+// npm run bench -- [--size-mib 1024] [--rss-sizes 256,1024,4096] [--rounds 3] [--writer-rate 1000]
+//                  [--skip-peers] [--skip-s3] [--write-doc] [--tsx] [--keep] [--tmp DIR]
+//
+// Measures Lifeboat end to end, in one run, next to the machine's own limits and next to the
+// tools users reach for instead, and prints one markdown table per part; --write-doc puts
+// them into docs/benchmarks.md (below the `<!-- results -->` marker; everything above it,
+// including the `## Encryption` section of bench/crypto.ts, is left alone).
+//
+// Every measured Lifeboat operation runs in its own process (bench/child.ts, compiled to
+// plain JavaScript as shipped unless --tsx) under GNU time, which reports its peak RSS and
+// CPU time. Network traffic goes to 127.0.0.1 only.
+import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Database from '../src/sqlite/driver.js';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import { snapshotDatabase } from '../src/snapshot/snapshot.js';
-import { createKeySet } from '../src/crypto/keys.js';
-import { silentLogger } from '../src/log.js';
-import { restoreDatabase } from '../src/restore/restore.js';
-import { createS3Store } from '../src/storage/s3.js';
-import type { S3Config } from '../src/config/types.js';
-import { startRadosGw, type RadosGw } from '../test/support/radosgw.js';
-import { benchCrypto } from './crypto.js';
+import { parseArgs } from 'node:util';
+import type { ChildRequest } from './child.js';
+import { compileForChildren, tsxRuntime, type ChildRuntime } from './lib/build.js';
+import { runChild, type ChildResult } from './lib/children.js';
 import { buildDb } from './lib/db.js';
-import { mbps, measureCommand, MiB, percentile, run, table } from './lib/util.js';
+import { writerLatency, type WindowStats } from './lib/latency.js';
+import { describeMachine } from './lib/machine.js';
+import { ensureCommands, rcloneCopy, resticBackup } from './lib/peers.js';
+import { startBenchS3, type BenchS3 } from './lib/s3server.js';
+import type { StoreSpec } from './lib/stores.js';
+import { GiB, mb, mbps, measureCommand, median, memAvailable, MiB, pct, ratio, table, type Cell, type Measured } from './lib/util.js';
 
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1]! : fallback;
-};
-const flag = (name: string) => process.argv.includes(`--${name}`);
-const SIZE = Number(arg('size-mib', '1024'));
-const RSS_SIZES = arg('rss-sizes', '256,1024,4096').split(',').map(Number);
-const TSX = import.meta.resolve('tsx');
-const CHILD = fileURLToPath(new URL('./child-backup.ts', import.meta.url));
-const WRITER = fileURLToPath(new URL('./writer.ts', import.meta.url));
-const work = mkdtempSync(join(tmpdir(), 'lifeboat-bench-'));
+const { values: opts } = parseArgs({
+  options: {
+    'size-mib': { type: 'string', default: '1024' },
+    'rss-sizes': { type: 'string', default: '256,1024,4096' },
+    rounds: { type: 'string', default: '3' },
+    'writer-rate': { type: 'string', default: '1000' },
+    'skip-peers': { type: 'boolean', default: false },
+    'skip-s3': { type: 'boolean', default: false },
+    'write-doc': { type: 'boolean', default: false },
+    tsx: { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
+    tmp: { type: 'string', default: tmpdir() },
+    parts: { type: 'string', default: 'snapshot,s3,multipart,rss,latency,peers' },
+  },
+});
+const SIZE_MIB = Number(opts['size-mib']);
+const RSS_SIZES = opts['rss-sizes']!.split(',').filter(Boolean).map(Number);
+const ROUNDS = Math.max(1, Number(opts.rounds));
+const PEER_ROUNDS = Math.min(ROUNDS, 2);
+const WRITER_RATE = Number(opts['writer-rate']);
+const PARTS = new Set(opts.parts!.split(','));
+const TARGET_RSS_MB = 150;
+const TARGET_BACKUP_PCT = 70;
+const TARGET_P99_RATIO = 3;
+
+const work = mkdtempSync(join(opts.tmp!, 'lifeboat-bench-'));
 const out: string[] = [];
 const say = (s: string) => {
   process.stdout.write(`${s}\n`);
   out.push(s);
 };
 const note = (s: string) => process.stderr.write(`bench: ${s}\n`);
+const sec = (ms: number) => ms / 1000;
+const rss = (bytes: number) => mb(bytes);
 
-async function ensurePeers(): Promise<void> {
-  const missing = ['sqlite3', 'restic', 'rclone'].filter((b) => {
-    try {
-      statSync(`/usr/bin/${b}`);
-      return false;
-    } catch {
-      return true;
-    }
-  });
-  if (missing.length === 0) return;
-  note(`installing ${missing.join(', ')} from Debian (apt-get) for the comparison`);
-  await run('apt-get', ['install', '-y', '-qq', ...missing], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+interface Summary {
+  target: string;
+  measured: string;
+  verdict: string;
+}
+const summary: Summary[] = [];
+/** Median full-backup durations of the main database, per store kind, for the writer's idle windows. */
+const backupMs: { s3?: number; local?: number } = {};
+
+function cleanup(...paths: string[]): void {
+  for (const p of paths) rmSync(p, { recursive: true, force: true });
 }
 
-async function childBackup(db: string, dir: string, s3?: S3Config): Promise<{ ms: number; snapshotMs: number; pushMs: number; maxRssMiB: number; bytes: number; name: string }> {
-  // Peak RSS from GNU time, not from the child itself: on Linux a process forked from this
-  // (large) one inherits its RSS high-water mark, which would hide the child's own peak.
-  const res = await measureCommand(process.execPath, ['--import', TSX, CHILD, db, dir, ...(s3 ? [JSON.stringify(s3)] : [])]);
-  const report = JSON.parse(res.stdout.trim().split('\n').pop()!) as { ms: number; snapshotMs: number; pushMs: number; bytes: number; name: string };
-  return { ...report, maxRssMiB: res.maxRssMiB };
+async function part(title: string, fn: () => Promise<void>): Promise<void> {
+  const t0 = performance.now();
+  note(`${title}…`);
+  try {
+    await fn();
+  } catch (err) {
+    note(`${title} failed: ${(err as Error).stack ?? err}`);
+    say(`### ${title}\n\nNot measured: the run failed (${(err as Error).message.split('\n')[0]}).\n`);
+  }
+  note(`${title} done in ${sec(performance.now() - t0).toFixed(0)} s`);
 }
 
-async function writerLatencies(db: string, during: () => Promise<unknown>): Promise<{ idle: number[]; busy: number[] }> {
-  const child = spawn(process.execPath, ['--import', TSX, WRITER, db], { stdio: ['pipe', 'pipe', 'inherit'] });
-  let buf = '';
-  const lines: string[] = [];
-  child.stdout.on('data', (d) => {
-    buf += d;
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      lines.push(buf.slice(0, i));
-      buf = buf.slice(i + 1);
-    }
-  });
-  const waitLine = async (prefix: string) => {
-    for (;;) {
-      const found = lines.find((l) => l.startsWith(prefix));
-      if (found) return found;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+/** Reads a file once so the page cache is warm for everybody (the app's database usually is). */
+async function warm(path: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => createReadStream(path, { highWaterMark: 4 * MiB }).on('data', () => undefined).on('end', resolve).on('error', reject));
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Snapshot
+async function snapshotPart(runtime: ChildRuntime, db: string, bytes: number, haveSqlite3: boolean): Promise<number> {
+  const target = join(work, 'snap-out.db');
+  type Method = { name: string; measure: () => Promise<{ ms: number; maxRss: number }> };
+  const shell = (script: string) => async () => {
+    const m = await measureCommand('sh', ['-c', script]);
+    return { ms: m.ms, maxRss: m.maxRss };
   };
-  await waitLine('ready');
-  // An idle window (3 s of measurement time, not synchronisation), then the backup.
-  child.stdin.write('mark idle\n');
-  await new Promise((r) => setTimeout(r, 3000));
-  child.stdin.write('mark busy\n');
-  await during();
-  child.stdin.write('stop\n');
-  return JSON.parse(await waitLine('{')) as { idle: number[]; busy: number[] };
+  const child = (request: ChildRequest) => async () => {
+    const r = await runChild(runtime, request);
+    return { ms: r.ms, maxRss: r.maxRss };
+  };
+  const q = (p: string) => `'${p.replaceAll("'", "'\\''")}'`;
+  const methods: Method[] = [
+    { name: 'cp (page cache warm, no fsync)', measure: shell(`cp ${q(db)} ${q(target)}`) },
+    { name: 'cp + fsync (`sync FILE`): the physical limit', measure: shell(`cp ${q(db)} ${q(target)} && sync ${q(target)}`) },
+    ...(haveSqlite3
+      ? [
+          { name: 'sqlite3 CLI `.backup` + fsync', measure: shell(`sqlite3 ${q(db)} ".backup ${target.replaceAll("'", "''")}" && sync ${q(target)}`) },
+          { name: "sqlite3 CLI `VACUUM INTO` + fsync (Hiqlite's method)", measure: shell(`sqlite3 ${q(db)} "VACUUM INTO '${target.replaceAll("'", "''")}'" && sync ${q(target)}`) },
+        ]
+      : []),
+    { name: '`VACUUM INTO` + fsync, in-process, same SQLite as Lifeboat', measure: child({ op: 'vacuum', db, target }) },
+    { name: '**Lifeboat snapshot**, no check (backup API + fsync + rename)', measure: child({ op: 'snapshot', db, target, check: 'none' }) },
+    { name: '**Lifeboat snapshot** with quick_check (the default)', measure: child({ op: 'snapshot', db, target, check: 'quick' }) },
+  ];
+  const times = methods.map(() => [] as number[]);
+  const peaks = methods.map(() => 0);
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [i, m] of methods.entries()) {
+      await warm(db);
+      const res = await m.measure();
+      times[i]!.push(res.ms);
+      peaks[i] = Math.max(peaks[i]!, res.maxRss);
+      cleanup(target);
+    }
+  }
+  const med = times.map(median);
+  const cpSync = med[1]!;
+  const lifeboatQuick = med[methods.length - 1]!;
+  const rows: Cell[][] = methods.map((m, i) => [m.name, sec(med[i]!), mbps(bytes, med[i]!), rss(peaks[i]!), pct(mbps(bytes, med[i]!), mbps(bytes, cpSync))]);
+  const byName = (prefix: string) => med[methods.findIndex((m) => m.name.startsWith(prefix))] ?? NaN;
+  say(
+    table(
+      `Snapshot of a ${(bytes / MiB).toFixed(0)} MiB database (median of ${ROUNDS})`,
+      ['what', 'seconds', 'MB/s', 'peak RSS MB', 'speed vs cp + fsync'],
+      rows,
+      [
+        `Lifeboat with quick_check is ${ratio(byName('sqlite3 CLI `.backup`'), lifeboatQuick, 1)}× as fast as \`sqlite3 .backup\`, ${ratio(byName("sqlite3 CLI `VACUUM INTO`"), lifeboatQuick, 1)}× as fast as the CLI's VACUUM INTO and ${ratio(byName('`VACUUM INTO`'), lifeboatQuick, 1)}× as fast as VACUUM INTO on the same SQLite. ` +
+          'Lifeboat times are the operation inside its process (worker thread start included, Node start-up not); the CLI rows include their process start-up (a few ms). Peak RSS is the whole process.',
+      ],
+    ),
+  );
+  return lifeboatQuick;
 }
 
-const gwHolder: { gw?: RadosGw } = {};
+// ---------------------------------------------------------------------------------------
+// 2. + 3. Full backup and restore through the local S3 server
+async function s3Part(runtime: ChildRuntime, s3: BenchS3, db: string, bytes: number, partOneSnapshotMs: number): Promise<void> {
+  const bucket = 'lifeboat';
+  await s3.ensureBucket(bucket);
+  const store: StoreSpec = { kind: 's3', s3: s3.config(bucket) };
+  const pids = s3.serverPids;
+  const put: ChildResult[] = [];
+  const enc: ChildResult[] = [];
+  const full: ChildResult[] = [];
+  const get: ChildResult[] = [];
+  const restore: ChildResult[] = [];
+  const verify: ChildResult[] = [];
+  // A warm-up upload: a fresh cluster's first writes are slow (pools, PGs settling).
+  await runChild(runtime, { op: 'put', file: db, store, name: 'warm-up' });
+  await s3.empty(bucket);
+  for (let r = 0; r < ROUNDS; r++) {
+    await warm(db);
+    put.push(await runChild(runtime, { op: 'put', file: db, store, name: 'plain' }, pids));
+    await s3.empty(bucket);
+    enc.push(await runChild(runtime, { op: 'encrypt', file: db }));
+    const dir = join(work, `full-${r}`);
+    await warm(db);
+    const b = await runChild(runtime, { op: 'backup', db, work: dir, store }, pids);
+    full.push(b);
+    get.push(await runChild(runtime, { op: 'get', store, name: b.name! }, pids));
+    const restoreDir = join(work, `restore-${r}`);
+    mkdirSync(restoreDir, { recursive: true });
+    restore.push(await runChild(runtime, { op: 'restore', store, name: b.name!, dbFile: join(restoreDir, 'app.db') }, pids));
+    verify.push(await runChild(runtime, { op: 'verify', file: join(restoreDir, 'app.db'), check: 'full' }));
+    cleanup(dir, restoreDir);
+    await s3.empty(bucket);
+  }
+  const m = (xs: ChildResult[], f: (x: ChildResult) => number = (x) => x.ms) => median(xs.map(f));
+  const peak = (xs: ChildResult[]) => Math.max(...xs.map((x) => x.maxRss));
+  const putMs = m(put);
+  const encMs = m(enc);
+  const fullMs = m(full);
+  const pushMs = m(full, (x) => x.pushMs ?? NaN);
+  const snapInBackupMs = m(full, (x) => x.snapshotMs ?? NaN);
+  const snapshotMs = Number.isFinite(partOneSnapshotMs) ? partOneSnapshotMs : snapInBackupMs;
+  backupMs.s3 = fullMs;
+  const stages = [
+    { name: 'snapshot + quick_check + fsync (part 1)', mbps: mbps(bytes, snapshotMs) },
+    { name: 'encrypt stream alone (file → cipher → discard)', mbps: mbps(bytes, encMs) },
+    { name: 'plain multipart upload (server ingest)', mbps: mbps(bytes, putMs) },
+  ];
+  const slowest = stages.reduce((a, b) => (b.mbps < a.mbps ? b : a));
+  const sequentialMs = snapshotMs + putMs;
+  const fullPct = (mbps(bytes, fullMs) / slowest.mbps) * 100;
+  const rows: Cell[][] = [
+    ['stage: Lifeboat snapshot + quick_check + fsync (from part 1)', sec(snapshotMs), mbps(bytes, snapshotMs), '', '', '', ''],
+    ['stage: encrypt stream alone, file → ChaCha20-Poly1305 → discard', sec(encMs), mbps(bytes, encMs), rss(peak(enc)), m(enc, (x) => x.opCpuS ?? NaN), '', ''],
+    ['stage: plain multipart upload of the same bytes, same client and part settings (server ingest ceiling)', sec(putMs), mbps(bytes, putMs), rss(peak(put)), m(put, (x) => x.opCpuS ?? NaN), m(put, (x) => x.serverCpuS), '100%'],
+    [`→ slowest stage's ceiling: ${slowest.name}`, '', slowest.mbps, '', '', '', '100%'],
+    ['bound for a sequential run: snapshot, then upload at the ceiling', sec(sequentialMs), mbps(bytes, sequentialMs), '', '', '', pct(mbps(bytes, sequentialMs), slowest.mbps)],
+    ['Lifeboat, of which snapshot (inside the backup)', sec(snapInBackupMs), mbps(bytes, snapInBackupMs), '', '', '', ''],
+    ['Lifeboat, of which encrypt + upload (inside the backup)', sec(pushMs), mbps(bytes, pushMs), '', '', '', pct(mbps(bytes, pushMs), mbps(bytes, putMs))],
+    ['**Lifeboat full backup** (snapshot + check + local file + encrypt + multipart upload + retention)', sec(fullMs), mbps(bytes, fullMs), rss(peak(full)), m(full, (x) => x.opCpuS ?? NaN), m(full, (x) => x.serverCpuS), `**${fullPct.toFixed(0)}%**`],
+  ];
+  say(
+    table(`Full backup of the ${(bytes / MiB).toFixed(0)} MiB database to the local S3 server (median of ${ROUNDS})`, ['what', 'seconds', 'MB/s', 'peak RSS MB', 'client CPU s', 'S3 server CPU s', '% of slowest stage'], rows, [
+      'The push row is compared with the upload ceiling (same bytes, plus 16 bytes per 128 KiB). Client CPU is the measured operation in its process (all threads, Node start-up excluded); S3 server CPU is radosgw + its OSD, which share the same 2 cores.',
+    ]),
+  );
+  summary.push({
+    target: `full backup ≥ ${TARGET_BACKUP_PCT}% of the slowest stage's ceiling`,
+    measured: `${fullPct.toFixed(0)}% (${mbps(bytes, fullMs).toFixed(0)} of ${slowest.mbps.toFixed(0)} MB/s)`,
+    verdict: fullPct >= TARGET_BACKUP_PCT ? 'met' : 'missed',
+  });
+
+  const getMs = m(get);
+  const restoreMs = m(restore);
+  say(
+    table(`Restore of that backup from the local S3 server (median of ${ROUNDS})`, ['what', 'seconds', 'MB/s', 'peak RSS MB', 'client CPU s', 'S3 server CPU s', 'speed vs download'], [
+      ['plain download of the encrypted object to nowhere (server egress ceiling)', sec(getMs), mbps(bytes, getMs), rss(peak(get)), m(get, (x) => x.opCpuS ?? NaN), m(get, (x) => x.serverCpuS), '100%'],
+      ['**Lifeboat restore**: download + decrypt + temp file + integrity_check + crash-safe swap', sec(restoreMs), mbps(bytes, restoreMs), rss(peak(restore)), m(restore, (x) => x.opCpuS ?? NaN), m(restore, (x) => x.serverCpuS), pct(mbps(bytes, restoreMs), mbps(bytes, getMs))],
+      ['  for comparison: the integrity_check alone, on the restored file', sec(m(verify)), mbps(bytes, m(verify)), rss(peak(verify)), m(verify, (x) => x.opCpuS ?? NaN), '', ''],
+    ]),
+  );
+}
+
+/** Peak RSS and speed of the same backup with other S3 part sizes / parallel parts (the memory knob). */
+async function partSizesPart(runtime: ChildRuntime, s3: BenchS3, db: string, bytes: number): Promise<void> {
+  const bucket = 'parts';
+  await s3.ensureBucket(bucket);
+  const variants = [
+    { part: 16, queue: 4, label: '16 MiB × 4 (default)' },
+    { part: 8, queue: 4, label: '8 MiB × 4' },
+    { part: 8, queue: 2, label: '8 MiB × 2' },
+    { part: 5, queue: 2, label: '5 MiB × 2 (S3 minimum part size)' },
+  ];
+  const rows: Cell[][] = [];
+  const results = variants.map(() => [] as ChildResult[]);
+  for (let r = 0; r < Math.min(ROUNDS, 2); r++) {
+    for (const [i, v] of variants.entries()) {
+      const dir = join(work, `parts-${i}`);
+      await warm(db);
+      results[i]!.push(await runChild(runtime, { op: 'backup', db, work: dir, store: { kind: 's3', s3: s3.config(bucket), partMiB: v.part, queue: v.queue } }, s3.serverPids));
+      cleanup(dir);
+      await s3.empty(bucket);
+    }
+  }
+  for (const [i, v] of variants.entries()) {
+    const xs = results[i]!;
+    const ms = median(xs.map((x) => x.ms));
+    rows.push([v.label, sec(ms), mbps(bytes, ms), rss(Math.max(...xs.map((x) => x.maxRss)))]);
+  }
+  say(
+    table(`Full backup to S3 by multipart settings (part size × parts in flight; ${(bytes / MiB).toFixed(0)} MiB, median of ${Math.min(ROUNDS, 2)})`, ['part size × parallel parts', 'seconds', 'MB/s', 'peak RSS MB'], rows, [
+      'The upload holds about (parallel parts + 1) part buffers; S3 allows at most 10,000 parts, so a part size of P MiB caps an object at P × 10,000 MiB.',
+    ]),
+  );
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. Peak RSS by database size
+async function rssPart(runtime: ChildRuntime, s3: BenchS3 | undefined, mainDb: string): Promise<void> {
+  const sizes = [1, ...RSS_SIZES.filter((s) => s !== 1)];
+  const rows: Cell[][] = [];
+  const peaks: Record<string, Array<{ size: number; rss: number }>> = { local: [], s3: [] };
+  const bucket = 'rss';
+  if (s3) await s3.ensureBucket(bucket);
+  const s3Limit = s3 ? s3LimitBytes : 0;
+  for (const size of sizes) {
+    const db = size === SIZE_MIB ? mainDb : join(work, `rss-${size}.db`);
+    if (db !== mainDb) {
+      note(`building a ${size} MiB database`);
+      buildDb(db, size);
+    }
+    const bytes = statSync(db).size;
+    const label = size === 1 ? '1 MiB (baseline: Node, modules, worker thread)' : `${(bytes / MiB).toFixed(0)} MiB`;
+    await warm(db);
+    const local = await runChild(runtime, { op: 'backup', db, work: join(work, 'rss-w'), store: { kind: 'local', dir: join(work, 'rss-w', 'offsite') } });
+    cleanup(join(work, 'rss-w'));
+    if (size === SIZE_MIB) backupMs.local = local.ms;
+    peaks.local!.push({ size, rss: local.maxRss });
+    let s3Cells: Cell[] = ['not run (--skip-s3)', ''];
+    if (s3) {
+      // memstore holds the object in the OSD's RAM (≈ 2× its size): only when it fits.
+      const needed = 2.5 * bytes + GiB;
+      if (bytes * 1.1 > s3Limit || memAvailable() < needed) {
+        s3Cells = [`not run: radosgw's memstore would need ≈ ${(needed / GiB).toFixed(1)} GiB of free RAM (${(memAvailable() / GiB).toFixed(1)} GiB available)`, ''];
+      } else {
+        await warm(db);
+        const r = await runChild(runtime, { op: 'backup', db, work: join(work, 'rss-w'), store: { kind: 's3', s3: s3.config(bucket) } }, s3.serverPids);
+        cleanup(join(work, 'rss-w'));
+        await s3.empty(bucket);
+        peaks.s3!.push({ size, rss: r.maxRss });
+        s3Cells = [rss(r.maxRss), sec(r.ms)];
+      }
+    }
+    rows.push([label, rss(local.maxRss), sec(local.ms), ...s3Cells]);
+    if (db !== mainDb) cleanup(db);
+  }
+  const growth = (xs: Array<{ size: number; rss: number }>) => {
+    const small = xs.find((x) => x.size !== 1);
+    const big = xs[xs.length - 1];
+    return small && big && big !== small ? `${rss(big.rss - small.rss).toFixed(1)} MB from ${small.size} to ${big.size} MiB` : 'n/a';
+  };
+  say(
+    table('Peak RSS of one backup run (snapshot + check + local file + encrypted push), by database size', ['database', 'local folder store: peak RSS MB', 'seconds', 'S3 (radosgw): peak RSS MB', 'seconds'], rows, [
+      `Each run is its own process (compiled JavaScript as shipped${runtime.kind === 'tsx' ? '; here run through tsx, which adds its own ~30 MB' : ''}); peak RSS is GNU time's "Maximum resident set size". ` +
+        `Growth with size: local folder ${growth(peaks.local!)}; S3 ${growth(peaks.s3!)}.`,
+    ]),
+  );
+  const at = (xs: Array<{ size: number; rss: number }>) => xs.filter((x) => x.size !== 1).pop();
+  const l = at(peaks.local!);
+  const s = at(peaks.s3!);
+  const verdict = (x: { rss: number } | undefined) => (x ? (rss(x.rss) < TARGET_RSS_MB ? 'met' : 'missed') : 'not measured');
+  if (s) summary.push({ target: `peak RSS < ${TARGET_RSS_MB} MB at ${s.size} MiB, backup to S3`, measured: `${rss(s.rss).toFixed(0)} MB`, verdict: verdict(s) });
+  if (l) summary.push({ target: `peak RSS < ${TARGET_RSS_MB} MB at ${l.size} MiB, encrypted backup to a local folder`, measured: `${rss(l.rss).toFixed(0)} MB`, verdict: verdict(l) });
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. Writer latency
+async function latencyPart(runtime: ChildRuntime, s3: BenchS3 | undefined, db: string): Promise<void> {
+  const phases: Array<{ name: string; label: string; idleMs: number; during: () => Promise<unknown> }> = [];
+  if (s3) {
+    await s3.ensureBucket('latency');
+    phases.push({
+      name: 's3',
+      label: 'full backup to S3',
+      idleMs: backupMs.s3 ?? 10_000,
+      during: async () => {
+        await runChild(runtime, { op: 'backup', db, work: join(work, 'lat-s3'), store: { kind: 's3', s3: s3.config('latency') } });
+        cleanup(join(work, 'lat-s3'));
+      },
+    });
+  }
+  phases.push({
+    name: 'local',
+    label: 'encrypted backup to a local folder',
+    idleMs: backupMs.local ?? 10_000,
+    during: async () => {
+      await runChild(runtime, { op: 'backup', db, work: join(work, 'lat-local'), store: { kind: 'local', dir: join(work, 'lat-local', 'offsite') } });
+      cleanup(join(work, 'lat-local'));
+    },
+  });
+  const TAIL_MS = 1000;
+  const results = await writerLatency(db, WRITER_RATE, phases, TAIL_MS);
+  if (s3) await s3.empty('latency');
+  const us = (ms: number) => ms * 1000;
+  const row = (label: string, w: WindowStats, idle?: WindowStats): Cell[] => [label, w.seconds, w.commits, us(w.p50Ms), us(w.p99Ms), us(w.maxMs), w.lateMs, idle ? `${ratio(w.p99Ms, idle.p99Ms)}×` : ''];
+  const rows: Cell[][] = [];
+  for (const [i, p] of phases.entries()) {
+    const { idle, busy } = results[i]!;
+    rows.push(row(`idle, before the ${p.label}`, idle), row(`during the ${p.label} (+${TAIL_MS / 1000} s after)`, busy, idle));
+    summary.push({
+      target: `writer p99 during a backup ≤ ${TARGET_P99_RATIO}× idle (${p.label})`,
+      measured: `${ratio(busy.p99Ms, idle.p99Ms)}× (${us(idle.p99Ms).toFixed(0)} → ${us(busy.p99Ms).toFixed(0)} µs; max ${us(busy.maxMs).toFixed(0)} µs)`,
+      verdict: busy.p99Ms <= TARGET_P99_RATIO * idle.p99Ms ? 'met' : 'missed',
+    });
+  }
+  say(
+    table(
+      `Commit latency of a concurrent writer process (${WRITER_RATE} transfers/s, two UPDATEs per transaction, WAL, synchronous=NORMAL)`,
+      ['window', 'seconds', 'commits', 'p50 µs', 'p99 µs', 'max µs', 'worst delay behind schedule ms', 'p99 vs idle'],
+      rows,
+      ['Latency is the duration of each transaction (BEGIN … COMMIT) in the writer process. "Delay behind schedule" is how late the writer started its most delayed commit (its own process starved of CPU), which a per-commit duration does not show.'],
+    ),
+  );
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. Peers
+async function peersPart(runtime: ChildRuntime, s3: BenchS3 | undefined, db: string, bytes: number, missing: readonly string[]): Promise<void> {
+  const targets: Array<{ label: string; s3: boolean }> = [{ label: 'local folder', s3: false }];
+  if (s3) targets.push({ label: 'local S3 server', s3: true });
+  for (const t of targets) {
+    type Run = { ms: number; maxRss: number; pushMs?: number };
+    const tools: Array<{ name: string; run: (round: number) => Promise<Run> }> = [];
+    const lbBucket = 'peer-lifeboat';
+    if (s3 && t.s3) for (const b of [lbBucket, 'peer-restic', 'peer-rclone']) await s3.ensureBucket(b);
+    tools.push({
+      name: '**Lifeboat** backup (snapshot + check + local file + encrypted push)',
+      run: async (round) => {
+        const dir = join(work, `peer-lb-${round}`);
+        const store: StoreSpec = t.s3 && s3 ? { kind: 's3', s3: s3.config(lbBucket) } : { kind: 'local', dir: join(dir, 'offsite') };
+        const r = await runChild(runtime, { op: 'backup', db, work: dir, store });
+        cleanup(dir);
+        if (t.s3 && s3) await s3.empty(lbBucket);
+        return r;
+      },
+    });
+    const target = (bucket: string) => (t.s3 && s3 ? { endpoint: s3.endpoint, accessKey: s3.gw.accessKey, secretKey: s3.gw.secretKey, bucket } : undefined);
+    const measured = (m: Measured): Run => ({ ms: m.ms, maxRss: m.maxRss });
+    if (!missing.includes('restic')) {
+      tools.push({
+        name: '`restic backup` (encrypted, deduplicated, compressed repository)',
+        run: async (round) => {
+          const r = measured(await resticBackup(db, work, `r${round}`, target('peer-restic')));
+          cleanup(join(work, `restic-r${round}`));
+          if (t.s3 && s3) await s3.empty('peer-restic');
+          return r;
+        },
+      });
+    }
+    if (!missing.includes('rclone')) {
+      tools.push({
+        name: '`rclone copy` through a `crypt` remote',
+        run: async (round) => {
+          const r = measured(await rcloneCopy(db, work, `r${round}`, target('peer-rclone')));
+          cleanup(join(work, `rclone-r${round}`));
+          if (t.s3 && s3) await s3.empty('peer-rclone');
+          return r;
+        },
+      });
+    }
+    const runs = tools.map(() => [] as Run[]);
+    for (let r = 0; r < PEER_ROUNDS; r++) {
+      for (const [i, tool] of tools.entries()) {
+        await warm(db);
+        runs[i]!.push(await tool.run(r));
+      }
+    }
+    const med = runs.map((xs) => median(xs.map((x) => x.ms)));
+    const peak = runs.map((xs) => Math.max(...xs.map((x) => x.maxRss)));
+    const rows: Cell[][] = tools.map((tool, i) => [tool.name, sec(med[i]!), mbps(bytes, med[i]!), rss(peak[i]!), i === 0 ? '1.00' : ratio(med[0]!, med[i]!), i === 0 ? '1.00' : ratio(peak[0]!, peak[i]!)]);
+    const push = median(runs[0]!.map((x) => x.pushMs ?? NaN));
+    rows.splice(1, 0, ['  Lifeboat, of which the encrypted push alone', sec(push), mbps(bytes, push), '', '', '']);
+    say(
+      table(`The same job with the tools users reach for instead: ${(bytes / MiB).toFixed(0)} MiB database, encrypted, to a ${t.label} (median of ${PEER_ROUNDS})`, ['tool', 'seconds', 'MB/s', 'peak RSS MB', 'Lifeboat time ÷ tool time', 'Lifeboat RSS ÷ tool RSS'], rows, [
+        'restic and rclone copy the file as it is on disk: neither takes a consistent snapshot of a live SQLite database (a copy taken while the application writes can be torn) nor checks it, and neither keeps a plain local copy; Lifeboat does all three before its push.' +
+          (t.s3 ? '' : ' rclone does not fsync what it writes to a local folder; restic and Lifeboat do.'),
+      ]),
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+let s3LimitBytes = 0;
 
 async function main(): Promise<void> {
   const started = Date.now();
-  say(`## Results (${new Date().toISOString().slice(0, 10)}, database ${SIZE} MiB)`);
-  say('');
-  say(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, SQLite ${(new Database(':memory:').prepare('select sqlite_version() v').get() as { v: string }).v}.`);
-  say('');
-  if (!flag('skip-peers')) await ensurePeers();
+  const missing = await ensureCommands(opts['skip-peers'] ? ['sqlite3'] : ['sqlite3', 'restic', 'rclone'], note);
+  const machine = await describeMachine(work);
+  let runtime: ChildRuntime;
+  if (opts.tsx) runtime = tsxRuntime();
+  else {
+    note('compiling src/ for the measured child processes (tsc)');
+    runtime = await compileForChildren(join(work, 'build'), note);
+  }
 
   const db = join(work, 'bench.db');
-  note(`building a ${SIZE} MiB database`);
-  const rows = buildDb(db, SIZE);
+  note(`building a ${SIZE_MIB} MiB database in ${work}`);
+  const rows = buildDb(db, SIZE_MIB);
   const bytes = statSync(db).size;
   note(`${rows} rows, ${(bytes / MiB).toFixed(0)} MiB`);
 
-  // 1. Snapshot vs cp vs sqlite3 .backup vs VACUUM INTO
-  const snapRows: Array<[string, number, number, string]> = [];
-  const add = (what: string, ms: number, ref?: number) => snapRows.push([what, ms / 1000, mbps(bytes, ms), ref ? `${((ref / ms) * 100).toFixed(0)}%` : '']);
-  readFileSync(db); // warm the page cache once
-  const cp = await measureCommand('cp', [db, join(work, 'cp.db')]);
-  const cpSync = await measureCommand('sh', ['-c', `cp ${db} ${join(work, 'cp2.db')} && sync ${join(work, 'cp2.db')}`]);
-  add('cp (page cache warm)', cp.ms);
-  add('cp + sync', cpSync.ms);
-  let sqliteBackup = NaN;
-  try {
-    sqliteBackup = (await measureCommand('sqlite3', [db, `.backup ${join(work, 'sq.db')}`])).ms;
-    add('sqlite3 .backup', sqliteBackup, cpSync.ms);
-  } catch (err) {
-    note(`sqlite3 .backup failed: ${(err as Error).message}`);
-  }
-  const vac = await measureCommand('sqlite3', [db, `VACUUM INTO '${join(work, 'vac.db')}'`]).catch(() => undefined);
-  if (vac) add("VACUUM INTO (Hiqlite's way, sqlite3 CLI)", vac.ms, cpSync.ms);
-  for (const check of ['none', 'quick'] as const) {
-    let best = Infinity;
-    for (let i = 0; i < 2; i++) {
-      const target = join(work, `snap-${check}.sqlite`);
-      const t0 = performance.now();
-      await snapshotDatabase(db, target, { check });
-      best = Math.min(best, performance.now() - t0);
-      rmSync(target);
-    }
-    add(`Lifeboat snapshot (check ${check}, fsync; best of 2)`, best, cpSync.ms);
-  }
-  for (const f of ['cp.db', 'cp2.db', 'sq.db', 'vac.db']) rmSync(join(work, f), { force: true });
-  say(table('Snapshot of a live database', ['what', 'seconds', 'MB/s', 'vs cp + sync'], snapRows));
+  say(`## Results (${new Date().toISOString().slice(0, 10)}, database ${(bytes / MiB).toFixed(0)} MiB)`);
+  say('');
+  say(`Produced by \`npm run bench -- ${process.argv.slice(2).filter((a) => a !== '--write-doc').join(' ')}\`. MB = 10^6 bytes; "peak RSS" is the measured process's maximum resident set size. Machine:`);
+  say('');
+  for (const line of machine) say(line);
+  say(`- Database: ${rows.toLocaleString('en')} rows (two thirds small rows, one third with a ~1 KiB blob, one index), ${(bytes / MiB).toFixed(0)} MiB, 4 KiB pages, WAL mode, checkpointed`);
+  say(`- Measured processes run ${runtime.kind === 'compiled' ? 'compiled JavaScript (tsc output, as `npm run build` ships it)' : 'through tsx (--tsx)'}.`);
+  say('');
 
-  // 2. Encryption
-  note('encryption');
-  say((await benchCrypto(SIZE)).markdown);
-
-  // 3. Full backup to S3 vs the server's ingest ceiling; restore.
-  let s3: S3Config | undefined;
-  if (!flag('skip-s3')) {
-    note('starting radosgw');
-    const gw = await startRadosGw({ memoryBytes: Math.max(4 * 1024, SIZE * 5) * MiB });
-    gwHolder.gw = gw;
-    const client = new S3Client({ endpoint: gw.endpoint, region: gw.region, forcePathStyle: true, credentials: { accessKeyId: gw.accessKey, secretAccessKey: gw.secretKey }, requestChecksumCalculation: 'WHEN_REQUIRED' });
-    await client.send(new CreateBucketCommand({ Bucket: 'bench' }));
-    s3 = { url: gw.endpoint, bucket: 'bench', region: gw.region, pathStyle: true, key: gw.accessKey, secret: gw.secretKey, prefix: '' };
-    // The server's ingest ceiling: the same bytes, same client and part settings, no
-    // snapshot or encryption. Best of 2, after a warm-up upload (fresh pools are slow at first).
-    await new Upload({ client, params: { Bucket: 'bench', Key: 'warm-up', Body: Buffer.alloc(32 * MiB) }, partSize: 16 * MiB, queueSize: 4 }).done();
-    let ceilingMs = Infinity;
-    for (let i = 0; i < 2; i++) {
-      const t0 = performance.now();
-      await new Upload({ client, params: { Bucket: 'bench', Key: `plain-ceiling-${i}`, Body: createReadStream(db) }, partSize: 16 * MiB, queueSize: 4 }).done();
-      ceilingMs = Math.min(ceilingMs, performance.now() - t0);
-    }
-    const full = await childBackup(db, join(work, 'full'), s3);
-    const s3Rows: Array<Array<string | number>> = [
-      ['plain multipart upload of the same file (server ingest ceiling)', ceilingMs / 1000, mbps(bytes, ceilingMs), '100%'],
-      ['Lifeboat full backup: snapshot + check + encrypt + upload', full.ms / 1000, mbps(bytes, full.ms), `${((ceilingMs / full.ms) * 100).toFixed(0)}%`],
-      ['  of which snapshot + check', full.snapshotMs / 1000, mbps(bytes, full.snapshotMs), ''],
-      ['  of which encrypt + upload', full.pushMs / 1000, mbps(bytes, full.pushMs), `${((ceilingMs / full.pushMs) * 100).toFixed(0)}%`],
-    ];
-    note('restore');
-    const target = join(work, 'restore', 'hiqlite.db');
-    await run('mkdir', ['-p', join(work, 'restore')]);
-    const r0 = performance.now();
-    await restoreDatabase({
-      source: { kind: 's3', object: full.name },
-      dbFile: target,
-      remote: createS3Store(s3),
-      keys: createKeySet([{ id: 'bench', key: Buffer.alloc(32, 7) }], 'bench'),
-      skipValidation: false,
-      expectTables: ['events'],
-      force: true,
-      logger: silentLogger(),
-      now: () => new Date(),
+  let snapshotMs = NaN;
+  if (PARTS.has('snapshot')) {
+    await part('1. snapshot', async () => {
+      snapshotMs = await snapshotPart(runtime, db, bytes, !missing.includes('sqlite3'));
     });
-    const restoreMs = performance.now() - r0;
-    s3Rows.push(['Lifeboat restore: download + decrypt + integrity_check + swap', restoreMs / 1000, mbps(bytes, restoreMs), '']);
-    say(table(`Full backup and restore through the local S3 server (radosgw)`, ['what', 'seconds', 'MB/s', 'vs ceiling'], s3Rows));
-    rmSync(join(work, 'restore'), { recursive: true, force: true });
-    rmSync(join(work, 'full'), { recursive: true, force: true });
   }
 
-  // 4. Peak RSS across sizes (encrypted copy to a local folder, so the server's RAM is not the limit).
-  note('peak RSS series');
-  const rssRows: Array<Array<string | number>> = [];
-  {
-    // Warm-up (tsx's transpile cache), and the baseline: the same process on a tiny database.
-    const path = join(work, 'rss-tiny.db');
-    buildDb(path, 1);
-    await childBackup(path, join(work, 'rss-tiny'));
-    const r = await childBackup(path, join(work, 'rss-tiny2'));
-    rssRows.push(['1 MiB (baseline: Node, modules, worker thread)', r.maxRssMiB, r.ms / 1000, '']);
+  let s3: BenchS3 | undefined;
+  try {
+    const needS3 = ['s3', 'multipart', 'rss', 'latency', 'peers'].some((p) => PARTS.has(p));
+    if (!opts['skip-s3'] && needS3) {
+      const biggest = Math.max(SIZE_MIB, ...RSS_SIZES) * MiB;
+      s3LimitBytes = Math.ceil(biggest * 1.15 + GiB);
+      note(`starting radosgw (memstore capacity ${(s3LimitBytes / GiB).toFixed(1)} GiB, used only as objects are stored)`);
+      s3 = await startBenchS3(s3LimitBytes);
+      note(`radosgw ready on ${s3.endpoint} in ${(s3.gw.startupMs / 1000).toFixed(0)} s`);
+      const server = s3;
+      if (PARTS.has('s3')) await part('2-3. full backup and restore through S3', () => s3Part(runtime, server, db, bytes, snapshotMs));
+      if (PARTS.has('multipart')) await part('2b. S3 multipart settings', () => partSizesPart(runtime, server, db, bytes));
+    } else if (opts['skip-s3']) {
+      say('### Full backup and restore through S3\n\nNot measured (--skip-s3).\n');
+    }
+    if (PARTS.has('rss')) await part('4. peak RSS by size', () => rssPart(runtime, s3, db));
+    if (PARTS.has('latency')) await part('5. writer latency', () => latencyPart(runtime, s3, db));
+    if (!opts['skip-peers'] && PARTS.has('peers')) await part('6. peers', () => peersPart(runtime, s3, db, bytes, missing));
+  } finally {
+    await s3?.stop();
   }
-  for (const size of RSS_SIZES) {
-    const path = join(work, `rss-${size}.db`);
-    buildDb(path, size);
-    const r = await childBackup(path, join(work, `rss-${size}`));
-    rssRows.push([`${size} MiB`, r.maxRssMiB, r.ms / 1000, mbps(statSync(path).size, r.ms)]);
-    rmSync(path, { force: true });
-    rmSync(join(work, `rss-${size}`), { recursive: true, force: true });
-  }
-  say(table('Peak RSS of one backup run (snapshot + check + encrypted copy), by database size', ['database', 'peak RSS MiB', 'seconds', 'MB/s'], rssRows));
 
-  // 5. Writer latency while a backup runs vs idle.
-  note('writer latency');
-  const lat = await writerLatencies(db, () => childBackup(db, join(work, 'lat'), s3));
-  const row = (name: string, xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return [name, s.length, percentile(s, 50) * 1000, percentile(s, 99) * 1000, (s[s.length - 1] ?? NaN) * 1000];
-  };
-  const idleP99 = percentile([...lat.idle].sort((a, b) => a - b), 99);
-  const busyP99 = percentile([...lat.busy].sort((a, b) => a - b), 99);
-  say(table('Commit latency (µs) of a concurrent writer process (one UPDATE per transaction, WAL, synchronous=NORMAL)', ['window', 'commits', 'p50 µs', 'p99 µs', 'max µs'], [row('idle (3 s)', lat.idle), row(`during a full backup${s3 ? ' to S3' : ''}`, lat.busy), ['p99 ratio busy/idle', '', '', busyP99 / idleP99, '']]));
+  say(table('Targets', ['target', 'measured', 'verdict'], summary.map((s) => [s.target, s.measured, s.verdict === 'met' ? 'met' : `**${s.verdict}**`])));
+  say(`Load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(', ')}. Whole run: ${((Date.now() - started) / 60000).toFixed(0)} min.`);
+  say('');
 
-  // 6. Peers: restic and rclone (crypt) doing the same job.
-  if (!flag('skip-peers')) {
-    note('peers');
-    const peerRows: Array<Array<string | number>> = [];
-    const lbLocal = await measureCommand(process.execPath, ['--import', TSX, CHILD, db, join(work, 'peer-lb')]);
-    peerRows.push(['Lifeboat (snapshot + encrypted copy to a folder)', lbLocal.ms / 1000, lbLocal.maxRssMiB, '1.00']);
-    const env = { ...process.env, RESTIC_PASSWORD: 'bench-password', RESTIC_CACHE_DIR: join(work, 'restic-cache') };
-    await run('restic', ['init', '--repo', join(work, 'restic')], { env });
-    const restic = await measureCommand('restic', ['backup', '--repo', join(work, 'restic'), '--quiet', db], env);
-    peerRows.push(['restic backup (file → local repo, encrypted, deduplicated)', restic.ms / 1000, restic.maxRssMiB, (restic.ms / lbLocal.ms).toFixed(2)]);
-    const obscured = (await run('rclone', ['obscure', 'bench-password'])).stdout.trim();
-    const rcloneEnv = { ...process.env, RCLONE_CONFIG: join(work, 'rclone.conf'), RCLONE_CONFIG_BENCHCRYPT_TYPE: 'crypt', RCLONE_CONFIG_BENCHCRYPT_REMOTE: join(work, 'rclone-dest'), RCLONE_CONFIG_BENCHCRYPT_PASSWORD: obscured };
-    writeFileSync(join(work, 'rclone.conf'), '');
-    const rclone = await measureCommand('rclone', ['copy', db, 'benchcrypt:'], rcloneEnv);
-    peerRows.push(['rclone copy to a crypt remote (local folder)', rclone.ms / 1000, rclone.maxRssMiB, (rclone.ms / lbLocal.ms).toFixed(2)]);
-    say(table('The same job with the tools users reach for instead (encrypted copy of the database to a local folder)', ['tool', 'seconds', 'peak RSS MiB', 'time vs Lifeboat'], peerRows));
-    say('Note: restic and rclone copy the file as it is; neither takes a consistent snapshot of a live SQLite database (a copy taken while it is written can be torn), which is the step Lifeboat spends its extra time on.');
-    say('');
-  }
-  note(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
-
-  if (flag('write-doc')) {
+  if (opts['write-doc']) {
     const docPath = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
     const doc = readFileSync(docPath, 'utf8');
     const marker = '<!-- results -->';
-    const head = doc.includes(marker) ? doc.slice(0, doc.indexOf(marker) + marker.length) : `${doc}\n${marker}`;
-    writeFileSync(docPath, `${head}\n\n${out.join('\n')}\n`);
+    const head = doc.includes(marker) ? doc.slice(0, doc.indexOf(marker) + marker.length) : `${doc.trimEnd()}\n\n${marker}`;
+    writeFileSync(docPath, `${head}\n\n${out.join('\n').trimEnd()}\n`);
+    note(`wrote the results into ${docPath}`);
   }
 }
 
 try {
   await main();
 } finally {
-  await gwHolder.gw?.stop();
-  rmSync(work, { recursive: true, force: true });
+  if (opts.keep) note(`kept ${work}`);
+  else rmSync(work, { recursive: true, force: true });
 }

@@ -1,38 +1,82 @@
-// A writer process for the latency benchmark: one small transaction per commit, as fast as
-// it can; records each commit's latency into the window named on stdin (`mark idle`,
-// `mark busy`), and prints {idle:[ms...], busy:[ms...]} on `stop`.
+// The application's writer for the latency benchmark, in its own process like a real app:
+// money moves between accounts (two UPDATEs in one transaction per commit, as
+// test/support/bank-writer.ts does), WAL mode, synchronous=NORMAL (Hiqlite's settings),
+// paced at a fixed rate (commits per second) rather than flat out, so the idle and the busy
+// window see the same load and the WAL grows as it would under a busy application.
+//
+//   node --import tsx bench/writer.ts <db> <commits-per-second>
+// stdin: `mark <window>` records each commit's duration into <window> from now on;
+// `mark -` stops recording; `stop` prints {"windows": {name: {lat: [ms...], lateMs, seconds}}} and exits.
 import Database from '../src/sqlite/driver.js';
 
-const db = new Database(process.argv[2]!, { timeout: 30_000 });
+const [path, rateArg] = process.argv.slice(2);
+const rate = Number(rateArg ?? 1000);
+const ACCOUNTS = 10_000;
+const db = new Database(path!, { timeout: 30_000 });
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = NORMAL');
-db.exec('CREATE TABLE IF NOT EXISTS counters (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)');
-db.prepare('INSERT OR IGNORE INTO counters (id, n) VALUES (1, 0)').run();
-const bump = db.prepare('UPDATE counters SET n = n + 1 WHERE id = 1');
-const windows: Record<string, number[]> = { idle: [], busy: [] };
-let current: string | undefined;
-let stop = false;
+db.exec('CREATE TABLE IF NOT EXISTS bench_accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)');
+if ((db.prepare('SELECT count(*) FROM bench_accounts').pluck().get() as number) === 0) {
+  const insert = db.prepare('INSERT INTO bench_accounts (id, balance) VALUES (?, 1000)');
+  db.transaction(() => {
+    for (let i = 0; i < ACCOUNTS; i++) insert.run(i);
+  })();
+}
+const debit = db.prepare('UPDATE bench_accounts SET balance = balance - ? WHERE id = ?');
+const credit = db.prepare('UPDATE bench_accounts SET balance = balance + ? WHERE id = ?');
+const transfer = db.transaction((from: number, to: number, amount: number) => {
+  debit.run(amount, from);
+  credit.run(amount, to);
+});
+
+interface Window {
+  lat: number[];
+  /** Worst delay of a commit behind its schedule (the writer itself starved of CPU), ms. */
+  lateMs: number;
+  start: number;
+  end: number;
+}
+const windows: Record<string, Window> = {};
+let current: Window | undefined;
+let stopping = false;
+let warm = 0;
 process.stdin.setEncoding('utf8').on('data', (text: string) => {
   for (const line of text.split('\n')) {
-    if (line.startsWith('mark ')) current = line.slice(5).trim();
-    if (line.startsWith('stop')) stop = true;
+    const mark = /^mark (\S+)/.exec(line);
+    if (mark) {
+      if (current) current.end = performance.now();
+      current = mark[1] === '-' ? undefined : (windows[mark[1]!] = { lat: [], lateMs: 0, start: performance.now(), end: 0 });
+    }
+    if (line.startsWith('stop')) stopping = true;
   }
 });
-process.stdout.write('ready\n');
-function burst(): void {
-  const until = performance.now() + 10;
-  while (performance.now() < until) {
+
+const interval = 1000 / rate;
+let next = performance.now();
+function tick(): void {
+  while (performance.now() >= next) {
+    const late = performance.now() - next;
     const t0 = performance.now();
-    bump.run();
+    transfer(Math.floor(Math.random() * ACCOUNTS), Math.floor(Math.random() * ACCOUNTS), 1 + Math.floor(Math.random() * 50));
     const ms = performance.now() - t0;
-    if (current) windows[current]!.push(ms);
+    if (current) {
+      current.lat.push(ms);
+      if (late > current.lateMs) current.lateMs = late;
+    }
+    next += interval;
+    if (++warm === 200) process.stdout.write('ready\n');
   }
-  if (stop) {
+  if (stopping) {
+    if (current) current.end = performance.now();
     db.close();
-    process.stdin.destroy(); // end by running out of work (see test/support/bank-writer.ts)
-    process.stdout.write(`${JSON.stringify(windows)}\n`);
+    // End by running out of work, not with process.exit() (see test/support/bank-writer.ts).
+    process.stdin.destroy();
+    const out: Record<string, { lat: number[]; lateMs: number; seconds: number }> = {};
+    for (const [name, w] of Object.entries(windows)) out[name] = { lat: w.lat, lateMs: w.lateMs, seconds: (w.end - w.start) / 1000 };
+    process.stdout.write(`${JSON.stringify({ windows: out })}\n`);
     return;
   }
-  setImmediate(burst);
+  // Sleep until the next commit is due (timers have ~1 ms granularity; late commits catch up).
+  setTimeout(tick, Math.max(1, next - performance.now()));
 }
-burst();
+tick();

@@ -14,6 +14,8 @@ const Database = createRequire(import.meta.url)(Number(process.versions.node.spl
 
 const SQLITE_MAGIC = 'SQLite format 3\u0000';
 const ALL_PAGES = 0x7fffffff;
+/** Page cache of the snapshot's source connection, KiB (see snapshot()). */
+const SOURCE_CACHE_KIB = 2048;
 
 function readHeader(path) {
   const fd = openSync(path, 'r');
@@ -64,6 +66,10 @@ async function snapshot({ source, dest, check: mode }) {
   let result;
   try {
     journalMode = String(src.pragma('journal_mode', { simple: true }));
+    // The copy reads every page once, so the source connection's page cache only costs
+    // memory: SQLite's default here (better-sqlite3 builds with 16 MB) was ~15 MB of the
+    // backup's peak RSS. 2 MB made no difference to the copy's speed.
+    src.pragma(`cache_size = -${SOURCE_CACHE_KIB}`);
     // The first transfer only sets up; the second copies every page inside one read
     // transaction, so the copy is consistent and, in WAL mode, never blocks writers.
     // (Step-wise copies restart whenever another connection commits and may never finish.)

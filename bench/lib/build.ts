@@ -1,0 +1,51 @@
+import { cpSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { run } from './util.js';
+
+export const REPO = fileURLToPath(new URL('../../', import.meta.url));
+
+/** How a child process runs Lifeboat's code: compiled JavaScript (as shipped) or through tsx. */
+export interface ChildRuntime {
+  readonly kind: 'compiled' | 'tsx';
+  /** `node` arguments that run bench/child.ts. */
+  readonly childArgs: readonly string[];
+}
+
+/**
+ * Compiles src/ and bench/child.ts into `dir` the way `npm run build` does (tsc, no bundler),
+ * so the measured processes load plain JavaScript as a deployed Lifeboat does — tsx adds
+ * ~30 MB of RSS (its loader thread and transpile caches) that production never pays.
+ * Layout mirrors the repository (out/src, out/lib, out/bench), so the SQLite worker is found
+ * at the same relative path as from dist/.
+ */
+export async function compileForChildren(dir: string, log: (s: string) => void): Promise<ChildRuntime> {
+  const out = join(dir, 'out');
+  mkdirSync(out, { recursive: true });
+  const tsconfig = join(dir, 'tsconfig.json');
+  writeFileSync(
+    tsconfig,
+    JSON.stringify({
+      extends: join(REPO, 'tsconfig.json'),
+      compilerOptions: { rootDir: REPO, outDir: out, typeRoots: [join(REPO, 'node_modules', '@types')], noEmit: false, declaration: false, sourceMap: false, incremental: false },
+      include: [join(REPO, 'src'), join(REPO, 'bench', 'child.ts')],
+    }),
+  );
+  const tsc = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
+  try {
+    await run(process.execPath, [tsc, '-p', tsconfig], { maxBuffer: 16 * 1024 * 1024 });
+  } catch (err) {
+    // tsc still emits on type errors (files being edited by someone else); only a missing output is fatal.
+    const text = String((err as { stdout?: string }).stdout ?? err).split('\n').slice(0, 5).join('\n');
+    log(`tsc reported problems (emitted anyway):\n${text}`);
+  }
+  if (!existsSync(join(out, 'bench', 'child.js'))) throw new Error(`compiling for the child processes produced no ${join(out, 'bench', 'child.js')}`);
+  cpSync(join(REPO, 'lib'), join(out, 'lib'), { recursive: true });
+  symlinkSync(join(REPO, 'node_modules'), join(out, 'node_modules'));
+  writeFileSync(join(out, 'package.json'), JSON.stringify({ type: 'module' }));
+  return { kind: 'compiled', childArgs: ['--no-warnings', join(out, 'bench', 'child.js')] };
+}
+
+export function tsxRuntime(): ChildRuntime {
+  return { kind: 'tsx', childArgs: ['--no-warnings', '--import', import.meta.resolve('tsx'), join(REPO, 'bench', 'child.ts')] };
+}

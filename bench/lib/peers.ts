@@ -1,0 +1,113 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { measureCommand, run, type Measured } from './util.js';
+
+/** Debian packages the comparison runs, by command name. */
+const PACKAGES: Record<string, string> = { sqlite3: 'sqlite3', restic: 'restic', rclone: 'rclone' };
+
+export function which(bin: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
+    const path = join(dir, bin);
+    if (existsSync(path)) return path;
+  }
+  return undefined;
+}
+
+/**
+ * Makes sure the given commands exist, installing the missing ones from Debian with
+ * apt-get (root only). Returns the commands that are still missing (their rows are then
+ * reported as not measured) instead of failing the whole run.
+ */
+export async function ensureCommands(bins: readonly string[], say: (s: string) => void): Promise<string[]> {
+  const missing = bins.filter((b) => !which(b));
+  if (missing.length === 0) return [];
+  const canInstall = process.getuid?.() === 0 && which('apt-get');
+  if (!canInstall) {
+    say(`missing ${missing.join(', ')} and cannot install them (needs root and apt-get): run \`sudo apt-get install ${missing.map((b) => PACKAGES[b] ?? b).join(' ')}\`; those comparisons are skipped`);
+    return missing;
+  }
+  say(`installing ${missing.join(', ')} from Debian with apt-get, for the comparison (apt-get update + install, about a minute)`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  try {
+    await run('apt-get', ['update', '-qq'], { env, maxBuffer: 64 * 1024 * 1024 });
+    await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing.map((b) => PACKAGES[b] ?? b)], { env, maxBuffer: 64 * 1024 * 1024 });
+  } catch (err) {
+    say(`apt-get failed (${(err as Error).message.split('\n')[0]}); those comparisons are skipped`);
+  }
+  return bins.filter((b) => !which(b));
+}
+
+export async function version(cmd: string, args: readonly string[] = ['version']): Promise<string> {
+  try {
+    const { stdout } = await run(cmd, [...args]);
+    return stdout.trim().split('\n')[0] ?? '';
+  } catch {
+    return 'n/a';
+  }
+}
+
+export interface S3Target {
+  readonly endpoint: string;
+  readonly accessKey: string;
+  readonly secretKey: string;
+  readonly bucket: string;
+}
+
+const RESTIC_PASSWORD = 'lifeboat-bench-password';
+
+/**
+ * `restic backup` of the database file into a fresh repository (a new one each time, so
+ * deduplication against an earlier run cannot make it look faster): a local folder, or a
+ * path in a bucket on the local S3 server. Repository creation is not timed.
+ */
+export async function resticBackup(db: string, work: string, round: string, s3?: S3Target): Promise<Measured> {
+  const cache = join(work, 'restic-cache');
+  const env: NodeJS.ProcessEnv = { ...process.env, RESTIC_PASSWORD, RESTIC_CACHE_DIR: cache };
+  let repo: string;
+  if (s3) {
+    repo = `s3:${s3.endpoint}/${s3.bucket}/${round}`;
+    delete env.AWS_CA_BUNDLE;
+    Object.assign(env, { AWS_ACCESS_KEY_ID: s3.accessKey, AWS_SECRET_ACCESS_KEY: s3.secretKey, AWS_DEFAULT_REGION: 'us-east-1' });
+  } else {
+    repo = join(work, `restic-${round}`);
+  }
+  await run('restic', ['init', '--repo', repo], { env });
+  return measureCommand('restic', ['backup', '--repo', repo, '--quiet', db], { env });
+}
+
+/**
+ * `rclone copy` of the database file through a `crypt` remote over a local folder or the
+ * local S3 server. Configured entirely through RCLONE_CONFIG_* variables and an empty
+ * config file in the work folder: the user's ~/.config/rclone is never read or written.
+ */
+export async function rcloneCopy(db: string, work: string, round: string, s3?: S3Target): Promise<Measured> {
+  const config = join(work, 'rclone.conf');
+  if (!existsSync(config)) writeFileSync(config, '');
+  const obscured = (await run('rclone', ['obscure', RESTIC_PASSWORD], { env: { ...process.env, RCLONE_CONFIG: config } })).stdout.trim();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    RCLONE_CONFIG: config,
+    RCLONE_CACHE_DIR: join(work, 'rclone-cache'),
+    RCLONE_CONFIG_BENCHCRYPT_TYPE: 'crypt',
+    RCLONE_CONFIG_BENCHCRYPT_PASSWORD: obscured,
+  };
+  if (s3) {
+    // Plain HTTP to 127.0.0.1: a CA bundle from the environment only makes rclone's S3 backend fail.
+    delete env.AWS_CA_BUNDLE;
+    Object.assign(env, {
+      RCLONE_CONFIG_BENCHS3_TYPE: 's3',
+      RCLONE_CONFIG_BENCHS3_PROVIDER: 'Ceph',
+      RCLONE_CONFIG_BENCHS3_ENV_AUTH: 'false',
+      RCLONE_CONFIG_BENCHS3_ACCESS_KEY_ID: s3.accessKey,
+      RCLONE_CONFIG_BENCHS3_SECRET_ACCESS_KEY: s3.secretKey,
+      RCLONE_CONFIG_BENCHS3_ENDPOINT: s3.endpoint,
+      RCLONE_CONFIG_BENCHS3_FORCE_PATH_STYLE: 'true',
+      RCLONE_CONFIG_BENCHCRYPT_REMOTE: `benchs3:${s3.bucket}/${round}`,
+    });
+  } else {
+    const dest = join(work, `rclone-${round}`);
+    mkdirSync(dest, { recursive: true });
+    env.RCLONE_CONFIG_BENCHCRYPT_REMOTE = dest;
+  }
+  return measureCommand('rclone', ['copy', db, 'benchcrypt:'], { env });
+}

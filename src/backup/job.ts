@@ -1,11 +1,8 @@
-import { createReadStream } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { PassThrough } from 'node:stream';
 import type { Logger } from 'pino';
 import type { EncryptionKey } from '../crypto/keys.js';
-import { createEncryptStream } from '../crypto/stream.js';
+import { openEncryptedFile } from '../crypto/encrypted-file.js';
 import { LifeboatError } from '../errors.js';
 import { ensurePrivateDir, TEMP_PREFIX } from '../fs/durable.js';
 import { acquireLock } from '../fs/lock.js';
@@ -101,7 +98,19 @@ async function backupLocked(options: BackupJobOptions): Promise<BackupReport> {
   }
 
   logger.info({ db: options.dbFile, backup: path }, 'backup started');
-  const snap = await snapshotDatabase(options.dbFile, path, { check: options.check });
+  // With a remote store the push starts as soon as the snapshot's bytes are final and runs
+  // while the snapshot is checked and made durable; the object is committed only once the
+  // local backup is (beforeCommit), so a backup that fails its check never reaches the store.
+  const push = options.remote ? new Push(name, options.remote, options.onProgress) : undefined;
+  let snap;
+  try {
+    snap = await snapshotDatabase(options.dbFile, path, { check: options.check, ...(push ? { onCopied: (copy: string) => push.start(copy) } : {}) });
+  } catch (err) {
+    push?.cancel(err);
+    await push?.settled();
+    throw err;
+  }
+  push?.localCommitted();
   if (snap.journalMode !== 'wal') {
     warnings.push(`the database is in ${snap.journalMode} journal mode, so writers waited during the snapshot; WAL mode lets them continue`);
   }
@@ -121,14 +130,14 @@ async function backupLocked(options: BackupJobOptions): Promise<BackupReport> {
   };
 
   let remote: RemoteReport | undefined;
-  if (options.remote) {
-    const r0 = performance.now();
+  if (push && options.remote) {
     try {
-      await pushEncrypted(path, name, snap.bytes, options.remote, options.onProgress);
+      // Started from the copy, or (if the copy was never announced) from the finished file.
+      await push.finish(path);
     } catch (err) {
       throw new RemotePushError({ ...baseReport, durationMs: performance.now() - t0, remote: undefined }, err);
     }
-    const pushMs = performance.now() - r0;
+    const pushMs = push.elapsedMs();
     logger.info({ object: name, store: options.remote.store.description, ms: Math.round(pushMs) }, 'encrypted backup pushed');
     const expired = await applyRetention(options.remote.store, options.keepDaysRemote, name, options.now(), logger, warnings);
     remote = { object: name, plainBytes: snap.bytes, durationMs: pushMs, expired };
@@ -140,32 +149,81 @@ async function backupLocked(options: BackupJobOptions): Promise<BackupReport> {
 }
 
 /**
- * Read size of the local backup file for the push. 1 MiB instead of Node's 64 KiB: 16× fewer
- * read calls and thread-pool round trips, and the encrypt stream then seals each 128 KiB
- * chunk straight from the read buffer instead of staging it (measured: read + encrypt of
- * 261 MiB took ~200 ms of CPU instead of ~350-470 ms; see docs/benchmarks.md).
+ * The encrypted push of one backup, started early from the snapshot's temp file. The store
+ * reads the file as a RangeSource (encrypted on the fly, parts in parallel, a failed part
+ * read again) and commits the object only after `localCommitted()`; `cancel()` stops it.
  */
-const PUSH_READ_BYTES = 1 << 20;
+class Push {
+  private readonly stop = new AbortController();
+  private readonly local: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void };
+  private running: Promise<void> | undefined;
+  private startedAt = 0;
 
-async function pushEncrypted(path: string, name: string, total: number, remote: RemoteTarget, onProgress: BackupJobOptions['onProgress']): Promise<void> {
-  const source = createReadStream(path, { highWaterMark: PUSH_READ_BYTES });
-  const encrypted = new PassThrough({ highWaterMark: 1 << 20 });
-  let done = 0;
-  if (onProgress) {
-    source.on('data', (chunk: Buffer | string) => {
-      done += chunk.length;
-      onProgress('upload', done, total);
+  constructor(
+    private readonly name: string,
+    private readonly remote: RemoteTarget,
+    private readonly onProgress: BackupJobOptions['onProgress'],
+  ) {
+    let resolve!: () => void;
+    let reject!: (err: unknown) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
     });
+    promise.catch(() => undefined); // observed through the store's beforeCommit
+    this.local = { promise, resolve, reject };
   }
-  const encrypting = pipeline(source, createEncryptStream(remote.key), encrypted);
-  const uploading = remote.store.put(name, encrypted);
-  // Whichever side fails first fails the push; the store aborts a failed upload.
-  const results = await Promise.allSettled([encrypting, uploading]);
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) {
-    source.destroy();
-    encrypted.destroy();
-    throw failed.reason;
+
+  /** Opens `file` and starts sending it; resolves once the file is open (it may be renamed then). */
+  start(file: string): Promise<void> {
+    let opened!: () => void;
+    const isOpen = new Promise<void>((res) => (opened = res));
+    this.running = this.run(file, opened);
+    this.running.catch(() => undefined); // reported by finish()
+    return isOpen;
+  }
+
+  localCommitted(): void {
+    this.local.resolve();
+  }
+
+  cancel(reason: unknown): void {
+    this.local.reject(reason);
+    this.stop.abort(reason);
+  }
+
+  async settled(): Promise<void> {
+    await this.running?.catch(() => undefined);
+  }
+
+  async finish(committedPath: string): Promise<void> {
+    this.running ??= this.run(committedPath, () => undefined);
+    await this.running;
+  }
+
+  /** From the start of the push (while the snapshot was still checked) to now. */
+  elapsedMs(): number {
+    return performance.now() - this.startedAt;
+  }
+
+  private async run(file: string, opened: () => void): Promise<void> {
+    this.startedAt = performance.now();
+    let source;
+    try {
+      source = await openEncryptedFile(file, this.remote.key);
+    } finally {
+      opened();
+    }
+    try {
+      const total = source.size;
+      await this.remote.store.put(this.name, source, {
+        signal: this.stop.signal,
+        beforeCommit: () => this.local.promise,
+        ...(this.onProgress ? { onProgress: (bytes: number) => this.onProgress?.('upload', bytes, total) } : {}),
+      });
+    } finally {
+      await source.close();
+    }
   }
 }
 

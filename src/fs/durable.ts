@@ -46,8 +46,14 @@ export async function commitFile(temp: string, target: string): Promise<void> {
 /**
  * Streams `body` into `target` all-or-nothing: a failure removes the temp file and leaves
  * any existing `target` untouched. `flags: 'wx'` on the temp name guards against races.
+ * `beforeCommit` runs once the bytes are written and before the rename; if it rejects,
+ * nothing is renamed. `signal` interrupts the copy (the body is destroyed).
  */
-export async function writeFileAtomic(target: string, body: Readable, options: { mode?: number; onProgress?: (bytes: number) => void } = {}): Promise<number> {
+export async function writeFileAtomic(
+  target: string,
+  body: Readable,
+  options: { mode?: number; onProgress?: (bytes: number) => void; beforeCommit?: () => Promise<void>; signal?: AbortSignal } = {},
+): Promise<number> {
   const temp = tempPathFor(target);
   let bytes = 0;
   try {
@@ -56,10 +62,12 @@ export async function writeFileAtomic(target: string, body: Readable, options: {
       bytes += chunk.length;
       options.onProgress?.(bytes);
     });
-    await pipeline(body, out);
+    await pipeline(body, out, ...(options.signal ? [{ signal: options.signal }] : []));
+    await options.beforeCommit?.();
     await commitFile(temp, target);
     return bytes;
   } catch (err) {
+    body.destroy();
     await rm(temp, { force: true });
     throw err;
   }

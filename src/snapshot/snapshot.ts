@@ -15,7 +15,18 @@ export interface SnapshotResult extends SnapshotOutcome {
  * verify it, fsync, rename, fsync the folder. `target` appears only complete and verified;
  * on any failure nothing is left behind.
  */
-export async function snapshotDatabase(source: string, target: string, options: { check?: CheckMode } = {}): Promise<SnapshotResult> {
+export interface SnapshotOptions {
+  readonly check?: CheckMode;
+  /**
+   * Called once the copy's bytes are final in the temp file `copyPath`, while the check
+   * still runs: a caller may open the file and start sending it, as long as it commits
+   * nothing before this snapshot resolves. The snapshot waits for the returned promise
+   * before it renames the file. Not called when the copy itself fails.
+   */
+  readonly onCopied?: (copyPath: string) => Promise<void>;
+}
+
+export async function snapshotDatabase(source: string, target: string, options: SnapshotOptions = {}): Promise<SnapshotResult> {
   const started = performance.now();
   try {
     const s = await stat(source);
@@ -28,7 +39,11 @@ export async function snapshotDatabase(source: string, target: string, options: 
   }
   const temp = tempPathFor(target);
   try {
-    const outcome = await runSqliteWorker({ op: 'snapshot', source, dest: temp, check: options.check ?? 'quick' });
+    let handled: Promise<void> | undefined;
+    const { onCopied } = options;
+    const working = runSqliteWorker({ op: 'snapshot', source, dest: temp, check: options.check ?? 'quick' }, onCopied ? { onCopied: () => (handled = onCopied(temp)) } : {});
+    const outcome = await working.finally(() => handled?.catch(() => undefined));
+    await handled;
     if (outcome.problems.length > 0) {
       throw new LifeboatError('SNAPSHOT_CORRUPT', `the snapshot of ${source} failed its check: ${outcome.problems.slice(0, 5).join('; ')}`, {
         hint: 'the live database itself may be damaged: run `sqlite3 <db> "PRAGMA integrity_check"` and keep the existing backups',

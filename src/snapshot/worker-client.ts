@@ -60,13 +60,28 @@ type Reply<T> = { ok: true; value: T } | { ok: false; message: string; code?: st
 // Same relative path from src/snapshot/ and dist/snapshot/.
 const WORKER_URL = new URL('../../lib/sqlite-worker.mjs', import.meta.url);
 
-export function runSqliteWorker(request: SnapshotRequest): Promise<SnapshotOutcome>;
+/** Sent by a snapshot once the copy's bytes are final, before its check. */
+interface CopiedEvent {
+  readonly event: 'copied';
+  readonly copyMs: number;
+}
+
+export interface WorkerEvents {
+  /** The snapshot's bytes are final (the check is still to come). */
+  readonly onCopied?: () => void;
+}
+
+export function runSqliteWorker(request: SnapshotRequest, events?: WorkerEvents): Promise<SnapshotOutcome>;
 export function runSqliteWorker(request: VerifyRequest): Promise<VerifyOutcome>;
-export function runSqliteWorker(request: SnapshotRequest | VerifyRequest): Promise<SnapshotOutcome | VerifyOutcome> {
+export function runSqliteWorker(request: SnapshotRequest | VerifyRequest, events: WorkerEvents = {}): Promise<SnapshotOutcome | VerifyOutcome> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(WORKER_URL, { workerData: request });
     let settled = false;
-    worker.once('message', (reply: Reply<SnapshotOutcome | VerifyOutcome>) => {
+    worker.on('message', (reply: Reply<SnapshotOutcome | VerifyOutcome> | CopiedEvent) => {
+      if ('event' in reply) {
+        events.onCopied?.();
+        return;
+      }
       settled = true;
       if (reply.ok) resolve(reply.value);
       else reject(new SqliteWorkerError(reply.code, reply.message));

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { LifeboatError } from '../errors.js';
 import { ensurePrivateDir, TEMP_PREFIX, writeFileAtomic } from '../fs/durable.js';
-import type { BackupStore, PutOptions, StoredObject } from './store.js';
+import { isRangeSource, type BackupStore, type PutBody, type PutOptions, type StoredObject } from './store.js';
 
 /** A plain folder as a BackupStore (the local backups folder, or any mounted disk). */
 export class LocalStore implements BackupStore {
@@ -37,11 +37,19 @@ export class LocalStore implements BackupStore {
     return out.sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  async put(name: string, body: Readable, options: PutOptions = {}): Promise<StoredObject> {
+  async put(name: string, body: PutBody, options: PutOptions = {}): Promise<StoredObject> {
     const path = this.pathOf(name);
     await ensurePrivateDir(this.dir);
-    const size = await writeFileAtomic(path, body, { mode: 0o600, ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
-    return { name, size, modified: new Date() };
+    const stream = isRangeSource(body) ? body.open(0, body.size) : body;
+    try {
+      const size = await writeFileAtomic(path, stream, { mode: 0o600, ...options });
+      return { name, size, modified: new Date() };
+    } catch (err) {
+      if (options.signal?.aborted) {
+        throw new LifeboatError('ABORTED', `writing ${name} to ${this.description} was interrupted; nothing was stored`, { cause: options.signal.reason });
+      }
+      throw err;
+    }
   }
 
   async get(name: string): Promise<Readable> {

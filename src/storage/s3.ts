@@ -5,6 +5,7 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
+  type S3ClientConfig,
   UploadPartCommand,
   type ListObjectsV2CommandOutput,
 } from '@aws-sdk/client-s3';
@@ -17,7 +18,8 @@ import type { Logger } from 'pino';
 import type { S3Config } from '../config/types.js';
 import { LifeboatError } from '../errors.js';
 import { silentLogger } from '../log.js';
-import type { BackupStore, PutOptions, StoredObject } from './store.js';
+import { CommitRefused, SourceFailed, uploadRanged } from './s3-ranged-upload.js';
+import { isRangeSource, type BackupStore, type PutBody, type PutOptions, type RangeSource, type StoredObject } from './store.js';
 
 const MiB = 1024 * 1024;
 
@@ -68,6 +70,9 @@ export class S3Store implements BackupStore {
   readonly description: string;
   /** The SDK client (exposed for start-up checks and tests; it carries the credentials). */
   readonly client: S3Client;
+  /** The same without SDK retries, for bodies streamed from a RangeSource. */
+  private readonly dataClient: S3Client;
+  private readonly maxAttempts: number;
   private readonly logger: Logger;
   private readonly partSize: number;
   private readonly queueSize: number;
@@ -88,12 +93,13 @@ export class S3Store implements BackupStore {
     this.logger = (options.logger ?? silentLogger()).child({ store: this.description });
     const agent = options.agent;
     const checksums = options.checksums === 'when-supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
-    this.client = new S3Client({
+    this.maxAttempts = options.maxAttempts ?? 5;
+    const clientConfig = (maxAttempts: number): S3ClientConfig => ({
       endpoint: config.url,
       region: config.region,
       forcePathStyle: config.pathStyle,
       credentials: { accessKeyId: config.key, secretAccessKey: config.secret },
-      maxAttempts: options.maxAttempts ?? 5,
+      maxAttempts,
       requestHandler: {
         requestTimeout: options.requestTimeoutMs ?? 300_000,
         // Without this the SDK only logs a warning when requestTimeout passes.
@@ -111,6 +117,16 @@ export class S3Store implements BackupStore {
       // so a corrupted object is refused when it is decrypted for a restore.
       requestChecksumCalculation: checksums,
       responseChecksumValidation: checksums,
+    });
+    this.client = new S3Client(clientConfig(this.maxAttempts));
+    // Requests whose body is streamed from a RangeSource are retried by s3-ranged-upload.ts,
+    // which can open the body again; the SDK would resend a consumed stream.
+    // The SDK warns on the console when such a request fails ("non-retryable streaming
+    // request"); the failure is handled and reported here, so its warnings go to debug.
+    const sdkLog = this.logger.child({ sdk: 'data' });
+    this.dataClient = new S3Client({
+      ...clientConfig(1),
+      logger: { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: (...m: unknown[]) => sdkLog.debug(m.map(String).join(' ')), error: (...m: unknown[]) => sdkLog.debug(m.map(String).join(' ')) },
     });
   }
 
@@ -146,6 +162,53 @@ export class S3Store implements BackupStore {
     return out.sort((a, b) => a.name.localeCompare(b.name));
   }
 
+  /** Stores a stream (one pass, parts buffered) or a RangeSource (parts streamed, see putRanged). */
+  async put(name: string, body: PutBody, options: PutOptions = {}): Promise<StoredObject> {
+    return isRangeSource(body) ? this.putRanged(name, body, options) : this.putStream(name, body, options);
+  }
+
+  /**
+   * A RangeSource goes up in parts streamed straight from the source (s3-ranged-upload.ts):
+   * `queueSize` parts in flight with no part held in memory, each retried by reading its
+   * range again. Same all-or-nothing rules as for a stream.
+   */
+  private async putRanged(name: string, source: RangeSource, options: PutOptions): Promise<StoredObject> {
+    const key = this.key(name);
+    const what = `upload of ${name}`;
+    const t0 = performance.now();
+    const cancel = new AbortController();
+    const onAbort = () => cancel.abort(options.signal?.reason);
+    if (options.signal?.aborted) onAbort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await uploadRanged({
+        dataClient: this.dataClient,
+        controlClient: this.client,
+        bucket: this.config.bucket,
+        key,
+        source,
+        partSize: this.partSize,
+        queueSize: this.queueSize,
+        maxAttempts: this.maxAttempts,
+        signal: cancel.signal,
+        onProgress: options.onProgress,
+        beforeCommit: options.beforeCommit,
+        onAbortFailure: (err, uploadId) =>
+          this.logger.warn({ object: key, uploadId, err: sanitize(err, this.config) }, 'could not abort the multipart upload; its parts stay until a bucket lifecycle rule removes them'),
+      });
+    } catch (err) {
+      if (err instanceof CommitRefused || err instanceof SourceFailed) throw err.reason;
+      if (options.signal?.aborted) {
+        throw new LifeboatError('ABORTED', `${what} to ${this.description} was interrupted; nothing was stored`, { cause: options.signal.reason });
+      }
+      throw classifyS3Error(err, this.config, what, name);
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+    this.logger.debug({ object: key, bytes: source.size, ms: Math.round(performance.now() - t0) }, 'object stored');
+    return { name, size: source.size, modified: new Date() };
+  }
+
   /**
    * Streams `body` to the object with lib-storage's Upload: one PutObject when it fits in
    * one part, else a multipart upload with `queueSize` parts in flight. Each request is
@@ -157,7 +220,7 @@ export class S3Store implements BackupStore {
    * then does put reject. Errors of the body are rethrown as they are; S3 errors become
    * LifeboatErrors.
    */
-  async put(name: string, body: Readable, options: PutOptions = {}): Promise<StoredObject> {
+  private async putStream(name: string, body: Readable, options: PutOptions): Promise<StoredObject> {
     const key = this.key(name);
     const t0 = performance.now();
     const what = `upload of ${name}`;
@@ -167,6 +230,11 @@ export class S3Store implements BackupStore {
         bytes += chunk.length;
         options.onProgress?.(bytes);
         done(null, chunk);
+      },
+      // The upload completes only after the body ends: holding the end holds the commit.
+      flush(done) {
+        if (!options.beforeCommit) return done();
+        options.beforeCommit().then(() => done(), (err: unknown) => done(err as Error));
       },
     });
     // Once we stop the upload ourselves (a failed request, the caller's signal) the body is

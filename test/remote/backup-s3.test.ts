@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { readFileSync, readdirSync } from 'node:fs';
+import { ListMultipartUploadsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { closeSync, openSync, readFileSync, readdirSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { before, test } from 'node:test';
@@ -10,7 +10,9 @@ import type { S3Config } from '../../src/config/types.js';
 import { createKeySet, generateKey } from '../../src/crypto/keys.js';
 import { createDecryptStream } from '../../src/crypto/stream.js';
 import { decodeHeader } from '../../src/crypto/format.js';
+import { LifeboatError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
+import type { BackupStore } from '../../src/storage/store.js';
 import { LocalStore } from '../../src/storage/local.js';
 import { createS3Store } from '../../src/storage/s3.js';
 import { runCli } from '../support/cli.js';
@@ -26,6 +28,11 @@ before(async () => {
 const KEYS = createKeySet([{ id: 'old', key: Buffer.alloc(32, 1) }, { id: 'current', key: Buffer.alloc(32, 2) }], 'current');
 const NOW = new Date('2026-11-24T02:30:00Z');
 const NOW_S = NOW.getTime() / 1000;
+
+async function danglingUploads(config: S3Config): Promise<number> {
+  const res = await s3.client().send(new ListMultipartUploadsCommand({ Bucket: config.bucket, Prefix: config.prefix || undefined }));
+  return res.Uploads?.length ?? 0;
+}
 
 function job(config: S3Config, over: Partial<BackupJobOptions> = {}): BackupJobOptions {
   const dir = tempDir();
@@ -56,6 +63,51 @@ test('each backup is pushed encrypted with the active key under the same name, a
   assert.equal(decodeHeader(raw)?.header.chunkKiB, 128);
   const plain = await buffer((await store.get(report.name)).pipe(createDecryptStream(KEYS)));
   assert.ok(plain.equals(readFileSync(report.path)), 'the remote copy is the local backup, encrypted');
+});
+
+test('a database larger than a part goes up in parts while it is checked, and decrypts to the local file', async () => {
+  const config = await s3.place();
+  const store = createS3Store(config, { partSizeBytes: 5 * 1024 * 1024, queueSize: 2 });
+  const options = job(config, { remote: { store, key: KEYS.active } });
+  createItemsDb(options.dbFile, 50_000); // ~12 MB: three parts
+  const seen: number[] = [];
+  const report = await runBackup({ ...options, onProgress: (_stage, bytes, total) => seen.push(bytes, total) });
+  assert.ok(report.bytes > 10 * 1024 * 1024, `database of ${report.bytes} bytes`);
+  const plain = await buffer((await store.get(report.name)).pipe(createDecryptStream(KEYS)));
+  assert.ok(plain.equals(readFileSync(report.path)));
+  assert.equal(seen.at(-2), seen.at(-1), 'progress ends at the total');
+  assert.equal(await danglingUploads(config), 0);
+});
+
+test('a snapshot that fails its check while its push is under way: nothing reaches the store, no upload is left', async () => {
+  const config = await s3.place();
+  const real = createS3Store(config, { partSizeBytes: 5 * 1024 * 1024, queueSize: 2 });
+  let putStarted = false;
+  // Delegates to the real store; only records that the push began before the check ended.
+  const store: BackupStore = {
+    description: real.description,
+    list: () => real.list(),
+    get: (n) => real.get(n),
+    delete: (n) => real.delete(n),
+    put: (n, body, o) => {
+      putStarted = true;
+      return real.put(n, body, o);
+    },
+  };
+  const options = job(config, { remote: { store, key: KEYS.active } });
+  createItemsDb(options.dbFile, 50_000);
+  // Garbage over a b-tree page: the backup API copies it as it is, quick_check refuses it.
+  const fd = openSync(options.dbFile, 'r+');
+  try {
+    writeSync(fd, Buffer.alloc(4096, 0xff), 0, 4096, 4096 * 1500);
+  } finally {
+    closeSync(fd);
+  }
+  await assert.rejects(runBackup(options), (err: unknown) => err instanceof LifeboatError && err.code === 'SNAPSHOT_CORRUPT' && !(err instanceof RemotePushError));
+  assert.ok(putStarted, 'the push had started from the copy');
+  assert.deepEqual(await real.list(), []);
+  assert.equal(await danglingUploads(config), 0);
+  assert.deepEqual(readdirSync(options.local.dir), [], 'no local backup and no temp file');
 });
 
 test('remote retention deletes old backups only, keeps foreign objects and the newest', async () => {

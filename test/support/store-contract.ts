@@ -14,6 +14,7 @@ import { buffer } from 'node:stream/consumers';
 import { describe, test } from 'node:test';
 import { LifeboatError } from '../../src/errors.js';
 import type { BackupStore } from '../../src/storage/store.js';
+import { patternSource } from './range-source.js';
 
 export interface StoreContractOptions {
   /** The store honours `PutOptions.signal`. */
@@ -139,6 +140,40 @@ export function runStoreContract(name: string, makeStore: () => BackupStore | Pr
       assert.deepEqual(seen, [...seen].sort((x, y) => x - y), 'never goes back');
       assert.equal(seen.at(-1), 200 * KiB);
     });
+
+    test('a RangeSource body stores exactly its bytes (several parts where the store has parts)', async () => {
+      const store = await makeStore();
+      for (const [name, size] of [['small.sqlite', 3 * KiB + 1], ['large.sqlite', 12 * 1024 * KiB + 5], ['zero.sqlite', 0]] as const) {
+        const source = patternSource(size, size);
+        const seen: number[] = [];
+        const put = await store.put(name, source, { onProgress: (n) => seen.push(n) });
+        assert.equal(put.size, size, name);
+        assert.equal(createHash('sha256').update((await contentOf(store, name)) ?? Buffer.alloc(1)).digest('hex'), source.sha, name);
+        if (size > 0) assert.equal(seen.at(-1), size, `${name}: progress ends at the size`);
+      }
+      assert.deepEqual((await store.list()).map((o) => [o.name, o.size]), [['large.sqlite', 12 * 1024 * KiB + 5], ['small.sqlite', 3 * KiB + 1], ['zero.sqlite', 0]]);
+    });
+
+    for (const kind of ['stream', 'range source'] as const) {
+      for (const size of [40 * KiB, 11 * 1024 * KiB]) {
+        const body = (seed: number) => (kind === 'stream' ? Readable.from(chunks(size, seed)) : patternSource(size, seed));
+        test(`beforeCommit (${kind}, ${size / KiB} KiB): nothing is visible before it resolves; a rejection stores nothing and is put's error`, async () => {
+          const store = await makeStore();
+          let visibleBefore: string[] | undefined;
+          await store.put('ok.sqlite', body(1), {
+            beforeCommit: async () => {
+              visibleBefore = (await store.list()).map((o) => o.name);
+            },
+          });
+          assert.deepEqual(visibleBefore, [], 'the object was not visible while beforeCommit ran');
+          assert.deepEqual((await store.list()).map((o) => [o.name, o.size]), [['ok.sqlite', size]]);
+          const refused = new Error('the local copy failed its check');
+          await assert.rejects(store.put('refused.sqlite', body(2), { beforeCommit: () => Promise.reject(refused) }), (err: unknown) => err === refused);
+          assert.equal(await contentOf(store, 'refused.sqlite'), undefined);
+          assert.deepEqual((await store.list()).map((o) => o.name), ['ok.sqlite']);
+        });
+      }
+    }
 
     test('names that are not plain file names are refused with BAD_NAME', async () => {
       const store = await makeStore();

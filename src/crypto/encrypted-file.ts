@@ -1,0 +1,161 @@
+import { randomBytes } from 'node:crypto';
+import { open as openFile, type FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { LifeboatError } from '../errors.js';
+import { seal } from './aead.js';
+import { chunkNonce, DEFAULT_CHUNK_KIB, encodeHeader, encryptedStreamLength, isValidChunkKiB, KEY_BYTES, NONCE_BYTES, STREAM_NONCE_PREFIX_BYTES, TAG_BYTES } from './format.js';
+import type { EncryptionKey } from './keys.js';
+
+/**
+ * A plaintext file seen as the cryptr stream it encrypts to (the same bytes EncryptStream
+ * would produce with the same nonce prefix), readable at any byte range, any number of
+ * times, concurrently. Chunk i of the stream depends only on the key, the prefix, i and
+ * the plaintext of chunk i, so a range is produced by reading and sealing just the chunks
+ * it touches.
+ *
+ * Why: an uploader can then send parts in parallel and resend a failed one by encrypting
+ * its range again, instead of holding every part in memory until the server acknowledges
+ * it. Memory per open range is one read batch, whatever the file size.
+ *
+ * Safety: the nonce prefix is fixed for the life of the source, so reading a range twice
+ * must see the same plaintext, or two different plaintexts would be sealed under one nonce.
+ * The file is only ever one of Lifeboat's finished snapshots, and every read checks that its
+ * size and modification time are what they were at open; a changed file fails the read
+ * with SOURCE_CHANGED instead of producing bytes.
+ */
+
+/** Structurally a storage RangeSource (crypto does not depend on storage). */
+export interface EncryptedFileSource {
+  /** Size of the encrypted stream (header, prefix, chunks and tags). */
+  readonly size: number;
+  /** Bytes [start, end) of the encrypted stream; the same bytes on every call. */
+  open(start: number, end: number): Readable;
+  readonly plainSize: number;
+  readonly keyId: string;
+  close(): Promise<void>;
+}
+
+export interface EncryptedFileOptions {
+  /** Plaintext chunk size in KiB (default 128, cryptr's default). */
+  readonly chunkSizeKiB?: number;
+  /** Fixed 7-byte nonce prefix, for known-answer tests only; random otherwise. */
+  readonly noncePrefix?: Buffer;
+}
+
+/** Plaintext read and sealed per step of a range: 8 chunks of 128 KiB. */
+const BATCH_BYTES = 1 << 20;
+
+export async function openEncryptedFile(path: string, key: EncryptionKey, options: EncryptedFileOptions = {}): Promise<EncryptedFileSource> {
+  const kib = options.chunkSizeKiB ?? DEFAULT_CHUNK_KIB;
+  if (!isValidChunkKiB(kib)) throw new LifeboatError('BAD_CHUNK_SIZE', `chunk size ${String(kib)} KiB is outside 1..1024`);
+  if (key.key.length !== KEY_BYTES) throw new LifeboatError('BAD_KEY', `key "${key.id}" is ${key.key.length} bytes; ChaCha20-Poly1305 needs exactly ${KEY_BYTES}`);
+  if (options.noncePrefix && options.noncePrefix.length !== STREAM_NONCE_PREFIX_BYTES) throw new RangeError(`the nonce prefix must be ${STREAM_NONCE_PREFIX_BYTES} bytes`);
+  const prefix = options.noncePrefix ? Buffer.from(options.noncePrefix) : randomBytes(STREAM_NONCE_PREFIX_BYTES);
+  const fh = await openFile(path, 'r');
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new LifeboatError('NOT_A_FILE', `${path} is not a file`);
+    return new Source(fh, path, key, prefix, kib * 1024, st.size, st.mtimeMs);
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+}
+
+class Source implements EncryptedFileSource {
+  readonly size: number;
+  readonly keyId: string;
+  private readonly header: Buffer;
+  private readonly chunks: number;
+  private closed = false;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly path: string,
+    private readonly key: EncryptionKey,
+    private readonly prefix: Buffer,
+    private readonly chunkBytes: number,
+    readonly plainSize: number,
+    private readonly mtimeMs: number,
+  ) {
+    this.keyId = key.id;
+    this.header = encodeHeader(key.id, chunkBytes / 1024, prefix);
+    this.chunks = Math.max(1, Math.ceil(plainSize / chunkBytes));
+    this.size = encryptedStreamLength(plainSize, key.id, chunkBytes / 1024);
+  }
+
+  open(start: number, end: number): Readable {
+    if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end < start || end > this.size) {
+      throw new RangeError(`range [${start}, ${end}) is outside the ${this.size} bytes of the encrypted ${this.path}`);
+    }
+    if (this.closed) throw new LifeboatError('SOURCE_CLOSED', `the encrypted view of ${this.path} was already closed`);
+    return Readable.from(this.range(start, end), { objectMode: false, highWaterMark: BATCH_BYTES });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.fh.close();
+  }
+
+  private async *range(start: number, end: number): AsyncGenerator<Buffer> {
+    await this.checkUnchanged();
+    const headerBytes = this.header.length;
+    let pos = start;
+    if (pos < headerBytes) {
+      const upTo = Math.min(end, headerBytes);
+      if (upTo > pos) yield this.header.subarray(pos, upTo);
+      pos = upTo;
+    }
+    const segment = this.chunkBytes + TAG_BYTES;
+    const perBatch = Math.max(1, Math.floor(BATCH_BYTES / this.chunkBytes));
+    const nonce = Buffer.allocUnsafe(NONCE_BYTES);
+    while (pos < end) {
+      const first = Math.floor((pos - headerBytes) / segment);
+      const lastNeeded = Math.floor((end - 1 - headerBytes) / segment);
+      const count = Math.min(lastNeeded - first + 1, perBatch);
+      const plainStart = first * this.chunkBytes;
+      const plain = await this.read(plainStart, Math.min(count * this.chunkBytes, this.plainSize - plainStart));
+      for (let i = 0; i < count && pos < end; i++) {
+        const index = first + i;
+        const piece = plain.subarray(i * this.chunkBytes, Math.min((i + 1) * this.chunkBytes, plain.length));
+        const [body, tag] = seal(this.key.key, chunkNonce(this.prefix, index, index === this.chunks - 1, nonce), piece);
+        // This chunk's bytes in the stream: [at, at + body + tag).
+        let at = headerBytes + index * segment;
+        for (const part of [body, tag]) {
+          const from = Math.max(pos, at) - at;
+          const to = Math.min(end, at + part.length) - at;
+          if (to > from) {
+            yield from === 0 && to === part.length ? part : part.subarray(from, to);
+            pos = at + to;
+          }
+          at += part.length;
+        }
+      }
+    }
+  }
+
+  private async read(offset: number, length: number): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.fh.read(buf, done, length - done, offset + done);
+      if (bytesRead === 0) throw this.changed('it became shorter');
+      done += bytesRead;
+    }
+    await this.checkUnchanged();
+    return buf;
+  }
+
+  private async checkUnchanged(): Promise<void> {
+    const st = await this.fh.stat();
+    if (st.size !== this.plainSize) throw this.changed(`its size went from ${this.plainSize} to ${st.size} bytes`);
+    if (st.mtimeMs !== this.mtimeMs) throw this.changed('it was modified');
+  }
+
+  private changed(how: string): LifeboatError {
+    return new LifeboatError('SOURCE_CHANGED', `${this.path} changed while it was being encrypted (${how}); nothing was stored from it`, {
+      hint: 'only finished backups are pushed; another program wrote to the backups folder — run the backup again',
+    });
+  }
+}

@@ -1,0 +1,168 @@
+// S3Store.put with a RangeSource body (parts streamed from the source, retried by opening
+// their range again; src/storage/s3-ranged-upload.ts) against the real radosgw, with
+// faults from test/support/fault-proxy.ts where a real server cannot make them on demand.
+import assert from 'node:assert/strict';
+import { ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
+import { before, test } from 'node:test';
+import { inspect } from 'node:util';
+import type { S3Config } from '../../src/config/types.js';
+import { LifeboatError } from '../../src/errors.js';
+import { createS3Store } from '../../src/storage/s3.js';
+import { FaultProxy, faults } from '../support/fault-proxy.js';
+import { patternSource } from '../support/range-source.js';
+import { getTestS3, type TestS3 } from '../support/s3.js';
+
+let s3: TestS3;
+let client: S3Client;
+before(async () => {
+  s3 = await getTestS3();
+  client = s3.client();
+});
+
+const MiB = 1024 * 1024;
+const localTest = process.env.LIFEBOAT_S3_CONFORMANCE !== '1' ? test : test.skip;
+
+async function shaOf(config: S3Config, name: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of await createS3Store(config).get(name)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+async function danglingUploads(config: S3Config): Promise<number> {
+  const res = await client.send(new ListMultipartUploadsCommand({ Bucket: config.bucket, Prefix: config.prefix || undefined }));
+  return res.Uploads?.length ?? 0;
+}
+
+async function names(config: S3Config): Promise<string[]> {
+  return (await createS3Store(config).list()).map((o) => o.name);
+}
+
+const isLifeboat = (code: string) => (err: unknown) => {
+  assert.ok(err instanceof LifeboatError, `expected a LifeboatError, got ${inspect(err)}`);
+  assert.equal(err.code, code, err.message);
+  return true;
+};
+
+async function withProxy(): Promise<{ proxy: FaultProxy; config: S3Config; direct: S3Config }> {
+  const direct = await s3.place();
+  const proxy = await FaultProxy.start(direct.url);
+  return { proxy, config: { ...direct, url: proxy.url }, direct };
+}
+
+test('parts go up in parallel straight from the source: each range is opened once, the object is the source', async () => {
+  const config = await s3.place();
+  const store = createS3Store(config, { partSizeBytes: 5 * MiB, queueSize: 3 });
+  const source = patternSource(23 * MiB + 11);
+  await store.put('backup_node_1_100.sqlite', source);
+  assert.equal(await shaOf(config, 'backup_node_1_100.sqlite'), source.sha);
+  const ranges = [...source.opened].sort((a, b) => a[0] - b[0]);
+  assert.deepEqual(ranges, [0, 1, 2, 3, 4].map((i) => [i * 5 * MiB, Math.min(source.size, (i + 1) * 5 * MiB)]));
+  assert.equal(await danglingUploads(config), 0);
+});
+
+test('a source too large for 10 000 parts of the configured size gets larger parts', async () => {
+  // Nothing is uploaded: the source fails at its first byte, after the part size was chosen.
+  const config = await s3.place();
+  const store = createS3Store(config, { partSizeBytes: 5 * MiB, queueSize: 1, maxAttempts: 1 });
+  const source = patternSource(60_000 * MiB);
+  const stop = new Error('stop here');
+  source.failAt(0, stop);
+  await assert.rejects(store.put('backup_node_1_150.sqlite', source), (err: unknown) => err === stop || (err instanceof Error && inspect(err).includes('stop here')));
+  const [first] = source.opened;
+  assert.equal(first?.[1], 6 * MiB, 'ceil(60000 MiB / 10000) = 6 MiB parts');
+  assert.equal(await danglingUploads(config), 0);
+});
+
+localTest('a connection reset in the middle of a part: the part is sent again from its range and the object is complete', async () => {
+  const { proxy, config, direct } = await withProxy();
+  try {
+    proxy.set({ kind: 'reset', afterBytes: 2 * MiB, times: 3 });
+    const store = createS3Store(config, { partSizeBytes: 5 * MiB, queueSize: 2 });
+    const source = patternSource(17 * MiB + 3, 2);
+    await store.put('backup_node_1_200.sqlite', source);
+    assert.equal(proxy.injected, 3, 'the faults really happened');
+    // A reset can also hit a connection resting in the pool after its part succeeded, so
+    // not every injected fault costs a resend; each one that does opens its range again.
+    assert.ok(source.opened.length > 4, `parts were sent again from their ranges: ${source.opened.length} opens`);
+    assert.equal(await shaOf(direct, 'backup_node_1_200.sqlite'), source.sha);
+    assert.equal(await danglingUploads(direct), 0);
+  } finally {
+    await proxy.close();
+  }
+});
+
+localTest('HTTP 500 and 503 SlowDown on parts and on the small object path are retried', async () => {
+  const { proxy, config, direct } = await withProxy();
+  try {
+    const store = createS3Store(config, { partSizeBytes: 5 * MiB });
+    proxy.set(faults.http500(2));
+    const small = patternSource(1000, 3);
+    await store.put('backup_node_1_300.sqlite', small);
+    assert.equal(proxy.injected, 2);
+    proxy.set(faults.slowDown(2));
+    const large = patternSource(11 * MiB, 4);
+    await store.put('backup_node_1_301.sqlite', large);
+    assert.equal(proxy.injected, 2);
+    proxy.set({ kind: 'none' });
+    assert.equal(await shaOf(direct, 'backup_node_1_300.sqlite'), small.sha);
+    assert.equal(await shaOf(direct, 'backup_node_1_301.sqlite'), large.sha);
+  } finally {
+    await proxy.close();
+  }
+});
+
+localTest('a part that keeps failing: S3_UNREACHABLE after maxAttempts, the other parts stop, nothing stored, no upload left', async () => {
+  const { proxy, config, direct } = await withProxy();
+  try {
+    proxy.set({ kind: 'reset', afterBytes: 256 * 1024, times: Infinity });
+    const store = createS3Store(config, { partSizeBytes: 5 * MiB, queueSize: 2, maxAttempts: 3 });
+    const source = patternSource(60 * MiB, 5);
+    await assert.rejects(store.put('backup_node_1_400.sqlite', source), (err: unknown) => {
+      isLifeboat('S3_UNREACHABLE')(err);
+      assert.match((err as Error).message, /upload of backup_node_1_400\.sqlite/);
+      return true;
+    });
+    // Two parts in flight, three attempts each, and no new part after the first final failure.
+    assert.ok(source.opened.length <= 2 * 3 + 1, `opened ${source.opened.length} ranges`);
+    proxy.set({ kind: 'none' });
+    assert.deepEqual(await names(direct), []);
+    assert.equal(await danglingUploads(direct), 0);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('a source that fails (e.g. the file changed) is not retried: its error, nothing stored, no upload left', async () => {
+  const config = await s3.place();
+  const store = createS3Store(config, { partSizeBytes: 5 * MiB, queueSize: 2 });
+  const source = patternSource(30 * MiB, 6);
+  const changed = new LifeboatError('SOURCE_CHANGED', 'the file changed');
+  source.failAt(12 * MiB, changed);
+  await assert.rejects(store.put('backup_node_1_500.sqlite', source), isLifeboat('SOURCE_CHANGED'));
+  assert.equal(source.opened.filter(([s]) => s === 10 * MiB).length, 1, 'the failing part was not opened again');
+  assert.deepEqual(await names(config), []);
+  assert.equal(await danglingUploads(config), 0);
+});
+
+test('the caller\'s signal stops every part: ABORTED, nothing stored, no upload left', async () => {
+  const config = await s3.place();
+  const store = createS3Store(config, { partSizeBytes: 5 * MiB, queueSize: 2 });
+  const controller = new AbortController();
+  const source = patternSource(100 * MiB, 7);
+  let sent = 0;
+  await assert.rejects(
+    store.put('backup_node_1_600.sqlite', source, {
+      signal: controller.signal,
+      onProgress: (n) => {
+        sent = n;
+        if (n >= 12 * MiB) controller.abort();
+      },
+    }),
+    isLifeboat('ABORTED'),
+  );
+  assert.ok(sent < 40 * MiB, `sent ${sent} bytes`);
+  assert.ok(source.opened.length <= 5, `opened ${source.opened.length} ranges`);
+  assert.deepEqual(await names(config), []);
+  assert.equal(await danglingUploads(config), 0);
+});

@@ -89,7 +89,26 @@ class Source implements EncryptedFileSource {
       throw new RangeError(`range [${start}, ${end}) is outside the ${this.size} bytes of the encrypted ${this.path}`);
     }
     if (this.closed) throw new LifeboatError('SOURCE_CLOSED', `the encrypted view of ${this.path} was already closed`);
-    return Readable.from(this.range(start, end), { objectMode: false, highWaterMark: BATCH_BYTES });
+    const cursor = { pos: start, end, nonce: Buffer.allocUnsafe(NONCE_BYTES), checked: false };
+    let busy = false;
+    // One batch at a time, all its pieces pushed at once: a push per piece through an async
+    // iterator cost as much CPU as the cipher.
+    const stream: Readable = new Readable({
+      highWaterMark: BATCH_BYTES,
+      read: () => {
+        if (busy) return;
+        busy = true;
+        this.batch(cursor).then(
+          (pieces) => {
+            busy = false;
+            for (const piece of pieces) stream.push(piece);
+            if (cursor.pos >= cursor.end) stream.push(null);
+          },
+          (err: unknown) => stream.destroy(err as Error),
+        );
+      },
+    });
+    return stream;
   }
 
   async close(): Promise<void> {
@@ -98,41 +117,45 @@ class Source implements EncryptedFileSource {
     await this.fh.close();
   }
 
-  private async *range(start: number, end: number): AsyncGenerator<Buffer> {
-    await this.checkUnchanged();
-    const headerBytes = this.header.length;
-    let pos = start;
-    if (pos < headerBytes) {
-      const upTo = Math.min(end, headerBytes);
-      if (upTo > pos) yield this.header.subarray(pos, upTo);
-      pos = upTo;
+  /** The next pieces of a range (at most one read batch of chunks), advancing its cursor. */
+  private async batch(cursor: { pos: number; end: number; nonce: Buffer; checked: boolean }): Promise<Buffer[]> {
+    if (!cursor.checked) {
+      await this.checkUnchanged();
+      cursor.checked = true;
     }
+    const { end, nonce } = cursor;
+    const out: Buffer[] = [];
+    const headerBytes = this.header.length;
+    if (cursor.pos < headerBytes) {
+      const upTo = Math.min(end, headerBytes);
+      if (upTo > cursor.pos) out.push(this.header.subarray(cursor.pos, upTo));
+      cursor.pos = upTo;
+    }
+    if (cursor.pos >= end) return out;
     const segment = this.chunkBytes + TAG_BYTES;
     const perBatch = Math.max(1, Math.floor(BATCH_BYTES / this.chunkBytes));
-    const nonce = Buffer.allocUnsafe(NONCE_BYTES);
-    while (pos < end) {
-      const first = Math.floor((pos - headerBytes) / segment);
-      const lastNeeded = Math.floor((end - 1 - headerBytes) / segment);
-      const count = Math.min(lastNeeded - first + 1, perBatch);
-      const plainStart = first * this.chunkBytes;
-      const plain = await this.read(plainStart, Math.min(count * this.chunkBytes, this.plainSize - plainStart));
-      for (let i = 0; i < count && pos < end; i++) {
-        const index = first + i;
-        const piece = plain.subarray(i * this.chunkBytes, Math.min((i + 1) * this.chunkBytes, plain.length));
-        const [body, tag] = seal(this.key.key, chunkNonce(this.prefix, index, index === this.chunks - 1, nonce), piece);
-        // This chunk's bytes in the stream: [at, at + body + tag).
-        let at = headerBytes + index * segment;
-        for (const part of [body, tag]) {
-          const from = Math.max(pos, at) - at;
-          const to = Math.min(end, at + part.length) - at;
-          if (to > from) {
-            yield from === 0 && to === part.length ? part : part.subarray(from, to);
-            pos = at + to;
-          }
-          at += part.length;
+    const first = Math.floor((cursor.pos - headerBytes) / segment);
+    const lastNeeded = Math.floor((end - 1 - headerBytes) / segment);
+    const count = Math.min(lastNeeded - first + 1, perBatch);
+    const plainStart = first * this.chunkBytes;
+    const plain = await this.read(plainStart, Math.min(count * this.chunkBytes, this.plainSize - plainStart));
+    for (let i = 0; i < count && cursor.pos < end; i++) {
+      const index = first + i;
+      const piece = plain.subarray(i * this.chunkBytes, Math.min((i + 1) * this.chunkBytes, plain.length));
+      const [body, tag] = seal(this.key.key, chunkNonce(this.prefix, index, index === this.chunks - 1, nonce), piece);
+      // This chunk's bytes in the stream: [at, at + body + tag).
+      let at = headerBytes + index * segment;
+      for (const part of [body, tag]) {
+        const from = Math.max(cursor.pos, at) - at;
+        const to = Math.min(end, at + part.length) - at;
+        if (to > from) {
+          out.push(from === 0 && to === part.length ? part : part.subarray(from, to));
+          cursor.pos = at + to;
         }
+        at += part.length;
       }
     }
+    return out;
   }
 
   private async read(offset: number, length: number): Promise<Buffer> {

@@ -117,7 +117,11 @@ export async function uploadRanged(u: RangedUpload): Promise<void> {
     return;
   }
 
-  const created = await u.controlClient.send(new CreateMultipartUploadCommand({ Bucket: u.bucket, Key: u.key, ContentType: 'application/octet-stream' }), { abortSignal: u.signal });
+  // Create and Complete are not cancelled by the signal: a cancelled Create may still have
+  // created the upload on the server, and we would not know its id to abort it; a Complete is
+  // only sent once the caller agreed to commit, and is seen through.
+  if (u.signal.aborted) throw u.signal.reason;
+  const created = await u.controlClient.send(new CreateMultipartUploadCommand({ Bucket: u.bucket, Key: u.key, ContentType: 'application/octet-stream' }));
   const uploadId = created.UploadId;
   if (!uploadId) throw new Error(`CreateMultipartUpload for ${u.key} returned no upload id`);
   // Our own stop signal, so one failed part cancels the others at once.
@@ -150,7 +154,7 @@ export async function uploadRanged(u: RangedUpload): Promise<void> {
     if (failure) throw failure.error;
     if (u.signal.aborted) throw u.signal.reason;
     await commit(u);
-    await u.controlClient.send(new CompleteMultipartUploadCommand({ Bucket: u.bucket, Key: u.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), { abortSignal: u.signal });
+    await u.controlClient.send(new CompleteMultipartUploadCommand({ Bucket: u.bucket, Key: u.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
   } catch (err) {
     stop.abort(err);
     try {

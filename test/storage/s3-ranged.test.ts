@@ -166,3 +166,22 @@ test('the caller\'s signal stops every part: ABORTED, nothing stored, no upload 
   assert.deepEqual(await names(config), []);
   assert.equal(await danglingUploads(config), 0);
 });
+
+localTest('cancelled while the server is still answering CreateMultipartUpload: the upload it created is aborted too', async () => {
+  const { proxy, config, direct } = await withProxy();
+  try {
+    // Answers trickle back, so the cancel lands after the server created the upload but
+    // before the client knows its id.
+    proxy.set({ kind: 'throttle', bytesPerSecond: 500 });
+    const store = createS3Store(config, { partSizeBytes: 5 * MiB });
+    const controller = new AbortController();
+    const putting = store.put('backup_node_1_800.sqlite', patternSource(12 * MiB, 8), { signal: controller.signal });
+    while ((await danglingUploads(direct)) === 0); // each check is a request to the server itself
+    controller.abort();
+    await assert.rejects(putting, isLifeboat('ABORTED'));
+    assert.equal(await danglingUploads(direct), 0);
+    assert.deepEqual(await names(direct), []);
+  } finally {
+    await proxy.close();
+  }
+});

@@ -15,13 +15,13 @@ import { snapshotDatabase } from '../src/snapshot/snapshot.js';
 import { runSqliteWorker } from '../src/snapshot/worker-client.js';
 import Database from '../src/sqlite/driver.js';
 import { LocalStore } from '../src/storage/local.js';
-import { BENCH_KEYS, openStore, type StoreSpec } from './lib/stores.js';
+import { BENCH_KEYS, fileRangeSource, openStore, type StoreSpec } from './lib/stores.js';
 
 export type ChildRequest =
   | { readonly op: 'snapshot'; readonly db: string; readonly target: string; readonly check: 'none' | 'quick' | 'full' }
   | { readonly op: 'vacuum'; readonly db: string; readonly target: string }
   | { readonly op: 'backup'; readonly db: string; readonly work: string; readonly store: StoreSpec }
-  | { readonly op: 'put'; readonly file: string; readonly store: StoreSpec; readonly name: string }
+  | { readonly op: 'put'; readonly file: string; readonly store: StoreSpec; readonly name: string; readonly streamed?: boolean }
   | { readonly op: 'encrypt'; readonly file: string }
   | { readonly op: 'get'; readonly store: StoreSpec; readonly name: string }
   | { readonly op: 'restore'; readonly store: StoreSpec; readonly name: string; readonly dbFile: string }
@@ -85,8 +85,10 @@ async function perform(req: ChildRequest): Promise<ChildReply> {
     }
     case 'put': {
       // The server's ingest ceiling: the same bytes through the same store (client, part size,
-      // queue), without snapshot or encryption.
-      const stored = await openStore(req.store).put(req.name, createReadStream(req.file));
+      // queue), without snapshot or encryption; as a one-pass stream (parts buffered, each
+      // signed with its SHA-256) or streamed part by part from the file (what the push does).
+      const body = req.streamed ? fileRangeSource(req.file) : createReadStream(req.file);
+      const stored = await openStore(req.store).put(req.name, body);
       return { ms: ms(), bytes: stored.size };
     }
     case 'encrypt': {

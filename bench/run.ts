@@ -155,6 +155,7 @@ async function s3Part(runtime: ChildRuntime, s3: BenchS3, db: string, bytes: num
   const store: StoreSpec = { kind: 's3', s3: s3.config(bucket) };
   const pids = s3.serverPids;
   const put: ChildResult[] = [];
+  const putStreamed: ChildResult[] = [];
   const enc: ChildResult[] = [];
   const full: ChildResult[] = [];
   const get: ChildResult[] = [];
@@ -166,6 +167,9 @@ async function s3Part(runtime: ChildRuntime, s3: BenchS3, db: string, bytes: num
   for (let r = 0; r < ROUNDS; r++) {
     await warm(db);
     put.push(await runChild(runtime, { op: 'put', file: db, store, name: 'plain' }, pids));
+    await s3.empty(bucket);
+    await warm(db);
+    putStreamed.push(await runChild(runtime, { op: 'put', file: db, store, name: 'plain', streamed: true }, pids));
     await s3.empty(bucket);
     enc.push(await runChild(runtime, { op: 'encrypt', file: db }));
     const dir = join(work, `full-${r}`);
@@ -182,7 +186,10 @@ async function s3Part(runtime: ChildRuntime, s3: BenchS3, db: string, bytes: num
   }
   const m = (xs: ChildResult[], f: (x: ChildResult) => number = (x) => x.ms) => median(xs.map(f));
   const peak = (xs: ChildResult[]) => Math.max(...xs.map((x) => x.maxRss));
-  const putMs = m(put);
+  // The ceiling is the faster of the two ways this client can send the plain bytes.
+  const putBufferedMs = m(put);
+  const putStreamedMs = m(putStreamed);
+  const putMs = Math.min(putBufferedMs, putStreamedMs);
   const encMs = m(enc);
   const fullMs = m(full);
   const pushMs = m(full, (x) => x.pushMs ?? NaN);
@@ -200,16 +207,17 @@ async function s3Part(runtime: ChildRuntime, s3: BenchS3, db: string, bytes: num
   const rows: Cell[][] = [
     ['stage: Lifeboat snapshot + quick_check + fsync (from part 1)', sec(snapshotMs), mbps(bytes, snapshotMs), '', '', '', ''],
     ['stage: encrypt stream alone, file → ChaCha20-Poly1305 → discard', sec(encMs), mbps(bytes, encMs), rss(peak(enc)), m(enc, (x) => x.opCpuS ?? NaN), '', ''],
-    ['stage: plain multipart upload of the same bytes, same client and part settings (server ingest ceiling)', sec(putMs), mbps(bytes, putMs), rss(peak(put)), m(put, (x) => x.opCpuS ?? NaN), m(put, (x) => x.serverCpuS), '100%'],
+    ['stage: plain multipart upload of the same bytes, parts buffered and signed (lib-storage)', sec(putBufferedMs), mbps(bytes, putBufferedMs), rss(peak(put)), m(put, (x) => x.opCpuS ?? NaN), m(put, (x) => x.serverCpuS), pct(mbps(bytes, putBufferedMs), mbps(bytes, putMs))],
+    ['stage: plain multipart upload of the same bytes, parts streamed from the file (as the push sends them)', sec(putStreamedMs), mbps(bytes, putStreamedMs), rss(peak(putStreamed)), m(putStreamed, (x) => x.opCpuS ?? NaN), m(putStreamed, (x) => x.serverCpuS), pct(mbps(bytes, putStreamedMs), mbps(bytes, putMs))],
     [`→ slowest stage's ceiling: ${slowest.name}`, '', slowest.mbps, '', '', '', '100%'],
     ['bound for a sequential run: snapshot, then upload at the ceiling', sec(sequentialMs), mbps(bytes, sequentialMs), '', '', '', pct(mbps(bytes, sequentialMs), slowest.mbps)],
     ['Lifeboat, of which snapshot (inside the backup)', sec(snapInBackupMs), mbps(bytes, snapInBackupMs), '', '', '', ''],
-    ['Lifeboat, of which encrypt + upload (inside the backup)', sec(pushMs), mbps(bytes, pushMs), '', '', '', pct(mbps(bytes, pushMs), mbps(bytes, putMs))],
+    ['Lifeboat, of which encrypt + upload (inside the backup; starts when the copy is done, overlaps the check)', sec(pushMs), mbps(bytes, pushMs), '', '', '', pct(mbps(bytes, pushMs), mbps(bytes, putMs))],
     ['**Lifeboat full backup** (snapshot + check + local file + encrypt + multipart upload + retention)', sec(fullMs), mbps(bytes, fullMs), rss(peak(full)), m(full, (x) => x.opCpuS ?? NaN), m(full, (x) => x.serverCpuS), `**${fullPct.toFixed(0)}%**`],
   ];
   say(
     table(`Full backup of the ${(bytes / MiB).toFixed(0)} MiB database to the local S3 server (median of ${ROUNDS})`, ['what', 'seconds', 'MB/s', 'peak RSS MB', 'client CPU s', 'S3 server CPU s', '% of slowest stage'], rows, [
-      'The push row is compared with the upload ceiling (same bytes, plus 16 bytes per 128 KiB). Client CPU is the measured operation in its process (all threads, Node start-up excluded); S3 server CPU is radosgw + its OSD, which share the same 2 cores.',
+      'The upload ceiling is the faster of the two plain uploads (same client, part size and parts in flight). The push row is compared with it (same bytes, plus 16 bytes per 128 KiB). Client CPU is the measured operation in its process (all threads, Node start-up excluded); S3 server CPU is radosgw + its OSD, which share the same 2 cores.',
     ]),
   );
   summary.push({
@@ -235,9 +243,9 @@ async function partSizesPart(runtime: ChildRuntime, s3: BenchS3, db: string, byt
   await s3.ensureBucket(bucket);
   const variants = [
     { part: 16, queue: 4, label: '16 MiB × 4 (default)' },
-    { part: 8, queue: 4, label: '8 MiB × 4' },
-    { part: 8, queue: 2, label: '8 MiB × 2' },
-    { part: 5, queue: 2, label: '5 MiB × 2 (S3 minimum part size)' },
+    { part: 16, queue: 2, label: '16 MiB × 2' },
+    { part: 16, queue: 8, label: '16 MiB × 8' },
+    { part: 64, queue: 4, label: '64 MiB × 4' },
   ];
   const rows: Cell[][] = [];
   const results = variants.map(() => [] as ChildResult[]);
@@ -257,7 +265,7 @@ async function partSizesPart(runtime: ChildRuntime, s3: BenchS3, db: string, byt
   }
   say(
     table(`Full backup to S3 by multipart settings (part size × parts in flight; ${(bytes / MiB).toFixed(0)} MiB, median of ${Math.min(ROUNDS, 2)})`, ['part size × parallel parts', 'seconds', 'MB/s', 'peak RSS MB'], rows, [
-      'The upload holds about (parallel parts + 1) part buffers; S3 allows at most 10,000 parts, so a part size of P MiB caps an object at P × 10,000 MiB.',
+      'Parts are streamed from the backup file and encrypted as they are sent, so memory does not grow with the part size (about 2 MiB of buffers per part in flight); a failed part is sent again whole, so large parts cost more on a flaky link. S3 allows at most 10,000 parts; larger objects get larger parts automatically.',
     ]),
   );
 }

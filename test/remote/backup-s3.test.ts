@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { ListMultipartUploadsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { closeSync, openSync, readFileSync, readdirSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
@@ -18,6 +18,7 @@ import { createS3Store } from '../../src/storage/s3.js';
 import { runCli } from '../support/cli.js';
 import { createItemsDb } from '../support/db.js';
 import { getTestS3, s3Env, type TestS3 } from '../support/s3.js';
+import { danglingUploads } from '../support/s3-checks.js';
 import { tempDir } from '../support/tmp.js';
 
 let s3: TestS3;
@@ -28,11 +29,6 @@ before(async () => {
 const KEYS = createKeySet([{ id: 'old', key: Buffer.alloc(32, 1) }, { id: 'current', key: Buffer.alloc(32, 2) }], 'current');
 const NOW = new Date('2026-11-24T02:30:00Z');
 const NOW_S = NOW.getTime() / 1000;
-
-async function danglingUploads(config: S3Config): Promise<number> {
-  const res = await s3.client().send(new ListMultipartUploadsCommand({ Bucket: config.bucket, Prefix: config.prefix || undefined }));
-  return res.Uploads?.length ?? 0;
-}
 
 function job(config: S3Config, over: Partial<BackupJobOptions> = {}): BackupJobOptions {
   const dir = tempDir();

@@ -2,18 +2,18 @@
 // user's own S3 in conformance mode (`npm run test:s3`). Faults a real server cannot make
 // on demand go through test/support/fault-proxy.ts; those tests run only locally.
 import assert from 'node:assert/strict';
-import { ListMultipartUploadsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { inspect } from 'node:util';
 import { before, test } from 'node:test';
-import type { S3Config } from '../../src/config/types.js';
 import { LifeboatError } from '../../src/errors.js';
 import { checkS3Access, createS3Store } from '../../src/storage/s3.js';
-import { FaultProxy, faults } from '../support/fault-proxy.js';
+import { faults } from '../support/fault-proxy.js';
 import { getTestS3, type TestS3 } from '../support/s3.js';
+import { danglingUploads, isLifeboat, names, withProxy } from '../support/s3-checks.js';
 
 let s3: TestS3;
 let client: S3Client;
@@ -58,28 +58,6 @@ async function sha(stream: Readable): Promise<string> {
   return h.digest('hex');
 }
 
-/** Unfinished multipart uploads under the place's prefix (they would hold parts invisibly). */
-async function danglingUploads(config: S3Config): Promise<number> {
-  const res = await client.send(new ListMultipartUploadsCommand({ Bucket: config.bucket, Prefix: config.prefix || undefined }));
-  return res.Uploads?.length ?? 0;
-}
-
-async function names(config: S3Config): Promise<string[]> {
-  return (await createS3Store(config).list()).map((o) => o.name);
-}
-
-async function withProxy(): Promise<{ proxy: FaultProxy; config: S3Config; direct: S3Config }> {
-  const direct = await s3.place();
-  const proxy = await FaultProxy.start(direct.url);
-  return { proxy, config: { ...direct, url: proxy.url }, direct };
-}
-
-const isLifeboat = (code: string | RegExp) => (err: unknown) => {
-  assert.ok(err instanceof LifeboatError, `expected a LifeboatError, got ${inspect(err)}`);
-  if (typeof code === 'string') assert.equal(err.code, code, err.message);
-  else assert.match(err.code, code, err.message);
-  return true;
-};
 
 test('a ~40 MB stream goes up in several parts, in bounded memory, and comes back identical', async () => {
   const { proxy, config, direct } = await withProxy();

@@ -10,7 +10,7 @@
 // plain JavaScript as shipped unless --tsx) under GNU time, which reports its peak RSS and
 // CPU time. Network traffic goes to 127.0.0.1 only.
 import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -215,6 +215,12 @@ async function s3Part(runtime: ChildRuntime, s3: BenchS3, db: string, bytes: num
     ['Lifeboat, of which encrypt + upload (inside the backup; starts when the copy is done, overlaps the check)', sec(pushMs), mbps(bytes, pushMs), '', '', '', pct(mbps(bytes, pushMs), mbps(bytes, putMs))],
     ['**Lifeboat full backup** (snapshot + check + local file + encrypt + multipart upload + retention)', sec(fullMs), mbps(bytes, fullMs), rss(peak(full)), m(full, (x) => x.opCpuS ?? NaN), m(full, (x) => x.serverCpuS), `**${fullPct.toFixed(0)}%**`],
   ];
+  // Both sides share this machine's cores: how busy the full backup kept them.
+  const cores = availableParallelism();
+  const fullCpuS = m(full, (x) => (x.opCpuS ?? NaN) + x.serverCpuS);
+  const busyPct = (fullCpuS / (cores * sec(fullMs))) * 100;
+  const bufferedPct = (mbps(bytes, fullMs) / mbps(bytes, putBufferedMs)) * 100;
+  rows.push([`CPU: client + S3 server during the full backup, of ${cores} cores × its wall time`, '', '', '', '', '', `${busyPct.toFixed(0)}% busy`]);
   say(
     table(`Full backup of the ${(bytes / MiB).toFixed(0)} MiB database to the local S3 server (median of ${ROUNDS})`, ['what', 'seconds', 'MB/s', 'peak RSS MB', 'client CPU s', 'S3 server CPU s', '% of slowest stage'], rows, [
       'The upload ceiling is the faster of the two plain uploads (same client, part size and parts in flight). The push row is compared with it (same bytes, plus 16 bytes per 128 KiB). Client CPU is the measured operation in its process (all threads, Node start-up excluded); S3 server CPU is radosgw + its OSD, which share the same 2 cores.',
@@ -224,6 +230,16 @@ async function s3Part(runtime: ChildRuntime, s3: BenchS3, db: string, bytes: num
     target: `full backup ≥ ${TARGET_BACKUP_PCT}% of the slowest stage's ceiling`,
     measured: `${fullPct.toFixed(0)}% (${mbps(bytes, fullMs).toFixed(0)} of ${slowest.mbps.toFixed(0)} MB/s)`,
     verdict: fullPct >= TARGET_BACKUP_PCT ? 'met' : 'missed',
+  });
+  summary.push({
+    target: `  the same against the buffered, signed plain upload (lib-storage's way)`,
+    measured: `${bufferedPct.toFixed(0)}% (${mbps(bytes, fullMs).toFixed(0)} of ${mbps(bytes, putBufferedMs).toFixed(0)} MB/s)`,
+    verdict: bufferedPct >= TARGET_BACKUP_PCT ? 'met' : 'missed',
+  });
+  summary.push({
+    target: `  CPU of the ${cores} cores used by client + S3 server during the full backup`,
+    measured: `${busyPct.toFixed(0)}%`,
+    verdict: busyPct >= 85 ? 'CPU-bound' : 'not CPU-bound',
   });
 
   const getMs = m(get);

@@ -54,7 +54,8 @@ export interface S3StoreOptions {
   /**
    * The AWS SDK's "flexible checksums" (CRC32 headers on PutObject/UploadPart, validation
    * of checksums in responses). Default 'when-required': only where the S3 API demands
-   * one. See the note in the S3Store constructor.
+   * one. See the note in the S3Store constructor. Parts streamed from a RangeSource never
+   * carry them (see the data client).
    */
   readonly checksums?: 'when-required' | 'when-supported';
   /** Own HTTP(S) agent, e.g. for a private CA, a proxy or custom DNS. */
@@ -124,8 +125,12 @@ export class S3Store implements BackupStore {
     // The SDK warns on the console when such a request fails ("non-retryable streaming
     // request"); the failure is handled and reported here, so its warnings go to debug.
     const sdkLog = this.logger.child({ sdk: 'data' });
+    // Always without flexible checksums: for a streamed body the SDK would send them as
+    // aws-chunked trailers without a Content-Length, which Ceph RGW 16 (and other stores)
+    // refuse with 411 MissingContentLength. The bytes are AEAD-encrypted either way.
     this.dataClient = new S3Client({
       ...clientConfig(1),
+      requestChecksumCalculation: 'WHEN_REQUIRED',
       logger: { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: (...m: unknown[]) => sdkLog.debug(m.map(String).join(' ')), error: (...m: unknown[]) => sdkLog.debug(m.map(String).join(' ')) },
     });
   }

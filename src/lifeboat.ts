@@ -3,7 +3,7 @@ import Database from './sqlite/driver.js';
 import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { runBackup, type BackupReport } from './backup/job.js';
+import { runBackup, type BackupJobOptions, type BackupReport } from './backup/job.js';
 import { sortBackupsNewestFirst } from './backup/naming.js';
 import { loadConfig, type ConfigOverrides } from './config/load.js';
 import type { Config } from './config/types.js';
@@ -210,7 +210,7 @@ export class Lifeboat {
    * Takes a backup now. Runs after any backup already in progress (never two at once), so
    * the result always includes every write committed before this call.
    */
-  backup(options: { onProgress?: (stage: 'upload', bytes: number, total: number) => void } = {}): Promise<BackupReport> {
+  backup(options: { onProgress?: BackupJobOptions['onProgress'] } = {}): Promise<BackupReport> {
     if (this.closed) return Promise.reject(new LifeboatError('CLOSED', 'this Lifeboat instance is closed'));
     const run = this.queue.then(() =>
       runBackup(

@@ -6,7 +6,7 @@ import { openEncryptedFile } from '../crypto/encrypted-file.js';
 import { LifeboatError } from '../errors.js';
 import { ensurePrivateDir, TEMP_PREFIX } from '../fs/durable.js';
 import { acquireLock } from '../fs/lock.js';
-import { snapshotDatabase } from '../snapshot/snapshot.js';
+import { snapshotDatabase, type SnapshotStage } from '../snapshot/snapshot.js';
 import type { CheckMode } from '../snapshot/worker-client.js';
 import type { LocalStore } from '../storage/local.js';
 import type { BackupStore } from '../storage/store.js';
@@ -19,6 +19,8 @@ export interface RemoteTarget {
   readonly key: EncryptionKey;
 }
 
+export type BackupStage = SnapshotStage | 'upload';
+
 export interface BackupJobOptions {
   readonly dbFile: string;
   readonly nodeId: number;
@@ -29,7 +31,8 @@ export interface BackupJobOptions {
   readonly check: CheckMode;
   readonly now: () => Date;
   readonly logger: Logger;
-  readonly onProgress?: ((stage: 'upload', bytes: number, total: number) => void) | undefined;
+  /** `copy` and `check` come from the snapshot; `upload` (encrypted bytes) overlaps `check`. */
+  readonly onProgress?: ((stage: BackupStage, bytes: number, total: number | undefined) => void) | undefined;
 }
 
 export interface RemoteReport {
@@ -104,7 +107,11 @@ async function backupLocked(options: BackupJobOptions): Promise<BackupReport> {
   const push = options.remote ? new Push(name, options.remote, options.onProgress) : undefined;
   let snap;
   try {
-    snap = await snapshotDatabase(options.dbFile, path, { check: options.check, ...(push ? { onCopied: (copy: string) => push.start(copy) } : {}) });
+    snap = await snapshotDatabase(options.dbFile, path, {
+      check: options.check,
+      ...(push ? { onCopied: (copy: string) => push.start(copy) } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
   } catch (err) {
     push?.cancel(err);
     await push?.settled();

@@ -23,6 +23,8 @@ export interface ProgressOptions {
   readonly intervalMs?: number;
   /** Clock in ms, injectable for tests; default performance.now. */
   readonly now?: () => number;
+  /** `false` for work without a byte count (a database check): the line is just the label. */
+  readonly bytes?: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -71,7 +73,7 @@ export function createProgress(options: ProgressOptions): Progress {
       const complete = options.total !== undefined && bytes >= options.total;
       if (t - last < interval && !complete) return;
       last = t;
-      let line = progressLine(options.label, bytes, options.total, t - started);
+      let line = options.bytes === false ? `${options.label}…` : progressLine(options.label, bytes, options.total, t - started);
       // A line wider than the terminal wraps, and \r then only clears its last row.
       const columns = stream.columns;
       if (columns && line.length >= columns) line = line.slice(0, Math.max(0, columns - 1));

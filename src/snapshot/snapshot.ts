@@ -24,7 +24,16 @@ export interface SnapshotOptions {
    * before it renames the file. Not called when the copy itself fails.
    */
   readonly onCopied?: (copyPath: string) => Promise<void>;
+  /**
+   * Progress for people watching: `copy` with the bytes written so far (the temp file's size,
+   * looked at every `progressIntervalMs`) against the database's size, then `check` once the
+   * copy is done. The first and the last copy report always come.
+   */
+  readonly onProgress?: (stage: SnapshotStage, bytes: number, total: number | undefined) => void;
+  readonly progressIntervalMs?: number;
 }
+
+export type SnapshotStage = 'copy' | 'check';
 
 export async function snapshotDatabase(source: string, target: string, options: SnapshotOptions = {}): Promise<SnapshotResult> {
   const started = performance.now();
@@ -38,11 +47,19 @@ export async function snapshotDatabase(source: string, target: string, options: 
     throw err;
   }
   const temp = tempPathFor(target);
+  const progress = options.onProgress ? watchCopy(source, temp, options.onProgress, options.progressIntervalMs ?? 250) : undefined;
   try {
     let handled: Promise<void> | undefined;
     const { onCopied } = options;
-    const working = runSqliteWorker({ op: 'snapshot', source, dest: temp, check: options.check ?? 'quick' }, onCopied ? { onCopied: () => (handled = onCopied(temp)) } : {});
-    const outcome = await working.finally(() => handled?.catch(() => undefined));
+    const copied = () => {
+      progress?.copied();
+      if (onCopied) handled = onCopied(temp);
+    };
+    const working = runSqliteWorker({ op: 'snapshot', source, dest: temp, check: options.check ?? 'quick' }, { onCopied: copied });
+    const outcome = await working.finally(async () => {
+      await progress?.stop();
+      await handled?.catch(() => undefined);
+    });
     await handled;
     if (outcome.problems.length > 0) {
       throw new LifeboatError('SNAPSHOT_CORRUPT', `the snapshot of ${source} failed its check: ${outcome.problems.slice(0, 5).join('; ')}`, {
@@ -64,4 +81,41 @@ export async function snapshotDatabase(source: string, target: string, options: 
     if (err instanceof LifeboatError && err.code !== 'SQLITE_ERROR') throw err;
     throw new LifeboatError('SNAPSHOT_FAILED', `snapshot of ${source} failed: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** Reports the copy's progress from the size of its temp file (the worker is busy in one SQLite call). */
+function watchCopy(source: string, temp: string, report: NonNullable<SnapshotOptions['onProgress']>, intervalMs: number): { copied(): void; stop(): Promise<void> } {
+  let total: number | undefined;
+  let done = false;
+  let last: Promise<void> = Promise.resolve();
+  const sizeOf = async (path: string) => (await stat(path).catch(() => undefined))?.size;
+  const ready = Promise.all([sizeOf(source), sizeOf(`${source}-wal`)]).then(([db, wal]) => {
+    total = db === undefined ? undefined : db + (wal ?? 0);
+    if (!done) report('copy', 0, total);
+  });
+  const timer = setInterval(() => {
+    void sizeOf(temp).then((bytes) => {
+      if (!done && bytes !== undefined) report('copy', bytes, total);
+    });
+  }, intervalMs);
+  timer.unref();
+  return {
+    copied() {
+      if (done) return;
+      done = true;
+      clearInterval(timer);
+      last = ready.then(async () => {
+        const bytes = (await sizeOf(temp)) ?? 0;
+        report('copy', bytes, bytes);
+        report('check', 0, undefined);
+      });
+    },
+    /** Ends the reports; resolves once the last one was made. */
+    async stop() {
+      done = true;
+      clearInterval(timer);
+      await ready;
+      await last.catch(() => undefined);
+    },
+  };
 }

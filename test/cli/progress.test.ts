@@ -28,3 +28,12 @@ test('nothing is written when output is not a terminal (logs and pipes stay clea
   await new Promise((r) => setImmediate(r));
   assert.equal(pipe.text(), '');
 });
+
+test('work without a byte count (a database check) shows just its label', async () => {
+  const tty = fakeStream(true);
+  const p = createProgress({ label: 'checking', bytes: false, stream: tty.stream });
+  p.update(0);
+  p.done();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(tty.text(), '\rchecking…\u001b[K\r\u001b[K');
+});

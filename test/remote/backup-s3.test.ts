@@ -66,12 +66,16 @@ test('a database larger than a part goes up in parts while it is checked, and de
   const store = createS3Store(config, { partSizeBytes: 5 * 1024 * 1024, queueSize: 2 });
   const options = job(config, { remote: { store, key: KEYS.active } });
   createItemsDb(options.dbFile, 50_000); // ~12 MB: three parts
-  const seen: number[] = [];
-  const report = await runBackup({ ...options, onProgress: (_stage, bytes, total) => seen.push(bytes, total) });
+  const seen: Array<[string, number, number | undefined]> = [];
+  const report = await runBackup({ ...options, onProgress: (stage, bytes, total) => seen.push([stage, bytes, total]) });
   assert.ok(report.bytes > 10 * 1024 * 1024, `database of ${report.bytes} bytes`);
   const plain = await buffer((await store.get(report.name)).pipe(createDecryptStream(KEYS)));
   assert.ok(plain.equals(readFileSync(report.path)));
-  assert.equal(seen.at(-2), seen.at(-1), 'progress ends at the total');
+  const uploads = seen.filter(([stage]) => stage === 'upload');
+  assert.ok(uploads.length > 1);
+  assert.equal(uploads.at(-1)?.[1], uploads.at(-1)?.[2], 'the upload progress ends at its total');
+  assert.deepEqual(seen[0], ['copy', 0, seen[0]?.[2]], 'the snapshot reports first');
+  assert.ok(seen.findIndex(([s]) => s === 'check') > 0, 'then its check');
   assert.equal(await danglingUploads(config), 0);
 });
 

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { runBackup } from '../../backup/job.js';
+import { runBackup, type BackupStage } from '../../backup/job.js';
 import { backupJobOptions, openRemoteStore } from '../../backup/targets.js';
 import { cliLogger, configFromCli, formatBytes, formatDuration, withConfigOption, type ConfigFlag } from '../context.js';
 import { createProgress } from '../progress.js';
@@ -25,7 +25,10 @@ export function registerBackup(program: Command): void {
         const logger = cliLogger();
         const remote = await openRemoteStore(config, logger, { check: true });
         const dbFile = flags.db ? resolve(flags.db) : config.paths.dbFile;
-        let progress: ReturnType<typeof createProgress> | undefined;
+        // One line per stage: "snapshot" (bytes copied), "checking" (no byte count), then
+        // "upload" (encrypted bytes), which starts while the check still runs.
+        let progress: { stage: BackupStage; line: ReturnType<typeof createProgress> } | undefined;
+        const labels: Record<BackupStage, string> = { copy: 'snapshot', check: 'checking', upload: 'upload' };
         const report = await runBackup(
           backupJobOptions(config, {
             dbFile,
@@ -33,13 +36,17 @@ export function registerBackup(program: Command): void {
             check: flags.fullCheck ? 'full' : 'quick',
             now: () => new Date(),
             logger,
-            onProgress: (_stage, bytes, total) => {
-              progress ??= createProgress({ label: 'upload', total });
-              progress.update(bytes);
+            onProgress: (stage, bytes, total) => {
+              if (progress?.stage === 'upload' && stage !== 'upload') return;
+              if (progress?.stage !== stage) {
+                progress?.line.done();
+                progress = { stage, line: createProgress({ label: labels[stage], bytes: stage !== 'check', ...(total !== undefined ? { total } : {}) }) };
+              }
+              progress.line.update(bytes);
             },
           }),
         );
-        progress?.done();
+        progress?.line.done();
         if (flags.json) {
           process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
           return;

@@ -5,3 +5,5 @@ export type { Config, S3Config } from './config/types.js';
 export { LifeboatError, ConfigError } from './errors.js';
 export type { BackupStore, StoredObject } from './storage/store.js';
 export { backupName, parseBackupName } from './backup/naming.js';
+export { loadConfig, warningsOf, type ConfigOverrides, type LoadOptions } from './config/load.js';
+export type { RestoreReport } from './restore/restore.js';

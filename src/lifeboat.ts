@@ -5,7 +5,7 @@ import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { runBackup, type BackupJobOptions, type BackupReport } from './backup/job.js';
 import { sortBackupsNewestFirst } from './backup/naming.js';
-import { loadConfig, type ConfigOverrides } from './config/load.js';
+import { loadConfig, warningsOf, type ConfigOverrides } from './config/load.js';
 import type { Config } from './config/types.js';
 import { LifeboatError } from './errors.js';
 import { ensurePrivateDir } from './fs/durable.js';
@@ -17,7 +17,8 @@ import { Scheduler } from './schedule/scheduler.js';
 import type { CheckMode } from './snapshot/worker-client.js';
 import { LocalStore } from './storage/local.js';
 import { backupJobOptions, openRemoteStore } from './backup/targets.js';
-import { restoreAtStartup } from './restore/restore.js';
+import { restoreAtStartup, restoreDatabase, type RestoreReport } from './restore/restore.js';
+import { parseRestoreSource } from './restore/source.js';
 import type { BackupStore, StoredObject } from './storage/store.js';
 
 export interface LifeboatOptions {
@@ -75,7 +76,9 @@ export class Lifeboat {
   readonly logger: Logger;
   private readonly clock: Clock;
   private readonly check: CheckMode;
-  private readonly handle: BetterSqlite3.Database | undefined;
+  /** Replaced by restore(): the old handle is closed, a new one opened on the restored file. */
+  private handle: BetterSqlite3.Database | undefined;
+  private readonly databaseOptions: BetterSqlite3.Options | undefined;
   private readonly scheduler: Scheduler | undefined;
   private readonly lock: LockHandle;
   private queue: Promise<unknown> = Promise.resolve();
@@ -93,6 +96,7 @@ export class Lifeboat {
     clock: Clock;
     check: CheckMode;
     handle: BetterSqlite3.Database | undefined;
+    databaseOptions: BetterSqlite3.Options | undefined;
     lock: LockHandle;
     schedule: boolean;
   }) {
@@ -105,6 +109,7 @@ export class Lifeboat {
     this.clock = init.clock;
     this.check = init.check;
     this.handle = init.handle;
+    this.databaseOptions = init.databaseOptions;
     this.lock = init.lock;
     this.scheduler = init.schedule
       ? new Scheduler({
@@ -127,6 +132,7 @@ export class Lifeboat {
       cwd,
       ...(options.config ? { overrides: options.config } : {}),
     });
+    for (const warning of warningsOf(config)) logger.warn(`configuration: ${warning}`);
     const mode: LifeboatMode = options.dbPath ? 'sidecar' : 'embedded';
     const dbFile = options.dbPath ? resolve(cwd, options.dbPath) : config.paths.dbFile;
 
@@ -142,10 +148,7 @@ export class Lifeboat {
       // ── restore hook (src/restore/): complete an interrupted restore, then HQL_BACKUP_RESTORE, before the db is opened ──
       await restoreAtStartup(config, { dbFile, remote, logger, sidecar: mode === 'sidecar', now: () => (options.clock ?? systemClock).now() });
       // ── end of restore hook ──
-      if (mode === 'embedded') {
-        handle = new Database(dbFile, options.database);
-        handle.pragma('journal_mode = WAL');
-      }
+      if (mode === 'embedded') handle = openEmbedded(dbFile, options.database);
       const lifeboat = new Lifeboat({
         config,
         mode,
@@ -155,6 +158,7 @@ export class Lifeboat {
         clock: options.clock ?? systemClock,
         check: options.check ?? 'quick',
         handle,
+        databaseOptions: options.database,
         lock,
         schedule: options.schedule ?? true,
       });
@@ -237,6 +241,54 @@ export class Lifeboat {
     return run;
   }
 
+  /**
+   * Replaces the database with a backup, as HQL_BACKUP_RESTORE does at start-up but now:
+   * `s3:<object>`, `s3:latest` or `file:<absolute path>`. The backup is fetched and validated
+   * beside the database first; only then is the old one moved aside (kept, never deleted) and
+   * the new one renamed into place. Runs after any backup in progress, and no backup starts
+   * during it.
+   *
+   * Embedded mode: the handle is closed for the swap and a new one opened on the result, also
+   * when the restore fails; `db` returns the new handle, the one taken before is closed. Close
+   * your statements and transactions first. Sidecar mode: stop the application that writes the
+   * database first; a database another process holds open in WAL mode is refused (DB_IN_USE),
+   * one held in rollback-journal mode cannot be detected.
+   *
+   * Unlike start-up, a source applied before is applied again: calling restore() is the intent.
+   */
+  restore(source: string, options: { skipValidation?: boolean; onProgress?: (bytes: number, total: number | undefined) => void } = {}): Promise<RestoreReport> {
+    if (this.closed) return Promise.reject(new LifeboatError('CLOSED', 'this Lifeboat instance is closed'));
+    let parsed;
+    try {
+      parsed = parseRestoreSource(source);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const run = this.queue.then(async () => {
+      this.handle?.close();
+      try {
+        const report = await restoreDatabase({
+          source: parsed,
+          dbFile: this.dbFile,
+          remote: this.remote,
+          keys: this.config.encryption,
+          skipValidation: options.skipValidation ?? this.config.restore.skipValidation,
+          expectTables: this.config.restore.expectTables,
+          force: true,
+          logger: this.logger,
+          now: () => this.clock.now(),
+          onProgress: options.onProgress,
+        });
+        this.logger.warn({ origin: report.origin, movedAside: report.movedAside }, `restored ${report.origin} into ${this.dbFile}`);
+        return report;
+      } finally {
+        if (this.handle) this.handle = openEmbedded(this.dbFile, this.databaseOptions);
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
   async list(): Promise<BackupListing> {
     const local = await this.localBackups();
     const remote = this.remote ? toEntries(await this.remote.list()) : undefined;
@@ -269,6 +321,12 @@ export class Lifeboat {
 
 function toEntries(objects: readonly StoredObject[]): BackupEntry[] {
   return sortBackupsNewestFirst(objects).map((o) => ({ name: o.name, nodeId: o.id.nodeId, time: new Date(o.id.unixSeconds * 1000), size: o.size }));
+}
+
+function openEmbedded(dbFile: string, options: BetterSqlite3.Options | undefined): BetterSqlite3.Database {
+  const handle = new Database(dbFile, options);
+  handle.pragma('journal_mode = WAL');
+  return handle;
 }
 
 /** A sidecar never creates the database it backs up: a wrong path must fail loudly. */

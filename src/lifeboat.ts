@@ -3,7 +3,7 @@ import Database from './sqlite/driver.js';
 import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { runBackup, type BackupJobOptions, type BackupReport } from './backup/job.js';
+import { RemotePushError, runBackup, type BackupJobOptions, type BackupReport } from './backup/job.js';
 import { sortBackupsNewestFirst } from './backup/naming.js';
 import { loadConfig, warningsOf, type ConfigOverrides } from './config/load.js';
 import type { Config } from './config/types.js';
@@ -12,7 +12,8 @@ import { ensurePrivateDir } from './fs/durable.js';
 import { acquireLock, type LockHandle } from './fs/lock.js';
 import { silentLogger } from './log.js';
 import { systemClock, type Clock } from './schedule/clock.js';
-import { parseCron } from './schedule/cron.js';
+import { parseCron, type CronSchedule } from './schedule/cron.js';
+import { maxBackupAgeMs, type StatusReport } from './server/status.js';
 import { Scheduler } from './schedule/scheduler.js';
 import type { CheckMode } from './snapshot/worker-client.js';
 import { LocalStore } from './storage/local.js';
@@ -84,6 +85,11 @@ export class Lifeboat {
   private queue: Promise<unknown> = Promise.resolve();
   private lastReport: BackupReport | undefined;
   private lastError: Error | undefined;
+  /** Kept after later successes, for /metrics; /health compares it with the last success. */
+  private lastFailure: { at: Date; message: string } | undefined;
+  private readonly counts = { successes: 0, failures: 0, pushFailures: 0 };
+  private readonly startedAt: Date;
+  private readonly schedule: CronSchedule | undefined;
   private startupBackup: Promise<void> | undefined;
   private closed = false;
 
@@ -111,9 +117,11 @@ export class Lifeboat {
     this.handle = init.handle;
     this.databaseOptions = init.databaseOptions;
     this.lock = init.lock;
-    this.scheduler = init.schedule
+    this.startedAt = init.clock.now();
+    this.schedule = init.schedule ? parseCron(init.config.backupCron, init.config.backupCronTz ? { timeZone: init.config.backupCronTz } : {}) : undefined;
+    this.scheduler = this.schedule
       ? new Scheduler({
-          schedule: parseCron(init.config.backupCron, init.config.backupCronTz ? { timeZone: init.config.backupCronTz } : {}),
+          schedule: this.schedule,
           clock: init.clock,
           logger: init.logger,
           run: async () => {
@@ -233,9 +241,13 @@ export class Lifeboat {
       (report) => {
         this.lastReport = report;
         this.lastError = undefined;
+        this.counts.successes++;
       },
       (err: unknown) => {
         this.lastError = err instanceof Error ? err : new Error(String(err));
+        this.lastFailure = { at: this.clock.now(), message: describe(err) };
+        this.counts.failures++;
+        if (err instanceof RemotePushError) this.counts.pushFailures++;
       },
     );
     return run;
@@ -305,6 +317,26 @@ export class Lifeboat {
 
   status(): { lastBackup: BackupReport | undefined; lastError: string | undefined; nextBackupAt: Date | undefined } {
     return { lastBackup: this.lastReport, lastError: this.lastError ? describe(this.lastError) : undefined, nextBackupAt: this.nextBackupAt() };
+  }
+
+  /** Counts, last success and failure, newest local backup and schedule: what /health and /metrics report. */
+  async statusReport(): Promise<StatusReport> {
+    const now = this.clock.now();
+    const local = await this.localBackups().catch(() => [] as BackupEntry[]);
+    const last = this.lastReport;
+    return {
+      now,
+      startedAt: this.startedAt,
+      mode: this.mode,
+      database: this.dbFile,
+      ...this.counts,
+      lastSuccess: last ? { name: last.name, at: last.startedAt, durationMs: last.durationMs, bytes: last.bytes, pushed: last.remote !== undefined } : undefined,
+      lastFailure: this.lastFailure,
+      newestLocal: local[0] ? { name: local[0].name, at: local[0].time } : undefined,
+      localCount: local.length,
+      nextBackupAt: this.nextBackupAt(),
+      maxAgeMs: this.schedule ? maxBackupAgeMs(this.schedule, now) : undefined,
+    };
   }
 
   /** Stops the schedule, waits for a running backup, closes the database. Idempotent. */

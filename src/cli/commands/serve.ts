@@ -2,10 +2,13 @@ import type { Command } from 'commander';
 import { Lifeboat } from '../../lifeboat.js';
 import { cliLogger, withConfigOption, type ConfigFlag } from '../context.js';
 import { action } from '../run.js';
+import { startStatusServer } from '../../server/http.js';
+import { parseListen } from '../../server/listen.js';
 
 interface ServeFlags extends ConfigFlag {
   db?: string;
   initialBackup?: boolean;
+  listen?: string;
 }
 
 /**
@@ -18,8 +21,11 @@ export function registerServe(program: Command): void {
     .description('run the backup schedule until SIGINT/SIGTERM (sidecar with --db)')
     .option('--db <path>', 'back up this database, written by another process (sidecar mode)')
     .option('--no-initial-backup', 'do not take a backup at start when none exists yet')
+    .option('--listen <addr>', 'serve GET /health and /metrics on PORT (127.0.0.1), HOST:PORT or [IPv6]:PORT (env LIFEBOAT_HTTP_LISTEN; default: off)')
     .action(
       action(async (flags: ServeFlags) => {
+        const listenText = flags.listen ?? (process.env.LIFEBOAT_HTTP_LISTEN || undefined);
+        const listen = listenText === undefined ? undefined : parseListen(listenText, flags.listen !== undefined ? '--listen' : 'LIFEBOAT_HTTP_LISTEN');
         const logger = cliLogger();
         const lifeboat = await Lifeboat.open({
           ...(flags.config !== undefined ? { configFile: flags.config } : {}),
@@ -27,6 +33,13 @@ export function registerServe(program: Command): void {
           logger,
           backupOnStart: flags.initialBackup === false ? 'never' : 'if-none',
         });
+        let server;
+        try {
+          server = listen ? await startStatusServer(lifeboat, listen, logger) : undefined;
+        } catch (err) {
+          await lifeboat.close();
+          throw err;
+        }
         await new Promise<void>((resolve) => {
           const stop = (signal: NodeJS.Signals) => {
             logger.info({ signal }, 'stopping: waiting for a running backup to finish');
@@ -37,6 +50,7 @@ export function registerServe(program: Command): void {
           process.on('SIGINT', stop);
           process.on('SIGTERM', stop);
         });
+        await server?.close();
         await lifeboat.close();
       }),
     );

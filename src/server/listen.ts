@@ -1,0 +1,20 @@
+import { ConfigError } from '../errors.js';
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * `--listen` / LIFEBOAT_HTTP_LISTEN: `PORT` (on 127.0.0.1), `HOST:PORT` or `[IPv6]:PORT`.
+ * Only what is asked for is exposed: the default host is the loopback interface.
+ */
+export function parseListen(value: string, origin = '--listen (LIFEBOAT_HTTP_LISTEN)'): ListenAddress {
+  const text = value.trim();
+  const m = /^(?:(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):)?(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    throw new ConfigError([`${origin}: "${value}" is not a listen address; use PORT (127.0.0.1), HOST:PORT or [IPv6]:PORT, e.g. 9464 or 0.0.0.0:9464`]);
+  }
+  return { host: m[1] ?? m[2] ?? '127.0.0.1', port };
+}

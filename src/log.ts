@@ -35,8 +35,11 @@ export function createLogger(options: { level?: string; format?: LogFormat; stre
   const envFormat = process.env.LIFEBOAT_LOG_FORMAT;
   const format: LogFormat = options.format ?? (envFormat === 'json' || envFormat === 'pretty' ? envFormat : (stream as NodeJS.WriteStream).isTTY ? 'pretty' : 'json');
   // Synchronous writes to fd 2, so the last lines before an exit are never lost.
+  // On a terminal a progress line may be drawn (src/cli/progress.ts): clear it before a log
+  // line, or both end up on one row; the progress line is redrawn on its next update.
+  const clear = (stream as NodeJS.WriteStream).isTTY ? '\r\u001b[K' : '';
   const destination =
-    format === 'pretty' ? { write: (line: string) => stream.write(prettyLine(line)) } : stream === process.stderr ? pino.destination({ dest: 2, sync: true }) : stream;
+    format === 'pretty' ? { write: (line: string) => stream.write(clear + prettyLine(line)) } : stream === process.stderr ? pino.destination({ dest: 2, sync: true }) : stream;
   return pino(
     {
       name: 'lifeboat',

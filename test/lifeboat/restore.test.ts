@@ -145,3 +145,32 @@ test('configuration warnings are logged once at start-up; loadConfig is part of 
   assert.equal(warnings.filter((w) => w.msg.includes('no_such_key')).length, 1, text);
   assert.equal(loadConfig({ cwd, env: {} }).backupKeepDays, 7);
 });
+
+test('a restore waits for the backup in progress, which still sees the database before the restore', async () => {
+  const cwd = tempDir();
+  const time = clock();
+  const lb = await Lifeboat.open({ cwd, env: {}, schedule: false, backupOnStart: 'never', clock: time });
+  try {
+    lb.db.exec('CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)');
+    lb.db.prepare('INSERT INTO notes (body) VALUES (?)').run('one');
+    const first = await lb.backup();
+    lb.db.prepare('INSERT INTO notes (body) VALUES (?)').run('two');
+    time.advanceTo(new Date('2026-11-24T10:00:05Z'));
+    // Both requested at once: the backup was asked first, so it runs first, on two rows.
+    const [second, restored] = await Promise.all([lb.backup(), lb.restore(`file:${first.path}`)]);
+    assert.equal(countItemsIn(second.path), 2);
+    assert.equal(restored.applied, true);
+    assert.equal(rows(lb), 1);
+  } finally {
+    await lb.close();
+  }
+});
+
+function countItemsIn(path: string): number {
+  const db = new Database(path, { readonly: true });
+  try {
+    return (db.prepare('SELECT count(*) AS n FROM notes').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}

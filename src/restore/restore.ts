@@ -233,7 +233,7 @@ export async function materialise(source: RestoreSource, target: string, inputs:
   });
   try {
     // One pipeline from the source on: any failure (network, key, authentication, disk) destroys every stage.
-    const out = createWriteStream(target, { flags: 'wx', mode: 0o600 });
+    const out = createWriteStream(target, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 22 });
     await (decrypt ? pipeline(body, decrypt, tap, out) : pipeline(body, tap, out));
     await fsyncFile(target);
   } catch (err) {

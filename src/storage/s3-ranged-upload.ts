@@ -17,9 +17,10 @@ import type { RangeSource } from './store.js';
  * is retried by opening its range again. (lib-storage's Upload, used for one-pass streams,
  * has to keep every part in memory until it is acknowledged so that the SDK can resend it.)
  *
- * The requests that carry data go through a client without SDK retries, because the SDK
- * would resend a body stream that has already been consumed; this module retries them
- * itself, with the SDK's own error classification and its backoff (full jitter, 100 ms
+ * The SDK does not retry a request whose body is a stream (it cannot rewind it; it only
+ * warns "non-retryable streaming request"), so the requests that carry data go through a
+ * client with maxAttempts 1 and this module retries them itself, opening the range again,
+ * with the SDK's own error classification and a backoff like its own (full jitter, 100 ms
  * base, 500 ms for throttling, 20 s cap). Small control requests use the normal client.
  */
 
@@ -27,7 +28,7 @@ import type { RangeSource } from './store.js';
 export const MAX_PARTS = 10_000;
 
 export interface RangedUpload {
-  /** Client for requests with a body; must have maxAttempts 1 (see above). */
+  /** Client for requests with a body; maxAttempts 1 (see above). */
   readonly dataClient: S3Client;
   /** Client for CreateMultipartUpload, CompleteMultipartUpload, AbortMultipartUpload. */
   readonly controlClient: S3Client;

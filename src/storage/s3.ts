@@ -121,7 +121,7 @@ export class S3Store implements BackupStore {
     });
     this.client = new S3Client(clientConfig(this.maxAttempts));
     // Requests whose body is streamed from a RangeSource are retried by s3-ranged-upload.ts,
-    // which can open the body again; the SDK would resend a consumed stream.
+    // which can open the body again; the SDK cannot retry a stream.
     // The SDK warns on the console when such a request fails ("non-retryable streaming
     // request"); the failure is handled and reported here, so its warnings go to debug.
     const sdkLog = this.logger.child({ sdk: 'data' });

@@ -89,7 +89,9 @@ class Source implements EncryptedFileSource {
       throw new RangeError(`range [${start}, ${end}) is outside the ${this.size} bytes of the encrypted ${this.path}`);
     }
     if (this.closed) throw new LifeboatError('SOURCE_CLOSED', `the encrypted view of ${this.path} was already closed`);
-    const cursor = { pos: start, end, nonce: Buffer.allocUnsafe(NONCE_BYTES), checked: false };
+    // One read buffer per range, reused batch after batch: only the sealed output leaves it
+    // (cipher.update copies), so the plaintext need not become garbage for the GC to find.
+    const cursor = { pos: start, end, nonce: Buffer.allocUnsafe(NONCE_BYTES), checked: false, buffer: undefined as Buffer | undefined };
     let busy = false;
     // One batch at a time, all its pieces pushed at once: a push per piece through an async
     // iterator cost as much CPU as the cipher.
@@ -118,7 +120,7 @@ class Source implements EncryptedFileSource {
   }
 
   /** The next pieces of a range (at most one read batch of chunks), advancing its cursor. */
-  private async batch(cursor: { pos: number; end: number; nonce: Buffer; checked: boolean }): Promise<Buffer[]> {
+  private async batch(cursor: { pos: number; end: number; nonce: Buffer; checked: boolean; buffer: Buffer | undefined }): Promise<Buffer[]> {
     if (!cursor.checked) {
       await this.checkUnchanged();
       cursor.checked = true;
@@ -138,7 +140,9 @@ class Source implements EncryptedFileSource {
     const lastNeeded = Math.floor((end - 1 - headerBytes) / segment);
     const count = Math.min(lastNeeded - first + 1, perBatch);
     const plainStart = first * this.chunkBytes;
-    const plain = await this.read(plainStart, Math.min(count * this.chunkBytes, this.plainSize - plainStart));
+    const length = Math.min(count * this.chunkBytes, this.plainSize - plainStart);
+    cursor.buffer ??= Buffer.allocUnsafe(perBatch * this.chunkBytes);
+    const plain = await this.read(cursor.buffer.subarray(0, length), plainStart);
     for (let i = 0; i < count && cursor.pos < end; i++) {
       const index = first + i;
       const piece = plain.subarray(i * this.chunkBytes, Math.min((i + 1) * this.chunkBytes, plain.length));
@@ -158,8 +162,8 @@ class Source implements EncryptedFileSource {
     return out;
   }
 
-  private async read(offset: number, length: number): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(length);
+  private async read(buf: Buffer, offset: number): Promise<Buffer> {
+    const length = buf.length;
     let done = 0;
     while (done < length) {
       const { bytesRead } = await this.fh.read(buf, done, length - done, offset + done);

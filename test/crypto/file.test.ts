@@ -67,8 +67,11 @@ test('a failed decrypt leaves no output and no temp file, and an existing output
   writeFileSync(join(dir, 'plain'), randomBytes(500_000));
   await encryptFile(join(dir, 'plain'), join(dir, 'good.enc'), KEY_A, { chunkSizeKiB: 16 });
   const good = readFileSync(join(dir, 'good.enc'));
+  // Flip bits, not set a value: a byte set to 0x55 that already was 0x55 (1 in 256) is no tampering.
+  const tampered = Buffer.from(good);
+  tampered[tampered.length - 40]! ^= 0x55;
   const cases: Array<[string, Buffer, string]> = [
-    ['tampered.enc', Buffer.from(good).fill(0x55, good.length - 40, good.length - 39), 'AUTH_FAILED'],
+    ['tampered.enc', tampered, 'AUTH_FAILED'],
     ['truncated.enc', good.subarray(0, 17 + 16400 * 3), 'TRUNCATED'],
     ['trailing.enc', Buffer.concat([good, Buffer.from('\n')]), 'TRAILING_DATA'],
     ['header.enc', Buffer.concat([Buffer.from([2]), good.subarray(1)]), 'BAD_HEADER'],

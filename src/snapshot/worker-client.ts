@@ -57,6 +57,13 @@ export class SqliteWorkerError extends LifeboatError {
 
 type Reply<T> = { ok: true; value: T } | { ok: false; message: string; code?: string };
 
+/**
+ * The worker runs a few SQLite calls and almost no JavaScript, and it now runs while the push
+ * sends: a small young generation keeps its heap from growing as Node 24's defaults let it
+ * (measured: a 512 MiB backup to S3 peaked ~15 MB higher with the overlap on Node 24).
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 };
+
 // Same relative path from src/snapshot/ and dist/snapshot/.
 const WORKER_URL = new URL('../../lib/sqlite-worker.mjs', import.meta.url);
 
@@ -75,7 +82,7 @@ export function runSqliteWorker(request: SnapshotRequest, events?: WorkerEvents)
 export function runSqliteWorker(request: VerifyRequest): Promise<VerifyOutcome>;
 export function runSqliteWorker(request: SnapshotRequest | VerifyRequest, events: WorkerEvents = {}): Promise<SnapshotOutcome | VerifyOutcome> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(WORKER_URL, { workerData: request });
+    const worker = new Worker(WORKER_URL, { workerData: request, resourceLimits: WORKER_LIMITS });
     let settled = false;
     worker.on('message', (reply: Reply<SnapshotOutcome | VerifyOutcome> | CopiedEvent) => {
       if ('event' in reply) {

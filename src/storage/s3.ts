@@ -181,10 +181,6 @@ export class S3Store implements BackupStore {
     const key = this.key(name);
     const what = `upload of ${name}`;
     const t0 = performance.now();
-    const cancel = new AbortController();
-    const onAbort = () => cancel.abort(options.signal?.reason);
-    if (options.signal?.aborted) onAbort();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await uploadRanged({
         dataClient: this.dataClient,
@@ -195,7 +191,7 @@ export class S3Store implements BackupStore {
         partSize: this.partSize,
         queueSize: this.queueSize,
         maxAttempts: this.maxAttempts,
-        signal: cancel.signal,
+        signal: options.signal ?? NEVER_ABORTED,
         onProgress: options.onProgress,
         beforeCommit: options.beforeCommit,
         onAbortFailure: (err, uploadId) =>
@@ -203,12 +199,8 @@ export class S3Store implements BackupStore {
       });
     } catch (err) {
       if (err instanceof CommitRefused || err instanceof SourceFailed) throw err.reason;
-      if (options.signal?.aborted) {
-        throw new LifeboatError('ABORTED', `${what} to ${this.description} was interrupted; nothing was stored`, { cause: options.signal.reason });
-      }
+      if (options.signal?.aborted) throw this.interrupted(what, options.signal);
       throw classifyS3Error(err, this.config, what, name);
-    } finally {
-      options.signal?.removeEventListener('abort', onAbort);
     }
     this.logger.debug({ object: key, bytes: source.size, ms: Math.round(performance.now() - t0) }, 'object stored');
     return { name, size: source.size, modified: new Date() };
@@ -294,9 +286,7 @@ export class S3Store implements BackupStore {
       } else if (upload.uploadId) {
         this.logger.debug({ object: key, uploadId: upload.uploadId }, 'multipart upload aborted');
       }
-      if (options.signal?.aborted) {
-        throw new LifeboatError('ABORTED', `${what} to ${this.description} was interrupted; nothing was stored`, { cause: options.signal.reason });
-      }
+      if (options.signal?.aborted) throw this.interrupted(what, options.signal);
       if (bodyError !== undefined) throw bodyError;
       // The first request that failed for good says why; what lib-storage rethrows may be a
       // consequence (a part we cancelled, the stopped body, a failed AbortMultipartUpload).
@@ -331,6 +321,10 @@ export class S3Store implements BackupStore {
     await this.send(() => this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: key })), `delete of ${name}`);
   }
 
+  private interrupted(what: string, signal: AbortSignal): LifeboatError {
+    return new LifeboatError('ABORTED', `${what} to ${this.description} was interrupted; nothing was stored`, { cause: signal.reason });
+  }
+
   /** Runs one SDK call and turns its failure into a LifeboatError that says what to check. */
   private async send<T>(call: () => Promise<T>, what: string, object?: string): Promise<T> {
     try {
@@ -340,6 +334,9 @@ export class S3Store implements BackupStore {
     }
   }
 }
+
+/** For a put without a caller's signal. */
+const NEVER_ABORTED = new AbortController().signal;
 
 /** Why we destroyed a put's body ourselves. */
 class Stopped extends Error {

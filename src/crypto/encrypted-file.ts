@@ -3,8 +3,9 @@ import { open as openFile, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { LifeboatError } from '../errors.js';
 import { seal } from './aead.js';
-import { chunkNonce, DEFAULT_CHUNK_KIB, encodeHeader, encryptedStreamLength, isValidChunkKiB, KEY_BYTES, NONCE_BYTES, STREAM_NONCE_PREFIX_BYTES, TAG_BYTES } from './format.js';
+import { chunkNonce, encodeHeader, encryptedStreamLength, NONCE_BYTES, STREAM_NONCE_PREFIX_BYTES, TAG_BYTES } from './format.js';
 import type { EncryptionKey } from './keys.js';
+import { checkedChunkKiB, checkKey } from './stream.js';
 
 /**
  * A plaintext file seen as the cryptr stream it encrypts to (the same bytes EncryptStream
@@ -46,9 +47,8 @@ export interface EncryptedFileOptions {
 const BATCH_BYTES = 1 << 20;
 
 export async function openEncryptedFile(path: string, key: EncryptionKey, options: EncryptedFileOptions = {}): Promise<EncryptedFileSource> {
-  const kib = options.chunkSizeKiB ?? DEFAULT_CHUNK_KIB;
-  if (!isValidChunkKiB(kib)) throw new LifeboatError('BAD_CHUNK_SIZE', `chunk size ${String(kib)} KiB is outside 1..1024`);
-  if (key.key.length !== KEY_BYTES) throw new LifeboatError('BAD_KEY', `key "${key.id}" is ${key.key.length} bytes; ChaCha20-Poly1305 needs exactly ${KEY_BYTES}`);
+  const kib = checkedChunkKiB(options.chunkSizeKiB);
+  checkKey(key);
   if (options.noncePrefix && options.noncePrefix.length !== STREAM_NONCE_PREFIX_BYTES) throw new RangeError(`the nonce prefix must be ${STREAM_NONCE_PREFIX_BYTES} bytes`);
   const prefix = options.noncePrefix ? Buffer.from(options.noncePrefix) : randomBytes(STREAM_NONCE_PREFIX_BYTES);
   const fh = await openFile(path, 'r');

@@ -45,12 +45,23 @@ export type KeyLookup = KeySet | ((id: string) => EncryptionKey | undefined);
 
 const TRUNCATED_HINT = 'the file or object is incomplete (an interrupted upload, download or copy): fetch it again';
 
-function checkKey(key: EncryptionKey): void {
+/** The key is 32 bytes, or BAD_KEY naming it and how to make one. */
+export function checkKey(key: EncryptionKey): void {
   if (key.key.length !== KEY_BYTES) {
     throw new LifeboatError('BAD_KEY', `key "${key.id}" is ${key.key.length} bytes; ChaCha20-Poly1305 needs exactly ${KEY_BYTES}`, {
       hint: 'keys in ENC_KEYS are base64 of 32 random bytes; create one with `lifeboat keys generate`',
     });
   }
+}
+
+/** The chunk size to write with (default 128 KiB), or BAD_CHUNK_SIZE. */
+export function checkedChunkKiB(kib: number = DEFAULT_CHUNK_KIB): number {
+  if (!isValidChunkKiB(kib)) {
+    throw new LifeboatError('BAD_CHUNK_SIZE', `chunk size ${String(kib)} KiB is not a whole number from ${MIN_CHUNK_KIB} to ${MAX_CHUNK_KIB}`, {
+      hint: `cryptr's default is ${DEFAULT_CHUNK_KIB} KiB; keep it unless another reader needs something else`,
+    });
+  }
+  return kib;
 }
 
 export class EncryptStream extends Transform {
@@ -67,12 +78,7 @@ export class EncryptStream extends Transform {
 
   constructor(key: EncryptionKey, options: EncryptStreamOptions = {}) {
     super({ readableHighWaterMark: 1 << 20, writableHighWaterMark: 1 << 20 });
-    const kib = options.chunkSizeKiB ?? DEFAULT_CHUNK_KIB;
-    if (!isValidChunkKiB(kib)) {
-      throw new LifeboatError('BAD_CHUNK_SIZE', `chunk size ${String(kib)} KiB is not a whole number from ${MIN_CHUNK_KIB} to ${MAX_CHUNK_KIB}`, {
-        hint: `cryptr's default is ${DEFAULT_CHUNK_KIB} KiB; keep it unless another reader needs something else`,
-      });
-    }
+    const kib = checkedChunkKiB(options.chunkSizeKiB);
     checkKey(key);
     if (options.noncePrefix && options.noncePrefix.length !== STREAM_NONCE_PREFIX_BYTES) throw new RangeError(`the nonce prefix must be ${STREAM_NONCE_PREFIX_BYTES} bytes`);
     this.keyId = key.id;

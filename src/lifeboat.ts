@@ -84,9 +84,9 @@ export class Lifeboat {
   private readonly lock: LockHandle;
   private queue: Promise<unknown> = Promise.resolve();
   private lastReport: BackupReport | undefined;
-  private lastError: Error | undefined;
   /** Kept after later successes, for /metrics; /health compares it with the last success. */
   private lastFailure: { at: Date; message: string } | undefined;
+  private lastAttemptFailed = false;
   private readonly counts = { successes: 0, failures: 0, pushFailures: 0 };
   private readonly startedAt: Date;
   private readonly schedule: CronSchedule | undefined;
@@ -240,11 +240,11 @@ export class Lifeboat {
     this.queue = run.then(
       (report) => {
         this.lastReport = report;
-        this.lastError = undefined;
+        this.lastAttemptFailed = false;
         this.counts.successes++;
       },
       (err: unknown) => {
-        this.lastError = err instanceof Error ? err : new Error(String(err));
+        this.lastAttemptFailed = true;
         this.lastFailure = { at: this.clock.now(), message: describe(err) };
         this.counts.failures++;
         if (err instanceof RemotePushError) this.counts.pushFailures++;
@@ -316,7 +316,7 @@ export class Lifeboat {
   }
 
   status(): { lastBackup: BackupReport | undefined; lastError: string | undefined; nextBackupAt: Date | undefined } {
-    return { lastBackup: this.lastReport, lastError: this.lastError ? describe(this.lastError) : undefined, nextBackupAt: this.nextBackupAt() };
+    return { lastBackup: this.lastReport, lastError: this.lastAttemptFailed ? this.lastFailure?.message : undefined, nextBackupAt: this.nextBackupAt() };
   }
 
   /** Counts, last success and failure, newest local backup and schedule: what /health and /metrics report. */

@@ -15,7 +15,7 @@ const Database = createRequire(import.meta.url)(Number(process.versions.node.spl
 const SQLITE_MAGIC = 'SQLite format 3\u0000';
 const ALL_PAGES = 0x7fffffff;
 /** Page cache of the snapshot's connections, KiB (see snapshot()). */
-const SOURCE_CACHE_KIB = 2048;
+const CACHE_KIB = 2048;
 
 function readHeader(path) {
   const fd = openSync(path, 'r');
@@ -69,7 +69,7 @@ async function snapshot({ source, dest, check: mode }) {
     // The copy reads every page once, so the source connection's page cache only costs
     // memory: SQLite's default here (better-sqlite3 builds with 16 MB) was ~15 MB of the
     // backup's peak RSS. 2 MB made no difference to the copy's speed.
-    src.pragma(`cache_size = -${SOURCE_CACHE_KIB}`);
+    src.pragma(`cache_size = -${CACHE_KIB}`);
     // The first transfer only sets up; the second copies every page inside one read
     // transaction, so the copy is consistent and, in WAL mode, never blocks writers.
     // (Step-wise copies restart whenever another connection commits and may never finish.)
@@ -80,14 +80,14 @@ async function snapshot({ source, dest, check: mode }) {
   const copiedMs = performance.now() - t0;
   const db = new Database(dest);
   // Same for the check: it walks each b-tree once, and now runs while the push is sending.
-  db.pragma(`cache_size = -${SOURCE_CACHE_KIB}`);
+  db.pragma(`cache_size = -${CACHE_KIB}`);
   let problems;
   try {
     // A standalone file: rollback journal mode, so restoring or opening it needs no -wal/-shm.
     db.pragma('journal_mode = DELETE');
     // The file's bytes are final from here on (checks only read): the caller may start
     // sending them while the check runs, and commits the upload only if the check passes.
-    parentPort.postMessage({ event: 'copied', copyMs: performance.now() - t0 });
+    parentPort.postMessage({ event: 'copied' });
     problems = check(db, mode);
   } finally {
     db.close();

@@ -70,7 +70,6 @@ const WORKER_URL = new URL('../../lib/sqlite-worker.mjs', import.meta.url);
 /** Sent by a snapshot once the copy's bytes are final, before its check. */
 interface CopiedEvent {
   readonly event: 'copied';
-  readonly copyMs: number;
 }
 
 export interface WorkerEvents {

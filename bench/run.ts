@@ -418,24 +418,18 @@ async function peersPart(runtime: ChildRuntime, s3: BenchS3 | undefined, db: str
     });
     const target = (bucket: string) => (t.s3 && s3 ? { endpoint: s3.endpoint, accessKey: s3.gw.accessKey, secretKey: s3.gw.secretKey, bucket } : undefined);
     const measured = (m: Measured): Run => ({ ms: m.ms, maxRss: m.maxRss });
-    if (!missing.includes('restic')) {
+    const peers = [
+      { tool: 'restic', name: '`restic backup` (encrypted, deduplicated, compressed repository)', backup: resticBackup },
+      { tool: 'rclone', name: '`rclone copy` through a `crypt` remote', backup: rcloneCopy },
+    ] as const;
+    for (const peer of peers) {
+      if (missing.includes(peer.tool)) continue;
       tools.push({
-        name: '`restic backup` (encrypted, deduplicated, compressed repository)',
+        name: peer.name,
         run: async (round) => {
-          const r = measured(await resticBackup(db, work, `r${round}`, target('peer-restic')));
-          cleanup(join(work, `restic-r${round}`));
-          if (t.s3 && s3) await s3.empty('peer-restic');
-          return r;
-        },
-      });
-    }
-    if (!missing.includes('rclone')) {
-      tools.push({
-        name: '`rclone copy` through a `crypt` remote',
-        run: async (round) => {
-          const r = measured(await rcloneCopy(db, work, `r${round}`, target('peer-rclone')));
-          cleanup(join(work, `rclone-r${round}`));
-          if (t.s3 && s3) await s3.empty('peer-rclone');
+          const r = measured(await peer.backup(db, work, `r${round}`, target(`peer-${peer.tool}`)));
+          cleanup(join(work, `${peer.tool}-r${round}`));
+          if (t.s3 && s3) await s3.empty(`peer-${peer.tool}`);
           return r;
         },
       });

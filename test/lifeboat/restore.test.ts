@@ -16,17 +16,23 @@ import { tempDir } from '../support/tmp.js';
 const isCode = (code: string) => (err: unknown) => err instanceof LifeboatError && err.code === code;
 const clock = () => new FakeClock('2026-11-24T10:00:00Z');
 
+/** An embedded Lifeboat in a fresh folder, no schedule, with a `notes` table holding one row. */
+async function openWithNote(body: string): Promise<{ cwd: string; time: FakeClock; lb: Lifeboat }> {
+  const cwd = tempDir();
+  const time = clock();
+  const lb = await Lifeboat.open({ cwd, env: {}, schedule: false, backupOnStart: 'never', clock: time });
+  lb.db.exec('CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)');
+  lb.db.prepare('INSERT INTO notes (body) VALUES (?)').run(body);
+  return { cwd, time, lb };
+}
+
 function rows(lb: Lifeboat): number {
   return (lb.db.prepare('SELECT count(*) AS n FROM notes').get() as { n: number }).n;
 }
 
 test('embedded: restore(file:) swaps in the backup, keeps the old database, and hands out a new handle', async () => {
-  const cwd = tempDir();
-  const time = clock();
-  const lb = await Lifeboat.open({ cwd, env: {}, schedule: false, backupOnStart: 'never', clock: time });
+  const { time, lb } = await openWithNote('kept by the backup');
   try {
-    lb.db.exec('CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)');
-    lb.db.prepare('INSERT INTO notes (body) VALUES (?)').run('kept by the backup');
     const backup = await lb.backup();
     const before = lb.db;
     before.prepare('INSERT INTO notes (body) VALUES (?)').run('written after the backup');
@@ -63,11 +69,8 @@ test('embedded: restore(file:) swaps in the backup, keeps the old database, and 
 });
 
 test('a backup that fails validation changes nothing, and the handle still works', async () => {
-  const cwd = tempDir();
-  const lb = await Lifeboat.open({ cwd, env: {}, schedule: false, backupOnStart: 'never', clock: clock() });
+  const { cwd, lb } = await openWithNote('precious');
   try {
-    lb.db.exec('CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)');
-    lb.db.prepare('INSERT INTO notes (body) VALUES (?)').run('precious');
     const bad = join(cwd, 'not-a-database.sqlite');
     writeFileSync(bad, 'SQLite format 3\u0000'.padEnd(8192, 'x'));
     await assert.rejects(lb.restore(`file:${bad}`), (err: unknown) => err instanceof LifeboatError);
@@ -147,12 +150,8 @@ test('configuration warnings are logged once at start-up; loadConfig is part of 
 });
 
 test('a restore waits for the backup in progress, which still sees the database before the restore', async () => {
-  const cwd = tempDir();
-  const time = clock();
-  const lb = await Lifeboat.open({ cwd, env: {}, schedule: false, backupOnStart: 'never', clock: time });
+  const { time, lb } = await openWithNote('one');
   try {
-    lb.db.exec('CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)');
-    lb.db.prepare('INSERT INTO notes (body) VALUES (?)').run('one');
     const first = await lb.backup();
     lb.db.prepare('INSERT INTO notes (body) VALUES (?)').run('two');
     time.advanceTo(new Date('2026-11-24T10:00:05Z'));

@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { droppedBuffers } from '../memory.js';
 import { CIPHER_NAME, TAG_BYTES } from './format.js';
 
 /**
@@ -15,6 +16,7 @@ export function seal(key: Buffer, nonce: Buffer, plaintext: Buffer, aad?: Buffer
   if (aad) cipher.setAAD(aad, { plaintextLength: plaintext.length });
   const body = cipher.update(plaintext);
   cipher.final();
+  droppedBuffers(body.length);
   return [body, cipher.getAuthTag()];
 }
 
@@ -29,6 +31,7 @@ export function open(key: Buffer, nonce: Buffer, sealed: Buffer, aad?: Buffer): 
   decipher.setAuthTag(sealed.subarray(split));
   if (aad) decipher.setAAD(aad, { plaintextLength: split });
   const body = decipher.update(sealed.subarray(0, split));
+  droppedBuffers(body.length);
   try {
     decipher.final();
   } catch {

@@ -25,6 +25,8 @@ export interface BenchS3 {
   empty(bucket: string): Promise<void>;
   /** Current RSS of the OSD (holds the objects), bytes. */
   osdRss(): number;
+  /** Confines radosgw and the OSD (every thread) to these cores, a taskset list such as "1". */
+  pin(cpus: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -69,6 +71,9 @@ export async function startBenchS3(memoryBytes: number): Promise<BenchS3> {
       } catch {
         return NaN;
       }
+    },
+    async pin(cpus) {
+      for (const pid of serverPids) await run('taskset', ['-a', '-p', '-c', cpus, String(pid)]);
     },
     async stop() {
       client.destroy();

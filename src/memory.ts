@@ -32,6 +32,9 @@ let since = 0;
 function collector(): Collect | null {
   if (collect !== undefined) return collect;
   collect = null;
+  // Started with --expose-gc: use the application's own, and leave the flag as it is.
+  const own: unknown = (globalThis as { gc?: unknown }).gc;
+  if (typeof own === 'function') return (collect = own as Collect);
   try {
     setFlagsFromString('--expose-gc');
     const gc: unknown = runInNewContext('typeof gc === "function" ? gc : undefined');

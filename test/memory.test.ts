@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { runInNewContext } from 'node:vm';
@@ -41,4 +42,10 @@ test('dropped buffers: no gc global is left behind, for this context or a new on
   droppedBuffers(COLLECT_EVERY_BYTES);
   assert.equal(typeof (globalThis as { gc?: unknown }).gc, 'undefined');
   assert.equal(runInNewContext('typeof gc'), 'undefined', 'the --expose-gc flag is switched off again');
+});
+
+test('dropped buffers: an application started with --expose-gc keeps its flag', () => {
+  const script = `const m = await import(${JSON.stringify(new URL('../src/memory.ts', import.meta.url).href)}); m.droppedBuffers(m.COLLECT_EVERY_BYTES); const vm = await import('node:vm'); console.log(vm.runInNewContext('typeof gc'));`;
+  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(out.trim(), 'function');
 });

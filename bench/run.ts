@@ -147,6 +147,11 @@ async function snapshotPart(runtime: ChildRuntime, db: string, bytes: number, ha
   return lifeboatQuick;
 }
 
+/** Median of one figure of several child runs (default: wall time). */
+const medianOf = (xs: readonly ChildResult[], f: (x: ChildResult) => number = (x) => x.ms) => median(xs.map(f));
+/** Highest peak RSS of several child runs. */
+const peak = (xs: readonly ChildResult[]) => Math.max(...xs.map((x) => x.maxRss));
+
 // ---------------------------------------------------------------------------------------
 // 2. + 3. Full backup and restore through the local S3 server
 async function s3Part(runtime: ChildRuntime, s3: BenchS3, db: string, bytes: number, partOneSnapshotMs: number): Promise<void> {
@@ -184,16 +189,14 @@ async function s3Part(runtime: ChildRuntime, s3: BenchS3, db: string, bytes: num
     cleanup(dir, restoreDir);
     await s3.empty(bucket);
   }
-  const m = (xs: ChildResult[], f: (x: ChildResult) => number = (x) => x.ms) => median(xs.map(f));
-  const peak = (xs: ChildResult[]) => Math.max(...xs.map((x) => x.maxRss));
   // The ceiling is the faster of the two ways this client can send the plain bytes.
-  const putBufferedMs = m(put);
-  const putStreamedMs = m(putStreamed);
+  const putBufferedMs = medianOf(put);
+  const putStreamedMs = medianOf(putStreamed);
   const putMs = Math.min(putBufferedMs, putStreamedMs);
-  const encMs = m(enc);
-  const fullMs = m(full);
-  const pushMs = m(full, (x) => x.pushMs ?? NaN);
-  const snapInBackupMs = m(full, (x) => x.snapshotMs ?? NaN);
+  const encMs = medianOf(enc);
+  const fullMs = medianOf(full);
+  const pushMs = medianOf(full, (x) => x.pushMs ?? NaN);
+  const snapInBackupMs = medianOf(full, (x) => x.snapshotMs ?? NaN);
   const snapshotMs = Number.isFinite(partOneSnapshotMs) ? partOneSnapshotMs : snapInBackupMs;
   backupMs.s3 = fullMs;
   const stages = [
@@ -206,18 +209,18 @@ async function s3Part(runtime: ChildRuntime, s3: BenchS3, db: string, bytes: num
   const fullPct = (mbps(bytes, fullMs) / slowest.mbps) * 100;
   const rows: Cell[][] = [
     ['stage: Lifeboat snapshot + quick_check + fsync (from part 1)', sec(snapshotMs), mbps(bytes, snapshotMs), '', '', '', ''],
-    ['stage: encrypt stream alone, file → ChaCha20-Poly1305 → discard', sec(encMs), mbps(bytes, encMs), rss(peak(enc)), m(enc, (x) => x.opCpuS ?? NaN), '', ''],
-    ['stage: plain multipart upload of the same bytes, parts buffered and signed (lib-storage)', sec(putBufferedMs), mbps(bytes, putBufferedMs), rss(peak(put)), m(put, (x) => x.opCpuS ?? NaN), m(put, (x) => x.serverCpuS), pct(mbps(bytes, putBufferedMs), mbps(bytes, putMs))],
-    ['stage: plain multipart upload of the same bytes, parts streamed from the file (as the push sends them)', sec(putStreamedMs), mbps(bytes, putStreamedMs), rss(peak(putStreamed)), m(putStreamed, (x) => x.opCpuS ?? NaN), m(putStreamed, (x) => x.serverCpuS), pct(mbps(bytes, putStreamedMs), mbps(bytes, putMs))],
+    ['stage: encrypt stream alone, file → ChaCha20-Poly1305 → discard', sec(encMs), mbps(bytes, encMs), rss(peak(enc)), medianOf(enc, (x) => x.opCpuS ?? NaN), '', ''],
+    ['stage: plain multipart upload of the same bytes, parts buffered and signed (lib-storage)', sec(putBufferedMs), mbps(bytes, putBufferedMs), rss(peak(put)), medianOf(put, (x) => x.opCpuS ?? NaN), medianOf(put, (x) => x.serverCpuS), pct(mbps(bytes, putBufferedMs), mbps(bytes, putMs))],
+    ['stage: plain multipart upload of the same bytes, parts streamed from the file (as the push sends them)', sec(putStreamedMs), mbps(bytes, putStreamedMs), rss(peak(putStreamed)), medianOf(putStreamed, (x) => x.opCpuS ?? NaN), medianOf(putStreamed, (x) => x.serverCpuS), pct(mbps(bytes, putStreamedMs), mbps(bytes, putMs))],
     [`→ slowest stage's ceiling: ${slowest.name}`, '', slowest.mbps, '', '', '', '100%'],
     ['bound for a sequential run: snapshot, then upload at the ceiling', sec(sequentialMs), mbps(bytes, sequentialMs), '', '', '', pct(mbps(bytes, sequentialMs), slowest.mbps)],
     ['Lifeboat, of which snapshot (inside the backup)', sec(snapInBackupMs), mbps(bytes, snapInBackupMs), '', '', '', ''],
     ['Lifeboat, of which encrypt + upload (inside the backup; starts when the copy is done, overlaps the check)', sec(pushMs), mbps(bytes, pushMs), '', '', '', pct(mbps(bytes, pushMs), mbps(bytes, putMs))],
-    ['**Lifeboat full backup** (snapshot + check + local file + encrypt + multipart upload + retention)', sec(fullMs), mbps(bytes, fullMs), rss(peak(full)), m(full, (x) => x.opCpuS ?? NaN), m(full, (x) => x.serverCpuS), `**${fullPct.toFixed(0)}%**`],
+    ['**Lifeboat full backup** (snapshot + check + local file + encrypt + multipart upload + retention)', sec(fullMs), mbps(bytes, fullMs), rss(peak(full)), medianOf(full, (x) => x.opCpuS ?? NaN), medianOf(full, (x) => x.serverCpuS), `**${fullPct.toFixed(0)}%**`],
   ];
   // Both sides share this machine's cores: how busy the full backup kept them.
   const cores = availableParallelism();
-  const fullCpuS = m(full, (x) => (x.opCpuS ?? NaN) + x.serverCpuS);
+  const fullCpuS = medianOf(full, (x) => (x.opCpuS ?? NaN) + x.serverCpuS);
   const busyPct = (fullCpuS / (cores * sec(fullMs))) * 100;
   const bufferedPct = (mbps(bytes, fullMs) / mbps(bytes, putBufferedMs)) * 100;
   rows.push([`CPU: client + S3 server during the full backup, of ${cores} cores × its wall time`, '', '', '', '', '', `${busyPct.toFixed(0)}% busy`]);
@@ -242,13 +245,13 @@ async function s3Part(runtime: ChildRuntime, s3: BenchS3, db: string, bytes: num
     verdict: busyPct >= 85 ? 'CPU-bound' : 'not CPU-bound',
   });
 
-  const getMs = m(get);
-  const restoreMs = m(restore);
+  const getMs = medianOf(get);
+  const restoreMs = medianOf(restore);
   say(
     table(`Restore of that backup from the local S3 server (median of ${ROUNDS})`, ['what', 'seconds', 'MB/s', 'peak RSS MB', 'client CPU s', 'S3 server CPU s', 'speed vs download'], [
-      ['plain download of the encrypted object to nowhere (server egress ceiling)', sec(getMs), mbps(bytes, getMs), rss(peak(get)), m(get, (x) => x.opCpuS ?? NaN), m(get, (x) => x.serverCpuS), '100%'],
-      ['**Lifeboat restore**: download + decrypt + temp file + integrity_check + crash-safe swap', sec(restoreMs), mbps(bytes, restoreMs), rss(peak(restore)), m(restore, (x) => x.opCpuS ?? NaN), m(restore, (x) => x.serverCpuS), pct(mbps(bytes, restoreMs), mbps(bytes, getMs))],
-      ['  for comparison: the integrity_check alone, on the restored file', sec(m(verify)), mbps(bytes, m(verify)), rss(peak(verify)), m(verify, (x) => x.opCpuS ?? NaN), '', ''],
+      ['plain download of the encrypted object to nowhere (server egress ceiling)', sec(getMs), mbps(bytes, getMs), rss(peak(get)), medianOf(get, (x) => x.opCpuS ?? NaN), medianOf(get, (x) => x.serverCpuS), '100%'],
+      ['**Lifeboat restore**: download + decrypt + temp file + integrity_check + crash-safe swap', sec(restoreMs), mbps(bytes, restoreMs), rss(peak(restore)), medianOf(restore, (x) => x.opCpuS ?? NaN), medianOf(restore, (x) => x.serverCpuS), pct(mbps(bytes, restoreMs), mbps(bytes, getMs))],
+      ['  for comparison: the integrity_check alone, on the restored file', sec(medianOf(verify)), mbps(bytes, medianOf(verify)), rss(peak(verify)), medianOf(verify, (x) => x.opCpuS ?? NaN), '', ''],
     ]),
   );
 }
@@ -289,16 +292,14 @@ async function splitCoresPart(runtime: ChildRuntime, s3: BenchS3, db: string, by
   } finally {
     await s3.pin(`0-${cores - 1}`);
   }
-  const m = (xs: ChildResult[], f: (x: ChildResult) => number = (x) => x.ms) => median(xs.map(f));
-  const peak = (xs: ChildResult[]) => Math.max(...xs.map((x) => x.maxRss));
-  const plainMs = m(plain);
-  const fullMs = m(full);
+  const plainMs = medianOf(plain);
+  const fullMs = medianOf(full);
   const fullPct = (mbps(bytes, fullMs) / mbps(bytes, plainMs)) * 100;
   say(
     table(title, ['what', 'seconds', 'MB/s', 'peak RSS MB', 'client CPU s', 'S3 server CPU s', '% of upload ceiling'], [
-      ['plain multipart upload of the same bytes, parts streamed from the file (the ceiling)', sec(plainMs), mbps(bytes, plainMs), rss(peak(plain)), m(plain, (x) => x.opCpuS ?? NaN), m(plain, (x) => x.serverCpuS), '100%'],
-      ['Lifeboat, of which snapshot', sec(m(full, (x) => x.snapshotMs ?? NaN)), mbps(bytes, m(full, (x) => x.snapshotMs ?? NaN)), '', '', '', ''],
-      ['**Lifeboat full backup** (snapshot + check + local file + encrypt + multipart upload + retention)', sec(fullMs), mbps(bytes, fullMs), rss(peak(full)), m(full, (x) => x.opCpuS ?? NaN), m(full, (x) => x.serverCpuS), `**${fullPct.toFixed(0)}%**`],
+      ['plain multipart upload of the same bytes, parts streamed from the file (the ceiling)', sec(plainMs), mbps(bytes, plainMs), rss(peak(plain)), medianOf(plain, (x) => x.opCpuS ?? NaN), medianOf(plain, (x) => x.serverCpuS), '100%'],
+      ['Lifeboat, of which snapshot', sec(medianOf(full, (x) => x.snapshotMs ?? NaN)), mbps(bytes, medianOf(full, (x) => x.snapshotMs ?? NaN)), '', '', '', ''],
+      ['**Lifeboat full backup** (snapshot + check + local file + encrypt + multipart upload + retention)', sec(fullMs), mbps(bytes, fullMs), rss(peak(full)), medianOf(full, (x) => x.opCpuS ?? NaN), medianOf(full, (x) => x.serverCpuS), `**${fullPct.toFixed(0)}%**`],
     ], [
       `radosgw and its OSD run on core ${serverCpu} only, the measured process on core${clientCpus.length > 1 ? 's' : ''} ${clientCpus} only (taskset). The other stages (snapshot, cipher) are each faster than this upload, so the upload is the slowest stage here.`,
     ]),
@@ -355,7 +356,7 @@ async function rssPart(runtime: ChildRuntime, s3: BenchS3 | undefined, mainDb: s
   const bucket = 'rss';
   if (s3) await s3.ensureBucket(bucket);
   const s3Limit = s3 ? s3LimitBytes : 0;
-  const spread = (xs: ChildResult[]): Cell[] => [rss(Math.max(...xs.map((x) => x.maxRss))), rss(median(xs.map((x) => x.maxRss))), sec(median(xs.map((x) => x.ms)))];
+  const spread = (xs: ChildResult[]): Cell[] => [rss(peak(xs)), rss(medianOf(xs, (x) => x.maxRss)), sec(medianOf(xs))];
   for (const size of sizes) {
     const db = size === SIZE_MIB ? mainDb : join(work, `rss-${size}.db`);
     if (db !== mainDb) {
@@ -380,12 +381,12 @@ async function rssPart(runtime: ChildRuntime, s3: BenchS3 | undefined, mainDb: s
         await s3.empty(bucket);
       }
     }
-    if (size === SIZE_MIB) backupMs.local = median(local.map((x) => x.ms));
-    peaks.local!.push({ size, rss: Math.max(...local.map((x) => x.maxRss)) });
+    if (size === SIZE_MIB) backupMs.local = medianOf(local);
+    peaks.local!.push({ size, rss: peak(local) });
     let s3Cells: Cell[] = ['not run (--skip-s3)', '', ''];
     if (s3 && !s3Fits) s3Cells = [`not run: radosgw's memstore would need ≈ ${(needed / GiB).toFixed(1)} GiB of free RAM (${(memAvailable() / GiB).toFixed(1)} GiB available)`, '', ''];
     if (remote.length > 0) {
-      peaks.s3!.push({ size, rss: Math.max(...remote.map((x) => x.maxRss)) });
+      peaks.s3!.push({ size, rss: peak(remote) });
       s3Cells = spread(remote);
     }
     rows.push([label, ...spread(local), ...s3Cells]);

@@ -3,20 +3,22 @@ import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { runInNewContext } from 'node:vm';
-import { COLLECT_EVERY_BYTES, droppedBuffers } from '../src/memory.js';
+import { COLLECT_EVERY_BYTES, droppedBuffers, FULL_COLLECT_GROWTH_BYTES } from '../src/memory.js';
 
 /**
- * Young-generation collections that start while the synchronous `fn` runs. Entries arrive on
- * a later turn, with the collections the wait itself causes: only those inside fn's window count.
+ * Collections of each kind that start while the synchronous `fn` runs. Entries arrive on a
+ * later turn, with the collections the wait itself causes: only those inside fn's window count.
  */
-async function minorCollectionsDuring(fn: () => void): Promise<number> {
-  let minor = 0;
+async function collectionsDuring(fn: () => void): Promise<{ minor: number; major: number }> {
+  const seen = { minor: 0, major: 0 };
   let from = Infinity;
   let to = -Infinity;
   const observer = new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
+      if (entry.startTime < from || entry.startTime > to) continue;
       const kind = (entry as { detail?: { kind?: number } }).detail?.kind;
-      if (kind === constants.NODE_PERFORMANCE_GC_MINOR && entry.startTime >= from && entry.startTime <= to) minor++;
+      if (kind === constants.NODE_PERFORMANCE_GC_MINOR) seen.minor++;
+      if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) seen.major++;
     }
   });
   observer.observe({ entryTypes: ['gc'] });
@@ -26,16 +28,39 @@ async function minorCollectionsDuring(fn: () => void): Promise<number> {
   // gc entries are queued and delivered on a later turn; a timer tick lets them arrive
   await new Promise((resolve) => setTimeout(resolve, 50));
   observer.disconnect();
-  return minor;
+  return seen;
 }
 
 test('dropped buffers: a young-generation collection once COLLECT_EVERY_BYTES have been counted, not before', async () => {
   // Start from a known count: reaching the threshold resets it.
   droppedBuffers(COLLECT_EVERY_BYTES);
-  const before = await minorCollectionsDuring(() => droppedBuffers(COLLECT_EVERY_BYTES - 1));
-  assert.equal(before, 0, 'no collection is forced below the threshold');
-  const at = await minorCollectionsDuring(() => droppedBuffers(1));
-  assert.ok(at >= 1, 'the byte that reaches the threshold forces a minor collection');
+  const before = await collectionsDuring(() => droppedBuffers(COLLECT_EVERY_BYTES - 1));
+  assert.equal(before.minor, 0, 'no collection is forced below the threshold');
+  const at = await collectionsDuring(() => droppedBuffers(1));
+  assert.ok(at.minor >= 1, 'the byte that reaches the threshold forces a minor collection');
+});
+
+test('dropped buffers: a full collection once Buffer memory grew FULL_COLLECT_GROWTH_BYTES above its low point, not before', async () => {
+  const MiB = 1 << 20;
+  const held: Buffer[] = [];
+  const grow = (bytes: number) => {
+    for (let i = 0; i < bytes / MiB; i++) held.push(Buffer.alloc(MiB, 1));
+  };
+  // A check at the current level makes it the low point, or keeps a lower one. Margins on
+  // both sides: Buffers freed by V8's background sweeper meanwhile lower the level.
+  droppedBuffers(COLLECT_EVERY_BYTES);
+  grow(2 * FULL_COLLECT_GROWTH_BYTES);
+  const first = await collectionsDuring(() => droppedBuffers(COLLECT_EVERY_BYTES));
+  assert.ok(first.major >= 1, 'the growth reached the threshold: a full collection');
+  // The full collection set the low point at the (still held) memory: growth counts from there.
+  grow(FULL_COLLECT_GROWTH_BYTES / 4);
+  const below = await collectionsDuring(() => droppedBuffers(COLLECT_EVERY_BYTES));
+  assert.equal(below.major, 0, 'a quarter of the growth since the full collection: young collections only');
+  assert.ok(below.minor >= 1);
+  grow(FULL_COLLECT_GROWTH_BYTES);
+  const again = await collectionsDuring(() => droppedBuffers(COLLECT_EVERY_BYTES));
+  assert.ok(again.major >= 1, 'the threshold reached again: another full collection');
+  assert.equal(held.length, (3.25 * FULL_COLLECT_GROWTH_BYTES) / MiB);
 });
 
 test('dropped buffers: no gc global is left behind, for this context or a new one', () => {

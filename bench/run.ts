@@ -50,6 +50,7 @@ const TARGET_RSS_MB = 150;
 const TARGET_BACKUP_PCT = 70;
 const TARGET_P99_RATIO = 3;
 
+mkdirSync(opts.tmp!, { recursive: true });
 const work = mkdtempSync(join(opts.tmp!, 'lifeboat-bench-'));
 const out: string[] = [];
 const say = (s: string) => {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import Database from '../sqlite/driver.js';
-import { chmod, chown, link, open as openFile, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, link, mkdir, open as openFile, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -428,7 +428,9 @@ export async function restoreDatabase(options: RestoreOptions): Promise<RestoreR
     logger.warn({ source: sourceText, db: dbFile }, `${sourceText} was restored before, but ${dbFile} is gone: restoring it again`);
   }
 
-  // (2) Materialise into a temp file beside the database.
+  // (2) Materialise into a temp file beside the database. Its folder may be gone with a lost
+  // disk: created then (an existing one keeps its owner's permissions).
+  await mkdir(dirname(dbFile), { recursive: true, mode: 0o700 });
   const temp = tempPathFor(dbFile);
   logger.info({ source: sourceText, db: dbFile }, 'restore: fetching the backup');
   const got = await materialise(options.source, temp, options);

@@ -67,6 +67,16 @@ test('file: restore validates, swaps, keeps the old database (its WAL folded in)
   assert.deepEqual(readdirSync(dbDir).filter((f) => f.includes('tmp') || f.includes('intent')), []);
 });
 
+test('a restore into a folder that does not exist yet (a lost disk) creates it, private, and restores', async () => {
+  const { dir, options } = setup();
+  const dbFile = join(dir, 'new-disk', 'state_machine', 'db', 'hiqlite.db');
+  const report = await restoreDatabase(options({ dbFile }));
+  assert.equal(report.applied, true);
+  assert.deepEqual(report.movedAside, []);
+  assert.equal(countItems(dbFile), 3);
+  assert.equal(statSync(join(dir, 'new-disk', 'state_machine', 'db')).mode & 0o777, 0o700);
+});
+
 test('the same source is not applied twice; force re-applies; a different source applies', async () => {
   const { dbFile, dir, options } = setup();
   await restoreDatabase(options());

@@ -340,7 +340,7 @@ async function partSizesPart(runtime: ChildRuntime, s3: BenchS3, db: string, byt
   }
   say(
     table(`Full backup to S3 by multipart settings (part size × parts in flight; ${(bytes / MiB).toFixed(0)} MiB, median of ${Math.min(ROUNDS, 2)})`, ['part size × parallel parts', 'seconds', 'MB/s', 'peak RSS MB'], rows, [
-      'Parts are streamed from the backup file and encrypted as they are sent, so memory does not grow with the part size (about 2 MiB of buffers per part in flight); a failed part is sent again whole, so large parts cost more on a flaky link. S3 allows at most 10,000 parts; larger objects get larger parts automatically.',
+      'Parts are streamed from the backup file and encrypted as they are sent, so memory does not grow with the part size (about 0.5 MiB of buffers per part in flight: two 256 KiB batches); a failed part is sent again whole, so large parts cost more on a flaky link. S3 allows at most 10,000 parts; larger objects get larger parts automatically.',
     ]),
   );
 }

@@ -295,11 +295,12 @@ async function splitCoresPart(runtime: ChildRuntime, s3: BenchS3, db: string, by
   }
   const plainMs = medianOf(plain);
   const fullMs = medianOf(full);
+  const snapMs = medianOf(full, (x) => x.snapshotMs ?? NaN);
   const fullPct = (mbps(bytes, fullMs) / mbps(bytes, plainMs)) * 100;
   say(
     table(title, ['what', 'seconds', 'MB/s', 'peak RSS MB', 'client CPU s', 'S3 server CPU s', '% of upload ceiling'], [
       ['plain multipart upload of the same bytes, parts streamed from the file (the ceiling)', sec(plainMs), mbps(bytes, plainMs), rss(peak(plain)), medianOf(plain, (x) => x.opCpuS ?? NaN), medianOf(plain, (x) => x.serverCpuS), '100%'],
-      ['Lifeboat, of which snapshot', sec(medianOf(full, (x) => x.snapshotMs ?? NaN)), mbps(bytes, medianOf(full, (x) => x.snapshotMs ?? NaN)), '', '', '', ''],
+      ['Lifeboat, of which snapshot', sec(snapMs), mbps(bytes, snapMs), '', '', '', ''],
       ['**Lifeboat full backup** (snapshot + check + local file + encrypt + multipart upload + retention)', sec(fullMs), mbps(bytes, fullMs), rss(peak(full)), medianOf(full, (x) => x.opCpuS ?? NaN), medianOf(full, (x) => x.serverCpuS), `**${fullPct.toFixed(0)}%**`],
     ], [
       `radosgw and its OSD run on core ${serverCpu} only, the measured process on core${clientCpus.length > 1 ? 's' : ''} ${clientCpus} only (taskset). The other stages (snapshot, cipher) are each faster than this upload, so the upload is the slowest stage here.`,

@@ -216,7 +216,7 @@ async function s3Part(runtime: ChildRuntime, s3: BenchS3, db: string, bytes: num
     [`→ slowest stage's ceiling: ${slowest.name}`, '', slowest.mbps, '', '', '', '100%'],
     ['bound for a sequential run: snapshot, then upload at the ceiling', sec(sequentialMs), mbps(bytes, sequentialMs), '', '', '', pct(mbps(bytes, sequentialMs), slowest.mbps)],
     ['Lifeboat, of which snapshot (inside the backup)', sec(snapInBackupMs), mbps(bytes, snapInBackupMs), '', '', '', ''],
-    ['Lifeboat, of which encrypt + upload (inside the backup; starts with the copy, overlaps the copy and the check)', sec(pushMs), mbps(bytes, pushMs), '', '', '', pct(mbps(bytes, pushMs), mbps(bytes, putMs))],
+    ['Lifeboat, of which encrypt + upload (inside the backup; starts when the copy is done, overlaps the check)', sec(pushMs), mbps(bytes, pushMs), '', '', '', pct(mbps(bytes, pushMs), mbps(bytes, putMs))],
     ['**Lifeboat full backup** (snapshot + check + local file + encrypt + multipart upload + retention)', sec(fullMs), mbps(bytes, fullMs), rss(peak(full)), medianOf(full, (x) => x.opCpuS ?? NaN), medianOf(full, (x) => x.serverCpuS), `**${fullPct.toFixed(0)}%**`],
   ];
   // Both sides share this machine's cores: how busy the full backup kept them.

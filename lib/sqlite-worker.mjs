@@ -70,20 +70,10 @@ async function snapshot({ source, dest, check: mode }) {
     // memory: SQLite's default here (better-sqlite3 builds with 16 MB) was ~15 MB of the
     // backup's peak RSS. 2 MB made no difference to the copy's speed.
     src.pragma(`cache_size = -${CACHE_KIB}`);
-    // One read transaction for the whole copy, opened here rather than by the backup so that
-    // the size of the copy is known before it starts: the caller may start sending what is
-    // written while the rest is copied. In WAL mode it never blocks writers. The backup runs
-    // inside it (a backup step does not end a read transaction it did not begin), in one step
-    // after the set-up: step-wise copies outside one transaction restart whenever another
-    // connection commits and may never finish.
-    src.exec('BEGIN');
-    const pageCount = src.pragma('page_count', { simple: true }); // starts the read transaction
-    const pageSize = src.pragma('page_size', { simple: true });
-    // The file exists before anyone is told to open it (an empty file is an empty database to SQLite).
-    closeSync(openSync(dest, 'wx', 0o600));
-    parentPort.postMessage({ event: 'copying', bytes: pageSize * pageCount });
+    // The first transfer only sets up; the second copies every page inside one read
+    // transaction, so the copy is consistent and, in WAL mode, never blocks writers.
+    // (Step-wise copies restart whenever another connection commits and may never finish.)
     result = await src.backup(dest, { progress: () => ALL_PAGES });
-    src.exec('COMMIT');
   } finally {
     src.close();
   }

@@ -6,7 +6,7 @@ import { openEncryptedFile } from '../crypto/encrypted-file.js';
 import { LifeboatError } from '../errors.js';
 import { ensurePrivateDir, TEMP_PREFIX } from '../fs/durable.js';
 import { acquireLock } from '../fs/lock.js';
-import { snapshotDatabase, type CopyInProgress, type SnapshotStage } from '../snapshot/snapshot.js';
+import { snapshotDatabase, type SnapshotStage } from '../snapshot/snapshot.js';
 import type { CheckMode } from '../snapshot/worker-client.js';
 import type { LocalStore } from '../storage/local.js';
 import type { BackupStore } from '../storage/store.js';
@@ -101,16 +101,15 @@ async function backupLocked(options: BackupJobOptions): Promise<BackupReport> {
   }
 
   logger.info({ db: options.dbFile, backup: path }, 'backup started');
-  // With a remote store the push starts with the snapshot's copy, sending what is written
-  // while the rest is copied, checked and made durable; the object is committed only once the
-  // local backup is (beforeCommit) and the bytes sent early are confirmed against the final
-  // file, so a backup that fails its check never reaches the store.
-  const push = options.remote ? new Push(name, options.remote, logger, options.onProgress) : undefined;
+  // With a remote store the push starts as soon as the snapshot's bytes are final and runs
+  // while the snapshot is checked and made durable; the object is committed only once the
+  // local backup is (beforeCommit), so a backup that fails its check never reaches the store.
+  const push = options.remote ? new Push(name, options.remote, options.onProgress) : undefined;
   let snap;
   try {
     snap = await snapshotDatabase(options.dbFile, path, {
       check: options.check,
-      ...(push ? { onCopyStarted: (copy: CopyInProgress) => push.start(copy) } : {}),
+      ...(push ? { onCopied: (copy: string) => push.start(copy) } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
   } catch (err) {
@@ -157,12 +156,9 @@ async function backupLocked(options: BackupJobOptions): Promise<BackupReport> {
 }
 
 /**
- * The encrypted push of one backup, started from the snapshot's temp file while it is still
- * copied. The store reads the file as a RangeSource (encrypted on the fly, parts in parallel,
- * a failed part read again) and commits the object only after `localCommitted()` and after
- * the bytes read before the copy was done are confirmed; `cancel()` stops it. If the copy
- * changed bytes already sent (SQLite does not promise it never rewrites a page), that upload
- * is discarded and the finished backup is pushed again from the start.
+ * The encrypted push of one backup, started early from the snapshot's temp file. The store
+ * reads the file as a RangeSource (encrypted on the fly, parts in parallel, a failed part
+ * read again) and commits the object only after `localCommitted()`; `cancel()` stops it.
  */
 class Push {
   private readonly stop = new AbortController();
@@ -173,7 +169,6 @@ class Push {
   constructor(
     private readonly name: string,
     private readonly remote: RemoteTarget,
-    private readonly logger: Logger,
     private readonly onProgress: BackupJobOptions['onProgress'],
   ) {
     let resolve!: () => void;
@@ -186,11 +181,11 @@ class Push {
     this.local = { promise, resolve, reject };
   }
 
-  /** Opens the copy and starts sending it; resolves once the file is open (it may be renamed then). */
-  start(copy: CopyInProgress): Promise<void> {
+  /** Opens `file` and starts sending it; resolves once the file is open (it may be renamed then). */
+  start(file: string): Promise<void> {
     let opened!: () => void;
     const isOpen = new Promise<void>((res) => (opened = res));
-    this.running = this.run(copy.path, opened, copy);
+    this.running = this.run(file, opened);
     this.running.catch(() => undefined); // reported by finish()
     return isOpen;
   }
@@ -210,15 +205,7 @@ class Push {
 
   async finish(committedPath: string): Promise<void> {
     this.running ??= this.run(committedPath, () => undefined);
-    try {
-      await this.running;
-    } catch (err) {
-      if (!(err instanceof LifeboatError && err.code === 'COPY_REWRITTEN')) throw err;
-      this.logger.warn({ object: this.name, reason: err.message }, 'bytes sent during the copy changed before it finished; sending the finished backup again');
-      // A new source: a new nonce prefix, so no chunk is sealed twice under one nonce.
-      this.running = this.run(committedPath, () => undefined);
-      await this.running;
-    }
+    await this.running;
   }
 
   /** From the start of the push (while the snapshot was still checked) to now. */
@@ -226,17 +213,19 @@ class Push {
     return performance.now() - this.startedAt;
   }
 
-  private async run(file: string, opened: () => void, copy?: CopyInProgress): Promise<void> {
-    this.startedAt ||= performance.now();
-    const source = await openEncryptedFile(file, this.remote.key, copy ? { beingWritten: { size: copy.bytes, done: copy.done } } : {}).finally(opened);
+  private async run(file: string, opened: () => void): Promise<void> {
+    this.startedAt = performance.now();
+    let source;
+    try {
+      source = await openEncryptedFile(file, this.remote.key);
+    } finally {
+      opened();
+    }
     try {
       const total = source.size;
       await this.remote.store.put(this.name, source, {
         signal: this.stop.signal,
-        beforeCommit: async () => {
-          await this.local.promise;
-          await source.confirmEarlyReads();
-        },
+        beforeCommit: () => this.local.promise,
         ...(this.onProgress ? { onProgress: (bytes: number) => this.onProgress?.('upload', bytes, total) } : {}),
       });
     } finally {

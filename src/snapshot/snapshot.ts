@@ -18,14 +18,12 @@ export interface SnapshotResult extends SnapshotOutcome {
 export interface SnapshotOptions {
   readonly check?: CheckMode;
   /**
-   * Called when the copy into its temp file starts: a caller may open the file and start
-   * sending what is written while the rest is copied and then checked, as long as it commits
-   * nothing before this snapshot resolves and trusts no byte it read before `copy.done`
-   * without reading it again (SQLite promises nothing about the order it writes pages in,
-   * and writes the header page last). The snapshot waits for the returned promise before it
-   * renames the file. Not called when the copy cannot start.
+   * Called once the copy's bytes are final in the temp file `copyPath`, while the check
+   * still runs: a caller may open the file and start sending it, as long as it commits
+   * nothing before this snapshot resolves. The snapshot waits for the returned promise
+   * before it renames the file. Not called when the copy itself fails.
    */
-  readonly onCopyStarted?: (copy: CopyInProgress) => Promise<void>;
+  readonly onCopied?: (copyPath: string) => Promise<void>;
   /**
    * Progress for people watching: `copy` with the bytes written so far (the temp file's size,
    * looked at every `progressIntervalMs`) against the database's size, then `check` once the
@@ -36,16 +34,6 @@ export interface SnapshotOptions {
 }
 
 export type SnapshotStage = 'copy' | 'check';
-
-/** A snapshot's copy while it is being written; see SnapshotOptions.onCopyStarted. */
-export interface CopyInProgress {
-  /** The temp file being written (renamed to the target once verified). */
-  readonly path: string;
-  /** Its size once the copy is done: the database's pages at the moment of the snapshot. */
-  readonly bytes: number;
-  /** Resolves once every byte of the file is final (the check may still run); rejects if the copy fails. */
-  readonly done: Promise<void>;
-}
 
 export async function snapshotDatabase(source: string, target: string, options: SnapshotOptions = {}): Promise<SnapshotResult> {
   const started = performance.now();
@@ -62,22 +50,12 @@ export async function snapshotDatabase(source: string, target: string, options: 
   const progress = options.onProgress ? watchCopy(source, temp, options.onProgress, options.progressIntervalMs ?? 250) : undefined;
   try {
     let handled: Promise<void> | undefined;
-    let copyDone: { resolve: () => void; reject: (err: unknown) => void } | undefined;
-    const { onCopyStarted } = options;
-    const copying = (bytes: number) => {
-      if (!onCopyStarted) return;
-      const done = new Promise<void>((resolve, reject) => (copyDone = { resolve, reject }));
-      done.catch(() => undefined); // the snapshot itself reports the failure
-      handled = onCopyStarted({ path: temp, bytes, done });
-    };
+    const { onCopied } = options;
     const copied = () => {
       progress?.copied();
-      copyDone?.resolve();
+      if (onCopied) handled = onCopied(temp);
     };
-    const working = runSqliteWorker({ op: 'snapshot', source, dest: temp, check: options.check ?? 'quick' }, { onCopying: copying, onCopied: copied }).catch((err: unknown) => {
-      copyDone?.reject(err);
-      throw err;
-    });
+    const working = runSqliteWorker({ op: 'snapshot', source, dest: temp, check: options.check ?? 'quick' }, { onCopied: copied });
     const outcome = await working.finally(async () => {
       await progress?.stop();
       await handled?.catch(() => undefined);

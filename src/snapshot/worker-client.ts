@@ -67,12 +67,12 @@ const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 
 // Same relative path from src/snapshot/ and dist/snapshot/.
 const WORKER_URL = new URL('../../lib/sqlite-worker.mjs', import.meta.url);
 
-/** Sent by a snapshot when its copy starts (with the size it will have) and once its bytes are final, before its check. */
-type SnapshotEvent = { readonly event: 'copying'; readonly bytes: number } | { readonly event: 'copied' };
+/** Sent by a snapshot once the copy's bytes are final, before its check. */
+interface CopiedEvent {
+  readonly event: 'copied';
+}
 
 export interface WorkerEvents {
-  /** The copy into the destination starts; the file will have `bytes` bytes when it is done. */
-  readonly onCopying?: (bytes: number) => void;
   /** The snapshot's bytes are final (the check is still to come). */
   readonly onCopied?: () => void;
 }
@@ -83,10 +83,9 @@ export function runSqliteWorker(request: SnapshotRequest | VerifyRequest, events
   return new Promise((resolve, reject) => {
     const worker = new Worker(WORKER_URL, { workerData: request, resourceLimits: WORKER_LIMITS });
     let settled = false;
-    worker.on('message', (reply: Reply<SnapshotOutcome | VerifyOutcome> | SnapshotEvent) => {
+    worker.on('message', (reply: Reply<SnapshotOutcome | VerifyOutcome> | CopiedEvent) => {
       if ('event' in reply) {
-        if (reply.event === 'copying') events.onCopying?.(reply.bytes);
-        else events.onCopied?.();
+        events.onCopied?.();
         return;
       }
       settled = true;

@@ -136,13 +136,10 @@ export async function uploadRanged(u: RangedUpload): Promise<void> {
   let failure: { error: unknown } | undefined;
   const worker = async (): Promise<void> => {
     while (!failure && next < count) {
-      // The first part goes last: a source still being written may finish its first bytes
-      // last (an SQLite copy writes its header page at the end); otherwise order is free.
-      const i = (next++ + 1) % count;
+      const i = next++;
       const start = i * partSize;
       const end = Math.min(size, start + partSize);
       try {
-        await u.source.available?.(start, end, stop.signal);
         const res = await send(i, start, end, stop.signal, (body, abortSignal) =>
           u.dataClient.send(new UploadPartCommand({ Bucket: u.bucket, Key: u.key, UploadId: uploadId, PartNumber: i + 1, Body: body, ContentLength: end - start }), { abortSignal }),
         );

@@ -19,11 +19,6 @@ export interface RangeSource {
   readonly size: number;
   /** Bytes [start, end) as a new stream; called any number of times, also concurrently. */
   open(start: number, end: number): Readable;
-  /**
-   * For a source whose bytes are still being produced: resolves once [start, end) can be
-   * read without waiting, so a store does not open a request that would then stall.
-   */
-  available?(start: number, end: number, signal?: AbortSignal): Promise<void>;
 }
 
 /** What `put` stores: a one-pass stream, or a source it may read in pieces and again. */

@@ -3,9 +3,9 @@
 // Prints one JSON line with the timings. bench/run.ts starts it under GNU time.
 import { createReadStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { pathToFileURL } from 'node:url';
 import { runBackup } from '../src/backup/job.js';
 import { createEncryptStream } from '../src/crypto/stream.js';
 import { fsyncPath } from '../src/fs/durable.js';
@@ -21,7 +21,13 @@ export type ChildRequest =
   | { readonly op: 'snapshot'; readonly db: string; readonly target: string; readonly check: 'none' | 'quick' | 'full' }
   | { readonly op: 'vacuum'; readonly db: string; readonly target: string }
   | { readonly op: 'backup'; readonly db: string; readonly work: string; readonly store: StoreSpec }
-  | { readonly op: 'put'; readonly file: string; readonly store: StoreSpec; readonly name: string; readonly streamed?: boolean }
+  | {
+      readonly op: 'put';
+      readonly file: string;
+      readonly store: StoreSpec;
+      readonly name: string;
+      readonly streamed?: boolean;
+    }
   | { readonly op: 'encrypt'; readonly file: string }
   | { readonly op: 'get'; readonly store: StoreSpec; readonly name: string }
   | { readonly op: 'restore'; readonly store: StoreSpec; readonly name: string; readonly dbFile: string }
@@ -81,7 +87,13 @@ async function perform(req: ChildRequest): Promise<ChildReply> {
         now: () => new Date(),
         logger: silentLogger(),
       });
-      return { ms: ms(), bytes: report.bytes, snapshotMs: report.snapshotMs, pushMs: report.remote?.durationMs, name: report.name };
+      return {
+        ms: ms(),
+        bytes: report.bytes,
+        snapshotMs: report.snapshotMs,
+        pushMs: report.remote?.durationMs,
+        name: report.name,
+      };
     }
     case 'put': {
       // The server's ingest ceiling: the same bytes through the same store (client, part size,

@@ -12,11 +12,11 @@ import { cpus } from 'node:os';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import type { EncryptionKey, KeySet } from '../src/crypto/keys.js';
 import { open, seal } from '../src/crypto/aead.js';
 import { chunkNonce } from '../src/crypto/format.js';
+import type { EncryptionKey, KeySet } from '../src/crypto/keys.js';
 import { createDecryptStream, createEncryptStream } from '../src/crypto/stream.js';
-import { mbps, MiB, run, table } from './lib/util.js';
+import { MiB, mbps, run, table } from './lib/util.js';
 
 export interface CryptoResult {
   readonly markdown: string;
@@ -97,7 +97,11 @@ function best(a: Timing | undefined, b: Timing): Timing {
 
 async function opensslSpeed(): Promise<number | undefined> {
   try {
-    const { stdout } = await run('openssl', ['speed', '-seconds', '2', '-bytes', String(CHUNK), '-evp', 'chacha20-poly1305'], { maxBuffer: 1 << 20 });
+    const { stdout } = await run(
+      'openssl',
+      ['speed', '-seconds', '2', '-bytes', String(CHUNK), '-evp', 'chacha20-poly1305'],
+      { maxBuffer: 1 << 20 },
+    );
     // The result line: "ChaCha20-Poly1305  4466708.69k" (thousands of bytes per second).
     const m = /^chacha20-poly1305\s+([\d.]+)k\s*$/im.exec(stdout);
     return m ? Number(m[1]) / 1000 : undefined;
@@ -118,7 +122,13 @@ export async function benchCrypto(sizeMiB: number, rounds = 3): Promise<CryptoRe
   let enc = await measure(() => pipeline(generated(block, sizeMiB), createEncryptStream(keys.active), discard()));
   const rssEncrypt = maxRssMiB();
   let roundTrip = 0;
-  const count = new Writable({ highWaterMark: MiB, write: (c: Buffer, _e, done) => ((roundTrip += c.length), done()) });
+  const count = new Writable({
+    highWaterMark: MiB,
+    write: (c: Buffer, _e, done) => {
+      roundTrip += c.length;
+      done();
+    },
+  });
   await pipeline(generated(block, sizeMiB), createEncryptStream(keys.active), createDecryptStream(keys), count);
   if (roundTrip !== bytes) throw new Error(`round trip returned ${roundTrip} bytes, expected ${bytes}`);
   const rssRoundTrip = maxRssMiB();
@@ -127,7 +137,11 @@ export async function benchCrypto(sizeMiB: number, rounds = 3): Promise<CryptoRe
   // Fixed nonce prefix, so the per-call decrypt ceiling below can open the same segments.
   const prefix = randomBytes(7);
   const sample: Buffer[] = [];
-  await pipeline(generated(block, SAMPLE_MIB), createEncryptStream(keys.active, { noncePrefix: prefix }), discard(sample));
+  await pipeline(
+    generated(block, SAMPLE_MIB),
+    createEncryptStream(keys.active, { noncePrefix: prefix }),
+    discard(sample),
+  );
   const ciphertext = Buffer.concat(sample);
   sample.length = 0;
   const payload = 6 + keys.active.id.length + 7;
@@ -141,7 +155,10 @@ export async function benchCrypto(sizeMiB: number, rounds = 3): Promise<CryptoRe
   let decLoop: Timing | undefined;
   let single: Timing | undefined;
   for (let r = 0; r < rounds; r++) {
-    enc = best(enc, await measure(() => pipeline(generated(block, sizeMiB), createEncryptStream(keys.active), discard())));
+    enc = best(
+      enc,
+      await measure(() => pipeline(generated(block, sizeMiB), createEncryptStream(keys.active), discard())),
+    );
     dec = best(
       dec,
       await measure(async () => {
@@ -174,7 +191,8 @@ export async function benchCrypto(sizeMiB: number, rounds = 3): Promise<CryptoRe
         for (let i = 0; i < chunks; i++) {
           const start = payload + i * segment;
           const end = Math.min(start + segment, ciphertext.length);
-          if (!open(key, chunkNonce(prefix, i, i === chunks - 1), ciphertext.subarray(start, end))) throw new Error(`chunk ${i} of the sample did not authenticate`);
+          if (!open(key, chunkNonce(prefix, i, i === chunks - 1), ciphertext.subarray(start, end)))
+            throw new Error(`chunk ${i} of the sample did not authenticate`);
         }
       }),
     );
@@ -198,24 +216,59 @@ export async function benchCrypto(sizeMiB: number, rounds = 3): Promise<CryptoRe
   const decLoopR = rate(sampleBytes, decLoop!);
   const singleR = rate(sampleBytes, single!);
   const pct = (v: number, of: number | undefined) => (of ? `${Math.round((v / of) * 100)}%` : 'n/a');
-  const row = (what: string, r: { wall: number; cpu: number }, ceiling: number | undefined) => [what, r.wall, r.cpu, pct(r.cpu, ceiling), pct(r.cpu, openssl)];
+  const row = (what: string, r: { wall: number; cpu: number }, ceiling: number | undefined) => [
+    what,
+    r.wall,
+    r.cpu,
+    pct(r.cpu, ceiling),
+    pct(r.cpu, openssl),
+  ];
   const rows: Array<Array<string | number>> = [
-    [`openssl speed -evp chacha20-poly1305 -bytes ${CHUNK} (C, one buffer reused)`, '', openssl ?? 'n/a', '', openssl ? '100%' : 'n/a'],
+    [
+      `openssl speed -evp chacha20-poly1305 -bytes ${CHUNK} (C, one buffer reused)`,
+      '',
+      openssl ?? 'n/a',
+      '',
+      openssl ? '100%' : 'n/a',
+    ],
     row(`ceiling: node:crypto encrypt, one ${CHUNK / 1024} KiB message per call, no framing`, encLoopR, encLoopR.cpu),
     row(`ceiling: node:crypto decrypt of the same segments the stream reads, per call`, decLoopR, decLoopR.cpu),
     row(`node:crypto encrypt single-shot over one ${SAMPLE_MIB} MiB buffer`, singleR, encLoopR.cpu),
     row(`**Lifeboat encrypt stream** (${sizeMiB} MiB)`, encR, encLoopR.cpu),
-    row(`**Lifeboat decrypt stream** (${replays * SAMPLE_MIB} MiB as ${replays} × ${SAMPLE_MIB} MiB streams)`, decR, decLoopR.cpu),
+    row(
+      `**Lifeboat decrypt stream** (${replays * SAMPLE_MIB} MiB as ${replays} × ${SAMPLE_MIB} MiB streams)`,
+      decR,
+      decLoopR.cpu,
+    ),
   ];
   const markdown =
-    table(`Encryption (128 KiB chunks, best of ${rounds + 0} interleaved rounds; MB = 10^6 bytes)`, ['what', 'MB/s wall', 'MB/s per CPU second', 'vs node:crypto per call (same direction)', 'vs openssl'], rows) +
+    table(
+      `Encryption (128 KiB chunks, best of ${rounds + 0} interleaved rounds; MB = 10^6 bytes)`,
+      ['what', 'MB/s wall', 'MB/s per CPU second', 'vs node:crypto per call (same direction)', 'vs openssl'],
+      rows,
+    ) +
     '\n' +
-    table('Memory of the stream (peak RSS of the whole process, MiB)', ['when', 'MiB'], [
-      ['at start (Node, modules)', Math.round(rssStart)],
-      [`after encrypting ${sizeMiB} MiB`, Math.round(rssEncrypt)],
-      [`after encrypt → decrypt of ${sizeMiB} MiB in one pipeline`, Math.round(rssRoundTrip)],
-    ]);
-  return { markdown, encryptMBps: encR.wall, decryptMBps: decR.wall, ceilingMBps: encLoopR.wall, encryptCpuMBps: encR.cpu, decryptCpuMBps: decR.cpu, encryptCeilingCpuMBps: encLoopR.cpu, decryptCeilingCpuMBps: decLoopR.cpu, opensslMBps: openssl, peakRssMiB: rssRoundTrip };
+    table(
+      'Memory of the stream (peak RSS of the whole process, MiB)',
+      ['when', 'MiB'],
+      [
+        ['at start (Node, modules)', Math.round(rssStart)],
+        [`after encrypting ${sizeMiB} MiB`, Math.round(rssEncrypt)],
+        [`after encrypt → decrypt of ${sizeMiB} MiB in one pipeline`, Math.round(rssRoundTrip)],
+      ],
+    );
+  return {
+    markdown,
+    encryptMBps: encR.wall,
+    decryptMBps: decR.wall,
+    ceilingMBps: encLoopR.wall,
+    encryptCpuMBps: encR.cpu,
+    decryptCpuMBps: decR.cpu,
+    encryptCeilingCpuMBps: encLoopR.cpu,
+    decryptCeilingCpuMBps: decLoopR.cpu,
+    opensslMBps: openssl,
+    peakRssMiB: rssRoundTrip,
+  };
 }
 
 /** Replaces (or adds) the `## Encryption` section of docs/benchmarks.md; other sections stay as they are. */
@@ -266,7 +319,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       'node --import tsx bench/crypto.ts --size-mib 256 --no-doc # quicker, leaves this file alone',
       '```',
       '',
-      `Run of ${day}: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, openssl CLI ${opensslVersion.trim().split(' (')[0]?.replace(/^OpenSSL /, '')} (Node bundles its own OpenSSL ${process.versions.openssl}).`,
+      `Run of ${day}: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, openssl CLI ${opensslVersion
+        .trim()
+        .split(' (')[0]
+        ?.replace(/^OpenSSL /, '')} (Node bundles its own OpenSSL ${process.versions.openssl}).`,
       '',
       result.markdown.replace(/^### /gm, '#### '),
       'How to read it: each direction is compared with node:crypto doing nothing but the cipher on the same',
@@ -283,7 +339,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       'stands at the same fraction of openssl. Closing it needs a native addon (a new dependency) or spreading',
       'chunks over worker threads (wall time only, using the core an S3 upload needs); neither is done. Bigger',
       'chunks do not close it (512 KiB and 1 MiB per call measured within ~6% of 128 KiB), and 128 KiB is',
-      'cryptr\'s default, which Hiqlite writes.',
+      "cryptr's default, which Hiqlite writes.",
       '',
       'The single-shot run over one big buffer is the slowest line: its output is one fresh allocation that',
       'page-faults in as it is written. Decryption reads a 256 MiB ciphertext that does not fit in the CPU',

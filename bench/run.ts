@@ -15,15 +15,28 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ChildRequest } from './child.js';
-import { compileForChildren, tsxRuntime, type ChildRuntime } from './lib/build.js';
-import { runChild, type ChildResult } from './lib/children.js';
+import { type ChildRuntime, compileForChildren, tsxRuntime } from './lib/build.js';
+import { type ChildResult, runChild } from './lib/children.js';
 import { buildDb } from './lib/db.js';
-import { writerLatency, type WindowStats } from './lib/latency.js';
+import { type WindowStats, writerLatency } from './lib/latency.js';
 import { describeMachine } from './lib/machine.js';
 import { ensureCommands, rcloneCopy, resticBackup } from './lib/peers.js';
-import { startBenchS3, type BenchS3 } from './lib/s3server.js';
+import { type BenchS3, startBenchS3 } from './lib/s3server.js';
 import type { StoreSpec } from './lib/stores.js';
-import { GiB, mb, mbps, measureCommand, median, memAvailable, MiB, pct, ratio, table, type Cell, type Measured } from './lib/util.js';
+import {
+  type Cell,
+  GiB,
+  type Measured,
+  MiB,
+  mb,
+  mbps,
+  measureCommand,
+  median,
+  memAvailable,
+  pct,
+  ratio,
+  table,
+} from './lib/util.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -88,7 +101,12 @@ async function part(title: string, fn: () => Promise<void>): Promise<void> {
 
 /** Reads a file once so the page cache is warm for everybody (the app's database usually is). */
 async function warm(path: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => createReadStream(path, { highWaterMark: 4 * MiB }).on('data', () => undefined).on('end', resolve).on('error', reject));
+  await new Promise<void>((resolve, reject) =>
+    createReadStream(path, { highWaterMark: 4 * MiB })
+      .on('data', () => undefined)
+      .on('end', resolve)
+      .on('error', reject),
+  );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -107,16 +125,34 @@ async function snapshotPart(runtime: ChildRuntime, db: string, bytes: number, ha
   const q = (p: string) => `'${p.replaceAll("'", "'\\''")}'`;
   const methods: Method[] = [
     { name: 'cp (page cache warm, no fsync)', measure: shell(`cp ${q(db)} ${q(target)}`) },
-    { name: 'cp + fsync (`sync FILE`): the physical limit', measure: shell(`cp ${q(db)} ${q(target)} && sync ${q(target)}`) },
+    {
+      name: 'cp + fsync (`sync FILE`): the physical limit',
+      measure: shell(`cp ${q(db)} ${q(target)} && sync ${q(target)}`),
+    },
     ...(haveSqlite3
       ? [
-          { name: 'sqlite3 CLI `.backup` + fsync', measure: shell(`sqlite3 ${q(db)} ".backup ${target.replaceAll("'", "''")}" && sync ${q(target)}`) },
-          { name: "sqlite3 CLI `VACUUM INTO` + fsync (Hiqlite's method)", measure: shell(`sqlite3 ${q(db)} "VACUUM INTO '${target.replaceAll("'", "''")}'" && sync ${q(target)}`) },
+          {
+            name: 'sqlite3 CLI `.backup` + fsync',
+            measure: shell(`sqlite3 ${q(db)} ".backup ${target.replaceAll("'", "''")}" && sync ${q(target)}`),
+          },
+          {
+            name: "sqlite3 CLI `VACUUM INTO` + fsync (Hiqlite's method)",
+            measure: shell(`sqlite3 ${q(db)} "VACUUM INTO '${target.replaceAll("'", "''")}'" && sync ${q(target)}`),
+          },
         ]
       : []),
-    { name: '`VACUUM INTO` + fsync, in-process, same SQLite as Lifeboat', measure: child({ op: 'vacuum', db, target }) },
-    { name: '**Lifeboat snapshot**, no check (backup API + fsync + rename)', measure: child({ op: 'snapshot', db, target, check: 'none' }) },
-    { name: '**Lifeboat snapshot** with quick_check (the default)', measure: child({ op: 'snapshot', db, target, check: 'quick' }) },
+    {
+      name: '`VACUUM INTO` + fsync, in-process, same SQLite as Lifeboat',
+      measure: child({ op: 'vacuum', db, target }),
+    },
+    {
+      name: '**Lifeboat snapshot**, no check (backup API + fsync + rename)',
+      measure: child({ op: 'snapshot', db, target, check: 'none' }),
+    },
+    {
+      name: '**Lifeboat snapshot** with quick_check (the default)',
+      measure: child({ op: 'snapshot', db, target, check: 'quick' }),
+    },
   ];
   const times = methods.map(() => [] as number[]);
   const peaks = methods.map(() => 0);
@@ -132,7 +168,13 @@ async function snapshotPart(runtime: ChildRuntime, db: string, bytes: number, ha
   const med = times.map(median);
   const cpSync = med[1]!;
   const lifeboatQuick = med[methods.length - 1]!;
-  const rows: Cell[][] = methods.map((m, i) => [m.name, sec(med[i]!), mbps(bytes, med[i]!), rss(peaks[i]!), pct(mbps(bytes, med[i]!), mbps(bytes, cpSync))]);
+  const rows: Cell[][] = methods.map((m, i) => [
+    m.name,
+    sec(med[i]!),
+    mbps(bytes, med[i]!),
+    rss(peaks[i]!),
+    pct(mbps(bytes, med[i]!), mbps(bytes, cpSync)),
+  ]);
   const byName = (prefix: string) => med[methods.findIndex((m) => m.name.startsWith(prefix))] ?? NaN;
   say(
     table(
@@ -140,7 +182,7 @@ async function snapshotPart(runtime: ChildRuntime, db: string, bytes: number, ha
       ['what', 'seconds', 'MB/s', 'peak RSS MB', 'speed vs cp + fsync'],
       rows,
       [
-        `Lifeboat with quick_check is ${ratio(byName('sqlite3 CLI `.backup`'), lifeboatQuick, 1)}× as fast as \`sqlite3 .backup\`, ${ratio(byName("sqlite3 CLI `VACUUM INTO`"), lifeboatQuick, 1)}× as fast as the CLI's VACUUM INTO and ${ratio(byName('`VACUUM INTO`'), lifeboatQuick, 1)}× as fast as VACUUM INTO on the same SQLite. ` +
+        `Lifeboat with quick_check is ${ratio(byName('sqlite3 CLI `.backup`'), lifeboatQuick, 1)}× as fast as \`sqlite3 .backup\`, ${ratio(byName('sqlite3 CLI `VACUUM INTO`'), lifeboatQuick, 1)}× as fast as the CLI's VACUUM INTO and ${ratio(byName('`VACUUM INTO`'), lifeboatQuick, 1)}× as fast as VACUUM INTO on the same SQLite. ` +
           'Lifeboat times are the operation inside its process (worker thread start included, Node start-up not); the CLI rows include their process start-up (a few ms). Peak RSS is the whole process.',
       ],
     ),
@@ -155,7 +197,13 @@ const peak = (xs: readonly ChildResult[]) => Math.max(...xs.map((x) => x.maxRss)
 
 // ---------------------------------------------------------------------------------------
 // 2. + 3. Full backup and restore through the local S3 server
-async function s3Part(runtime: ChildRuntime, s3: BenchS3, db: string, bytes: number, partOneSnapshotMs: number): Promise<void> {
+async function s3Part(
+  runtime: ChildRuntime,
+  s3: BenchS3,
+  db: string,
+  bytes: number,
+  partOneSnapshotMs: number,
+): Promise<void> {
   const bucket = 'lifeboat';
   await s3.ensureBucket(bucket);
   const store: StoreSpec = { kind: 's3', s3: s3.config(bucket) };
@@ -185,7 +233,9 @@ async function s3Part(runtime: ChildRuntime, s3: BenchS3, db: string, bytes: num
     get.push(await runChild(runtime, { op: 'get', store, name: b.name! }, pids));
     const restoreDir = join(work, `restore-${r}`);
     mkdirSync(restoreDir, { recursive: true });
-    restore.push(await runChild(runtime, { op: 'restore', store, name: b.name!, dbFile: join(restoreDir, 'app.db') }, pids));
+    restore.push(
+      await runChild(runtime, { op: 'restore', store, name: b.name!, dbFile: join(restoreDir, 'app.db') }, pids),
+    );
     verify.push(await runChild(runtime, { op: 'verify', file: join(restoreDir, 'app.db'), check: 'full' }));
     cleanup(dir, restoreDir);
     await s3.empty(bucket);
@@ -209,26 +259,103 @@ async function s3Part(runtime: ChildRuntime, s3: BenchS3, db: string, bytes: num
   const sequentialMs = snapshotMs + putMs;
   const fullPct = (mbps(bytes, fullMs) / slowest.mbps) * 100;
   const rows: Cell[][] = [
-    ['stage: Lifeboat snapshot + quick_check + fsync (from part 1)', sec(snapshotMs), mbps(bytes, snapshotMs), '', '', '', ''],
-    ['stage: encrypt stream alone, file → ChaCha20-Poly1305 → discard', sec(encMs), mbps(bytes, encMs), rss(peak(enc)), medianOf(enc, (x) => x.opCpuS ?? NaN), '', ''],
-    ['stage: plain multipart upload of the same bytes, parts buffered and signed (lib-storage)', sec(putBufferedMs), mbps(bytes, putBufferedMs), rss(peak(put)), medianOf(put, (x) => x.opCpuS ?? NaN), medianOf(put, (x) => x.serverCpuS), pct(mbps(bytes, putBufferedMs), mbps(bytes, putMs))],
-    ['stage: plain multipart upload of the same bytes, parts streamed from the file (as the push sends them)', sec(putStreamedMs), mbps(bytes, putStreamedMs), rss(peak(putStreamed)), medianOf(putStreamed, (x) => x.opCpuS ?? NaN), medianOf(putStreamed, (x) => x.serverCpuS), pct(mbps(bytes, putStreamedMs), mbps(bytes, putMs))],
+    [
+      'stage: Lifeboat snapshot + quick_check + fsync (from part 1)',
+      sec(snapshotMs),
+      mbps(bytes, snapshotMs),
+      '',
+      '',
+      '',
+      '',
+    ],
+    [
+      'stage: encrypt stream alone, file → ChaCha20-Poly1305 → discard',
+      sec(encMs),
+      mbps(bytes, encMs),
+      rss(peak(enc)),
+      medianOf(enc, (x) => x.opCpuS ?? NaN),
+      '',
+      '',
+    ],
+    [
+      'stage: plain multipart upload of the same bytes, parts buffered and signed (lib-storage)',
+      sec(putBufferedMs),
+      mbps(bytes, putBufferedMs),
+      rss(peak(put)),
+      medianOf(put, (x) => x.opCpuS ?? NaN),
+      medianOf(put, (x) => x.serverCpuS),
+      pct(mbps(bytes, putBufferedMs), mbps(bytes, putMs)),
+    ],
+    [
+      'stage: plain multipart upload of the same bytes, parts streamed from the file (as the push sends them)',
+      sec(putStreamedMs),
+      mbps(bytes, putStreamedMs),
+      rss(peak(putStreamed)),
+      medianOf(putStreamed, (x) => x.opCpuS ?? NaN),
+      medianOf(putStreamed, (x) => x.serverCpuS),
+      pct(mbps(bytes, putStreamedMs), mbps(bytes, putMs)),
+    ],
     [`→ slowest stage's ceiling: ${slowest.name}`, '', slowest.mbps, '', '', '', '100%'],
-    ['bound for a sequential run: snapshot, then upload at the ceiling', sec(sequentialMs), mbps(bytes, sequentialMs), '', '', '', pct(mbps(bytes, sequentialMs), slowest.mbps)],
-    ['Lifeboat, of which snapshot (inside the backup)', sec(snapInBackupMs), mbps(bytes, snapInBackupMs), '', '', '', ''],
-    ['Lifeboat, of which encrypt + upload (inside the backup; starts when the copy is done, overlaps the check)', sec(pushMs), mbps(bytes, pushMs), '', '', '', pct(mbps(bytes, pushMs), mbps(bytes, putMs))],
-    ['**Lifeboat full backup** (snapshot + check + local file + encrypt + multipart upload + retention)', sec(fullMs), mbps(bytes, fullMs), rss(peak(full)), medianOf(full, (x) => x.opCpuS ?? NaN), medianOf(full, (x) => x.serverCpuS), `**${fullPct.toFixed(0)}%**`],
+    [
+      'bound for a sequential run: snapshot, then upload at the ceiling',
+      sec(sequentialMs),
+      mbps(bytes, sequentialMs),
+      '',
+      '',
+      '',
+      pct(mbps(bytes, sequentialMs), slowest.mbps),
+    ],
+    [
+      'Lifeboat, of which snapshot (inside the backup)',
+      sec(snapInBackupMs),
+      mbps(bytes, snapInBackupMs),
+      '',
+      '',
+      '',
+      '',
+    ],
+    [
+      'Lifeboat, of which encrypt + upload (inside the backup; starts when the copy is done, overlaps the check)',
+      sec(pushMs),
+      mbps(bytes, pushMs),
+      '',
+      '',
+      '',
+      pct(mbps(bytes, pushMs), mbps(bytes, putMs)),
+    ],
+    [
+      '**Lifeboat full backup** (snapshot + check + local file + encrypt + multipart upload + retention)',
+      sec(fullMs),
+      mbps(bytes, fullMs),
+      rss(peak(full)),
+      medianOf(full, (x) => x.opCpuS ?? NaN),
+      medianOf(full, (x) => x.serverCpuS),
+      `**${fullPct.toFixed(0)}%**`,
+    ],
   ];
   // Both sides share this machine's cores: how busy the full backup kept them.
   const cores = availableParallelism();
   const fullCpuS = medianOf(full, (x) => (x.opCpuS ?? NaN) + x.serverCpuS);
   const busyPct = (fullCpuS / (cores * sec(fullMs))) * 100;
   const bufferedPct = (mbps(bytes, fullMs) / mbps(bytes, putBufferedMs)) * 100;
-  rows.push([`CPU: client + S3 server during the full backup, of ${cores} cores × its wall time`, '', '', '', '', '', `${busyPct.toFixed(0)}% busy`]);
+  rows.push([
+    `CPU: client + S3 server during the full backup, of ${cores} cores × its wall time`,
+    '',
+    '',
+    '',
+    '',
+    '',
+    `${busyPct.toFixed(0)}% busy`,
+  ]);
   say(
-    table(`Full backup of the ${(bytes / MiB).toFixed(0)} MiB database to the local S3 server (median of ${ROUNDS})`, ['what', 'seconds', 'MB/s', 'peak RSS MB', 'client CPU s', 'S3 server CPU s', '% of slowest stage'], rows, [
-      'The upload ceiling is the faster of the two plain uploads (same client, part size and parts in flight). The push row is compared with it (same bytes, plus 16 bytes per 128 KiB). Client CPU is the measured operation in its process (all threads, Node start-up excluded); S3 server CPU is radosgw + its OSD, which share the same 2 cores.',
-    ]),
+    table(
+      `Full backup of the ${(bytes / MiB).toFixed(0)} MiB database to the local S3 server (median of ${ROUNDS})`,
+      ['what', 'seconds', 'MB/s', 'peak RSS MB', 'client CPU s', 'S3 server CPU s', '% of slowest stage'],
+      rows,
+      [
+        'The upload ceiling is the faster of the two plain uploads (same client, part size and parts in flight). The push row is compared with it (same bytes, plus 16 bytes per 128 KiB). Client CPU is the measured operation in its process (all threads, Node start-up excluded); S3 server CPU is radosgw + its OSD, which share the same 2 cores.',
+      ],
+    ),
   );
   summary.push({
     target: `full backup ≥ ${TARGET_BACKUP_PCT}% of the slowest stage's ceiling`,
@@ -249,11 +376,39 @@ async function s3Part(runtime: ChildRuntime, s3: BenchS3, db: string, bytes: num
   const getMs = medianOf(get);
   const restoreMs = medianOf(restore);
   say(
-    table(`Restore of that backup from the local S3 server (median of ${ROUNDS})`, ['what', 'seconds', 'MB/s', 'peak RSS MB', 'client CPU s', 'S3 server CPU s', 'speed vs download'], [
-      ['plain download of the encrypted object to nowhere (server egress ceiling)', sec(getMs), mbps(bytes, getMs), rss(peak(get)), medianOf(get, (x) => x.opCpuS ?? NaN), medianOf(get, (x) => x.serverCpuS), '100%'],
-      ['**Lifeboat restore**: download + decrypt + temp file + integrity_check + crash-safe swap', sec(restoreMs), mbps(bytes, restoreMs), rss(peak(restore)), medianOf(restore, (x) => x.opCpuS ?? NaN), medianOf(restore, (x) => x.serverCpuS), pct(mbps(bytes, restoreMs), mbps(bytes, getMs))],
-      ['  for comparison: the integrity_check alone, on the restored file', sec(medianOf(verify)), mbps(bytes, medianOf(verify)), rss(peak(verify)), medianOf(verify, (x) => x.opCpuS ?? NaN), '', ''],
-    ]),
+    table(
+      `Restore of that backup from the local S3 server (median of ${ROUNDS})`,
+      ['what', 'seconds', 'MB/s', 'peak RSS MB', 'client CPU s', 'S3 server CPU s', 'speed vs download'],
+      [
+        [
+          'plain download of the encrypted object to nowhere (server egress ceiling)',
+          sec(getMs),
+          mbps(bytes, getMs),
+          rss(peak(get)),
+          medianOf(get, (x) => x.opCpuS ?? NaN),
+          medianOf(get, (x) => x.serverCpuS),
+          '100%',
+        ],
+        [
+          '**Lifeboat restore**: download + decrypt + temp file + integrity_check + crash-safe swap',
+          sec(restoreMs),
+          mbps(bytes, restoreMs),
+          rss(peak(restore)),
+          medianOf(restore, (x) => x.opCpuS ?? NaN),
+          medianOf(restore, (x) => x.serverCpuS),
+          pct(mbps(bytes, restoreMs), mbps(bytes, getMs)),
+        ],
+        [
+          '  for comparison: the integrity_check alone, on the restored file',
+          sec(medianOf(verify)),
+          mbps(bytes, medianOf(verify)),
+          rss(peak(verify)),
+          medianOf(verify, (x) => x.opCpuS ?? NaN),
+          '',
+          '',
+        ],
+      ],
+    ),
   );
 }
 
@@ -282,7 +437,14 @@ async function splitCoresPart(runtime: ChildRuntime, s3: BenchS3, db: string, by
   try {
     for (let r = 0; r < ROUNDS; r++) {
       await warm(db);
-      plain.push(await runChild(runtime, { op: 'put', file: db, store, name: 'plain', streamed: true }, s3.serverPids, clientCpus));
+      plain.push(
+        await runChild(
+          runtime,
+          { op: 'put', file: db, store, name: 'plain', streamed: true },
+          s3.serverPids,
+          clientCpus,
+        ),
+      );
       await s3.empty(bucket);
       const dir = join(work, `split-${r}`);
       await warm(db);
@@ -298,13 +460,34 @@ async function splitCoresPart(runtime: ChildRuntime, s3: BenchS3, db: string, by
   const snapMs = medianOf(full, (x) => x.snapshotMs ?? NaN);
   const fullPct = (mbps(bytes, fullMs) / mbps(bytes, plainMs)) * 100;
   say(
-    table(title, ['what', 'seconds', 'MB/s', 'peak RSS MB', 'client CPU s', 'S3 server CPU s', '% of upload ceiling'], [
-      ['plain multipart upload of the same bytes, parts streamed from the file (the ceiling)', sec(plainMs), mbps(bytes, plainMs), rss(peak(plain)), medianOf(plain, (x) => x.opCpuS ?? NaN), medianOf(plain, (x) => x.serverCpuS), '100%'],
-      ['Lifeboat, of which snapshot', sec(snapMs), mbps(bytes, snapMs), '', '', '', ''],
-      ['**Lifeboat full backup** (snapshot + check + local file + encrypt + multipart upload + retention)', sec(fullMs), mbps(bytes, fullMs), rss(peak(full)), medianOf(full, (x) => x.opCpuS ?? NaN), medianOf(full, (x) => x.serverCpuS), `**${fullPct.toFixed(0)}%**`],
-    ], [
-      `radosgw and its OSD run on core ${serverCpu} only, the measured process on core${clientCpus.length > 1 ? 's' : ''} ${clientCpus} only (taskset). The other stages (snapshot, cipher) are each faster than this upload, so the upload is the slowest stage here.`,
-    ]),
+    table(
+      title,
+      ['what', 'seconds', 'MB/s', 'peak RSS MB', 'client CPU s', 'S3 server CPU s', '% of upload ceiling'],
+      [
+        [
+          'plain multipart upload of the same bytes, parts streamed from the file (the ceiling)',
+          sec(plainMs),
+          mbps(bytes, plainMs),
+          rss(peak(plain)),
+          medianOf(plain, (x) => x.opCpuS ?? NaN),
+          medianOf(plain, (x) => x.serverCpuS),
+          '100%',
+        ],
+        ['Lifeboat, of which snapshot', sec(snapMs), mbps(bytes, snapMs), '', '', '', ''],
+        [
+          '**Lifeboat full backup** (snapshot + check + local file + encrypt + multipart upload + retention)',
+          sec(fullMs),
+          mbps(bytes, fullMs),
+          rss(peak(full)),
+          medianOf(full, (x) => x.opCpuS ?? NaN),
+          medianOf(full, (x) => x.serverCpuS),
+          `**${fullPct.toFixed(0)}%**`,
+        ],
+      ],
+      [
+        `radosgw and its OSD run on core ${serverCpu} only, the measured process on core${clientCpus.length > 1 ? 's' : ''} ${clientCpus} only (taskset). The other stages (snapshot, cipher) are each faster than this upload, so the upload is the slowest stage here.`,
+      ],
+    ),
   );
   summary.push({
     target: `  the same with the S3 server on its own core (as a remote server would be)`,
@@ -329,7 +512,18 @@ async function partSizesPart(runtime: ChildRuntime, s3: BenchS3, db: string, byt
     for (const [i, v] of variants.entries()) {
       const dir = join(work, `parts-${i}`);
       await warm(db);
-      results[i]!.push(await runChild(runtime, { op: 'backup', db, work: dir, store: { kind: 's3', s3: s3.config(bucket), partMiB: v.part, queue: v.queue } }, s3.serverPids));
+      results[i]!.push(
+        await runChild(
+          runtime,
+          {
+            op: 'backup',
+            db,
+            work: dir,
+            store: { kind: 's3', s3: s3.config(bucket), partMiB: v.part, queue: v.queue },
+          },
+          s3.serverPids,
+        ),
+      );
       cleanup(dir);
       await s3.empty(bucket);
     }
@@ -340,9 +534,14 @@ async function partSizesPart(runtime: ChildRuntime, s3: BenchS3, db: string, byt
     rows.push([v.label, sec(ms), mbps(bytes, ms), rss(Math.max(...xs.map((x) => x.maxRss)))]);
   }
   say(
-    table(`Full backup to S3 by multipart settings (part size × parts in flight; ${(bytes / MiB).toFixed(0)} MiB, median of ${Math.min(ROUNDS, 2)})`, ['part size × parallel parts', 'seconds', 'MB/s', 'peak RSS MB'], rows, [
-      'Parts are streamed from the backup file and encrypted as they are sent, so memory does not grow with the part size (about 0.5 MiB of buffers per part in flight: two 256 KiB batches); a failed part is sent again whole, so large parts cost more on a flaky link. S3 allows at most 10,000 parts; larger objects get larger parts automatically.',
-    ]),
+    table(
+      `Full backup to S3 by multipart settings (part size × parts in flight; ${(bytes / MiB).toFixed(0)} MiB, median of ${Math.min(ROUNDS, 2)})`,
+      ['part size × parallel parts', 'seconds', 'MB/s', 'peak RSS MB'],
+      rows,
+      [
+        'Parts are streamed from the backup file and encrypted as they are sent, so memory does not grow with the part size (about 0.5 MiB of buffers per part in flight: two 256 KiB batches); a failed part is sent again whole, so large parts cost more on a flaky link. S3 allows at most 10,000 parts; larger objects get larger parts automatically.',
+      ],
+    ),
   );
 }
 
@@ -374,11 +573,24 @@ async function rssPart(runtime: ChildRuntime, s3: BenchS3 | undefined, mainDb: s
     const s3Fits = s3 !== undefined && bytes * 1.1 <= s3Limit && memAvailable() >= needed;
     for (let r = 0; r < rounds; r++) {
       await warm(db);
-      local.push(await runChild(runtime, { op: 'backup', db, work: join(work, 'rss-w'), store: { kind: 'local', dir: join(work, 'rss-w', 'offsite') } }));
+      local.push(
+        await runChild(runtime, {
+          op: 'backup',
+          db,
+          work: join(work, 'rss-w'),
+          store: { kind: 'local', dir: join(work, 'rss-w', 'offsite') },
+        }),
+      );
       cleanup(join(work, 'rss-w'));
       if (s3 && s3Fits) {
         await warm(db);
-        remote.push(await runChild(runtime, { op: 'backup', db, work: join(work, 'rss-w'), store: { kind: 's3', s3: s3.config(bucket) } }, s3.serverPids));
+        remote.push(
+          await runChild(
+            runtime,
+            { op: 'backup', db, work: join(work, 'rss-w'), store: { kind: 's3', s3: s3.config(bucket) } },
+            s3.serverPids,
+          ),
+        );
         cleanup(join(work, 'rss-w'));
         await s3.empty(bucket);
       }
@@ -386,7 +598,12 @@ async function rssPart(runtime: ChildRuntime, s3: BenchS3 | undefined, mainDb: s
     if (size === SIZE_MIB) backupMs.local = medianOf(local);
     peaks.local!.push({ size, rss: peak(local) });
     let s3Cells: Cell[] = ['not run (--skip-s3)', '', ''];
-    if (s3 && !s3Fits) s3Cells = [`not run: radosgw's memstore would need ≈ ${(needed / GiB).toFixed(1)} GiB of free RAM (${(memAvailable() / GiB).toFixed(1)} GiB available)`, '', ''];
+    if (s3 && !s3Fits)
+      s3Cells = [
+        `not run: radosgw's memstore would need ≈ ${(needed / GiB).toFixed(1)} GiB of free RAM (${(memAvailable() / GiB).toFixed(1)} GiB available)`,
+        '',
+        '',
+      ];
     if (remote.length > 0) {
       peaks.s3!.push({ size, rss: peak(remote) });
       s3Cells = spread(remote);
@@ -397,12 +614,22 @@ async function rssPart(runtime: ChildRuntime, s3: BenchS3 | undefined, mainDb: s
   const growth = (xs: Array<{ size: number; rss: number }>) => {
     const small = xs.find((x) => x.size !== 1);
     const big = xs[xs.length - 1];
-    return small && big && big !== small ? `${rss(big.rss - small.rss).toFixed(1)} MB from ${small.size} to ${big.size} MiB` : 'n/a';
+    return small && big && big !== small
+      ? `${rss(big.rss - small.rss).toFixed(1)} MB from ${small.size} to ${big.size} MiB`
+      : 'n/a';
   };
   say(
     table(
       `Peak RSS of one backup run (snapshot + check + local file + encrypted push), by database size (${rounds} runs each)`,
-      ['database', 'local folder: highest peak RSS MB', 'median', 'seconds', 'S3 (radosgw): highest peak RSS MB', 'median', 'seconds'],
+      [
+        'database',
+        'local folder: highest peak RSS MB',
+        'median',
+        'seconds',
+        'S3 (radosgw): highest peak RSS MB',
+        'median',
+        'seconds',
+      ],
       rows,
       [
         `Each run is its own process (compiled JavaScript as shipped${runtime.kind === 'tsx' ? '; here run through tsx, which adds its own ~30 MB' : ''}); peak RSS is GNU time's "Maximum resident set size", the highest of ${rounds} runs and their median. ` +
@@ -413,9 +640,20 @@ async function rssPart(runtime: ChildRuntime, s3: BenchS3 | undefined, mainDb: s
   const at = (xs: Array<{ size: number; rss: number }>) => xs.filter((x) => x.size !== 1).pop();
   const l = at(peaks.local!);
   const s = at(peaks.s3!);
-  const verdict = (x: { rss: number } | undefined) => (x ? (rss(x.rss) < TARGET_RSS_MB ? 'met' : 'missed') : 'not measured');
-  if (s) summary.push({ target: `peak RSS < ${TARGET_RSS_MB} MB at ${s.size} MiB, backup to S3 (highest of ${rounds} runs)`, measured: `${rss(s.rss).toFixed(0)} MB`, verdict: verdict(s) });
-  if (l) summary.push({ target: `peak RSS < ${TARGET_RSS_MB} MB at ${l.size} MiB, encrypted backup to a local folder (highest of ${rounds} runs)`, measured: `${rss(l.rss).toFixed(0)} MB`, verdict: verdict(l) });
+  const verdict = (x: { rss: number } | undefined) =>
+    x ? (rss(x.rss) < TARGET_RSS_MB ? 'met' : 'missed') : 'not measured';
+  if (s)
+    summary.push({
+      target: `peak RSS < ${TARGET_RSS_MB} MB at ${s.size} MiB, backup to S3 (highest of ${rounds} runs)`,
+      measured: `${rss(s.rss).toFixed(0)} MB`,
+      verdict: verdict(s),
+    });
+  if (l)
+    summary.push({
+      target: `peak RSS < ${TARGET_RSS_MB} MB at ${l.size} MiB, encrypted backup to a local folder (highest of ${rounds} runs)`,
+      measured: `${rss(l.rss).toFixed(0)} MB`,
+      verdict: verdict(l),
+    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -429,7 +667,12 @@ async function latencyPart(runtime: ChildRuntime, s3: BenchS3 | undefined, db: s
       label: 'full backup to S3',
       idleMs: backupMs.s3 ?? 10_000,
       during: async () => {
-        await runChild(runtime, { op: 'backup', db, work: join(work, 'lat-s3'), store: { kind: 's3', s3: s3.config('latency') } });
+        await runChild(runtime, {
+          op: 'backup',
+          db,
+          work: join(work, 'lat-s3'),
+          store: { kind: 's3', s3: s3.config('latency') },
+        });
         cleanup(join(work, 'lat-s3'));
       },
     });
@@ -439,7 +682,12 @@ async function latencyPart(runtime: ChildRuntime, s3: BenchS3 | undefined, db: s
     label: 'encrypted backup to a local folder',
     idleMs: backupMs.local ?? 10_000,
     during: async () => {
-      await runChild(runtime, { op: 'backup', db, work: join(work, 'lat-local'), store: { kind: 'local', dir: join(work, 'lat-local', 'offsite') } });
+      await runChild(runtime, {
+        op: 'backup',
+        db,
+        work: join(work, 'lat-local'),
+        store: { kind: 'local', dir: join(work, 'lat-local', 'offsite') },
+      });
       cleanup(join(work, 'lat-local'));
     },
   });
@@ -447,11 +695,23 @@ async function latencyPart(runtime: ChildRuntime, s3: BenchS3 | undefined, db: s
   const results = await writerLatency(db, WRITER_RATE, phases, TAIL_MS);
   if (s3) await s3.empty('latency');
   const us = (ms: number) => ms * 1000;
-  const row = (label: string, w: WindowStats, idle?: WindowStats): Cell[] => [label, w.seconds, w.commits, us(w.p50Ms), us(w.p99Ms), us(w.maxMs), w.lateMs, idle ? `${ratio(w.p99Ms, idle.p99Ms)}×` : ''];
+  const row = (label: string, w: WindowStats, idle?: WindowStats): Cell[] => [
+    label,
+    w.seconds,
+    w.commits,
+    us(w.p50Ms),
+    us(w.p99Ms),
+    us(w.maxMs),
+    w.lateMs,
+    idle ? `${ratio(w.p99Ms, idle.p99Ms)}×` : '',
+  ];
   const rows: Cell[][] = [];
   for (const [i, p] of phases.entries()) {
     const { idle, busy } = results[i]!;
-    rows.push(row(`idle, before the ${p.label}`, idle), row(`during the ${p.label} (+${TAIL_MS / 1000} s after)`, busy, idle));
+    rows.push(
+      row(`idle, before the ${p.label}`, idle),
+      row(`during the ${p.label} (+${TAIL_MS / 1000} s after)`, busy, idle),
+    );
     summary.push({
       target: `writer p99 during a backup ≤ ${TARGET_P99_RATIO}× idle (${p.label})`,
       measured: `${ratio(busy.p99Ms, idle.p99Ms)}× (${us(idle.p99Ms).toFixed(0)} → ${us(busy.p99Ms).toFixed(0)} µs; max ${us(busy.maxMs).toFixed(0)} µs)`,
@@ -463,14 +723,22 @@ async function latencyPart(runtime: ChildRuntime, s3: BenchS3 | undefined, db: s
       `Commit latency of a concurrent writer process (${WRITER_RATE} transfers/s, two UPDATEs per transaction, WAL, synchronous=NORMAL)`,
       ['window', 'seconds', 'commits', 'p50 µs', 'p99 µs', 'max µs', 'worst delay behind schedule ms', 'p99 vs idle'],
       rows,
-      ['Latency is the duration of each transaction (BEGIN … COMMIT) in the writer process. "Delay behind schedule" is how late the writer started its most delayed commit (its own process starved of CPU), which a per-commit duration does not show.'],
+      [
+        'Latency is the duration of each transaction (BEGIN … COMMIT) in the writer process. "Delay behind schedule" is how late the writer started its most delayed commit (its own process starved of CPU), which a per-commit duration does not show.',
+      ],
     ),
   );
 }
 
 // ---------------------------------------------------------------------------------------
 // 6. Peers
-async function peersPart(runtime: ChildRuntime, s3: BenchS3 | undefined, db: string, bytes: number, missing: readonly string[]): Promise<void> {
+async function peersPart(
+  runtime: ChildRuntime,
+  s3: BenchS3 | undefined,
+  db: string,
+  bytes: number,
+  missing: readonly string[],
+): Promise<void> {
   const targets: Array<{ label: string; s3: boolean }> = [{ label: 'local folder', s3: false }];
   if (s3) targets.push({ label: 'local S3 server', s3: true });
   for (const t of targets) {
@@ -482,17 +750,25 @@ async function peersPart(runtime: ChildRuntime, s3: BenchS3 | undefined, db: str
       name: '**Lifeboat** backup (snapshot + check + local file + encrypted push)',
       run: async (round) => {
         const dir = join(work, `peer-lb-${round}`);
-        const store: StoreSpec = t.s3 && s3 ? { kind: 's3', s3: s3.config(lbBucket) } : { kind: 'local', dir: join(dir, 'offsite') };
+        const store: StoreSpec =
+          t.s3 && s3 ? { kind: 's3', s3: s3.config(lbBucket) } : { kind: 'local', dir: join(dir, 'offsite') };
         const r = await runChild(runtime, { op: 'backup', db, work: dir, store });
         cleanup(dir);
         if (t.s3 && s3) await s3.empty(lbBucket);
         return r;
       },
     });
-    const target = (bucket: string) => (t.s3 && s3 ? { endpoint: s3.endpoint, accessKey: s3.gw.accessKey, secretKey: s3.gw.secretKey, bucket } : undefined);
+    const target = (bucket: string) =>
+      t.s3 && s3
+        ? { endpoint: s3.endpoint, accessKey: s3.gw.accessKey, secretKey: s3.gw.secretKey, bucket }
+        : undefined;
     const measured = (m: Measured): Run => ({ ms: m.ms, maxRss: m.maxRss });
     const peers = [
-      { tool: 'restic', name: '`restic backup` (encrypted, deduplicated, compressed repository)', backup: resticBackup },
+      {
+        tool: 'restic',
+        name: '`restic backup` (encrypted, deduplicated, compressed repository)',
+        backup: resticBackup,
+      },
       { tool: 'rclone', name: '`rclone copy` through a `crypt` remote', backup: rcloneCopy },
     ] as const;
     for (const peer of peers) {
@@ -516,14 +792,26 @@ async function peersPart(runtime: ChildRuntime, s3: BenchS3 | undefined, db: str
     }
     const med = runs.map((xs) => median(xs.map((x) => x.ms)));
     const peak = runs.map((xs) => Math.max(...xs.map((x) => x.maxRss)));
-    const rows: Cell[][] = tools.map((tool, i) => [tool.name, sec(med[i]!), mbps(bytes, med[i]!), rss(peak[i]!), i === 0 ? '1.00' : ratio(med[0]!, med[i]!), i === 0 ? '1.00' : ratio(peak[0]!, peak[i]!)]);
+    const rows: Cell[][] = tools.map((tool, i) => [
+      tool.name,
+      sec(med[i]!),
+      mbps(bytes, med[i]!),
+      rss(peak[i]!),
+      i === 0 ? '1.00' : ratio(med[0]!, med[i]!),
+      i === 0 ? '1.00' : ratio(peak[0]!, peak[i]!),
+    ]);
     const push = median(runs[0]!.map((x) => x.pushMs ?? NaN));
     rows.splice(1, 0, ['  Lifeboat, of which the encrypted push alone', sec(push), mbps(bytes, push), '', '', '']);
     say(
-      table(`The same job with the tools users reach for instead: ${(bytes / MiB).toFixed(0)} MiB database, encrypted, to a ${t.label} (median of ${PEER_ROUNDS})`, ['tool', 'seconds', 'MB/s', 'peak RSS MB', 'Lifeboat time ÷ tool time', 'Lifeboat RSS ÷ tool RSS'], rows, [
-        'restic and rclone copy the file as it is on disk: neither takes a consistent snapshot of a live SQLite database (a copy taken while the application writes can be torn) nor checks it, and neither keeps a plain local copy; Lifeboat does all three before its push.' +
-          (t.s3 ? '' : ' rclone does not fsync what it writes to a local folder; restic and Lifeboat do.'),
-      ]),
+      table(
+        `The same job with the tools users reach for instead: ${(bytes / MiB).toFixed(0)} MiB database, encrypted, to a ${t.label} (median of ${PEER_ROUNDS})`,
+        ['tool', 'seconds', 'MB/s', 'peak RSS MB', 'Lifeboat time ÷ tool time', 'Lifeboat RSS ÷ tool RSS'],
+        rows,
+        [
+          'restic and rclone copy the file as it is on disk: neither takes a consistent snapshot of a live SQLite database (a copy taken while the application writes can be torn) nor checks it, and neither keeps a plain local copy; Lifeboat does all three before its push.' +
+            (t.s3 ? '' : ' rclone does not fsync what it writes to a local folder; restic and Lifeboat do.'),
+        ],
+      ),
     );
   }
 }
@@ -550,11 +838,20 @@ async function main(): Promise<void> {
 
   say(`## Results (${new Date().toISOString().slice(0, 10)}, database ${(bytes / MiB).toFixed(0)} MiB)`);
   say('');
-  say(`Produced by \`npm run bench -- ${process.argv.slice(2).filter((a) => a !== '--write-doc').join(' ')}\`. MB = 10^6 bytes; "peak RSS" is the measured process's maximum resident set size. Machine:`);
+  say(
+    `Produced by \`npm run bench -- ${process.argv
+      .slice(2)
+      .filter((a) => a !== '--write-doc')
+      .join(' ')}\`. MB = 10^6 bytes; "peak RSS" is the measured process's maximum resident set size. Machine:`,
+  );
   say('');
   for (const line of machine) say(line);
-  say(`- Database: ${rows.toLocaleString('en')} rows (two thirds small rows, one third with a ~1 KiB blob, one index), ${(bytes / MiB).toFixed(0)} MiB, 4 KiB pages, WAL mode, checkpointed`);
-  say(`- Measured processes run ${runtime.kind === 'compiled' ? 'compiled JavaScript (tsc output, as `npm run build` ships it)' : 'through tsx (--tsx)'}.`);
+  say(
+    `- Database: ${rows.toLocaleString('en')} rows (two thirds small rows, one third with a ~1 KiB blob, one index), ${(bytes / MiB).toFixed(0)} MiB, 4 KiB pages, WAL mode, checkpointed`,
+  );
+  say(
+    `- Measured processes run ${runtime.kind === 'compiled' ? 'compiled JavaScript (tsc output, as `npm run build` ships it)' : 'through tsx (--tsx)'}.`,
+  );
   say('');
 
   let snapshotMs = NaN;
@@ -570,32 +867,50 @@ async function main(): Promise<void> {
     if (!opts['skip-s3'] && needS3) {
       const biggest = Math.max(SIZE_MIB, ...RSS_SIZES) * MiB;
       s3LimitBytes = Math.ceil(biggest * 1.15 + GiB);
-      note(`starting radosgw (memstore capacity ${(s3LimitBytes / GiB).toFixed(1)} GiB, used only as objects are stored)`);
+      note(
+        `starting radosgw (memstore capacity ${(s3LimitBytes / GiB).toFixed(1)} GiB, used only as objects are stored)`,
+      );
       s3 = await startBenchS3(s3LimitBytes);
       note(`radosgw ready on ${s3.endpoint} in ${(s3.gw.startupMs / 1000).toFixed(0)} s`);
       const server = s3;
-      if (PARTS.has('s3')) await part('2-3. full backup and restore through S3', () => s3Part(runtime, server, db, bytes, snapshotMs));
-      if (PARTS.has('split')) await part('2c. S3 server on its own core', () => splitCoresPart(runtime, server, db, bytes));
-      if (PARTS.has('multipart')) await part('2b. S3 multipart settings', () => partSizesPart(runtime, server, db, bytes));
+      if (PARTS.has('s3'))
+        await part('2-3. full backup and restore through S3', () => s3Part(runtime, server, db, bytes, snapshotMs));
+      if (PARTS.has('split'))
+        await part('2c. S3 server on its own core', () => splitCoresPart(runtime, server, db, bytes));
+      if (PARTS.has('multipart'))
+        await part('2b. S3 multipart settings', () => partSizesPart(runtime, server, db, bytes));
     } else if (opts['skip-s3']) {
       say('### Full backup and restore through S3\n\nNot measured (--skip-s3).\n');
     }
     if (PARTS.has('rss')) await part('4. peak RSS by size', () => rssPart(runtime, s3, db));
     if (PARTS.has('latency')) await part('5. writer latency', () => latencyPart(runtime, s3, db));
-    if (!opts['skip-peers'] && PARTS.has('peers')) await part('6. peers', () => peersPart(runtime, s3, db, bytes, missing));
+    if (!opts['skip-peers'] && PARTS.has('peers'))
+      await part('6. peers', () => peersPart(runtime, s3, db, bytes, missing));
   } finally {
     await s3?.stop();
   }
 
-  say(table('Targets', ['target', 'measured', 'verdict'], summary.map((s) => [s.target, s.measured, s.verdict === 'missed' ? '**missed**' : s.verdict])));
-  say(`Load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(', ')}. Whole run: ${((Date.now() - started) / 60000).toFixed(0)} min.`);
+  say(
+    table(
+      'Targets',
+      ['target', 'measured', 'verdict'],
+      summary.map((s) => [s.target, s.measured, s.verdict === 'missed' ? '**missed**' : s.verdict]),
+    ),
+  );
+  say(
+    `Load average at the end: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(', ')}. Whole run: ${((Date.now() - started) / 60000).toFixed(0)} min.`,
+  );
   say('');
 
   if (opts['write-doc']) {
     const docPath = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
     const doc = readFileSync(docPath, 'utf8');
     const marker = '<!-- results -->';
-    const head = doc.includes(marker) ? doc.slice(0, doc.indexOf(marker) + marker.length) : `${doc.trimEnd()}\n\n${marker}`;
+    const head = doc.includes(marker)
+      ? doc.slice(0, doc.indexOf(marker) + marker.length)
+      : `${doc.trimEnd()}\n\n${marker}`;
     writeFileSync(docPath, `${head}\n\n${out.join('\n').trimEnd()}\n`);
     note(`wrote the results into ${docPath}`);
   }

@@ -45,7 +45,8 @@ process.stdin.setEncoding('utf8').on('data', (text: string) => {
     const mark = /^mark (\S+)/.exec(line);
     if (mark) {
       if (current) current.end = performance.now();
-      current = mark[1] === '-' ? undefined : (windows[mark[1]!] = { lat: [], lateMs: 0, start: performance.now(), end: 0 });
+      current = mark[1] === '-' ? undefined : { lat: [], lateMs: 0, start: performance.now(), end: 0 };
+      if (current) windows[mark[1]!] = current;
     }
     if (line.startsWith('stop')) stopping = true;
   }
@@ -57,7 +58,11 @@ function tick(): void {
   while (performance.now() >= next) {
     const late = performance.now() - next;
     const t0 = performance.now();
-    transfer(Math.floor(Math.random() * ACCOUNTS), Math.floor(Math.random() * ACCOUNTS), 1 + Math.floor(Math.random() * 50));
+    transfer(
+      Math.floor(Math.random() * ACCOUNTS),
+      Math.floor(Math.random() * ACCOUNTS),
+      1 + Math.floor(Math.random() * 50),
+    );
     const ms = performance.now() - t0;
     if (current) {
       current.lat.push(ms);
@@ -72,7 +77,8 @@ function tick(): void {
     // End by running out of work, not with process.exit() (see test/support/bank-writer.ts).
     process.stdin.destroy();
     const out: Record<string, { lat: number[]; lateMs: number; seconds: number }> = {};
-    for (const [name, w] of Object.entries(windows)) out[name] = { lat: w.lat, lateMs: w.lateMs, seconds: (w.end - w.start) / 1000 };
+    for (const [name, w] of Object.entries(windows))
+      out[name] = { lat: w.lat, lateMs: w.lateMs, seconds: (w.end - w.start) / 1000 };
     process.stdout.write(`${JSON.stringify({ windows: out })}\n`);
     return;
   }

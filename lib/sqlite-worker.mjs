@@ -5,12 +5,15 @@
 // Plain ESM JavaScript on purpose: worker entry points are loaded by Node itself, and
 // this file must load the same way from the TypeScript sources (tests) and from dist/.
 // The request/response shapes are typed in src/snapshot/worker-client.ts.
-import { parentPort, workerData } from 'node:worker_threads';
-import { openSync, readSync, closeSync, statSync } from 'node:fs';
+
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { parentPort, workerData } from 'node:worker_threads';
 
 // The same driver choice as src/sqlite/driver.ts (better-sqlite3 13 on Node >= 22, 12 on 20).
-const Database = createRequire(import.meta.url)(Number(process.versions.node.split('.')[0]) >= 22 ? 'better-sqlite3-napi' : 'better-sqlite3');
+const Database = createRequire(import.meta.url)(
+  Number(process.versions.node.split('.')[0]) >= 22 ? 'better-sqlite3-napi' : 'better-sqlite3',
+);
 
 const SQLITE_MAGIC = 'SQLite format 3\u0000';
 const ALL_PAGES = 0x7fffffff;
@@ -32,11 +35,13 @@ function headerProblem(path) {
   const size = statSync(path).size;
   if (size === 0) return 'the file is empty';
   const header = readHeader(path);
-  if (header.length < 100 || header.toString('latin1', 0, 16) !== SQLITE_MAGIC) return 'it is not an SQLite database (bad file header)';
+  if (header.length < 100 || header.toString('latin1', 0, 16) !== SQLITE_MAGIC)
+    return 'it is not an SQLite database (bad file header)';
   const pageSize = header.readUInt16BE(16) === 1 ? 65536 : header.readUInt16BE(16);
   const pageCount = header.readUInt32BE(28);
   if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0) return `the header has an invalid page size (${pageSize})`;
-  if (pageCount > 0 && size < pageSize * pageCount) return `the file is truncated: ${size} bytes but the header says ${pageCount} pages of ${pageSize} bytes`;
+  if (pageCount > 0 && size < pageSize * pageCount)
+    return `the file is truncated: ${size} bytes but the header says ${pageCount} pages of ${pageSize} bytes`;
   return undefined;
 }
 
@@ -50,12 +55,19 @@ function check(db, mode) {
 
 function tables(db, countRows) {
   const names = db
-    .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")
+    .prepare(
+      "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+    )
     .pluck()
     .all();
   return names.map((name) => ({
     name,
-    rows: countRows ? db.prepare(`SELECT count(*) FROM "${name.replaceAll('"', '""')}"`).pluck().get() : undefined,
+    rows: countRows
+      ? db
+          .prepare(`SELECT count(*) FROM "${name.replaceAll('"', '""')}"`)
+          .pluck()
+          .get()
+      : undefined,
   }));
 }
 
@@ -114,9 +126,23 @@ function verify({ path, check: mode, countRows }) {
     const list = problems.length === 0 ? tables(db, countRows) : [];
     const pageSize = db.pragma('page_size', { simple: true });
     const pageCount = db.pragma('page_count', { simple: true });
-    return { ok: problems.length === 0, problems, tables: list, bytes: statSync(path).size, pageSize, pageCount, ms: performance.now() - t0 };
+    return {
+      ok: problems.length === 0,
+      problems,
+      tables: list,
+      bytes: statSync(path).size,
+      pageSize,
+      pageCount,
+      ms: performance.now() - t0,
+    };
   } catch (err) {
-    return { ok: false, problems: [String(err && err.message ? err.message : err)], tables: [], bytes: statSync(path).size, ms: performance.now() - t0 };
+    return {
+      ok: false,
+      problems: [String(err?.message ? err.message : err)],
+      tables: [],
+      bytes: statSync(path).size,
+      ms: performance.now() - t0,
+    };
   } finally {
     db?.close();
   }
@@ -127,5 +153,5 @@ try {
   const value = request.op === 'snapshot' ? await snapshot(request) : verify(request);
   parentPort.postMessage({ ok: true, value });
 } catch (err) {
-  parentPort.postMessage({ ok: false, message: err && err.message ? err.message : String(err), code: err && err.code });
+  parentPort.postMessage({ ok: false, message: err?.message ? err.message : String(err), code: err?.code });
 }

@@ -33,7 +33,11 @@ export class ConfigError extends LifeboatError {
   readonly problems: readonly string[];
 
   constructor(problems: readonly string[], details: ErrorDetails = {}) {
-    super('CONFIG_INVALID', problems.length === 1 ? problems[0]! : `invalid configuration:\n  - ${problems.join('\n  - ')}`, details);
+    super(
+      'CONFIG_INVALID',
+      problems.length === 1 ? problems[0]! : `invalid configuration:\n  - ${problems.join('\n  - ')}`,
+      details,
+    );
     this.name = 'ConfigError';
     this.problems = problems;
   }

@@ -1,25 +1,25 @@
-import type BetterSqlite3 from 'better-sqlite3';
-import Database from './sqlite/driver.js';
 import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import type BetterSqlite3 from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { RemotePushError, runBackup, type BackupJobOptions, type BackupReport } from './backup/job.js';
+import { type BackupJobOptions, type BackupReport, RemotePushError, runBackup } from './backup/job.js';
 import { sortBackupsNewestFirst } from './backup/naming.js';
-import { loadConfig, warningsOf, type ConfigOverrides } from './config/load.js';
+import { backupJobOptions, openRemoteStore } from './backup/targets.js';
+import { type ConfigOverrides, loadConfig, warningsOf } from './config/load.js';
 import type { Config } from './config/types.js';
 import { LifeboatError } from './errors.js';
 import { ensurePrivateDir } from './fs/durable.js';
 import { acquireLock, type LockHandle } from './fs/lock.js';
 import { silentLogger } from './log.js';
-import { systemClock, type Clock } from './schedule/clock.js';
-import { parseCron, type CronSchedule } from './schedule/cron.js';
-import { maxBackupAgeMs, type StatusReport } from './server/status.js';
+import { type RestoreReport, restoreAtStartup, restoreDatabase } from './restore/restore.js';
+import { parseRestoreSource, type RestoreSource } from './restore/source.js';
+import { type Clock, systemClock } from './schedule/clock.js';
+import { type CronSchedule, parseCron } from './schedule/cron.js';
 import { Scheduler } from './schedule/scheduler.js';
+import { maxBackupAgeMs, type StatusReport } from './server/status.js';
 import type { CheckMode } from './snapshot/worker-client.js';
+import Database from './sqlite/driver.js';
 import { LocalStore } from './storage/local.js';
-import { backupJobOptions, openRemoteStore } from './backup/targets.js';
-import { restoreAtStartup, restoreDatabase, type RestoreReport } from './restore/restore.js';
-import { parseRestoreSource } from './restore/source.js';
 import type { BackupStore, StoredObject } from './storage/store.js';
 
 export interface LifeboatOptions {
@@ -118,7 +118,9 @@ export class Lifeboat {
     this.databaseOptions = init.databaseOptions;
     this.lock = init.lock;
     this.startedAt = init.clock.now();
-    this.schedule = init.schedule ? parseCron(init.config.backupCron, init.config.backupCronTz ? { timeZone: init.config.backupCronTz } : {}) : undefined;
+    this.schedule = init.schedule
+      ? parseCron(init.config.backupCron, init.config.backupCronTz ? { timeZone: init.config.backupCronTz } : {})
+      : undefined;
     this.scheduler = this.schedule
       ? new Scheduler({
           schedule: this.schedule,
@@ -149,12 +151,21 @@ export class Lifeboat {
     await ensurePrivateDir(config.paths.backupsDir);
     if (mode === 'embedded') await ensurePrivateDir(dirname(dbFile));
     else await assertDatabaseExists(dbFile);
-    const lock = await acquireLock(`${dbFile}.lifeboat.lock`, mode === 'embedded' ? 'embedded database' : 'sidecar backups');
+    const lock = await acquireLock(
+      `${dbFile}.lifeboat.lock`,
+      mode === 'embedded' ? 'embedded database' : 'sidecar backups',
+    );
 
     let handle: BetterSqlite3.Database | undefined;
     try {
       // ── restore hook (src/restore/): complete an interrupted restore, then HQL_BACKUP_RESTORE, before the db is opened ──
-      await restoreAtStartup(config, { dbFile, remote, logger, sidecar: mode === 'sidecar', now: () => (options.clock ?? systemClock).now() });
+      await restoreAtStartup(config, {
+        dbFile,
+        remote,
+        logger,
+        sidecar: mode === 'sidecar',
+        now: () => (options.clock ?? systemClock).now(),
+      });
       // ── end of restore hook ──
       if (mode === 'embedded') handle = openEmbedded(dbFile, options.database);
       const lifeboat = new Lifeboat({
@@ -182,7 +193,9 @@ export class Lifeboat {
   /** The application's database handle (embedded mode only). */
   get db(): BetterSqlite3.Database {
     if (!this.handle) {
-      throw new LifeboatError('NO_HANDLE', `Lifeboat runs as a sidecar for ${this.dbFile} and has no database handle`, { hint: 'open without dbPath to embed the database' });
+      throw new LifeboatError('NO_HANDLE', `Lifeboat runs as a sidecar for ${this.dbFile} and has no database handle`, {
+        hint: 'open without dbPath to embed the database',
+      });
     }
     return this.handle;
   }
@@ -201,7 +214,8 @@ export class Lifeboat {
       `Lifeboat started: database ${this.dbFile}, backups in ${this.local.dir}, next scheduled backup ${next?.toISOString() ?? 'none'}`,
     );
     this.scheduler?.start();
-    const wantsFirst = backupOnStart === 'always' || (backupOnStart === 'if-none' && (await this.localBackups()).length === 0);
+    const wantsFirst =
+      backupOnStart === 'always' || (backupOnStart === 'if-none' && (await this.localBackups()).length === 0);
     if (wantsFirst) {
       this.logger.info('no backup exists yet: taking the first one now');
       this.startupBackup = this.backup().then(
@@ -268,9 +282,12 @@ export class Lifeboat {
    *
    * Unlike start-up, a source applied before is applied again: calling restore() is the intent.
    */
-  restore(source: string, options: { skipValidation?: boolean; onProgress?: (bytes: number, total: number | undefined) => void } = {}): Promise<RestoreReport> {
+  restore(
+    source: string,
+    options: { skipValidation?: boolean; onProgress?: (bytes: number, total: number | undefined) => void } = {},
+  ): Promise<RestoreReport> {
     if (this.closed) return Promise.reject(new LifeboatError('CLOSED', 'this Lifeboat instance is closed'));
-    let parsed;
+    let parsed: RestoreSource;
     try {
       parsed = parseRestoreSource(source);
     } catch (err) {
@@ -291,7 +308,10 @@ export class Lifeboat {
           now: () => this.clock.now(),
           onProgress: options.onProgress,
         });
-        this.logger.warn({ origin: report.origin, movedAside: report.movedAside }, `restored ${report.origin} into ${this.dbFile}`);
+        this.logger.warn(
+          { origin: report.origin, movedAside: report.movedAside },
+          `restored ${report.origin} into ${this.dbFile}`,
+        );
         return report;
       } finally {
         if (this.handle) this.handle = openEmbedded(this.dbFile, this.databaseOptions);
@@ -316,7 +336,11 @@ export class Lifeboat {
   }
 
   status(): { lastBackup: BackupReport | undefined; lastError: string | undefined; nextBackupAt: Date | undefined } {
-    return { lastBackup: this.lastReport, lastError: this.lastAttemptFailed ? this.lastFailure?.message : undefined, nextBackupAt: this.nextBackupAt() };
+    return {
+      lastBackup: this.lastReport,
+      lastError: this.lastAttemptFailed ? this.lastFailure?.message : undefined,
+      nextBackupAt: this.nextBackupAt(),
+    };
   }
 
   /** Counts, last success and failure, newest local backup and schedule: what /health and /metrics report. */
@@ -330,7 +354,15 @@ export class Lifeboat {
       mode: this.mode,
       database: this.dbFile,
       ...this.counts,
-      lastSuccess: last ? { name: last.name, at: last.startedAt, durationMs: last.durationMs, bytes: last.bytes, pushed: last.remote !== undefined } : undefined,
+      lastSuccess: last
+        ? {
+            name: last.name,
+            at: last.startedAt,
+            durationMs: last.durationMs,
+            bytes: last.bytes,
+            pushed: last.remote !== undefined,
+          }
+        : undefined,
       lastFailure: this.lastFailure,
       newestLocal: local[0] ? { name: local[0].name, at: local[0].time } : undefined,
       localCount: local.length,
@@ -352,7 +384,12 @@ export class Lifeboat {
 }
 
 function toEntries(objects: readonly StoredObject[]): BackupEntry[] {
-  return sortBackupsNewestFirst(objects).map((o) => ({ name: o.name, nodeId: o.id.nodeId, time: new Date(o.id.unixSeconds * 1000), size: o.size }));
+  return sortBackupsNewestFirst(objects).map((o) => ({
+    name: o.name,
+    nodeId: o.id.nodeId,
+    time: new Date(o.id.unixSeconds * 1000),
+    size: o.size,
+  }));
 }
 
 function openEmbedded(dbFile: string, options: BetterSqlite3.Options | undefined): BetterSqlite3.Database {
@@ -365,7 +402,9 @@ function openEmbedded(dbFile: string, options: BetterSqlite3.Options | undefined
 async function assertDatabaseExists(dbFile: string): Promise<void> {
   const s = await stat(dbFile).catch(() => undefined);
   if (!s?.isFile()) {
-    throw new LifeboatError('DB_MISSING', `no database file at ${dbFile}`, { hint: 'check --db: the sidecar backs up an existing database that another process writes' });
+    throw new LifeboatError('DB_MISSING', `no database file at ${dbFile}`, {
+      hint: 'check --db: the sidecar backs up an existing database that another process writes',
+    });
   }
 }
 

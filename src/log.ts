@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 export type { Logger };
 
@@ -29,17 +29,29 @@ function prettyLine(line: string): string {
  * Secret-bearing fields are censored by path as a second line of defence; the first is
  * that secrets never leave the config module except to the S3 client and the cipher.
  */
-export function createLogger(options: { level?: string; format?: LogFormat; stream?: NodeJS.WritableStream } = {}): Logger {
+export function createLogger(
+  options: { level?: string; format?: LogFormat; stream?: NodeJS.WritableStream } = {},
+): Logger {
   const level = options.level ?? process.env.LIFEBOAT_LOG ?? 'info';
   const stream = options.stream ?? process.stderr;
   const envFormat = process.env.LIFEBOAT_LOG_FORMAT;
-  const format: LogFormat = options.format ?? (envFormat === 'json' || envFormat === 'pretty' ? envFormat : (stream as NodeJS.WriteStream).isTTY ? 'pretty' : 'json');
+  const format: LogFormat =
+    options.format ??
+    (envFormat === 'json' || envFormat === 'pretty'
+      ? envFormat
+      : (stream as NodeJS.WriteStream).isTTY
+        ? 'pretty'
+        : 'json');
   // Synchronous writes to fd 2, so the last lines before an exit are never lost.
   // On a terminal a progress line may be drawn (src/cli/progress.ts): clear it before a log
   // line, or both end up on one row; the progress line is redrawn on its next update.
   const clear = (stream as NodeJS.WriteStream).isTTY ? '\r\u001b[K' : '';
   const destination =
-    format === 'pretty' ? { write: (line: string) => stream.write(clear + prettyLine(line)) } : stream === process.stderr ? pino.destination({ dest: 2, sync: true }) : stream;
+    format === 'pretty'
+      ? { write: (line: string) => stream.write(clear + prettyLine(line)) }
+      : stream === process.stderr
+        ? pino.destination({ dest: 2, sync: true })
+        : stream;
   return pino(
     {
       name: 'lifeboat',

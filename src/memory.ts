@@ -45,7 +45,10 @@ function collector(): Collect | null {
   collect = null;
   // Started with --expose-gc: use the application's own, and leave the flag as it is.
   const own: unknown = (globalThis as { gc?: unknown }).gc;
-  if (typeof own === 'function') return (collect = own as Collect);
+  if (typeof own === 'function') {
+    collect = own as Collect;
+    return collect;
+  }
   try {
     setFlagsFromString('--expose-gc');
     const gc: unknown = runInNewContext('typeof gc === "function" ? gc : undefined');

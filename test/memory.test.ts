@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { test } from 'node:test';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
+import { test } from 'node:test';
 import { runInNewContext } from 'node:vm';
 import { COLLECT_EVERY_BYTES, droppedBuffers, FULL_COLLECT_GROWTH_BYTES } from '../src/memory.js';
 
@@ -71,6 +71,8 @@ test('dropped buffers: no gc global is left behind, for this context or a new on
 
 test('dropped buffers: an application started with --expose-gc keeps its flag', () => {
   const script = `const m = await import(${JSON.stringify(new URL('../src/memory.ts', import.meta.url).href)}); m.droppedBuffers(m.COLLECT_EVERY_BYTES); const vm = await import('node:vm'); console.log(vm.runInNewContext('typeof gc'));`;
-  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+  });
   assert.equal(out.trim(), 'function');
 });

@@ -27,7 +27,15 @@ export async function compileForChildren(dir: string, log: (s: string) => void):
     tsconfig,
     JSON.stringify({
       extends: join(REPO, 'tsconfig.json'),
-      compilerOptions: { rootDir: REPO, outDir: out, typeRoots: [join(REPO, 'node_modules', '@types')], noEmit: false, declaration: false, sourceMap: false, incremental: false },
+      compilerOptions: {
+        rootDir: REPO,
+        outDir: out,
+        typeRoots: [join(REPO, 'node_modules', '@types')],
+        noEmit: false,
+        declaration: false,
+        sourceMap: false,
+        incremental: false,
+      },
       include: [join(REPO, 'src'), join(REPO, 'bench', 'child.ts')],
     }),
   );
@@ -36,10 +44,14 @@ export async function compileForChildren(dir: string, log: (s: string) => void):
     await run(process.execPath, [tsc, '-p', tsconfig], { maxBuffer: 16 * 1024 * 1024 });
   } catch (err) {
     // tsc still emits on type errors (files being edited by someone else); only a missing output is fatal.
-    const text = String((err as { stdout?: string }).stdout ?? err).split('\n').slice(0, 5).join('\n');
+    const text = String((err as { stdout?: string }).stdout ?? err)
+      .split('\n')
+      .slice(0, 5)
+      .join('\n');
     log(`tsc reported problems (emitted anyway):\n${text}`);
   }
-  if (!existsSync(join(out, 'bench', 'child.js'))) throw new Error(`compiling for the child processes produced no ${join(out, 'bench', 'child.js')}`);
+  if (!existsSync(join(out, 'bench', 'child.js')))
+    throw new Error(`compiling for the child processes produced no ${join(out, 'bench', 'child.js')}`);
   cpSync(join(REPO, 'lib'), join(out, 'lib'), { recursive: true });
   symlinkSync(join(REPO, 'node_modules'), join(out, 'node_modules'));
   writeFileSync(join(out, 'package.json'), JSON.stringify({ type: 'module' }));
@@ -47,5 +59,8 @@ export async function compileForChildren(dir: string, log: (s: string) => void):
 }
 
 export function tsxRuntime(): ChildRuntime {
-  return { kind: 'tsx', childArgs: ['--no-warnings', '--import', import.meta.resolve('tsx'), join(REPO, 'bench', 'child.ts')] };
+  return {
+    kind: 'tsx',
+    childArgs: ['--no-warnings', '--import', import.meta.resolve('tsx'), join(REPO, 'bench', 'child.ts')],
+  };
 }

@@ -17,10 +17,18 @@ export interface ChildResult extends ChildReply {
  * Runs one operation of bench/child.ts in its own process under GNU time; with `cpus`
  * (a taskset list such as "0"), only on those cores.
  */
-export async function runChild(runtime: ChildRuntime, request: ChildRequest, serverPids: readonly number[] = [], cpus?: string): Promise<ChildResult> {
+export async function runChild(
+  runtime: ChildRuntime,
+  request: ChildRequest,
+  serverPids: readonly number[] = [],
+  cpus?: string,
+): Promise<ChildResult> {
   const cpu0 = serverPids.map(processCpuS);
   const args = [...runtime.childArgs, JSON.stringify(request)];
-  const m = cpus === undefined ? await measureCommand(process.execPath, args) : await measureCommand('taskset', ['-c', cpus, process.execPath, ...args]);
+  const m =
+    cpus === undefined
+      ? await measureCommand(process.execPath, args)
+      : await measureCommand('taskset', ['-c', cpus, process.execPath, ...args]);
   const serverCpuS = serverPids.reduce((sum, pid, i) => sum + (processCpuS(pid) - cpu0[i]!), 0);
   const line = m.stdout.trim().split('\n').pop() ?? '';
   let reply: ChildReply;

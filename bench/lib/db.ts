@@ -1,6 +1,6 @@
-import Database from '../../src/sqlite/driver.js';
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
+import Database from '../../src/sqlite/driver.js';
 
 /**
  * A database of about `sizeMiB` MiB: a table of mixed rows, most small (a name and a few
@@ -10,7 +10,9 @@ export function buildDb(path: string, sizeMiB: number): number {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = OFF');
-  db.exec('CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, at INTEGER NOT NULL, amount REAL, payload BLOB)');
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, at INTEGER NOT NULL, amount REAL, payload BLOB)',
+  );
   db.exec('CREATE INDEX IF NOT EXISTS events_at ON events (at)');
   const insert = db.prepare('INSERT INTO events (kind, at, amount, payload) VALUES (?, ?, ?, ?)');
   const blob = randomBytes(1 << 20);
@@ -18,7 +20,12 @@ export function buildDb(path: string, sizeMiB: number): number {
     for (let i = 0; i < n; i++) {
       const big = (base + i) % 3 === 0;
       const off = ((base + i) * 977) % (blob.length - 1100);
-      insert.run(`kind-${(base + i) % 17}`, 1_700_000_000 + base + i, (base + i) * 0.25, big ? blob.subarray(off, off + 1000 + ((base + i) % 100)) : null);
+      insert.run(
+        `kind-${(base + i) % 17}`,
+        1_700_000_000 + base + i,
+        (base + i) * 0.25,
+        big ? blob.subarray(off, off + 1000 + ((base + i) % 100)) : null,
+      );
     }
   });
   let rows = 0;

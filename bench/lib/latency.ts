@@ -26,14 +26,22 @@ export interface LatencyPhase {
  * `idleMs` and a busy window from the start of `during` until `tailMs` after it ended (the
  * first checkpoint after a long read transaction belongs to the backup's cost).
  */
-export async function writerLatency(db: string, rate: number, phases: readonly LatencyPhase[], tailMs: number): Promise<Array<{ idle: WindowStats; busy: WindowStats }>> {
-  const child = spawn(process.execPath, ['--no-warnings', '--import', import.meta.resolve('tsx'), WRITER, db, String(rate)], { stdio: ['pipe', 'pipe', 'inherit'] });
+export async function writerLatency(
+  db: string,
+  rate: number,
+  phases: readonly LatencyPhase[],
+  tailMs: number,
+): Promise<Array<{ idle: WindowStats; busy: WindowStats }>> {
+  const child = spawn(
+    process.execPath,
+    ['--no-warnings', '--import', import.meta.resolve('tsx'), WRITER, db, String(rate)],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   const lines: string[] = [];
   let buf = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => {
     buf += d;
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
       lines.push(buf.slice(0, i));
       buf = buf.slice(i + 1);
     }
@@ -61,11 +69,21 @@ export async function writerLatency(db: string, rate: number, phases: readonly L
       send('mark -');
     }
     send('stop');
-    const result = JSON.parse(await waitLine('{')) as { windows: Record<string, { lat: number[]; lateMs: number; seconds: number }> };
+    const result = JSON.parse(await waitLine('{')) as {
+      windows: Record<string, { lat: number[]; lateMs: number; seconds: number }>;
+    };
     const stats = (name: string): WindowStats => {
       const w = result.windows[name] ?? { lat: [], lateMs: NaN, seconds: NaN };
       const s = w.lat.sort((a, b) => a - b);
-      return { name, seconds: w.seconds, commits: s.length, p50Ms: percentile(s, 50), p99Ms: percentile(s, 99), maxMs: s[s.length - 1] ?? NaN, lateMs: w.lateMs };
+      return {
+        name,
+        seconds: w.seconds,
+        commits: s.length,
+        p50Ms: percentile(s, 50),
+        p99Ms: percentile(s, 99),
+        maxMs: s[s.length - 1] ?? NaN,
+        lateMs: w.lateMs,
+      };
     };
     return phases.map((p) => ({ idle: stats(`idle-${p.name}`), busy: stats(`busy-${p.name}`) }));
   } finally {

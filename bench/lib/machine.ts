@@ -23,15 +23,22 @@ export async function describeMachine(workDir: string): Promise<string[]> {
   const base = device.replace(/^\/dev\//, '').replace(/p?\d+$/, '');
   let rotational = '';
   try {
-    rotational = readFileSync(`/sys/block/${base}/queue/rotational`, 'utf8').trim() === '1' ? 'rotational' : 'non-rotational';
+    rotational =
+      readFileSync(`/sys/block/${base}/queue/rotational`, 'utf8').trim() === '1' ? 'rotational' : 'non-rotational';
   } catch {
     /* not a plain block device */
   }
   const db = new Database(':memory:');
   const sqlite = (db.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
   db.close();
-  const driverVersion = (createRequire(import.meta.url)(`${SQLITE_DRIVER}/package.json`) as { version: string }).version;
-  const [cli, restic, rclone, rgw] = await Promise.all([version('sqlite3', ['--version']), version('restic'), version('rclone'), version('radosgw', ['--version'])]);
+  const driverVersion = (createRequire(import.meta.url)(`${SQLITE_DRIVER}/package.json`) as { version: string })
+    .version;
+  const [cli, restic, rclone, rgw] = await Promise.all([
+    version('sqlite3', ['--version']),
+    version('restic'),
+    version('rclone'),
+    version('radosgw', ['--version']),
+  ]);
   return [
     `- CPU: ${availableParallelism()} vCPU (\`nproc\`), ${model}${hypervisor ? `, ${hypervisor} guest` : ''}`,
     `- RAM: ${(totalmem() / 2 ** 30).toFixed(1)} GiB, no swap used by the benchmark`,
@@ -39,6 +46,8 @@ export async function describeMachine(workDir: string): Promise<string[]> {
     `- Kernel: Linux ${release()}`,
     `- Node ${process.version}; SQLite ${sqlite} (${SQLITE_DRIVER} ${driverVersion}, what Lifeboat uses); sqlite3 CLI ${cli.split(' ')[0] ?? cli} (Debian)`,
     `- Peers: ${restic.split(' compiled')[0]}, ${rclone}; S3 server: ${rgw.replace(/\s*\(.*$/, '')} (radosgw, memstore OSD, 127.0.0.1)`,
-    `- Load average at start: ${loadavg().map((l) => l.toFixed(2)).join(', ')} (the machine was shared with other work)`,
+    `- Load average at start: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(', ')} (the machine was shared with other work)`,
   ];
 }

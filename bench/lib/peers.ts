@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { measureCommand, run, type Measured } from './util.js';
+import { type Measured, measureCommand, run } from './util.js';
 
 /** Debian packages the comparison runs, by command name. */
 const PACKAGES: Record<string, string> = { sqlite3: 'sqlite3', restic: 'restic', rclone: 'rclone' };
@@ -23,14 +23,21 @@ export async function ensureCommands(bins: readonly string[], say: (s: string) =
   if (missing.length === 0) return [];
   const canInstall = process.getuid?.() === 0 && which('apt-get');
   if (!canInstall) {
-    say(`missing ${missing.join(', ')} and cannot install them (needs root and apt-get): run \`sudo apt-get install ${missing.map((b) => PACKAGES[b] ?? b).join(' ')}\`; those comparisons are skipped`);
+    say(
+      `missing ${missing.join(', ')} and cannot install them (needs root and apt-get): run \`sudo apt-get install ${missing.map((b) => PACKAGES[b] ?? b).join(' ')}\`; those comparisons are skipped`,
+    );
     return missing;
   }
-  say(`installing ${missing.join(', ')} from Debian with apt-get, for the comparison (apt-get update + install, about a minute)`);
+  say(
+    `installing ${missing.join(', ')} from Debian with apt-get, for the comparison (apt-get update + install, about a minute)`,
+  );
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   try {
     await run('apt-get', ['update', '-qq'], { env, maxBuffer: 64 * 1024 * 1024 });
-    await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing.map((b) => PACKAGES[b] ?? b)], { env, maxBuffer: 64 * 1024 * 1024 });
+    await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing.map((b) => PACKAGES[b] ?? b)], {
+      env,
+      maxBuffer: 64 * 1024 * 1024,
+    });
   } catch (err) {
     say(`apt-get failed (${(err as Error).message.split('\n')[0]}); those comparisons are skipped`);
   }
@@ -67,7 +74,11 @@ export async function resticBackup(db: string, work: string, round: string, s3?:
   if (s3) {
     repo = `s3:${s3.endpoint}/${s3.bucket}/${round}`;
     delete env.AWS_CA_BUNDLE;
-    Object.assign(env, { AWS_ACCESS_KEY_ID: s3.accessKey, AWS_SECRET_ACCESS_KEY: s3.secretKey, AWS_DEFAULT_REGION: 'us-east-1' });
+    Object.assign(env, {
+      AWS_ACCESS_KEY_ID: s3.accessKey,
+      AWS_SECRET_ACCESS_KEY: s3.secretKey,
+      AWS_DEFAULT_REGION: 'us-east-1',
+    });
   } else {
     repo = join(work, `restic-${round}`);
   }
@@ -83,7 +94,9 @@ export async function resticBackup(db: string, work: string, round: string, s3?:
 export async function rcloneCopy(db: string, work: string, round: string, s3?: S3Target): Promise<Measured> {
   const config = join(work, 'rclone.conf');
   if (!existsSync(config)) writeFileSync(config, '');
-  const obscured = (await run('rclone', ['obscure', RESTIC_PASSWORD], { env: { ...process.env, RCLONE_CONFIG: config } })).stdout.trim();
+  const obscured = (
+    await run('rclone', ['obscure', RESTIC_PASSWORD], { env: { ...process.env, RCLONE_CONFIG: config } })
+  ).stdout.trim();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     RCLONE_CONFIG: config,

@@ -1,8 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CreateBucketCommand, DeleteObjectCommand, ListObjectsV2Command, S3Client, type ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import type { S3Config } from '../../src/config/types.js';
-import { startRadosGw, type RadosGw } from '../../test/support/radosgw.js';
+import { type RadosGw, startRadosGw } from '../../test/support/radosgw.js';
 import { run } from './util.js';
 
 /**
@@ -44,7 +50,15 @@ export async function startBenchS3(memoryBytes: number): Promise<BenchS3> {
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
   const buckets = new Set<string>();
-  const config = (bucket: string): S3Config => ({ url: gw.endpoint, bucket, region: gw.region, pathStyle: true, key: gw.accessKey, secret: gw.secretKey, prefix: '' });
+  const config = (bucket: string): S3Config => ({
+    url: gw.endpoint,
+    bucket,
+    region: gw.region,
+    pathStyle: true,
+    key: gw.accessKey,
+    secret: gw.secretKey,
+    prefix: '',
+  });
   return {
     gw,
     client,
@@ -59,15 +73,20 @@ export async function startBenchS3(memoryBytes: number): Promise<BenchS3> {
     async empty(bucket) {
       let token: string | undefined;
       do {
-        const page: ListObjectsV2CommandOutput = await client.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
-        for (const o of page.Contents ?? []) if (o.Key) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.Key }));
+        const page: ListObjectsV2CommandOutput = await client.send(
+          new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }),
+        );
+        for (const o of page.Contents ?? [])
+          if (o.Key) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.Key }));
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token);
       await run('radosgw-admin', ['-c', conf, 'gc', 'process', '--include-all'], { timeout: 120_000 });
     },
     osdRss() {
       try {
-        return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${serverPids[1]}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
+        return (
+          Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${serverPids[1]}/status`, 'utf8'))?.[1] ?? NaN) * 1024
+        );
       } catch {
         return NaN;
       }

@@ -58,7 +58,11 @@ export interface Measured {
  * survives exec on Linux and would hide a smaller child's own peak; `time` is tiny, so the
  * command it forks starts clean.
  */
-export async function measureCommand(cmd: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Measured> {
+export async function measureCommand(
+  cmd: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<Measured> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn('/usr/bin/time', ['-f', 'LIFEBOAT_BENCH_TIME maxrss_kb=%M user=%U sys=%S', cmd, ...args], {
@@ -106,8 +110,19 @@ export function fmt(v: Cell): string {
   return v.toFixed(Math.abs(v) < 10 ? 2 : 1);
 }
 
-export function table(title: string, headers: readonly string[], rows: ReadonlyArray<ReadonlyArray<Cell>>, notes: readonly string[] = []): string {
-  const lines = [`### ${title}`, '', `| ${headers.join(' | ')} |`, `|${headers.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${headers.map((_, i) => fmt(r[i] ?? '')).join(' | ')} |`)];
+export function table(
+  title: string,
+  headers: readonly string[],
+  rows: ReadonlyArray<ReadonlyArray<Cell>>,
+  notes: readonly string[] = [],
+): string {
+  const lines = [
+    `### ${title}`,
+    '',
+    `| ${headers.join(' | ')} |`,
+    `|${headers.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${headers.map((_, i) => fmt(r[i] ?? '')).join(' | ')} |`),
+  ];
   if (notes.length) lines.push('', ...notes);
   return `${lines.join('\n')}\n`;
 }

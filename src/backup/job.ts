@@ -1,12 +1,12 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { type EncryptedFileSource, openEncryptedFile } from '../crypto/encrypted-file.js';
 import type { EncryptionKey } from '../crypto/keys.js';
-import { openEncryptedFile } from '../crypto/encrypted-file.js';
 import { LifeboatError } from '../errors.js';
 import { ensurePrivateDir, TEMP_PREFIX } from '../fs/durable.js';
 import { acquireLock } from '../fs/lock.js';
-import { snapshotDatabase, type SnapshotStage } from '../snapshot/snapshot.js';
+import { type SnapshotStage, snapshotDatabase } from '../snapshot/snapshot.js';
 import type { CheckMode } from '../snapshot/worker-client.js';
 import type { LocalStore } from '../storage/local.js';
 import type { BackupStore } from '../storage/store.js';
@@ -60,10 +60,14 @@ export interface BackupReport {
 export class RemotePushError extends LifeboatError {
   readonly report: BackupReport;
   constructor(report: BackupReport, cause: unknown) {
-    super('REMOTE_PUSH_FAILED', `backup ${report.name} was saved locally at ${report.path} but the push to the remote store failed: ${(cause as Error)?.message ?? String(cause)}`, {
-      hint: 'check the S3 settings (HQL_S3_*) and `lifeboat list --remote`; the local backup is kept and the next run pushes a new one',
-      cause,
-    });
+    super(
+      'REMOTE_PUSH_FAILED',
+      `backup ${report.name} was saved locally at ${report.path} but the push to the remote store failed: ${(cause as Error)?.message ?? String(cause)}`,
+      {
+        hint: 'check the S3 settings (HQL_S3_*) and `lifeboat list --remote`; the local backup is kept and the next run pushes a new one',
+        cause,
+      },
+    );
     this.report = report;
   }
 }
@@ -97,7 +101,9 @@ async function backupLocked(options: BackupJobOptions): Promise<BackupReport> {
 
   await removeStaleTemps(local.dir, logger);
   if ((await local.list()).some((o) => o.name === name)) {
-    throw new LifeboatError('BACKUP_EXISTS', `a backup named ${name} already exists in ${local.dir}`, { hint: 'two backups started in the same second; wait a second and run it again' });
+    throw new LifeboatError('BACKUP_EXISTS', `a backup named ${name} already exists in ${local.dir}`, {
+      hint: 'two backups started in the same second; wait a second and run it again',
+    });
   }
 
   logger.info({ db: options.dbFile, backup: path }, 'backup started');
@@ -105,7 +111,7 @@ async function backupLocked(options: BackupJobOptions): Promise<BackupReport> {
   // while the snapshot is checked and made durable; the object is committed only once the
   // local backup is (beforeCommit), so a backup that fails its check never reaches the store.
   const push = options.remote ? new Push(name, options.remote, options.onProgress) : undefined;
-  let snap;
+  let snap: Awaited<ReturnType<typeof snapshotDatabase>>;
   try {
     snap = await snapshotDatabase(options.dbFile, path, {
       check: options.check,
@@ -119,9 +125,14 @@ async function backupLocked(options: BackupJobOptions): Promise<BackupReport> {
   }
   push?.localCommitted();
   if (snap.journalMode !== 'wal') {
-    warnings.push(`the database is in ${snap.journalMode} journal mode, so writers waited during the snapshot; WAL mode lets them continue`);
+    warnings.push(
+      `the database is in ${snap.journalMode} journal mode, so writers waited during the snapshot; WAL mode lets them continue`,
+    );
   }
-  logger.info({ backup: name, bytes: snap.bytes, ms: Math.round(snap.durationMs) }, 'local backup written and verified');
+  logger.info(
+    { backup: name, bytes: snap.bytes, ms: Math.round(snap.durationMs) },
+    'local backup written and verified',
+  );
 
   const expiredLocal = await applyRetention(local, options.keepDaysLocal, name, options.now(), logger, warnings);
 
@@ -145,13 +156,31 @@ async function backupLocked(options: BackupJobOptions): Promise<BackupReport> {
       throw new RemotePushError({ ...baseReport, durationMs: performance.now() - t0, remote: undefined }, err);
     }
     const pushMs = push.elapsedMs();
-    logger.info({ object: name, store: options.remote.store.description, ms: Math.round(pushMs) }, 'encrypted backup pushed');
-    const expired = await applyRetention(options.remote.store, options.keepDaysRemote, name, options.now(), logger, warnings);
+    logger.info(
+      { object: name, store: options.remote.store.description, ms: Math.round(pushMs) },
+      'encrypted backup pushed',
+    );
+    const expired = await applyRetention(
+      options.remote.store,
+      options.keepDaysRemote,
+      name,
+      options.now(),
+      logger,
+      warnings,
+    );
     remote = { object: name, plainBytes: snap.bytes, durationMs: pushMs, expired };
   }
 
   const report: BackupReport = { ...baseReport, durationMs: performance.now() - t0, remote };
-  logger.info({ backup: name, ms: Math.round(report.durationMs), expiredLocal: expiredLocal.length, expiredRemote: remote?.expired.length ?? 0 }, 'backup finished');
+  logger.info(
+    {
+      backup: name,
+      ms: Math.round(report.durationMs),
+      expiredLocal: expiredLocal.length,
+      expiredRemote: remote?.expired.length ?? 0,
+    },
+    'backup finished',
+  );
   return report;
 }
 
@@ -215,7 +244,7 @@ class Push {
 
   private async run(file: string, opened: () => void): Promise<void> {
     this.startedAt = performance.now();
-    let source;
+    let source: EncryptedFileSource;
     try {
       source = await openEncryptedFile(file, this.remote.key);
     } finally {
@@ -234,7 +263,14 @@ class Push {
   }
 }
 
-async function applyRetention(store: BackupStore, keepDays: number, justMade: string, now: Date, logger: Logger, warnings: string[]): Promise<string[]> {
+async function applyRetention(
+  store: BackupStore,
+  keepDays: number,
+  justMade: string,
+  now: Date,
+  logger: Logger,
+  warnings: string[],
+): Promise<string[]> {
   let names: string[];
   try {
     names = (await store.list()).map((o) => o.name);

@@ -13,8 +13,10 @@ export interface BackupId {
 }
 
 export function backupName(nodeId: number, unixSeconds: number): string {
-  if (!Number.isSafeInteger(nodeId) || nodeId < 1) throw new RangeError(`node id must be a whole number >= 1, got ${nodeId}`);
-  if (!Number.isSafeInteger(unixSeconds) || unixSeconds < 0) throw new RangeError(`timestamp must be whole unix seconds, got ${unixSeconds}`);
+  if (!Number.isSafeInteger(nodeId) || nodeId < 1)
+    throw new RangeError(`node id must be a whole number >= 1, got ${nodeId}`);
+  if (!Number.isSafeInteger(unixSeconds) || unixSeconds < 0)
+    throw new RangeError(`timestamp must be whole unix seconds, got ${unixSeconds}`);
   return `backup_node_${nodeId}_${unixSeconds}.sqlite`;
 }
 
@@ -38,11 +40,15 @@ export function backupTime(id: BackupId): Date {
 }
 
 /** Names that are backups, newest first (ties broken by node id, then name, for a stable order). */
-export function sortBackupsNewestFirst<T extends { readonly name: string }>(items: readonly T[]): Array<T & { readonly id: BackupId }> {
+export function sortBackupsNewestFirst<T extends { readonly name: string }>(
+  items: readonly T[],
+): Array<T & { readonly id: BackupId }> {
   const out: Array<T & { readonly id: BackupId }> = [];
   for (const item of items) {
     const id = parseBackupName(item.name);
     if (id) out.push({ ...item, id });
   }
-  return out.sort((a, b) => b.id.unixSeconds - a.id.unixSeconds || a.id.nodeId - b.id.nodeId || a.name.localeCompare(b.name));
+  return out.sort(
+    (a, b) => b.id.unixSeconds - a.id.unixSeconds || a.id.nodeId - b.id.nodeId || a.name.localeCompare(b.name),
+  );
 }

@@ -16,7 +16,8 @@ const DAY_SECONDS = 86_400;
  * never leave the store without a backup.
  */
 export function expiredBackups(names: readonly string[], now: Date, policy: RetentionPolicy): string[] {
-  if (!Number.isInteger(policy.keepDays) || policy.keepDays < 0) throw new RangeError(`keepDays must be a whole number >= 0, got ${policy.keepDays}`);
+  if (!Number.isInteger(policy.keepDays) || policy.keepDays < 0)
+    throw new RangeError(`keepDays must be a whole number >= 0, got ${policy.keepDays}`);
   const threshold = Math.floor(now.getTime() / 1000) - policy.keepDays * DAY_SECONDS;
   const protect = new Set(policy.protect ?? []);
   const backups = names.flatMap((name) => {

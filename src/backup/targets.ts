@@ -1,15 +1,19 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
+import { LocalStore } from '../storage/local.js';
 import { checkS3Access, createS3Store } from '../storage/s3.js';
 import type { BackupStore } from '../storage/store.js';
-import { LocalStore } from '../storage/local.js';
 import type { BackupJobOptions, RemoteTarget } from './job.js';
 
 /**
  * The configured remote store, checked for reachability and credentials when asked, or
  * undefined when S3 is not configured. (The config guarantees keys exist when S3 does.)
  */
-export async function openRemoteStore(config: Config, logger: Logger, options: { check: boolean }): Promise<BackupStore | undefined> {
+export async function openRemoteStore(
+  config: Config,
+  logger: Logger,
+  options: { check: boolean },
+): Promise<BackupStore | undefined> {
   if (!config.s3) return undefined;
   const store = createS3Store(config.s3, { logger });
   if (options.check) await checkS3Access(store);
@@ -24,7 +28,10 @@ export function remoteTarget(config: Config, store: BackupStore | undefined): Re
 /** One backup run as the configuration describes it (node id, folders, retention, S3). */
 export function backupJobOptions(
   config: Config,
-  run: Pick<BackupJobOptions, 'dbFile' | 'check' | 'now' | 'logger' | 'onProgress'> & { readonly remote: BackupStore | undefined; readonly local?: LocalStore },
+  run: Pick<BackupJobOptions, 'dbFile' | 'check' | 'now' | 'logger' | 'onProgress'> & {
+    readonly remote: BackupStore | undefined;
+    readonly local?: LocalStore;
+  },
 ): BackupJobOptions {
   return {
     dbFile: run.dbFile,

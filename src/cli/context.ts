@@ -13,7 +13,11 @@ export function withConfigOption(cmd: Command): Command {
 }
 
 export function configFromCli(flags: ConfigFlag): Config {
-  return loadConfig({ ...(flags.config !== undefined ? { configFile: flags.config } : {}), env: process.env, cwd: process.cwd() });
+  return loadConfig({
+    ...(flags.config !== undefined ? { configFile: flags.config } : {}),
+    env: process.env,
+    cwd: process.cwd(),
+  });
 }
 
 export function cliLogger(): Logger {

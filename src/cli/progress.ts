@@ -73,7 +73,8 @@ export function createProgress(options: ProgressOptions): Progress {
       const complete = options.total !== undefined && bytes >= options.total;
       if (t - last < interval && !complete) return;
       last = t;
-      let line = options.bytes === false ? `${options.label}…` : progressLine(options.label, bytes, options.total, t - started);
+      let line =
+        options.bytes === false ? `${options.label}…` : progressLine(options.label, bytes, options.total, t - started);
       // A line wider than the terminal wraps, and \r then only clears its last row.
       const columns = stream.columns;
       if (columns && line.length >= columns) line = line.slice(0, Math.max(0, columns - 1));

@@ -2,10 +2,17 @@ import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
-import { parseKeySet, splitEnvKeys, type KeySet } from '../crypto/keys.js';
+import { type KeySet, parseKeySet, splitEnvKeys } from '../crypto/keys.js';
 import { ConfigError } from '../errors.js';
 import { parseCron } from '../schedule/cron.js';
-import { CLUSTER_TABLE, CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE, DEFAULTS, HIQLITE_OTHER_CLUSTER_KEYS, HIQLITE_SECRETS_REF } from './defaults.js';
+import {
+  CLUSTER_TABLE,
+  CONFIG_FILE_ENV,
+  DEFAULT_CONFIG_FILE,
+  DEFAULTS,
+  HIQLITE_OTHER_CLUSTER_KEYS,
+  HIQLITE_SECRETS_REF,
+} from './defaults.js';
 import type { Config, RestoreConfig, S3Config } from './types.js';
 
 /**
@@ -89,7 +96,14 @@ interface KeySpec {
 
 type Extra = Pick<KeySpec, 'envOnly' | 'lifeboatOnly' | 'noSpace' | 'min'>;
 
-const K = <T extends Kind>(section: KeySpec['section'], toml: string, env: string, kind: T, override?: keyof ConfigOverrides, extra: Extra = {}): KeySpec & { readonly kind: T } => ({
+const K = <T extends Kind>(
+  section: KeySpec['section'],
+  toml: string,
+  env: string,
+  kind: T,
+  override?: keyof ConfigOverrides,
+  extra: Extra = {},
+): KeySpec & { readonly kind: T } => ({
   ...extra,
   section,
   toml,
@@ -105,9 +119,18 @@ export const KEYS = {
   dataDir: K('cluster', 'data_dir', 'HQL_DATA_DIR', 'string', 'dataDir'),
   filenameDb: K('cluster', 'filename_db', 'HQL_FILENAME_DB', 'string', 'filenameDb'),
   backupCron: K('cluster', 'backup_cron', 'HQL_BACKUP_CRON', 'string', 'backupCron'),
-  backupCronTz: K('cluster', 'backup_cron_tz', 'HQL_BACKUP_CRON_TZ', 'string', 'backupCronTz', { lifeboatOnly: true, noSpace: true }),
+  backupCronTz: K('cluster', 'backup_cron_tz', 'HQL_BACKUP_CRON_TZ', 'string', 'backupCronTz', {
+    lifeboatOnly: true,
+    noSpace: true,
+  }),
   backupKeepDays: K('cluster', 'backup_keep_days', 'HQL_BACKUP_KEEP_DAYS', 'u16', 'backupKeepDays'),
-  backupKeepDaysLocal: K('cluster', 'backup_keep_days_local', 'HQL_BACKUP_KEEP_DAYS_LOCAL', 'u16', 'backupKeepDaysLocal'),
+  backupKeepDaysLocal: K(
+    'cluster',
+    'backup_keep_days_local',
+    'HQL_BACKUP_KEEP_DAYS_LOCAL',
+    'u16',
+    'backupKeepDaysLocal',
+  ),
   s3Url: K('cluster', 's3_url', 'HQL_S3_URL', 'string', 's3Url', { noSpace: true }),
   s3Bucket: K('cluster', 's3_bucket', 'HQL_S3_BUCKET', 'string', 's3Bucket', { noSpace: true }),
   s3Region: K('cluster', 's3_region', 'HQL_S3_REGION', 'string', 's3Region', { noSpace: true }),
@@ -116,9 +139,21 @@ export const KEYS = {
   s3Secret: K('cluster', 's3_secret', 'HQL_S3_SECRET', 'secret', 's3Secret', { noSpace: true }),
   s3Prefix: K('cluster', 's3_prefix', 'HQL_S3_PREFIX', 'string', 's3Prefix', { lifeboatOnly: true, noSpace: true }),
   restore: K('cluster', 'backup_restore', 'HQL_BACKUP_RESTORE', 'string', undefined, { envOnly: true }),
-  skipValidation: K('cluster', 'backup_skip_validation', 'HQL_BACKUP_SKIP_VALIDATION', 'bool', undefined, { envOnly: true }),
-  restoreForce: K('cluster', 'backup_restore_force', 'HQL_BACKUP_RESTORE_FORCE', 'bool', undefined, { envOnly: true, lifeboatOnly: true }),
-  expectTables: K('cluster', 'backup_restore_expect_tables', 'HQL_BACKUP_RESTORE_EXPECT_TABLES', 'strings', 'backupRestoreExpectTables', { lifeboatOnly: true }),
+  skipValidation: K('cluster', 'backup_skip_validation', 'HQL_BACKUP_SKIP_VALIDATION', 'bool', undefined, {
+    envOnly: true,
+  }),
+  restoreForce: K('cluster', 'backup_restore_force', 'HQL_BACKUP_RESTORE_FORCE', 'bool', undefined, {
+    envOnly: true,
+    lifeboatOnly: true,
+  }),
+  expectTables: K(
+    'cluster',
+    'backup_restore_expect_tables',
+    'HQL_BACKUP_RESTORE_EXPECT_TABLES',
+    'strings',
+    'backupRestoreExpectTables',
+    { lifeboatOnly: true },
+  ),
   encKeys: K('encryption', 'keys', 'ENC_KEYS', 'keys', 'encKeys'),
   encKeyActive: K('encryption', 'key_active', 'ENC_KEY_ACTIVE', 'string', 'encKeyActive'),
 } as const;
@@ -163,7 +198,8 @@ class Reader {
     const envValue = this.env[spec.env];
     if (envValue !== undefined && envValue !== '') return { value: envValue, origin: 'env' };
     if (spec.envOnly) return undefined;
-    if (spec.override && this.overrides[spec.override] !== undefined) return { value: this.overrides[spec.override], origin: 'code' };
+    if (spec.override && this.overrides[spec.override] !== undefined)
+      return { value: this.overrides[spec.override], origin: 'code' };
     const fromFile = this.file[spec.section]?.[spec.toml];
     if (fromFile !== undefined) return { value: fromFile, origin: 'file' };
     return undefined;
@@ -194,16 +230,31 @@ class Reader {
     if (!found) return undefined;
     const { value, origin } = found;
     this.origins[spec.toml] = origin;
-    if (value === HIQLITE_SECRETS_REF && (spec.kind === 'secret' || spec.kind === 'keys' || spec === KEYS.encKeyActive)) {
-      return this.problem(spec, origin, `"${HIQLITE_SECRETS_REF}" (Hiqlite's secrets_file reference) is not supported by Lifeboat; set the value itself, preferably in ${spec.env}`);
+    if (
+      value === HIQLITE_SECRETS_REF &&
+      (spec.kind === 'secret' || spec.kind === 'keys' || spec === KEYS.encKeyActive)
+    ) {
+      return this.problem(
+        spec,
+        origin,
+        `"${HIQLITE_SECRETS_REF}" (Hiqlite's secrets_file reference) is not supported by Lifeboat; set the value itself, preferably in ${spec.env}`,
+      );
     }
     switch (spec.kind) {
       case 'string':
       case 'secret': {
-        if (typeof value !== 'string') return this.bad(spec, origin, value, origin === 'file' ? 'must be a string (in quotes)' : 'must be a string');
+        if (typeof value !== 'string')
+          return this.bad(spec, origin, value, origin === 'file' ? 'must be a string (in quotes)' : 'must be a string');
         if (value.trim() === '') return this.bad(spec, origin, value, 'must not be empty');
         if (spec.noSpace && /\s/.test(value)) {
-          return this.bad(spec, origin, value, /^\S+\s+$/.test(value) ? 'ends in whitespace (a stray newline, e.g. from `echo` into a secret?); remove it' : 'must not contain whitespace');
+          return this.bad(
+            spec,
+            origin,
+            value,
+            /^\S+\s+$/.test(value)
+              ? 'ends in whitespace (a stray newline, e.g. from `echo` into a secret?); remove it'
+              : 'must not contain whitespace',
+          );
         }
         return value;
       }
@@ -211,13 +262,18 @@ class Reader {
       case 'u16': {
         const min = spec.min ?? 0;
         const max = spec.kind === 'u16' ? MAX_U16 : Number.MAX_SAFE_INTEGER;
-        const range = spec.kind === 'u16' ? `a whole number of days (${min}..${max})` : `a whole number (${min}..${max})`;
+        const range =
+          spec.kind === 'u16' ? `a whole number of days (${min}..${max})` : `a whole number (${min}..${max})`;
         let n = NaN;
         let note = '';
-        if (typeof value === 'bigint') n = value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : NaN;
-        else if (typeof value === 'number' && origin === 'file') note = '; TOML floats are not allowed, write it without a decimal point';
+        if (typeof value === 'bigint')
+          n =
+            value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : NaN;
+        else if (typeof value === 'number' && origin === 'file')
+          note = '; TOML floats are not allowed, write it without a decimal point';
         else if (typeof value === 'number') n = value;
-        else if (typeof value === 'string' && origin === 'env' && /^\+?\d+$/.test(value.trim())) n = Number(value.trim());
+        else if (typeof value === 'string' && origin === 'env' && /^\+?\d+$/.test(value.trim()))
+          n = Number(value.trim());
         if (!Number.isSafeInteger(n) || n < min || n > max) {
           if (n === 0 && spec === KEYS.nodeId) note = '; node ids start at 1';
           return this.bad(spec, origin, value, `is not ${range}${note}`);
@@ -229,20 +285,43 @@ class Reader {
         if (typeof value === 'boolean') return value;
         if (origin === 'env' && value === 'true') return true;
         if (origin === 'env' && value === 'false') return false;
-        return this.bad(spec, origin, value, origin === 'env' ? 'must be true or false (lower case, exactly)' : 'must be true or false (a TOML boolean, without quotes)');
+        return this.bad(
+          spec,
+          origin,
+          value,
+          origin === 'env'
+            ? 'must be true or false (lower case, exactly)'
+            : 'must be true or false (a TOML boolean, without quotes)',
+        );
       case 'strings':
       case 'keys': {
         let list: string[];
         if (typeof value === 'string' && origin === 'env') {
-          list = spec.kind === 'keys' ? splitEnvKeys(value) : value.split(',').map((s) => s.trim()).filter(Boolean);
+          list =
+            spec.kind === 'keys'
+              ? splitEnvKeys(value)
+              : value
+                  .split(',')
+                  .map((s) => s.trim())
+                  .filter(Boolean);
         } else if (Array.isArray(value) && value.every((v): v is string => typeof v === 'string')) {
           list = spec.kind === 'keys' ? value : value.map((s) => s.trim());
         } else {
-          return this.bad(spec, origin, value, origin === 'file' ? 'must be an array of strings, e.g. ["a", "b"]' : 'must be a list of strings');
+          return this.bad(
+            spec,
+            origin,
+            value,
+            origin === 'file' ? 'must be an array of strings, e.g. ["a", "b"]' : 'must be a list of strings',
+          );
         }
-        if (spec.kind === 'strings' && list.some((s) => s === '')) return this.bad(spec, origin, value, 'must not contain empty names');
+        if (spec.kind === 'strings' && list.some((s) => s === ''))
+          return this.bad(spec, origin, value, 'must not contain empty names');
         if (spec.kind === 'keys' && list.includes(HIQLITE_SECRETS_REF)) {
-          return this.problem(spec, origin, `"${HIQLITE_SECRETS_REF}" (Hiqlite's secrets_file reference) is not supported by Lifeboat; set the keys themselves`);
+          return this.problem(
+            spec,
+            origin,
+            `"${HIQLITE_SECRETS_REF}" (Hiqlite's secrets_file reference) is not supported by Lifeboat; set the keys themselves`,
+          );
         }
         return Object.freeze(list);
       }
@@ -262,8 +341,17 @@ function readToml(path: string, required: boolean): { tables: Tables; file: stri
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && !required) return { tables: {}, file: undefined };
-    const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder, not a file' : code === 'EACCES' ? 'is not readable (permission denied)' : (err as Error).message;
-    throw new ConfigError([`config file ${path}: ${why}`], { hint: 'pass an existing file with --config (or LIFEBOAT_CONFIG), or leave both out to use defaults and HQL_* variables' });
+    const why =
+      code === 'ENOENT'
+        ? 'does not exist'
+        : code === 'EISDIR'
+          ? 'is a folder, not a file'
+          : code === 'EACCES'
+            ? 'is not readable (permission denied)'
+            : (err as Error).message;
+    throw new ConfigError([`config file ${path}: ${why}`], {
+      hint: 'pass an existing file with --config (or LIFEBOAT_CONFIG), or leave both out to use defaults and HQL_* variables',
+    });
   }
   let parsed: Record<string, unknown>;
   try {
@@ -273,18 +361,23 @@ function readToml(path: string, required: boolean): { tables: Tables; file: stri
     const where = err instanceof TomlError ? ` at line ${err.line}, column ${err.column}` : '';
     // Only the first line: smol-toml appends the offending source line, which may hold a secret.
     const first = (err as Error).message.split('\n')[0]!.replace(/^Invalid TOML document: /, '');
-    throw new ConfigError([`config file ${path}: invalid TOML${where}: ${first}`], { hint: 'fix the syntax at that position' });
+    throw new ConfigError([`config file ${path}: invalid TOML${where}: ${first}`], {
+      hint: 'fix the syntax at that position',
+    });
   }
   const problems: string[] = [];
   const tables: Record<string, Record<string, unknown>> = {};
   for (const section of [CLUSTER_TABLE, 'encryption']) {
     const value = parsed[section];
     if (value === undefined) continue;
-    if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Date) problems.push(`config file ${path}: ${section} must be a table ([${section}])`);
+    if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Date)
+      problems.push(`config file ${path}: ${section} must be a table ([${section}])`);
     else tables[section] = value as Record<string, unknown>;
   }
   if (parsed[CLUSTER_TABLE] === undefined && typeof parsed.hiqlite === 'object' && parsed.hiqlite !== null) {
-    problems.push(`config file ${path}: has a [hiqlite] table but no [cluster] table; Lifeboat reads [cluster], as Rauthy names it. Rename the table (or copy the backup keys into [cluster])`);
+    problems.push(
+      `config file ${path}: has a [hiqlite] table but no [cluster] table; Lifeboat reads [cluster], as Rauthy names it. Rename the table (or copy the backup keys into [cluster])`,
+    );
   }
   if (problems.length) throw new ConfigError(problems);
   return { tables, file: path };
@@ -304,7 +397,8 @@ function distance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
     prev = cur;
   }
   return prev[b.length]!;
@@ -322,11 +416,17 @@ function unknownKeyWarnings(r: Reader, tables: Tables): void {
       if (spec?.envOnly) {
         r.warnings.push(`${section}.${key} in ${r.fileName} is ignored: ${spec.env} is read from the environment only`);
       } else if (section === 'cluster' && (key === 'enc_keys' || key === 'enc_key_active')) {
-        r.warnings.push(`cluster.${key} in ${r.fileName} is ignored: it is standalone Hiqlite's name; Lifeboat reads [encryption] ${key === 'enc_keys' ? 'keys' : 'key_active'} or ${key.toUpperCase()}, as Rauthy does`);
+        r.warnings.push(
+          `cluster.${key} in ${r.fileName} is ignored: it is standalone Hiqlite's name; Lifeboat reads [encryption] ${key === 'enc_keys' ? 'keys' : 'key_active'} or ${key.toUpperCase()}, as Rauthy does`,
+        );
       } else if (!known.has(key)) {
-        const near = [...known].filter((k) => !ours.find((s) => s.toml === k)?.envOnly).sort((a, b) => distance(key, a) - distance(key, b))[0];
+        const near = [...known]
+          .filter((k) => !ours.find((s) => s.toml === k)?.envOnly)
+          .sort((a, b) => distance(key, a) - distance(key, b))[0];
         const hint = near !== undefined && distance(key, near) <= 2 ? ` (did you mean ${near}?)` : '';
-        r.warnings.push(`${section}.${key} in ${r.fileName} is not a key Lifeboat or Hiqlite knows; it is ignored${hint}`);
+        r.warnings.push(
+          `${section}.${key} in ${r.fileName} is not a key Lifeboat or Hiqlite knows; it is ignored${hint}`,
+        );
       }
     }
   }
@@ -337,7 +437,11 @@ function nodeIdFromHostname(r: Reader, host: string): number | undefined {
   const match = /-(\d+)$/.exec(host);
   const n = match ? Number(match[1]) + 1 : NaN;
   if (!Number.isSafeInteger(n)) {
-    return r.problem(KEYS.nodeIdFrom, r.origins.node_id_from, `"k8s" needs a host name ending in -<ordinal>, like a StatefulSet pod (rauthy-0 → node 1), but this host is ${JSON.stringify(host)}; set node_id / HQL_NODE_ID instead`);
+    return r.problem(
+      KEYS.nodeIdFrom,
+      r.origins.node_id_from,
+      `"k8s" needs a host name ending in -<ordinal>, like a StatefulSet pod (rauthy-0 → node 1), but this host is ${JSON.stringify(host)}; set node_id / HQL_NODE_ID instead`,
+    );
   }
   return n;
 }
@@ -364,29 +468,47 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const nodeIdFrom = r.get(KEYS.nodeIdFrom);
   let nodeId: number | undefined;
   if (nodeIdFrom !== undefined && nodeIdFrom !== 'k8s') {
-    r.problem(KEYS.nodeIdFrom, r.origins.node_id_from, `${show(nodeIdFrom)} is not supported; the only value is "k8s" (node id from the StatefulSet host name); or leave it unset and set node_id`);
+    r.problem(
+      KEYS.nodeIdFrom,
+      r.origins.node_id_from,
+      `${show(nodeIdFrom)} is not supported; the only value is "k8s" (node id from the StatefulSet host name); or leave it unset and set node_id`,
+    );
   }
   const fromK8s = nodeIdFrom === 'k8s';
   if (fromK8s) {
     nodeId = nodeIdFromHostname(r, options.hostname ?? osHostname());
     r.origins.node_id = r.origins.node_id_from!;
-    if (r.isSet(KEYS.nodeId)) r.warnings.push(`${nameOf(KEYS.nodeId)} is ignored because node_id_from = "k8s" (as in Hiqlite)`);
+    if (r.isSet(KEYS.nodeId))
+      r.warnings.push(`${nameOf(KEYS.nodeId)} is ignored because node_id_from = "k8s" (as in Hiqlite)`);
   } else {
     nodeId = r.get(KEYS.nodeId);
   }
   const dataDir = r.get(KEYS.dataDir) ?? DEFAULTS.dataDir;
   const filenameDb = r.get(KEYS.filenameDb) ?? DEFAULTS.filenameDb;
   if (/[/\\]/.test(filenameDb) || filenameDb === '.' || filenameDb === '..') {
-    r.problem(KEYS.filenameDb, r.origins.filename_db, `${show(filenameDb)} must be a file name without folders; the folder is {data_dir}/state_machine/db`);
+    r.problem(
+      KEYS.filenameDb,
+      r.origins.filename_db,
+      `${show(filenameDb)} must be a file name without folders; the folder is {data_dir}/state_machine/db`,
+    );
   }
   const backupCron = r.get(KEYS.backupCron) ?? DEFAULTS.backupCron;
   const backupCronTz = r.get(KEYS.backupCronTz);
   if (backupCronTz !== undefined && !validTimeZone(backupCronTz)) {
-    r.problem(KEYS.backupCronTz, r.origins.backup_cron_tz, `${show(backupCronTz)} is not a known IANA time zone (e.g. Europe/Berlin, UTC)`);
+    r.problem(
+      KEYS.backupCronTz,
+      r.origins.backup_cron_tz,
+      `${show(backupCronTz)} is not a known IANA time zone (e.g. Europe/Berlin, UTC)`,
+    );
   } else {
     try {
       const schedule = parseCron(backupCron, backupCronTz ? { timeZone: backupCronTz } : {});
-      if (!schedule.next(new Date())) r.problem(KEYS.backupCron, r.origins.backup_cron, `${show(backupCron)} never fires again (no matching time before 2100)`);
+      if (!schedule.next(new Date()))
+        r.problem(
+          KEYS.backupCron,
+          r.origins.backup_cron,
+          `${show(backupCron)} never fires again (no matching time before 2100)`,
+        );
     } catch (err) {
       r.problem(KEYS.backupCron, r.origins.backup_cron, (err as Error).message);
     }
@@ -405,7 +527,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
   });
 
   if (r.problems.length > 0) {
-    throw new ConfigError(r.problems, { hint: `every setting is described in docs/configuration.md${file ? `; config file: ${file}` : ''}` });
+    throw new ConfigError(r.problems, {
+      hint: `every setting is described in docs/configuration.md${file ? `; config file: ${file}` : ''}`,
+    });
   }
 
   const absData = resolve(cwd, dataDir);
@@ -422,7 +546,12 @@ export function loadConfig(options: LoadOptions = {}): Config {
     s3,
     encryption,
     restore,
-    paths: Object.freeze({ dataDir: absData, dbDir, dbFile: join(dbDir, filenameDb), backupsDir: join(absData, 'state_machine', 'backups') }),
+    paths: Object.freeze({
+      dataDir: absData,
+      dbDir,
+      dbFile: join(dbDir, filenameDb),
+      backupsDir: join(absData, 'state_machine', 'backups'),
+    }),
     configFile: file,
   });
   originsByConfig.set(config, Object.freeze({ ...r.origins }));
@@ -434,8 +563,13 @@ function readS3(r: Reader): { s3: S3Config | undefined; requested: boolean } {
   const url = r.get(KEYS.s3Url);
   const urlGiven = r.isSet(KEYS.s3Url);
   if (!urlGiven) {
-    const stray = [KEYS.s3Bucket, KEYS.s3Region, KEYS.s3Key, KEYS.s3Secret, KEYS.s3Prefix].filter((s) => r.isSet(s)).map((s) => `${s.section}.${s.toml}`);
-    if (stray.length > 0) r.warnings.push(`${stray.join(', ')} ${stray.length === 1 ? 'is' : 'are'} set but ${nameOf(KEYS.s3Url)} is not, so S3 backups are off`);
+    const stray = [KEYS.s3Bucket, KEYS.s3Region, KEYS.s3Key, KEYS.s3Secret, KEYS.s3Prefix]
+      .filter((s) => r.isSet(s))
+      .map((s) => `${s.section}.${s.toml}`);
+    if (stray.length > 0)
+      r.warnings.push(
+        `${stray.join(', ')} ${stray.length === 1 ? 'is' : 'are'} set but ${nameOf(KEYS.s3Url)} is not, so S3 backups are off`,
+      );
     // Still validate the types, so a wrong value is reported before S3 is switched on.
   }
   const bucket = r.get(KEYS.s3Bucket);
@@ -444,7 +578,12 @@ function readS3(r: Reader): { s3: S3Config | undefined; requested: boolean } {
   const key = r.get(KEYS.s3Key);
   const secret = r.get(KEYS.s3Secret);
   const prefix = r.get(KEYS.s3Prefix) ?? DEFAULTS.s3Prefix;
-  if (prefix.startsWith('/')) r.problem(KEYS.s3Prefix, r.origins.s3_prefix, `${show(prefix)} must not start with "/": object keys are relative to the bucket (use e.g. "prod/")`);
+  if (prefix.startsWith('/'))
+    r.problem(
+      KEYS.s3Prefix,
+      r.origins.s3_prefix,
+      `${show(prefix)} must not start with "/": object keys are relative to the bucket (use e.g. "prod/")`,
+    );
   if (!urlGiven) return { s3: undefined, requested: false };
 
   let ok = url !== undefined;
@@ -456,24 +595,48 @@ function readS3(r: Reader): { s3: S3Config | undefined; requested: boolean } {
       parsed = undefined;
     }
     if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || !parsed.hostname) {
-      r.problem(KEYS.s3Url, r.origins.s3_url, `${show(redactUrl(url))} is not an http(s) URL; give the endpoint, e.g. https://s3.example.com`);
+      r.problem(
+        KEYS.s3Url,
+        r.origins.s3_url,
+        `${show(redactUrl(url))} is not an http(s) URL; give the endpoint, e.g. https://s3.example.com`,
+      );
       ok = false;
     } else if (parsed.username || parsed.password) {
-      r.problem(KEYS.s3Url, r.origins.s3_url, 'the URL must not contain credentials; put them in s3_key / s3_secret (HQL_S3_KEY / HQL_S3_SECRET)');
+      r.problem(
+        KEYS.s3Url,
+        r.origins.s3_url,
+        'the URL must not contain credentials; put them in s3_key / s3_secret (HQL_S3_KEY / HQL_S3_SECRET)',
+      );
       ok = false;
     }
   }
   for (const spec of [KEYS.s3Bucket, KEYS.s3Region, KEYS.s3Key, KEYS.s3Secret]) {
     if (!r.isSet(spec)) {
-      r.problem(spec, undefined, `required when s3_url is set; set ${spec.env} (or ${spec.section}.${spec.toml} in the file)`);
+      r.problem(
+        spec,
+        undefined,
+        `required when s3_url is set; set ${spec.env} (or ${spec.section}.${spec.toml} in the file)`,
+      );
       ok = false;
     }
   }
-  if (bucket !== undefined && bucket.includes('/')) {
-    r.problem(KEYS.s3Bucket, r.origins.s3_bucket, `${show(bucket)} must be a bucket name, not a path; use s3_prefix for a folder inside the bucket`);
+  if (bucket?.includes('/')) {
+    r.problem(
+      KEYS.s3Bucket,
+      r.origins.s3_bucket,
+      `${show(bucket)} must be a bucket name, not a path; use s3_prefix for a folder inside the bucket`,
+    );
     ok = false;
   }
-  if (!ok || url === undefined || bucket === undefined || region === undefined || key === undefined || secret === undefined || prefix.startsWith('/')) {
+  if (
+    !ok ||
+    url === undefined ||
+    bucket === undefined ||
+    region === undefined ||
+    key === undefined ||
+    secret === undefined ||
+    prefix.startsWith('/')
+  ) {
     return { s3: undefined, requested: true };
   }
   const s3: S3Config = { url, bucket, region, pathStyle, key, secret, prefix };
@@ -491,7 +654,9 @@ function readKeys(r: Reader, s3Requested: boolean): KeySet | undefined {
   const active = r.get(KEYS.encKeyActive);
   if (!entriesSet && !activeSet) {
     if (s3Requested) {
-      r.problems.push(`${nameOf(KEYS.encKeys)}: S3 backups are always encrypted, but no keys are configured; set ENC_KEYS and ENC_KEY_ACTIVE (\`lifeboat keys generate\` prints a key), or [encryption] keys / key_active in the file`);
+      r.problems.push(
+        `${nameOf(KEYS.encKeys)}: S3 backups are always encrypted, but no keys are configured; set ENC_KEYS and ENC_KEY_ACTIVE (\`lifeboat keys generate\` prints a key), or [encryption] keys / key_active in the file`,
+      );
     }
     return undefined;
   }

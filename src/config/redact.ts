@@ -1,4 +1,4 @@
-import { KEYS, originsOf, warningsOf, type Origin } from './load.js';
+import { KEYS, type Origin, originsOf, warningsOf } from './load.js';
 import type { Config, ConfigPaths } from './types.js';
 
 export type ShownValue = string | number | boolean | readonly string[] | null;
@@ -52,7 +52,11 @@ export function describeConfig(config: Config): ConfigView {
   add(KEYS.dataDir, config.dataDir);
   add(KEYS.filenameDb, config.filenameDb);
   add(KEYS.backupCron, config.backupCron);
-  add(KEYS.backupCronTz, config.backupCronTz ?? null, config.backupCronTz ? undefined : 'the local time zone of the process');
+  add(
+    KEYS.backupCronTz,
+    config.backupCronTz ?? null,
+    config.backupCronTz ? undefined : 'the local time zone of the process',
+  );
   add(KEYS.backupKeepDays, config.backupKeepDays, 'remote (S3) retention');
   add(KEYS.backupKeepDaysLocal, config.backupKeepDaysLocal, 'local retention');
   add(KEYS.s3Url, s3?.url ?? null, s3 ? undefined : 'S3 backups are off');
@@ -69,7 +73,11 @@ export function describeConfig(config: Config): ConfigView {
   add(KEYS.skipValidation, config.restore.skipValidation);
   add(KEYS.restoreForce, config.restore.force);
   const enc = config.encryption;
-  add(KEYS.encKeys, enc ? enc.ids.map((id) => `${id}/${SECRET_MASK}`) : null, enc ? undefined : s3 ? undefined : 'no keys: encrypt/decrypt and S3 backups need them');
+  add(
+    KEYS.encKeys,
+    enc ? enc.ids.map((id) => `${id}/${SECRET_MASK}`) : null,
+    enc ? undefined : s3 ? undefined : 'no keys: encrypt/decrypt and S3 backups need them',
+  );
   add(KEYS.encKeyActive, enc?.active.id ?? null);
   return {
     configFile: config.configFile ?? null,
@@ -88,7 +96,9 @@ export function formatConfig(view: ConfigView): string {
   const keyWidth = Math.max(...view.entries.map((e) => e.key.length));
   const valueWidth = Math.min(40, Math.max(...shown.map((s) => s.length)));
   view.entries.forEach((e, i) => {
-    const comment = [e.origin + (e.env ? `, ${e.env}` : ''), e.note, e.lifeboatOnly ? 'Lifeboat addition' : undefined].filter(Boolean).join('; ');
+    const comment = [e.origin + (e.env ? `, ${e.env}` : ''), e.note, e.lifeboatOnly ? 'Lifeboat addition' : undefined]
+      .filter(Boolean)
+      .join('; ');
     lines.push(`${e.key.padEnd(keyWidth)} = ${shown[i]!.padEnd(valueWidth)}  # ${comment}`);
   });
   lines.push('', `# database: ${view.paths.dbFile}`, `# backups:  ${view.paths.backupsDir}`);

@@ -1,9 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { open as openFile, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, open as openFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { LifeboatError } from '../errors.js';
 import { seal } from './aead.js';
-import { chunkNonce, encodeHeader, encryptedStreamLength, NONCE_BYTES, STREAM_NONCE_PREFIX_BYTES, TAG_BYTES } from './format.js';
+import {
+  chunkNonce,
+  encodeHeader,
+  encryptedStreamLength,
+  NONCE_BYTES,
+  STREAM_NONCE_PREFIX_BYTES,
+  TAG_BYTES,
+} from './format.js';
 import type { EncryptionKey } from './keys.js';
 import { checkedChunkKiB, checkKey } from './stream.js';
 
@@ -51,10 +58,15 @@ export interface EncryptedFileOptions {
  */
 const BATCH_BYTES = 1 << 18;
 
-export async function openEncryptedFile(path: string, key: EncryptionKey, options: EncryptedFileOptions = {}): Promise<EncryptedFileSource> {
+export async function openEncryptedFile(
+  path: string,
+  key: EncryptionKey,
+  options: EncryptedFileOptions = {},
+): Promise<EncryptedFileSource> {
   const kib = checkedChunkKiB(options.chunkSizeKiB);
   checkKey(key);
-  if (options.noncePrefix && options.noncePrefix.length !== STREAM_NONCE_PREFIX_BYTES) throw new RangeError(`the nonce prefix must be ${STREAM_NONCE_PREFIX_BYTES} bytes`);
+  if (options.noncePrefix && options.noncePrefix.length !== STREAM_NONCE_PREFIX_BYTES)
+    throw new RangeError(`the nonce prefix must be ${STREAM_NONCE_PREFIX_BYTES} bytes`);
   const prefix = options.noncePrefix ? Buffer.from(options.noncePrefix) : randomBytes(STREAM_NONCE_PREFIX_BYTES);
   const fh = await openFile(path, 'r');
   try {
@@ -96,7 +108,13 @@ class Source implements EncryptedFileSource {
     if (this.closed) throw new LifeboatError('SOURCE_CLOSED', `the encrypted view of ${this.path} was already closed`);
     // One read buffer per range, reused batch after batch: only the sealed output leaves it
     // (cipher.update copies), so the plaintext need not become garbage for the GC to find.
-    const cursor = { pos: start, end, nonce: Buffer.allocUnsafe(NONCE_BYTES), checked: false, buffer: undefined as Buffer | undefined };
+    const cursor = {
+      pos: start,
+      end,
+      nonce: Buffer.allocUnsafe(NONCE_BYTES),
+      checked: false,
+      buffer: undefined as Buffer | undefined,
+    };
     let busy = false;
     // One batch at a time, all its pieces pushed at once: a push per piece through an async
     // iterator cost as much CPU as the cipher.
@@ -125,7 +143,13 @@ class Source implements EncryptedFileSource {
   }
 
   /** The next pieces of a range (at most one read batch of chunks), advancing its cursor. */
-  private async batch(cursor: { pos: number; end: number; nonce: Buffer; checked: boolean; buffer: Buffer | undefined }): Promise<Buffer[]> {
+  private async batch(cursor: {
+    pos: number;
+    end: number;
+    nonce: Buffer;
+    checked: boolean;
+    buffer: Buffer | undefined;
+  }): Promise<Buffer[]> {
     if (!cursor.checked) {
       await this.checkUnchanged();
       cursor.checked = true;
@@ -186,8 +210,12 @@ class Source implements EncryptedFileSource {
   }
 
   private changed(how: string): LifeboatError {
-    return new LifeboatError('SOURCE_CHANGED', `${this.path} changed while it was being encrypted (${how}); nothing was stored from it`, {
-      hint: 'only finished backups are pushed; another program wrote to the backups folder — run the backup again',
-    });
+    return new LifeboatError(
+      'SOURCE_CHANGED',
+      `${this.path} changed while it was being encrypted (${how}); nothing was stored from it`,
+      {
+        hint: 'only finished backups are pushed; another program wrote to the backups folder — run the backup again',
+      },
+    );
   }
 }

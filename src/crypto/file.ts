@@ -54,9 +54,15 @@ class Meter extends Transform {
 function ioError(err: unknown, what: string): unknown {
   if (err instanceof LifeboatError) return err;
   const e = err as NodeJS.ErrnoException;
-  if (e?.name === 'AbortError') return new LifeboatError('ABORTED', `${what}: interrupted; nothing was written`, { cause: err });
+  if (e?.name === 'AbortError')
+    return new LifeboatError('ABORTED', `${what}: interrupted; nothing was written`, { cause: err });
   if (typeof e?.code === 'string') {
-    const hint = e.code === 'ENOSPC' ? 'the destination file system is full' : e.code === 'EACCES' || e.code === 'EPERM' ? 'check the permissions of the file and its folder' : undefined;
+    const hint =
+      e.code === 'ENOSPC'
+        ? 'the destination file system is full'
+        : e.code === 'EACCES' || e.code === 'EPERM'
+          ? 'check the permissions of the file and its folder'
+          : undefined;
     return new LifeboatError('IO_ERROR', `${what}: ${e.message}`, { cause: err, ...(hint ? { hint } : {}) });
   }
   return err;
@@ -65,13 +71,24 @@ function ioError(err: unknown, what: string): unknown {
 async function checkPaths(input: string, output: string, overwrite: boolean): Promise<number> {
   const info = await stat(input).catch(() => undefined);
   if (!info) throw new LifeboatError('NOT_FOUND', `no file at ${input}`, { hint: 'check the input path' });
-  if (!info.isFile()) throw new LifeboatError('NOT_A_FILE', `${input} is not a regular file`, { hint: 'give the path of a file' });
-  if (input === output) throw new LifeboatError('SAME_FILE', `input and output are the same file (${input})`, { hint: 'write to a new file; the input is read while the output is written' });
+  if (!info.isFile())
+    throw new LifeboatError('NOT_A_FILE', `${input} is not a regular file`, { hint: 'give the path of a file' });
+  if (input === output)
+    throw new LifeboatError('SAME_FILE', `input and output are the same file (${input})`, {
+      hint: 'write to a new file; the input is read while the output is written',
+    });
   const existing = await stat(output).catch(() => undefined);
-  if (existing?.isDirectory()) throw new LifeboatError('OUTPUT_IS_DIRECTORY', `${output} is a directory`, { hint: 'give the output a file name' });
-  if (existing && !overwrite) throw new LifeboatError('OUTPUT_EXISTS', `${output} already exists; nothing was written`, { hint: 'choose another output path, or pass --force (overwrite: true) to replace it' });
+  if (existing?.isDirectory())
+    throw new LifeboatError('OUTPUT_IS_DIRECTORY', `${output} is a directory`, { hint: 'give the output a file name' });
+  if (existing && !overwrite)
+    throw new LifeboatError('OUTPUT_EXISTS', `${output} already exists; nothing was written`, {
+      hint: 'choose another output path, or pass --force (overwrite: true) to replace it',
+    });
   const folder = await stat(dirname(output)).catch(() => undefined);
-  if (!folder?.isDirectory()) throw new LifeboatError('NOT_FOUND', `the output folder ${dirname(output)} does not exist`, { hint: 'create the folder first' });
+  if (!folder?.isDirectory())
+    throw new LifeboatError('NOT_FOUND', `the output folder ${dirname(output)} does not exist`, {
+      hint: 'create the folder first',
+    });
   return info.size;
 }
 
@@ -89,9 +106,18 @@ async function publish(temp: string, target: string, overwrite: boolean): Promis
     await link(temp, target);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw new LifeboatError('OUTPUT_EXISTS', `${target} was created by something else while this ran; it was left as it is`, { hint: 'choose another output path, or pass --force to replace it' });
+    if (code === 'EEXIST')
+      throw new LifeboatError(
+        'OUTPUT_EXISTS',
+        `${target} was created by something else while this ran; it was left as it is`,
+        { hint: 'choose another output path, or pass --force to replace it' },
+      );
     if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err;
-    if (await stat(target).catch(() => undefined)) throw new LifeboatError('OUTPUT_EXISTS', `${target} was created by something else while this ran; it was left as it is`);
+    if (await stat(target).catch(() => undefined))
+      throw new LifeboatError(
+        'OUTPUT_EXISTS',
+        `${target} was created by something else while this ran; it was left as it is`,
+      );
     await rename(temp, target);
     return;
   }
@@ -99,7 +125,14 @@ async function publish(temp: string, target: string, overwrite: boolean): Promis
   await unlink(temp).catch(() => undefined);
 }
 
-async function transformFile(inPath: string, outPath: string, transform: Transform, options: FileCryptOptions, what: string, keyId: () => string): Promise<FileCryptResult> {
+async function transformFile(
+  inPath: string,
+  outPath: string,
+  transform: Transform,
+  options: FileCryptOptions,
+  what: string,
+  keyId: () => string,
+): Promise<FileCryptResult> {
   const started = performance.now();
   const input = resolve(inPath);
   const output = resolve(outPath);
@@ -126,14 +159,27 @@ async function transformFile(inPath: string, outPath: string, transform: Transfo
 }
 
 /** Encrypts `inPath` into `outPath` with `key` (the active key), in the cryptr stream format. */
-export async function encryptFile(inPath: string, outPath: string, key: EncryptionKey, options: FileCryptOptions = {}): Promise<FileCryptResult> {
+export async function encryptFile(
+  inPath: string,
+  outPath: string,
+  key: EncryptionKey,
+  options: FileCryptOptions = {},
+): Promise<FileCryptResult> {
   // Built before any file is touched, so a bad chunk size or key fails first.
-  const encrypt = createEncryptStream(key, options.chunkSizeKiB !== undefined ? { chunkSizeKiB: options.chunkSizeKiB } : {});
+  const encrypt = createEncryptStream(
+    key,
+    options.chunkSizeKiB !== undefined ? { chunkSizeKiB: options.chunkSizeKiB } : {},
+  );
   return transformFile(inPath, outPath, encrypt, options, 'encrypting', () => key.id);
 }
 
 /** Decrypts a cryptr stream with the key its header names (any key in `keys`). */
-export async function decryptFile(inPath: string, outPath: string, keys: KeyLookup, options: FileCryptOptions = {}): Promise<FileCryptResult> {
+export async function decryptFile(
+  inPath: string,
+  outPath: string,
+  keys: KeyLookup,
+  options: FileCryptOptions = {},
+): Promise<FileCryptResult> {
   const decrypt = createDecryptStream(keys);
   return transformFile(inPath, outPath, decrypt, options, 'decrypting', () => decrypt.keyId ?? '');
 }

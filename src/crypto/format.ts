@@ -90,7 +90,8 @@ export interface ParsedHeader {
   readonly payloadOffset: number;
 }
 
-const BAD_HEADER_HINT = 'the file or object is not in the cryptr format that Hiqlite and Lifeboat write, or its first bytes are damaged';
+const BAD_HEADER_HINT =
+  'the file or object is not in the cryptr format that Hiqlite and Lifeboat write, or its first bytes are damaged';
 
 function badHeader(problem: string, hint = BAD_HEADER_HINT): LifeboatError {
   return new LifeboatError('BAD_HEADER', `not a valid encrypted stream or value: ${problem}`, { hint });
@@ -112,10 +113,16 @@ export function isValidChunkKiB(kib: number): boolean {
 /** Header plus nonce (prefix). `chunkKiB` 0 writes a single-value header with a 12-byte nonce. */
 export function encodeHeader(keyId: string, chunkKiB: number, nonce: Buffer): Buffer {
   if (!isValidKeyId(keyId)) {
-    throw new LifeboatError('BAD_KEY_ID', `key id ${JSON.stringify(keyId.slice(0, 40))} cannot be written into a header: it must be 2-20 characters of a-z, A-Z, 0-9, _ or -`);
+    throw new LifeboatError(
+      'BAD_KEY_ID',
+      `key id ${JSON.stringify(keyId.slice(0, 40))} cannot be written into a header: it must be 2-20 characters of a-z, A-Z, 0-9, _ or -`,
+    );
   }
   if (chunkKiB !== 0 && !isValidChunkKiB(chunkKiB)) {
-    throw new LifeboatError('BAD_CHUNK_SIZE', `chunk size ${chunkKiB} KiB is outside ${MIN_CHUNK_KIB}..${MAX_CHUNK_KIB}`);
+    throw new LifeboatError(
+      'BAD_CHUNK_SIZE',
+      `chunk size ${chunkKiB} KiB is outside ${MIN_CHUNK_KIB}..${MAX_CHUNK_KIB}`,
+    );
   }
   const nonceBytes = chunkKiB === 0 ? VALUE_NONCE_BYTES : STREAM_NONCE_PREFIX_BYTES;
   if (nonce.length !== nonceBytes) throw new RangeError(`the nonce must be ${nonceBytes} bytes, got ${nonce.length}`);
@@ -145,7 +152,9 @@ export function decodeHeader(buf: Buffer): ParsedHeader | undefined {
   if (buf.length < HEADER_FIXED_BYTES) return undefined;
   const length = buf.readUInt16BE(2);
   if (length < MIN_HEADER_LENGTH || length > MAX_HEADER_LENGTH) {
-    throw badHeader(`header length ${length} is outside ${MIN_HEADER_LENGTH}..${MAX_HEADER_LENGTH} (6 bytes plus a key id of 2-20 characters)`);
+    throw badHeader(
+      `header length ${length} is outside ${MIN_HEADER_LENGTH}..${MAX_HEADER_LENGTH} (6 bytes plus a key id of 2-20 characters)`,
+    );
   }
   const chunkKiB = buf.readUInt16BE(4);
   if (chunkKiB > MAX_CHUNK_KIB) throw badHeader(`chunk size ${chunkKiB} KiB is above the maximum ${MAX_CHUNK_KIB} KiB`);
@@ -155,22 +164,36 @@ export function decodeHeader(buf: Buffer): ParsedHeader | undefined {
   const keyId = idBytes.toString('latin1');
   if (!isValidKeyId(keyId)) {
     if (keyId.startsWith('password$')) {
-      throw badHeader(`key id ${printable(idBytes)} means it was encrypted with a password (cryptr's argon2id mode)`, 'Lifeboat decrypts data encrypted with ENC_KEYS keys only; decrypt this one with the cryptr CLI');
+      throw badHeader(
+        `key id ${printable(idBytes)} means it was encrypted with a password (cryptr's argon2id mode)`,
+        'Lifeboat decrypts data encrypted with ENC_KEYS keys only; decrypt this one with the cryptr CLI',
+      );
     }
     throw badHeader(`key id ${printable(idBytes)} is not 2-20 characters of a-z, A-Z, 0-9, _ or -`);
   }
   if (buf.length < length + nonceBytes) return undefined;
   const nonce = Buffer.from(buf.subarray(length, length + nonceBytes));
-  return { header: { version: FORMAT_VERSION, algorithm: ALG_CHACHA20_POLY1305, length, chunkKiB, keyId }, nonce, payloadOffset: length + nonceBytes };
+  return {
+    header: { version: FORMAT_VERSION, algorithm: ALG_CHACHA20_POLY1305, length, chunkKiB, keyId },
+    nonce,
+    payloadOffset: length + nonceBytes,
+  };
 }
 
 /**
  * The 12-byte nonce of stream chunk `index`: prefix(7) || u32 BE index || last flag.
  * Writes into `out` when given, so a hot loop reuses one buffer (node:crypto copies the IV).
  */
-export function chunkNonce(prefix: Buffer, index: number, last: boolean, out: Buffer = Buffer.allocUnsafe(NONCE_BYTES)): Buffer {
-  if (!Number.isInteger(index) || index < 0 || index >= MAX_CHUNKS) throw new RangeError(`chunk index ${index} is outside 0..2^32-1`);
-  if (!last && index === MAX_CHUNKS - 1) throw new RangeError('a stream holds at most 2^32 chunks: the last counter value is reserved for the final chunk');
+export function chunkNonce(
+  prefix: Buffer,
+  index: number,
+  last: boolean,
+  out: Buffer = Buffer.allocUnsafe(NONCE_BYTES),
+): Buffer {
+  if (!Number.isInteger(index) || index < 0 || index >= MAX_CHUNKS)
+    throw new RangeError(`chunk index ${index} is outside 0..2^32-1`);
+  if (!last && index === MAX_CHUNKS - 1)
+    throw new RangeError('a stream holds at most 2^32 chunks: the last counter value is reserved for the final chunk');
   prefix.copy(out, 0, 0, STREAM_NONCE_PREFIX_BYTES);
   out.writeUInt32BE(index, STREAM_NONCE_PREFIX_BYTES);
   out[NONCE_BYTES - 1] = last ? 1 : 0;

@@ -63,20 +63,38 @@ export function keyIdProblem(id: string): string | undefined {
   const bad = [...new Set([...id].filter((c) => !/[a-zA-Z0-9_-]/.test(c)))];
   const parts: string[] = [];
   if (id.length < 2 || id.length > 20) parts.push(`is ${id.length} characters long`);
-  if (bad.length > 0) parts.push(`contains ${bad.map((c) => (/\s/.test(c) ? 'whitespace' : JSON.stringify(c))).filter((c, i, a) => a.indexOf(c) === i).join(', ')}`);
-  const colon = bad.includes(':') ? ' (newer Rauthy versions also allow ":"; the key spec Lifeboat follows does not)' : '';
+  if (bad.length > 0)
+    parts.push(
+      `contains ${bad
+        .map((c) => (/\s/.test(c) ? 'whitespace' : JSON.stringify(c)))
+        .filter((c, i, a) => a.indexOf(c) === i)
+        .join(', ')}`,
+    );
+  const colon = bad.includes(':')
+    ? ' (newer Rauthy versions also allow ":"; the key spec Lifeboat follows does not)'
+    : '';
   return `the key id ${parts.join(' and ')}; it must be 2-20 characters of a-z, A-Z, 0-9, _ or -${colon}`;
 }
 
 /** Decodes standard, padded, canonical base64 (as Rust's `base64::engine::general_purpose::STANDARD`), or says why not. */
 function decodeStandardBase64(b64: string): { bytes: Buffer } | { problem: string } {
   if (/[-_]/.test(b64) && /^[A-Za-z0-9\-_]*={0,2}$/.test(b64)) {
-    return { problem: 'the key uses the URL-safe base64 alphabet (- and _); it must be standard base64 (+ and /), as `openssl rand -base64 32` prints' };
+    return {
+      problem:
+        'the key uses the URL-safe base64 alphabet (- and _); it must be standard base64 (+ and /), as `openssl rand -base64 32` prints',
+    };
   }
-  if (!STANDARD_BASE64.test(b64)) return { problem: 'the key is not standard base64 (only A-Z a-z 0-9 + / and = padding at the end)' };
-  if (b64.length % 4 !== 0) return { problem: `the key is not padded base64 (${b64.length} characters, not a multiple of 4; is the trailing "=" missing?)` };
+  if (!STANDARD_BASE64.test(b64))
+    return { problem: 'the key is not standard base64 (only A-Z a-z 0-9 + / and = padding at the end)' };
+  if (b64.length % 4 !== 0)
+    return {
+      problem: `the key is not padded base64 (${b64.length} characters, not a multiple of 4; is the trailing "=" missing?)`,
+    };
   const bytes = Buffer.from(b64, 'base64');
-  if (bytes.toString('base64') !== b64) return { problem: 'the key is not canonical base64 (the last character carries stray bits); cryptr rejects it too' };
+  if (bytes.toString('base64') !== b64)
+    return {
+      problem: 'the key is not canonical base64 (the last character carries stray bits); cryptr rejects it too',
+    };
   return { bytes };
 }
 
@@ -104,7 +122,9 @@ export function parseKeySet(input: KeySetInput): { keySet: KeySet | undefined; p
     }
     const slash = entry.indexOf('/');
     if (slash < 0) {
-      problems.push(`${where}: not of the form id/base64key (no "/" found); generate one with \`lifeboat keys generate\``);
+      problems.push(
+        `${where}: not of the form id/base64key (no "/" found); generate one with \`lifeboat keys generate\``,
+      );
       return;
     }
     const id = entry.slice(0, slash).trim();
@@ -126,7 +146,9 @@ export function parseKeySet(input: KeySetInput): { keySet: KeySet | undefined; p
       return;
     }
     if (/\s/.test(b64)) {
-      problems.push(`${named}: the key contains whitespace; put every id/base64key entry on its own line (ENC_KEYS) or in its own array element (TOML)`);
+      problems.push(
+        `${named}: the key contains whitespace; put every id/base64key entry on its own line (ENC_KEYS) or in its own array element (TOML)`,
+      );
       return;
     }
     const decoded = decodeStandardBase64(b64);
@@ -135,23 +157,32 @@ export function parseKeySet(input: KeySetInput): { keySet: KeySet | undefined; p
       return;
     }
     if (decoded.bytes.length !== KEY_BYTES) {
-      problems.push(`${named}: the key decodes to ${decoded.bytes.length} bytes; it must be exactly ${KEY_BYTES} random bytes (\`lifeboat keys generate\`)`);
+      problems.push(
+        `${named}: the key decodes to ${decoded.bytes.length} bytes; it must be exactly ${KEY_BYTES} random bytes (\`lifeboat keys generate\`)`,
+      );
       return;
     }
     keys.set(id, { id, key: decoded.bytes });
   });
-  if (count === 0) problems.push(`${input.entriesName}: no keys configured; add at least one id/base64key entry (\`lifeboat keys generate\` prints one)`);
+  if (count === 0)
+    problems.push(
+      `${input.entriesName}: no keys configured; add at least one id/base64key entry (\`lifeboat keys generate\` prints one)`,
+    );
 
   const activeId = input.active?.trim();
   if (!activeId) {
-    problems.push(`${input.activeName}: not set; set it to the id of the key in ${input.entriesName} that encrypts new data`);
+    problems.push(
+      `${input.activeName}: not set; set it to the id of the key in ${input.entriesName} that encrypts new data`,
+    );
   } else {
     const idProblem = keyIdProblem(activeId);
     if (idProblem) {
       problems.push(`${input.activeName}: not a key id: ${idProblem} (it names a key, it is not the key itself)`);
     } else if (!seen.has(activeId)) {
       const ids = [...seen.keys()];
-      problems.push(`${input.activeName}: "${activeId}" is not one of the configured key ids (${ids.length ? ids.join(', ') : 'none'})`);
+      problems.push(
+        `${input.activeName}: "${activeId}" is not one of the configured key ids (${ids.length ? ids.join(', ') : 'none'})`,
+      );
     }
   }
   const active = activeId ? keys.get(activeId) : undefined;
@@ -170,7 +201,8 @@ export function createKeySet(keys: readonly EncryptionKey[], activeId: string): 
     get: (id: string) => byId.get(id),
     // Keys must not leak through JSON.stringify or util.inspect of a config object.
     toJSON: () => ({ active: active.id, ids: [...ids] }),
-    [Symbol.for('nodejs.util.inspect.custom')]: () => `KeySet { active: '${active.id}', ids: [${ids.map((i) => `'${i}'`).join(', ')}] }`,
+    [Symbol.for('nodejs.util.inspect.custom')]: () =>
+      `KeySet { active: '${active.id}', ids: [${ids.map((i) => `'${i}'`).join(', ')}] }`,
   });
 }
 

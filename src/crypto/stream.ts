@@ -4,9 +4,10 @@ import { LifeboatError } from '../errors.js';
 import { open, seal } from './aead.js';
 import {
   chunkNonce,
-  decodeHeader,
   DEFAULT_CHUNK_KIB,
+  decodeHeader,
   encodeHeader,
+  type Header,
   isValidChunkKiB,
   KEY_BYTES,
   MAX_CHUNK_KIB,
@@ -16,7 +17,6 @@ import {
   NONCE_BYTES,
   STREAM_NONCE_PREFIX_BYTES,
   TAG_BYTES,
-  type Header,
 } from './format.js';
 import type { EncryptionKey, KeySet } from './keys.js';
 
@@ -48,18 +48,26 @@ const TRUNCATED_HINT = 'the file or object is incomplete (an interrupted upload,
 /** The key is 32 bytes, or BAD_KEY naming it and how to make one. */
 export function checkKey(key: EncryptionKey): void {
   if (key.key.length !== KEY_BYTES) {
-    throw new LifeboatError('BAD_KEY', `key "${key.id}" is ${key.key.length} bytes; ChaCha20-Poly1305 needs exactly ${KEY_BYTES}`, {
-      hint: 'keys in ENC_KEYS are base64 of 32 random bytes; create one with `lifeboat keys generate`',
-    });
+    throw new LifeboatError(
+      'BAD_KEY',
+      `key "${key.id}" is ${key.key.length} bytes; ChaCha20-Poly1305 needs exactly ${KEY_BYTES}`,
+      {
+        hint: 'keys in ENC_KEYS are base64 of 32 random bytes; create one with `lifeboat keys generate`',
+      },
+    );
   }
 }
 
 /** The chunk size to write with (default 128 KiB), or BAD_CHUNK_SIZE. */
 export function checkedChunkKiB(kib: number = DEFAULT_CHUNK_KIB): number {
   if (!isValidChunkKiB(kib)) {
-    throw new LifeboatError('BAD_CHUNK_SIZE', `chunk size ${String(kib)} KiB is not a whole number from ${MIN_CHUNK_KIB} to ${MAX_CHUNK_KIB}`, {
-      hint: `cryptr's default is ${DEFAULT_CHUNK_KIB} KiB; keep it unless another reader needs something else`,
-    });
+    throw new LifeboatError(
+      'BAD_CHUNK_SIZE',
+      `chunk size ${String(kib)} KiB is not a whole number from ${MIN_CHUNK_KIB} to ${MAX_CHUNK_KIB}`,
+      {
+        hint: `cryptr's default is ${DEFAULT_CHUNK_KIB} KiB; keep it unless another reader needs something else`,
+      },
+    );
   }
   return kib;
 }
@@ -80,7 +88,8 @@ export class EncryptStream extends Transform {
     super({ readableHighWaterMark: 1 << 20, writableHighWaterMark: 1 << 20 });
     const kib = checkedChunkKiB(options.chunkSizeKiB);
     checkKey(key);
-    if (options.noncePrefix && options.noncePrefix.length !== STREAM_NONCE_PREFIX_BYTES) throw new RangeError(`the nonce prefix must be ${STREAM_NONCE_PREFIX_BYTES} bytes`);
+    if (options.noncePrefix && options.noncePrefix.length !== STREAM_NONCE_PREFIX_BYTES)
+      throw new RangeError(`the nonce prefix must be ${STREAM_NONCE_PREFIX_BYTES} bytes`);
     this.keyId = key.id;
     this.chunkKiB = kib;
     this.key = key.key;
@@ -138,7 +147,9 @@ export class EncryptStream extends Transform {
 
   private sealChunk(plain: Buffer, last: boolean): void {
     if (this.index >= MAX_CHUNKS - 1 && !last) {
-      throw new LifeboatError('STREAM_TOO_LONG', `a stream holds at most 2^32 chunks of ${this.chunkKiB} KiB`, { hint: 'use a larger chunk size' });
+      throw new LifeboatError('STREAM_TOO_LONG', `a stream holds at most 2^32 chunks of ${this.chunkKiB} KiB`, {
+        hint: 'use a larger chunk size',
+      });
     }
     const [body, tag] = seal(this.key, chunkNonce(this.prefix, this.index, last, this.nonce), plain);
     if (body.length > 0) this.push(body);
@@ -204,7 +215,10 @@ export class DecryptStream extends Transform {
       let data = input;
       if (!this.staging) {
         const rest = this.readHeader(data);
-        if (!rest) return done();
+        if (!rest) {
+          done();
+          return;
+        }
         data = rest;
       }
       const staging = this.staging!;
@@ -237,17 +251,29 @@ export class DecryptStream extends Transform {
     try {
       if (!this.staging) {
         const got = this.head?.length ?? 0;
-        throw new LifeboatError('TRUNCATED', got === 0 ? 'the encrypted stream is empty (0 bytes)' : `the encrypted stream ended inside its header, after ${got} bytes`, { hint: TRUNCATED_HINT });
+        throw new LifeboatError(
+          'TRUNCATED',
+          got === 0
+            ? 'the encrypted stream is empty (0 bytes)'
+            : `the encrypted stream ended inside its header, after ${got} bytes`,
+          { hint: TRUNCATED_HINT },
+        );
       }
       if (this.fill === 0) {
         throw new LifeboatError(
           'TRUNCATED',
-          this.index === 0 ? 'the encrypted stream ends right after its header: no chunk follows' : `the encrypted stream ends after chunk ${this.index - 1}, which is not the final chunk: the rest is missing`,
+          this.index === 0
+            ? 'the encrypted stream ends right after its header: no chunk follows'
+            : `the encrypted stream ends after chunk ${this.index - 1}, which is not the final chunk: the rest is missing`,
           { hint: TRUNCATED_HINT },
         );
       }
       if (this.fill < TAG_BYTES) {
-        throw new LifeboatError('TRUNCATED', `the encrypted stream ends ${this.fill} bytes into chunk ${this.index}, too short to hold even its tag`, { hint: TRUNCATED_HINT });
+        throw new LifeboatError(
+          'TRUNCATED',
+          `the encrypted stream ends ${this.fill} bytes into chunk ${this.index}, too short to hold even its tag`,
+          { hint: TRUNCATED_HINT },
+        );
       }
       this.openFinal(this.staging.subarray(0, this.fill));
       this.finished = true;
@@ -268,15 +294,23 @@ export class DecryptStream extends Transform {
     }
     const { header, nonce, payloadOffset } = parsed;
     if (header.chunkKiB === 0) {
-      throw new LifeboatError('BAD_HEADER', `this is a single encrypted value (chunk size 0, key id "${header.keyId}"), not an encrypted stream`, {
-        hint: 'values are decrypted with decryptValue, not as a backup stream',
-      });
+      throw new LifeboatError(
+        'BAD_HEADER',
+        `this is a single encrypted value (chunk size 0, key id "${header.keyId}"), not an encrypted stream`,
+        {
+          hint: 'values are decrypted with decryptValue, not as a backup stream',
+        },
+      );
     }
     const key = lookup(this.keys, header.keyId);
     if (!key) {
-      throw new LifeboatError('KEY_UNKNOWN', `encrypted with key id "${header.keyId}", which is not in the key set (configured ids: ${configuredIds(this.keys)})`, {
-        hint: `add the key "${header.keyId}" to ENC_KEYS (after a rotation, keep retired keys in ENC_KEYS so older backups stay readable)`,
-      });
+      throw new LifeboatError(
+        'KEY_UNKNOWN',
+        `encrypted with key id "${header.keyId}", which is not in the key set (configured ids: ${configuredIds(this.keys)})`,
+        {
+          hint: `add the key "${header.keyId}" to ENC_KEYS (after a rotation, keep retired keys in ENC_KEYS so older backups stay readable)`,
+        },
+      );
     }
     checkKey(key);
     this.parsed = header;
@@ -301,9 +335,13 @@ export class DecryptStream extends Transform {
       // More bytes follow, yet this segment verifies as the *final* chunk: something was
       // appended to a complete stream.
       if (this.tryOpen(sealed, this.index, true)) {
-        throw new LifeboatError('TRAILING_DATA', `unexpected bytes after the final chunk ${this.index}, from byte ${this.position + sealed.length} on; the data up to there is complete and authentic`, {
-          hint: 'the file or object was appended to or concatenated with something; cut it at that byte, or fetch it again',
-        });
+        throw new LifeboatError(
+          'TRAILING_DATA',
+          `unexpected bytes after the final chunk ${this.index}, from byte ${this.position + sealed.length} on; the data up to there is complete and authentic`,
+          {
+            hint: 'the file or object was appended to or concatenated with something; cut it at that byte, or fetch it again',
+          },
+        );
       }
       throw this.authFailed(sealed.length, false);
     }
@@ -319,16 +357,24 @@ export class DecryptStream extends Transform {
     }
     // Cut off exactly at a chunk boundary: the piece is a good chunk, but not the final one.
     if (sealed.length === this.segmentBytes && this.tryOpen(sealed, this.index, false)) {
-      throw new LifeboatError('TRUNCATED', `the encrypted stream ends after chunk ${this.index}, which is not the final chunk: the rest is missing`, { hint: TRUNCATED_HINT });
+      throw new LifeboatError(
+        'TRUNCATED',
+        `the encrypted stream ends after chunk ${this.index}, which is not the final chunk: the rest is missing`,
+        { hint: TRUNCATED_HINT },
+      );
     }
     // A short final chunk with a few bytes appended: the boundary is unknown, so try the
     // likely small tails (each try costs one open of this piece, on the failure path only).
     const maxExtra = Math.min(sealed.length - TAG_BYTES, 256);
     for (let extra = 1; extra <= maxExtra; extra++) {
       if (this.tryOpen(sealed.subarray(0, sealed.length - extra), this.index, true)) {
-        throw new LifeboatError('TRAILING_DATA', `${extra} unexpected byte(s) after the final chunk ${this.index}, from byte ${this.position + sealed.length - extra} on; the data up to there is complete and authentic`, {
-          hint: 'the file or object was appended to or concatenated with something; cut it at that byte, or fetch it again',
-        });
+        throw new LifeboatError(
+          'TRAILING_DATA',
+          `${extra} unexpected byte(s) after the final chunk ${this.index}, from byte ${this.position + sealed.length - extra} on; the data up to there is complete and authentic`,
+          {
+            hint: 'the file or object was appended to or concatenated with something; cut it at that byte, or fetch it again',
+          },
+        );
       }
     }
     throw this.authFailed(sealed.length, true);
@@ -349,7 +395,10 @@ export class DecryptStream extends Transform {
         ? `chunks 0..${this.index - 1} verified with key "${id}", so the key is right: this chunk is corrupt or was tampered with${final ? ', or the stream was cut off inside it' : ''}`
         : `the data is corrupt or was encrypted with a different key than the one configured as "${id}"${final ? ', or the stream was cut off inside its only chunk' : ''}`;
     return new LifeboatError('AUTH_FAILED', `${where}: ${why}`, {
-      hint: this.index > 0 ? 'fetch the file or object again; if it was stored damaged, use another backup' : `check that ENC_KEYS holds the original key for id "${id}" (same id, different key bytes fails here), and that the file or object is intact`,
+      hint:
+        this.index > 0
+          ? 'fetch the file or object again; if it was stored damaged, use another backup'
+          : `check that ENC_KEYS holds the original key for id "${id}" (same id, different key bytes fails here), and that the file or object is intact`,
     });
   }
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { open, rename, rm, mkdir, chmod } from 'node:fs/promises';
+import { chmod, mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -52,7 +52,12 @@ export async function commitFile(temp: string, target: string): Promise<void> {
 export async function writeFileAtomic(
   target: string,
   body: Readable,
-  options: { mode?: number; onProgress?: (bytes: number) => void; beforeCommit?: () => Promise<void>; signal?: AbortSignal } = {},
+  options: {
+    mode?: number;
+    onProgress?: (bytes: number) => void;
+    beforeCommit?: () => Promise<void>;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<number> {
   const temp = tempPathFor(target);
   let bytes = 0;

@@ -1,5 +1,5 @@
-import { hostname } from 'node:os';
 import { open, readFile, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { LifeboatError } from '../errors.js';
 
 /**
@@ -69,12 +69,21 @@ export async function acquireLock(path: string, purpose: string): Promise<LockHa
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = await lockOwner(path);
       if (owner) {
-        throw new LifeboatError('LOCKED', `${path} is held by process ${owner.pid} on ${owner.host} (${owner.purpose}, since ${owner.since})`, {
-          hint: owner.host === hostname() ? 'wait for it to finish or stop that process' : 'if that process is gone, delete the lock file by hand',
-        });
+        throw new LifeboatError(
+          'LOCKED',
+          `${path} is held by process ${owner.pid} on ${owner.host} (${owner.purpose}, since ${owner.since})`,
+          {
+            hint:
+              owner.host === hostname()
+                ? 'wait for it to finish or stop that process'
+                : 'if that process is gone, delete the lock file by hand',
+          },
+        );
       }
       await rm(path, { force: true }); // stale: its process is gone
     }
   }
-  throw new LifeboatError('LOCKED', `could not take the lock ${path}`, { hint: 'another process keeps taking it; try again' });
+  throw new LifeboatError('LOCKED', `could not take the lock ${path}`, {
+    hint: 'another process keeps taking it; try again',
+  });
 }

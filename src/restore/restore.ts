@@ -1,9 +1,20 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import Database from '../sqlite/driver.js';
-import { chmod, chown, link, mkdir, open as openFile, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  link,
+  mkdir,
+  open as openFile,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { sortBackupsNewestFirst } from '../backup/naming.js';
@@ -13,6 +24,7 @@ import { createDecryptStream } from '../crypto/stream.js';
 import { ConfigError, LifeboatError } from '../errors.js';
 import { fsyncDir, fsyncFile, TEMP_PREFIX, tempPathFor } from '../fs/durable.js';
 import { runSqliteWorker, type VerifyOutcome } from '../snapshot/worker-client.js';
+import Database from '../sqlite/driver.js';
 import type { BackupStore } from '../storage/store.js';
 import { formatSource, parseRestoreSource, type RestoreSource } from './source.js';
 
@@ -133,10 +145,14 @@ export async function readMarker(dbFile: string): Promise<RestoreMarker | undefi
     text = await readFile(markerPath(dbFile), 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new LifeboatError('MARKER_UNREADABLE', `the restore marker ${markerPath(dbFile)} cannot be read: ${(err as Error).message}`, {
-      hint: 'check its owner and permissions (it belongs to the user that runs the application)',
-      cause: err,
-    });
+    throw new LifeboatError(
+      'MARKER_UNREADABLE',
+      `the restore marker ${markerPath(dbFile)} cannot be read: ${(err as Error).message}`,
+      {
+        hint: 'check its owner and permissions (it belongs to the user that runs the application)',
+        cause: err,
+      },
+    );
   }
   try {
     const marker = JSON.parse(text) as RestoreMarker;
@@ -174,9 +190,14 @@ async function readHead(path: string, length: number): Promise<Buffer> {
 /** A file: source must be a complete, plain SQLite file: exists, regular, SQLite header, no pending WAL/journal. */
 async function openFileSource(path: string): Promise<{ body: Readable; size: number }> {
   const info = await stat(path).catch(() => undefined);
-  if (!info) throw new LifeboatError('NOT_FOUND', `the backup file ${path} does not exist`, { hint: 'check the path after file: (it must be absolute); `lifeboat list` shows the local backups' });
+  if (!info)
+    throw new LifeboatError('NOT_FOUND', `the backup file ${path} does not exist`, {
+      hint: 'check the path after file: (it must be absolute); `lifeboat list` shows the local backups',
+    });
   if (!info.isFile()) {
-    throw new LifeboatError('NOT_A_FILE', `${path} is not a regular file`, { hint: 'file: must name a SQLite backup file, e.g. file:/var/lib/app/state_machine/backups/backup_node_1_1732415400.sqlite' });
+    throw new LifeboatError('NOT_A_FILE', `${path} is not a regular file`, {
+      hint: 'file: must name a SQLite backup file, e.g. file:/var/lib/app/state_machine/backups/backup_node_1_1732415400.sqlite',
+    });
   }
   if ((await readHead(path, 16)).toString('latin1') !== SQLITE_MAGIC) {
     throw new LifeboatError('NOT_SQLITE', `${path} is not an SQLite database (bad file header)`, {
@@ -186,9 +207,13 @@ async function openFileSource(path: string): Promise<{ body: Readable; size: num
   for (const suffix of ['-wal', '-journal']) {
     const side = await stat(path + suffix).catch(() => undefined);
     if (side && side.size > 0) {
-      throw new LifeboatError('SOURCE_INCOMPLETE', `${path} has a non-empty ${path}${suffix} beside it: part of its content is in that file, so the file alone is not a complete backup`, {
-        hint: `if no program has it open, fold it in with \`sqlite3 ${path} 'PRAGMA wal_checkpoint(TRUNCATE)'\` and retry, or take a proper backup of it with \`lifeboat backup --db ${path}\``,
-      });
+      throw new LifeboatError(
+        'SOURCE_INCOMPLETE',
+        `${path} has a non-empty ${path}${suffix} beside it: part of its content is in that file, so the file alone is not a complete backup`,
+        {
+          hint: `if no program has it open, fold it in with \`sqlite3 ${path} 'PRAGMA wal_checkpoint(TRUNCATE)'\` and retry, or take a proper backup of it with \`lifeboat backup --db ${path}\``,
+        },
+      );
     }
   }
   return { body: createReadStream(path), size: info.size };
@@ -207,11 +232,22 @@ export async function materialise(source: RestoreSource, target: string, inputs:
     ({ body, size: total } = await openFileSource(source.path));
     origin = source.path;
   } else {
-    if (!inputs.remote) throw new ConfigError([`${formatSource(source)}: no S3 store is configured; set cluster.s3_url (HQL_S3_URL) and the other s3_* keys`]);
-    if (!inputs.keys) throw new ConfigError([`${formatSource(source)}: S3 backups are encrypted, but no keys are configured; set ENC_KEYS and ENC_KEY_ACTIVE`]);
+    if (!inputs.remote)
+      throw new ConfigError([
+        `${formatSource(source)}: no S3 store is configured; set cluster.s3_url (HQL_S3_URL) and the other s3_* keys`,
+      ]);
+    if (!inputs.keys)
+      throw new ConfigError([
+        `${formatSource(source)}: S3 backups are encrypted, but no keys are configured; set ENC_KEYS and ENC_KEY_ACTIVE`,
+      ]);
     if (source.kind === 's3-latest') {
       const newest = sortBackupsNewestFirst(await inputs.remote.list())[0];
-      if (!newest) throw new LifeboatError('NOT_FOUND', `there are no backups (backup_node_*.sqlite) in ${inputs.remote.description}`, { hint: 'check HQL_S3_BUCKET and the prefix; `lifeboat list --remote` shows what exists' });
+      if (!newest)
+        throw new LifeboatError(
+          'NOT_FOUND',
+          `there are no backups (backup_node_*.sqlite) in ${inputs.remote.description}`,
+          { hint: 'check HQL_S3_BUCKET and the prefix; `lifeboat list --remote` shows what exists' },
+        );
       origin = newest.name;
       total = newest.size;
     } else {
@@ -244,21 +280,40 @@ export async function materialise(source: RestoreSource, target: string, inputs:
 }
 
 /** Header, integrity_check (unless skipped) and the expected tables, on a copy Lifeboat owns. */
-export async function validateBackup(path: string, options: { skipValidation: boolean; expectTables: readonly string[]; countRows?: boolean; logger?: Logger }): Promise<VerifyOutcome> {
-  if (options.skipValidation) options.logger?.warn('HQL_BACKUP_SKIP_VALIDATION=true: restoring without the integrity and table checks (the SQLite header is still checked)');
-  const outcome = await runSqliteWorker({ op: 'verify', path, check: options.skipValidation ? 'none' : 'full', countRows: options.countRows ?? false });
+export async function validateBackup(
+  path: string,
+  options: { skipValidation: boolean; expectTables: readonly string[]; countRows?: boolean; logger?: Logger },
+): Promise<VerifyOutcome> {
+  if (options.skipValidation)
+    options.logger?.warn(
+      'HQL_BACKUP_SKIP_VALIDATION=true: restoring without the integrity and table checks (the SQLite header is still checked)',
+    );
+  const outcome = await runSqliteWorker({
+    op: 'verify',
+    path,
+    check: options.skipValidation ? 'none' : 'full',
+    countRows: options.countRows ?? false,
+  });
   if (!outcome.ok) {
-    throw new LifeboatError('BACKUP_INVALID', `the backup failed validation: ${outcome.problems.slice(0, 5).join('; ')}`, {
-      hint: 'nothing was changed; pick another backup (`lifeboat list`) or test one with `lifeboat verify`',
-    });
+    throw new LifeboatError(
+      'BACKUP_INVALID',
+      `the backup failed validation: ${outcome.problems.slice(0, 5).join('; ')}`,
+      {
+        hint: 'nothing was changed; pick another backup (`lifeboat list`) or test one with `lifeboat verify`',
+      },
+    );
   }
   if (!options.skipValidation) {
     const present = new Set(outcome.tables.map((t) => t.name));
     const missing = options.expectTables.filter((t) => !present.has(t));
     if (missing.length > 0) {
-      throw new LifeboatError('BACKUP_INVALID', `the backup lacks the expected table(s) ${missing.join(', ')} (it has: ${[...present].join(', ') || 'no tables'})`, {
-        hint: 'is it a backup of this application? Check HQL_BACKUP_RESTORE_EXPECT_TABLES, or skip with HQL_BACKUP_SKIP_VALIDATION=true',
-      });
+      throw new LifeboatError(
+        'BACKUP_INVALID',
+        `the backup lacks the expected table(s) ${missing.join(', ')} (it has: ${[...present].join(', ') || 'no tables'})`,
+        {
+          hint: 'is it a backup of this application? Check HQL_BACKUP_RESTORE_EXPECT_TABLES, or skip with HQL_BACKUP_SKIP_VALIDATION=true',
+        },
+      );
     }
   }
   return outcome;
@@ -269,7 +324,13 @@ function parseIntent(text: string, dbFile: string): Intent | undefined {
     const intent = JSON.parse(text) as Intent;
     const dir = dirname(dbFile);
     const inDir = (p: unknown) => typeof p === 'string' && dirname(p) === dir;
-    if (inDir(intent.temp) && basename(intent.temp).startsWith(TEMP_PREFIX) && inDir(intent.aside) && typeof intent.marker?.source === 'string') return intent;
+    if (
+      inDir(intent.temp) &&
+      basename(intent.temp).startsWith(TEMP_PREFIX) &&
+      inDir(intent.aside) &&
+      typeof intent.marker?.source === 'string'
+    )
+      return intent;
   } catch {
     // reported below
   }
@@ -294,11 +355,18 @@ export async function recoverInterruptedRestore(dbFile: string, logger: Logger):
     // The intent is written to a temp name and renamed, so a torn one cannot come from a crash.
     intent = parseIntent(text, dbFile);
     if (!intent) {
-      throw new LifeboatError('RESTORE_BROKEN', `the restore intent file ${intentPath(dbFile)} is unreadable, so an interrupted restore cannot be completed`, {
-        hint: `${dbFile} holds a complete database (the previous one or the restored one); check it with \`lifeboat verify file:${dbFile}\`, then delete ${intentPath(dbFile)} and start again`,
-      });
+      throw new LifeboatError(
+        'RESTORE_BROKEN',
+        `the restore intent file ${intentPath(dbFile)} is unreadable, so an interrupted restore cannot be completed`,
+        {
+          hint: `${dbFile} holds a complete database (the previous one or the restored one); check it with \`lifeboat verify file:${dbFile}\`, then delete ${intentPath(dbFile)} and start again`,
+        },
+      );
     }
-    logger.warn({ db: dbFile, backup: intent.marker.origin }, `completing the restore of ${intent.marker.origin} that was interrupted`);
+    logger.warn(
+      { db: dbFile, backup: intent.marker.origin },
+      `completing the restore of ${intent.marker.origin} that was interrupted`,
+    );
     if (await exists(intent.temp)) await settleOldDatabase(dbFile, logger);
     await swapForward(dbFile, intent);
   }
@@ -315,7 +383,8 @@ async function keepOld(dbFile: string, aside: string): Promise<void> {
     await link(dbFile, aside);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK' && code !== 'ENOSYS') throw err;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK' && code !== 'ENOSYS')
+      throw err;
     // No hard links here: the live name is briefly absent; the intent makes a crash in that gap complete forward.
     await rename(dbFile, aside);
   }
@@ -328,7 +397,8 @@ async function swapForward(dbFile: string, intent: Intent): Promise<void> {
     // with it as a set, so an old WAL can never be applied to the new database.
     for (const suffix of SIDECARS) {
       if (!(await exists(dbFile + suffix))) continue;
-      if (await exists(intent.aside + suffix)) throw tamperedDuringRestore(dbFile, intent, `${dbFile}${suffix} and ${intent.aside}${suffix} both exist`);
+      if (await exists(intent.aside + suffix))
+        throw tamperedDuringRestore(dbFile, intent, `${dbFile}${suffix} and ${intent.aside}${suffix} both exist`);
       await rename(dbFile + suffix, intent.aside + suffix);
     }
     const live = await stat(dbFile).catch(() => undefined);
@@ -336,16 +406,21 @@ async function swapForward(dbFile: string, intent: Intent): Promise<void> {
     if (live && !kept) await keepOld(dbFile, intent.aside);
     // Both present: the hard link made them one file. Two different files mean something
     // created a database here after the crash; replacing it could lose data.
-    if (live && kept && (live.ino !== kept.ino || live.dev !== kept.dev)) throw tamperedDuringRestore(dbFile, intent, `${dbFile} is not the database kept at ${intent.aside}`);
+    if (live && kept && (live.ino !== kept.ino || live.dev !== kept.dev))
+      throw tamperedDuringRestore(dbFile, intent, `${dbFile} is not the database kept at ${intent.aside}`);
     await fsyncDir(dirname(dbFile));
     crashPoint('after-keep-old');
     await rename(intent.temp, dbFile);
     await fsyncDir(dirname(dbFile));
     crashPoint('after-rename');
   } else if (!(await exists(dbFile))) {
-    throw new LifeboatError('RESTORE_BROKEN', `an interrupted restore left neither the new database ${intent.temp} nor ${dbFile}`, {
-      hint: `the previous database was kept at ${intent.aside}; copy it back to ${dbFile}, then delete ${intentPath(dbFile)}`,
-    });
+    throw new LifeboatError(
+      'RESTORE_BROKEN',
+      `an interrupted restore left neither the new database ${intent.temp} nor ${dbFile}`,
+      {
+        hint: `the previous database was kept at ${intent.aside}; copy it back to ${dbFile}, then delete ${intentPath(dbFile)}`,
+      },
+    );
   }
   await writeJsonDurably(markerPath(dbFile), intent.marker, dbFile);
   crashPoint('after-marker');
@@ -354,17 +429,25 @@ async function swapForward(dbFile: string, intent: Intent): Promise<void> {
 }
 
 function tamperedDuringRestore(dbFile: string, intent: Intent, what: string): LifeboatError {
-  return new LifeboatError('RESTORE_BROKEN', `cannot complete the interrupted restore of ${intent.marker.origin}: ${what}; something opened the database after the crash`, {
-    hint: `nothing more was changed. Compare ${dbFile} and ${intent.aside} (with their -wal), keep the right one at ${dbFile}, then delete ${intentPath(dbFile)} and ${intent.temp}`,
-  });
+  return new LifeboatError(
+    'RESTORE_BROKEN',
+    `cannot complete the interrupted restore of ${intent.marker.origin}: ${what}; something opened the database after the crash`,
+    {
+      hint: `nothing more was changed. Compare ${dbFile} and ${intent.aside} (with their -wal), keep the right one at ${dbFile}, then delete ${intentPath(dbFile)} and ${intent.temp}`,
+    },
+  );
 }
 
 const isBusy = (err: unknown) => /^SQLITE_(BUSY|LOCKED)/.test(String((err as { code?: unknown }).code ?? ''));
 
 function inUse(dbFile: string, why: string): LifeboatError {
-  return new LifeboatError('DB_IN_USE', `${dbFile} is open in another process (${why}); a restore must not replace a database in use`, {
-    hint: 'stop the application (and `lifeboat serve`) that uses it, then run the restore again; nothing was changed',
-  });
+  return new LifeboatError(
+    'DB_IN_USE',
+    `${dbFile} is open in another process (${why}); a restore must not replace a database in use`,
+    {
+      hint: 'stop the application (and `lifeboat serve`) that uses it, then run the restore again; nothing was changed',
+    },
+  );
 }
 
 /**
@@ -392,10 +475,14 @@ async function settleOldDatabase(dbFile: string, logger: Logger): Promise<void> 
   } catch (err) {
     if (err instanceof LifeboatError) throw err;
     if (isBusy(err)) throw inUse(dbFile, 'it is locked');
-    logger.warn({ db: dbFile, err: (err as Error).message }, 'the current database could not be opened to settle it; it is moved aside as it is, with its -wal/-shm');
+    logger.warn(
+      { db: dbFile, err: (err as Error).message },
+      'the current database could not be opened to settle it; it is moved aside as it is, with its -wal/-shm',
+    );
     return;
   }
-  if (wal && (await exists(`${dbFile}-wal`))) throw inUse(dbFile, 'its WAL stays open after Lifeboat closed its own connection');
+  if (wal && (await exists(`${dbFile}-wal`)))
+    throw inUse(dbFile, 'its WAL stays open after Lifeboat closed its own connection');
 }
 
 /**
@@ -413,19 +500,45 @@ export async function restoreDatabase(options: RestoreOptions): Promise<RestoreR
   const marker = await readMarker(dbFile);
   // This very restore was interrupted and has just been completed: it is done (even when forced).
   if (recovered && marker?.source === sourceText) {
-    return { applied: false, completedInterrupted: true, source: sourceText, origin: marker.origin, sha256: marker.sha256, bytes: 0, tables: [], movedAside: marker.movedAside, durationMs: performance.now() - started };
+    return {
+      applied: false,
+      completedInterrupted: true,
+      source: sourceText,
+      origin: marker.origin,
+      sha256: marker.sha256,
+      bytes: 0,
+      tables: [],
+      movedAside: marker.movedAside,
+      durationMs: performance.now() - started,
+    };
   }
   // The same request, or s3:<object> naming the object an earlier s3:latest resolved to.
-  const sameBackup = marker !== undefined && (marker.source === sourceText || (options.source.kind === 's3' && marker.source.startsWith('s3:') && marker.origin === options.source.object));
+  const sameBackup =
+    marker !== undefined &&
+    (marker.source === sourceText ||
+      (options.source.kind === 's3' && marker.source.startsWith('s3:') && marker.origin === options.source.object));
   if (marker && sameBackup && !options.force) {
     if (await exists(dbFile)) {
       logger.warn(
         { source: sourceText, appliedAt: marker.appliedAt, origin: marker.origin },
         `the backup ${sourceText} was already restored at ${marker.appliedAt}${marker.source === sourceText ? '' : ` (as ${marker.source})`}; NOT applying it again. Remove HQL_BACKUP_RESTORE now, or set HQL_BACKUP_RESTORE_FORCE=true to apply it again (discarding newer data)`,
       );
-      return { applied: false, completedInterrupted: false, source: sourceText, origin: marker.origin, sha256: marker.sha256, bytes: 0, tables: [], movedAside: [], durationMs: performance.now() - started };
+      return {
+        applied: false,
+        completedInterrupted: false,
+        source: sourceText,
+        origin: marker.origin,
+        sha256: marker.sha256,
+        bytes: 0,
+        tables: [],
+        movedAside: [],
+        durationMs: performance.now() - started,
+      };
     }
-    logger.warn({ source: sourceText, db: dbFile }, `${sourceText} was restored before, but ${dbFile} is gone: restoring it again`);
+    logger.warn(
+      { source: sourceText, db: dbFile },
+      `${sourceText} was restored before, but ${dbFile} is gone: restoring it again`,
+    );
   }
 
   // (2) Materialise into a temp file beside the database. Its folder may be gone with a lost
@@ -437,10 +550,17 @@ export async function restoreDatabase(options: RestoreOptions): Promise<RestoreR
   try {
     crashPoint('after-materialise');
     // (3) Validate the temp copy (the check converts it to rollback-journal mode: it is ours).
-    const check = await validateBackup(temp, { skipValidation: options.skipValidation, expectTables: options.expectTables, logger });
+    const check = await validateBackup(temp, {
+      skipValidation: options.skipValidation,
+      expectTables: options.expectTables,
+      logger,
+    });
     await rm(`${temp}-journal`, { force: true });
     await fsyncFile(temp);
-    logger.info({ origin: got.origin, bytes: got.bytes, sha256: got.sha256, tables: check.tables.length }, 'restore: backup validated');
+    logger.info(
+      { origin: got.origin, bytes: got.bytes, sha256: got.sha256, tables: check.tables.length },
+      'restore: backup validated',
+    );
     crashPoint('after-validate');
 
     // (4) The swap: settle the old database, make the intent durable, then go forward.
@@ -451,13 +571,32 @@ export async function restoreDatabase(options: RestoreOptions): Promise<RestoreR
     const aside = join(dirname(dbFile), `${basename(dbFile)}.before-restore-${stamp}`);
     const movedAside: string[] = [];
     for (const suffix of ['', ...SIDECARS]) if (await exists(dbFile + suffix)) movedAside.push(aside + suffix);
-    const newMarker: RestoreMarker = { source: sourceText, origin: got.origin, sha256: got.sha256, appliedAt: options.now().toISOString(), movedAside };
+    const newMarker: RestoreMarker = {
+      source: sourceText,
+      origin: got.origin,
+      sha256: got.sha256,
+      appliedAt: options.now().toISOString(),
+      movedAside,
+    };
     await writeJsonDurably(intentPath(dbFile), { temp, aside, marker: newMarker } satisfies Intent);
     crashPoint('after-intent');
     await swapForward(dbFile, { temp, aside, marker: newMarker });
-    logger.info({ db: dbFile, movedAside }, `restore: ${got.origin} is now the database${movedAside.length ? `; the previous one was kept at ${aside}` : ''}`);
+    logger.info(
+      { db: dbFile, movedAside },
+      `restore: ${got.origin} is now the database${movedAside.length ? `; the previous one was kept at ${aside}` : ''}`,
+    );
     // (5) The report.
-    return { applied: true, completedInterrupted: false, source: sourceText, origin: got.origin, sha256: got.sha256, bytes: got.bytes, tables: check.tables, movedAside, durationMs: performance.now() - started };
+    return {
+      applied: true,
+      completedInterrupted: false,
+      source: sourceText,
+      origin: got.origin,
+      sha256: got.sha256,
+      bytes: got.bytes,
+      tables: check.tables,
+      movedAside,
+      durationMs: performance.now() - started,
+    };
   } catch (err) {
     // Before the intent exists nothing was touched: drop the temp copy.
     if (!(await exists(intentPath(dbFile)))) {
@@ -488,14 +627,20 @@ export async function restoreAtStartup(config: Config, ctx: StartupRestoreContex
   const { dbFile, logger } = ctx;
   const source = config.restore.source === undefined ? undefined : parseRestoreSource(config.restore.source);
   if (source && ctx.sidecar) {
-    throw new LifeboatError('RESTORE_SIDECAR', 'HQL_BACKUP_RESTORE is set, but a sidecar does not own the database it backs up', {
-      hint: 'remove HQL_BACKUP_RESTORE; stop the application, run `lifeboat restore <source> --db <path>`, then start it again',
-    });
+    throw new LifeboatError(
+      'RESTORE_SIDECAR',
+      'HQL_BACKUP_RESTORE is set, but a sidecar does not own the database it backs up',
+      {
+        hint: 'remove HQL_BACKUP_RESTORE; stop the application, run `lifeboat restore <source> --db <path>`, then start it again',
+      },
+    );
   }
   await recoverInterruptedRestore(dbFile, logger);
   if (!source) return undefined;
   if (config.restore.force) {
-    logger.warn('HQL_BACKUP_RESTORE_FORCE=true: the backup is applied even if it was applied before, at EVERY start while this stays set; remove HQL_BACKUP_RESTORE_FORCE after this start');
+    logger.warn(
+      'HQL_BACKUP_RESTORE_FORCE=true: the backup is applied even if it was applied before, at EVERY start while this stays set; remove HQL_BACKUP_RESTORE_FORCE after this start',
+    );
   }
   const report = await restoreDatabase({
     source,

@@ -59,7 +59,20 @@ interface FieldSpec {
 
 // Maps, not object literals: a name like "constructor" must not resolve through the prototype.
 const MONTHS = new Map<string, number>();
-['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'].forEach((m, i) => {
+[
+  'january',
+  'february',
+  'march',
+  'april',
+  'may',
+  'june',
+  'july',
+  'august',
+  'september',
+  'october',
+  'november',
+  'december',
+].forEach((m, i) => {
   MONTHS.set(m, i + 1).set(m.slice(0, 3), i + 1);
 });
 const WEEKDAYS = new Map<string, number>([
@@ -88,10 +101,13 @@ const SHORTCUTS: ReadonlyMap<string, string> = new Map([
   ['@hourly', '0 0 * * * *'],
 ]);
 
-const FORMAT_HINT = 'the format is "sec min hour day_of_month month day_of_week [year]" with weekdays 1-7 = Sun..Sat, e.g. "0 30 2 * * * *" (02:30 every day)';
+const FORMAT_HINT =
+  'the format is "sec min hour day_of_month month day_of_week [year]" with weekdays 1-7 = Sun..Sat, e.g. "0 30 2 * * * *" (02:30 every day)';
 
 function invalid(expression: string, message: string): LifeboatError {
-  return new LifeboatError('CRON_INVALID', `invalid cron expression "${expression}": ${message}`, { hint: FORMAT_HINT });
+  return new LifeboatError('CRON_INVALID', `invalid cron expression "${expression}": ${message}`, {
+    hint: FORMAT_HINT,
+  });
 }
 
 function parseField(expression: string, spec: FieldSpec, text: string): boolean[] {
@@ -110,7 +126,8 @@ function parseField(expression: string, spec: FieldSpec, text: string): boolean[
   for (const item of text.split(',')) {
     if (item === '') throw invalid(expression, `${where}: empty list item`);
     const [base, stepText, extra] = item.split('/');
-    if (extra !== undefined || base === undefined || base === '') throw invalid(expression, `${where}: "${item}" is not a valid item`);
+    if (extra !== undefined || base === undefined || base === '')
+      throw invalid(expression, `${where}: "${item}" is not a valid item`);
     let from: number;
     let to: number;
     let named = false;
@@ -122,7 +139,8 @@ function parseField(expression: string, spec: FieldSpec, text: string): boolean[
     } else if (base.includes('-')) {
       const [a, b, more] = base.split('-');
       if (more !== undefined || !a || !b) throw invalid(expression, `${where}: "${base}" is not a valid range`);
-      if (/^\d+$/.test(a) !== /^\d+$/.test(b)) throw invalid(expression, `${where}: range "${base}" mixes a number and a name`);
+      if (/^\d+$/.test(a) !== /^\d+$/.test(b))
+        throw invalid(expression, `${where}: range "${base}" mixes a number and a name`);
       from = checked(value(a));
       to = checked(value(b));
       if (from > to) throw invalid(expression, `${where}: range ${base} runs backwards`);
@@ -136,7 +154,8 @@ function parseField(expression: string, spec: FieldSpec, text: string): boolean[
       if (named) throw invalid(expression, `${where}: a step needs a number, a range or "*" before "/", not a name`);
       if (!/^\d+$/.test(stepText)) throw invalid(expression, `${where}: step "${stepText}" is not a number`);
       step = Number(stepText);
-      if (step < 1 || step > spec.max) throw invalid(expression, `${where}: step ${step} must be between 1 and ${spec.max}`);
+      if (step < 1 || step > spec.max)
+        throw invalid(expression, `${where}: step ${step} must be between 1 and ${spec.max}`);
     }
     for (let v = from; v <= to; v += step) set[v] = true;
   }
@@ -152,7 +171,9 @@ function resolveZone(timeZone: string | undefined): string {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: zone });
   } catch {
-    throw new LifeboatError('CRON_INVALID', `unknown time zone "${zone}"`, { hint: 'use an IANA zone name such as UTC, Europe/Berlin or America/New_York' });
+    throw new LifeboatError('CRON_INVALID', `unknown time zone "${zone}"`, {
+      hint: 'use an IANA zone name such as UTC, Europe/Berlin or America/New_York',
+    });
   }
   return zone;
 }
@@ -162,10 +183,14 @@ export function parseCron(expression: string, options: { timeZone?: string } = {
   if (trimmed === '') throw invalid(expression, 'it is empty');
   // The crate matches shortcuts literally: `@Daily` is not `@daily`.
   const expanded = trimmed.startsWith('@') ? SHORTCUTS.get(trimmed) : trimmed;
-  if (expanded === undefined) throw invalid(expression, `unknown shortcut ${trimmed} (known: ${[...SHORTCUTS.keys()].join(', ')})`);
+  if (expanded === undefined)
+    throw invalid(expression, `unknown shortcut ${trimmed} (known: ${[...SHORTCUTS.keys()].join(', ')})`);
   const parts = expanded.split(/\s+/);
-  if (parts.length !== 6 && parts.length !== 7) throw invalid(expression, `it has ${parts.length} fields, expected 6 or 7`);
-  const sets = FIELDS.map((spec, i) => (parts[i] === undefined ? everything(spec) : parseField(expression, spec, parts[i]!)));
+  if (parts.length !== 6 && parts.length !== 7)
+    throw invalid(expression, `it has ${parts.length} fields, expected 6 or 7`);
+  const sets = FIELDS.map((spec, i) =>
+    parts[i] === undefined ? everything(spec) : parseField(expression, spec, parts[i]!),
+  );
   const zone = resolveZone(options.timeZone);
   const fields = sets as [boolean[], boolean[], boolean[], boolean[], boolean[], boolean[], boolean[]];
   return Object.freeze({
@@ -194,7 +219,16 @@ const formatters = new Map<string, Intl.DateTimeFormat>();
 function formatter(zone: string): Intl.DateTimeFormat {
   let f = formatters.get(zone);
   if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
     formatters.set(zone, f);
   }
   return f;
@@ -203,7 +237,8 @@ function formatter(zone: string): Intl.DateTimeFormat {
 /** The wall clock at `ms` in `zone`, expressed as if it were UTC (ms, whole seconds). */
 function wallOf(ms: number, zone: string): number {
   const parts: Record<string, number> = {};
-  for (const p of formatter(zone).formatToParts(new Date(ms))) if (p.type !== 'literal') parts[p.type] = Number(p.value);
+  for (const p of formatter(zone).formatToParts(new Date(ms)))
+    if (p.type !== 'literal') parts[p.type] = Number(p.value);
   return Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour! % 24, parts.minute!, parts.second!);
 }
 
@@ -219,7 +254,9 @@ function offsetAt(ms: number, zone: string): number {
 function instantOf(wall: number, zone: string): number {
   const before = offsetAt(wall - 86_400_000, zone);
   const after = offsetAt(wall + 86_400_000, zone);
-  const candidates = [...new Set([before, after, offsetAt(wall, zone)])].map((o) => wall - o).filter((t) => wallOf(t, zone) === wall);
+  const candidates = [...new Set([before, after, offsetAt(wall, zone)])]
+    .map((o) => wall - o)
+    .filter((t) => wallOf(t, zone) === wall);
   if (candidates.length > 0) return Math.min(...candidates);
   // In a gap: the transition lies between the two readings; find its first second.
   let lo = wall - Math.max(before, after);
@@ -236,7 +273,15 @@ function instantOf(wall: number, zone: string): number {
 const DAY = 86_400_000;
 
 function nextFire(f: readonly boolean[][], zone: string, after: Date): Date | undefined {
-  const [sec, min, hour, dom, month, dow, year] = f as [boolean[], boolean[], boolean[], boolean[], boolean[], boolean[], boolean[]];
+  const [sec, min, hour, dom, month, dow, year] = f as [
+    boolean[],
+    boolean[],
+    boolean[],
+    boolean[],
+    boolean[],
+    boolean[],
+    boolean[],
+  ];
   const afterMs = after.getTime();
   if (Number.isNaN(afterMs)) return undefined;
   const start = Math.floor(wallOf(Math.floor(afterMs / 1000) * 1000, zone) / 1000) * 1000 + 1000;

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { ConfigError, LifeboatError } from '../errors.js';
 import { silentLogger } from '../log.js';
-import { systemClock, type Clock } from './clock.js';
+import { type Clock, systemClock } from './clock.js';
 import type { CronSchedule } from './cron.js';
 
 export interface RunContext {
@@ -51,9 +51,12 @@ export function retryDelay(policy: RetryPolicy, attempt: number): number {
 function validPolicy(retry: Partial<RetryPolicy> | undefined): RetryPolicy {
   const policy = { ...DEFAULT_RETRY, ...retry };
   const problems: string[] = [];
-  if (!Number.isInteger(policy.maxAttempts) || policy.maxAttempts < 1) problems.push(`retry.maxAttempts: ${policy.maxAttempts} must be a whole number >= 1`);
-  if (!Number.isFinite(policy.baseDelayMs) || policy.baseDelayMs < 0) problems.push(`retry.baseDelayMs: ${policy.baseDelayMs} must be a number of milliseconds >= 0`);
-  if (!Number.isFinite(policy.maxDelayMs) || policy.maxDelayMs < policy.baseDelayMs) problems.push(`retry.maxDelayMs: ${policy.maxDelayMs} must be >= retry.baseDelayMs`);
+  if (!Number.isInteger(policy.maxAttempts) || policy.maxAttempts < 1)
+    problems.push(`retry.maxAttempts: ${policy.maxAttempts} must be a whole number >= 1`);
+  if (!Number.isFinite(policy.baseDelayMs) || policy.baseDelayMs < 0)
+    problems.push(`retry.baseDelayMs: ${policy.baseDelayMs} must be a number of milliseconds >= 0`);
+  if (!Number.isFinite(policy.maxDelayMs) || policy.maxDelayMs < policy.baseDelayMs)
+    problems.push(`retry.maxDelayMs: ${policy.maxDelayMs} must be >= retry.baseDelayMs`);
   if (problems.length > 0) throw new ConfigError(problems, { hint: `defaults: ${JSON.stringify(DEFAULT_RETRY)}` });
   return policy;
 }
@@ -143,7 +146,11 @@ export class Scheduler {
   runNow(): Promise<void> {
     if (this.current) return this.current;
     if (this.abort.signal.aborted) {
-      return Promise.reject(new LifeboatError('SCHEDULER_STOPPED', 'the scheduler has been stopped; no new run is started', { hint: 'create a new Scheduler to run again' }));
+      return Promise.reject(
+        new LifeboatError('SCHEDULER_STOPPED', 'the scheduler has been stopped; no new run is started', {
+          hint: 'create a new Scheduler to run again',
+        }),
+      );
     }
     return this.execute({ scheduledAt: this.clock.now(), attempt: 1, reason: 'manual' });
   }
@@ -154,7 +161,10 @@ export class Scheduler {
       const next = this.options.schedule.next(this.clock.now());
       this.nextAt = next;
       if (!next) {
-        this.logger.warn({ schedule: this.options.schedule.expression }, 'the schedule has no further fire time; scheduled runs stop');
+        this.logger.warn(
+          { schedule: this.options.schedule.expression },
+          'the schedule has no further fire time; scheduled runs stop',
+        );
         return;
       }
       await this.clock.sleepUntil(next, signal);
@@ -172,7 +182,11 @@ export class Scheduler {
     const now = this.clock.now();
     let missed = 0;
     let first: Date | undefined;
-    for (let t = this.options.schedule.next(tick); t && t <= now && missed < MISSED_COUNT_LIMIT; t = this.options.schedule.next(t)) {
+    for (
+      let t = this.options.schedule.next(tick);
+      t && t <= now && missed < MISSED_COUNT_LIMIT;
+      t = this.options.schedule.next(t)
+    ) {
       first ??= t;
       missed++;
     }
@@ -187,7 +201,10 @@ export class Scheduler {
   private async tick(scheduledAt: Date): Promise<void> {
     if (this.current) {
       this.stats.skippedTicks++;
-      this.logger.warn({ scheduledAt: scheduledAt.toISOString() }, 'skipped a scheduled run: the previous run is still going');
+      this.logger.warn(
+        { scheduledAt: scheduledAt.toISOString() },
+        'skipped a scheduled run: the previous run is still going',
+      );
       return;
     }
     const signal = this.abort.signal;
@@ -197,7 +214,10 @@ export class Scheduler {
         // A manual run started during the backoff: its outcome stands in for this attempt,
         // rather than a second run beside it.
         if (await outcome(this.current)) {
-          this.logger.info({ scheduledAt: scheduledAt.toISOString() }, 'a manual run succeeded during the retry backoff; no retry needed');
+          this.logger.info(
+            { scheduledAt: scheduledAt.toISOString() },
+            'a manual run succeeded during the retry backoff; no retry needed',
+          );
           return;
         }
         error = this.stats.lastError ?? 'the manual run failed';
@@ -211,14 +231,20 @@ export class Scheduler {
       }
       if (signal.aborted) return;
       if (attempt >= this.policy.maxAttempts) {
-        this.logger.error({ err: error, attempts: attempt, scheduledAt: scheduledAt.toISOString() }, 'scheduled run failed; giving up until the next scheduled time');
+        this.logger.error(
+          { err: error, attempts: attempt, scheduledAt: scheduledAt.toISOString() },
+          'scheduled run failed; giving up until the next scheduled time',
+        );
         return;
       }
       const now = this.clock.now();
       const retryAt = new Date(now.getTime() + retryDelay(this.policy, attempt));
       const nextTick = this.options.schedule.next(now);
       if (nextTick && retryAt >= nextTick) {
-        this.logger.error({ err: error, attempt, nextTick: nextTick.toISOString() }, 'scheduled run failed; the next scheduled run comes before a retry would');
+        this.logger.error(
+          { err: error, attempt, nextTick: nextTick.toISOString() },
+          'scheduled run failed; the next scheduled run comes before a retry would',
+        );
         return;
       }
       this.logger.error({ err: error, attempt, retryAt: retryAt.toISOString() }, 'scheduled run failed; retrying');

@@ -16,10 +16,17 @@ export interface StatusServer {
   close(): Promise<void>;
 }
 
-export async function startStatusServer(source: { statusReport(): Promise<StatusReport> }, at: ListenAddress, logger: Logger): Promise<StatusServer> {
+export async function startStatusServer(
+  source: { statusReport(): Promise<StatusReport> },
+  at: ListenAddress,
+  logger: Logger,
+): Promise<StatusServer> {
   const server = createServer((req, res) => {
     handle(source, req, res).catch((err: unknown) => {
-      logger.error({ err: err instanceof Error ? err.message : String(err), path: req.url }, 'status server: request failed');
+      logger.error(
+        { err: err instanceof Error ? err.message : String(err), path: req.url },
+        'status server: request failed',
+      );
       if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
       else res.destroy();
     });
@@ -27,9 +34,16 @@ export async function startStatusServer(source: { statusReport(): Promise<Status
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(
-        new LifeboatError('LISTEN_FAILED', `cannot listen on ${at.host}:${at.port} for the status server: ${err.code ?? err.message}`, {
-          hint: err.code === 'EADDRINUSE' ? 'another process uses that port; pick another with --listen / LIFEBOAT_HTTP_LISTEN' : 'check the address given to --listen / LIFEBOAT_HTTP_LISTEN',
-        }),
+        new LifeboatError(
+          'LISTEN_FAILED',
+          `cannot listen on ${at.host}:${at.port} for the status server: ${err.code ?? err.message}`,
+          {
+            hint:
+              err.code === 'EADDRINUSE'
+                ? 'another process uses that port; pick another with --listen / LIFEBOAT_HTTP_LISTEN'
+                : 'check the address given to --listen / LIFEBOAT_HTTP_LISTEN',
+          },
+        ),
       ),
     );
     server.listen(at.port, at.host, () => resolve());
@@ -47,15 +61,21 @@ export async function startStatusServer(source: { statusReport(): Promise<Status
   };
 }
 
-async function handle(source: { statusReport(): Promise<StatusReport> }, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(
+  source: { statusReport(): Promise<StatusReport> },
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const path = new URL(req.url ?? '/', 'http://status').pathname;
-  if (path !== '/health' && path !== '/metrics') return send(res, 404, 'text/plain; charset=utf-8', 'not found; try /health or /metrics\n');
+  if (path !== '/health' && path !== '/metrics')
+    return send(res, 404, 'text/plain; charset=utf-8', 'not found; try /health or /metrics\n');
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('Allow', 'GET, HEAD');
     return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
   }
   const report = await source.statusReport();
-  if (path === '/metrics') return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderMetrics(report), req.method === 'HEAD');
+  if (path === '/metrics')
+    return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderMetrics(report), req.method === 'HEAD');
   const health = assessHealth(report);
   const body = {
     status: health.state,
@@ -69,10 +89,20 @@ async function handle(source: { statusReport(): Promise<StatusReport> }, req: In
     nextBackupAt: report.nextBackupAt ?? null,
     counts: { successes: report.successes, failures: report.failures, pushFailures: report.pushFailures },
   };
-  send(res, health.healthy ? 200 : 503, 'application/json; charset=utf-8', `${JSON.stringify(body, null, 2)}\n`, req.method === 'HEAD');
+  send(
+    res,
+    health.healthy ? 200 : 503,
+    'application/json; charset=utf-8',
+    `${JSON.stringify(body, null, 2)}\n`,
+    req.method === 'HEAD',
+  );
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string, headOnly = false): void {
-  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+  res.writeHead(status, {
+    'Content-Type': type,
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+  });
   res.end(headOnly ? undefined : body);
 }

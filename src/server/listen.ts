@@ -14,7 +14,9 @@ export function parseListen(value: string, origin = '--listen (LIFEBOAT_HTTP_LIS
   const m = /^(?:(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):)?(\d{1,5})$/.exec(text);
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) {
-    throw new ConfigError([`${origin}: "${value}" is not a listen address; use PORT (127.0.0.1), HOST:PORT or [IPv6]:PORT, e.g. 9464 or 0.0.0.0:9464`]);
+    throw new ConfigError([
+      `${origin}: "${value}" is not a listen address; use PORT (127.0.0.1), HOST:PORT or [IPv6]:PORT, e.g. 9464 or 0.0.0.0:9464`,
+    ]);
   }
   return { host: m[1] ?? m[2] ?? '127.0.0.1', port };
 }

@@ -1,4 +1,4 @@
-import { nextFireTimes, type CronSchedule } from '../schedule/cron.js';
+import { type CronSchedule, nextFireTimes } from '../schedule/cron.js';
 
 /**
  * What the status server reports, as plain data: gathered by Lifeboat.statusReport(),
@@ -15,7 +15,15 @@ export interface StatusReport {
   readonly failures: number;
   /** Failed attempts whose local backup was kept but whose push failed. */
   readonly pushFailures: number;
-  readonly lastSuccess: { readonly name: string; readonly at: Date; readonly durationMs: number; readonly bytes: number; readonly pushed: boolean } | undefined;
+  readonly lastSuccess:
+    | {
+        readonly name: string;
+        readonly at: Date;
+        readonly durationMs: number;
+        readonly bytes: number;
+        readonly pushed: boolean;
+      }
+    | undefined;
   readonly lastFailure: { readonly at: Date; readonly message: string } | undefined;
   /** Newest backup in the local folder (by the time in its name), from any run or process. */
   readonly newestLocal: { readonly name: string; readonly at: Date } | undefined;
@@ -40,17 +48,33 @@ export interface Health {
  */
 export function assessHealth(r: StatusReport): Health {
   if (r.lastFailure && (!r.lastSuccess || r.lastFailure.at >= r.lastSuccess.at)) {
-    return { state: 'failing', healthy: false, reason: `the last backup attempt failed at ${r.lastFailure.at.toISOString()}: ${r.lastFailure.message}` };
+    return {
+      state: 'failing',
+      healthy: false,
+      reason: `the last backup attempt failed at ${r.lastFailure.at.toISOString()}: ${r.lastFailure.message}`,
+    };
   }
   if (r.maxAgeMs !== undefined) {
     const since = r.newestLocal?.at ?? r.startedAt;
     const age = r.now.getTime() - since.getTime();
     if (age > r.maxAgeMs) {
-      const what = r.newestLocal ? `the newest backup (${r.newestLocal.name}) is from ${since.toISOString()}` : `no backup since the start at ${since.toISOString()}`;
-      return { state: 'stale', healthy: false, reason: `${what}, more than ${Math.round(r.maxAgeMs / 3_600_000)} h ago (twice the schedule's interval)` };
+      const what = r.newestLocal
+        ? `the newest backup (${r.newestLocal.name}) is from ${since.toISOString()}`
+        : `no backup since the start at ${since.toISOString()}`;
+      return {
+        state: 'stale',
+        healthy: false,
+        reason: `${what}, more than ${Math.round(r.maxAgeMs / 3_600_000)} h ago (twice the schedule's interval)`,
+      };
     }
   }
-  return { state: 'ok', healthy: true, reason: r.lastSuccess ? `last backup ${r.lastSuccess.name} at ${r.lastSuccess.at.toISOString()}` : 'no backup attempted yet' };
+  return {
+    state: 'ok',
+    healthy: true,
+    reason: r.lastSuccess
+      ? `last backup ${r.lastSuccess.name} at ${r.lastSuccess.at.toISOString()}`
+      : 'no backup attempted yet',
+  };
 }
 
 /** Twice the time between the schedule's next two runs: a missed run is tolerated, two are not. */
@@ -65,7 +89,12 @@ export function maxBackupAgeMs(schedule: CronSchedule, now: Date): number | unde
  */
 export function renderMetrics(r: StatusReport): string {
   const lines: string[] = [];
-  const metric = (name: string, type: 'counter' | 'gauge', help: string, samples: Array<[labels: string, value: number]>) => {
+  const metric = (
+    name: string,
+    type: 'counter' | 'gauge',
+    help: string,
+    samples: Array<[labels: string, value: number]>,
+  ) => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [labels, value] of samples) lines.push(`${name}${labels} ${Number.isFinite(value) ? value : 'NaN'}`);
   };
@@ -74,14 +103,40 @@ export function renderMetrics(r: StatusReport): string {
     ['{result="success"}', r.successes],
     ['{result="failure"}', r.failures],
   ]);
-  metric('lifeboat_remote_push_failures_total', 'counter', 'Backups kept locally whose encrypted push to the remote store failed.', [['', r.pushFailures]]);
-  metric('lifeboat_backup_last_success_timestamp_seconds', 'gauge', 'When the last successful backup started (0: none since start).', [['', seconds(r.lastSuccess?.at)]]);
-  metric('lifeboat_backup_last_failure_timestamp_seconds', 'gauge', 'When the last failed backup attempt ended (0: none since start).', [['', seconds(r.lastFailure?.at)]]);
-  metric('lifeboat_backup_last_duration_seconds', 'gauge', 'Duration of the last successful backup.', [['', (r.lastSuccess?.durationMs ?? 0) / 1000]]);
-  metric('lifeboat_backup_last_bytes', 'gauge', 'Size of the last successful backup (plain SQLite bytes).', [['', r.lastSuccess?.bytes ?? 0]]);
-  metric('lifeboat_newest_local_backup_timestamp_seconds', 'gauge', 'Time in the name of the newest backup in the local folder (0: none).', [['', seconds(r.newestLocal?.at)]]);
+  metric(
+    'lifeboat_remote_push_failures_total',
+    'counter',
+    'Backups kept locally whose encrypted push to the remote store failed.',
+    [['', r.pushFailures]],
+  );
+  metric(
+    'lifeboat_backup_last_success_timestamp_seconds',
+    'gauge',
+    'When the last successful backup started (0: none since start).',
+    [['', seconds(r.lastSuccess?.at)]],
+  );
+  metric(
+    'lifeboat_backup_last_failure_timestamp_seconds',
+    'gauge',
+    'When the last failed backup attempt ended (0: none since start).',
+    [['', seconds(r.lastFailure?.at)]],
+  );
+  metric('lifeboat_backup_last_duration_seconds', 'gauge', 'Duration of the last successful backup.', [
+    ['', (r.lastSuccess?.durationMs ?? 0) / 1000],
+  ]);
+  metric('lifeboat_backup_last_bytes', 'gauge', 'Size of the last successful backup (plain SQLite bytes).', [
+    ['', r.lastSuccess?.bytes ?? 0],
+  ]);
+  metric(
+    'lifeboat_newest_local_backup_timestamp_seconds',
+    'gauge',
+    'Time in the name of the newest backup in the local folder (0: none).',
+    [['', seconds(r.newestLocal?.at)]],
+  );
   metric('lifeboat_local_backups', 'gauge', 'Backups in the local folder.', [['', r.localCount]]);
-  metric('lifeboat_next_backup_timestamp_seconds', 'gauge', 'When the next scheduled backup runs (0: not scheduled).', [['', seconds(r.nextBackupAt)]]);
+  metric('lifeboat_next_backup_timestamp_seconds', 'gauge', 'When the next scheduled backup runs (0: not scheduled).', [
+    ['', seconds(r.nextBackupAt)],
+  ]);
   metric('lifeboat_healthy', 'gauge', '1 when /health answers 200, else 0.', [['', assessHealth(r).healthy ? 1 : 0]]);
   return `${lines.join('\n')}\n`;
 }

@@ -1,7 +1,7 @@
 import { chmod, rm, stat } from 'node:fs/promises';
 import { LifeboatError } from '../errors.js';
 import { commitFile, tempPathFor } from '../fs/durable.js';
-import { runSqliteWorker, SqliteWorkerError, type CheckMode, type SnapshotOutcome } from './worker-client.js';
+import { type CheckMode, runSqliteWorker, type SnapshotOutcome, SqliteWorkerError } from './worker-client.js';
 
 export interface SnapshotResult extends SnapshotOutcome {
   /** Where the verified snapshot now lives. */
@@ -35,19 +35,30 @@ export interface SnapshotOptions {
 
 export type SnapshotStage = 'copy' | 'check';
 
-export async function snapshotDatabase(source: string, target: string, options: SnapshotOptions = {}): Promise<SnapshotResult> {
+export async function snapshotDatabase(
+  source: string,
+  target: string,
+  options: SnapshotOptions = {},
+): Promise<SnapshotResult> {
   const started = performance.now();
   try {
     const s = await stat(source);
-    if (!s.isFile()) throw new LifeboatError('DB_NOT_FILE', `the database path ${source} is not a file`, { hint: 'point --db / filename_db at the SQLite database file' });
+    if (!s.isFile())
+      throw new LifeboatError('DB_NOT_FILE', `the database path ${source} is not a file`, {
+        hint: 'point --db / filename_db at the SQLite database file',
+      });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new LifeboatError('DB_MISSING', `no database at ${source}`, { hint: 'check --db, or data_dir/filename_db (HQL_DATA_DIR, HQL_FILENAME_DB)' });
+      throw new LifeboatError('DB_MISSING', `no database at ${source}`, {
+        hint: 'check --db, or data_dir/filename_db (HQL_DATA_DIR, HQL_FILENAME_DB)',
+      });
     }
     throw err;
   }
   const temp = tempPathFor(target);
-  const progress = options.onProgress ? watchCopy(source, temp, options.onProgress, options.progressIntervalMs ?? 250) : undefined;
+  const progress = options.onProgress
+    ? watchCopy(source, temp, options.onProgress, options.progressIntervalMs ?? 250)
+    : undefined;
   try {
     let handled: Promise<void> | undefined;
     const { onCopied } = options;
@@ -55,16 +66,23 @@ export async function snapshotDatabase(source: string, target: string, options: 
       progress?.copied();
       if (onCopied) handled = onCopied(temp);
     };
-    const working = runSqliteWorker({ op: 'snapshot', source, dest: temp, check: options.check ?? 'quick' }, { onCopied: copied });
+    const working = runSqliteWorker(
+      { op: 'snapshot', source, dest: temp, check: options.check ?? 'quick' },
+      { onCopied: copied },
+    );
     const outcome = await working.finally(async () => {
       await progress?.stop();
       await handled?.catch(() => undefined);
     });
     await handled;
     if (outcome.problems.length > 0) {
-      throw new LifeboatError('SNAPSHOT_CORRUPT', `the snapshot of ${source} failed its check: ${outcome.problems.slice(0, 5).join('; ')}`, {
-        hint: 'the live database itself may be damaged: run `sqlite3 <db> "PRAGMA integrity_check"` and keep the existing backups',
-      });
+      throw new LifeboatError(
+        'SNAPSHOT_CORRUPT',
+        `the snapshot of ${source} failed its check: ${outcome.problems.slice(0, 5).join('; ')}`,
+        {
+          hint: 'the live database itself may be damaged: run `sqlite3 <db> "PRAGMA integrity_check"` and keep the existing backups',
+        },
+      );
     }
     await chmod(temp, 0o600);
     await commitFile(temp, target);
@@ -79,12 +97,19 @@ export async function snapshotDatabase(source: string, target: string, options: 
       });
     }
     if (err instanceof LifeboatError && err.code !== 'SQLITE_ERROR') throw err;
-    throw new LifeboatError('SNAPSHOT_FAILED', `snapshot of ${source} failed: ${(err as Error).message}`, { cause: err });
+    throw new LifeboatError('SNAPSHOT_FAILED', `snapshot of ${source} failed: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 
 /** Reports the copy's progress from the size of its temp file (the worker is busy in one SQLite call). */
-function watchCopy(source: string, temp: string, report: NonNullable<SnapshotOptions['onProgress']>, intervalMs: number): { copied(): void; stop(): Promise<void> } {
+function watchCopy(
+  source: string,
+  temp: string,
+  report: NonNullable<SnapshotOptions['onProgress']>,
+  intervalMs: number,
+): { copied(): void; stop(): Promise<void> } {
   let total: number | undefined;
   let done = false;
   let last: Promise<void> = Promise.resolve();

@@ -79,7 +79,10 @@ export interface WorkerEvents {
 
 export function runSqliteWorker(request: SnapshotRequest, events?: WorkerEvents): Promise<SnapshotOutcome>;
 export function runSqliteWorker(request: VerifyRequest): Promise<VerifyOutcome>;
-export function runSqliteWorker(request: SnapshotRequest | VerifyRequest, events: WorkerEvents = {}): Promise<SnapshotOutcome | VerifyOutcome> {
+export function runSqliteWorker(
+  request: SnapshotRequest | VerifyRequest,
+  events: WorkerEvents = {},
+): Promise<SnapshotOutcome | VerifyOutcome> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(WORKER_URL, { workerData: request, resourceLimits: WORKER_LIMITS });
     let settled = false;
@@ -97,7 +100,8 @@ export function runSqliteWorker(request: SnapshotRequest | VerifyRequest, events
       settled = true;
     });
     worker.once('exit', (code) => {
-      if (!settled) reject(new LifeboatError('WORKER_EXIT', `the SQLite worker exited with code ${code} before answering`));
+      if (!settled)
+        reject(new LifeboatError('WORKER_EXIT', `the SQLite worker exited with code ${code} before answering`));
     });
   });
 }

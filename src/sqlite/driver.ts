@@ -1,5 +1,5 @@
-import type BetterSqlite3 from 'better-sqlite3';
 import { createRequire } from 'node:module';
+import type BetterSqlite3 from 'better-sqlite3';
 
 /**
  * The SQLite driver for this Node version. better-sqlite3 12 (the last line that runs on
@@ -10,7 +10,8 @@ import { createRequire } from 'node:module';
  * `better-sqlite3-napi`) and the right one is loaded; the API is the same.
  * lib/sqlite-worker.mjs makes the same choice.
  */
-export const SQLITE_DRIVER = Number(process.versions.node.split('.')[0]) >= 22 ? 'better-sqlite3-napi' : 'better-sqlite3';
+export const SQLITE_DRIVER =
+  Number(process.versions.node.split('.')[0]) >= 22 ? 'better-sqlite3-napi' : 'better-sqlite3';
 
 const Database = createRequire(import.meta.url)(SQLITE_DRIVER) as typeof BetterSqlite3;
 

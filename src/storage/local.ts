@@ -1,10 +1,10 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Dirent } from 'node:fs';
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { LifeboatError } from '../errors.js';
 import { ensurePrivateDir, TEMP_PREFIX, writeFileAtomic } from '../fs/durable.js';
-import { isRangeSource, type BackupStore, type PutBody, type PutOptions, type StoredObject } from './store.js';
+import { type BackupStore, isRangeSource, type PutBody, type PutOptions, type StoredObject } from './store.js';
 
 /** A plain folder as a BackupStore (the local backups folder, or any mounted disk). */
 export class LocalStore implements BackupStore {
@@ -17,7 +17,7 @@ export class LocalStore implements BackupStore {
   }
 
   async list(): Promise<StoredObject[]> {
-    let entries;
+    let entries: Dirent[];
     try {
       entries = await readdir(this.dir, { withFileTypes: true });
     } catch (err) {
@@ -46,7 +46,11 @@ export class LocalStore implements BackupStore {
       return { name, size, modified: new Date() };
     } catch (err) {
       if (options.signal?.aborted) {
-        throw new LifeboatError('ABORTED', `writing ${name} to ${this.description} was interrupted; nothing was stored`, { cause: options.signal.reason });
+        throw new LifeboatError(
+          'ABORTED',
+          `writing ${name} to ${this.description} was interrupted; nothing was stored`,
+          { cause: options.signal.reason },
+        );
       }
       throw err;
     }
@@ -58,7 +62,9 @@ export class LocalStore implements BackupStore {
       await stat(path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new LifeboatError('NOT_FOUND', `no backup "${name}" in ${this.description}`, { hint: 'run `lifeboat list` to see the backups that exist' });
+        throw new LifeboatError('NOT_FOUND', `no backup "${name}" in ${this.description}`, {
+          hint: 'run `lifeboat list` to see the backups that exist',
+        });
       }
       throw err;
     }
@@ -75,8 +81,18 @@ export class LocalStore implements BackupStore {
 
   /** Full path of a stored name; rejects names that would escape the folder. */
   pathOf(name: string): string {
-    if (name === '' || name.includes('/') || name.includes('\\') || name === '.' || name === '..' || name.startsWith(TEMP_PREFIX) || name.includes('\0')) {
-      throw new LifeboatError('BAD_NAME', `"${name}" is not a valid backup name`, { hint: 'backup names look like backup_node_1_1732415400.sqlite' });
+    if (
+      name === '' ||
+      name.includes('/') ||
+      name.includes('\\') ||
+      name === '.' ||
+      name === '..' ||
+      name.startsWith(TEMP_PREFIX) ||
+      name.includes('\0')
+    ) {
+      throw new LifeboatError('BAD_NAME', `"${name}" is not a valid backup name`, {
+        hint: 'backup names look like backup_node_1_1732415400.sqlite',
+      });
     }
     return join(this.dir, name);
   }

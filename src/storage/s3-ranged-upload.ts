@@ -1,14 +1,14 @@
+import { type Readable, Transform } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
+  type CompletedPart,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   PutObjectCommand,
-  UploadPartCommand,
-  type CompletedPart,
   type S3Client,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { isClockSkewError, isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
-import { Transform, type Readable } from 'node:stream';
 import type { RangeSource } from './store.js';
 
 /**
@@ -71,14 +71,23 @@ export async function uploadRanged(u: RangedUpload): Promise<void> {
     sent.set(part, bytes);
     let total = 0;
     for (const n of sent.values()) total += n;
-    if (total !== reported) u.onProgress?.((reported = total));
+    if (total !== reported) {
+      reported = total;
+      u.onProgress?.(total);
+    }
   };
   /**
    * Sends one request whose body is bytes [start, end) of the source, retried by opening
    * the range again. A failing source aborts the request (the SDK would otherwise wait for
    * the missing bytes until its timeout) and is the error, never retried.
    */
-  const send = <T>(part: number, start: number, end: number, signal: AbortSignal, request: (body: Readable, abortSignal: AbortSignal) => Promise<T>): Promise<T> =>
+  const send = <T>(
+    part: number,
+    start: number,
+    end: number,
+    signal: AbortSignal,
+    request: (body: Readable, abortSignal: AbortSignal) => Promise<T>,
+  ): Promise<T> =>
     retrying({ maxAttempts: u.maxAttempts, signal }, async () => {
       const attempt = new AbortController();
       const onStop = () => attempt.abort(signal.reason);
@@ -89,7 +98,8 @@ export async function uploadRanged(u: RangedUpload): Promise<void> {
       let n = 0;
       const counter = new Transform({
         transform(chunk: Buffer, _enc, done) {
-          progress(part, (n += chunk.length));
+          n += chunk.length;
+          progress(part, n);
           done(null, chunk);
         },
       });
@@ -113,7 +123,16 @@ export async function uploadRanged(u: RangedUpload): Promise<void> {
   if (size <= partSize) {
     await commit(u);
     await send(0, 0, size, u.signal, (body, abortSignal) =>
-      u.dataClient.send(new PutObjectCommand({ Bucket: u.bucket, Key: u.key, Body: body, ContentLength: size, ContentType: 'application/octet-stream' }), { abortSignal }),
+      u.dataClient.send(
+        new PutObjectCommand({
+          Bucket: u.bucket,
+          Key: u.key,
+          Body: body,
+          ContentLength: size,
+          ContentType: 'application/octet-stream',
+        }),
+        { abortSignal },
+      ),
     );
     return;
   }
@@ -122,7 +141,9 @@ export async function uploadRanged(u: RangedUpload): Promise<void> {
   // created the upload on the server, and we would not know its id to abort it; a Complete is
   // only sent once the caller agreed to commit, and is seen through.
   if (u.signal.aborted) throw u.signal.reason;
-  const created = await u.controlClient.send(new CreateMultipartUploadCommand({ Bucket: u.bucket, Key: u.key, ContentType: 'application/octet-stream' }));
+  const created = await u.controlClient.send(
+    new CreateMultipartUploadCommand({ Bucket: u.bucket, Key: u.key, ContentType: 'application/octet-stream' }),
+  );
   const uploadId = created.UploadId;
   if (!uploadId) throw new Error(`CreateMultipartUpload for ${u.key} returned no upload id`);
   // Our own stop signal, so one failed part cancels the others at once.
@@ -141,7 +162,17 @@ export async function uploadRanged(u: RangedUpload): Promise<void> {
       const end = Math.min(size, start + partSize);
       try {
         const res = await send(i, start, end, stop.signal, (body, abortSignal) =>
-          u.dataClient.send(new UploadPartCommand({ Bucket: u.bucket, Key: u.key, UploadId: uploadId, PartNumber: i + 1, Body: body, ContentLength: end - start }), { abortSignal }),
+          u.dataClient.send(
+            new UploadPartCommand({
+              Bucket: u.bucket,
+              Key: u.key,
+              UploadId: uploadId,
+              PartNumber: i + 1,
+              Body: body,
+              ContentLength: end - start,
+            }),
+            { abortSignal },
+          ),
         );
         parts[i] = { PartNumber: i + 1, ETag: res.ETag };
       } catch (err) {
@@ -155,7 +186,14 @@ export async function uploadRanged(u: RangedUpload): Promise<void> {
     if (failure) throw failure.error;
     if (u.signal.aborted) throw u.signal.reason;
     await commit(u);
-    await u.controlClient.send(new CompleteMultipartUploadCommand({ Bucket: u.bucket, Key: u.key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+    await u.controlClient.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: u.bucket,
+        Key: u.key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: parts },
+      }),
+    );
   } catch (err) {
     stop.abort(err);
     try {

@@ -1,25 +1,32 @@
+import type { Agent as HttpAgent } from 'node:http';
+import type { Agent as HttpsAgent } from 'node:https';
+import { PassThrough, Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
   AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
   PutObjectCommand,
   S3Client,
   type S3ClientConfig,
   UploadPartCommand,
-  type ListObjectsV2CommandOutput,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { Agent as HttpAgent } from 'node:http';
-import type { Agent as HttpsAgent } from 'node:https';
-import { PassThrough, Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { S3Config } from '../config/types.js';
 import { LifeboatError } from '../errors.js';
 import { silentLogger } from '../log.js';
 import { CommitRefused, SourceFailed, uploadRanged } from './s3-ranged-upload.js';
-import { isRangeSource, type BackupStore, type PutBody, type PutOptions, type RangeSource, type StoredObject } from './store.js';
+import {
+  type BackupStore,
+  isRangeSource,
+  type PutBody,
+  type PutOptions,
+  type RangeSource,
+  type StoredObject,
+} from './store.js';
 
 const MiB = 1024 * 1024;
 
@@ -85,10 +92,14 @@ export class S3Store implements BackupStore {
     this.partSize = options.partSizeBytes ?? 16 * MiB;
     this.queueSize = options.queueSize ?? 4;
     if (!Number.isInteger(this.partSize) || this.partSize < 5 * MiB) {
-      throw new LifeboatError('S3_OPTIONS', `S3 part size ${this.partSize} is below the S3 minimum of 5 MiB`, { hint: 'use a partSizeBytes of at least 5242880' });
+      throw new LifeboatError('S3_OPTIONS', `S3 part size ${this.partSize} is below the S3 minimum of 5 MiB`, {
+        hint: 'use a partSizeBytes of at least 5242880',
+      });
     }
     if (!Number.isInteger(this.queueSize) || this.queueSize < 1) {
-      throw new LifeboatError('S3_OPTIONS', `S3 queue size ${this.queueSize} must be a whole number of at least 1`, { hint: 'use a queueSize of 1 or more' });
+      throw new LifeboatError('S3_OPTIONS', `S3 queue size ${this.queueSize} must be a whole number of at least 1`, {
+        hint: 'use a queueSize of 1 or more',
+      });
     }
     this.description = `s3 bucket "${config.bucket}" at ${config.url}${config.prefix ? ` (prefix "${config.prefix}")` : ''}`;
     this.logger = (options.logger ?? silentLogger()).child({ store: this.description });
@@ -107,7 +118,11 @@ export class S3Store implements BackupStore {
         throwOnRequestTimeout: true,
         socketTimeout: options.idleTimeoutMs ?? 60_000,
         connectionTimeout: options.connectionTimeoutMs ?? 10_000,
-        ...(agent ? (config.url.startsWith('https:') ? { httpsAgent: agent as HttpsAgent } : { httpAgent: agent as HttpAgent }) : {}),
+        ...(agent
+          ? config.url.startsWith('https:')
+            ? { httpsAgent: agent as HttpsAgent }
+            : { httpAgent: agent as HttpAgent }
+          : {}),
       },
       // Since early 2025 (3.729) the SDK sends CRC32 checksums with every upload and
       // validates them on downloads by default. Ceph RGW 16 accepts them (tested both ways
@@ -131,14 +146,22 @@ export class S3Store implements BackupStore {
     this.dataClient = new S3Client({
       ...clientConfig(1),
       requestChecksumCalculation: 'WHEN_REQUIRED',
-      logger: { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: (...m: unknown[]) => sdkLog.debug(m.map(String).join(' ')), error: (...m: unknown[]) => sdkLog.debug(m.map(String).join(' ')) },
+      logger: {
+        trace: () => undefined,
+        debug: () => undefined,
+        info: () => undefined,
+        warn: (...m: unknown[]) => sdkLog.debug(m.map(String).join(' ')),
+        error: (...m: unknown[]) => sdkLog.debug(m.map(String).join(' ')),
+      },
     });
   }
 
   /** The object key of a backup name; refuses names that would not list back as themselves. */
   private key(name: string): string {
     if (name === '' || name === '.' || name === '..' || /[/\\\0]/.test(name)) {
-      throw new LifeboatError('BAD_NAME', `"${name}" is not a valid backup name`, { hint: 'backup names look like backup_node_1_1732415400.sqlite' });
+      throw new LifeboatError('BAD_NAME', `"${name}" is not a valid backup name`, {
+        hint: 'backup names look like backup_node_1_1732415400.sqlite',
+      });
     }
     return `${this.config.prefix}${name}`;
   }
@@ -153,7 +176,15 @@ export class S3Store implements BackupStore {
     let token: string | undefined;
     do {
       const page: ListObjectsV2CommandOutput = await this.send(
-        () => this.client.send(new ListObjectsV2Command({ Bucket: this.config.bucket, Prefix: this.config.prefix || undefined, Delimiter: '/', ContinuationToken: token })),
+        () =>
+          this.client.send(
+            new ListObjectsV2Command({
+              Bucket: this.config.bucket,
+              Prefix: this.config.prefix || undefined,
+              Delimiter: '/',
+              ContinuationToken: token,
+            }),
+          ),
         'list',
       );
       for (const o of page.Contents ?? []) {
@@ -195,7 +226,10 @@ export class S3Store implements BackupStore {
         onProgress: options.onProgress,
         beforeCommit: options.beforeCommit,
         onAbortFailure: (err, uploadId) =>
-          this.logger.warn({ object: key, uploadId, err: sanitize(err, this.config) }, 'could not abort the multipart upload; its parts stay until a bucket lifecycle rule removes them'),
+          this.logger.warn(
+            { object: key, uploadId, err: sanitize(err, this.config) },
+            'could not abort the multipart upload; its parts stay until a bucket lifecycle rule removes them',
+          ),
       });
     } catch (err) {
       if (err instanceof CommitRefused || err instanceof SourceFailed) throw err.reason;
@@ -231,7 +265,10 @@ export class S3Store implements BackupStore {
       // The upload completes only after the body ends: holding the end holds the commit.
       flush(done) {
         if (!options.beforeCommit) return done();
-        options.beforeCommit().then(() => done(), (err: unknown) => done(err as Error));
+        options.beforeCommit().then(
+          () => done(),
+          (err: unknown) => done(err as Error),
+        );
       },
     });
     // Once we stop the upload ourselves (a failed request, the caller's signal) the body is
@@ -282,7 +319,10 @@ export class S3Store implements BackupStore {
       body.destroy();
       await feeding;
       if (abortFailure !== undefined) {
-        this.logger.warn({ object: key, uploadId: upload.uploadId, err: sanitize(abortFailure, this.config) }, 'could not abort the multipart upload; its parts stay until a bucket lifecycle rule removes them');
+        this.logger.warn(
+          { object: key, uploadId: upload.uploadId, err: sanitize(abortFailure, this.config) },
+          'could not abort the multipart upload; its parts stay until a bucket lifecycle rule removes them',
+        );
       } else if (upload.uploadId) {
         this.logger.debug({ object: key, uploadId: upload.uploadId }, 'multipart upload aborted');
       }
@@ -305,9 +345,14 @@ export class S3Store implements BackupStore {
   async get(name: string): Promise<Readable> {
     const key = this.key(name);
     const what = `download of ${name}`;
-    const res = await this.send(() => this.client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key: key })), what, name);
+    const res = await this.send(
+      () => this.client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key: key })),
+      what,
+      name,
+    );
     const body = res.Body;
-    if (!(body instanceof Readable)) throw new LifeboatError('S3_ERROR', `the ${what} from ${this.description} returned no body stream`);
+    if (!(body instanceof Readable))
+      throw new LifeboatError('S3_ERROR', `the ${what} from ${this.description} returned no body stream`);
     const out = new PassThrough({ highWaterMark: 1 << 20 });
     body.on('error', (err) => out.destroy(classifyS3Error(err, this.config, what, name)));
     // A reader that gives up early must free the connection.
@@ -318,11 +363,16 @@ export class S3Store implements BackupStore {
 
   async delete(name: string): Promise<void> {
     const key = this.key(name);
-    await this.send(() => this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: key })), `delete of ${name}`);
+    await this.send(
+      () => this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: key })),
+      `delete of ${name}`,
+    );
   }
 
   private interrupted(what: string, signal: AbortSignal): LifeboatError {
-    return new LifeboatError('ABORTED', `${what} to ${this.description} was interrupted; nothing was stored`, { cause: signal.reason });
+    return new LifeboatError('ABORTED', `${what} to ${this.description} was interrupted; nothing was stored`, {
+      cause: signal.reason,
+    });
   }
 
   /** Runs one SDK call and turns its failure into a LifeboatError that says what to check. */
@@ -402,10 +452,22 @@ export async function checkS3Access(target: BackupStore | S3Config, options: S3S
 }
 
 function isS3Config(x: BackupStore | S3Config): x is S3Config {
-  return typeof (x as S3Config).url === 'string' && typeof (x as S3Config).bucket === 'string' && typeof (x as Partial<BackupStore>).list !== 'function';
+  return (
+    typeof (x as S3Config).url === 'string' &&
+    typeof (x as S3Config).bucket === 'string' &&
+    typeof (x as Partial<BackupStore>).list !== 'function'
+  );
 }
 
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EPROTO']);
+const CONNECT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'EPROTO',
+]);
 const DROPPED_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
 const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS|ERR_SSL/;
 
@@ -418,7 +480,12 @@ interface SdkErrorShape {
   errors?: Array<{ code?: string }>;
 }
 
-function errorFacts(err: unknown): { name: string; status: number | undefined; code: string | undefined; requestId: string | undefined } {
+function errorFacts(err: unknown): {
+  name: string;
+  status: number | undefined;
+  code: string | undefined;
+  requestId: string | undefined;
+} {
   const e = (typeof err === 'object' && err !== null ? err : {}) as SdkErrorShape;
   return {
     name: e.name ?? 'Error',
@@ -436,7 +503,12 @@ function errorFacts(err: unknown): { name: string; status: number | undefined; c
 function sanitize(err: unknown, config: S3Config): Error {
   const { name, status, code, requestId } = errorFacts(err);
   const raw = err instanceof Error ? err.message : String(err);
-  return Object.assign(new Error(redact(raw, config)), { name, ...(code ? { code } : {}), ...(status ? { statusCode: status } : {}), ...(requestId ? { requestId } : {}) });
+  return Object.assign(new Error(redact(raw, config)), {
+    name,
+    ...(code ? { code } : {}),
+    ...(status ? { statusCode: status } : {}),
+    ...(requestId ? { requestId } : {}),
+  });
 }
 
 /** Maps SDK/network failures to what an operator can act on, never echoing the credentials. */
@@ -451,39 +523,88 @@ export function classifyS3Error(err: unknown, config: S3Config, what: string, ob
   }
   // A HEAD has no body to carry the code: its 404 arrives as NotFound/Unknown.
   if (name === 'NoSuchKey' || (object !== undefined && status === 404 && (name === 'NotFound' || name === 'Unknown'))) {
-    return new LifeboatError('NOT_FOUND', `no object "${config.prefix}${object ?? ''}" in bucket "${config.bucket}" at ${config.url}`, { hint: 'run `lifeboat list --remote` to see the backups that exist', cause });
+    return new LifeboatError(
+      'NOT_FOUND',
+      `no object "${config.prefix}${object ?? ''}" in bucket "${config.bucket}" at ${config.url}`,
+      { hint: 'run `lifeboat list --remote` to see the backups that exist', cause },
+    );
   }
   if (name === 'NoSuchBucket' || (status === 404 && what === 'access check')) {
-    return new LifeboatError('S3_NO_BUCKET', `S3 ${what} failed: bucket "${config.bucket}" does not exist at ${config.url}`, { hint: 'create the bucket, or fix cluster.s3_bucket (HQL_S3_BUCKET)', cause });
+    return new LifeboatError(
+      'S3_NO_BUCKET',
+      `S3 ${what} failed: bucket "${config.bucket}" does not exist at ${config.url}`,
+      { hint: 'create the bucket, or fix cluster.s3_bucket (HQL_S3_BUCKET)', cause },
+    );
   }
   if (name === 'RequestTimeTooSkewed') {
-    return new LifeboatError('S3_CLOCK_SKEW', `S3 ${what} failed at ${where}: this machine's clock differs too much from the server's`, { hint: 'synchronise the system clock (NTP); S3 signatures are valid for 15 minutes', cause });
+    return new LifeboatError(
+      'S3_CLOCK_SKEW',
+      `S3 ${what} failed at ${where}: this machine's clock differs too much from the server's`,
+      { hint: 'synchronise the system clock (NTP); S3 signatures are valid for 15 minutes', cause },
+    );
   }
-  if (['AuthorizationHeaderMalformed', 'PermanentRedirect', 'IllegalLocationConstraintException', 'InvalidRegion'].includes(name) || status === 301) {
-    return new LifeboatError('S3_REGION', `S3 ${what} failed at ${where}: the server expects another region than "${config.region}" (${name})`, { hint: 'check cluster.s3_region (HQL_S3_REGION) and cluster.s3_url (HQL_S3_URL)', cause });
+  if (
+    [
+      'AuthorizationHeaderMalformed',
+      'PermanentRedirect',
+      'IllegalLocationConstraintException',
+      'InvalidRegion',
+    ].includes(name) ||
+    status === 301
+  ) {
+    return new LifeboatError(
+      'S3_REGION',
+      `S3 ${what} failed at ${where}: the server expects another region than "${config.region}" (${name})`,
+      { hint: 'check cluster.s3_region (HQL_S3_REGION) and cluster.s3_url (HQL_S3_URL)', cause },
+    );
   }
-  if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'InvalidToken', 'Forbidden'].includes(name) || status === 403 || status === 401) {
-    return new LifeboatError('S3_AUTH', `S3 ${what} failed at ${where}: the credentials were rejected (${name === 'Unknown' || name === 'Error' ? `HTTP ${status}` : name})`, {
-      hint: 'check cluster.s3_key / s3_secret (HQL_S3_KEY, HQL_S3_SECRET) and that the key may read and write this bucket',
-      cause,
-    });
+  if (
+    ['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'InvalidToken', 'Forbidden'].includes(name) ||
+    status === 403 ||
+    status === 401
+  ) {
+    return new LifeboatError(
+      'S3_AUTH',
+      `S3 ${what} failed at ${where}: the credentials were rejected (${name === 'Unknown' || name === 'Error' ? `HTTP ${status}` : name})`,
+      {
+        hint: 'check cluster.s3_key / s3_secret (HQL_S3_KEY, HQL_S3_SECRET) and that the key may read and write this bucket',
+        cause,
+      },
+    );
   }
   if (status === undefined) {
-    const unreachable = (message: string, hint = 'check cluster.s3_url (HQL_S3_URL), DNS, the network and that the server is running') =>
-      new LifeboatError('S3_UNREACHABLE', `S3 ${what} failed: ${message}`, { hint, cause });
+    const unreachable = (
+      message: string,
+      hint = 'check cluster.s3_url (HQL_S3_URL), DNS, the network and that the server is running',
+    ) => new LifeboatError('S3_UNREACHABLE', `S3 ${what} failed: ${message}`, { hint, cause });
     // The SDK names every socket-level failure TimeoutError (also ECONNRESET and EPIPE), so
     // the code and the message tell them apart.
-    if (/establishing a connection/i.test(detail)) return unreachable(`cannot reach ${config.url} (no connection: ${detail})`);
+    if (/establishing a connection/i.test(detail))
+      return unreachable(`cannot reach ${config.url} (no connection: ${detail})`);
     if (code && CONNECT_CODES.has(code)) return unreachable(`cannot reach ${config.url} (${code}: ${detail})`);
     if (code && TLS_CODES.test(code)) {
-      return unreachable(`TLS with ${config.url} failed (${code}: ${detail})`, 'check that cluster.s3_url (HQL_S3_URL) names the right scheme and host; for a private CA set NODE_EXTRA_CA_CERTS');
+      return unreachable(
+        `TLS with ${config.url} failed (${code}: ${detail})`,
+        'check that cluster.s3_url (HQL_S3_URL) names the right scheme and host; for a private CA set NODE_EXTRA_CA_CERTS',
+      );
     }
-    if (code && DROPPED_CODES.has(code)) return unreachable(`the connection to ${config.url} was lost (${code}: ${detail})`, 'check the network and the S3 server (HQL_S3_URL); the request was retried before giving up');
+    if (code && DROPPED_CODES.has(code))
+      return unreachable(
+        `the connection to ${config.url} was lost (${code}: ${detail})`,
+        'check the network and the S3 server (HQL_S3_URL); the request was retried before giving up',
+      );
     if (code === 'ETIMEDOUT' || name === 'TimeoutError') {
-      return new LifeboatError('S3_TIMEOUT', `S3 ${what} at ${where} timed out: ${detail}`, { hint: 'the server or the network is too slow or stuck; check the S3 server and the link to it (HQL_S3_URL); the request was retried before giving up', cause });
+      return new LifeboatError('S3_TIMEOUT', `S3 ${what} at ${where} timed out: ${detail}`, {
+        hint: 'the server or the network is too slow or stuck; check the S3 server and the link to it (HQL_S3_URL); the request was retried before giving up',
+        cause,
+      });
     }
   }
-  return new LifeboatError('S3_ERROR', `S3 ${what} failed at ${where}: ${name}${status ? ` (HTTP ${status})` : ''}: ${detail}`, { hint: 'see the S3 server logs; the request was retried before giving up', cause });
+  return new LifeboatError(
+    'S3_ERROR',
+    `S3 ${what} failed at ${where}: ${name}${status ? ` (HTTP ${status})` : ''}: ${detail}`,
+    { hint: 'see the S3 server logs; the request was retried before giving up', cause },
+  );
 }
 
 function redact(text: string, config: S3Config): string {

@@ -1,9 +1,19 @@
 import assert from 'node:assert/strict';
-import { existsSync, openSync, readSync, readdirSync, statSync, writeFileSync, writeSync, closeSync, mkdirSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { BACKUP_LOCK, runBackup, type BackupJobOptions } from '../../src/backup/job.js';
+import { BACKUP_LOCK, type BackupJobOptions, runBackup } from '../../src/backup/job.js';
 import { backupName } from '../../src/backup/naming.js';
 import { LifeboatError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
@@ -57,13 +67,13 @@ test('a run writes a verified, private backup named after node id and start time
   assert.equal(countItems(db), 500, 'the live database is untouched');
 });
 
-
 test('local retention removes expired backups only after the new one is safe, and keeps foreign files', async () => {
   const { backups, options } = setup();
   mkdirSync(backups, { recursive: true });
   const old = [backupName(7, NOW_S - 4 * 86_400), backupName(1, NOW_S - 30 * 86_400)];
   const young = [backupName(7, NOW_S - 2 * 86_400)];
-  for (const name of [...old, ...young, 'notes.txt', 'backup_node_7_1.sqlite~']) writeFileSync(join(backups, name), 'x');
+  for (const name of [...old, ...young, 'notes.txt', 'backup_node_7_1.sqlite~'])
+    writeFileSync(join(backups, name), 'x');
   const report = await runBackup(options);
   assert.deepEqual([...report.expiredLocal].sort(), [...old].sort());
   assert.deepEqual(readdirSync(backups).sort(), [report.name, ...young, 'notes.txt', 'backup_node_7_1.sqlite~'].sort());
@@ -72,7 +82,10 @@ test('local retention removes expired backups only after the new one is safe, an
 test('two runs in the same second do not overwrite each other', async () => {
   const { options } = setup();
   await runBackup(options);
-  await assert.rejects(runBackup(options), (err: unknown) => err instanceof LifeboatError && err.code === 'BACKUP_EXISTS');
+  await assert.rejects(
+    runBackup(options),
+    (err: unknown) => err instanceof LifeboatError && err.code === 'BACKUP_EXISTS',
+  );
 });
 
 test('a missing database fails clearly and creates no backup', async () => {
@@ -111,10 +124,19 @@ test('temp files of an interrupted run are cleaned up; a held lock refuses a sec
   assert.deepEqual(readdirSync(backups), [report.name]);
 
   // A lock held by a live process (this one) makes a concurrent run fail instead of racing.
-  writeFileSync(join(backups, BACKUP_LOCK), JSON.stringify({ pid: process.pid, host: hostname(), since: 'now', purpose: 'test' }));
-  await assert.rejects(runBackup({ ...options, now: () => new Date(NOW.getTime() + 5000) }), (err: unknown) => err instanceof LifeboatError && err.code === 'LOCKED');
+  writeFileSync(
+    join(backups, BACKUP_LOCK),
+    JSON.stringify({ pid: process.pid, host: hostname(), since: 'now', purpose: 'test' }),
+  );
+  await assert.rejects(
+    runBackup({ ...options, now: () => new Date(NOW.getTime() + 5000) }),
+    (err: unknown) => err instanceof LifeboatError && err.code === 'LOCKED',
+  );
   // A lock left by a dead process is stale and taken over.
-  writeFileSync(join(backups, BACKUP_LOCK), JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), since: 'then', purpose: 'crashed' }));
+  writeFileSync(
+    join(backups, BACKUP_LOCK),
+    JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), since: 'then', purpose: 'crashed' }),
+  );
   const again = await runBackup({ ...options, now: () => new Date(NOW.getTime() + 6000) });
   assert.ok(existsSync(again.path));
   assert.ok(!existsSync(join(backups, BACKUP_LOCK)));

@@ -32,17 +32,24 @@ test('backup prints name, size and duration; list shows it with time, size and a
 
   const json = await runCli(['list', '--json'], { cwd: dir, env });
   const rows = JSON.parse(json.stdout) as Array<{ where: string; name: string; nodeId: number; size: number }>;
-  assert.deepEqual(rows.map((r) => [r.where, r.name, r.nodeId]), [['local', name, 4]]);
+  assert.deepEqual(
+    rows.map((r) => [r.where, r.name, r.nodeId]),
+    [['local', name, 4]],
+  );
   assert.ok(rows[0]!.size > 0);
 });
 
 test('list is newest first and ignores foreign files', async () => {
   const { dir, env, backups } = workspace();
   mkdirSync(backups, { recursive: true });
-  for (const name of [backupName(1, 1_700_000_000), backupName(2, 1_800_000_000), 'notes.txt']) writeFileSync(join(backups, name), 'x');
+  for (const name of [backupName(1, 1_700_000_000), backupName(2, 1_800_000_000), 'notes.txt'])
+    writeFileSync(join(backups, name), 'x');
   const json = await runCli(['list', '--json', '--local'], { cwd: dir, env });
   assert.equal(json.code, 0, json.stderr);
-  assert.deepEqual((JSON.parse(json.stdout) as Array<{ name: string }>).map((r) => r.name), [backupName(2, 1_800_000_000), backupName(1, 1_700_000_000)]);
+  assert.deepEqual(
+    (JSON.parse(json.stdout) as Array<{ name: string }>).map((r) => r.name),
+    [backupName(2, 1_800_000_000), backupName(1, 1_700_000_000)],
+  );
 });
 
 test('failures: a missing database exits 1 naming it; bad config and --remote without S3 exit 2', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { generateKey } from '../../src/crypto/keys.js';
@@ -12,7 +12,15 @@ const SECRET = 'sekret-value-never-shown-123';
 test('config prints the effective values with origins and *** for secrets; invalid config exits 2 with every problem', async () => {
   const cwd = tempDir();
   const key = generateKey('k1');
-  const env = { HQL_S3_URL: 'http://127.0.0.1:1', HQL_S3_BUCKET: 'b', HQL_S3_REGION: 'r', HQL_S3_KEY: 'AKIAEXAMPLE', HQL_S3_SECRET: SECRET, ENC_KEYS: key, ENC_KEY_ACTIVE: 'k1' };
+  const env = {
+    HQL_S3_URL: 'http://127.0.0.1:1',
+    HQL_S3_BUCKET: 'b',
+    HQL_S3_REGION: 'r',
+    HQL_S3_KEY: 'AKIAEXAMPLE',
+    HQL_S3_SECRET: SECRET,
+    ENC_KEYS: key,
+    ENC_KEY_ACTIVE: 'k1',
+  };
   const ok = await runCli(['config'], { cwd, env });
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /cluster\.backup_cron\s+= "0 30 2 \* \* \* \*"\s+# default, HQL_BACKUP_CRON/);
@@ -20,7 +28,10 @@ test('config prints the effective values with origins and *** for secrets; inval
   assert.match(ok.stdout, /encryption\.keys\s+= \["k1\/\*\*\*"\]/);
   const json = await runCli(['config', '--json'], { cwd, env });
   assert.ok(JSON.parse(json.stdout).entries.length > 5);
-  const bad = await runCli(['config'], { cwd, env: { ...env, HQL_BACKUP_KEEP_DAYS: 'thirty', HQL_NODE_ID: '-1', HQL_S3_SECRET: SECRET } });
+  const bad = await runCli(['config'], {
+    cwd,
+    env: { ...env, HQL_BACKUP_KEEP_DAYS: 'thirty', HQL_NODE_ID: '-1', HQL_S3_SECRET: SECRET },
+  });
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /HQL_BACKUP_KEEP_DAYS/);
   assert.match(bad.stderr, /HQL_NODE_ID/);
@@ -37,7 +48,9 @@ test('keys generate prints a usable line; keys list shows ids only', async () =>
   assert.equal(gen.code, 0);
   const line = gen.stdout.trim();
   assert.match(line, /^ops-2026\/[A-Za-z0-9+/]{43}=$/);
-  const list = await runCli(['keys', 'list'], { env: { ENC_KEYS: `${generateKey('old')}\n${line}`, ENC_KEY_ACTIVE: 'ops-2026' } });
+  const list = await runCli(['keys', 'list'], {
+    env: { ENC_KEYS: `${generateKey('old')}\n${line}`, ENC_KEY_ACTIVE: 'ops-2026' },
+  });
   assert.equal(list.code, 0, list.stderr);
   assert.equal(list.stdout, 'old\nops-2026  (active)\n');
   assert.equal((await runCli(['keys', 'generate', '--id', 'x'])).code, 2);
@@ -65,7 +78,10 @@ test('encrypt and decrypt files; rotation; failures leave no output and no temp 
   assert.equal(again.code, 1);
   assert.match(again.stderr, /already exists.*--force/s);
   // a1 retired from the set: clear error, nothing written.
-  const unknown = await runCli(['decrypt', 'plain.bin.enc', 'x.bin'], { cwd: dir, env: { ENC_KEYS: b, ENC_KEY_ACTIVE: 'b2' } });
+  const unknown = await runCli(['decrypt', 'plain.bin.enc', 'x.bin'], {
+    cwd: dir,
+    env: { ENC_KEYS: b, ENC_KEY_ACTIVE: 'b2' },
+  });
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /key id "a1".*not in the key set/);
   // Tampered: authentication fails, no output, no temp file.
@@ -76,8 +92,16 @@ test('encrypt and decrypt files; rotation; failures leave no output and no temp 
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /authentication failed at chunk 4/);
   assert.ok(!existsSync(join(dir, 'y.bin')) && !existsSync(join(dir, 'x.bin')));
-  assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.')), [], 'no temp files left');
-  for (const r of [enc, dec, again, unknown, bad]) assert.ok(!(r.stdout + r.stderr).includes(a.slice(3)) && !(r.stdout + r.stderr).includes(b.slice(3)), 'key material printed');
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.startsWith('.')),
+    [],
+    'no temp files left',
+  );
+  for (const r of [enc, dec, again, unknown, bad])
+    assert.ok(
+      !(r.stdout + r.stderr).includes(a.slice(3)) && !(r.stdout + r.stderr).includes(b.slice(3)),
+      'key material printed',
+    );
   // No keys configured: a configuration error.
   const none = await runCli(['encrypt', 'plain.bin', 'z.enc'], { cwd: dir });
   assert.equal(none.code, 2);

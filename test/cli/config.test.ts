@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { ConfigView } from '../../src/config/redact.js';
 import { generateKey } from '../../src/crypto/keys.js';
-import { runCli, type CliResult } from '../support/cli.js';
+import { type CliResult, runCli } from '../support/cli.js';
 import { tempDir } from '../support/tmp.js';
 
 const SECRET = 'cli-secret-never-shown-314';
@@ -15,7 +15,8 @@ const KEY2 = generateKey('k2');
 function assertNothingSecret(results: readonly CliResult[]): void {
   for (const r of results) {
     const out = r.stdout + r.stderr;
-    for (const s of [SECRET, ACCESS, KEY.slice(3), KEY2.slice(3), KEY.slice(3, 19)]) assert.ok(!out.includes(s), `secret printed:\n${out}`);
+    for (const s of [SECRET, ACCESS, KEY.slice(3), KEY2.slice(3), KEY.slice(3, 19)])
+      assert.ok(!out.includes(s), `secret printed:\n${out}`);
   }
 }
 
@@ -26,10 +27,16 @@ test('lifeboat config: effective values with origins, *** for secrets, key ids o
     `[cluster]\nnode_id = 2\nbackup_keep_days = 9\nbackup_keep_dayz = 1\ns3_url = "https://s3.example.com"\ns3_bucket = "bkt"\ns3_region = "r"\ns3_secret = "${SECRET}"\n[encryption]\nkeys = ["${KEY}", "${KEY2}"]\nkey_active = "k1"\n`,
   );
   const env = { HQL_S3_KEY: ACCESS, HQL_BACKUP_KEEP_DAYS: '14', ENC_KEY_ACTIVE: 'k2' };
-  const [text, json] = await Promise.all([runCli(['config'], { cwd, env }), runCli(['config', '--json'], { cwd, env })]);
+  const [text, json] = await Promise.all([
+    runCli(['config'], { cwd, env }),
+    runCli(['config', '--json'], { cwd, env }),
+  ]);
   assert.equal(text.code, 0, text.stderr);
   assert.equal(text.stderr, '');
-  assert.match(text.stdout, new RegExp(`^# config file: ${join(cwd, 'config.toml').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`, 'm'));
+  assert.match(
+    text.stdout,
+    new RegExp(`^# config file: ${join(cwd, 'config.toml').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`, 'm'),
+  );
   assert.match(text.stdout, /^# warning: cluster\.backup_keep_dayz .* \(did you mean backup_keep_days\?\)$/m);
   assert.match(text.stdout, /^cluster\.node_id\s+= 2\s+# file, HQL_NODE_ID$/m);
   assert.match(text.stdout, /^cluster\.backup_keep_days\s+= 14\s+# env, HQL_BACKUP_KEEP_DAYS/m);
@@ -44,7 +51,10 @@ test('lifeboat config: effective values with origins, *** for secrets, key ids o
   const view = JSON.parse(json.stdout) as ConfigView;
   assert.equal(view.configFile, join(cwd, 'config.toml'));
   assert.deepEqual(view.keys, { ids: ['k1', 'k2'], active: 'k2' });
-  assert.deepEqual(view.entries.find((e) => e.key === 'cluster.s3_secret'), { key: 'cluster.s3_secret', env: 'HQL_S3_SECRET', value: '***', origin: 'file' });
+  assert.deepEqual(
+    view.entries.find((e) => e.key === 'cluster.s3_secret'),
+    { key: 'cluster.s3_secret', env: 'HQL_S3_SECRET', value: '***', origin: 'file' },
+  );
   assert.equal(view.entries.find((e) => e.key === 'cluster.backup_keep_days')?.value, 14);
   assert.equal(view.paths.backupsDir, join(cwd, 'data', 'state_machine', 'backups'));
   assert.equal(view.warnings.length, 1);
@@ -53,9 +63,18 @@ test('lifeboat config: effective values with origins, *** for secrets, key ids o
 
 test('lifeboat config: invalid settings exit 2 and name every problem at once, without secrets', async () => {
   const cwd = tempDir();
-  writeFileSync(join(cwd, 'bad.toml'), `[cluster]\nbackup_keep_days_local = "three"\ns3_secret = "${SECRET}"\n[encryption]\nkeys = ["k1/${KEY.slice(3, 20)}"]\n`);
+  writeFileSync(
+    join(cwd, 'bad.toml'),
+    `[cluster]\nbackup_keep_days_local = "three"\ns3_secret = "${SECRET}"\n[encryption]\nkeys = ["k1/${KEY.slice(3, 20)}"]\n`,
+  );
   writeFileSync(join(cwd, 'broken.toml'), `[cluster]\ns3_secret = "${SECRET}\n`);
-  const env = { HQL_S3_URL: 'https://s3.example.com', HQL_S3_KEY: `${ACCESS} `, HQL_NODE_ID: '-1', HQL_S3_PATH_STYLE: 'yes', ENC_KEY_ACTIVE: 'k1' };
+  const env = {
+    HQL_S3_URL: 'https://s3.example.com',
+    HQL_S3_KEY: `${ACCESS} `,
+    HQL_NODE_ID: '-1',
+    HQL_S3_PATH_STYLE: 'yes',
+    ENC_KEY_ACTIVE: 'k1',
+  };
   const [bad, broken, missing] = await Promise.all([
     runCli(['config', '--config', 'bad.toml', '--json'], { cwd, env }),
     runCli(['config', '-c', 'broken.toml'], { cwd }),

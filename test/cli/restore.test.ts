@@ -44,7 +44,10 @@ test('restore refuses while a Lifeboat process holds the database, naming its pi
   try {
     const refused = await runCli(['restore', `file:${backup}`], { cwd, env });
     assert.equal(refused.code, 1, refused.stderr);
-    assert.match(refused.stderr, new RegExp(`pid ${process.pid} .*holds ${dbFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    assert.match(
+      refused.stderr,
+      new RegExp(`pid ${process.pid} .*holds ${dbFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`),
+    );
     assert.match(refused.stderr, /hint: stop the application/);
   } finally {
     await lock.release();
@@ -63,14 +66,22 @@ test('restore file: prints what was restored and where the old database went; ap
   assert.ok(kept, restored.stdout);
   assert.equal(countItems(kept), 5, 'the old database is kept, complete');
   assert.equal(countItems(dbFile), 12);
-  assert.deepEqual(readdirSync(dbDir).filter((f) => f.endsWith('.lock')), [], 'the lock is released');
+  assert.deepEqual(
+    readdirSync(dbDir).filter((f) => f.endsWith('.lock')),
+    [],
+    'the lock is released',
+  );
 
   const again = await runCli(['restore', `file:${backup}`], { cwd, env });
   assert.equal(again.code, 1);
   assert.match(again.stdout, /not applied: .* was restored before .*--force/);
   const forced = await runCli(['restore', `file:${backup}`, '--force'], { cwd, env });
   assert.equal(forced.code, 0, forced.stderr);
-  assert.equal(readdirSync(dbDir).filter((f) => f.includes('before-restore') && !/-(wal|shm)$/.test(f)).length, 2, `each restore keeps the database it replaced: ${readdirSync(dbDir).join(', ')}`);
+  assert.equal(
+    readdirSync(dbDir).filter((f) => f.includes('before-restore') && !/-(wal|shm)$/.test(f)).length,
+    2,
+    `each restore keeps the database it replaced: ${readdirSync(dbDir).join(', ')}`,
+  );
 });
 
 test('restore of a corrupt backup exits 1 and changes nothing; a bad source is a usage error (2)', async () => {
@@ -101,7 +112,11 @@ test('verify prints the integrity result, each table with its row count, size an
   assert.deepEqual(readdirSync(scratch), [], 'the temp folder is removed');
   const json = await runCli(['verify', `file:${backup}`, '--json'], { cwd, env });
   assert.equal(json.code, 0);
-  const parsed = JSON.parse(json.stdout) as { ok: boolean; tables: Array<{ name: string; rows: number }>; sha256: string };
+  const parsed = JSON.parse(json.stdout) as {
+    ok: boolean;
+    tables: Array<{ name: string; rows: number }>;
+    sha256: string;
+  };
   assert.equal(parsed.ok, true);
   assert.deepEqual(parsed.tables, [{ name: 'items', rows: 12 }]);
   assert.equal(parsed.sha256, before);

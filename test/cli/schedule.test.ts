@@ -6,7 +6,16 @@ import { runCli } from '../support/cli.js';
 test('lifeboat schedule', { concurrency: 4 }, async (t) => {
   await Promise.all([
     t.test('prints the next fire times as UTC instants, 1 = Sunday', async () => {
-      const r = await runCli(['schedule', '0 0 12 * * 1 *', '--from', '2026-11-24T00:00:00Z', '--count', '3', '--tz', 'UTC']);
+      const r = await runCli([
+        'schedule',
+        '0 0 12 * * 1 *',
+        '--from',
+        '2026-11-24T00:00:00Z',
+        '--count',
+        '3',
+        '--tz',
+        'UTC',
+      ]);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, '2026-11-29T12:00:00.000Z\n2026-12-06T12:00:00.000Z\n2026-12-13T12:00:00.000Z\n');
       assert.equal(r.stderr, '');
@@ -23,12 +32,23 @@ test('lifeboat schedule', { concurrency: 4 }, async (t) => {
       ]);
     }),
     t.test('without --tz uses the process zone (TZ)', async () => {
-      const r = await runCli(['schedule', '@daily', '--from', '2026-11-24T00:00:00Z', '--count', '2'], { env: { TZ: 'America/New_York' } });
+      const r = await runCli(['schedule', '@daily', '--from', '2026-11-24T00:00:00Z', '--count', '2'], {
+        env: { TZ: 'America/New_York' },
+      });
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, '2026-11-24T05:00:00.000Z\n2026-11-25T05:00:00.000Z\n');
     }),
     t.test('prints fewer lines when the schedule ends', async () => {
-      const r = await runCli(['schedule', '0 0 0 1 1 * 2027-2028', '--from', '2026-11-24T00:00:00Z', '--count', '5', '--tz', 'UTC']);
+      const r = await runCli([
+        'schedule',
+        '0 0 0 1 1 * 2027-2028',
+        '--from',
+        '2026-11-24T00:00:00Z',
+        '--count',
+        '5',
+        '--tz',
+        'UTC',
+      ]);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, '2027-01-01T00:00:00.000Z\n2028-01-01T00:00:00.000Z\n');
     }),

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { inspect } from 'node:util';
 import { test } from 'node:test';
-import { loadConfig, originsOf, warningsOf, type LoadOptions } from '../../src/config/load.js';
+import { inspect } from 'node:util';
+import { type LoadOptions, loadConfig, originsOf, warningsOf } from '../../src/config/load.js';
 import { describeConfig, formatConfig } from '../../src/config/redact.js';
 import { generateKey } from '../../src/crypto/keys.js';
 import { ConfigError } from '../../src/errors.js';
@@ -14,7 +14,15 @@ const ACCESS_KEY = 'AKIA-ACCESS-KEY-ID-77';
 const KEY = generateKey('k1');
 const KEY2 = generateKey('k2');
 const material = (line: string) => line.slice(line.indexOf('/') + 1);
-const S3_ENV = { HQL_S3_URL: 'http://127.0.0.1:9000', HQL_S3_BUCKET: 'b', HQL_S3_REGION: 'r', HQL_S3_KEY: ACCESS_KEY, HQL_S3_SECRET: SECRET, ENC_KEYS: KEY, ENC_KEY_ACTIVE: 'k1' };
+const S3_ENV = {
+  HQL_S3_URL: 'http://127.0.0.1:9000',
+  HQL_S3_BUCKET: 'b',
+  HQL_S3_REGION: 'r',
+  HQL_S3_KEY: ACCESS_KEY,
+  HQL_S3_SECRET: SECRET,
+  ENC_KEYS: KEY,
+  ENC_KEY_ACTIVE: 'k1',
+};
 
 function problemsOf(fn: () => unknown): string[] {
   try {
@@ -34,7 +42,8 @@ function load(env: Record<string, string>, toml?: string, extra: Partial<LoadOpt
 }
 
 function assertNoSecrets(text: string, what: string): void {
-  for (const s of [SECRET, ACCESS_KEY, material(KEY), material(KEY2)]) assert.ok(!text.includes(s), `${what} contains a secret: ${text}`);
+  for (const s of [SECRET, ACCESS_KEY, material(KEY), material(KEY2)])
+    assert.ok(!text.includes(s), `${what} contains a secret: ${text}`);
 }
 
 test('defaults with no file and no environment: Hiqlite names and values, absolute paths, frozen', () => {
@@ -98,7 +107,18 @@ test('TOML values are read, with their origin', () => {
   assert.equal(c.backupCronTz, 'Europe/Berlin');
   assert.equal(c.backupKeepDays, 10);
   assert.equal(c.backupKeepDaysLocal, 0);
-  assert.deepEqual({ ...c.s3 }, { url: 'https://s3.example.com', bucket: 'bkt', region: 'eu-1', pathStyle: false, key: ACCESS_KEY, secret: SECRET, prefix: 'prod/' });
+  assert.deepEqual(
+    { ...c.s3 },
+    {
+      url: 'https://s3.example.com',
+      bucket: 'bkt',
+      region: 'eu-1',
+      pathStyle: false,
+      key: ACCESS_KEY,
+      secret: SECRET,
+      prefix: 'prod/',
+    },
+  );
   assert.deepEqual(c.restore.expectTables, ['users', 'sessions']);
   assert.deepEqual(c.encryption?.ids, ['k1', 'k2']);
   assert.equal(c.encryption?.active.id, 'k2');
@@ -111,7 +131,15 @@ test('precedence: env > code > TOML file > default, per key and per field', () =
   const { run, cwd } = load(
     { HQL_BACKUP_KEEP_DAYS: '12', HQL_S3_BUCKET: 'env-bucket', ENC_KEY_ACTIVE: 'k1', HQL_DATA_DIR: 'rel/dir' },
     FULL_TOML,
-    { overrides: { backupKeepDays: 99, backupKeepDaysLocal: 7, s3Region: 'code-region', nodeId: 8, encKeys: [KEY2, KEY] } },
+    {
+      overrides: {
+        backupKeepDays: 99,
+        backupKeepDaysLocal: 7,
+        s3Region: 'code-region',
+        nodeId: 8,
+        encKeys: [KEY2, KEY],
+      },
+    },
   );
   const c = run();
   assert.equal(c.backupKeepDays, 12, 'env wins over code and file');
@@ -124,7 +152,10 @@ test('precedence: env > code > TOML file > default, per key and per field', () =
   assert.equal(c.encryption?.active.id, 'k1', 'active id from env, keys from code: env wins per field');
   assert.equal(c.paths.dataDir, join(cwd, 'rel/dir'), 'relative data_dir resolved against cwd');
   const o = originsOf(c);
-  assert.deepEqual([o.backup_keep_days, o.backup_keep_days_local, o.s3_region, o.s3_prefix, o.keys, o.key_active, o.data_dir], ['env', 'code', 'code', 'file', 'code', 'env', 'env']);
+  assert.deepEqual(
+    [o.backup_keep_days, o.backup_keep_days_local, o.s3_region, o.s3_prefix, o.keys, o.key_active, o.data_dir],
+    ['env', 'code', 'code', 'file', 'code', 'env', 'env'],
+  );
   const shown = describeConfig(c).entries;
   assert.equal(shown.find((e) => e.key === 'cluster.backup_keep_days')?.origin, 'env');
   assert.equal(shown.find((e) => e.key === 'cluster.s3_prefix')?.origin, 'file');
@@ -138,10 +169,19 @@ test('the config file: --config / LIFEBOAT_CONFIG / ./config.toml; a missing def
   writeFileSync(join(cwd, 'config.toml'), '[cluster]\nnode_id = 6\n');
   assert.equal(loadConfig({ env: {}, cwd }).nodeId, 6);
   assert.equal(loadConfig({ env: { LIFEBOAT_CONFIG: 'etc/a.toml' }, cwd }).nodeId, 5);
-  assert.equal(loadConfig({ env: { LIFEBOAT_CONFIG: 'etc/a.toml' }, cwd, configFile: 'config.toml' }).configFile, join(cwd, 'config.toml'));
+  assert.equal(
+    loadConfig({ env: { LIFEBOAT_CONFIG: 'etc/a.toml' }, cwd, configFile: 'config.toml' }).configFile,
+    join(cwd, 'config.toml'),
+  );
   assert.equal(loadConfig({ env: { LIFEBOAT_CONFIG: '' }, cwd }).nodeId, 6, 'empty LIFEBOAT_CONFIG = unset');
-  assert.match(problemsOf(() => loadConfig({ env: {}, cwd, configFile: 'missing.toml' }))[0]!, /config file .*missing\.toml: does not exist/);
-  assert.match(problemsOf(() => loadConfig({ env: { LIFEBOAT_CONFIG: 'nope.toml' }, cwd }))[0]!, /nope\.toml: does not exist/);
+  assert.match(
+    problemsOf(() => loadConfig({ env: {}, cwd, configFile: 'missing.toml' }))[0]!,
+    /config file .*missing\.toml: does not exist/,
+  );
+  assert.match(
+    problemsOf(() => loadConfig({ env: { LIFEBOAT_CONFIG: 'nope.toml' }, cwd }))[0]!,
+    /nope\.toml: does not exist/,
+  );
   assert.match(problemsOf(() => loadConfig({ env: {}, cwd, configFile: 'etc' }))[0]!, /etc: is a folder/);
 });
 
@@ -180,7 +220,7 @@ test('every invalid value from the environment is named (key, env var, value, fi
   );
   const expected = [
     /^cluster\.node_id \(HQL_NODE_ID\): "0" is not a whole number \(1\.\.9007199254740991\); node ids start at 1$/,
-    /^cluster\.data_dir \(HQL_DATA_DIR\): "   " must not be empty$/,
+    /^cluster\.data_dir \(HQL_DATA_DIR\): " {3}" must not be empty$/,
     /^cluster\.filename_db \(HQL_FILENAME_DB\): "x\/y\.db" must be a file name without folders/,
     /^cluster\.backup_cron \(HQL_BACKUP_CRON\): .*5 fields/,
     /^cluster\.backup_keep_days \(HQL_BACKUP_KEEP_DAYS\): "thirty" is not a whole number of days \(0\.\.65535\)$/,
@@ -196,7 +236,11 @@ test('every invalid value from the environment is named (key, env var, value, fi
     /^HQL_BACKUP_RESTORE_FORCE: "TRUE" must be true or false/,
     /^encryption\.keys \(ENC_KEYS\), entry 1 \(id "k1"\): /,
   ];
-  for (const re of expected) assert.ok(problems.some((p) => re.test(p)), `${re} in\n${problems.join('\n')}`);
+  for (const re of expected)
+    assert.ok(
+      problems.some((p) => re.test(p)),
+      `${re} in\n${problems.join('\n')}`,
+    );
   assert.equal(problems.length, expected.length, problems.join('\n'));
   assertNoSecrets(problems.join('\n'), 'problems');
   assert.ok(!problems.join('\n').includes(':pw@'), 'URL password echoed');
@@ -233,18 +277,32 @@ key_active = "k1"
     new RegExp(String.raw`^cluster\.data_dir \(HQL_DATA_DIR\) ${f}5 must be a string \(in quotes\)`),
     new RegExp(String.raw`^cluster\.filename_db \(HQL_FILENAME_DB\) ${f}"" must not be empty`),
     new RegExp(String.raw`^cluster\.backup_cron \(HQL_BACKUP_CRON\) ${f}\["0 30 2 \* \* \* \*"\] must be a string`),
-    new RegExp(String.raw`^cluster\.backup_cron_tz \(HQL_BACKUP_CRON_TZ\) ${f}"Nowhere/City" is not a known IANA time zone`),
-    new RegExp(String.raw`^cluster\.backup_keep_days \(HQL_BACKUP_KEEP_DAYS\) ${f}1\.5 is not a whole number of days \(0\.\.65535\); TOML floats are not allowed`),
-    new RegExp(String.raw`^cluster\.backup_keep_days_local \(HQL_BACKUP_KEEP_DAYS_LOCAL\) ${f}-1 is not a whole number of days`),
+    new RegExp(
+      String.raw`^cluster\.backup_cron_tz \(HQL_BACKUP_CRON_TZ\) ${f}"Nowhere/City" is not a known IANA time zone`,
+    ),
+    new RegExp(
+      String.raw`^cluster\.backup_keep_days \(HQL_BACKUP_KEEP_DAYS\) ${f}1\.5 is not a whole number of days \(0\.\.65535\); TOML floats are not allowed`,
+    ),
+    new RegExp(
+      String.raw`^cluster\.backup_keep_days_local \(HQL_BACKUP_KEEP_DAYS_LOCAL\) ${f}-1 is not a whole number of days`,
+    ),
     new RegExp(String.raw`^cluster\.s3_url \(HQL_S3_URL\) ${f}"not a url" must not contain whitespace`),
     new RegExp(String.raw`^cluster\.s3_bucket \(HQL_S3_BUCKET\) ${f}true must be a string`),
-    new RegExp(String.raw`^cluster\.s3_path_style \(HQL_S3_PATH_STYLE\) ${f}"true" must be true or false \(a TOML boolean, without quotes\)`),
+    new RegExp(
+      String.raw`^cluster\.s3_path_style \(HQL_S3_PATH_STYLE\) ${f}"true" must be true or false \(a TOML boolean, without quotes\)`,
+    ),
     new RegExp(String.raw`^cluster\.s3_key \(HQL_S3_KEY\) ${f}\*\*\* must be a string`),
     new RegExp(String.raw`^cluster\.s3_secret \(HQL_S3_SECRET\) ${f}\*\*\* must be a string`),
-    new RegExp(String.raw`^cluster\.backup_restore_expect_tables \(HQL_BACKUP_RESTORE_EXPECT_TABLES\) ${f}"users" must be an array of strings`),
+    new RegExp(
+      String.raw`^cluster\.backup_restore_expect_tables \(HQL_BACKUP_RESTORE_EXPECT_TABLES\) ${f}"users" must be an array of strings`,
+    ),
     new RegExp(String.raw`^encryption\.keys \(ENC_KEYS\) ${f}\*\*\* must be an array of strings`),
   ];
-  for (const re of expected) assert.ok(problems.some((p) => re.test(p)), `${re} in\n${problems.join('\n')}`);
+  for (const re of expected)
+    assert.ok(
+      problems.some((p) => re.test(p)),
+      `${re} in\n${problems.join('\n')}`,
+    );
   assert.equal(problems.length, expected.length, problems.join('\n'));
   assertNoSecrets(problems.join('\n'), 'problems');
 });
@@ -254,12 +312,24 @@ test('numbers: whole numbers only, ranges, big values; the same rules for values
   assert.equal(n(' 7 ')().nodeId, 7);
   assert.equal(n('+7')().nodeId, 7);
   assert.equal(n(String(Number.MAX_SAFE_INTEGER))().nodeId, Number.MAX_SAFE_INTEGER);
-  for (const bad of ['-1', '1.0', '1e3', '0x10', '9007199254740992', 'abc']) assert.match(problemsOf(n(bad))[0]!, /node_id \(HQL_NODE_ID\): .* is not a whole number/, bad);
+  for (const bad of ['-1', '1.0', '1e3', '0x10', '9007199254740992', 'abc'])
+    assert.match(problemsOf(n(bad))[0]!, /node_id \(HQL_NODE_ID\): .* is not a whole number/, bad);
   assert.equal(load({}, '[cluster]\nbackup_keep_days = 65535\n').run().backupKeepDays, 65535);
-  assert.match(problemsOf(load({}, '[cluster]\nnode_id = 99999999999999999999\n').run)[0]!, /node_id .*99999999999999999999 is not a whole number/);
+  assert.match(
+    problemsOf(load({}, '[cluster]\nnode_id = 99999999999999999999\n').run)[0]!,
+    /node_id .*99999999999999999999 is not a whole number/,
+  );
   assert.match(problemsOf(load({}, '[cluster]\nnode_id = 0\n').run)[0]!, /node ids start at 1/);
-  const code = problemsOf(load({}, undefined, { overrides: { backupKeepDays: 2.5, nodeId: 0, s3PathStyle: 'yes' as unknown as boolean } }).run);
-  assert.ok(code.some((p) => /^cluster\.backup_keep_days \(HQL_BACKUP_KEEP_DAYS\) \(set in code\): 2\.5 is not a whole number of days/.test(p)), code.join('\n'));
+  const code = problemsOf(
+    load({}, undefined, { overrides: { backupKeepDays: 2.5, nodeId: 0, s3PathStyle: 'yes' as unknown as boolean } })
+      .run,
+  );
+  assert.ok(
+    code.some((p) =>
+      /^cluster\.backup_keep_days \(HQL_BACKUP_KEEP_DAYS\) \(set in code\): 2\.5 is not a whole number of days/.test(p),
+    ),
+    code.join('\n'),
+  );
   assert.ok(code.some((p) => /node_id .*\(set in code\): 0 .*node ids start at 1/.test(p)));
   assert.ok(code.some((p) => /s3_path_style .*\(set in code\): "yes" must be true or false/.test(p)));
 });
@@ -268,16 +338,35 @@ test('booleans: env accepts exactly true/false (as Rust parse::<bool>), TOML nee
   assert.equal(load({ ...S3_ENV, HQL_S3_PATH_STYLE: 'false' }).run().s3?.pathStyle, false);
   assert.equal(load({ HQL_BACKUP_SKIP_VALIDATION: 'true' }).run().restore.skipValidation, true);
   for (const bad of ['True', 'FALSE', '1', '0', 'yes', 'no', 'on', ' true']) {
-    assert.match(problemsOf(load({ HQL_BACKUP_SKIP_VALIDATION: bad }).run)[0]!, /^HQL_BACKUP_SKIP_VALIDATION: .* must be true or false/, bad);
+    assert.match(
+      problemsOf(load({ HQL_BACKUP_SKIP_VALIDATION: bad }).run)[0]!,
+      /^HQL_BACKUP_SKIP_VALIDATION: .* must be true or false/,
+      bad,
+    );
   }
 });
 
 test('S3: on iff s3_url is set; every missing setting is its own problem; S3 without keys is an error', () => {
   const partial = problemsOf(load({ HQL_S3_URL: 'http://127.0.0.1:9000', HQL_S3_SECRET: SECRET }).run);
-  for (const [key, env] of [['s3_bucket', 'HQL_S3_BUCKET'], ['s3_region', 'HQL_S3_REGION'], ['s3_key', 'HQL_S3_KEY']]) {
-    assert.ok(partial.some((p) => p === `cluster.${key} (${env}): required when s3_url is set; set ${env} (or cluster.${key} in the file)`), `${key}\n${partial.join('\n')}`);
+  for (const [key, env] of [
+    ['s3_bucket', 'HQL_S3_BUCKET'],
+    ['s3_region', 'HQL_S3_REGION'],
+    ['s3_key', 'HQL_S3_KEY'],
+  ]) {
+    assert.ok(
+      partial.some(
+        (p) => p === `cluster.${key} (${env}): required when s3_url is set; set ${env} (or cluster.${key} in the file)`,
+      ),
+      `${key}\n${partial.join('\n')}`,
+    );
   }
-  assert.ok(partial.some((p) => /^encryption\.keys \(ENC_KEYS\): S3 backups are always encrypted, but no keys are configured; set ENC_KEYS and ENC_KEY_ACTIVE/.test(p)));
+  assert.ok(
+    partial.some((p) =>
+      /^encryption\.keys \(ENC_KEYS\): S3 backups are always encrypted, but no keys are configured; set ENC_KEYS and ENC_KEY_ACTIVE/.test(
+        p,
+      ),
+    ),
+  );
   assert.equal(partial.length, 4, partial.join('\n'));
   assertNoSecrets(partial.join('\n'), 'problems');
 
@@ -285,7 +374,10 @@ test('S3: on iff s3_url is set; every missing setting is its own problem; S3 wit
   assert.equal(noKeys.length, 1);
   assert.match(noKeys[0]!, /set ENC_KEYS and ENC_KEY_ACTIVE/);
   assert.match(problemsOf(load({ ...S3_ENV, ENC_KEY_ACTIVE: '' }).run)[0]!, /ENC_KEY_ACTIVE\): not set/);
-  assert.match(problemsOf(load({ ...S3_ENV, HQL_S3_URL: 'https://u:p@s3.example.com' }).run)[0]!, /must not contain credentials/);
+  assert.match(
+    problemsOf(load({ ...S3_ENV, HQL_S3_URL: 'https://u:p@s3.example.com' }).run)[0]!,
+    /must not contain credentials/,
+  );
   assert.match(problemsOf(load({ ...S3_ENV, HQL_S3_URL: 'https://' }).run)[0]!, /is not an http\(s\) URL/);
   const spaced = problemsOf(load({ ...S3_ENV, HQL_S3_URL: `https://user:${SECRET}@s3.example.com \n` }).run);
   assert.match(spaced[0]!, /^cluster\.s3_url \(HQL_S3_URL\): "https:\/\/\*\*\*@s3\.example\.com .*whitespace/);
@@ -300,13 +392,23 @@ test('S3: on iff s3_url is set; every missing setting is its own problem; S3 wit
   // S3 settings without s3_url: S3 stays off, with a warning (not an error).
   const off = load({ HQL_S3_BUCKET: 'b', HQL_S3_SECRET: SECRET }).run();
   assert.equal(off.s3, undefined);
-  assert.match(warningsOf(off).join('\n'), /cluster\.s3_bucket, cluster\.s3_secret are set but cluster\.s3_url \(HQL_S3_URL\) is not, so S3 backups are off/);
+  assert.match(
+    warningsOf(off).join('\n'),
+    /cluster\.s3_bucket, cluster\.s3_secret are set but cluster\.s3_url \(HQL_S3_URL\) is not, so S3 backups are off/,
+  );
 });
 
 test('secrets never appear in describeConfig, its text form, JSON or inspect of the config', () => {
   const c = load({ ...S3_ENV, ENC_KEYS: `${KEY}\n${KEY2}` }).run();
   const view = describeConfig(c);
-  for (const out of [JSON.stringify(view), formatConfig(view), JSON.stringify(c), inspect(c, { depth: 10 }), String(c.s3 && JSON.stringify({ s3: c.s3 }))]) assertNoSecrets(out, 'output');
+  for (const out of [
+    JSON.stringify(view),
+    formatConfig(view),
+    JSON.stringify(c),
+    inspect(c, { depth: 10 }),
+    String(c.s3 && JSON.stringify({ s3: c.s3 })),
+  ])
+    assertNoSecrets(out, 'output');
   const byKey = Object.fromEntries(view.entries.map((e) => [e.key, e.value]));
   assert.equal(byKey['cluster.s3_secret'], '***');
   assert.equal(byKey['cluster.s3_key'], '***');
@@ -318,40 +420,72 @@ test('secrets never appear in describeConfig, its text form, JSON or inspect of 
 });
 
 test('restore settings come from the environment only; expect_tables from env (comma list) or file (array)', () => {
-  const { run } = load({}, '[cluster]\nbackup_restore = "file:/x.sqlite"\nbackup_skip_validation = true\nbackup_restore_expect_tables = ["a"]\n');
+  const { run } = load(
+    {},
+    '[cluster]\nbackup_restore = "file:/x.sqlite"\nbackup_skip_validation = true\nbackup_restore_expect_tables = ["a"]\n',
+  );
   const c = run();
   assert.equal(c.restore.source, undefined);
   assert.equal(c.restore.skipValidation, false);
   assert.deepEqual(c.restore.expectTables, ['a']);
-  assert.match(warningsOf(c).join('\n'), /cluster\.backup_restore in \S+ is ignored: HQL_BACKUP_RESTORE is read from the environment only/);
+  assert.match(
+    warningsOf(c).join('\n'),
+    /cluster\.backup_restore in \S+ is ignored: HQL_BACKUP_RESTORE is read from the environment only/,
+  );
   assert.match(warningsOf(c).join('\n'), /cluster\.backup_skip_validation .* ignored: HQL_BACKUP_SKIP_VALIDATION/);
-  const e = load({ HQL_BACKUP_RESTORE: 's3:latest', HQL_BACKUP_SKIP_VALIDATION: 'true', HQL_BACKUP_RESTORE_FORCE: 'true', HQL_BACKUP_RESTORE_EXPECT_TABLES: ' users, sessions ,,' }).run();
-  assert.deepEqual([e.restore.source, e.restore.skipValidation, e.restore.force, e.restore.expectTables], ['s3:latest', true, true, ['users', 'sessions']]);
-  assert.match(problemsOf(load({}, '[cluster]\nbackup_restore_expect_tables = ["a", " "]\n').run)[0]!, /must not contain empty names/);
+  const e = load({
+    HQL_BACKUP_RESTORE: 's3:latest',
+    HQL_BACKUP_SKIP_VALIDATION: 'true',
+    HQL_BACKUP_RESTORE_FORCE: 'true',
+    HQL_BACKUP_RESTORE_EXPECT_TABLES: ' users, sessions ,,',
+  }).run();
+  assert.deepEqual(
+    [e.restore.source, e.restore.skipValidation, e.restore.force, e.restore.expectTables],
+    ['s3:latest', true, true, ['users', 'sessions']],
+  );
+  assert.match(
+    problemsOf(load({}, '[cluster]\nbackup_restore_expect_tables = ["a", " "]\n').run)[0]!,
+    /must not contain empty names/,
+  );
 });
 
 test('empty environment variables count as unset; time zone and cron validated', () => {
-  const c = load({ HQL_S3_URL: '', HQL_NODE_ID: '', HQL_BACKUP_RESTORE: '', ENC_KEYS: '', HQL_BACKUP_CRON_TZ: 'UTC' }, '[cluster]\nnode_id = 4\n').run();
+  const c = load(
+    { HQL_S3_URL: '', HQL_NODE_ID: '', HQL_BACKUP_RESTORE: '', ENC_KEYS: '', HQL_BACKUP_CRON_TZ: 'UTC' },
+    '[cluster]\nnode_id = 4\n',
+  ).run();
   assert.equal(c.s3, undefined);
   assert.equal(c.nodeId, 4, 'an empty HQL_NODE_ID does not hide the file value');
   assert.equal(c.restore.source, undefined);
   assert.equal(c.encryption, undefined);
   assert.equal(c.backupCronTz, 'UTC');
-  assert.match(problemsOf(load({ HQL_BACKUP_CRON_TZ: 'Nowhere/City' }).run)[0]!, /^cluster\.backup_cron_tz \(HQL_BACKUP_CRON_TZ\): "Nowhere\/City" is not a known IANA time zone/);
+  assert.match(
+    problemsOf(load({ HQL_BACKUP_CRON_TZ: 'Nowhere/City' }).run)[0]!,
+    /^cluster\.backup_cron_tz \(HQL_BACKUP_CRON_TZ\): "Nowhere\/City" is not a known IANA time zone/,
+  );
   assert.match(problemsOf(load({ HQL_BACKUP_CRON: '0 0 0 30 2 *' }).run)[0]!, /never fires again/);
 });
 
 test('unknown keys are ignored (Hiqlite has many) but a likely typo is a warning; [hiqlite] without [cluster] is an error', () => {
-  const c = load({}, '[cluster]\nlisten_addr_api = "0.0.0.0"\nlog_sync = "immediate"\nbackup_keep_day = 5\nwhatever = 1\n[encryption]\nkey = []\n[server]\nx = 1\n').run();
+  const c = load(
+    {},
+    '[cluster]\nlisten_addr_api = "0.0.0.0"\nlog_sync = "immediate"\nbackup_keep_day = 5\nwhatever = 1\n[encryption]\nkey = []\n[server]\nx = 1\n',
+  ).run();
   const w = warningsOf(c).join('\n');
-  assert.match(w, /cluster\.backup_keep_day in \S+ is not a key Lifeboat or Hiqlite knows; it is ignored \(did you mean backup_keep_days\?\)/);
+  assert.match(
+    w,
+    /cluster\.backup_keep_day in \S+ is not a key Lifeboat or Hiqlite knows; it is ignored \(did you mean backup_keep_days\?\)/,
+  );
   assert.match(w, /cluster\.whatever .* ignored$/m);
   assert.match(w, /encryption\.key .*did you mean keys\?/);
   assert.doesNotMatch(w, /listen_addr_api|log_sync|server/);
   assert.equal(c.backupKeepDays, 30);
   const standalone = load({}, '[cluster]\nenc_keys = ["x"]\n').run();
   assert.match(warningsOf(standalone).join('\n'), /cluster\.enc_keys .* ignored: .*\[encryption\] keys or ENC_KEYS/);
-  assert.match(problemsOf(load({}, '[hiqlite]\nnode_id = 2\n').run)[0]!, /has a \[hiqlite\] table but no \[cluster\] table/);
+  assert.match(
+    problemsOf(load({}, '[hiqlite]\nnode_id = 2\n').run)[0]!,
+    /has a \[hiqlite\] table but no \[cluster\] table/,
+  );
 });
 
 test('node_id_from = "k8s": node id from the StatefulSet host name + 1, as Hiqlite', () => {
@@ -361,13 +495,25 @@ test('node_id_from = "k8s": node id from the StatefulSet host name + 1, as Hiqli
   assert.equal(originsOf(c).node_id, 'env');
   assert.match(warningsOf(c).join('\n'), /node_id \(HQL_NODE_ID\) is ignored because node_id_from = "k8s"/);
   assert.equal(load({}, '[cluster]\nnode_id_from = "k8s"\n', { hostname: 'app-db-0' }).run().nodeId, 1);
-  assert.match(problemsOf(load({ HQL_NODE_ID_FROM: 'k8s' }, undefined, { hostname: 'laptop' }).run)[0]!, /needs a host name ending in -<ordinal>.*"laptop"/);
-  assert.match(problemsOf(load({ HQL_NODE_ID_FROM: 'hostname' }).run)[0]!, /^cluster\.node_id_from \(HQL_NODE_ID_FROM\): "hostname" is not supported; the only value is "k8s"/);
+  assert.match(
+    problemsOf(load({ HQL_NODE_ID_FROM: 'k8s' }, undefined, { hostname: 'laptop' }).run)[0]!,
+    /needs a host name ending in -<ordinal>.*"laptop"/,
+  );
+  assert.match(
+    problemsOf(load({ HQL_NODE_ID_FROM: 'hostname' }).run)[0]!,
+    /^cluster\.node_id_from \(HQL_NODE_ID_FROM\): "hostname" is not supported; the only value is "k8s"/,
+  );
 });
 
 test('Hiqlite\'s "$SECRETS" reference is rejected (not taken as the literal secret)', () => {
   const problems = problemsOf(load({ ...S3_ENV, HQL_S3_SECRET: '$SECRETS', ENC_KEYS: '$SECRETS' }).run);
-  assert.ok(problems.some((p) => /^cluster\.s3_secret \(HQL_S3_SECRET\): "\$SECRETS" .* not supported by Lifeboat/.test(p)), problems.join('\n'));
-  assert.ok(problems.some((p) => /^encryption\.keys \(ENC_KEYS\): "\$SECRETS" .* not supported/.test(p)), problems.join('\n'));
+  assert.ok(
+    problems.some((p) => /^cluster\.s3_secret \(HQL_S3_SECRET\): "\$SECRETS" .* not supported by Lifeboat/.test(p)),
+    problems.join('\n'),
+  );
+  assert.ok(
+    problems.some((p) => /^encryption\.keys \(ENC_KEYS\): "\$SECRETS" .* not supported/.test(p)),
+    problems.join('\n'),
+  );
   assert.equal(problems.length, 2, problems.join('\n'));
 });

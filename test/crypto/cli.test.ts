@@ -7,7 +7,7 @@ import { buffer } from 'node:stream/consumers';
 import { test } from 'node:test';
 import type { EncryptionKey, KeySet } from '../../src/crypto/keys.js';
 import { createDecryptStream, createEncryptStream } from '../../src/crypto/stream.js';
-import { runCli, type CliResult } from '../support/cli.js';
+import { type CliResult, runCli } from '../support/cli.js';
 import { tempDir } from '../support/tmp.js';
 
 const A: EncryptionKey = { id: 'a1', key: randomBytes(32) };
@@ -24,9 +24,16 @@ function keySet(active: EncryptionKey, ...others: EncryptionKey[]): KeySet {
 
 /** No form of any key may ever reach a terminal or a log. */
 function assertNoKeyMaterial(results: readonly CliResult[], extra: readonly string[] = []): void {
-  const secrets = [A, B].flatMap((k) => [k.key.toString('base64'), k.key.toString('base64').slice(0, 16), k.key.toString('hex').slice(0, 16)]).concat(extra);
+  const secrets = [A, B]
+    .flatMap((k) => [
+      k.key.toString('base64'),
+      k.key.toString('base64').slice(0, 16),
+      k.key.toString('hex').slice(0, 16),
+    ])
+    .concat(extra);
   for (const r of results) {
-    for (const s of secrets) assert.ok(!(r.stdout + r.stderr).includes(s), `key material in output: ${r.stdout}${r.stderr}`);
+    for (const s of secrets)
+      assert.ok(!(r.stdout + r.stderr).includes(s), `key material in output: ${r.stdout}${r.stderr}`);
   }
 }
 
@@ -36,11 +43,17 @@ test('encrypt and decrypt with the CLI: summary line, rotation, --force, files w
   writeFileSync(join(dir, 'plain.bin'), plain);
   const enc = await runCli(['encrypt', 'plain.bin', 'plain.enc', '--chunk-kib', '64'], { cwd: dir, env: ONLY_A });
   assert.equal(enc.code, 0, enc.stderr);
-  assert.match(enc.stdout, /^encrypted plain\.bin \(390\.6 KiB\) -> plain\.enc \(390\.[67] KiB\) in \d+( ms|\.\d s), [\d.]+ MB\/s, key id a1\n$/);
+  assert.match(
+    enc.stdout,
+    /^encrypted plain\.bin \(390\.6 KiB\) -> plain\.enc \(390\.[67] KiB\) in \d+( ms|\.\d s), [\d.]+ MB\/s, key id a1\n$/,
+  );
   assert.equal(enc.stderr, '', 'no progress line when stderr is not a terminal');
   const encrypted = readFileSync(join(dir, 'plain.enc'));
   assert.equal(encrypted.readUInt16BE(4), 64, 'the chunk size asked for');
-  assert.ok((await buffer(Readable.from([encrypted]).pipe(createDecryptStream(keySet(A))))).equals(plain), 'the library reads what the CLI wrote');
+  assert.ok(
+    (await buffer(Readable.from([encrypted]).pipe(createDecryptStream(keySet(A))))).equals(plain),
+    'the library reads what the CLI wrote',
+  );
 
   // B is active now; the header still names a1, which is in the set.
   const dec = await runCli(['decrypt', 'plain.enc', 'out.bin'], { cwd: dir, env: ROTATED });
@@ -62,7 +75,11 @@ test('encrypt and decrypt with the CLI: summary line, rotation, --force, files w
   assert.equal(readFileSync(join(dir, 'plain.enc')).subarray(6, 8).toString(), 'b2');
   assert.equal(fromLib.code, 0, fromLib.stderr);
   assert.ok(readFileSync(join(dir, 'lib.out')).equals(plain));
-  assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.')), [], 'no temp files');
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.startsWith('.')),
+    [],
+    'no temp files',
+  );
   assertNoKeyMaterial([enc, dec, again, forced, fromLib]);
 });
 
@@ -99,7 +116,11 @@ test('CLI failures: clear message, exit code, no output and no temp file, never 
   assert.equal(malformed.code, 2);
   assert.equal(usage.code, 2);
   for (const o of ['o1', 'o2', 'o3', 'o4', 'o5', 'o6']) assert.ok(!existsSync(join(dir, o)), `${o} must not exist`);
-  assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.')), [], 'no temp files');
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.startsWith('.')),
+    [],
+    'no temp files',
+  );
   assertNoKeyMaterial([unknown, bad, cut, none, chunk, malformed, usage], [badKey.slice(3), badKey.slice(3, 19)]);
 });
 

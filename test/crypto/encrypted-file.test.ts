@@ -51,11 +51,26 @@ test('any range, read any number of times and concurrently, is the same slice of
     // Edges: inside the header, on chunk and tag boundaries, and random ones.
     const seg = 64 * 1024 + 16;
     const header = expected.length - plain.length - 16 * Math.ceil(plain.length / (64 * 1024));
-    const points = [0, 1, header - 1, header, header + 1, header + seg - 16, header + seg - 1, header + seg, header + 2 * seg + 5, expected.length - 16, expected.length - 1, expected.length];
+    const points = [
+      0,
+      1,
+      header - 1,
+      header,
+      header + 1,
+      header + seg - 16,
+      header + seg - 1,
+      header + seg,
+      header + 2 * seg + 5,
+      expected.length - 16,
+      expected.length - 1,
+      expected.length,
+    ];
     for (let i = 0; i < 40; i++) points.push(Math.floor(Math.random() * (expected.length + 1)));
     const ranges: Array<[number, number]> = [];
     for (const a of points) for (const b of points) if (a <= b) ranges.push([a, b]);
-    const results = await Promise.all(ranges.slice(0, 600).map(([a, b]) => buffer(source.open(a, b)).then((got) => [a, b, got] as const)));
+    const results = await Promise.all(
+      ranges.slice(0, 600).map(([a, b]) => buffer(source.open(a, b)).then((got) => [a, b, got] as const)),
+    );
     for (const [a, b, got] of results) assert.ok(got.equals(expected.subarray(a, b)), `range [${a}, ${b})`);
     assert.throws(() => source.open(0, expected.length + 1), RangeError);
     assert.throws(() => source.open(5, 4), RangeError);
@@ -79,7 +94,8 @@ test('a random nonce prefix per source: two sources of one file differ, each is 
 });
 
 test('a file that changes after it was opened fails with SOURCE_CHANGED instead of producing bytes', async () => {
-  const isChanged = (err: unknown) => err instanceof LifeboatError && err.code === 'SOURCE_CHANGED' && err.message.includes('backup.sqlite');
+  const isChanged = (err: unknown) =>
+    err instanceof LifeboatError && err.code === 'SOURCE_CHANGED' && err.message.includes('backup.sqlite');
   const grown = file(randomBytes(2 * CHUNK));
   const source = await openEncryptedFile(grown, KEY);
   try {

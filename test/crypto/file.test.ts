@@ -35,14 +35,20 @@ test('encrypt then decrypt a file: same bytes, private mode, progress up to the 
   const plain = randomBytes(3 * 1024 * 1024 + 11);
   writeFileSync(join(dir, 'db.sqlite'), plain);
   const seen: Array<[number, number]> = [];
-  const enc = await encryptFile(join(dir, 'db.sqlite'), join(dir, 'db.enc'), KEY_A, { chunkSizeKiB: 64, onProgress: (d, t) => seen.push([d, t]) });
+  const enc = await encryptFile(join(dir, 'db.sqlite'), join(dir, 'db.enc'), KEY_A, {
+    chunkSizeKiB: 64,
+    onProgress: (d, t) => seen.push([d, t]),
+  });
   assert.equal(enc.keyId, 'keyA');
   assert.equal(enc.inputBytes, plain.length);
   assert.equal(enc.outputBytes, statSync(join(dir, 'db.enc')).size);
   assert.equal(enc.outputBytes, 6 + 4 + 7 + plain.length + 16 * Math.ceil(plain.length / 65536));
   assert.equal(statSync(join(dir, 'db.enc')).mode & 0o777, 0o600);
   assert.ok(seen.length >= 3, 'progress during the work');
-  assert.ok(seen.every(([d, t], i) => t === plain.length && d <= t && (i === 0 || d >= seen[i - 1]![0])), 'monotonic, never past the total');
+  assert.ok(
+    seen.every(([d, t], i) => t === plain.length && d <= t && (i === 0 || d >= seen[i - 1]![0])),
+    'monotonic, never past the total',
+  );
   assert.deepEqual(seen.at(-1), [plain.length, plain.length]);
   const dec = await decryptFile(join(dir, 'db.enc'), join(dir, 'db.out'), keySet(KEY_B, KEY_A));
   assert.equal(dec.keyId, 'keyA', 'the key the header named, not the active one');
@@ -85,15 +91,26 @@ test('a failed decrypt leaves no output and no temp file, and an existing output
     await rejectsWith(decryptFile(join(dir, name), join(dir, 'kept.out'), keySet(KEY_A), { overwrite: true }), code);
     assert.equal(readFileSync(join(dir, 'kept.out'), 'utf8'), 'precious', `${name}: existing output untouched`);
   }
-  await rejectsWith(decryptFile(join(dir, 'good.enc'), join(dir, 'new.out'), keySet(KEY_B)), 'KEY_UNKNOWN', /"keyA".*configured ids: keyB/);
-  assert.deepEqual(listing(dir), ['good.enc', 'header.enc', 'kept.out', 'plain', 'tampered.enc', 'trailing.enc', 'truncated.enc'], 'no temp files left');
+  await rejectsWith(
+    decryptFile(join(dir, 'good.enc'), join(dir, 'new.out'), keySet(KEY_B)),
+    'KEY_UNKNOWN',
+    /"keyA".*configured ids: keyB/,
+  );
+  assert.deepEqual(
+    listing(dir),
+    ['good.enc', 'header.enc', 'kept.out', 'plain', 'tampered.enc', 'trailing.enc', 'truncated.enc'],
+    'no temp files left',
+  );
 });
 
 test('aborting removes the temp file; bad paths fail before anything is written', async () => {
   const dir = tempDir();
   writeFileSync(join(dir, 'big'), randomBytes(8 * 1024 * 1024));
   const controller = new AbortController();
-  const work = encryptFile(join(dir, 'big'), join(dir, 'big.enc'), KEY_A, { signal: controller.signal, onProgress: () => controller.abort() });
+  const work = encryptFile(join(dir, 'big'), join(dir, 'big.enc'), KEY_A, {
+    signal: controller.signal,
+    onProgress: () => controller.abort(),
+  });
   await rejectsWith(work, 'ABORTED', /interrupted; nothing was written/);
   assert.deepEqual(listing(dir), ['big']);
   await rejectsWith(encryptFile(join(dir, 'missing'), join(dir, 'x'), KEY_A), 'NOT_FOUND', /no file at/);

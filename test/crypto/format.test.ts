@@ -21,7 +21,7 @@ function badHeader(buf: Buffer, pattern: RegExp): void {
 test('stream header bytes, written out by hand', () => {
   const header = encodeHeader('my_id-9', 128, PREFIX);
   // version 1, algorithm 1, length 6+7 = 13, chunk 128 KiB, "my_id-9", 7-byte prefix
-  assert.equal(header.toString('hex'), '0101' + '000d' + '0080' + Buffer.from('my_id-9', 'ascii').toString('hex') + 'a0a1a2a3a4a5a6');
+  assert.equal(header.toString('hex'), `0101000d0080${Buffer.from('my_id-9', 'ascii').toString('hex')}a0a1a2a3a4a5a6`);
   const parsed = decodeHeader(header);
   assert.deepEqual(parsed?.header, { version: 1, algorithm: 1, length: 13, chunkKiB: 128, keyId: 'my_id-9' });
   assert.ok(parsed?.nonce.equals(PREFIX));
@@ -39,18 +39,29 @@ test('single-value header: chunk size 0 and a 12-byte nonce', () => {
 });
 
 test('chunk sizes 1 and 1024 KiB are the limits; the parser reads the payload offset after the nonce', () => {
-  for (const kib of [1, 1024]) assert.equal(decodeHeader(Buffer.concat([encodeHeader('k1', kib, PREFIX), Buffer.alloc(5)]))?.header.chunkKiB, kib);
+  for (const kib of [1, 1024])
+    assert.equal(decodeHeader(Buffer.concat([encodeHeader('k1', kib, PREFIX), Buffer.alloc(5)]))?.header.chunkKiB, kib);
   for (const kib of [1025, -1, 1.5]) {
-    assert.throws(() => encodeHeader('k1', kib, PREFIX), (err: unknown) => err instanceof LifeboatError && err.code === 'BAD_CHUNK_SIZE');
+    assert.throws(
+      () => encodeHeader('k1', kib, PREFIX),
+      (err: unknown) => err instanceof LifeboatError && err.code === 'BAD_CHUNK_SIZE',
+    );
   }
-  assert.throws(() => encodeHeader('bad id', 4, PREFIX), (err: unknown) => err instanceof LifeboatError && err.code === 'BAD_KEY_ID');
-  assert.throws(() => encodeHeader('x', 4, PREFIX), (err: unknown) => err instanceof LifeboatError && err.code === 'BAD_KEY_ID');
+  assert.throws(
+    () => encodeHeader('bad id', 4, PREFIX),
+    (err: unknown) => err instanceof LifeboatError && err.code === 'BAD_KEY_ID',
+  );
+  assert.throws(
+    () => encodeHeader('x', 4, PREFIX),
+    (err: unknown) => err instanceof LifeboatError && err.code === 'BAD_KEY_ID',
+  );
 });
 
 test('an incomplete header asks for more bytes at every length, then parses', () => {
   const full = encodeHeader('abcdefghij0123456789', 64, PREFIX); // the longest id: 33 bytes
   assert.equal(full.length, 33);
-  for (let n = 0; n < full.length; n++) assert.equal(decodeHeader(full.subarray(0, n)), undefined, `prefix of ${n} bytes`);
+  for (let n = 0; n < full.length; n++)
+    assert.equal(decodeHeader(full.subarray(0, n)), undefined, `prefix of ${n} bytes`);
   assert.equal(decodeHeader(full)?.header.keyId, 'abcdefghij0123456789');
 });
 
@@ -58,7 +69,9 @@ test('every header field is validated, with a message naming it', () => {
   const good = encodeHeader('key1', 128, PREFIX);
   const patch = (at: number, ...bytes: number[]) => {
     const b = Buffer.from(good);
-    bytes.forEach((v, i) => (b[at + i] = v));
+    bytes.forEach((v, i) => {
+      b[at + i] = v;
+    });
     return b;
   };
   badHeader(patch(0, 2), /unknown format version 2 in byte 0/);

@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { inspect } from 'node:util';
 import { test } from 'node:test';
-import { createKeySet, generateKey, keyIdProblem, parseKeySet, splitEnvKeys, KEY_ID_PATTERN } from '../../src/crypto/keys.js';
+import { inspect } from 'node:util';
+import {
+  createKeySet,
+  generateKey,
+  KEY_ID_PATTERN,
+  keyIdProblem,
+  parseKeySet,
+  splitEnvKeys,
+} from '../../src/crypto/keys.js';
 
 const names = { entriesName: 'encryption.keys (ENC_KEYS)', activeName: 'encryption.key_active (ENC_KEY_ACTIVE)' };
 const materialOf = (line: string) => line.slice(line.indexOf('/') + 1);
@@ -11,7 +18,11 @@ test('a valid set with several keys (rotation): the active one encrypts, every k
   const a = generateKey('old_key');
   const b = generateKey('new-key');
   const c = generateKey('2026-06-25');
-  const { keySet, problems } = parseKeySet({ entries: splitEnvKeys(`\n  ${a}\r\n\n${b}  \n${c}\n`), active: ' new-key ', ...names });
+  const { keySet, problems } = parseKeySet({
+    entries: splitEnvKeys(`\n  ${a}\r\n\n${b}  \n${c}\n`),
+    active: ' new-key ',
+    ...names,
+  });
   assert.deepEqual(problems, []);
   assert.equal(keySet?.active.id, 'new-key');
   assert.deepEqual(keySet?.ids, ['old_key', 'new-key', '2026-06-25']);
@@ -34,7 +45,10 @@ test('splitEnvKeys: one entry per line (LF or CRLF), trimmed, blank lines droppe
   assert.deepEqual(splitEnvKeys('a/x b/y'), ['a/x b/y'], 'Rauthy/Hiqlite split on lines only');
   const [k1, k2] = [generateKey('k1'), generateKey('k2')];
   const { problems } = parseKeySet({ entries: splitEnvKeys(`${k1} ${k2}`), active: 'k1', ...names });
-  assert.match(problems.join('\n'), /entry 1 \(id "k1"\): the key contains whitespace; put every id\/base64key entry on its own line/);
+  assert.match(
+    problems.join('\n'),
+    /entry 1 \(id "k1"\): the key contains whitespace; put every id\/base64key entry on its own line/,
+  );
 });
 
 test('every invalid entry kind is reported by position and id, never with the key', () => {
@@ -44,7 +58,7 @@ test('every invalid entry kind is reported by position and id, never with the ke
   // A 32-byte key whose standard base64 holds both + and / (so the url-safe form differs).
   let urlSafeSource = randomBytes(32);
   while (!/[+/]/.test(urlSafeSource.toString('base64'))) urlSafeSource = randomBytes(32);
-  const urlSafe = urlSafeSource.toString('base64url') + '=';
+  const urlSafe = `${urlSafeSource.toString('base64url')}=`;
   // Non-canonical: same bytes for Node's lenient decoder, but stray bits in the last character.
   const canonical = Buffer.alloc(32, 0).toString('base64'); // "AAAA...A="
   const nonCanonical = `${canonical.slice(0, -2)}B=`;
@@ -63,7 +77,11 @@ test('every invalid entry kind is reported by position and id, never with the ke
     [[`k1/${urlSafe}`], 'k1', /URL-safe base64 alphabet \(- and _\); it must be standard base64/],
     [[`k1/${k32.replace(/=+$/, '')}`], 'k1', /not padded base64 \(43 characters.*trailing "=" missing/],
     [[`k1/${nonCanonical}`], 'k1', /not canonical base64/],
-    [[generateKey('k1'), generateKey('k2'), generateKey('k1')], 'k1', /entry 3 \(id "k1"\): the id is already used by entry 1/],
+    [
+      [generateKey('k1'), generateKey('k2'), generateKey('k1')],
+      'k1',
+      /entry 3 \(id "k1"\): the id is already used by entry 1/,
+    ],
     [[generateKey('k1')], undefined, /ENC_KEY_ACTIVE\): not set/],
     [[generateKey('k1')], '   ', /ENC_KEY_ACTIVE\): not set/],
     [[generateKey('k1'), generateKey('k2')], 'k3', /"k3" is not one of the configured key ids \(k1, k2\)/],
@@ -73,7 +91,10 @@ test('every invalid entry kind is reported by position and id, never with the ke
   for (const [entries, active, re] of cases) {
     const { keySet, problems } = parseKeySet({ entries, active, ...names });
     assert.equal(keySet, undefined, String(re));
-    assert.ok(problems.some((p) => re.test(p)), `${re}\n${problems.join('\n')}`);
+    assert.ok(
+      problems.some((p) => re.test(p)),
+      `${re}\n${problems.join('\n')}`,
+    );
     for (const p of problems) {
       for (const m of [k32, k31, k33, urlSafe, nonCanonical, ...entries.map(materialOf).filter((x) => x.length > 8)]) {
         assert.ok(!p.includes(m), `key material in "${p}"`);
@@ -97,7 +118,10 @@ test('all problems at once; an active id whose entry was bad is not reported as 
   while (withSlash.indexOf('/') < 4 || withSlash.indexOf('/') > 20) withSlash = randomBytes(32).toString('base64');
   const bare = parseKeySet({ entries: [withSlash], active: 'k1', ...names });
   assert.match(bare.problems.join('\n'), /looks like a key without its id/);
-  assert.ok(!bare.problems.join('\n').includes(withSlash.slice(0, withSlash.indexOf('/'))), 'the part before "/" was echoed as an id');
+  assert.ok(
+    !bare.problems.join('\n').includes(withSlash.slice(0, withSlash.indexOf('/'))),
+    'the part before "/" was echoed as an id',
+  );
 });
 
 test('generateKey: 32 CSPRNG bytes in standard padded base64 with a valid id; round-trips through parseKeySet', () => {
@@ -111,7 +135,10 @@ test('generateKey: 32 CSPRNG bytes in standard padded base64 with a valid id; ro
   assert.deepEqual(problems, []);
   assert.equal(keySet?.active.key.toString('base64'), materialOf(b));
   assert.equal(keySet?.get(a.slice(0, 8))?.key.length, 32);
-  assert.throws(() => generateKey('x'), (e: unknown) => e instanceof RangeError && /1 characters long/.test(e.message));
+  assert.throws(
+    () => generateKey('x'),
+    (e: unknown) => e instanceof RangeError && /1 characters long/.test(e.message),
+  );
   assert.throws(() => generateKey('bad id'), RangeError);
   assert.equal(keyIdProblem('ok_id-2'), undefined);
   assert.ok(KEY_ID_PATTERN.test(generateKey().split('/')[0]!));
@@ -119,7 +146,13 @@ test('generateKey: 32 CSPRNG bytes in standard padded base64 with a valid id; ro
 
 test('a key set never shows key material through JSON or util.inspect', () => {
   const key = randomBytes(32);
-  const set = createKeySet([{ id: 'k1', key }, { id: 'k2', key: randomBytes(32) }], 'k2');
+  const set = createKeySet(
+    [
+      { id: 'k1', key },
+      { id: 'k2', key: randomBytes(32) },
+    ],
+    'k2',
+  );
   const out = JSON.stringify({ set }) + inspect({ set }, { depth: 5 });
   assert.ok(!out.includes(key.toString('base64')) && !out.includes(key.toString('hex')));
   assert.match(out, /k1/);

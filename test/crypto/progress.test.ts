@@ -7,7 +7,7 @@ const MiB = 1024 * 1024;
 /** A fake terminal (or pipe): records every write synchronously. */
 function fakeStream(isTTY: boolean, columns?: number): { stream: NodeJS.WriteStream; writes: string[] } {
   const writes: string[] = [];
-  const stream = { isTTY, columns, write: (s: string) => (writes.push(s), true) } as unknown as NodeJS.WriteStream;
+  const stream = { isTTY, columns, write: (s: string) => writes.push(s) > 0 } as unknown as NodeJS.WriteStream;
   return { stream, writes };
 }
 

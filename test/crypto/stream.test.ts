@@ -11,7 +11,10 @@ import { createDecryptStream, createEncryptStream, type KeyLookup } from '../../
 import { encryptValue } from '../../src/crypto/value.js';
 import { LifeboatError } from '../../src/errors.js';
 
-const KEY_A: EncryptionKey = { id: 'keyA', key: Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex') };
+const KEY_A: EncryptionKey = {
+  id: 'keyA',
+  key: Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex'),
+};
 const KEY_B: EncryptionKey = { id: 'key_B-2', key: Buffer.alloc(32, 0xb2) };
 const PREFIX = Buffer.from('f0f1f2f3f4f5f6', 'hex');
 
@@ -44,14 +47,29 @@ function split(buf: Buffer, pieces?: readonly number[]): Buffer[] {
   return out;
 }
 
-async function encrypt(plain: Buffer, options: { kib?: number; pieces?: readonly number[]; prefix?: Buffer; key?: EncryptionKey } = {}): Promise<Buffer> {
-  const stream = createEncryptStream(options.key ?? KEY_A, { chunkSizeKiB: options.kib ?? 128, noncePrefix: options.prefix ?? PREFIX });
+async function encrypt(
+  plain: Buffer,
+  options: { kib?: number; pieces?: readonly number[]; prefix?: Buffer; key?: EncryptionKey } = {},
+): Promise<Buffer> {
+  const stream = createEncryptStream(options.key ?? KEY_A, {
+    chunkSizeKiB: options.kib ?? 128,
+    noncePrefix: options.prefix ?? PREFIX,
+  });
   return buffer(Readable.from(split(plain, options.pieces)).pipe(stream));
 }
 
 async function decrypt(data: Buffer, keys: KeyLookup = SET, pieces?: readonly number[]): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  await pipeline(Readable.from(split(data, pieces)), createDecryptStream(keys), new Writable({ write: (c: Buffer, _e, done) => (chunks.push(c), done()) }));
+  await pipeline(
+    Readable.from(split(data, pieces)),
+    createDecryptStream(keys),
+    new Writable({
+      write: (c: Buffer, _e, done) => {
+        chunks.push(c);
+        done();
+      },
+    }),
+  );
   return Buffer.concat(chunks);
 }
 
@@ -72,11 +90,18 @@ function referenceStream(plain: Buffer, kib: number): Buffer {
   const header = Buffer.from([0x01, 0x01, 0x00, 0x0a, (kib >> 8) & 0xff, kib & 0xff, 0x6b, 0x65, 0x79, 0x41]);
   const parts: Buffer[] = [header, PREFIX];
   const chunks = Math.max(1, Math.ceil(plain.length / size));
-  for (let i = 0; i < chunks; i++) parts.push(referenceChunk(KEY_A.key, PREFIX, i, i === chunks - 1, plain.subarray(i * size, (i + 1) * size)));
+  for (let i = 0; i < chunks; i++)
+    parts.push(referenceChunk(KEY_A.key, PREFIX, i, i === chunks - 1, plain.subarray(i * size, (i + 1) * size)));
   return Buffer.concat(parts);
 }
 
-async function failsWith(data: Buffer, code: string, pattern?: RegExp, keys: KeyLookup = SET, pieces?: readonly number[]): Promise<LifeboatError> {
+async function failsWith(
+  data: Buffer,
+  code: string,
+  pattern?: RegExp,
+  keys: KeyLookup = SET,
+  pieces?: readonly number[],
+): Promise<LifeboatError> {
   let caught: unknown;
   try {
     await decrypt(data, keys, pieces);
@@ -87,7 +112,8 @@ async function failsWith(data: Buffer, code: string, pattern?: RegExp, keys: Key
   assert.equal(caught.code, code, caught.message);
   if (pattern) assert.match(caught.message, pattern);
   for (const k of [KEY_A, KEY_B]) {
-    for (const form of [k.key.toString('base64'), k.key.toString('hex')]) assert.ok(!`${caught.message}${caught.hint}`.includes(form), 'key material in a message');
+    for (const form of [k.key.toString('base64'), k.key.toString('hex')])
+      assert.ok(!`${caught.message}${caught.hint}`.includes(form), 'key material in a message');
   }
   return caught;
 }
@@ -100,12 +126,22 @@ test('round trips at every edge, for several chunk sizes, with input in odd piec
       const whole = await encrypt(plain, { kib });
       assert.equal(whole.length, encryptedStreamLength(size, KEY_A.id, kib), `length, size ${size}, ${kib} KiB`);
       assert.ok(whole.equals(referenceStream(plain, kib)), `reference bytes, size ${size}, ${kib} KiB`);
-      const splits: Array<readonly number[]> = [randomPieces(size + kib, 64, Math.max(2, Math.floor(c * 1.7))), [c + 5], [c - 1]];
+      const splits: Array<readonly number[]> = [
+        randomPieces(size + kib, 64, Math.max(2, Math.floor(c * 1.7))),
+        [c + 5],
+        [c - 1],
+      ];
       if (size <= 5000) splits.push([1]);
       for (const pieces of splits) {
         // How the input is cut must not change a single output byte.
-        assert.ok((await encrypt(plain, { kib, pieces })).equals(whole), `encrypt pieces ${pieces.slice(0, 3)}…, size ${size}, ${kib} KiB`);
-        assert.ok((await decrypt(whole, SET, pieces)).equals(plain), `decrypt pieces ${pieces.slice(0, 3)}…, size ${size}, ${kib} KiB`);
+        assert.ok(
+          (await encrypt(plain, { kib, pieces })).equals(whole),
+          `encrypt pieces ${pieces.slice(0, 3)}…, size ${size}, ${kib} KiB`,
+        );
+        assert.ok(
+          (await decrypt(whole, SET, pieces)).equals(plain),
+          `decrypt pieces ${pieces.slice(0, 3)}…, size ${size}, ${kib} KiB`,
+        );
       }
       assert.ok((await decrypt(whole)).equals(plain));
     }
@@ -122,7 +158,10 @@ test('many chunks: 2 MiB through 1 KiB chunks, random split points on both sides
 test('known answer: header, chunks and tags equal an independent per-chunk seal', async () => {
   // Pinned bytes for "abc" (one final chunk) and for an empty input (one empty final chunk).
   const abc = await encrypt(Buffer.from('abc'), { kib: 1 });
-  assert.equal(abc.toString('hex'), '0101000a00016b657941' + 'f0f1f2f3f4f5f6' + '27368d' + 'c4c9ae0111fe17bdc2c5abfe13165ad5');
+  assert.equal(
+    abc.toString('hex'),
+    '0101000a00016b657941' + 'f0f1f2f3f4f5f6' + '27368d' + 'c4c9ae0111fe17bdc2c5abfe13165ad5',
+  );
   const empty = await encrypt(Buffer.alloc(0), { kib: 1 });
   assert.equal(empty.toString('hex'), '0101000a00016b657941' + 'f0f1f2f3f4f5f6' + '549c49bcfeca3d14219365f240d9f980');
   // Two full chunks and a partial one; then an exact multiple, whose final chunk is full.
@@ -140,7 +179,9 @@ test('RFC 8439 §2.8.2 AEAD test vector through the chunk seal and open function
   const key = Buffer.from('808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f', 'hex');
   const nonce = Buffer.from('070000004041424344454647', 'hex');
   const aad = Buffer.from('50515253c0c1c2c3c4c5c6c7', 'hex');
-  const plain = Buffer.from("Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.");
+  const plain = Buffer.from(
+    "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.",
+  );
   const ciphertext =
     'd31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d63dbea45e8ca9671282fafb69da92728b1a71de0a9e060b2905d6a5b67ecd3b36' +
     '92ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc3ff4def08e4b7a9de576d26586cec64b6116';
@@ -159,8 +200,16 @@ test('rotation: data encrypted with a retired key decrypts; an id not in the set
   const plain = randomBytes(5000);
   const withA = await encrypt(plain, { kib: 1 });
   assert.ok((await decrypt(withA, keySet(KEY_B, KEY_A))).equals(plain), 'B active, A still in the set');
-  assert.ok((await decrypt(withA, (id) => (id === 'keyA' ? KEY_A : undefined))).equals(plain), 'a lookup function works too');
-  const err = await failsWith(withA, 'KEY_UNKNOWN', /key id "keyA", which is not in the key set \(configured ids: key_B-2\)/, keySet(KEY_B));
+  assert.ok(
+    (await decrypt(withA, (id) => (id === 'keyA' ? KEY_A : undefined))).equals(plain),
+    'a lookup function works too',
+  );
+  const err = await failsWith(
+    withA,
+    'KEY_UNKNOWN',
+    /key id "keyA", which is not in the key set \(configured ids: key_B-2\)/,
+    keySet(KEY_B),
+  );
   assert.match(err.hint ?? '', /ENC_KEYS/);
   await failsWith(withA, 'KEY_UNKNOWN', /"keyA"/, () => undefined);
   // Encrypted with B: the header names B.
@@ -178,7 +227,12 @@ test('wrong key with the same id, and tampering anywhere, fail authentication at
     b[at]! ^= 0x01;
     return b;
   };
-  await failsWith(enc, 'AUTH_FAILED', /chunk 0.*different key than the one configured as "keyA"/, keySet({ id: 'keyA', key: Buffer.alloc(32, 0x99) }));
+  await failsWith(
+    enc,
+    'AUTH_FAILED',
+    /chunk 0.*different key than the one configured as "keyA"/,
+    keySet({ id: 'keyA', key: Buffer.alloc(32, 0x99) }),
+  );
   await failsWith(flip(H - 1), 'AUTH_FAILED', /at chunk 0/); // nonce prefix
   await failsWith(flip(H), 'AUTH_FAILED', /at chunk 0, bytes 17\.\.1056/); // first chunk
   await failsWith(flip(H + 1040 + 500), 'AUTH_FAILED', /at chunk 1.*chunks 0\.\.0 verified with key "keyA"/); // middle
@@ -187,7 +241,12 @@ test('wrong key with the same id, and tampering anywhere, fail authentication at
   await failsWith(flip(enc.length - 1), 'AUTH_FAILED', /at chunk 3/); // last tag
   await failsWith(flip(5), 'BAD_HEADER', /single encrypted value/); // chunk size 1 -> 0 KiB: the value layout
   // Reordering: chunks 0 and 1 swapped.
-  const swapped = Buffer.concat([enc.subarray(0, H), enc.subarray(H + 1040, H + 2080), enc.subarray(H, H + 1040), enc.subarray(H + 2080)]);
+  const swapped = Buffer.concat([
+    enc.subarray(0, H),
+    enc.subarray(H + 1040, H + 2080),
+    enc.subarray(H, H + 1040),
+    enc.subarray(H + 2080),
+  ]);
   await failsWith(swapped, 'AUTH_FAILED', /at chunk 0/);
 });
 
@@ -204,10 +263,13 @@ test('a flipped bit anywhere is never accepted, and gets the error of its region
         code = err instanceof LifeboatError ? err.code : String(err);
       }
       const expected =
-        at < 2 || (at >= 2 && at < 4) ? ['BAD_HEADER'] // version, algorithm, length
-        : at < 6 ? ['BAD_HEADER', 'AUTH_FAILED', 'TRUNCATED'] // chunk size: another size misframes the chunks
-        : at < 10 ? ['BAD_HEADER', 'KEY_UNKNOWN'] // key id
-        : ['AUTH_FAILED'];
+        at < 2 || (at >= 2 && at < 4)
+          ? ['BAD_HEADER'] // version, algorithm, length
+          : at < 6
+            ? ['BAD_HEADER', 'AUTH_FAILED', 'TRUNCATED'] // chunk size: another size misframes the chunks
+            : at < 10
+              ? ['BAD_HEADER', 'KEY_UNKNOWN'] // key id
+              : ['AUTH_FAILED'];
       assert.ok(expected.includes(code), `byte ${at} bit ${bit}: ${code}`);
     }
   }
@@ -219,7 +281,9 @@ test('truncation at every length is never accepted; a cut at a chunk boundary or
   const boundaries = new Set([H, H + 1040, H + 2080, H + 3120]);
   // Every length near the header and each chunk boundary, and every 7th length in between
   // (a cut inside a chunk costs a search for appended bytes, so not all 3253 lengths).
-  const lengths = [...Array(enc.length).keys()].filter((n) => n % 7 === 0 || [0, ...boundaries].some((b) => Math.abs(n - b) <= 20));
+  const lengths = [...Array(enc.length).keys()].filter(
+    (n) => n % 7 === 0 || [0, ...boundaries].some((b) => Math.abs(n - b) <= 20),
+  );
   for (const n of lengths) {
     const cut = enc.subarray(0, n);
     let err: unknown;
@@ -230,7 +294,8 @@ test('truncation at every length is never accepted; a cut at a chunk boundary or
     }
     assert.ok(err instanceof LifeboatError, `cut at ${n} was accepted`);
     const tail = n < H ? -1 : (n - H) % 1040;
-    if (n < H || boundaries.has(n) || (tail > 0 && tail < 16)) assert.equal(err.code, 'TRUNCATED', `cut at ${n}: ${err.message}`);
+    if (n < H || boundaries.has(n) || (tail > 0 && tail < 16))
+      assert.equal(err.code, 'TRUNCATED', `cut at ${n}: ${err.message}`);
     else assert.equal(err.code, 'AUTH_FAILED', `cut at ${n} (inside a chunk): ${err.message}`);
   }
   await failsWith(Buffer.alloc(0), 'TRUNCATED', /empty/);
@@ -244,7 +309,11 @@ test('truncation at every length is never accepted; a cut at a chunk boundary or
 
 test('bytes after the final chunk are TRAILING_DATA, also after a full final chunk and a second stream', async () => {
   const enc = await encrypt(randomBytes(3 * 1024 + 100), { kib: 1 });
-  await failsWith(Buffer.concat([enc, Buffer.from('extra')]), 'TRAILING_DATA', /5 unexpected byte\(s\) after the final chunk 3, from byte 3253/);
+  await failsWith(
+    Buffer.concat([enc, Buffer.from('extra')]),
+    'TRAILING_DATA',
+    /5 unexpected byte\(s\) after the final chunk 3, from byte 3253/,
+  );
   await failsWith(Buffer.concat([enc, Buffer.alloc(1)]), 'TRAILING_DATA', /1 unexpected byte/);
   await failsWith(Buffer.concat([enc, randomBytes(200)]), 'TRAILING_DATA', /200 unexpected/);
   const exact = await encrypt(randomBytes(2048), { kib: 1 });
@@ -255,10 +324,21 @@ test('bytes after the final chunk are TRAILING_DATA, also after a full final chu
 
 test('other inputs: a single value, a bad key length', async () => {
   await failsWith(encryptValue(KEY_A, Buffer.from('v')), 'BAD_HEADER', /single encrypted value/);
-  await failsWith(await encrypt(Buffer.from('x')), 'BAD_KEY', /key "keyA" is 16 bytes/, keySet({ id: 'keyA', key: Buffer.alloc(16) }));
-  assert.throws(() => createEncryptStream({ id: 'k1', key: Buffer.alloc(31) }), (err: unknown) => err instanceof LifeboatError && err.code === 'BAD_KEY');
+  await failsWith(
+    await encrypt(Buffer.from('x')),
+    'BAD_KEY',
+    /key "keyA" is 16 bytes/,
+    keySet({ id: 'keyA', key: Buffer.alloc(16) }),
+  );
+  assert.throws(
+    () => createEncryptStream({ id: 'k1', key: Buffer.alloc(31) }),
+    (err: unknown) => err instanceof LifeboatError && err.code === 'BAD_KEY',
+  );
   for (const kib of [0, 1025, 2.5]) {
-    assert.throws(() => createEncryptStream(KEY_A, { chunkSizeKiB: kib }), (err: unknown) => err instanceof LifeboatError && err.code === 'BAD_CHUNK_SIZE');
+    assert.throws(
+      () => createEncryptStream(KEY_A, { chunkSizeKiB: kib }),
+      (err: unknown) => err instanceof LifeboatError && err.code === 'BAD_CHUNK_SIZE',
+    );
   }
 });
 
@@ -267,8 +347,16 @@ test('plaintext of a chunk that fails is never released; the chunks before it ar
   const enc = await encrypt(plain, { kib: 1 });
   enc[enc.length - 3]! ^= 0xff; // damage the final chunk only
   const received: Buffer[] = [];
-  const sink = new Writable({ write: (c: Buffer, _e, done) => (received.push(c), done()) });
-  await assert.rejects(pipeline(Readable.from(split(enc, [100])), createDecryptStream(SET), sink), /authentication failed at chunk 3/);
+  const sink = new Writable({
+    write: (c: Buffer, _e, done) => {
+      received.push(c);
+      done();
+    },
+  });
+  await assert.rejects(
+    pipeline(Readable.from(split(enc, [100])), createDecryptStream(SET), sink),
+    /authentication failed at chunk 3/,
+  );
   const got = Buffer.concat(received);
   assert.equal(got.length, 3 * 1024, 'exactly the three verified chunks');
   assert.ok(got.equals(plain.subarray(0, got.length)));
@@ -277,7 +365,11 @@ test('plaintext of a chunk that fails is never released; the chunks before it ar
 test('the decrypter exposes the header it read', async () => {
   const d = createDecryptStream(SET);
   assert.equal(d.keyId, undefined);
-  await pipeline(Readable.from([await encrypt(Buffer.from('hello'), { kib: 4 })]), d, new Writable({ write: (_c, _e, done) => done() }));
+  await pipeline(
+    Readable.from([await encrypt(Buffer.from('hello'), { kib: 4 })]),
+    d,
+    new Writable({ write: (_c, _e, done) => done() }),
+  );
   assert.equal(d.keyId, 'keyA');
   assert.equal(d.header?.chunkKiB, 4);
   assert.equal(d.complete, true);

@@ -25,7 +25,7 @@ function code(fn: () => unknown): string {
 test('a value is header (chunk size 0) + 12-byte nonce + ciphertext || tag, openable by hand', () => {
   const plain = Buffer.from('secret value');
   const value = encryptValue(KEY_A, plain);
-  assert.equal(value.toString('hex', 0, 10), '0101' + '000a' + '0000' + Buffer.from('keyA').toString('hex'));
+  assert.equal(value.toString('hex', 0, 10), `0101000a0000${Buffer.from('keyA').toString('hex')}`);
   assert.equal(value.length, 10 + 12 + plain.length + 16);
   // Independent open: nonce straight after the header, tag at the end.
   const d = createDecipheriv('chacha20-poly1305', KEY_A.key, value.subarray(10, 22), { authTagLength: 16 });
@@ -39,19 +39,41 @@ test('a value is header (chunk size 0) + 12-byte nonce + ciphertext || tag, open
 
 test('value failures: unknown id, wrong key, tampering, truncation, a stream instead of a value', () => {
   const value = encryptValue(KEY_A, Buffer.from('secret value'));
-  assert.equal(code(() => decryptValue(keySet(KEY_B), value)), 'KEY_UNKNOWN');
-  assert.equal(code(() => decryptValue(keySet({ id: 'keyA', key: Buffer.alloc(32, 7) }), value)), 'AUTH_FAILED');
+  assert.equal(
+    code(() => decryptValue(keySet(KEY_B), value)),
+    'KEY_UNKNOWN',
+  );
+  assert.equal(
+    code(() => decryptValue(keySet({ id: 'keyA', key: Buffer.alloc(32, 7) }), value)),
+    'AUTH_FAILED',
+  );
   for (const at of [10, 21, 22, value.length - 1]) {
     const bad = Buffer.from(value);
     bad[at]! ^= 1;
-    assert.equal(code(() => decryptValue(keySet(KEY_A), bad)), 'AUTH_FAILED', `flip at ${at}`);
+    assert.equal(
+      code(() => decryptValue(keySet(KEY_A), bad)),
+      'AUTH_FAILED',
+      `flip at ${at}`,
+    );
   }
-  assert.equal(code(() => decryptValue(keySet(KEY_A), value.subarray(0, 15))), 'TRUNCATED');
-  assert.equal(code(() => decryptValue(keySet(KEY_A), value.subarray(0, 30))), 'TRUNCATED');
-  assert.equal(code(() => decryptValue(keySet(KEY_A), value.subarray(0, value.length - 1))), 'AUTH_FAILED');
+  assert.equal(
+    code(() => decryptValue(keySet(KEY_A), value.subarray(0, 15))),
+    'TRUNCATED',
+  );
+  assert.equal(
+    code(() => decryptValue(keySet(KEY_A), value.subarray(0, 30))),
+    'TRUNCATED',
+  );
+  assert.equal(
+    code(() => decryptValue(keySet(KEY_A), value.subarray(0, value.length - 1))),
+    'AUTH_FAILED',
+  );
   const stream = Buffer.from(value);
   stream.writeUInt16BE(128, 4);
-  assert.equal(code(() => decryptValue(keySet(KEY_A), stream)), 'BAD_HEADER');
+  assert.equal(
+    code(() => decryptValue(keySet(KEY_A), stream)),
+    'BAD_HEADER',
+  );
   let message = '';
   try {
     decryptValue(keySet(KEY_B), value);

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Lifeboat } from '../../src/index.js';
 import { LifeboatError } from '../../src/errors.js';
+import { Lifeboat } from '../../src/index.js';
 import { FakeClock } from '../../src/schedule/clock.js';
 import { countItems, createItemsDb } from '../support/db.js';
 import { tempDir } from '../support/tmp.js';
@@ -37,7 +37,10 @@ test('embedded: creates the database in WAL mode, hands out the handle, backs up
     assert.equal(lb.status().lastBackup?.name, newest.name);
 
     // On demand, and a second open of the same database is refused.
-    await assert.rejects(Lifeboat.open({ cwd, env: {}, clock }), (err: unknown) => err instanceof LifeboatError && err.code === 'LOCKED');
+    await assert.rejects(
+      Lifeboat.open({ cwd, env: {}, clock }),
+      (err: unknown) => err instanceof LifeboatError && err.code === 'LOCKED',
+    );
   } finally {
     await lb.close();
   }
@@ -49,12 +52,25 @@ test('embedded: creates the database in WAL mode, hands out the handle, backs up
 test('sidecar: backs up an existing database another process owns; a missing one is an error', async () => {
   const cwd = tempDir();
   const db = join(cwd, 'app.db');
-  await assert.rejects(Lifeboat.open({ cwd, env: {}, dbPath: db, schedule: false }), (err: unknown) => err instanceof LifeboatError && err.code === 'DB_MISSING');
+  await assert.rejects(
+    Lifeboat.open({ cwd, env: {}, dbPath: db, schedule: false }),
+    (err: unknown) => err instanceof LifeboatError && err.code === 'DB_MISSING',
+  );
   createItemsDb(db, 50);
   // A clock that stands still: both on-demand backups start in the same second.
-  const lb = await Lifeboat.open({ cwd, env: {}, dbPath: db, schedule: false, backupOnStart: 'never', clock: new FakeClock('2026-11-24T10:00:00Z') });
+  const lb = await Lifeboat.open({
+    cwd,
+    env: {},
+    dbPath: db,
+    schedule: false,
+    backupOnStart: 'never',
+    clock: new FakeClock('2026-11-24T10:00:00Z'),
+  });
   try {
-    assert.throws(() => lb.db, (err: unknown) => err instanceof LifeboatError && err.code === 'NO_HANDLE');
+    assert.throws(
+      () => lb.db,
+      (err: unknown) => err instanceof LifeboatError && err.code === 'NO_HANDLE',
+    );
     const [a, b] = await Promise.all([lb.backup(), lb.backup().catch((e: unknown) => e)]);
     assert.equal(countItems(a.path), 50);
     // Two on-demand backups in the same second: serialised, the second is refused by name.
@@ -67,6 +83,13 @@ test('sidecar: backs up an existing database another process owns; a missing one
 
 test('an invalid configuration fails open() with every problem and creates nothing', async () => {
   const cwd = tempDir();
-  await assert.rejects(Lifeboat.open({ cwd, env: { HQL_BACKUP_CRON: 'every day', HQL_NODE_ID: 'x' } }), (err: unknown) => err instanceof LifeboatError && err.exitCode === 2 && /HQL_BACKUP_CRON/.test(err.message) && /HQL_NODE_ID/.test(err.message));
+  await assert.rejects(
+    Lifeboat.open({ cwd, env: { HQL_BACKUP_CRON: 'every day', HQL_NODE_ID: 'x' } }),
+    (err: unknown) =>
+      err instanceof LifeboatError &&
+      err.exitCode === 2 &&
+      /HQL_BACKUP_CRON/.test(err.message) &&
+      /HQL_NODE_ID/.test(err.message),
+  );
   assert.deepEqual(readdirSync(cwd), []);
 });

@@ -4,8 +4,8 @@ import { copyFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
-import { Lifeboat, loadConfig, type RestoreReport } from '../../src/index.js';
 import { LifeboatError } from '../../src/errors.js';
+import { Lifeboat, loadConfig, type RestoreReport } from '../../src/index.js';
 import { createLogger } from '../../src/log.js';
 import { FakeClock } from '../../src/schedule/clock.js';
 import Database from '../../src/sqlite/driver.js';
@@ -76,12 +76,20 @@ test('a backup that fails validation changes nothing, and the handle still works
     await assert.rejects(lb.restore(`file:${bad}`), (err: unknown) => err instanceof LifeboatError);
     assert.equal(rows(lb), 1);
     assert.deepEqual(
-      readdirSync(join(cwd, 'data', 'state_machine', 'db')).filter((n) => n.includes('before-restore') || n.startsWith('.lifeboat-tmp')),
+      readdirSync(join(cwd, 'data', 'state_machine', 'db')).filter(
+        (n) => n.includes('before-restore') || n.startsWith('.lifeboat-tmp'),
+      ),
       [],
       'nothing moved aside, no temp file left',
     );
-    await assert.rejects(lb.restore('file:relative/path.sqlite'), (err: unknown) => err instanceof Error && /absolute/.test(err.message));
-    await assert.rejects(lb.restore('ftp:somewhere'), (err: unknown) => err instanceof Error && /s3:|file:/.test(err.message));
+    await assert.rejects(
+      lb.restore('file:relative/path.sqlite'),
+      (err: unknown) => err instanceof Error && /absolute/.test(err.message),
+    );
+    await assert.rejects(
+      lb.restore('ftp:somewhere'),
+      (err: unknown) => err instanceof Error && /s3:|file:/.test(err.message),
+    );
     assert.equal(rows(lb), 1);
   } finally {
     await lb.close();
@@ -138,7 +146,13 @@ test('configuration warnings are logged once at start-up; loadConfig is part of 
   const out = new PassThrough();
   let text = '';
   out.on('data', (d: Buffer) => (text += d.toString()));
-  const lb = await Lifeboat.open({ cwd, env: {}, schedule: false, backupOnStart: 'never', logger: createLogger({ format: 'json', stream: out }) });
+  const lb = await Lifeboat.open({
+    cwd,
+    env: {},
+    schedule: false,
+    backupOnStart: 'never',
+    logger: createLogger({ format: 'json', stream: out }),
+  });
   await lb.close();
   const warnings = text
     .split('\n')

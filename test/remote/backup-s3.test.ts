@@ -1,20 +1,20 @@
 import assert from 'node:assert/strict';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { closeSync, openSync, readFileSync, readdirSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { before, test } from 'node:test';
-import { RemotePushError, runBackup, type BackupJobOptions } from '../../src/backup/job.js';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { type BackupJobOptions, RemotePushError, runBackup } from '../../src/backup/job.js';
 import { backupName } from '../../src/backup/naming.js';
 import type { S3Config } from '../../src/config/types.js';
+import { decodeHeader } from '../../src/crypto/format.js';
 import { createKeySet, generateKey } from '../../src/crypto/keys.js';
 import { createDecryptStream } from '../../src/crypto/stream.js';
-import { decodeHeader } from '../../src/crypto/format.js';
 import { LifeboatError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
-import type { BackupStore } from '../../src/storage/store.js';
 import { LocalStore } from '../../src/storage/local.js';
 import { createS3Store } from '../../src/storage/s3.js';
+import type { BackupStore } from '../../src/storage/store.js';
 import { runCli } from '../support/cli.js';
 import { createItemsDb } from '../support/db.js';
 import { getTestS3, s3Env, type TestS3 } from '../support/s3.js';
@@ -26,7 +26,13 @@ before(async () => {
   s3 = await getTestS3();
 });
 
-const KEYS = createKeySet([{ id: 'old', key: Buffer.alloc(32, 1) }, { id: 'current', key: Buffer.alloc(32, 2) }], 'current');
+const KEYS = createKeySet(
+  [
+    { id: 'old', key: Buffer.alloc(32, 1) },
+    { id: 'current', key: Buffer.alloc(32, 2) },
+  ],
+  'current',
+);
 const NOW = new Date('2026-11-24T02:30:00Z');
 const NOW_S = NOW.getTime() / 1000;
 
@@ -103,7 +109,11 @@ test('a snapshot that fails its check while its push is under way: nothing reach
   } finally {
     closeSync(fd);
   }
-  await assert.rejects(runBackup(options), (err: unknown) => err instanceof LifeboatError && err.code === 'SNAPSHOT_CORRUPT' && !(err instanceof RemotePushError));
+  await assert.rejects(
+    runBackup(options),
+    (err: unknown) =>
+      err instanceof LifeboatError && err.code === 'SNAPSHOT_CORRUPT' && !(err instanceof RemotePushError),
+  );
   assert.ok(putStarted, 'the push had started from the copy');
   assert.deepEqual(await real.list(), []);
   assert.equal(await danglingUploads(config), 0);
@@ -156,7 +166,13 @@ test('CLI: backup pushes and prints the object; list shows local and remote', as
   assert.match(res.stdout, new RegExp(`remote\\s+${name.replace('.', '\\.')} on s3 bucket "${config.bucket}"`));
   const list = await runCli(['list', '--json'], { cwd: dir, env });
   const rows = JSON.parse(list.stdout) as Array<{ where: string; name: string }>;
-  assert.deepEqual(rows.map((r) => [r.where, r.name]).sort(), [['local', name], ['remote', name]].sort());
+  assert.deepEqual(
+    rows.map((r) => [r.where, r.name]).sort(),
+    [
+      ['local', name],
+      ['remote', name],
+    ].sort(),
+  );
   const remoteOnly = await runCli(['list', '--remote'], { cwd: dir, env });
   assert.match(remoteOnly.stdout, /remote\s+backup_node_1_/);
   assert.doesNotMatch(remoteOnly.stdout, /^local/m);

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import Database from '../../src/sqlite/driver.js';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import Database from '../../src/sqlite/driver.js';
 import { tempDir } from '../support/tmp.js';
 
 // A child process runs a real restore and is SIGKILLed at an injected step
@@ -13,7 +13,16 @@ import { tempDir } from '../support/tmp.js';
 // one (before the rename) or the complete new one (from the rename on): never missing, mixed or corrupt.
 
 const CHILD = fileURLToPath(new URL('../support/restore-child.ts', import.meta.url));
-const STEPS = ['during-materialise', 'after-materialise', 'after-validate', 'after-settle', 'after-intent', 'after-keep-old', 'after-rename', 'after-marker'];
+const STEPS = [
+  'during-materialise',
+  'after-materialise',
+  'after-validate',
+  'after-settle',
+  'after-intent',
+  'after-keep-old',
+  'after-rename',
+  'after-marker',
+];
 const OLD = 'old-0,old-1,old-2,old-3,old-wal';
 const NEW = 'new-0,new-1';
 
@@ -77,12 +86,19 @@ function setup() {
 }
 
 function run(dbFile: string, backup: string, crashAt: string) {
-  return spawnSync(process.execPath, ['--import', 'tsx', CHILD, dbFile, `file:${backup}`], { env: { ...process.env, LIFEBOAT_TEST_CRASH_AT: crashAt }, encoding: 'utf8' });
+  return spawnSync(process.execPath, ['--import', 'tsx', CHILD, dbFile, `file:${backup}`], {
+    env: { ...process.env, LIFEBOAT_TEST_CRASH_AT: crashAt },
+    encoding: 'utf8',
+  });
 }
 
 function crashAt(dbFile: string, backup: string, step: string): void {
   const crashed = run(dbFile, backup, step);
-  assert.equal(crashed.signal, 'SIGKILL', `the child did not reach ${step}: status ${crashed.status} ${crashed.stderr}`);
+  assert.equal(
+    crashed.signal,
+    'SIGKILL',
+    `the child did not reach ${step}: status ${crashed.status} ${crashed.stderr}`,
+  );
   // Exactly: the old database up to the rename, the new one from the rename on.
   const expected = STEPS.indexOf(step) >= STEPS.indexOf('after-rename') ? 'new' : 'old';
   assert.equal(stateOf(dbFile), expected, `after a crash ${step}`);
@@ -95,8 +111,15 @@ function assertCompleted(dbDir: string, dbFile: string, backup: string): void {
   const aside = files.filter((f) => f.includes('before-restore') && !/-(wal|shm|journal)$/.test(f));
   assert.equal(aside.length, 1, `the old database is kept aside: ${files.join(', ')}`);
   assert.equal(stateOf(join(dbDir, aside[0]!)), 'old', 'the kept old database is complete, its WAL included');
-  assert.deepEqual(files.filter((f) => f.includes('intent') || f.startsWith('.lifeboat-tmp')), [], 'no intent or temp files are left');
-  const marker = JSON.parse(readFileSync(`${dbFile}.lifeboat-restore.json`, 'utf8')) as { source: string; movedAside: string[] };
+  assert.deepEqual(
+    files.filter((f) => f.includes('intent') || f.startsWith('.lifeboat-tmp')),
+    [],
+    'no intent or temp files are left',
+  );
+  const marker = JSON.parse(readFileSync(`${dbFile}.lifeboat-restore.json`, 'utf8')) as {
+    source: string;
+    movedAside: string[];
+  };
   assert.equal(marker.source, `file:${backup}`);
   assert.equal(marker.movedAside[0], join(dbDir, aside[0]!));
 }
@@ -106,7 +129,11 @@ for (const step of STEPS) {
     const { dbDir, dbFile, backup } = setup();
     crashAt(dbFile, backup, step);
     if (step === 'during-materialise' || step === 'after-materialise') {
-      assert.equal(readdirSync(dbDir).filter((f) => f.startsWith('.lifeboat-tmp-')).length, 1, 'the crash left a temp copy for the restart to remove');
+      assert.equal(
+        readdirSync(dbDir).filter((f) => f.startsWith('.lifeboat-tmp-')).length,
+        1,
+        'the crash left a temp copy for the restart to remove',
+      );
     }
     const restarted = run(dbFile, backup, '');
     assert.equal(restarted.status, 0, restarted.stderr);
@@ -130,7 +157,11 @@ for (const [first, second] of [
     crashAt(dbFile, backup, second);
     const third = run(dbFile, backup, '');
     assert.equal(third.status, 0, third.stderr);
-    assert.deepEqual(JSON.parse(third.stdout), { applied: false, completedInterrupted: true }, 'the completed restore is not applied a second time');
+    assert.deepEqual(
+      JSON.parse(third.stdout),
+      { applied: false, completedInterrupted: true },
+      'the completed restore is not applied a second time',
+    );
     assertCompleted(dbDir, dbFile, backup);
   });
 }
@@ -146,6 +177,9 @@ test('a database that something else put in place after the crash is not overwri
   const restarted = run(dbFile, backup, '');
   assert.equal(restarted.status, 1);
   assert.match(restarted.stderr, /cannot complete the interrupted restore .* is not the database kept at/);
-  assert.ok(readdirSync(dbDir).some((f) => f.endsWith('.lifeboat-restore-intent.json')), 'the intent stays for the operator');
+  assert.ok(
+    readdirSync(dbDir).some((f) => f.endsWith('.lifeboat-restore-intent.json')),
+    'the intent stays for the operator',
+  );
   assert.ok(readFileSync(dbFile).equals(strangerBytes), 'the file put there is untouched');
 });

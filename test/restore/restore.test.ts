@@ -1,17 +1,30 @@
 import assert from 'node:assert/strict';
-import Database from '../../src/sqlite/driver.js';
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { ConfigError, LifeboatError } from '../../src/errors.js';
 import { Lifeboat } from '../../src/lifeboat.js';
 import { createLogger, silentLogger } from '../../src/log.js';
-import { readMarker, restoreDatabase, type RestoreOptions } from '../../src/restore/restore.js';
+import { type RestoreOptions, readMarker, restoreDatabase } from '../../src/restore/restore.js';
 import { parseRestoreSource } from '../../src/restore/source.js';
+import Database from '../../src/sqlite/driver.js';
 import { countItems, createItemsDb } from '../support/db.js';
 import { tempDir } from '../support/tmp.js';
-import { Writable } from 'node:stream';
 
 function setup() {
   const dir = tempDir();
@@ -46,7 +59,15 @@ function setup() {
   return { dir, dbDir, dbFile, backup, options };
 }
 
-const snapshotDir = (dir: string) => Object.fromEntries(readdirSync(dir).map((f) => [f, createHash('sha256').update(readFileSync(join(dir, f))).digest('hex')]));
+const snapshotDir = (dir: string) =>
+  Object.fromEntries(
+    readdirSync(dir).map((f) => [
+      f,
+      createHash('sha256')
+        .update(readFileSync(join(dir, f)))
+        .digest('hex'),
+    ]),
+  );
 
 test('file: restore validates, swaps, keeps the old database (its WAL folded in) and writes a marker', async () => {
   const { dbDir, dbFile, backup, options } = setup();
@@ -54,7 +75,10 @@ test('file: restore validates, swaps, keeps the old database (its WAL folded in)
   const report = await restoreDatabase(options());
   assert.equal(report.applied, true);
   assert.equal(report.origin, backup);
-  assert.deepEqual(report.tables.map((t) => t.name), ['items']);
+  assert.deepEqual(
+    report.tables.map((t) => t.name),
+    ['items'],
+  );
   assert.equal(countItems(dbFile), 3);
   assert.ok(!existsSync(`${dbFile}-wal`), 'the old WAL is not next to the new database');
   const aside = report.movedAside[0]!;
@@ -64,7 +88,10 @@ test('file: restore validates, swaps, keeps the old database (its WAL folded in)
   const marker = await readMarker(dbFile);
   assert.equal(marker?.source, `file:${backup}`);
   assert.equal(marker?.sha256, createHash('sha256').update(readFileSync(backup)).digest('hex'));
-  assert.deepEqual(readdirSync(dbDir).filter((f) => f.includes('tmp') || f.includes('intent')), []);
+  assert.deepEqual(
+    readdirSync(dbDir).filter((f) => f.includes('tmp') || f.includes('intent')),
+    [],
+  );
 });
 
 test('a restore into a folder that does not exist yet (a lost disk) creates it, private, and restores', async () => {
@@ -84,17 +111,30 @@ test('the same source is not applied twice; force re-applies; a different source
   db.prepare('INSERT INTO items (name) VALUES (?)').run('newer data');
   db.close();
   const lines: string[] = [];
-  const logger = createLogger({ format: 'json', stream: new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }) as unknown as NodeJS.WritableStream });
+  const logger = createLogger({
+    format: 'json',
+    stream: new Writable({
+      write: (c, _e, cb) => {
+        lines.push(String(c));
+        cb();
+      },
+    }) as unknown as NodeJS.WritableStream,
+  });
   const again = await restoreDatabase(options({ logger }));
   assert.equal(again.applied, false);
   assert.equal(countItems(dbFile), 4, 'newer data survives');
-  assert.ok(lines.some((l) => /NOT applying it again.*HQL_BACKUP_RESTORE_FORCE=true/.test(l)), lines.join(''));
+  assert.ok(
+    lines.some((l) => /NOT applying it again.*HQL_BACKUP_RESTORE_FORCE=true/.test(l)),
+    lines.join(''),
+  );
   const forced = await restoreDatabase(options({ force: true, now: () => new Date('2026-11-24T11:00:00Z') }));
   assert.equal(forced.applied, true);
   assert.equal(countItems(dbFile), 3);
   const other = join(dir, 'other.sqlite');
   createItemsDb(other, 7);
-  const different = await restoreDatabase(options({ source: parseRestoreSource(`file:${other}`), now: () => new Date('2026-11-24T12:00:00Z') }));
+  const different = await restoreDatabase(
+    options({ source: parseRestoreSource(`file:${other}`), now: () => new Date('2026-11-24T12:00:00Z') }),
+  );
   assert.equal(different.applied, true);
   assert.equal(countItems(dbFile), 7);
 });
@@ -117,10 +157,17 @@ test('bad sources and bad backups change nothing', async () => {
     [`file:${corrupt}`, 'BACKUP_INVALID', /failed validation/],
   ];
   for (const [source, code, re] of cases) {
-    await assert.rejects(restoreDatabase(options({ source: parseRestoreSource(source) })), (err: unknown) => err instanceof LifeboatError && err.code === code && re.test(err.message), source);
+    await assert.rejects(
+      restoreDatabase(options({ source: parseRestoreSource(source) })),
+      (err: unknown) => err instanceof LifeboatError && err.code === code && re.test(err.message),
+      source,
+    );
     assert.deepEqual(snapshotDir(dbDir), before, `${source} changed the database folder`);
   }
-  await assert.rejects(restoreDatabase(options({ expectTables: ['users', 'items'] })), (err: unknown) => err instanceof LifeboatError && /lacks the expected table\(s\) users/.test(err.message));
+  await assert.rejects(
+    restoreDatabase(options({ expectTables: ['users', 'items'] })),
+    (err: unknown) => err instanceof LifeboatError && /lacks the expected table\(s\) users/.test(err.message),
+  );
   assert.deepEqual(snapshotDir(dbDir), before);
   // Skipping validation applies a backup without the expected tables (with a warning).
   const skipped = await restoreDatabase(options({ expectTables: ['users'], skipValidation: true }));
@@ -142,9 +189,24 @@ test('a database another connection has open is not replaced (DB_IN_USE); nothin
   const app = new Database(dbFile);
   try {
     assert.equal((app.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n, 11);
-    await assert.rejects(restoreDatabase(options()), (err: unknown) => err instanceof LifeboatError && err.code === 'DB_IN_USE' && err.message.includes(dbFile) && /stop the application/.test(err.hint ?? ''));
-    assert.deepEqual(readdirSync(dbDir).filter((f) => !['hiqlite.db', 'hiqlite.db-wal', 'hiqlite.db-shm'].includes(f)), [], 'no temp, intent, marker or aside file');
-    assert.equal((app.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n, 11, 'the application still sees all its data');
+    await assert.rejects(
+      restoreDatabase(options()),
+      (err: unknown) =>
+        err instanceof LifeboatError &&
+        err.code === 'DB_IN_USE' &&
+        err.message.includes(dbFile) &&
+        /stop the application/.test(err.hint ?? ''),
+    );
+    assert.deepEqual(
+      readdirSync(dbDir).filter((f) => !['hiqlite.db', 'hiqlite.db-wal', 'hiqlite.db-shm'].includes(f)),
+      [],
+      'no temp, intent, marker or aside file',
+    );
+    assert.equal(
+      (app.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n,
+      11,
+      'the application still sees all its data',
+    );
   } finally {
     app.close();
   }
@@ -156,13 +218,30 @@ test('an old database whose WAL cannot be folded in is moved aside as a set with
   // A -shm that is not a file (damage): SQLite can read the database but cannot checkpoint it,
   // so its WAL, which holds the newest row, has to travel with it.
   mkdirSync(`${dbFile}-shm`);
-  const sums = Object.fromEntries(['', '-wal'].map((s) => [s, createHash('sha256').update(readFileSync(dbFile + s)).digest('hex')]));
+  const sums = Object.fromEntries(
+    ['', '-wal'].map((s) => [
+      s,
+      createHash('sha256')
+        .update(readFileSync(dbFile + s))
+        .digest('hex'),
+    ]),
+  );
   const report = await restoreDatabase(options());
   assert.equal(report.applied, true);
   const aside = report.movedAside[0]!;
   assert.deepEqual(report.movedAside, [aside, `${aside}-wal`, `${aside}-shm`]);
-  for (const s of ['', '-wal']) assert.equal(createHash('sha256').update(readFileSync(aside + s)).digest('hex'), sums[s], `${s || 'main file'} kept byte for byte`);
-  assert.ok(!existsSync(`${dbFile}-wal`) && !existsSync(`${dbFile}-shm`), 'the old WAL can never be applied to the new database');
+  for (const s of ['', '-wal'])
+    assert.equal(
+      createHash('sha256')
+        .update(readFileSync(aside + s))
+        .digest('hex'),
+      sums[s],
+      `${s || 'main file'} kept byte for byte`,
+    );
+  assert.ok(
+    !existsSync(`${dbFile}-wal`) && !existsSync(`${dbFile}-shm`),
+    'the old WAL can never be applied to the new database',
+  );
   assert.equal(countItems(dbFile), 3);
   // The operator repairs the damage (the bad -shm) and opens the kept set: all 11 rows, WAL included.
   rmSync(`${aside}-shm`, { recursive: true });
@@ -175,7 +254,11 @@ test('file: with a non-empty -wal beside it is refused (the file alone is incomp
   createItemsDb(live, 2);
   writeFileSync(`${live}-wal`, Buffer.alloc(4096, 3));
   const before = snapshotDir(dbDir);
-  await assert.rejects(restoreDatabase(options({ source: parseRestoreSource(`file:${live}`) })), (err: unknown) => err instanceof LifeboatError && err.code === 'SOURCE_INCOMPLETE' && err.message.includes(`${live}-wal`));
+  await assert.rejects(
+    restoreDatabase(options({ source: parseRestoreSource(`file:${live}`) })),
+    (err: unknown) =>
+      err instanceof LifeboatError && err.code === 'SOURCE_INCOMPLETE' && err.message.includes(`${live}-wal`),
+  );
   assert.deepEqual(snapshotDir(dbDir), before);
 });
 
@@ -193,7 +276,8 @@ test('start-up (Lifeboat.open): HQL_BACKUP_RESTORE=file:… is applied once befo
   const backup = join(cwd, 'backup_node_1_1790000000.sqlite');
   createItemsDb(backup, 4);
   const env = { HQL_DATA_DIR: join(cwd, 'data'), HQL_BACKUP_RESTORE: `file:${backup}` } as NodeJS.ProcessEnv;
-  const open = (over: Partial<Parameters<typeof Lifeboat.open>[0]> = {}) => Lifeboat.open({ cwd, env, schedule: false, backupOnStart: 'never', ...over });
+  const open = (over: Partial<Parameters<typeof Lifeboat.open>[0]> = {}) =>
+    Lifeboat.open({ cwd, env, schedule: false, backupOnStart: 'never', ...over });
   const first = await open();
   const dbFile = first.dbFile;
   assert.equal((first.db.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n, 4);
@@ -206,8 +290,14 @@ test('start-up (Lifeboat.open): HQL_BACKUP_RESTORE=file:… is applied once befo
   const empty = await open({ env: { ...env, HQL_BACKUP_RESTORE: '' } });
   await empty.close();
   const before = readFileSync(dbFile);
-  await assert.rejects(open({ env: { ...env, HQL_BACKUP_RESTORE: `file:data/backup.sqlite` } }), (err: unknown) => err instanceof ConfigError && /HQL_BACKUP_RESTORE.*relative path/.test(err.message));
-  await assert.rejects(open({ dbPath: dbFile }), (err: unknown) => err instanceof LifeboatError && err.code === 'RESTORE_SIDECAR');
+  await assert.rejects(
+    open({ env: { ...env, HQL_BACKUP_RESTORE: `file:data/backup.sqlite` } }),
+    (err: unknown) => err instanceof ConfigError && /HQL_BACKUP_RESTORE.*relative path/.test(err.message),
+  );
+  await assert.rejects(
+    open({ dbPath: dbFile }),
+    (err: unknown) => err instanceof LifeboatError && err.code === 'RESTORE_SIDECAR',
+  );
   assert.ok(readFileSync(dbFile).equals(before), 'nothing changed');
   assert.ok(!existsSync(`${dbFile}.lifeboat.lock`), 'the lock is released after a refused start');
 });
@@ -231,6 +321,10 @@ test('an unreadable marker stops the restore instead of being taken as "never re
   const { dbFile, options } = setup();
   writeFileSync(`${dbFile}.lifeboat-restore.json`, '{ torn');
   const before = readFileSync(dbFile);
-  await assert.rejects(restoreDatabase(options()), (err: unknown) => err instanceof LifeboatError && err.code === 'MARKER_UNREADABLE' && err.message.includes('lifeboat-restore.json'));
+  await assert.rejects(
+    restoreDatabase(options()),
+    (err: unknown) =>
+      err instanceof LifeboatError && err.code === 'MARKER_UNREADABLE' && err.message.includes('lifeboat-restore.json'),
+  );
   assert.ok(readFileSync(dbFile).equals(before));
 });

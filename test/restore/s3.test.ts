@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { createReadStream, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buffer } from 'node:stream/consumers';
 import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { before, test } from 'node:test';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { backupName } from '../../src/backup/naming.js';
 import { createKeySet } from '../../src/crypto/keys.js';
 import { createEncryptStream } from '../../src/crypto/stream.js';
@@ -27,12 +27,19 @@ before(async () => {
 const A = { id: 'rotated_out', key: Buffer.alloc(32, 0x0a) };
 const B = { id: 'active_now', key: Buffer.alloc(32, 0x0b) };
 
-async function uploadBackup(config: Awaited<ReturnType<TestS3['place']>>, name: string, rows: number, key = A): Promise<string> {
+async function uploadBackup(
+  config: Awaited<ReturnType<TestS3['place']>>,
+  name: string,
+  rows: number,
+  key = A,
+): Promise<string> {
   const dir = tempDir();
   const file = join(dir, name);
   createItemsDb(file, rows);
   const encrypted = await buffer(createReadStream(file).pipe(createEncryptStream(key)));
-  await s3.client().send(new PutObjectCommand({ Bucket: config.bucket, Key: `${config.prefix}${name}`, Body: encrypted }));
+  await s3
+    .client()
+    .send(new PutObjectCommand({ Bucket: config.bucket, Key: `${config.prefix}${name}`, Body: encrypted }));
   return file;
 }
 
@@ -50,12 +57,35 @@ test('s3: restore with a key rotated out of the active slot; removed key fails a
   await uploadBackup(config, name, 42);
   const store = createS3Store(config);
   const db = liveDb(5);
-  const base = { dbFile: db, remote: store, skipValidation: false, expectTables: ['items'], force: false, logger: silentLogger(), now: () => new Date() };
+  const base = {
+    dbFile: db,
+    remote: store,
+    skipValidation: false,
+    expectTables: ['items'],
+    force: false,
+    logger: silentLogger(),
+    now: () => new Date(),
+  };
   const before = readFileSync(db);
-  await assert.rejects(restoreDatabase({ ...base, source: parseRestoreSource(`s3:${name}`), keys: createKeySet([B], 'active_now') }), (err: unknown) => err instanceof LifeboatError && err.code === 'KEY_UNKNOWN' && /rotated_out/.test(err.message));
+  await assert.rejects(
+    restoreDatabase({ ...base, source: parseRestoreSource(`s3:${name}`), keys: createKeySet([B], 'active_now') }),
+    (err: unknown) => err instanceof LifeboatError && err.code === 'KEY_UNKNOWN' && /rotated_out/.test(err.message),
+  );
   assert.ok(readFileSync(db).equals(before), 'nothing changed');
-  await assert.rejects(restoreDatabase({ ...base, source: parseRestoreSource('s3:backup_node_1_1.sqlite'), keys: createKeySet([A, B], 'active_now') }), (err: unknown) => err instanceof LifeboatError && err.code === 'NOT_FOUND' && /backup_node_1_1\.sqlite/.test(err.message));
-  const report = await restoreDatabase({ ...base, source: parseRestoreSource(`s3:${name}`), keys: createKeySet([A, B], 'active_now') });
+  await assert.rejects(
+    restoreDatabase({
+      ...base,
+      source: parseRestoreSource('s3:backup_node_1_1.sqlite'),
+      keys: createKeySet([A, B], 'active_now'),
+    }),
+    (err: unknown) =>
+      err instanceof LifeboatError && err.code === 'NOT_FOUND' && /backup_node_1_1\.sqlite/.test(err.message),
+  );
+  const report = await restoreDatabase({
+    ...base,
+    source: parseRestoreSource(`s3:${name}`),
+    keys: createKeySet([A, B], 'active_now'),
+  });
   assert.equal(report.applied, true);
   assert.equal(countItems(db), 42);
 });
@@ -68,7 +98,16 @@ test('s3:latest picks the newest backup by name; a tampered object is refused', 
   const keys = createKeySet([A], 'rotated_out');
   const store = createS3Store(config);
   const db = liveDb(5);
-  const base = { dbFile: db, remote: store, keys, skipValidation: false, expectTables: [], force: false, logger: silentLogger(), now: () => new Date() };
+  const base = {
+    dbFile: db,
+    remote: store,
+    keys,
+    skipValidation: false,
+    expectTables: [],
+    force: false,
+    logger: silentLogger(),
+    now: () => new Date(),
+  };
   const report = await restoreDatabase({ ...base, source: parseRestoreSource('s3:latest') });
   assert.equal(report.origin, backupName(2, 1_790_000_500));
   assert.equal(countItems(db), 2);
@@ -76,7 +115,10 @@ test('s3:latest picks the newest backup by name; a tampered object is refused', 
   // restore at every start); nor is the object it resolved to, named explicitly.
   await uploadBackup(config, backupName(1, 1_790_000_900), 4);
   assert.equal((await restoreDatabase({ ...base, source: parseRestoreSource('s3:latest') })).applied, false);
-  assert.equal((await restoreDatabase({ ...base, source: parseRestoreSource(`s3:${backupName(2, 1_790_000_500)}`) })).applied, false);
+  assert.equal(
+    (await restoreDatabase({ ...base, source: parseRestoreSource(`s3:${backupName(2, 1_790_000_500)}`) })).applied,
+    false,
+  );
   assert.equal(countItems(db), 2);
   // Flip one byte inside the stored object.
   const name = backupName(1, 1_790_000_000);
@@ -84,7 +126,10 @@ test('s3:latest picks the newest backup by name; a tampered object is refused', 
   raw[200]! ^= 0x40;
   await store.put(name, Readable.from([raw]));
   const before = readFileSync(db);
-  await assert.rejects(restoreDatabase({ ...base, source: parseRestoreSource(`s3:${name}`) }), (err: unknown) => err instanceof LifeboatError && err.code === 'AUTH_FAILED');
+  await assert.rejects(
+    restoreDatabase({ ...base, source: parseRestoreSource(`s3:${name}`) }),
+    (err: unknown) => err instanceof LifeboatError && err.code === 'AUTH_FAILED',
+  );
   assert.ok(readFileSync(db).equals(before));
 });
 
@@ -104,12 +149,24 @@ test('HQL_BACKUP_RESTORE at start-up: applied once, then a loud warning instead 
   first.db.prepare('INSERT INTO items (name) VALUES (?)').run('written after the restore');
   await first.close();
   const second = await Lifeboat.open({ cwd, env, schedule: false, backupOnStart: 'never' });
-  assert.equal((second.db.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n, 10, 'not re-applied: newer data survives');
+  assert.equal(
+    (second.db.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n,
+    10,
+    'not re-applied: newer data survives',
+  );
   await second.close();
-  const forced = await Lifeboat.open({ cwd, env: { ...env, HQL_BACKUP_RESTORE_FORCE: 'true' }, schedule: false, backupOnStart: 'never' });
+  const forced = await Lifeboat.open({
+    cwd,
+    env: { ...env, HQL_BACKUP_RESTORE_FORCE: 'true' },
+    schedule: false,
+    backupOnStart: 'never',
+  });
   assert.equal((forced.db.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n, 9, 'forced re-apply');
   await forced.close();
-  await assert.rejects(Lifeboat.open({ cwd, env: { ...env, HQL_BACKUP_RESTORE: 'disk:/x' }, schedule: false }), (err: unknown) => err instanceof LifeboatError && /HQL_BACKUP_RESTORE.*unknown prefix/.test(err.message));
+  await assert.rejects(
+    Lifeboat.open({ cwd, env: { ...env, HQL_BACKUP_RESTORE: 'disk:/x' }, schedule: false }),
+    (err: unknown) => err instanceof LifeboatError && /HQL_BACKUP_RESTORE.*unknown prefix/.test(err.message),
+  );
 });
 
 test('CLI: verify is a drill that changes nothing; restore refuses while Lifeboat holds the database', async () => {

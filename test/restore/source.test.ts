@@ -4,10 +4,20 @@ import { ConfigError } from '../../src/errors.js';
 import { formatSource, parseRestoreSource } from '../../src/restore/source.js';
 
 test('the accepted forms', () => {
-  assert.deepEqual(parseRestoreSource('s3:backup_node_1_1732415400.sqlite'), { kind: 's3', object: 'backup_node_1_1732415400.sqlite' });
+  assert.deepEqual(parseRestoreSource('s3:backup_node_1_1732415400.sqlite'), {
+    kind: 's3',
+    object: 'backup_node_1_1732415400.sqlite',
+  });
   assert.deepEqual(parseRestoreSource(' s3:latest '), { kind: 's3-latest' });
-  assert.deepEqual(parseRestoreSource('s3:my-backup.sqlite'), { kind: 's3', object: 'my-backup.sqlite' }, 'any object name, not only backup_node_*');
-  assert.deepEqual(parseRestoreSource('file:/var/backups/with space.sqlite'), { kind: 'file', path: '/var/backups/with space.sqlite' });
+  assert.deepEqual(
+    parseRestoreSource('s3:my-backup.sqlite'),
+    { kind: 's3', object: 'my-backup.sqlite' },
+    'any object name, not only backup_node_*',
+  );
+  assert.deepEqual(parseRestoreSource('file:/var/backups/with space.sqlite'), {
+    kind: 'file',
+    path: '/var/backups/with space.sqlite',
+  });
   assert.deepEqual(parseRestoreSource('file:/var/backups/b.sqlite'), { kind: 'file', path: '/var/backups/b.sqlite' });
   for (const v of ['s3:x.sqlite', 's3:latest', 'file:/a/b']) assert.equal(formatSource(parseRestoreSource(v)), v);
 });
@@ -37,7 +47,11 @@ test('bad values name the variable and the accepted forms', () => {
   for (const [value, re] of bad) {
     assert.throws(
       () => parseRestoreSource(value),
-      (err: unknown) => err instanceof ConfigError && re.test(err.message) && err.message.startsWith('HQL_BACKUP_RESTORE:') && /s3:latest/.test(err.message),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        re.test(err.message) &&
+        err.message.startsWith('HQL_BACKUP_RESTORE:') &&
+        /s3:latest/.test(err.message),
       JSON.stringify(value),
     );
   }

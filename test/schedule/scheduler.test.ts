@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { ConfigError, LifeboatError } from '../../src/errors.js';
 import { FakeClock, systemClock } from '../../src/schedule/clock.js';
 import { parseCron } from '../../src/schedule/cron.js';
-import { retryDelay, Scheduler, type RunContext } from '../../src/schedule/scheduler.js';
+import { type RunContext, retryDelay, Scheduler } from '../../src/schedule/scheduler.js';
 
 const EVERY_MINUTE = parseCron('0 * * * * *', { timeZone: 'UTC' });
 
@@ -25,7 +25,11 @@ function controllable() {
 test('fires at each scheduled instant of the injected clock', async () => {
   const clock = new FakeClock('2026-11-24T10:00:30Z');
   const fired: string[] = [];
-  const s = new Scheduler({ schedule: EVERY_MINUTE, clock, run: async (ctx) => void fired.push(ctx.scheduledAt.toISOString()) });
+  const s = new Scheduler({
+    schedule: EVERY_MINUTE,
+    clock,
+    run: async (ctx) => void fired.push(ctx.scheduledAt.toISOString()),
+  });
   assert.equal(s.nextRunAt()?.toISOString(), '2026-11-24T10:01:00.000Z');
   s.start();
   for (const expected of ['2026-11-24T10:01:00.000Z', '2026-11-24T10:02:00.000Z', '2026-11-24T10:03:00.000Z']) {
@@ -82,7 +86,14 @@ test('a failed run is retried with backoff a bounded number of times; the next t
   clock.advanceTo(wake); // attempt 3 fails: give up
   wake = await clock.nextSleep();
   assert.equal(wake.toISOString(), '2026-11-24T12:00:00.000Z', 'after the last attempt, the next tick');
-  assert.deepEqual(attempts.map((a) => [a.attempt, a.reason]), [[1, 'schedule'], [2, 'retry'], [3, 'retry']]);
+  assert.deepEqual(
+    attempts.map((a) => [a.attempt, a.reason]),
+    [
+      [1, 'schedule'],
+      [2, 'retry'],
+      [3, 'retry'],
+    ],
+  );
   failUntil = 0;
   clock.advanceTo(wake);
   await clock.nextSleep();
@@ -133,7 +144,10 @@ test('a tick that comes while a manual run is going is skipped and counted, not 
   clock.advanceTo('2026-11-24T10:02:00Z');
   const second = c.nextStart();
   await second;
-  assert.deepEqual(c.calls.map((x) => x.reason), ['manual', 'schedule']);
+  assert.deepEqual(
+    c.calls.map((x) => x.reason),
+    ['manual', 'schedule'],
+  );
   c.pending[1]!.resolve();
   await clock.nextSleep();
   await s.stop();
@@ -147,7 +161,11 @@ test('a manual run during the retry backoff is not doubled by the retry; its suc
   let maxActive = 0;
   let finishManual: () => void = () => undefined;
   const infos: string[] = [];
-  const logger = { warn: () => undefined, info: (_o: unknown, msg: string) => void infos.push(msg), error: () => undefined } as unknown as import('pino').Logger;
+  const logger = {
+    warn: () => undefined,
+    info: (_o: unknown, msg: string) => void infos.push(msg),
+    error: () => undefined,
+  } as unknown as import('pino').Logger;
   const s = new Scheduler({
     schedule: hourly,
     clock,
@@ -177,8 +195,15 @@ test('a manual run during the retry backoff is not doubled by the retry; its suc
   assert.equal(clock.sleeping, 0);
   finishManual();
   await manual;
-  assert.equal((await clock.nextSleep()).toISOString(), '2026-11-24T12:00:00.000Z', 'no retry after the manual run succeeded');
-  assert.deepEqual(calls.map((c) => c.reason), ['schedule', 'manual']);
+  assert.equal(
+    (await clock.nextSleep()).toISOString(),
+    '2026-11-24T12:00:00.000Z',
+    'no retry after the manual run succeeded',
+  );
+  assert.deepEqual(
+    calls.map((c) => c.reason),
+    ['schedule', 'manual'],
+  );
   assert.match(infos.join('\n'), /manual run succeeded during the retry backoff/);
   assert.equal(maxActive, 1);
   await s.stop();
@@ -250,8 +275,17 @@ test('stop() during the retry backoff returns without another attempt; nothing r
 test('a schedule with no further time stops the loop with a warning', async () => {
   const clock = new FakeClock('2026-11-24T10:00:00Z');
   const warnings: string[] = [];
-  const logger = { warn: (_o: unknown, msg: string) => void warnings.push(msg), info: () => undefined, error: () => undefined } as unknown as import('pino').Logger;
-  const s = new Scheduler({ schedule: parseCron('0 0 0 1 1 * 2026', { timeZone: 'UTC' }), clock, logger, run: async () => undefined });
+  const logger = {
+    warn: (_o: unknown, msg: string) => void warnings.push(msg),
+    info: () => undefined,
+    error: () => undefined,
+  } as unknown as import('pino').Logger;
+  const s = new Scheduler({
+    schedule: parseCron('0 0 0 1 1 * 2026', { timeZone: 'UTC' }),
+    clock,
+    logger,
+    run: async () => undefined,
+  });
   assert.equal(s.nextRunAt(), undefined);
   s.start();
   await s.stop();
@@ -261,9 +295,15 @@ test('a schedule with no further time stops the loop with a warning', async () =
 
 test('retry options are validated', () => {
   const base = { schedule: EVERY_MINUTE, run: async () => undefined };
-  assert.throws(() => new Scheduler({ ...base, retry: { maxAttempts: 0 } }), (e: unknown) => e instanceof ConfigError && /retry\.maxAttempts/.test(e.message));
+  assert.throws(
+    () => new Scheduler({ ...base, retry: { maxAttempts: 0 } }),
+    (e: unknown) => e instanceof ConfigError && /retry\.maxAttempts/.test(e.message),
+  );
   assert.throws(() => new Scheduler({ ...base, retry: { baseDelayMs: -1 } }), /retry\.baseDelayMs/);
-  assert.throws(() => new Scheduler({ ...base, retry: { baseDelayMs: 10_000, maxDelayMs: 5_000 } }), /retry\.maxDelayMs/);
+  assert.throws(
+    () => new Scheduler({ ...base, retry: { baseDelayMs: 10_000, maxDelayMs: 5_000 } }),
+    /retry\.maxDelayMs/,
+  );
 });
 
 test('stop() waits for the run in progress; runNow joins a running run', async () => {
@@ -305,7 +345,10 @@ test('a joined runNow sees the failure of the run it joined', async () => {
 
 test('backoff is exponential and capped', () => {
   const p = { maxAttempts: 9, baseDelayMs: 30_000, maxDelayMs: 600_000 };
-  assert.deepEqual([1, 2, 3, 4, 5, 6].map((a) => retryDelay(p, a)), [30_000, 60_000, 120_000, 240_000, 480_000, 600_000]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 6].map((a) => retryDelay(p, a)),
+    [30_000, 60_000, 120_000, 240_000, 480_000, 600_000],
+  );
 });
 
 test('FakeClock: sleepers wake when due, abort wakes them early, time never runs backwards by accident', async () => {

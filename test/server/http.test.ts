@@ -27,7 +27,13 @@ test('/health and /metrics follow the backups: ok, then failing with the reason,
   const db = join(cwd, 'app.db');
   createItemsDb(db, 100);
   const clock = new FakeClock('2026-11-24T10:00:00Z');
-  const lb = await Lifeboat.open({ cwd, env: { ENC_KEYS: KEY, ENC_KEY_ACTIVE: 'k1' }, dbPath: db, backupOnStart: 'never', clock });
+  const lb = await Lifeboat.open({
+    cwd,
+    env: { ENC_KEYS: KEY, ENC_KEY_ACTIVE: 'k1' },
+    dbPath: db,
+    backupOnStart: 'never',
+    clock,
+  });
   const server = await startStatusServer(lb, { host: '127.0.0.1', port: 0 }, silentLogger());
   try {
     assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
@@ -39,7 +45,11 @@ test('/health and /metrics follow the backups: ok, then failing with the reason,
     const report = await lb.backup();
     health = await get(`${server.url}/health`);
     assert.equal(health.status, 200);
-    const body = JSON.parse(health.text) as { lastSuccess: { name: string; bytes: number }; localBackups: number; nextBackupAt: string };
+    const body = JSON.parse(health.text) as {
+      lastSuccess: { name: string; bytes: number };
+      localBackups: number;
+      nextBackupAt: string;
+    };
     assert.equal(body.lastSuccess.name, report.name);
     assert.equal(body.localBackups, 1);
     assert.equal(body.nextBackupAt, lb.nextBackupAt()?.toISOString());
@@ -61,7 +71,8 @@ test('/health and /metrics follow the backups: ok, then failing with the reason,
     metrics = await get(`${server.url}/metrics`);
     assert.match(metrics.text, /^lifeboat_backups_total\{result="failure"\} 1$/m);
     assert.match(metrics.text, /^lifeboat_healthy 0$/m);
-    for (const r of [health, metrics]) assert.ok(!r.text.includes('AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8'), 'no key material');
+    for (const r of [health, metrics])
+      assert.ok(!r.text.includes('AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8'), 'no key material');
 
     assert.equal((await get(`${server.url}/`)).status, 404);
     assert.equal((await get(`${server.url}/health`, { method: 'POST' })).status, 405);
@@ -76,11 +87,15 @@ test('serve --listen: the server comes up on the given address and stops with th
   const cwd = tempDir();
   const db = join(cwd, 'app.db');
   createItemsDb(db, 10);
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), ENTRY, 'serve', '--db', db, '--listen', '127.0.0.1:0'], {
-    cwd,
-    env: { PATH: process.env.PATH, HQL_DATA_DIR: join(cwd, 'data'), LIFEBOAT_LOG_FORMAT: 'json' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', import.meta.resolve('tsx'), ENTRY, 'serve', '--db', db, '--listen', '127.0.0.1:0'],
+    {
+      cwd,
+      env: { PATH: process.env.PATH, HQL_DATA_DIR: join(cwd, 'data'), LIFEBOAT_LOG_FORMAT: 'json' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   let url: string | undefined;
   let health: { status: number; text: string } | undefined;
@@ -99,10 +114,16 @@ test('serve --listen: the server comes up on the given address and stops with th
   assert.equal((JSON.parse(health?.text ?? '{}') as { status?: string }).status, 'ok');
   await assert.rejects(fetch(`${url}/health`), 'the server stopped with the process');
 
-  const bad = await runCli(['serve', '--db', db, '--listen', 'nope'], { cwd, env: { HQL_DATA_DIR: join(cwd, 'data') } });
+  const bad = await runCli(['serve', '--db', db, '--listen', 'nope'], {
+    cwd,
+    env: { HQL_DATA_DIR: join(cwd, 'data') },
+  });
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--listen: "nope" is not a listen address/);
-  const badEnv = await runCli(['serve', '--db', db], { cwd, env: { HQL_DATA_DIR: join(cwd, 'data'), LIFEBOAT_HTTP_LISTEN: '1.2.3.4:99999' } });
+  const badEnv = await runCli(['serve', '--db', db], {
+    cwd,
+    env: { HQL_DATA_DIR: join(cwd, 'data'), LIFEBOAT_HTTP_LISTEN: '1.2.3.4:99999' },
+  });
   assert.equal(badEnv.code, 2);
   assert.match(badEnv.stderr, /LIFEBOAT_HTTP_LISTEN: "1\.2\.3\.4:99999"/);
 });

@@ -26,13 +26,34 @@ const base: StatusReport = {
 
 test('health: ok before anything is due; failing when the last attempt failed; ok again after a success', () => {
   assert.equal(assessHealth(base).state, 'ok');
-  const failed = { ...base, failures: 1, lastFailure: { at: at('2026-11-24T11:30:00Z'), message: 'S3 upload failed: credentials rejected' } };
+  const failed = {
+    ...base,
+    failures: 1,
+    lastFailure: { at: at('2026-11-24T11:30:00Z'), message: 'S3 upload failed: credentials rejected' },
+  };
   assert.deepEqual([assessHealth(failed).state, assessHealth(failed).healthy], ['failing', false]);
   assert.match(assessHealth(failed).reason, /credentials rejected/);
-  const recovered = { ...failed, successes: 1, lastSuccess: { name: 'backup_node_1_1795563000.sqlite', at: at('2026-11-24T11:40:00Z'), durationMs: 900, bytes: 4096, pushed: true } };
-  assert.equal(assessHealth({ ...recovered, newestLocal: { name: recovered.lastSuccess.name, at: recovered.lastSuccess.at } }).state, 'ok');
+  const recovered = {
+    ...failed,
+    successes: 1,
+    lastSuccess: {
+      name: 'backup_node_1_1795563000.sqlite',
+      at: at('2026-11-24T11:40:00Z'),
+      durationMs: 900,
+      bytes: 4096,
+      pushed: true,
+    },
+  };
+  assert.equal(
+    assessHealth({ ...recovered, newestLocal: { name: recovered.lastSuccess.name, at: recovered.lastSuccess.at } })
+      .state,
+    'ok',
+  );
   // A failure after that success counts again.
-  assert.equal(assessHealth({ ...recovered, lastFailure: { at: at('2026-11-24T11:50:00Z'), message: 'disk full' } }).state, 'failing');
+  assert.equal(
+    assessHealth({ ...recovered, lastFailure: { at: at('2026-11-24T11:50:00Z'), message: 'disk full' } }).state,
+    'failing',
+  );
 });
 
 test('health: stale when the newest backup, or the start without any, is older than the limit', () => {
@@ -40,15 +61,27 @@ test('health: stale when the newest backup, or the start without any, is older t
   assert.equal(assessHealth(old).state, 'stale');
   assert.match(assessHealth(old).reason, /backup_node_1_1\.sqlite.*48 h/);
   assert.equal(assessHealth({ ...old, newestLocal: { name: 'n', at: at('2026-11-22T12:01:00Z') } }).state, 'ok');
-  assert.equal(assessHealth({ ...base, startedAt: at('2026-11-21T00:00:00Z') }).state, 'stale', 'started days ago and never backed up');
-  assert.equal(assessHealth({ ...base, startedAt: at('2026-11-21T00:00:00Z'), maxAgeMs: undefined }).state, 'ok', 'no schedule, no limit');
+  assert.equal(
+    assessHealth({ ...base, startedAt: at('2026-11-21T00:00:00Z') }).state,
+    'stale',
+    'started days ago and never backed up',
+  );
+  assert.equal(
+    assessHealth({ ...base, startedAt: at('2026-11-21T00:00:00Z'), maxAgeMs: undefined }).state,
+    'ok',
+    'no schedule, no limit',
+  );
 });
 
 test('the age limit is twice the schedule interval', () => {
   const now = at('2026-11-24T12:00:00Z');
   assert.equal(maxBackupAgeMs(parseCron('0 30 2 * * * *', { timeZone: 'UTC' }), now), 48 * H);
   assert.equal(maxBackupAgeMs(parseCron('0 0 */6 * * * *', { timeZone: 'UTC' }), now), 12 * H);
-  assert.equal(maxBackupAgeMs(parseCron('0 0 0 1 1 * 2027', { timeZone: 'UTC' }), now), undefined, 'a schedule that fires once has no interval');
+  assert.equal(
+    maxBackupAgeMs(parseCron('0 0 0 1 1 * 2027', { timeZone: 'UTC' }), now),
+    undefined,
+    'a schedule that fires once has no interval',
+  );
 });
 
 test('metrics: Prometheus text with HELP/TYPE, counters by result, timestamps in seconds', () => {
@@ -61,15 +94,26 @@ test('metrics: Prometheus text with HELP/TYPE, counters by result, timestamps in
     newestLocal: { name: 'b', at: at('2026-11-24T11:40:00Z') },
     localCount: 3,
   });
-  assert.match(text, /^# HELP lifeboat_backups_total .+\n# TYPE lifeboat_backups_total counter\nlifeboat_backups_total\{result="success"\} 3\nlifeboat_backups_total\{result="failure"\} 1\n/m);
+  assert.match(
+    text,
+    /^# HELP lifeboat_backups_total .+\n# TYPE lifeboat_backups_total counter\nlifeboat_backups_total\{result="success"\} 3\nlifeboat_backups_total\{result="failure"\} 1\n/m,
+  );
   assert.match(text, /^lifeboat_remote_push_failures_total 1$/m);
-  assert.match(text, new RegExp(`^lifeboat_backup_last_success_timestamp_seconds ${Date.parse('2026-11-24T11:40:00Z') / 1000}$`, 'm'));
+  assert.match(
+    text,
+    new RegExp(`^lifeboat_backup_last_success_timestamp_seconds ${Date.parse('2026-11-24T11:40:00Z') / 1000}$`, 'm'),
+  );
   assert.match(text, /^lifeboat_backup_last_duration_seconds 1\.5$/m);
   assert.match(text, /^lifeboat_backup_last_bytes 123456$/m);
   assert.match(text, /^lifeboat_local_backups 3$/m);
   assert.match(text, /^lifeboat_healthy 1$/m);
   // Every sample line is `name{labels} number`, every metric has HELP and TYPE.
-  for (const line of text.trimEnd().split('\n')) assert.match(line, /^(# (HELP|TYPE) lifeboat_\w+ .+|lifeboat_\w+(\{[a-z]+="[a-z]+"\})? (-?[\d.]+(e[+-]?\d+)?|NaN))$/, line);
+  for (const line of text.trimEnd().split('\n'))
+    assert.match(
+      line,
+      /^(# (HELP|TYPE) lifeboat_\w+ .+|lifeboat_\w+(\{[a-z]+="[a-z]+"\})? (-?[\d.]+(e[+-]?\d+)?|NaN))$/,
+      line,
+    );
 });
 
 test('listen addresses: PORT means loopback; HOST:PORT and [IPv6]:PORT; anything else is a usage error naming the option', () => {
@@ -78,6 +122,11 @@ test('listen addresses: PORT means loopback; HOST:PORT and [IPv6]:PORT; anything
   assert.deepEqual(parseListen('localhost:0'), { host: 'localhost', port: 0 });
   assert.deepEqual(parseListen('[::1]:9464'), { host: '::1', port: 9464 });
   for (const bad of ['', ':9464', 'host:', 'host:70000', 'a b:1', '9464x', 'http://x:1']) {
-    assert.throws(() => parseListen(bad, 'LIFEBOAT_HTTP_LISTEN'), (err: unknown) => err instanceof ConfigError && err.message.includes('LIFEBOAT_HTTP_LISTEN') && err.exitCode === 2, JSON.stringify(bad));
+    assert.throws(
+      () => parseListen(bad, 'LIFEBOAT_HTTP_LISTEN'),
+      (err: unknown) =>
+        err instanceof ConfigError && err.message.includes('LIFEBOAT_HTTP_LISTEN') && err.exitCode === 2,
+      JSON.stringify(bad),
+    );
   }
 });

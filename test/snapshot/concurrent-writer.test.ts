@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +32,9 @@ test('a snapshot of a 100 MB database is consistent while another process commit
   createBank(db, ACCOUNTS);
   assert.ok(statSync(db).size >= 100 * 1024 * 1024, 'the database must be at least 100 MB');
 
-  const writer = spawn(process.execPath, ['--import', 'tsx', WRITER, db, String(ACCOUNTS)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const writer = spawn(process.execPath, ['--import', 'tsx', WRITER, db, String(ACCOUNTS)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const lines = createInterface({ input: writer.stdout });
   const iterator = lines[Symbol.asyncIterator]();
   assert.equal((await iterator.next()).value, 'ready', 'the writer commits before the snapshot starts');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdirSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
@@ -17,7 +17,10 @@ test('put is atomic and private; list, get and delete work by name', async () =>
   assert.equal(statSync(join(dir, 'backup_node_1_10.sqlite')).mode & 0o777, 0o600);
   assert.equal(statSync(dir).mode & 0o777, 0o700);
   assert.equal(await text(await store.get('backup_node_1_10.sqlite')), 'hello world');
-  assert.deepEqual((await store.list()).map((o) => [o.name, o.size]), [['backup_node_1_10.sqlite', 11]]);
+  assert.deepEqual(
+    (await store.list()).map((o) => [o.name, o.size]),
+    [['backup_node_1_10.sqlite', 11]],
+  );
   await store.delete('backup_node_1_10.sqlite');
   await store.delete('backup_node_1_10.sqlite'); // deleting a missing name is fine
   assert.deepEqual(await store.list(), []);
@@ -44,9 +47,20 @@ test('dot files and folders are not listed; unsafe names are refused', async () 
   mkdirSync(join(dir, 'sub'));
   writeFileSync(join(dir, '.hidden'), 'x');
   writeFileSync(join(dir, 'b.sqlite'), 'x');
-  assert.deepEqual((await store.list()).map((o) => o.name), ['b.sqlite']);
+  assert.deepEqual(
+    (await store.list()).map((o) => o.name),
+    ['b.sqlite'],
+  );
   for (const bad of ['', '.', '..', '../x', 'a/b', '.lifeboat-tmp-x']) {
-    await assert.rejects(store.get(bad), (err: unknown) => err instanceof LifeboatError && err.code === 'BAD_NAME', bad);
+    await assert.rejects(
+      store.get(bad),
+      (err: unknown) => err instanceof LifeboatError && err.code === 'BAD_NAME',
+      bad,
+    );
   }
-  await assert.rejects(store.get('missing.sqlite'), (err: unknown) => err instanceof LifeboatError && err.code === 'NOT_FOUND' && err.message.includes('missing.sqlite'));
+  await assert.rejects(
+    store.get('missing.sqlite'),
+    (err: unknown) =>
+      err instanceof LifeboatError && err.code === 'NOT_FOUND' && err.message.includes('missing.sqlite'),
+  );
 });

@@ -33,7 +33,10 @@ test('parts go up in parallel straight from the source: each range is opened onc
   await store.put('backup_node_1_100.sqlite', source);
   assert.equal(await shaOf(config, 'backup_node_1_100.sqlite'), source.sha);
   const ranges = [...source.opened].sort((a, b) => a[0] - b[0]);
-  assert.deepEqual(ranges, [0, 1, 2, 3, 4].map((i) => [i * 5 * MiB, Math.min(source.size, (i + 1) * 5 * MiB)]));
+  assert.deepEqual(
+    ranges,
+    [0, 1, 2, 3, 4].map((i) => [i * 5 * MiB, Math.min(source.size, (i + 1) * 5 * MiB)]),
+  );
   assert.equal(await danglingUploads(config), 0);
 });
 
@@ -50,23 +53,26 @@ test('a source too large for 10 000 parts of the configured size gets larger par
   assert.equal(await danglingUploads(config), 0);
 });
 
-localTest('a connection reset in the middle of a part: the part is sent again from its range and the object is complete', async () => {
-  const { proxy, config, direct } = await withProxy();
-  try {
-    proxy.set({ kind: 'reset', afterBytes: 2 * MiB, times: 3 });
-    const store = createS3Store(config, { partSizeBytes: 5 * MiB, queueSize: 2 });
-    const source = patternSource(17 * MiB + 3, 2);
-    await store.put('backup_node_1_200.sqlite', source);
-    assert.equal(proxy.injected, 3, 'the faults really happened');
-    // A reset can also hit a connection resting in the pool after its part succeeded, so
-    // not every injected fault costs a resend; each one that does opens its range again.
-    assert.ok(source.opened.length > 4, `parts were sent again from their ranges: ${source.opened.length} opens`);
-    assert.equal(await shaOf(direct, 'backup_node_1_200.sqlite'), source.sha);
-    assert.equal(await danglingUploads(direct), 0);
-  } finally {
-    await proxy.close();
-  }
-});
+localTest(
+  'a connection reset in the middle of a part: the part is sent again from its range and the object is complete',
+  async () => {
+    const { proxy, config, direct } = await withProxy();
+    try {
+      proxy.set({ kind: 'reset', afterBytes: 2 * MiB, times: 3 });
+      const store = createS3Store(config, { partSizeBytes: 5 * MiB, queueSize: 2 });
+      const source = patternSource(17 * MiB + 3, 2);
+      await store.put('backup_node_1_200.sqlite', source);
+      assert.equal(proxy.injected, 3, 'the faults really happened');
+      // A reset can also hit a connection resting in the pool after its part succeeded, so
+      // not every injected fault costs a resend; each one that does opens its range again.
+      assert.ok(source.opened.length > 4, `parts were sent again from their ranges: ${source.opened.length} opens`);
+      assert.equal(await shaOf(direct, 'backup_node_1_200.sqlite'), source.sha);
+      assert.equal(await danglingUploads(direct), 0);
+    } finally {
+      await proxy.close();
+    }
+  },
+);
 
 localTest('HTTP 500 and 503 SlowDown on parts and on the small object path are retried', async () => {
   const { proxy, config, direct } = await withProxy();
@@ -88,26 +94,29 @@ localTest('HTTP 500 and 503 SlowDown on parts and on the small object path are r
   }
 });
 
-localTest('a part that keeps failing: S3_UNREACHABLE after maxAttempts, the other parts stop, nothing stored, no upload left', async () => {
-  const { proxy, config, direct } = await withProxy();
-  try {
-    proxy.set({ kind: 'reset', afterBytes: 256 * 1024, times: Infinity });
-    const store = createS3Store(config, { partSizeBytes: 5 * MiB, queueSize: 2, maxAttempts: 3 });
-    const source = patternSource(60 * MiB, 5);
-    await assert.rejects(store.put('backup_node_1_400.sqlite', source), (err: unknown) => {
-      isLifeboat('S3_UNREACHABLE')(err);
-      assert.match((err as Error).message, /upload of backup_node_1_400\.sqlite/);
-      return true;
-    });
-    // Two parts in flight, three attempts each, and no new part after the first final failure.
-    assert.ok(source.opened.length <= 2 * 3 + 1, `opened ${source.opened.length} ranges`);
-    proxy.set({ kind: 'none' });
-    assert.deepEqual(await names(direct), []);
-    assert.equal(await danglingUploads(direct), 0);
-  } finally {
-    await proxy.close();
-  }
-});
+localTest(
+  'a part that keeps failing: S3_UNREACHABLE after maxAttempts, the other parts stop, nothing stored, no upload left',
+  async () => {
+    const { proxy, config, direct } = await withProxy();
+    try {
+      proxy.set({ kind: 'reset', afterBytes: 256 * 1024, times: Infinity });
+      const store = createS3Store(config, { partSizeBytes: 5 * MiB, queueSize: 2, maxAttempts: 3 });
+      const source = patternSource(60 * MiB, 5);
+      await assert.rejects(store.put('backup_node_1_400.sqlite', source), (err: unknown) => {
+        isLifeboat('S3_UNREACHABLE')(err);
+        assert.match((err as Error).message, /upload of backup_node_1_400\.sqlite/);
+        return true;
+      });
+      // Two parts in flight, three attempts each, and no new part after the first final failure.
+      assert.ok(source.opened.length <= 2 * 3 + 1, `opened ${source.opened.length} ranges`);
+      proxy.set({ kind: 'none' });
+      assert.deepEqual(await names(direct), []);
+      assert.equal(await danglingUploads(direct), 0);
+    } finally {
+      await proxy.close();
+    }
+  },
+);
 
 test('a source that fails (e.g. the file changed) is not retried: its error, nothing stored, no upload left', async () => {
   const config = await s3.place();
@@ -121,7 +130,7 @@ test('a source that fails (e.g. the file changed) is not retried: its error, not
   assert.equal(await danglingUploads(config), 0);
 });
 
-test('the caller\'s signal stops every part: ABORTED, nothing stored, no upload left', async () => {
+test("the caller's signal stops every part: ABORTED, nothing stored, no upload left", async () => {
   const config = await s3.place();
   const store = createS3Store(config, { partSizeBytes: 5 * MiB, queueSize: 2 });
   const controller = new AbortController();
@@ -143,21 +152,24 @@ test('the caller\'s signal stops every part: ABORTED, nothing stored, no upload 
   assert.equal(await danglingUploads(config), 0);
 });
 
-localTest('cancelled while the server is still answering CreateMultipartUpload: the upload it created is aborted too', async () => {
-  const { proxy, config, direct } = await withProxy();
-  try {
-    // Answers trickle back, so the cancel lands after the server created the upload but
-    // before the client knows its id.
-    proxy.set({ kind: 'throttle', bytesPerSecond: 500 });
-    const store = createS3Store(config, { partSizeBytes: 5 * MiB });
-    const controller = new AbortController();
-    const putting = store.put('backup_node_1_800.sqlite', patternSource(12 * MiB, 8), { signal: controller.signal });
-    while ((await danglingUploads(direct)) === 0); // each check is a request to the server itself
-    controller.abort();
-    await assert.rejects(putting, isLifeboat('ABORTED'));
-    assert.equal(await danglingUploads(direct), 0);
-    assert.deepEqual(await names(direct), []);
-  } finally {
-    await proxy.close();
-  }
-});
+localTest(
+  'cancelled while the server is still answering CreateMultipartUpload: the upload it created is aborted too',
+  async () => {
+    const { proxy, config, direct } = await withProxy();
+    try {
+      // Answers trickle back, so the cancel lands after the server created the upload but
+      // before the client knows its id.
+      proxy.set({ kind: 'throttle', bytesPerSecond: 500 });
+      const store = createS3Store(config, { partSizeBytes: 5 * MiB });
+      const controller = new AbortController();
+      const putting = store.put('backup_node_1_800.sqlite', patternSource(12 * MiB, 8), { signal: controller.signal });
+      while ((await danglingUploads(direct)) === 0); // each check is a request to the server itself
+      controller.abort();
+      await assert.rejects(putting, isLifeboat('ABORTED'));
+      assert.equal(await danglingUploads(direct), 0);
+      assert.deepEqual(await names(direct), []);
+    } finally {
+      await proxy.close();
+    }
+  },
+);

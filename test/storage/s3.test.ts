@@ -2,19 +2,19 @@
 // user's own S3 in conformance mode (`npm run test:s3`). Faults a real server cannot make
 // on demand go through test/support/fault-proxy.ts; those tests run only locally.
 import assert from 'node:assert/strict';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { inspect } from 'node:util';
 import { before, test } from 'node:test';
-import { LifeboatError } from '../../src/errors.js';
+import { inspect } from 'node:util';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { LifeboatError } from '../../src/errors.js';
 import { checkS3Access, createS3Store } from '../../src/storage/s3.js';
 import { faults } from '../support/fault-proxy.js';
+import { patternSource } from '../support/range-source.js';
 import { getTestS3, type TestS3 } from '../support/s3.js';
 import { danglingUploads, isLifeboat, names, withProxy } from '../support/s3-checks.js';
-import { patternSource } from '../support/range-source.js';
 
 let s3: TestS3;
 let client: S3Client;
@@ -59,7 +59,6 @@ async function sha(stream: Readable): Promise<string> {
   return h.digest('hex');
 }
 
-
 test('a ~40 MB stream goes up in several parts, in bounded memory, and comes back identical', async () => {
   const { proxy, config, direct } = await withProxy();
   try {
@@ -81,7 +80,10 @@ test('a ~40 MB stream goes up in several parts, in bounded memory, and comes bac
     // lib-storage holds queueSize parts in flight plus the one being filled; allow socket buffers on top.
     assert.ok(readAhead <= (queueSize + 2) * partSizeBytes + 4 * MiB, `read ${readAhead} bytes ahead of the server`);
     assert.equal(await sha(await createS3Store(direct).get('backup_node_1_100.sqlite')), data.sha);
-    assert.deepEqual((await createS3Store(direct).list()).map((o) => [o.name, o.size]), [['backup_node_1_100.sqlite', 40 * MiB + 123]]);
+    assert.deepEqual(
+      (await createS3Store(direct).list()).map((o) => [o.name, o.size]),
+      [['backup_node_1_100.sqlite', 40 * MiB + 123]],
+    );
     assert.equal(await danglingUploads(direct), 0);
   } finally {
     await proxy.close();
@@ -116,7 +118,10 @@ localTest('virtual-host-style addressing (pathStyle false): <bucket>.localhost r
   await store.put('backup_node_1_1.sqlite', Readable.from([Buffer.from('virtual host')]));
   assert.deepEqual(await names(place), ['backup_node_1_1.sqlite'], 'the object landed in the bucket');
   assert.equal((await buffer(await store.get('backup_node_1_1.sqlite'))).toString(), 'virtual host');
-  assert.ok(vhost.lookedUp.includes(`${place.bucket}.localhost`), `requests went to the bucket's host name (looked up: ${vhost.lookedUp.join(', ')})`);
+  assert.ok(
+    vhost.lookedUp.includes(`${place.bucket}.localhost`),
+    `requests went to the bucket's host name (looked up: ${vhost.lookedUp.join(', ')})`,
+  );
   await store.delete('backup_node_1_1.sqlite');
   assert.deepEqual(await names(place), []);
   vhost.agent.destroy();
@@ -129,22 +134,41 @@ test('list pages through more than 1000 objects and sees only its own prefix; de
   const queue = [...all];
   await Promise.all(
     Array.from({ length: 32 }, async () => {
-      for (let n = queue.shift(); n; n = queue.shift()) await client.send(new PutObjectCommand({ Bucket: config.bucket, Key: `${config.prefix}${n}`, Body: 'x' }));
+      for (let n = queue.shift(); n; n = queue.shift())
+        await client.send(new PutObjectCommand({ Bucket: config.bucket, Key: `${config.prefix}${n}`, Body: 'x' }));
     }),
   );
   const outside = `${base.prefix}backup_node_1_1700000000.sqlite`; // same name, one level up
   await client.send(new PutObjectCommand({ Bucket: config.bucket, Key: outside, Body: 'outside the prefix' }));
-  await client.send(new PutObjectCommand({ Bucket: config.bucket, Key: `${base.prefix}node-ab/backup_node_1_3.sqlite`, Body: 'a sibling prefix' }));
-  await client.send(new PutObjectCommand({ Bucket: config.bucket, Key: `${config.prefix}deeper/backup_node_1_2.sqlite`, Body: 'below the prefix' }));
+  await client.send(
+    new PutObjectCommand({
+      Bucket: config.bucket,
+      Key: `${base.prefix}node-ab/backup_node_1_3.sqlite`,
+      Body: 'a sibling prefix',
+    }),
+  );
+  await client.send(
+    new PutObjectCommand({
+      Bucket: config.bucket,
+      Key: `${config.prefix}deeper/backup_node_1_2.sqlite`,
+      Body: 'below the prefix',
+    }),
+  );
   const store = createS3Store(config);
   const listed = await store.list();
   assert.equal(listed.length, 1010);
-  assert.deepEqual(listed.map((o) => o.name), [...all].sort());
+  assert.deepEqual(
+    listed.map((o) => o.name),
+    [...all].sort(),
+  );
   assert.ok(listed.every((o) => o.size === 1));
 
   await store.delete('backup_node_1_1700000000.sqlite');
   assert.equal((await store.list()).length, 1009);
-  assert.equal((await buffer(await createS3Store(base).get('backup_node_1_1700000000.sqlite'))).toString(), 'outside the prefix');
+  assert.equal(
+    (await buffer(await createS3Store(base).get('backup_node_1_1700000000.sqlite'))).toString(),
+    'outside the prefix',
+  );
   // The root store (Hiqlite's layout) lists only root-level names, not the prefixed ones.
   assert.deepEqual(await names(base), ['backup_node_1_1700000000.sqlite']);
 });
@@ -178,28 +202,43 @@ test('start-up check: a wrong secret or an unknown key is S3_AUTH, naming HQL_S3
     const all = `${inspect(err, { depth: 10, showHidden: true })}${JSON.stringify(err)}${(err as Error).stack}`;
     return [wrongSecret, config.secret, config.key].filter((s) => all.includes(s));
   };
-  await assert.rejects(checkS3Access(createS3Store({ ...config, secret: wrongSecret }, { maxAttempts: 1 })), (err: unknown) => {
-    isLifeboat('S3_AUTH')(err);
-    const e = err as LifeboatError;
-    assert.match(e.message, /credentials were rejected \((SignatureDoesNotMatch|InvalidAccessKeyId|AccessDenied|HTTP 403)\)/);
-    assert.ok(e.message.includes(config.url) && e.message.includes(config.bucket));
-    assert.match(e.hint ?? '', /HQL_S3_SECRET/);
-    assert.deepEqual(leaks(err), []);
-    return true;
-  });
+  await assert.rejects(
+    checkS3Access(createS3Store({ ...config, secret: wrongSecret }, { maxAttempts: 1 })),
+    (err: unknown) => {
+      isLifeboat('S3_AUTH')(err);
+      const e = err as LifeboatError;
+      assert.match(
+        e.message,
+        /credentials were rejected \((SignatureDoesNotMatch|InvalidAccessKeyId|AccessDenied|HTTP 403)\)/,
+      );
+      assert.ok(e.message.includes(config.url) && e.message.includes(config.bucket));
+      assert.match(e.hint ?? '', /HQL_S3_SECRET/);
+      assert.deepEqual(leaks(err), []);
+      return true;
+    },
+  );
   // Also through a data operation, not only the check.
-  await assert.rejects(createS3Store({ ...config, secret: wrongSecret }, { maxAttempts: 1 }).put('x.sqlite', Readable.from([Buffer.from('x')])), (err: unknown) => {
-    isLifeboat('S3_AUTH')(err);
-    assert.deepEqual(leaks(err), []);
-    return true;
-  });
-  await assert.rejects(checkS3Access({ ...config, key: 'LBNOSUCHKEY0000000000', secret: wrongSecret }, { maxAttempts: 1 }), (err: unknown) => {
-    isLifeboat('S3_AUTH')(err);
-    assert.match((err as Error).message, /InvalidAccessKeyId|AccessDenied|HTTP 403/);
-    assert.match((err as LifeboatError).hint ?? '', /HQL_S3_KEY/);
-    assert.ok(!inspect(err, { depth: 10 }).includes('LBNOSUCHKEY0000000000'));
-    return true;
-  });
+  await assert.rejects(
+    createS3Store({ ...config, secret: wrongSecret }, { maxAttempts: 1 }).put(
+      'x.sqlite',
+      Readable.from([Buffer.from('x')]),
+    ),
+    (err: unknown) => {
+      isLifeboat('S3_AUTH')(err);
+      assert.deepEqual(leaks(err), []);
+      return true;
+    },
+  );
+  await assert.rejects(
+    checkS3Access({ ...config, key: 'LBNOSUCHKEY0000000000', secret: wrongSecret }, { maxAttempts: 1 }),
+    (err: unknown) => {
+      isLifeboat('S3_AUTH')(err);
+      assert.match((err as Error).message, /InvalidAccessKeyId|AccessDenied|HTTP 403/);
+      assert.match((err as LifeboatError).hint ?? '', /HQL_S3_KEY/);
+      assert.ok(!inspect(err, { depth: 10 }).includes('LBNOSUCHKEY0000000000'));
+      return true;
+    },
+  );
 });
 
 test('start-up check: a missing bucket is S3_NO_BUCKET naming it and HQL_S3_BUCKET', async () => {
@@ -229,23 +268,26 @@ test('start-up check: an endpoint where nothing listens is S3_UNREACHABLE naming
   });
 });
 
-localTest('start-up check: a clock 1 h off is S3_CLOCK_SKEW (the real server refuses it); the SDK then adopts the server clock', async () => {
-  const config = await s3.place();
-  const store = createS3Store(config, { maxAttempts: 1 });
-  // The SDK signs with Date.now() + systemClockOffset: this store's clock is one hour ahead.
-  store.client.config.systemClockOffset = 3_600_000;
-  await assert.rejects(checkS3Access(store), (err: unknown) => {
-    isLifeboat('S3_CLOCK_SKEW')(err);
-    assert.ok((err as Error).message.includes(config.url));
-    assert.match((err as LifeboatError).hint ?? '', /clock|NTP/);
-    return true;
-  });
-  // The refusal carried the server's Date; the SDK corrected its offset from it, so the next
-  // request is signed right. (With a truly skewed machine clock the SDK does this and
-  // retries within the first call when maxAttempts > 1, so operators rarely see S3_CLOCK_SKEW.)
-  assert.ok(Math.abs(store.client.config.systemClockOffset) < 60_000);
-  await checkS3Access(store);
-});
+localTest(
+  'start-up check: a clock 1 h off is S3_CLOCK_SKEW (the real server refuses it); the SDK then adopts the server clock',
+  async () => {
+    const config = await s3.place();
+    const store = createS3Store(config, { maxAttempts: 1 });
+    // The SDK signs with Date.now() + systemClockOffset: this store's clock is one hour ahead.
+    store.client.config.systemClockOffset = 3_600_000;
+    await assert.rejects(checkS3Access(store), (err: unknown) => {
+      isLifeboat('S3_CLOCK_SKEW')(err);
+      assert.ok((err as Error).message.includes(config.url));
+      assert.match((err as LifeboatError).hint ?? '', /clock|NTP/);
+      return true;
+    });
+    // The refusal carried the server's Date; the SDK corrected its offset from it, so the next
+    // request is signed right. (With a truly skewed machine clock the SDK does this and
+    // retries within the first call when maxAttempts > 1, so operators rarely see S3_CLOCK_SKEW.)
+    assert.ok(Math.abs(store.client.config.systemClockOffset) < 60_000);
+    await checkS3Access(store);
+  },
+);
 
 localTest('connections reset in the middle of part uploads are retried and the object is complete', async () => {
   const { proxy, config, direct } = await withProxy();
@@ -283,30 +325,36 @@ localTest('HTTP 500 and 503 SlowDown answers are retried with backoff until the 
   }
 });
 
-localTest('a part upload that keeps failing: clear error, the body stops being read, no object, no multipart upload left', async () => {
-  const { proxy, config, direct } = await withProxy();
-  try {
-    // Every connection that carries part data is reset; small requests (create, abort) pass.
-    proxy.set({ kind: 'reset', afterBytes: 256 * 1024, times: Infinity });
-    const partSizeBytes = 5 * MiB;
-    const store = createS3Store(config, { partSizeBytes, queueSize: 2, maxAttempts: 3 });
-    const data = bytes(60 * MiB, 4);
-    const t0 = performance.now();
-    await assert.rejects(store.put('backup_node_1_400.sqlite', data.stream()), (err: unknown) => {
-      isLifeboat('S3_UNREACHABLE')(err);
-      assert.match((err as Error).message, /upload of backup_node_1_400\.sqlite failed: the connection to http:\/\/127\.0\.0\.1:\d+ was lost/);
-      return true;
-    });
-    // Fail fast: once a part failed for good the rest of the body is not uploaded in vain.
-    assert.ok(data.read() <= 5 * partSizeBytes, `read ${data.read()} of ${60 * MiB} bytes`);
-    assert.ok(performance.now() - t0 < 20_000);
-    proxy.set({ kind: 'none' });
-    assert.deepEqual(await names(direct), []);
-    assert.equal(await danglingUploads(direct), 0);
-  } finally {
-    await proxy.close();
-  }
-});
+localTest(
+  'a part upload that keeps failing: clear error, the body stops being read, no object, no multipart upload left',
+  async () => {
+    const { proxy, config, direct } = await withProxy();
+    try {
+      // Every connection that carries part data is reset; small requests (create, abort) pass.
+      proxy.set({ kind: 'reset', afterBytes: 256 * 1024, times: Infinity });
+      const partSizeBytes = 5 * MiB;
+      const store = createS3Store(config, { partSizeBytes, queueSize: 2, maxAttempts: 3 });
+      const data = bytes(60 * MiB, 4);
+      const t0 = performance.now();
+      await assert.rejects(store.put('backup_node_1_400.sqlite', data.stream()), (err: unknown) => {
+        isLifeboat('S3_UNREACHABLE')(err);
+        assert.match(
+          (err as Error).message,
+          /upload of backup_node_1_400\.sqlite failed: the connection to http:\/\/127\.0\.0\.1:\d+ was lost/,
+        );
+        return true;
+      });
+      // Fail fast: once a part failed for good the rest of the body is not uploaded in vain.
+      assert.ok(data.read() <= 5 * partSizeBytes, `read ${data.read()} of ${60 * MiB} bytes`);
+      assert.ok(performance.now() - t0 < 20_000);
+      proxy.set({ kind: 'none' });
+      assert.deepEqual(await names(direct), []);
+      assert.equal(await danglingUploads(direct), 0);
+    } finally {
+      await proxy.close();
+    }
+  },
+);
 
 test('a body that fails after several parts: its own error, the multipart upload aborted, nothing stored', async () => {
   const config = await s3.place();
@@ -379,7 +427,15 @@ localTest('a server slower than the request timeout fails with S3_TIMEOUT within
 });
 
 test('invalid part and queue sizes are refused up front', () => {
-  const config = { url: 'http://127.0.0.1:1', bucket: 'b', region: 'us-east-1', pathStyle: true, key: 'k', secret: 's', prefix: '' };
+  const config = {
+    url: 'http://127.0.0.1:1',
+    bucket: 'b',
+    region: 'us-east-1',
+    pathStyle: true,
+    key: 'k',
+    secret: 's',
+    prefix: '',
+  };
   assert.throws(() => createS3Store(config, { partSizeBytes: MiB }), isLifeboat('S3_OPTIONS'));
   assert.throws(() => createS3Store(config, { queueSize: 0 }), isLifeboat('S3_OPTIONS'));
 });

@@ -24,7 +24,10 @@ export function createBank(path: string, accounts: number, padBytes = 1000): voi
 export function bankTotals(path: string): { accounts: number; total: number } {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
-    const row = db.prepare('SELECT count(*) AS accounts, sum(balance) AS total FROM accounts').get() as { accounts: number; total: number };
+    const row = db.prepare('SELECT count(*) AS accounts, sum(balance) AS total FROM accounts').get() as {
+      accounts: number;
+      total: number;
+    };
     return row;
   } finally {
     db.close();

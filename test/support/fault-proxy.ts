@@ -17,7 +17,12 @@ export type Fault =
   /** Reset the next `times` connections (Infinity = all) once the client has sent more than `afterBytes` on one. */
   | { readonly kind: 'reset'; readonly afterBytes: number; readonly times: number }
   /** Answer the next `times` connections with this HTTP status and S3 error code, then close them. */
-  | { readonly kind: 'status'; readonly status: 500 | 503; readonly code: 'InternalError' | 'SlowDown' | 'ServiceUnavailable'; readonly times: number }
+  | {
+      readonly kind: 'status';
+      readonly status: 500 | 503;
+      readonly code: 'InternalError' | 'SlowDown' | 'ServiceUnavailable';
+      readonly times: number;
+    }
   /** Forward requests, never answer (a hung server). */
   | { readonly kind: 'stall' }
   /** Forward requests; pass the answers back at this rate (a server too slow to be useful). */
@@ -52,7 +57,8 @@ export class FaultProxy {
   /** Starts a proxy in front of `target` (an http://127.0.0.1:PORT URL). */
   static async start(target: string): Promise<FaultProxy> {
     const { hostname, port } = new URL(target);
-    if (hostname !== '127.0.0.1' && hostname !== 'localhost') throw new Error('the fault proxy only forwards to loopback');
+    if (hostname !== '127.0.0.1' && hostname !== 'localhost')
+      throw new Error('the fault proxy only forwards to loopback');
     let proxy: FaultProxy | undefined;
     const server = createServer((client) => proxy?.handle(client));
     await new Promise<void>((resolve, reject) => {
@@ -87,7 +93,9 @@ export class FaultProxy {
       const reason = fault.status === 500 ? 'Internal Server Error' : 'Service Unavailable';
       // Answer once the request has started to arrive, as a real server would.
       client.once('data', () => {
-        client.end(`HTTP/1.1 ${fault.status} ${reason}\r\nContent-Type: application/xml\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+        client.end(
+          `HTTP/1.1 ${fault.status} ${reason}\r\nContent-Type: application/xml\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        );
       });
       return;
     }

@@ -78,7 +78,9 @@ async function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -105,14 +107,18 @@ function missingBinaries(): string[] {
 export async function startRadosGw(options: RadosGwOptions = {}): Promise<RadosGw> {
   const missing = missingBinaries();
   if (missing.length) {
-    throw new Error(`radosgw harness: ${missing.join(', ')} not found; run test/support/install-s3-server.sh (apt-get install ceph-mon ceph-osd radosgw ceph-common)`);
+    throw new Error(
+      `radosgw harness: ${missing.join(', ')} not found; run test/support/install-s3-server.sh (apt-get install ceph-mon ceph-osd radosgw ceph-common)`,
+    );
   }
   for (let attempt = 1; ; attempt++) {
     try {
       return await startOnce(options);
     } catch (err) {
       if (attempt >= 3) throw err;
-      process.stderr.write(`radosgw harness: start attempt ${attempt} failed (${(err as Error).message.split('\n')[0]}); retrying\n`);
+      process.stderr.write(
+        `radosgw harness: start attempt ${attempt} failed (${(err as Error).message.split('\n')[0]}); retrying\n`,
+      );
     }
   }
 }
@@ -133,7 +139,10 @@ function startWatchdog(dir: string): { disarm(): void } {
       }
       try { fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5 }); } catch {}
     });`;
-  const child = spawn(process.execPath, ['-e', script, dir, ...DAEMONS], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+  const child = spawn(process.execPath, ['-e', script, dir, ...DAEMONS], {
+    detached: true,
+    stdio: ['pipe', 'ignore', 'ignore'],
+  });
   child.unref();
   const stdin = child.stdin as unknown as Socket;
   stdin.on('error', () => undefined);
@@ -216,7 +225,15 @@ rgw dns name = localhost
   process.on('exit', stopSync);
   const stop = async (): Promise<void> => stopSync();
   try {
-    await run('monmaptool', ['--create', '--addv', 'a', `[v1:127.0.0.1:${monPort}]`, '--fsid', fsid, join(dir, 'monmap')]);
+    await run('monmaptool', [
+      '--create',
+      '--addv',
+      'a',
+      `[v1:127.0.0.1:${monPort}]`,
+      '--fsid',
+      fsid,
+      join(dir, 'monmap'),
+    ]);
     await run('ceph-mon', [...c, '--mkfs', '-i', 'a', '--monmap', join(dir, 'monmap')]);
     await run('ceph-mon', [...c, '-i', 'a']);
     phase('monitor started');
@@ -233,14 +250,33 @@ rgw dns name = localhost
     phase(`gateway answering on ${endpoint}`);
     const accessKey = `LB${randomBytes(9).toString('hex').toUpperCase()}`;
     const secretKey = randomBytes(30).toString('base64url');
-    await run('radosgw-admin', [...c, 'user', 'create', '--uid', 'lifeboat', '--display-name', 'lifeboat', '--access-key', accessKey, '--secret', secretKey], { timeout: 60_000 });
+    await run(
+      'radosgw-admin',
+      [
+        ...c,
+        'user',
+        'create',
+        '--uid',
+        'lifeboat',
+        '--display-name',
+        'lifeboat',
+        '--access-key',
+        accessKey,
+        '--secret',
+        secretKey,
+      ],
+      { timeout: 60_000 },
+    );
     const startupMs = Math.round(performance.now() - t0);
     phase(`user created; ready`);
     return { endpoint, region: 'us-east-1', accessKey, secretKey, dir, startupMs, stop };
   } catch (err) {
     const log = (name: string) => {
       try {
-        return readFileSync(join(dir, 'log', `ceph-${name}.log`), 'utf8').split('\n').slice(-5).join('\n');
+        return readFileSync(join(dir, 'log', `ceph-${name}.log`), 'utf8')
+          .split('\n')
+          .slice(-5)
+          .join('\n');
       } catch {
         return '';
       }

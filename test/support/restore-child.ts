@@ -14,4 +14,6 @@ const report = await restoreDatabase({
   logger: silentLogger(),
   now: () => new Date('2026-11-24T10:00:00Z'),
 });
-process.stdout.write(`${JSON.stringify({ applied: report.applied, completedInterrupted: report.completedInterrupted })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ applied: report.applied, completedInterrupted: report.completedInterrupted })}\n`,
+);

@@ -1,7 +1,7 @@
 /** What S3 tests check after a put: dangling uploads, names stored, error codes; and a fault proxy in front of a fresh place. */
 import assert from 'node:assert/strict';
-import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { inspect } from 'node:util';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import type { S3Config } from '../../src/config/types.js';
 import { LifeboatError } from '../../src/errors.js';
 import { createS3Store } from '../../src/storage/s3.js';
@@ -10,7 +10,9 @@ import { getTestS3 } from './s3.js';
 
 /** Unfinished multipart uploads under the place's prefix (they would hold parts invisibly). */
 export async function danglingUploads(config: S3Config): Promise<number> {
-  const res = await (await getTestS3()).client().send(new ListMultipartUploadsCommand({ Bucket: config.bucket, Prefix: config.prefix || undefined }));
+  const res = await (await getTestS3())
+    .client()
+    .send(new ListMultipartUploadsCommand({ Bucket: config.bucket, Prefix: config.prefix || undefined }));
   return res.Uploads?.length ?? 0;
 }
 

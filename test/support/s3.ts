@@ -19,6 +19,12 @@
  * Each `place()` / `createBucket()` is a fresh bucket with a unique name. Buckets (and
  * conformance prefixes) are emptied and removed when the test file's tests have finished.
  */
+
+import { randomBytes } from 'node:crypto';
+import { lookup as dnsLookup } from 'node:dns';
+import { Agent } from 'node:http';
+import type { LookupFunction } from 'node:net';
+import { after } from 'node:test';
 import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
@@ -28,11 +34,6 @@ import {
   ListObjectsV2Command,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { randomBytes } from 'node:crypto';
-import { lookup as dnsLookup } from 'node:dns';
-import { Agent } from 'node:http';
-import type { LookupFunction } from 'node:net';
-import { after } from 'node:test';
 import type { S3Config } from '../../src/config/types.js';
 import { startRadosGw } from './radosgw.js';
 
@@ -93,12 +94,25 @@ async function create(): Promise<TestS3> {
   const env = process.env;
   if (env.LIFEBOAT_S3_CONFORMANCE === '1') {
     const missing = CONFORMANCE_VARS.filter((v) => !env[v]);
-    if (missing.length) throw new Error(`LIFEBOAT_S3_CONFORMANCE=1 needs ${missing.join(', ')} set to your S3 endpoint, bucket, region and credentials`);
-    const base: Base = { endpoint: env.HQL_S3_URL!, region: env.HQL_S3_REGION!, accessKey: env.HQL_S3_KEY!, secretKey: env.HQL_S3_SECRET! };
+    if (missing.length)
+      throw new Error(
+        `LIFEBOAT_S3_CONFORMANCE=1 needs ${missing.join(', ')} set to your S3 endpoint, bucket, region and credentials`,
+      );
+    const base: Base = {
+      endpoint: env.HQL_S3_URL!,
+      region: env.HQL_S3_REGION!,
+      accessKey: env.HQL_S3_KEY!,
+      secretKey: env.HQL_S3_SECRET!,
+    };
     return conformanceS3(base, env.HQL_S3_BUCKET!, env.HQL_S3_PATH_STYLE !== 'false', env.HQL_S3_PREFIX ?? '');
   }
   if (env.LIFEBOAT_TEST_S3_ENDPOINT && env.LIFEBOAT_TEST_S3_ACCESS_KEY && env.LIFEBOAT_TEST_S3_SECRET_KEY) {
-    return localS3({ endpoint: env.LIFEBOAT_TEST_S3_ENDPOINT, region: env.LIFEBOAT_TEST_S3_REGION ?? 'us-east-1', accessKey: env.LIFEBOAT_TEST_S3_ACCESS_KEY, secretKey: env.LIFEBOAT_TEST_S3_SECRET_KEY });
+    return localS3({
+      endpoint: env.LIFEBOAT_TEST_S3_ENDPOINT,
+      region: env.LIFEBOAT_TEST_S3_REGION ?? 'us-east-1',
+      accessKey: env.LIFEBOAT_TEST_S3_ACCESS_KEY,
+      secretKey: env.LIFEBOAT_TEST_S3_SECRET_KEY,
+    });
   }
   // Stopped by the harness's exit hook (and its watchdog) when this process ends.
   return localS3(await startRadosGw());
@@ -118,7 +132,16 @@ function sdkClient(base: Base, pathStyle: boolean): S3Client {
 
 function localS3(base: Base): TestS3 {
   const client = sdkClient(base, true);
-  const config = (overrides: Partial<S3Config> = {}): S3Config => ({ url: base.endpoint, bucket: '', region: base.region, pathStyle: true, key: base.accessKey, secret: base.secretKey, prefix: '', ...overrides });
+  const config = (overrides: Partial<S3Config> = {}): S3Config => ({
+    url: base.endpoint,
+    bucket: '',
+    region: base.region,
+    pathStyle: true,
+    key: base.accessKey,
+    secret: base.secretKey,
+    prefix: '',
+    ...overrides,
+  });
   const createBucket = async (): Promise<string> => {
     const bucket = `lifeboat-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
@@ -149,12 +172,22 @@ function localS3(base: Base): TestS3 {
 
 function conformanceS3(base: Base, bucket: string, pathStyle: boolean, basePrefix: string): TestS3 {
   const client = sdkClient(base, pathStyle);
-  const config = (overrides: Partial<S3Config> = {}): S3Config => ({ url: base.endpoint, bucket, region: base.region, pathStyle, key: base.accessKey, secret: base.secretKey, prefix: basePrefix, ...overrides });
+  const config = (overrides: Partial<S3Config> = {}): S3Config => ({
+    url: base.endpoint,
+    bucket,
+    region: base.region,
+    pathStyle,
+    key: base.accessKey,
+    secret: base.secretKey,
+    prefix: basePrefix,
+    ...overrides,
+  });
   return {
     ...base,
     conformance: true,
     config,
-    createBucket: () => Promise.reject(new Error('conformance mode never creates buckets; use place() (a unique prefix in your bucket)')),
+    createBucket: () =>
+      Promise.reject(new Error('conformance mode never creates buckets; use place() (a unique prefix in your bucket)')),
     place: async () => {
       const prefix = `${basePrefix}lifeboat-conformance-${Date.now()}-${randomBytes(4).toString('hex')}/`;
       cleanups.push(() => emptyPlace(client, bucket, prefix));
@@ -169,21 +202,28 @@ function conformanceS3(base: Base, bucket: string, pathStyle: boolean, basePrefi
 async function emptyPlace(client: S3Client, bucket: string, prefix: string): Promise<void> {
   let token: string | undefined;
   do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token }));
+    const page = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token }),
+    );
     const keys = (page.Contents ?? []).flatMap((o) => (o.Key ? [{ Key: o.Key }] : []));
-    if (keys.length) await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }));
+    if (keys.length)
+      await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys, Quiet: true } }));
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
   const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix || undefined }));
   for (const u of uploads.Uploads ?? []) {
-    if (u.Key && u.UploadId) await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
+    if (u.Key && u.UploadId)
+      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
   }
 }
 
 /** `localhost` and `*.localhost` → 127.0.0.1 (RFC 6761 reserves them for loopback); the rest via DNS. */
 const localhostLookup: LookupFunction = (hostname, options, callback) => {
   if (hostname === 'localhost' || hostname.endsWith('.localhost')) {
-    if (options.all) (callback as unknown as (err: null, addresses: Array<{ address: string; family: number }>) => void)(null, [{ address: '127.0.0.1', family: 4 }]);
+    if (options.all)
+      (callback as unknown as (err: null, addresses: Array<{ address: string; family: number }>) => void)(null, [
+        { address: '127.0.0.1', family: 4 },
+      ]);
     else callback(null, '127.0.0.1', 4);
     return;
   }

@@ -59,7 +59,11 @@ async function contentOf(store: BackupStore, name: string): Promise<Buffer | und
   }
 }
 
-export function runStoreContract(name: string, makeStore: () => BackupStore | Promise<BackupStore>, options: StoreContractOptions = {}): void {
+export function runStoreContract(
+  name: string,
+  makeStore: () => BackupStore | Promise<BackupStore>,
+  options: StoreContractOptions = {},
+): void {
   describe(`BackupStore contract: ${name}`, () => {
     test('a new store lists nothing and describes itself', async () => {
       const store = await makeStore();
@@ -75,7 +79,10 @@ export function runStoreContract(name: string, makeStore: () => BackupStore | Pr
       assert.equal(put.size, 300 * KiB + 7);
       assert.ok((await buffer(await store.get('backup_node_1_1732415400.sqlite'))).equals(Buffer.concat(data)));
       const listed = await store.list();
-      assert.deepEqual(listed.map((o) => [o.name, o.size]), [['backup_node_1_1732415400.sqlite', 300 * KiB + 7]]);
+      assert.deepEqual(
+        listed.map((o) => [o.name, o.size]),
+        [['backup_node_1_1732415400.sqlite', 300 * KiB + 7]],
+      );
       const modified = listed[0]?.modified;
       if (modified) assert.ok(Math.abs(modified.getTime() - Date.now()) < 15 * 60_000, 'modified is about now');
     });
@@ -84,15 +91,26 @@ export function runStoreContract(name: string, makeStore: () => BackupStore | Pr
       const store = await makeStore();
       assert.equal((await store.put('empty.sqlite', Readable.from([]))).size, 0);
       assert.equal((await buffer(await store.get('empty.sqlite'))).length, 0);
-      assert.deepEqual((await store.list()).map((o) => [o.name, o.size]), [['empty.sqlite', 0]]);
+      assert.deepEqual(
+        (await store.list()).map((o) => [o.name, o.size]),
+        [['empty.sqlite', 0]],
+      );
     });
 
     test('names list back exactly as they were put, also with spaces, "+" and non-ASCII', async () => {
       const store = await makeStore();
-      const names = ['backup_node_1_1.sqlite', 'backup_node_12_1732415400.sqlite', 'a b.sqlite', 'a+b.sqlite', 'ünïcode-ß.sqlite', 'x=1&y=2.sqlite'];
+      const names = [
+        'backup_node_1_1.sqlite',
+        'backup_node_12_1732415400.sqlite',
+        'a b.sqlite',
+        'a+b.sqlite',
+        'ünïcode-ß.sqlite',
+        'x=1&y=2.sqlite',
+      ];
       for (const [i, n] of names.entries()) await store.put(n, Readable.from([Buffer.from(`object ${i}`)]));
       assert.deepEqual((await store.list()).map((o) => o.name).sort(), [...names].sort());
-      for (const [i, n] of names.entries()) assert.equal((await buffer(await store.get(n))).toString(), `object ${i}`, n);
+      for (const [i, n] of names.entries())
+        assert.equal((await buffer(await store.get(n))).toString(), `object ${i}`, n);
     });
 
     test('put of an existing name replaces the object', async () => {
@@ -100,12 +118,18 @@ export function runStoreContract(name: string, makeStore: () => BackupStore | Pr
       await store.put('a.sqlite', Readable.from([Buffer.from('first version, longer')]));
       await store.put('a.sqlite', Readable.from([Buffer.from('second')]));
       assert.equal((await buffer(await store.get('a.sqlite'))).toString(), 'second');
-      assert.deepEqual((await store.list()).map((o) => [o.name, o.size]), [['a.sqlite', 6]]);
+      assert.deepEqual(
+        (await store.list()).map((o) => [o.name, o.size]),
+        [['a.sqlite', 6]],
+      );
     });
 
     test('get of a missing name rejects with NOT_FOUND naming it', async () => {
       const store = await makeStore();
-      await assert.rejects(store.get('backup_node_1_404.sqlite'), (err: unknown) => isCode('NOT_FOUND')(err) && (err as Error).message.includes('backup_node_1_404.sqlite'));
+      await assert.rejects(
+        store.get('backup_node_1_404.sqlite'),
+        (err: unknown) => isCode('NOT_FOUND')(err) && (err as Error).message.includes('backup_node_1_404.sqlite'),
+      );
     });
 
     test('delete removes only that name; deleting a missing name is not an error', async () => {
@@ -115,7 +139,10 @@ export function runStoreContract(name: string, makeStore: () => BackupStore | Pr
       await store.delete('gone.sqlite');
       await store.delete('gone.sqlite');
       await store.delete('never-existed.sqlite');
-      assert.deepEqual((await store.list()).map((o) => o.name), ['keep.sqlite']);
+      assert.deepEqual(
+        (await store.list()).map((o) => o.name),
+        ['keep.sqlite'],
+      );
       await assert.rejects(store.get('gone.sqlite'), isCode('NOT_FOUND'));
     });
 
@@ -129,7 +156,10 @@ export function runStoreContract(name: string, makeStore: () => BackupStore | Pr
       const a = await contentOf(store, 'a.sqlite');
       assert.ok(a === undefined || a.toString() === 'old and complete', 'a.sqlite is the old object or absent');
       assert.equal(await contentOf(store, 'b.sqlite'), undefined);
-      assert.deepEqual((await store.list()).map((o) => o.name).filter((n) => n !== 'a.sqlite'), []);
+      assert.deepEqual(
+        (await store.list()).map((o) => o.name).filter((n) => n !== 'a.sqlite'),
+        [],
+      );
     });
 
     test('onProgress reports the bytes consumed so far, ending at the total', async () => {
@@ -137,26 +167,48 @@ export function runStoreContract(name: string, makeStore: () => BackupStore | Pr
       const seen: number[] = [];
       await store.put('p.sqlite', Readable.from(chunks(200 * KiB, 3, 16 * KiB)), { onProgress: (n) => seen.push(n) });
       assert.ok(seen.length >= 2, 'called more than once');
-      assert.deepEqual(seen, [...seen].sort((x, y) => x - y), 'never goes back');
+      assert.deepEqual(
+        seen,
+        [...seen].sort((x, y) => x - y),
+        'never goes back',
+      );
       assert.equal(seen.at(-1), 200 * KiB);
     });
 
     test('a RangeSource body stores exactly its bytes (several parts where the store has parts)', async () => {
       const store = await makeStore();
-      for (const [name, size] of [['small.sqlite', 3 * KiB + 1], ['large.sqlite', 12 * 1024 * KiB + 5], ['zero.sqlite', 0]] as const) {
+      for (const [name, size] of [
+        ['small.sqlite', 3 * KiB + 1],
+        ['large.sqlite', 12 * 1024 * KiB + 5],
+        ['zero.sqlite', 0],
+      ] as const) {
         const source = patternSource(size, size);
         const seen: number[] = [];
         const put = await store.put(name, source, { onProgress: (n) => seen.push(n) });
         assert.equal(put.size, size, name);
-        assert.equal(createHash('sha256').update((await contentOf(store, name)) ?? Buffer.alloc(1)).digest('hex'), source.sha, name);
+        assert.equal(
+          createHash('sha256')
+            .update((await contentOf(store, name)) ?? Buffer.alloc(1))
+            .digest('hex'),
+          source.sha,
+          name,
+        );
         if (size > 0) assert.equal(seen.at(-1), size, `${name}: progress ends at the size`);
       }
-      assert.deepEqual((await store.list()).map((o) => [o.name, o.size]), [['large.sqlite', 12 * 1024 * KiB + 5], ['small.sqlite', 3 * KiB + 1], ['zero.sqlite', 0]]);
+      assert.deepEqual(
+        (await store.list()).map((o) => [o.name, o.size]),
+        [
+          ['large.sqlite', 12 * 1024 * KiB + 5],
+          ['small.sqlite', 3 * KiB + 1],
+          ['zero.sqlite', 0],
+        ],
+      );
     });
 
     for (const kind of ['stream', 'range source'] as const) {
       for (const size of [40 * KiB, 11 * 1024 * KiB]) {
-        const body = (seed: number) => (kind === 'stream' ? Readable.from(chunks(size, seed)) : patternSource(size, seed));
+        const body = (seed: number) =>
+          kind === 'stream' ? Readable.from(chunks(size, seed)) : patternSource(size, seed);
         test(`beforeCommit (${kind}, ${size / KiB} KiB): nothing is visible before it resolves; a rejection stores nothing and is put's error`, async () => {
           const store = await makeStore();
           let visibleBefore: string[] | undefined;
@@ -166,11 +218,20 @@ export function runStoreContract(name: string, makeStore: () => BackupStore | Pr
             },
           });
           assert.deepEqual(visibleBefore, [], 'the object was not visible while beforeCommit ran');
-          assert.deepEqual((await store.list()).map((o) => [o.name, o.size]), [['ok.sqlite', size]]);
+          assert.deepEqual(
+            (await store.list()).map((o) => [o.name, o.size]),
+            [['ok.sqlite', size]],
+          );
           const refused = new Error('the local copy failed its check');
-          await assert.rejects(store.put('refused.sqlite', body(2), { beforeCommit: () => Promise.reject(refused) }), (err: unknown) => err === refused);
+          await assert.rejects(
+            store.put('refused.sqlite', body(2), { beforeCommit: () => Promise.reject(refused) }),
+            (err: unknown) => err === refused,
+          );
           assert.equal(await contentOf(store, 'refused.sqlite'), undefined);
-          assert.deepEqual((await store.list()).map((o) => o.name), ['ok.sqlite']);
+          assert.deepEqual(
+            (await store.list()).map((o) => o.name),
+            ['ok.sqlite'],
+          );
         });
       }
     }
@@ -178,7 +239,11 @@ export function runStoreContract(name: string, makeStore: () => BackupStore | Pr
     test('names that are not plain file names are refused with BAD_NAME', async () => {
       const store = await makeStore();
       for (const bad of ['', '.', '..', 'a/b', '../x', 'a\\b']) {
-        await assert.rejects(store.put(bad, Readable.from([Buffer.from('x')])), isCode('BAD_NAME'), `put ${JSON.stringify(bad)}`);
+        await assert.rejects(
+          store.put(bad, Readable.from([Buffer.from('x')])),
+          isCode('BAD_NAME'),
+          `put ${JSON.stringify(bad)}`,
+        );
         await assert.rejects(store.get(bad), isCode('BAD_NAME'), `get ${JSON.stringify(bad)}`);
       }
       assert.deepEqual(await store.list(), []);

@@ -1,8 +1,15 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { runBackup, type BackupStage } from '../../backup/job.js';
+import { type BackupStage, runBackup } from '../../backup/job.js';
 import { backupJobOptions, openRemoteStore } from '../../backup/targets.js';
-import { cliLogger, configFromCli, formatBytes, formatDuration, withConfigOption, type ConfigFlag } from '../context.js';
+import {
+  type ConfigFlag,
+  cliLogger,
+  configFromCli,
+  formatBytes,
+  formatDuration,
+  withConfigOption,
+} from '../context.js';
 import { createProgress } from '../progress.js';
 import { action } from '../run.js';
 
@@ -40,7 +47,14 @@ export function registerBackup(program: Command): void {
               if (progress?.stage === 'upload' && stage !== 'upload') return;
               if (progress?.stage !== stage) {
                 progress?.line.done();
-                progress = { stage, line: createProgress({ label: labels[stage], bytes: stage !== 'check', ...(total !== undefined ? { total } : {}) }) };
+                progress = {
+                  stage,
+                  line: createProgress({
+                    label: labels[stage],
+                    bytes: stage !== 'check',
+                    ...(total !== undefined ? { total } : {}),
+                  }),
+                };
               }
               progress.line.update(bytes);
             },
@@ -57,9 +71,14 @@ export function registerBackup(program: Command): void {
           `size     ${formatBytes(report.bytes)}`,
           `duration ${formatDuration(report.durationMs)} (snapshot ${formatDuration(report.snapshotMs)})`,
         ];
-        if (report.remote) lines.push(`remote   ${report.remote.object} on ${remote?.description ?? 'remote'} (${formatDuration(report.remote.durationMs)})`);
-        if (report.expiredLocal.length) lines.push(`expired  ${report.expiredLocal.length} local: ${report.expiredLocal.join(', ')}`);
-        if (report.remote?.expired.length) lines.push(`expired  ${report.remote.expired.length} remote: ${report.remote.expired.join(', ')}`);
+        if (report.remote)
+          lines.push(
+            `remote   ${report.remote.object} on ${remote?.description ?? 'remote'} (${formatDuration(report.remote.durationMs)})`,
+          );
+        if (report.expiredLocal.length)
+          lines.push(`expired  ${report.expiredLocal.length} local: ${report.expiredLocal.join(', ')}`);
+        if (report.remote?.expired.length)
+          lines.push(`expired  ${report.remote.expired.length} remote: ${report.remote.expired.join(', ')}`);
         for (const w of report.warnings) lines.push(`warning  ${w}`);
         process.stdout.write(`${lines.join('\n')}\n`);
       }),

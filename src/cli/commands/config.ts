@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { describeConfig, formatConfig } from '../../config/redact.js';
-import { configFromCli, withConfigOption, type ConfigFlag } from '../context.js';
+import { type ConfigFlag, configFromCli, withConfigOption } from '../context.js';
 import { action } from '../run.js';
 
 /**
@@ -9,7 +9,9 @@ import { action } from '../run.js';
  */
 export function registerConfig(program: Command): void {
   withConfigOption(program.command('config'))
-    .description('print the effective configuration and where each value comes from (secrets as ***); exit 2 listing every problem when invalid')
+    .description(
+      'print the effective configuration and where each value comes from (secrets as ***); exit 2 listing every problem when invalid',
+    )
     .option('--json', 'print JSON')
     .action(
       action((flags: ConfigFlag & { json?: boolean }) => {

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { FileCryptOptions, FileCryptResult } from '../../crypto/file.js';
 import type { KeySet } from '../../crypto/keys.js';
 import { ConfigError } from '../../errors.js';
-import { configFromCli, formatBytes, formatDuration, withConfigOption, type ConfigFlag } from '../context.js';
+import { type ConfigFlag, configFromCli, formatBytes, formatDuration, withConfigOption } from '../context.js';
 import { createProgress, type Progress } from '../progress.js';
 
 /** What `encrypt` and `decrypt` share: the flags, the key set, progress, Ctrl-C, the summary. */
@@ -17,9 +17,14 @@ export interface CryptFlags extends ConfigFlag {
 export function keySetFromCli(flags: ConfigFlag): KeySet {
   const config = configFromCli(flags);
   if (!config.encryption) {
-    throw new ConfigError(['no encryption keys are configured: set ENC_KEYS (one id/base64key per line) and ENC_KEY_ACTIVE, or [encryption] keys and key_active in the config file'], {
-      hint: 'create a key with `lifeboat keys generate`',
-    });
+    throw new ConfigError(
+      [
+        'no encryption keys are configured: set ENC_KEYS (one id/base64key per line) and ENC_KEY_ACTIVE, or [encryption] keys and key_active in the config file',
+      ],
+      {
+        hint: 'create a key with `lifeboat keys generate`',
+      },
+    );
   }
   return config.encryption;
 }
@@ -38,7 +43,12 @@ type Work = (options: Pick<FileCryptOptions, 'onProgress' | 'signal'>) => Promis
  * Runs the work with a progress line on a terminal, turns Ctrl-C / SIGTERM into a clean
  * abort (the temp file is removed, an existing output stays), and prints a one-line summary.
  */
-export async function runCrypt(verb: 'encrypted' | 'decrypted', input: string, output: string, work: Work): Promise<void> {
+export async function runCrypt(
+  verb: 'encrypted' | 'decrypted',
+  input: string,
+  output: string,
+  work: Work,
+): Promise<void> {
   const controller = new AbortController();
   const stop = () => {
     // A second Ctrl-C gets Node's default behaviour (exit at once).
@@ -53,7 +63,10 @@ export async function runCrypt(verb: 'encrypted' | 'decrypted', input: string, o
     const result = await work({
       signal: controller.signal,
       onProgress: (done, total) => {
-        progress ??= createProgress({ label: `${verb === 'encrypted' ? 'encrypting' : 'decrypting'} ${basename(input)}`, total });
+        progress ??= createProgress({
+          label: `${verb === 'encrypted' ? 'encrypting' : 'decrypting'} ${basename(input)}`,
+          total,
+        });
         progress.update(done);
       },
     });

@@ -1,16 +1,27 @@
 import type { Command } from 'commander';
-import { registerServe } from './serve.js';
 import { registerBackup } from './backup.js';
-import { registerList } from './list.js';
-import { registerSchedule } from './schedule.js';
 import { registerConfig } from './config.js';
-import { registerEncrypt } from './encrypt.js';
 import { registerDecrypt } from './decrypt.js';
+import { registerEncrypt } from './encrypt.js';
 import { registerKeys } from './keys.js';
+import { registerList } from './list.js';
 import { registerRestore } from './restore.js';
+import { registerSchedule } from './schedule.js';
+import { registerServe } from './serve.js';
 import { registerVerify } from './verify.js';
 
 /** Each command lives in its own file and registers itself on the program. */
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: readonly RegisterCommand[] = [registerServe, registerBackup, registerList, registerSchedule, registerConfig, registerEncrypt, registerDecrypt, registerKeys, registerRestore, registerVerify];
+export const commands: readonly RegisterCommand[] = [
+  registerServe,
+  registerBackup,
+  registerList,
+  registerSchedule,
+  registerConfig,
+  registerEncrypt,
+  registerDecrypt,
+  registerKeys,
+  registerRestore,
+  registerVerify,
+];

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { originsOf } from '../../config/load.js';
 import { generateKey, keyIdProblem } from '../../crypto/keys.js';
 import { ConfigError } from '../../errors.js';
-import { configFromCli, withConfigOption, type ConfigFlag } from '../context.js';
+import { type ConfigFlag, configFromCli, withConfigOption } from '../context.js';
 import { action } from '../run.js';
 
 /** `lifeboat keys generate|list`. */
@@ -10,7 +10,9 @@ export function registerKeys(program: Command): void {
   const keys = program.command('keys').description('encryption keys (ENC_KEYS / ENC_KEY_ACTIVE)');
   keys
     .command('generate')
-    .description('print a new key line "id/base64key" (32 random bytes) to add to ENC_KEYS; the only command that prints key material')
+    .description(
+      'print a new key line "id/base64key" (32 random bytes) to add to ENC_KEYS; the only command that prints key material',
+    )
     .option('--id <id>', 'key id, 2-20 characters of a-z A-Z 0-9 _ - (default: 8 random characters)')
     .action(
       action((flags: { id?: string }) => {
@@ -20,7 +22,9 @@ export function registerKeys(program: Command): void {
         process.stdout.write(`${line}\n`);
         if (process.stderr.isTTY) {
           const id = line.slice(0, line.indexOf('/'));
-          process.stderr.write(`# add this line to ENC_KEYS (one entry per line, keep the old keys), then set ENC_KEY_ACTIVE=${id}\n`);
+          process.stderr.write(
+            `# add this line to ENC_KEYS (one entry per line, keep the old keys), then set ENC_KEY_ACTIVE=${id}\n`,
+          );
         }
       }),
     );
@@ -30,14 +34,24 @@ export function registerKeys(program: Command): void {
       action((flags: ConfigFlag) => {
         const config = configFromCli(flags);
         if (!config.encryption) {
-          throw new ConfigError(['encryption.keys (ENC_KEYS): no encryption keys are configured; set ENC_KEYS and ENC_KEY_ACTIVE (or [encryption] keys / key_active)'], {
-            hint: '`lifeboat keys generate` prints a new key',
-          });
+          throw new ConfigError(
+            [
+              'encryption.keys (ENC_KEYS): no encryption keys are configured; set ENC_KEYS and ENC_KEY_ACTIVE (or [encryption] keys / key_active)',
+            ],
+            {
+              hint: '`lifeboat keys generate` prints a new key',
+            },
+          );
         }
         const active = config.encryption.active.id;
-        process.stdout.write(`${config.encryption.ids.map((id) => `${id}${id === active ? '  (active)' : ''}`).join('\n')}\n`);
+        process.stdout.write(
+          `${config.encryption.ids.map((id) => `${id}${id === active ? '  (active)' : ''}`).join('\n')}\n`,
+        );
         const origin = originsOf(config).keys;
-        if (process.stderr.isTTY && origin) process.stderr.write(`# keys from ${origin === 'file' ? config.configFile : origin === 'env' ? 'ENC_KEYS' : origin}\n`);
+        if (process.stderr.isTTY && origin)
+          process.stderr.write(
+            `# keys from ${origin === 'file' ? config.configFile : origin === 'env' ? 'ENC_KEYS' : origin}\n`,
+          );
       }),
     );
 }

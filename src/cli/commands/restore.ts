@@ -6,7 +6,14 @@ import { LifeboatError } from '../../errors.js';
 import { acquireLock, lockOwner } from '../../fs/lock.js';
 import { restoreDatabase } from '../../restore/restore.js';
 import { parseRestoreSource } from '../../restore/source.js';
-import { cliLogger, configFromCli, formatBytes, formatDuration, withConfigOption, type ConfigFlag } from '../context.js';
+import {
+  type ConfigFlag,
+  cliLogger,
+  configFromCli,
+  formatBytes,
+  formatDuration,
+  withConfigOption,
+} from '../context.js';
 import { createProgress } from '../progress.js';
 import { action } from '../run.js';
 
@@ -23,7 +30,10 @@ export function registerRestore(program: Command): void {
     .argument('<source>', 's3:<object> | s3:latest | file:<absolute path>')
     .option('--db <path>', 'database file to restore into (default: {data_dir}/state_machine/db/{filename_db})')
     .option('--force', 'apply even if this source was restored before (see the restore marker)')
-    .option('--skip-validation', 'skip integrity_check and the expected-tables check (the SQLite header is still checked)')
+    .option(
+      '--skip-validation',
+      'skip integrity_check and the expected-tables check (the SQLite header is still checked)',
+    )
     .action(
       action(async (sourceText: string, flags: RestoreFlags) => {
         const source = parseRestoreSource(sourceText, 'source');
@@ -32,9 +42,13 @@ export function registerRestore(program: Command): void {
         const lockFile = `${dbFile}.lifeboat.lock`;
         const owner = await lockOwner(lockFile);
         if (owner) {
-          throw new LifeboatError('LOCKED', `a Lifeboat process (pid ${owner.pid} on ${owner.host}, ${owner.purpose}) holds ${dbFile}`, {
-            hint: 'stop the application or `lifeboat serve` first; a restore must not replace a database in use',
-          });
+          throw new LifeboatError(
+            'LOCKED',
+            `a Lifeboat process (pid ${owner.pid} on ${owner.host}, ${owner.purpose}) holds ${dbFile}`,
+            {
+              hint: 'stop the application or `lifeboat serve` first; a restore must not replace a database in use',
+            },
+          );
         }
         const logger = cliLogger();
         const remote = source.kind === 'file' ? undefined : await openRemoteStore(config, logger, { check: true });
@@ -60,11 +74,15 @@ export function registerRestore(program: Command): void {
           });
           progress?.done();
           if (report.completedInterrupted) {
-            process.stdout.write(`completed the interrupted restore of ${report.origin} into ${dbFile}${report.movedAside.length ? `\nprevious database kept at ${report.movedAside[0]}` : ''}\n`);
+            process.stdout.write(
+              `completed the interrupted restore of ${report.origin} into ${dbFile}${report.movedAside.length ? `\nprevious database kept at ${report.movedAside[0]}` : ''}\n`,
+            );
             return 0;
           }
           if (!report.applied) {
-            process.stdout.write(`not applied: ${report.source} was restored before (marker beside ${dbFile}); use --force to apply it again\n`);
+            process.stdout.write(
+              `not applied: ${report.source} was restored before (marker beside ${dbFile}); use --force to apply it again\n`,
+            );
             return 1;
           }
           const lines = [
@@ -72,7 +90,9 @@ export function registerRestore(program: Command): void {
             `into     ${dbFile}`,
             `size     ${formatBytes(report.bytes)}, ${report.tables.length} tables, sha256 ${report.sha256}`,
             `took     ${formatDuration(report.durationMs)}`,
-            report.movedAside.length ? `previous database kept at ${report.movedAside[0]}` : 'there was no previous database',
+            report.movedAside.length
+              ? `previous database kept at ${report.movedAside[0]}`
+              : 'there was no previous database',
           ];
           process.stdout.write(`${lines.join('\n')}\n`);
           return 0;

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { Lifeboat } from '../../lifeboat.js';
-import { cliLogger, withConfigOption, type ConfigFlag } from '../context.js';
-import { action } from '../run.js';
-import { startStatusServer } from '../../server/http.js';
+import { type StatusServer, startStatusServer } from '../../server/http.js';
 import { parseListen } from '../../server/listen.js';
+import { type ConfigFlag, cliLogger, withConfigOption } from '../context.js';
+import { action } from '../run.js';
 
 interface ServeFlags extends ConfigFlag {
   db?: string;
@@ -21,11 +21,17 @@ export function registerServe(program: Command): void {
     .description('run the backup schedule until SIGINT/SIGTERM (sidecar with --db)')
     .option('--db <path>', 'back up this database, written by another process (sidecar mode)')
     .option('--no-initial-backup', 'do not take a backup at start when none exists yet')
-    .option('--listen <addr>', 'serve GET /health and /metrics on PORT (127.0.0.1), HOST:PORT or [IPv6]:PORT (env LIFEBOAT_HTTP_LISTEN; default: off)')
+    .option(
+      '--listen <addr>',
+      'serve GET /health and /metrics on PORT (127.0.0.1), HOST:PORT or [IPv6]:PORT (env LIFEBOAT_HTTP_LISTEN; default: off)',
+    )
     .action(
       action(async (flags: ServeFlags) => {
         const listenText = flags.listen ?? (process.env.LIFEBOAT_HTTP_LISTEN || undefined);
-        const listen = listenText === undefined ? undefined : parseListen(listenText, flags.listen !== undefined ? '--listen' : 'LIFEBOAT_HTTP_LISTEN');
+        const listen =
+          listenText === undefined
+            ? undefined
+            : parseListen(listenText, flags.listen !== undefined ? '--listen' : 'LIFEBOAT_HTTP_LISTEN');
         const logger = cliLogger();
         const lifeboat = await Lifeboat.open({
           ...(flags.config !== undefined ? { configFile: flags.config } : {}),
@@ -33,7 +39,7 @@ export function registerServe(program: Command): void {
           logger,
           backupOnStart: flags.initialBackup === false ? 'never' : 'if-none',
         });
-        let server;
+        let server: StatusServer | undefined;
         try {
           server = listen ? await startStatusServer(lifeboat, listen, logger) : undefined;
         } catch (err) {

@@ -6,7 +6,14 @@ import { openRemoteStore } from '../../backup/targets.js';
 import { materialise, validateBackup } from '../../restore/restore.js';
 import { parseRestoreSource } from '../../restore/source.js';
 import type { TableInfo } from '../../snapshot/worker-client.js';
-import { cliLogger, configFromCli, formatBytes, formatDuration, withConfigOption, type ConfigFlag } from '../context.js';
+import {
+  type ConfigFlag,
+  cliLogger,
+  configFromCli,
+  formatBytes,
+  formatDuration,
+  withConfigOption,
+} from '../context.js';
 import { createProgress, type Progress } from '../progress.js';
 import { action } from '../run.js';
 
@@ -25,7 +32,10 @@ export function registerVerify(program: Command): void {
     .description('restore drill: fetch a backup into a temp folder, run integrity_check, count rows; changes nothing')
     .argument('<source>', 's3:<object> | s3:latest | file:<absolute path>')
     .option('--json', 'print JSON')
-    .option('--temp-dir <dir>', 'where the temporary copy goes (default: the system temp folder; it needs room for the whole database)')
+    .option(
+      '--temp-dir <dir>',
+      'where the temporary copy goes (default: the system temp folder; it needs room for the whole database)',
+    )
     .action(
       action(async (sourceText: string, flags: VerifyFlags) => {
         const started = performance.now();
@@ -46,15 +56,27 @@ export function registerVerify(program: Command): void {
           progress?.done();
           let result: { ok: boolean; problems: readonly string[]; tables: readonly TableInfo[] };
           try {
-            result = await validateBackup(got.path, { skipValidation: false, expectTables: config.restore.expectTables, countRows: true });
+            result = await validateBackup(got.path, {
+              skipValidation: false,
+              expectTables: config.restore.expectTables,
+              countRows: true,
+            });
           } catch (err) {
             result = { ok: false, problems: [(err as Error).message], tables: [] };
           }
           const ms = performance.now() - started;
           if (flags.json) {
-            process.stdout.write(`${JSON.stringify({ source: sourceText, origin: got.origin, ok: result.ok, problems: result.problems, tables: result.tables, bytes: got.bytes, sha256: got.sha256, ms }, null, 2)}\n`);
+            process.stdout.write(
+              `${JSON.stringify({ source: sourceText, origin: got.origin, ok: result.ok, problems: result.problems, tables: result.tables, bytes: got.bytes, sha256: got.sha256, ms }, null, 2)}\n`,
+            );
           } else {
-            const lines = [`backup     ${got.origin}`, `integrity  ${result.ok ? 'ok' : `FAILED: ${result.problems.join('; ')}`}`, `size       ${formatBytes(got.bytes)}`, `sha256     ${got.sha256}`, `took       ${formatDuration(ms)}`];
+            const lines = [
+              `backup     ${got.origin}`,
+              `integrity  ${result.ok ? 'ok' : `FAILED: ${result.problems.join('; ')}`}`,
+              `size       ${formatBytes(got.bytes)}`,
+              `sha256     ${got.sha256}`,
+              `took       ${formatDuration(ms)}`,
+            ];
             if (result.tables.length) {
               const width = Math.max(...result.tables.map((t) => t.name.length));
               lines.push('tables:', ...result.tables.map((t) => `  ${t.name.padEnd(width)}  ${t.rows ?? '?'} rows`));

@@ -10,11 +10,13 @@ import { runBackup } from '../src/backup/job.js';
 import { createEncryptStream } from '../src/crypto/stream.js';
 import { fsyncPath } from '../src/fs/durable.js';
 import { silentLogger } from '../src/log.js';
+import { enableGarbageCollection } from '../src/memory.js';
 import { restoreDatabase } from '../src/restore/restore.js';
-import { snapshotDatabase } from '../src/snapshot/snapshot.js';
-import { runSqliteWorker } from '../src/snapshot/worker-client.js';
+import { checkSnapshot, copySnapshot } from '../src/snapshot/snapshot.js';
+import { runSqliteWorker } from '../src/sqlite/client.js';
 import Database from '../src/sqlite/driver.js';
 import { LocalStore } from '../src/storage/local.js';
+import { storeObject } from '../src/storage/store.js';
 import { BENCH_KEYS, fileRangeSource, openStore, type StoreSpec } from './lib/stores.js';
 
 export type ChildRequest =
@@ -26,7 +28,6 @@ export type ChildRequest =
       readonly file: string;
       readonly store: StoreSpec;
       readonly name: string;
-      readonly streamed?: boolean;
     }
   | { readonly op: 'encrypt'; readonly file: string }
   | { readonly op: 'get'; readonly store: StoreSpec; readonly name: string }
@@ -60,8 +61,9 @@ async function perform(req: ChildRequest): Promise<ChildReply> {
   const ms = () => performance.now() - t0;
   switch (req.op) {
     case 'snapshot': {
-      const r = await snapshotDatabase(req.db, req.target, { check: req.check });
-      return { ms: ms(), bytes: r.bytes, copyMs: r.copyMs, checkMs: r.checkMs };
+      const copy = await copySnapshot(req.db, req.target);
+      const check = await checkSnapshot(req.target, req.db, req.check);
+      return { ms: ms(), bytes: copy.bytes, copyMs: copy.ms, checkMs: check.ms };
     }
     case 'vacuum': {
       // What Hiqlite does for its backups, with the same SQLite library Lifeboat uses.
@@ -80,6 +82,7 @@ async function perform(req: ChildRequest): Promise<ChildReply> {
         dbFile: req.db,
         nodeId: 1,
         local: new LocalStore(join(req.work, 'backups')),
+        lockFile: join(req.work, 'backups', '.lifeboat-backup.lock'),
         keepDaysLocal: 3,
         remote: { store: openStore(req.store), key: BENCH_KEYS.active },
         keepDaysRemote: 30,
@@ -97,10 +100,8 @@ async function perform(req: ChildRequest): Promise<ChildReply> {
     }
     case 'put': {
       // The server's ingest ceiling: the same bytes through the same store (client, part size,
-      // queue), without snapshot or encryption; as a one-pass stream (parts buffered, each
-      // signed with its SHA-256) or streamed part by part from the file (what the push does).
-      const body = req.streamed ? fileRangeSource(req.file) : createReadStream(req.file);
-      const stored = await openStore(req.store).put(req.name, body);
+      // queue), without snapshot or encryption, streamed part by part from the file (as the push does).
+      const stored = await storeObject(openStore(req.store), req.name, fileRangeSource(req.file));
       return { ms: ms(), bytes: stored.size };
     }
     case 'encrypt': {
@@ -135,6 +136,9 @@ async function perform(req: ChildRequest): Promise<ChildReply> {
     }
   }
 }
+
+// Lifeboat's code runs here as it does in the CLI, which opts in to forced collections.
+enableGarbageCollection();
 
 const [entry, requestJson] = process.argv.slice(1);
 if (entry && requestJson && import.meta.url === pathToFileURL(entry).href) {

@@ -208,7 +208,6 @@ async function s3Part(
   await s3.ensureBucket(bucket);
   const store: StoreSpec = { kind: 's3', s3: s3.config(bucket) };
   const pids = s3.serverPids;
-  const put: ChildResult[] = [];
   const putStreamed: ChildResult[] = [];
   const enc: ChildResult[] = [];
   const full: ChildResult[] = [];
@@ -220,10 +219,7 @@ async function s3Part(
   await s3.empty(bucket);
   for (let r = 0; r < ROUNDS; r++) {
     await warm(db);
-    put.push(await runChild(runtime, { op: 'put', file: db, store, name: 'plain' }, pids));
-    await s3.empty(bucket);
-    await warm(db);
-    putStreamed.push(await runChild(runtime, { op: 'put', file: db, store, name: 'plain', streamed: true }, pids));
+    putStreamed.push(await runChild(runtime, { op: 'put', file: db, store, name: 'plain' }, pids));
     await s3.empty(bucket);
     enc.push(await runChild(runtime, { op: 'encrypt', file: db }));
     const dir = join(work, `full-${r}`);
@@ -240,10 +236,9 @@ async function s3Part(
     cleanup(dir, restoreDir);
     await s3.empty(bucket);
   }
-  // The ceiling is the faster of the two ways this client can send the plain bytes.
-  const putBufferedMs = medianOf(put);
+  // The ceiling: the plain bytes sent the way the push sends them, parts streamed from the file.
   const putStreamedMs = medianOf(putStreamed);
-  const putMs = Math.min(putBufferedMs, putStreamedMs);
+  const putMs = putStreamedMs;
   const encMs = medianOf(enc);
   const fullMs = medianOf(full);
   const pushMs = medianOf(full, (x) => x.pushMs ?? NaN);
@@ -276,15 +271,6 @@ async function s3Part(
       medianOf(enc, (x) => x.opCpuS ?? NaN),
       '',
       '',
-    ],
-    [
-      'stage: plain multipart upload of the same bytes, parts buffered and signed (lib-storage)',
-      sec(putBufferedMs),
-      mbps(bytes, putBufferedMs),
-      rss(peak(put)),
-      medianOf(put, (x) => x.opCpuS ?? NaN),
-      medianOf(put, (x) => x.serverCpuS),
-      pct(mbps(bytes, putBufferedMs), mbps(bytes, putMs)),
     ],
     [
       'stage: plain multipart upload of the same bytes, parts streamed from the file (as the push sends them)',
@@ -337,7 +323,6 @@ async function s3Part(
   const cores = availableParallelism();
   const fullCpuS = medianOf(full, (x) => (x.opCpuS ?? NaN) + x.serverCpuS);
   const busyPct = (fullCpuS / (cores * sec(fullMs))) * 100;
-  const bufferedPct = (mbps(bytes, fullMs) / mbps(bytes, putBufferedMs)) * 100;
   rows.push([
     `CPU: client + S3 server during the full backup, of ${cores} cores × its wall time`,
     '',
@@ -353,7 +338,7 @@ async function s3Part(
       ['what', 'seconds', 'MB/s', 'peak RSS MB', 'client CPU s', 'S3 server CPU s', '% of slowest stage'],
       rows,
       [
-        'The upload ceiling is the faster of the two plain uploads (same client, part size and parts in flight). The push row is compared with it (same bytes, plus 16 bytes per 128 KiB). Client CPU is the measured operation in its process (all threads, Node start-up excluded); S3 server CPU is radosgw + its OSD, which share the same 2 cores.',
+        'The upload ceiling is the plain upload (same client, part size and parts in flight, parts streamed from the file). The push row is compared with it (same bytes, plus 16 bytes per 128 KiB). Client CPU is the measured operation in its process (all threads, Node start-up excluded); S3 server CPU is radosgw + its OSD, which share the same 2 cores.',
       ],
     ),
   );
@@ -361,11 +346,6 @@ async function s3Part(
     target: `full backup ≥ ${TARGET_BACKUP_PCT}% of the slowest stage's ceiling`,
     measured: `${fullPct.toFixed(1)}% (${mbps(bytes, fullMs).toFixed(0)} of ${slowest.mbps.toFixed(0)} MB/s)`,
     verdict: fullPct >= TARGET_BACKUP_PCT ? 'met' : 'missed',
-  });
-  summary.push({
-    target: `  the same against the buffered, signed plain upload (lib-storage's way)`,
-    measured: `${bufferedPct.toFixed(1)}% (${mbps(bytes, fullMs).toFixed(0)} of ${mbps(bytes, putBufferedMs).toFixed(0)} MB/s)`,
-    verdict: bufferedPct >= TARGET_BACKUP_PCT ? 'met' : 'missed',
   });
   summary.push({
     target: `  CPU of the ${cores} cores used by client + S3 server during the full backup`,
@@ -437,14 +417,7 @@ async function splitCoresPart(runtime: ChildRuntime, s3: BenchS3, db: string, by
   try {
     for (let r = 0; r < ROUNDS; r++) {
       await warm(db);
-      plain.push(
-        await runChild(
-          runtime,
-          { op: 'put', file: db, store, name: 'plain', streamed: true },
-          s3.serverPids,
-          clientCpus,
-        ),
-      );
+      plain.push(await runChild(runtime, { op: 'put', file: db, store, name: 'plain' }, s3.serverPids, clientCpus));
       await s3.empty(bucket);
       const dir = join(work, `split-${r}`);
       await warm(db);

@@ -1,25 +1,27 @@
 import { stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { type BackupJobOptions, type BackupReport, RemotePushError, runBackup } from './backup/job.js';
+import { type BackupPlan, type BackupReport, RemotePushError, runBackup } from './backup/job.js';
 import { sortBackupsNewestFirst } from './backup/naming.js';
-import { backupJobOptions, openRemoteStore } from './backup/targets.js';
+import { type Composition, compose } from './compose.js';
 import { type ConfigOverrides, loadConfig, warningsOf } from './config/load.js';
 import type { Config } from './config/types.js';
 import { LifeboatError } from './errors.js';
 import { ensurePrivateDir } from './fs/durable.js';
 import { acquireLock, type LockHandle } from './fs/lock.js';
 import { silentLogger } from './log.js';
-import { type RestoreReport, restoreAtStartup, restoreDatabase } from './restore/restore.js';
-import { parseRestoreSource, type RestoreSource } from './restore/source.js';
-import { type Clock, systemClock } from './schedule/clock.js';
+import { enableGarbageCollection } from './memory.js';
+import { type RestoreReport, restoreDatabase } from './restore/restore.js';
+import { parseRestoreSource } from './restore/source.js';
+import { restoreAtStartup } from './restore/startup.js';
+import type { Clock } from './schedule/clock.js';
 import { type CronSchedule, parseCron } from './schedule/cron.js';
 import { Scheduler } from './schedule/scheduler.js';
 import { maxBackupAgeMs, type StatusReport } from './server/status.js';
-import type { CheckMode } from './snapshot/worker-client.js';
 import Database from './sqlite/driver.js';
-import { LocalStore } from './storage/local.js';
+import type { CheckMode } from './sqlite/protocol.js';
+import type { LocalStore } from './storage/local.js';
 import type { BackupStore, StoredObject } from './storage/store.js';
 
 export interface LifeboatOptions {
@@ -46,6 +48,17 @@ export interface LifeboatOptions {
   readonly check?: CheckMode;
   /** Options for the application's database handle (embedded mode). */
   readonly database?: BetterSqlite3.Options;
+  /**
+   * A remote store of your own (any BackupStore) instead of the configured S3 bucket. Backups
+   * are encrypted with the configured active key before they reach it.
+   */
+  readonly remote?: BackupStore;
+  /**
+   * Lets Lifeboat force garbage collections while gigabytes stream through it, which keeps
+   * the process's memory flat (docs/benchmarks.md, "Memory"). Process-wide, so off by
+   * default in the library; the CLI turns it on.
+   */
+  readonly collectGarbage?: boolean;
 }
 
 export interface BackupEntry {
@@ -75,8 +88,8 @@ export class Lifeboat {
   readonly local: LocalStore;
   readonly remote: BackupStore | undefined;
   readonly logger: Logger;
+  private readonly parts: Composition;
   private readonly clock: Clock;
-  private readonly check: CheckMode;
   /** Replaced by restore(): the old handle is closed, a new one opened on the restored file. */
   private handle: BetterSqlite3.Database | undefined;
   private readonly databaseOptions: BetterSqlite3.Options | undefined;
@@ -94,38 +107,32 @@ export class Lifeboat {
   private closed = false;
 
   private constructor(init: {
-    config: Config;
-    mode: LifeboatMode;
-    dbFile: string;
-    remote: BackupStore | undefined;
-    logger: Logger;
-    clock: Clock;
-    check: CheckMode;
+    parts: Composition;
     handle: BetterSqlite3.Database | undefined;
     databaseOptions: BetterSqlite3.Options | undefined;
     lock: LockHandle;
     schedule: boolean;
   }) {
-    this.config = init.config;
-    this.mode = init.mode;
-    this.dbFile = init.dbFile;
-    this.local = new LocalStore(init.config.paths.backupsDir);
-    this.remote = init.remote;
-    this.logger = init.logger;
-    this.clock = init.clock;
-    this.check = init.check;
+    const { parts } = init;
+    this.parts = parts;
+    this.config = parts.config;
+    this.mode = parts.mode;
+    this.dbFile = parts.dbFile;
+    this.local = parts.local;
+    this.remote = parts.remote?.store;
+    this.logger = parts.logger;
+    this.clock = parts.clock;
     this.handle = init.handle;
     this.databaseOptions = init.databaseOptions;
     this.lock = init.lock;
-    this.startedAt = init.clock.now();
-    this.schedule = init.schedule
-      ? parseCron(init.config.backupCron, init.config.backupCronTz ? { timeZone: init.config.backupCronTz } : {})
-      : undefined;
+    this.startedAt = this.clock.now();
+    const { backupCron, backupCronTz } = this.config;
+    this.schedule = init.schedule ? parseCron(backupCron, backupCronTz ? { timeZone: backupCronTz } : {}) : undefined;
     this.scheduler = this.schedule
       ? new Scheduler({
           schedule: this.schedule,
-          clock: init.clock,
-          logger: init.logger,
+          clock: this.clock,
+          logger: this.logger,
           run: async () => {
             await this.backup();
           },
@@ -143,45 +150,50 @@ export class Lifeboat {
       ...(options.config ? { overrides: options.config } : {}),
     });
     for (const warning of warningsOf(config)) logger.warn(`configuration: ${warning}`);
-    const mode: LifeboatMode = options.dbPath ? 'sidecar' : 'embedded';
-    const dbFile = options.dbPath ? resolve(cwd, options.dbPath) : config.paths.dbFile;
+    if (options.collectGarbage) enableGarbageCollection();
+    const parts = compose({
+      config,
+      logger,
+      dbPath: options.dbPath,
+      cwd,
+      clock: options.clock,
+      remoteStore: options.remote,
+      check: options.check,
+    });
+    try {
+      return await Lifeboat.start(parts, options);
+    } catch (err) {
+      parts.close();
+      throw err;
+    }
+  }
 
-    const remote = await openRemoteStore(config, logger, { check: true });
-
-    await ensurePrivateDir(config.paths.backupsDir);
+  private static async start(parts: Composition, options: LifeboatOptions): Promise<Lifeboat> {
+    const { dbFile, mode, logger } = parts;
+    await parts.checkRemote();
+    await ensurePrivateDir(parts.config.paths.backupsDir);
     if (mode === 'embedded') await ensurePrivateDir(dirname(dbFile));
     else await assertDatabaseExists(dbFile);
-    const lock = await acquireLock(
-      `${dbFile}.lifeboat.lock`,
-      mode === 'embedded' ? 'embedded database' : 'sidecar backups',
-    );
-
+    const lock = await acquireLock(parts.locks.database, mode === 'embedded' ? 'embedded database' : 'sidecar backups');
     let handle: BetterSqlite3.Database | undefined;
     try {
-      // ── restore hook (src/restore/): complete an interrupted restore, then HQL_BACKUP_RESTORE, before the db is opened ──
-      await restoreAtStartup(config, {
+      // Before the database is opened: complete an interrupted restore, then HQL_BACKUP_RESTORE.
+      await restoreAtStartup({
+        config: parts.config,
         dbFile,
-        remote,
         logger,
         sidecar: mode === 'sidecar',
-        now: () => (options.clock ?? systemClock).now(),
+        plan: (source) => parts.restorePlan(source, { force: parts.config.restore.force }),
       });
-      // ── end of restore hook ──
       if (mode === 'embedded') handle = openEmbedded(dbFile, options.database);
       const lifeboat = new Lifeboat({
-        config,
-        mode,
-        dbFile,
-        remote,
-        logger,
-        clock: options.clock ?? systemClock,
-        check: options.check ?? 'quick',
+        parts,
         handle,
         databaseOptions: options.database,
         lock,
         schedule: options.schedule ?? true,
       });
-      await lifeboat.start(options.backupOnStart ?? 'if-none');
+      await lifeboat.begin(options.backupOnStart ?? 'if-none');
       return lifeboat;
     } catch (err) {
       handle?.close();
@@ -200,7 +212,7 @@ export class Lifeboat {
     return this.handle;
   }
 
-  private async start(backupOnStart: 'if-none' | 'always' | 'never'): Promise<void> {
+  private async begin(backupOnStart: 'if-none' | 'always' | 'never'): Promise<void> {
     const next = this.scheduler?.nextRunAt();
     this.logger.info(
       {
@@ -211,7 +223,9 @@ export class Lifeboat {
         schedule: this.config.backupCron,
         nextBackup: next?.toISOString() ?? 'not scheduled',
       },
-      `Lifeboat started: database ${this.dbFile}, backups in ${this.local.dir}, next scheduled backup ${next?.toISOString() ?? 'none'}`,
+      `Lifeboat started: database ${this.dbFile}, backups in ${this.local.dir}, next scheduled backup ${
+        next?.toISOString() ?? 'none'
+      }`,
     );
     this.scheduler?.start();
     const wantsFirst =
@@ -236,21 +250,9 @@ export class Lifeboat {
    * Takes a backup now. Runs after any backup already in progress (never two at once), so
    * the result always includes every write committed before this call.
    */
-  backup(options: { onProgress?: BackupJobOptions['onProgress'] } = {}): Promise<BackupReport> {
+  backup(options: { onProgress?: BackupPlan['onProgress'] } = {}): Promise<BackupReport> {
     if (this.closed) return Promise.reject(new LifeboatError('CLOSED', 'this Lifeboat instance is closed'));
-    const run = this.queue.then(() =>
-      runBackup(
-        backupJobOptions(this.config, {
-          dbFile: this.dbFile,
-          local: this.local,
-          remote: this.remote,
-          check: this.check,
-          now: () => this.clock.now(),
-          logger: this.logger,
-          onProgress: options.onProgress,
-        }),
-      ),
-    );
+    const run = this.queue.then(() => runBackup(this.parts.backupPlan({ onProgress: options.onProgress })));
     this.queue = run.then(
       (report) => {
         this.lastReport = report;
@@ -287,27 +289,20 @@ export class Lifeboat {
     options: { skipValidation?: boolean; onProgress?: (bytes: number, total: number | undefined) => void } = {},
   ): Promise<RestoreReport> {
     if (this.closed) return Promise.reject(new LifeboatError('CLOSED', 'this Lifeboat instance is closed'));
-    let parsed: RestoreSource;
+    let plan: ReturnType<Composition['restorePlan']>;
     try {
-      parsed = parseRestoreSource(source);
+      plan = this.parts.restorePlan(parseRestoreSource(source), {
+        force: true,
+        skipValidation: options.skipValidation,
+        onProgress: options.onProgress,
+      });
     } catch (err) {
       return Promise.reject(err);
     }
     const run = this.queue.then(async () => {
       this.handle?.close();
       try {
-        const report = await restoreDatabase({
-          source: parsed,
-          dbFile: this.dbFile,
-          remote: this.remote,
-          keys: this.config.encryption,
-          skipValidation: options.skipValidation ?? this.config.restore.skipValidation,
-          expectTables: this.config.restore.expectTables,
-          force: true,
-          logger: this.logger,
-          now: () => this.clock.now(),
-          onProgress: options.onProgress,
-        });
+        const report = await restoreDatabase(plan);
         this.logger.warn(
           { origin: report.origin, movedAside: report.movedAside },
           `restored ${report.origin} into ${this.dbFile}`,
@@ -379,6 +374,7 @@ export class Lifeboat {
     await this.queue;
     this.handle?.close();
     await this.lock.release();
+    this.parts.close();
     this.logger.info('Lifeboat stopped');
   }
 }

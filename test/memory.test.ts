@@ -3,7 +3,12 @@ import { execFileSync } from 'node:child_process';
 import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { test } from 'node:test';
 import { runInNewContext } from 'node:vm';
-import { COLLECT_EVERY_BYTES, droppedBuffers, FULL_COLLECT_GROWTH_BYTES } from '../src/memory.js';
+import {
+  COLLECT_EVERY_BYTES,
+  droppedBuffers,
+  enableGarbageCollection,
+  FULL_COLLECT_GROWTH_BYTES,
+} from '../src/memory.js';
 
 /**
  * Collections of each kind that start while the synchronous `fn` runs. Entries arrive on a
@@ -30,6 +35,13 @@ async function collectionsDuring(fn: () => void): Promise<{ minor: number; major
   observer.disconnect();
   return seen;
 }
+
+test('dropped buffers: nothing is collected, and no V8 flag touched, until the process opts in', async () => {
+  // A library must not change process-wide behaviour unasked: this runs before any opt-in.
+  const off = await collectionsDuring(() => droppedBuffers(4 * COLLECT_EVERY_BYTES));
+  assert.equal(off.minor + off.major, 0, 'no collection forced');
+  enableGarbageCollection();
+});
 
 test('dropped buffers: a young-generation collection once COLLECT_EVERY_BYTES have been counted, not before', async () => {
   // Start from a known count: reaching the threshold resets it.
@@ -70,7 +82,7 @@ test('dropped buffers: no gc global is left behind, for this context or a new on
 });
 
 test('dropped buffers: an application started with --expose-gc keeps its flag', () => {
-  const script = `const m = await import(${JSON.stringify(new URL('../src/memory.ts', import.meta.url).href)}); m.droppedBuffers(m.COLLECT_EVERY_BYTES); const vm = await import('node:vm'); console.log(vm.runInNewContext('typeof gc'));`;
+  const script = `const m = await import(${JSON.stringify(new URL('../src/memory.ts', import.meta.url).href)}); m.enableGarbageCollection(); m.droppedBuffers(m.COLLECT_EVERY_BYTES); const vm = await import('node:vm'); console.log(vm.runInNewContext('typeof gc'));`;
   const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], {
     encoding: 'utf8',
   });

@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from './util.js';
@@ -16,8 +16,7 @@ export interface ChildRuntime {
  * Compiles src/ and bench/child.ts into `dir` the way `npm run build` does (tsc, no bundler),
  * so the measured processes load plain JavaScript as a deployed Lifeboat does — tsx adds
  * ~30 MB of RSS (its loader thread and transpile caches) that production never pays.
- * Layout mirrors the repository (out/src, out/lib, out/bench), so the SQLite worker is found
- * at the same relative path as from dist/.
+ * Layout mirrors the repository (out/src, out/bench); the SQLite worker is compiled beside its client.
  */
 export async function compileForChildren(dir: string, log: (s: string) => void): Promise<ChildRuntime> {
   const out = join(dir, 'out');
@@ -52,7 +51,6 @@ export async function compileForChildren(dir: string, log: (s: string) => void):
   }
   if (!existsSync(join(out, 'bench', 'child.js')))
     throw new Error(`compiling for the child processes produced no ${join(out, 'bench', 'child.js')}`);
-  cpSync(join(REPO, 'lib'), join(out, 'lib'), { recursive: true });
   symlinkSync(join(REPO, 'node_modules'), join(out, 'node_modules'));
   writeFileSync(join(out, 'package.json'), JSON.stringify({ type: 'module' }));
   return { kind: 'compiled', childArgs: ['--no-warnings', join(out, 'bench', 'child.js')] };

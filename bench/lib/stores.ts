@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { S3Config } from '../../src/config/types.js';
 import { createKeySet } from '../../src/crypto/keys.js';
 import { LocalStore } from '../../src/storage/local.js';
-import { createS3Store } from '../../src/storage/s3.js';
+import { S3Store } from '../../src/storage/s3/store.js';
 import type { BackupStore, RangeSource } from '../../src/storage/store.js';
 
 /** Where a measured run sends its backup: a local folder, or the local S3 server with given part settings. */
@@ -16,7 +16,7 @@ export const BENCH_KEYS = createKeySet([{ id: 'bench', key: Buffer.alloc(32, 7) 
 
 export function openStore(spec: StoreSpec): BackupStore {
   if (spec.kind === 'local') return new LocalStore(spec.dir);
-  return createS3Store(spec.s3, {
+  return new S3Store(spec.s3, {
     ...(spec.partMiB ? { partSizeBytes: spec.partMiB * 1024 * 1024 } : {}),
     ...(spec.queue ? { queueSize: spec.queue } : {}),
   });

@@ -1,15 +1,13 @@
-import { readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { type EncryptedFileSource, openEncryptedFile } from '../crypto/encrypted-file.js';
 import type { EncryptionKey } from '../crypto/keys.js';
 import { LifeboatError } from '../errors.js';
-import { ensurePrivateDir, TEMP_PREFIX } from '../fs/durable.js';
+import { ensurePrivateDir, removeStaleTemps } from '../fs/durable.js';
 import { acquireLock } from '../fs/lock.js';
-import { type SnapshotStage, snapshotDatabase } from '../snapshot/snapshot.js';
-import type { CheckMode } from '../snapshot/worker-client.js';
+import { checkSnapshot, copySnapshot, type SnapshotStage } from '../snapshot/snapshot.js';
+import type { CheckMode } from '../sqlite/protocol.js';
 import type { LocalStore } from '../storage/local.js';
-import type { BackupStore } from '../storage/store.js';
+import type { BackupStore, StagedObject } from '../storage/store.js';
 import { backupName } from './naming.js';
 import { expiredBackups } from './retention.js';
 
@@ -21,17 +19,20 @@ export interface RemoteTarget {
 
 export type BackupStage = SnapshotStage | 'upload';
 
-export interface BackupJobOptions {
+/** Everything one backup run needs; built by the composition root (src/compose.ts). */
+export interface BackupPlan {
   readonly dbFile: string;
   readonly nodeId: number;
   readonly local: LocalStore;
+  /** Lock file that keeps two runs (of any process) from writing the same folder at once. */
+  readonly lockFile: string;
   readonly keepDaysLocal: number;
-  readonly remote?: RemoteTarget | undefined;
+  readonly remote: RemoteTarget | undefined;
   readonly keepDaysRemote: number;
   readonly check: CheckMode;
   readonly now: () => Date;
   readonly logger: Logger;
-  /** `copy` and `check` come from the snapshot; `upload` (encrypted bytes) overlaps `check`. */
+  /** `copy` bytes, then `check` (no byte count), and `upload` (encrypted bytes) beside the check. */
   readonly onProgress?: ((stage: BackupStage, bytes: number, total: number | undefined) => void) | undefined;
 }
 
@@ -48,6 +49,7 @@ export interface BackupReport {
   readonly bytes: number;
   readonly startedAt: Date;
   readonly durationMs: number;
+  /** The copy and its check. */
   readonly snapshotMs: number;
   readonly sourceJournalMode: string;
   readonly expiredLocal: readonly string[];
@@ -62,7 +64,9 @@ export class RemotePushError extends LifeboatError {
   constructor(report: BackupReport, cause: unknown) {
     super(
       'REMOTE_PUSH_FAILED',
-      `backup ${report.name} was saved locally at ${report.path} but the push to the remote store failed: ${(cause as Error)?.message ?? String(cause)}`,
+      `backup ${report.name} was saved locally at ${report.path} but the push to the remote store failed: ${
+        (cause as Error)?.message ?? String(cause)
+      }`,
       {
         hint: 'check the S3 settings (HQL_S3_*) and `lifeboat list --remote`; the local backup is kept and the next run pushes a new one',
         cause,
@@ -72,194 +76,165 @@ export class RemotePushError extends LifeboatError {
   }
 }
 
-/**
- * One backup run: snapshot → local file (verified, durable) → optional encrypted push →
- * local and remote retention. Retention runs only after the new backup is safely stored,
- * and never deletes the newest backup.
- */
-export async function runBackup(options: BackupJobOptions): Promise<BackupReport> {
-  await ensurePrivateDir(options.local.dir);
-  // One backup at a time per folder, across processes (serve + an operator's `lifeboat backup`).
-  const lock = await acquireLock(join(options.local.dir, BACKUP_LOCK), 'backup');
+/** One backup at a time per backups folder, across processes (serve and an operator's `lifeboat backup`). */
+export async function runBackup(plan: BackupPlan): Promise<BackupReport> {
+  await ensurePrivateDir(plan.local.dir);
+  const lock = await acquireLock(plan.lockFile, 'backup');
   try {
-    return await backupLocked(options);
+    return await backupLocked(plan);
   } finally {
     await lock.release();
   }
 }
 
-/** Lock file inside the backups folder; a dot name, so it is never listed as a backup. */
-export const BACKUP_LOCK = '.lifeboat-backup.lock';
-
-async function backupLocked(options: BackupJobOptions): Promise<BackupReport> {
-  const { logger, local } = options;
-  const startedAt = options.now();
+/**
+ * One backup, in the order things happen: copy → stage the push → check → commit locally →
+ * commit remotely → retention. The push sends the copy's bytes while the copy is checked, but
+ * nothing becomes a backup, here or in the store, before the check passed and the local file
+ * is durable; retention runs only after that, and never deletes the newest backup.
+ */
+async function backupLocked(plan: BackupPlan): Promise<BackupReport> {
+  const { logger, local, remote } = plan;
+  const startedAt = plan.now();
   const t0 = performance.now();
-  const name = backupName(options.nodeId, Math.floor(startedAt.getTime() / 1000));
-  const path = local.pathOf(name);
+  const name = backupName(plan.nodeId, Math.floor(startedAt.getTime() / 1000));
   const warnings: string[] = [];
-
-  await removeStaleTemps(local.dir, logger);
-  if ((await local.list()).some((o) => o.name === name)) {
+  for (const file of await removeStaleTemps(local.dir)) {
+    logger.info({ file }, 'removed a temp file left by an interrupted run');
+  }
+  if (await local.stat(name)) {
     throw new LifeboatError('BACKUP_EXISTS', `a backup named ${name} already exists in ${local.dir}`, {
       hint: 'two backups started in the same second; wait a second and run it again',
     });
   }
+  logger.info({ db: plan.dbFile, backup: local.pathOf(name) }, 'backup started');
 
-  logger.info({ db: options.dbFile, backup: path }, 'backup started');
-  // With a remote store the push starts as soon as the snapshot's bytes are final and runs
-  // while the snapshot is checked and made durable; the object is committed only once the
-  // local backup is (beforeCommit), so a backup that fails its check never reaches the store.
-  const push = options.remote ? new Push(name, options.remote, options.onProgress) : undefined;
-  let snap: Awaited<ReturnType<typeof snapshotDatabase>>;
+  // 1. Copy the live database into a temp file of the local store.
+  const staged = local.stageFile(name);
+  let copy: Awaited<ReturnType<typeof copySnapshot>>;
   try {
-    snap = await snapshotDatabase(options.dbFile, path, {
-      check: options.check,
-      ...(push ? { onCopied: (copy: string) => push.start(copy) } : {}),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    });
+    copy = await copySnapshot(plan.dbFile, staged.path, { onProgress: plan.onProgress });
   } catch (err) {
-    push?.cancel(err);
-    await push?.settled();
+    await staged.abort();
     throw err;
   }
-  push?.localCommitted();
-  if (snap.journalMode !== 'wal') {
+
+  // 2. Stage the push: encrypted on the fly from the copy, parts sent while it is checked.
+  let push: Push | undefined;
+  try {
+    if (remote) push = await Push.stage(name, staged.path, remote, plan.onProgress);
+    // 3. Check the copy; 4. commit it locally.
+    plan.onProgress?.('check', 0, undefined);
+    await checkSnapshot(staged.path, plan.dbFile, plan.check);
+    await staged.commit();
+  } catch (err) {
+    await push?.abort();
+    await staged.abort();
+    throw err;
+  }
+  const snapshotMs = performance.now() - t0;
+  if (copy.journalMode !== 'wal') {
     warnings.push(
-      `the database is in ${snap.journalMode} journal mode, so writers waited during the snapshot; WAL mode lets them continue`,
+      `the database is in ${copy.journalMode} journal mode, so writers waited during the snapshot; WAL mode lets them continue`,
     );
   }
-  logger.info(
-    { backup: name, bytes: snap.bytes, ms: Math.round(snap.durationMs) },
-    'local backup written and verified',
-  );
+  logger.info({ backup: name, bytes: copy.bytes, ms: Math.round(snapshotMs) }, 'local backup written and verified');
 
-  const expiredLocal = await applyRetention(local, options.keepDaysLocal, name, options.now(), logger, warnings);
+  // 5. Commit remotely.
+  let pushFailure: { error: unknown } | undefined;
+  if (push && remote) {
+    try {
+      await push.commit();
+      logger.info(
+        { object: name, store: remote.store.description, ms: Math.round(push.elapsedMs()) },
+        'encrypted backup pushed',
+      );
+    } catch (error) {
+      pushFailure = { error };
+    }
+  }
 
-  const baseReport = {
+  // 6. Retention: local even when the push failed (the new local backup is safe), remote only after a push.
+  const expiredLocal = await applyRetention(local, plan.keepDaysLocal, name, plan.now(), logger, warnings);
+  const report = {
     name,
-    path,
-    bytes: snap.bytes,
+    path: local.pathOf(name),
+    bytes: copy.bytes,
     startedAt,
-    snapshotMs: snap.durationMs,
-    sourceJournalMode: snap.journalMode,
+    snapshotMs,
+    sourceJournalMode: copy.journalMode,
     expiredLocal,
     warnings,
   };
-
-  let remote: RemoteReport | undefined;
-  if (push && options.remote) {
-    try {
-      // Started from the copy, or (if the copy was never announced) from the finished file.
-      await push.finish(path);
-    } catch (err) {
-      throw new RemotePushError({ ...baseReport, durationMs: performance.now() - t0, remote: undefined }, err);
-    }
-    const pushMs = push.elapsedMs();
-    logger.info(
-      { object: name, store: options.remote.store.description, ms: Math.round(pushMs) },
-      'encrypted backup pushed',
-    );
-    const expired = await applyRetention(
-      options.remote.store,
-      options.keepDaysRemote,
-      name,
-      options.now(),
-      logger,
-      warnings,
-    );
-    remote = { object: name, plainBytes: snap.bytes, durationMs: pushMs, expired };
-  }
-
-  const report: BackupReport = { ...baseReport, durationMs: performance.now() - t0, remote };
+  if (pushFailure)
+    throw new RemotePushError({ ...report, durationMs: performance.now() - t0, remote: undefined }, pushFailure.error);
+  const remoteReport: RemoteReport | undefined =
+    push && remote
+      ? {
+          object: name,
+          plainBytes: copy.bytes,
+          durationMs: push.elapsedMs(),
+          expired: await applyRetention(remote.store, plan.keepDaysRemote, name, plan.now(), logger, warnings),
+        }
+      : undefined;
+  const done: BackupReport = { ...report, durationMs: performance.now() - t0, remote: remoteReport };
   logger.info(
     {
       backup: name,
-      ms: Math.round(report.durationMs),
+      ms: Math.round(done.durationMs),
       expiredLocal: expiredLocal.length,
-      expiredRemote: remote?.expired.length ?? 0,
+      expiredRemote: remoteReport?.expired.length ?? 0,
     },
     'backup finished',
   );
-  return report;
+  return done;
 }
 
-/**
- * The encrypted push of one backup, started early from the snapshot's temp file. The store
- * reads the file as a RangeSource (encrypted on the fly, parts in parallel, a failed part
- * read again) and commits the object only after `localCommitted()`; `cancel()` stops it.
- */
+/** The encrypted push of one backup: the copy seen as its cryptr stream, staged in the remote store. */
 class Push {
-  private readonly stop = new AbortController();
-  private readonly local: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void };
-  private running: Promise<void> | undefined;
-  private startedAt = 0;
+  private readonly startedAt = performance.now();
+  private finishedAt: number | undefined;
 
-  constructor(
-    private readonly name: string,
-    private readonly remote: RemoteTarget,
-    private readonly onProgress: BackupJobOptions['onProgress'],
-  ) {
-    let resolve!: () => void;
-    let reject!: (err: unknown) => void;
-    const promise = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
+  private constructor(
+    private readonly source: EncryptedFileSource,
+    private readonly staged: StagedObject,
+  ) {}
+
+  /** The file is opened now: it may be renamed afterwards, the push keeps reading it. */
+  static async stage(
+    name: string,
+    file: string,
+    remote: RemoteTarget,
+    onProgress: BackupPlan['onProgress'],
+  ): Promise<Push> {
+    const source = await openEncryptedFile(file, remote.key);
+    const total = source.size;
+    const staged = remote.store.stage(name, source, {
+      ...(onProgress ? { onProgress: (bytes: number) => onProgress('upload', bytes, total) } : {}),
     });
-    promise.catch(() => undefined); // observed through the store's beforeCommit
-    this.local = { promise, resolve, reject };
+    return new Push(source, staged);
   }
 
-  /** Opens `file` and starts sending it; resolves once the file is open (it may be renamed then). */
-  start(file: string): Promise<void> {
-    let opened!: () => void;
-    const isOpen = new Promise<void>((res) => (opened = res));
-    this.running = this.run(file, opened);
-    this.running.catch(() => undefined); // reported by finish()
-    return isOpen;
+  async commit(): Promise<void> {
+    try {
+      await this.staged.commit();
+    } catch (err) {
+      await this.staged.abort();
+      throw err;
+    } finally {
+      this.finishedAt = performance.now();
+      await this.source.close();
+    }
   }
 
-  localCommitted(): void {
-    this.local.resolve();
+  async abort(): Promise<void> {
+    await this.staged.abort();
+    await this.source.close();
   }
 
-  cancel(reason: unknown): void {
-    this.local.reject(reason);
-    this.stop.abort(reason);
-  }
-
-  async settled(): Promise<void> {
-    await this.running?.catch(() => undefined);
-  }
-
-  async finish(committedPath: string): Promise<void> {
-    this.running ??= this.run(committedPath, () => undefined);
-    await this.running;
-  }
-
-  /** From the start of the push (while the snapshot was still checked) to now. */
+  /** From staging (while the copy was still checked) to the commit. */
   elapsedMs(): number {
-    return performance.now() - this.startedAt;
-  }
-
-  private async run(file: string, opened: () => void): Promise<void> {
-    this.startedAt = performance.now();
-    let source: EncryptedFileSource;
-    try {
-      source = await openEncryptedFile(file, this.remote.key);
-    } finally {
-      opened();
-    }
-    try {
-      const total = source.size;
-      await this.remote.store.put(this.name, source, {
-        signal: this.stop.signal,
-        beforeCommit: () => this.local.promise,
-        ...(this.onProgress ? { onProgress: (bytes: number) => this.onProgress?.('upload', bytes, total) } : {}),
-      });
-    } finally {
-      await source.close();
-    }
+    return (this.finishedAt ?? performance.now()) - this.startedAt;
   }
 }
 
@@ -280,9 +255,8 @@ async function applyRetention(
     warnings.push(msg);
     return [];
   }
-  const expired = expiredBackups(names, now, { keepDays, protect: [justMade] });
   const deleted: string[] = [];
-  for (const name of expired) {
+  for (const name of expiredBackups(names, now, { keepDays, protect: [justMade] })) {
     try {
       await store.delete(name);
       deleted.push(name);
@@ -294,14 +268,4 @@ async function applyRetention(
     }
   }
   return deleted;
-}
-
-/** Temp files of runs that crashed (never a backup name, so never a backup). */
-async function removeStaleTemps(dir: string, logger: Logger): Promise<void> {
-  const entries = await readdir(dir).catch(() => [] as string[]);
-  for (const entry of entries) {
-    if (!entry.startsWith(TEMP_PREFIX)) continue;
-    await rm(join(dir, entry), { force: true });
-    logger.info({ file: entry }, 'removed a temp file left by an interrupted run');
-  }
 }

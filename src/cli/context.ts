@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
+import { type Composition, compose } from '../compose.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { createLogger, type Logger } from '../log.js';
+import type { CheckMode } from '../sqlite/protocol.js';
 
 export interface ConfigFlag {
   readonly config?: string;
@@ -22,6 +24,23 @@ export function configFromCli(flags: ConfigFlag): Config {
 
 export function cliLogger(): Logger {
   return createLogger();
+}
+
+/**
+ * The parts a command works with, built by the composition root from `--config` and `--db`.
+ * `run` gets them and they are closed afterwards, whatever happens.
+ */
+export async function withParts<T>(
+  flags: ConfigFlag & { readonly db?: string | undefined },
+  run: (parts: Composition) => Promise<T>,
+  options: { readonly check?: CheckMode } = {},
+): Promise<T> {
+  const parts = compose({ config: configFromCli(flags), logger: cliLogger(), dbPath: flags.db, check: options.check });
+  try {
+    return await run(parts);
+  } finally {
+    parts.close();
+  }
 }
 
 export function formatBytes(n: number): string {

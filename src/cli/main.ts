@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT_USAGE } from '../errors.js';
+import { enableGarbageCollection } from '../memory.js';
 import { commands } from './commands/index.js';
 
 export function buildProgram(): Command {
@@ -12,6 +13,8 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: readonly string[]): Promise<void> {
+  // The CLI is its own process: it may force collections to keep memory flat (src/memory.ts).
+  enableGarbageCollection();
   const program = buildProgram();
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { chmod, mkdir, open, rename, rm } from 'node:fs/promises';
+import { chmod, chown, link, lstat, mkdir, open, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { isMissing, noHardLinks } from './errno.js';
 
 /**
  * The crash-safety primitives every writer uses: temp file in the target folder → fsync →
@@ -13,6 +14,7 @@ import { pipeline } from 'node:stream/promises';
 /** Prefix of every temp file Lifeboat creates, so stale ones can be recognised and removed. */
 export const TEMP_PREFIX = '.lifeboat-tmp-';
 
+/** A new temp name beside `target`: `.lifeboat-tmp-{name}.{random}`. */
 export function tempPathFor(target: string): string {
   return join(dirname(target), `${TEMP_PREFIX}${basename(target)}.${randomBytes(6).toString('hex')}`);
 }
@@ -44,36 +46,97 @@ export async function commitFile(temp: string, target: string): Promise<void> {
 }
 
 /**
- * Streams `body` into `target` all-or-nothing: a failure removes the temp file and leaves
- * any existing `target` untouched. `flags: 'wx'` on the temp name guards against races.
- * `beforeCommit` runs once the bytes are written and before the rename; if it rejects,
- * nothing is renamed. `signal` interrupts the copy (the body is destroyed).
+ * Gives the file at `from` the name `to` without ever replacing a file there: a hard link,
+ * which fails with EEXIST when `to` exists (a rename would silently replace it). Where the
+ * file system has no hard links, a rename after one more existence check (EEXIST too); `from`
+ * is then gone. Says which happened.
+ */
+export async function linkNoClobber(from: string, to: string): Promise<'linked' | 'renamed'> {
+  try {
+    await link(from, to);
+    return 'linked';
+  } catch (err) {
+    if (!noHardLinks(err)) throw err;
+  }
+  if (await lstat(to).catch(() => undefined)) {
+    throw Object.assign(new Error(`EEXIST: file already exists, ${to}`), { code: 'EEXIST', path: to });
+  }
+  await rename(from, to);
+  return 'renamed';
+}
+
+export interface AtomicWriteOptions {
+  /** File mode of the result; default 0600. */
+  readonly mode?: number;
+  /** Owner of the result (set before it gets its name). */
+  readonly owner?: { readonly uid: number; readonly gid: number } | undefined;
+  /** Fail with EEXIST instead of replacing an existing `target`. */
+  readonly noClobber?: boolean;
+  /** Interrupts the copy of a stream body (the body is destroyed, nothing is written). */
+  readonly signal?: AbortSignal;
+  /** Bytes of a stream body written so far. */
+  readonly onProgress?: (bytes: number) => void;
+}
+
+/**
+ * Writes `body` to `target` all-or-nothing: a temp file beside it, fsync, rename (or a
+ * no-clobber link), fsync of the folder. A failure removes the temp file and leaves any
+ * existing `target` untouched. Returns the number of bytes written.
  */
 export async function writeFileAtomic(
   target: string,
-  body: Readable,
-  options: {
-    mode?: number;
-    onProgress?: (bytes: number) => void;
-    beforeCommit?: () => Promise<void>;
-    signal?: AbortSignal;
-  } = {},
+  body: Readable | Buffer | string,
+  options: AtomicWriteOptions = {},
 ): Promise<number> {
   const temp = tempPathFor(target);
-  let bytes = 0;
+  const mode = options.mode ?? 0o600;
   try {
-    const out = createWriteStream(temp, { flags: 'wx', mode: options.mode ?? 0o600 });
-    body.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      options.onProgress?.(bytes);
-    });
-    await pipeline(body, out, ...(options.signal ? [{ signal: options.signal }] : []));
-    await options.beforeCommit?.();
-    await commitFile(temp, target);
+    let bytes: number;
+    if (typeof body === 'string' || Buffer.isBuffer(body)) {
+      await writeFile(temp, body, { mode, flag: 'wx' });
+      bytes = Buffer.byteLength(body);
+    } else {
+      bytes = 0;
+      body.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        options.onProgress?.(bytes);
+      });
+      const out = createWriteStream(temp, { flags: 'wx', mode });
+      await pipeline(body, out, ...(options.signal ? [{ signal: options.signal }] : []));
+    }
+    if (options.owner) await chown(temp, options.owner.uid, options.owner.gid);
+    await fsyncFile(temp);
+    if (options.noClobber) {
+      if ((await linkNoClobber(temp, target)) === 'linked') await unlink(temp);
+    } else {
+      await rename(temp, target);
+    }
+    await fsyncDir(dirname(target));
     return bytes;
   } catch (err) {
-    body.destroy();
+    if (!(typeof body === 'string' || Buffer.isBuffer(body))) body.destroy();
     await rm(temp, { force: true });
     throw err;
   }
+}
+
+/**
+ * Removes Lifeboat's temp files in `dir` whose names start with `TEMP_PREFIX + namePrefix`,
+ * left by runs that crashed. Returns the names removed. A missing folder has none.
+ */
+export async function removeStaleTemps(dir: string, namePrefix = ''): Promise<string[]> {
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch (err) {
+    if (isMissing(err)) return [];
+    throw err;
+  }
+  const removed: string[] = [];
+  for (const entry of entries) {
+    if (!entry.startsWith(TEMP_PREFIX + namePrefix)) continue;
+    await rm(join(dir, entry), { force: true, recursive: true });
+    removed.push(entry);
+  }
+  return removed;
 }

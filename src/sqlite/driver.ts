@@ -8,7 +8,7 @@ import type BetterSqlite3 from 'better-sqlite3';
  * #1515) — seen here in the test suite. better-sqlite3 13 moved to Node-API and is safe on
  * Node 24, but needs Node >= 22. So both are installed (13 under the alias
  * `better-sqlite3-napi`) and the right one is loaded; the API is the same.
- * lib/sqlite-worker.mjs makes the same choice.
+ * Every connection Lifeboat opens, the worker thread's included, takes it from here.
  */
 export const SQLITE_DRIVER =
   Number(process.versions.node.split('.')[0]) >= 22 ? 'better-sqlite3-napi' : 'better-sqlite3';

@@ -1,12 +1,23 @@
-import { createReadStream, type Dirent } from 'node:fs';
-import { readdir, stat, unlink } from 'node:fs/promises';
+import { createReadStream, createWriteStream, type Dirent } from 'node:fs';
+import { readdir, rm, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { LifeboatError } from '../errors.js';
-import { ensurePrivateDir, TEMP_PREFIX, writeFileAtomic } from '../fs/durable.js';
-import { type BackupStore, isRangeSource, type PutBody, type PutOptions, type StoredObject } from './store.js';
+import { commitFile, ensurePrivateDir, TEMP_PREFIX, tempPathFor, writeFileAtomic } from '../fs/durable.js';
+import { isMissing } from '../fs/errno.js';
+import type { BackupStore, ByteRange, RangeSource, StagedObject, StageOptions, StoredObject } from './store.js';
 
-/** A plain folder as a BackupStore (the local backups folder, or any mounted disk). */
+/** A temp file in the store's folder that becomes `name` on commit; for writers that produce the file themselves. */
+export interface StagedFile extends StagedObject {
+  /** Where to write the bytes (a temp name the store owns; never listed). */
+  readonly path: string;
+}
+
+/**
+ * A plain folder as a BackupStore (the local backups folder, or any mounted disk). Staging is
+ * a temp file in the folder; commit is fsync, rename, fsync of the folder.
+ */
 export class LocalStore implements BackupStore {
   readonly dir: string;
   readonly description: string;
@@ -21,65 +32,130 @@ export class LocalStore implements BackupStore {
     try {
       entries = await readdir(this.dir, { withFileTypes: true });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if (isMissing(err)) return [];
       throw err;
     }
     const out: StoredObject[] = [];
     for (const e of entries) {
       if (!e.isFile() || e.name.startsWith('.')) continue;
-      try {
-        const s = await stat(join(this.dir, e.name));
-        out.push({ name: e.name, size: s.size, modified: s.mtime });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // deleted meanwhile
-      }
+      const found = await this.stat(e.name);
+      if (found) out.push(found); // else deleted meanwhile
     }
     return out.sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  async put(name: string, body: PutBody, options: PutOptions = {}): Promise<StoredObject> {
-    const path = this.pathOf(name);
-    await ensurePrivateDir(this.dir);
-    const stream = isRangeSource(body) ? body.open(0, body.size) : body;
+  async stat(name: string): Promise<StoredObject | undefined> {
     try {
-      const size = await writeFileAtomic(path, stream, { mode: 0o600, ...options });
-      return { name, size, modified: new Date() };
+      const s = await stat(this.pathOf(name));
+      return s.isFile() ? { name, size: s.size, modified: s.mtime } : undefined;
     } catch (err) {
-      if (options.signal?.aborted) {
-        throw new LifeboatError(
-          'ABORTED',
-          `writing ${name} to ${this.description} was interrupted; nothing was stored`,
-          { cause: options.signal.reason },
-        );
-      }
+      if (isMissing(err)) return undefined;
       throw err;
     }
   }
 
-  async get(name: string): Promise<Readable> {
+  async get(name: string, range?: ByteRange): Promise<Readable> {
+    if (!(await this.stat(name))) {
+      throw new LifeboatError('NOT_FOUND', `no backup "${name}" in ${this.description}`, {
+        hint: 'run `lifeboat list` to see the backups that exist',
+      });
+    }
     const path = this.pathOf(name);
+    if (!range) return createReadStream(path);
+    if (range.end <= range.start) return Readable.from([]);
+    return createReadStream(path, { start: range.start, end: range.end - 1 });
+  }
+
+  /** A temp file to write `name` into directly (the snapshot copy), committed by rename. */
+  stageFile(name: string): StagedFile {
+    const target = this.pathOf(name);
+    const path = tempPathFor(target);
+    let state: 'staged' | 'committed' | 'aborted' = 'staged';
+    return {
+      path,
+      commit: async () => {
+        if (state !== 'staged') throw new LifeboatError('STAGE_ENDED', `${name} was already ${state}`);
+        await commitFile(path, target);
+        state = 'committed';
+        const s = await stat(target);
+        return { name, size: s.size, modified: s.mtime };
+      },
+      abort: async () => {
+        if (state !== 'staged') return;
+        state = 'aborted';
+        await rm(path, { force: true });
+        await rm(`${path}-journal`, { force: true });
+      },
+    };
+  }
+
+  stage(name: string, source: RangeSource, options: StageOptions = {}): StagedObject {
+    const file = this.stageFile(name);
+    const stop = new AbortController();
+    const onOuterAbort = () => stop.abort(options.signal?.reason);
+    if (options.signal?.aborted) onOuterAbort();
+    else options.signal?.addEventListener('abort', onOuterAbort, { once: true });
+    const copying = (async () => {
+      await ensurePrivateDir(this.dir);
+      let bytes = 0;
+      const body = source.open(0, source.size);
+      body.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        options.onProgress?.(bytes);
+      });
+      await pipeline(body, createWriteStream(file.path, { flags: 'wx', mode: 0o600 }), { signal: stop.signal });
+    })().finally(() => options.signal?.removeEventListener('abort', onOuterAbort));
+    // A failed copy removes its temp file at once; commit() reports the failure.
+    copying.catch(() => file.abort());
+    return {
+      commit: async () => {
+        try {
+          await copying;
+        } catch (err) {
+          if (stop.signal.aborted) {
+            throw new LifeboatError(
+              'ABORTED',
+              `writing ${name} to ${this.description} was interrupted; nothing was stored`,
+              {
+                cause: stop.signal.reason,
+              },
+            );
+          }
+          throw err;
+        }
+        return file.commit();
+      },
+      abort: async () => {
+        stop.abort(new LifeboatError('ABORTED', `writing ${name} to ${this.description} was aborted`));
+        await copying.catch(() => undefined);
+        await file.abort();
+      },
+    };
+  }
+
+  async create(name: string, body: Buffer): Promise<StoredObject> {
+    const path = this.pathOf(name);
+    await ensurePrivateDir(this.dir);
     try {
-      await stat(path);
+      await writeFileAtomic(path, body, { noClobber: true });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new LifeboatError('NOT_FOUND', `no backup "${name}" in ${this.description}`, {
-          hint: 'run `lifeboat list` to see the backups that exist',
-        });
+      if ((err as { code?: unknown }).code === 'EEXIST') {
+        throw new LifeboatError('EXISTS', `${name} already exists in ${this.description}`);
       }
       throw err;
     }
-    return createReadStream(path);
+    return { name, size: body.length, modified: new Date() };
   }
 
   async delete(name: string): Promise<void> {
     try {
       await unlink(this.pathOf(name));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if (!isMissing(err)) throw err;
     }
   }
 
-  /** Full path of a stored name; rejects names that would escape the folder. */
+  /** Full path of a stored name; rejects names that would escape the folder or look like a temp file. */
   pathOf(name: string): string {
     if (
       name === '' ||

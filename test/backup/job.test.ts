@@ -13,8 +13,9 @@ import {
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { BACKUP_LOCK, type BackupJobOptions, runBackup } from '../../src/backup/job.js';
+import { type BackupPlan, runBackup } from '../../src/backup/job.js';
 import { backupName } from '../../src/backup/naming.js';
+import { BACKUP_LOCK } from '../../src/compose.js';
 import { LifeboatError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { LocalStore } from '../../src/storage/local.js';
@@ -24,16 +25,18 @@ import { tempDir } from '../support/tmp.js';
 const NOW = new Date('2026-11-24T02:30:00.400Z');
 const NOW_S = Math.floor(NOW.getTime() / 1000);
 
-function setup(rows = 500): { dir: string; db: string; backups: string; options: BackupJobOptions } {
+function setup(rows = 500): { dir: string; db: string; backups: string; options: BackupPlan } {
   const dir = tempDir();
   const db = join(dir, 'app.db');
   createItemsDb(db, rows);
   const backups = join(dir, 'state_machine', 'backups');
-  const options: BackupJobOptions = {
+  const options: BackupPlan = {
     dbFile: db,
     nodeId: 7,
     local: new LocalStore(backups),
+    lockFile: join(backups, BACKUP_LOCK),
     keepDaysLocal: 3,
+    remote: undefined,
     keepDaysRemote: 30,
     check: 'quick',
     now: () => NOW,

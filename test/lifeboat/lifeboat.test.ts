@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { LifeboatError } from '../../src/errors.js';
 import { Lifeboat } from '../../src/index.js';
-import { FakeClock } from '../../src/schedule/clock.js';
 import { countItems, createItemsDb } from '../support/db.js';
+import { FakeClock } from '../support/fake-clock.js';
 import { tempDir } from '../support/tmp.js';
 
 test('embedded: creates the database in WAL mode, hands out the handle, backs up at once, then on schedule', async () => {

@@ -7,9 +7,9 @@ import { test } from 'node:test';
 import { LifeboatError } from '../../src/errors.js';
 import { Lifeboat, loadConfig, type RestoreReport } from '../../src/index.js';
 import { createLogger } from '../../src/log.js';
-import { FakeClock } from '../../src/schedule/clock.js';
 import Database from '../../src/sqlite/driver.js';
 import { countItems, createItemsDb } from '../support/db.js';
+import { FakeClock } from '../support/fake-clock.js';
 import { getTestS3, s3Env } from '../support/s3.js';
 import { tempDir } from '../support/tmp.js';
 

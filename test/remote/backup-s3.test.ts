@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { before, test } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { type BackupJobOptions, RemotePushError, runBackup } from '../../src/backup/job.js';
+import { type BackupPlan, RemotePushError, runBackup } from '../../src/backup/job.js';
 import { backupName } from '../../src/backup/naming.js';
 import type { S3Config } from '../../src/config/types.js';
 import { decodeHeader } from '../../src/crypto/format.js';
@@ -13,7 +13,7 @@ import { createDecryptStream } from '../../src/crypto/stream.js';
 import { LifeboatError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { LocalStore } from '../../src/storage/local.js';
-import { createS3Store } from '../../src/storage/s3.js';
+import { S3Store } from '../../src/storage/s3/store.js';
 import type { BackupStore } from '../../src/storage/store.js';
 import { runCli } from '../support/cli.js';
 import { createItemsDb } from '../support/db.js';
@@ -36,7 +36,7 @@ const KEYS = createKeySet(
 const NOW = new Date('2026-11-24T02:30:00Z');
 const NOW_S = NOW.getTime() / 1000;
 
-function job(config: S3Config, over: Partial<BackupJobOptions> = {}): BackupJobOptions {
+function job(config: S3Config, over: Partial<BackupPlan> = {}): BackupPlan {
   const dir = tempDir();
   const db = join(dir, 'app.db');
   createItemsDb(db, 2000);
@@ -44,8 +44,9 @@ function job(config: S3Config, over: Partial<BackupJobOptions> = {}): BackupJobO
     dbFile: db,
     nodeId: 1,
     local: new LocalStore(join(dir, 'backups')),
+    lockFile: join(dir, 'backups', '.lifeboat-backup.lock'),
     keepDaysLocal: 3,
-    remote: { store: createS3Store(config), key: KEYS.active },
+    remote: { store: new S3Store(config), key: KEYS.active },
     keepDaysRemote: 30,
     check: 'quick',
     now: () => NOW,
@@ -59,7 +60,7 @@ test('each backup is pushed encrypted with the active key under the same name, a
   const options = job(config);
   const report = await runBackup(options);
   assert.equal(report.remote?.object, report.name);
-  const store = createS3Store(config);
+  const store = new S3Store(config);
   const raw = await buffer(await store.get(report.name));
   assert.equal(decodeHeader(raw)?.header.keyId, 'current');
   assert.equal(decodeHeader(raw)?.header.chunkKiB, 128);
@@ -69,7 +70,7 @@ test('each backup is pushed encrypted with the active key under the same name, a
 
 test('a database larger than a part goes up in parts while it is checked, and decrypts to the local file', async () => {
   const config = await s3.place();
-  const store = createS3Store(config, { partSizeBytes: 5 * 1024 * 1024, queueSize: 2 });
+  const store = new S3Store(config, { partSizeBytes: 5 * 1024 * 1024, queueSize: 2 });
   const options = job(config, { remote: { store, key: KEYS.active } });
   createItemsDb(options.dbFile, 50_000); // ~12 MB: three parts
   const seen: Array<[string, number, number | undefined]> = [];
@@ -87,17 +88,19 @@ test('a database larger than a part goes up in parts while it is checked, and de
 
 test('a snapshot that fails its check while its push is under way: nothing reaches the store, no upload is left', async () => {
   const config = await s3.place();
-  const real = createS3Store(config, { partSizeBytes: 5 * 1024 * 1024, queueSize: 2 });
+  const real = new S3Store(config, { partSizeBytes: 5 * 1024 * 1024, queueSize: 2 });
   let putStarted = false;
   // Delegates to the real store; only records that the push began before the check ended.
   const store: BackupStore = {
     description: real.description,
     list: () => real.list(),
-    get: (n) => real.get(n),
+    stat: (n) => real.stat(n),
+    get: (n, r) => real.get(n, r),
+    create: (n, b) => real.create(n, b),
     delete: (n) => real.delete(n),
-    put: (n, body, o) => {
+    stage: (n, source, o) => {
       putStarted = true;
-      return real.put(n, body, o);
+      return real.stage(n, source, o);
     },
   };
   const options = job(config, { remote: { store, key: KEYS.active } });
@@ -130,7 +133,7 @@ test('remote retention deletes old backups only, keeps foreign objects and the n
   }
   const report = await runBackup(job(config));
   assert.deepEqual([...(report.remote?.expired ?? [])].sort(), [...old].sort());
-  const left = (await createS3Store(config).list()).map((o) => o.name).sort();
+  const left = (await new S3Store(config).list()).map((o) => o.name).sort();
   assert.deepEqual(left, [report.name, ...young, 'notes.txt', 'backup_node_1_1.sqlite.partial'].sort());
 });
 
@@ -144,7 +147,7 @@ test('a push that fails for good keeps the local backup and says so', async () =
     return true;
   });
   assert.deepEqual(readdirSync(options.local.dir), [backupName(1, NOW_S)]);
-  assert.deepEqual(await createS3Store(config).list(), []);
+  assert.deepEqual(await new S3Store(config).list(), []);
 });
 
 test('CLI: backup pushes and prints the object; list shows local and remote', async () => {

@@ -8,7 +8,7 @@ import Database from '../../src/sqlite/driver.js';
 import { tempDir } from '../support/tmp.js';
 
 // A child process runs a real restore and is SIGKILLed at an injected step
-// (LIFEBOAT_TEST_CRASH_AT, the fault-injection hook in src/restore/restore.ts); then it is
+// (LIFEBOAT_TEST_CRASH_AT, read by test/support/restore-child.ts, which passes an onStep hook); then it is
 // run again, as the next start would. After every run the database must be the complete old
 // one (before the rename) or the complete new one (from the rename on): never missing, mixed or corrupt.
 

@@ -20,8 +20,9 @@ import { test } from 'node:test';
 import { ConfigError, LifeboatError } from '../../src/errors.js';
 import { Lifeboat } from '../../src/lifeboat.js';
 import { createLogger, silentLogger } from '../../src/log.js';
-import { type RestoreOptions, readMarker, restoreDatabase } from '../../src/restore/restore.js';
+import { type RestorePlan, restoreDatabase } from '../../src/restore/restore.js';
 import { parseRestoreSource } from '../../src/restore/source.js';
+import { readMarker } from '../../src/restore/swap.js';
 import Database from '../../src/sqlite/driver.js';
 import { countItems, createItemsDb } from '../support/db.js';
 import { tempDir } from '../support/tmp.js';
@@ -46,7 +47,7 @@ function setup() {
   const backup = join(dir, 'backup_node_1_1700000000.sqlite');
   createItemsDb(backup, 3);
   new Database(backup).pragma('journal_mode = DELETE');
-  const options = (over: Partial<RestoreOptions> = {}): RestoreOptions => ({
+  const options = (over: Partial<RestorePlan> = {}): RestorePlan => ({
     source: parseRestoreSource(`file:${backup}`),
     dbFile,
     skipValidation: false,

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createReadStream, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { before, test } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -13,9 +12,11 @@ import { Lifeboat } from '../../src/lifeboat.js';
 import { silentLogger } from '../../src/log.js';
 import { restoreDatabase } from '../../src/restore/restore.js';
 import { parseRestoreSource } from '../../src/restore/source.js';
-import { createS3Store } from '../../src/storage/s3.js';
+import { S3Store } from '../../src/storage/s3/store.js';
+import { storeObject } from '../../src/storage/store.js';
 import { runCli } from '../support/cli.js';
 import { countItems, createItemsDb } from '../support/db.js';
+import { bufferSource } from '../support/range-source.js';
 import { getTestS3, s3Env, type TestS3 } from '../support/s3.js';
 import { tempDir } from '../support/tmp.js';
 
@@ -55,7 +56,7 @@ test('s3: restore with a key rotated out of the active slot; removed key fails a
   const config = await s3.place();
   const name = backupName(1, 1_790_000_000);
   await uploadBackup(config, name, 42);
-  const store = createS3Store(config);
+  const store = new S3Store(config);
   const db = liveDb(5);
   const base = {
     dbFile: db,
@@ -96,7 +97,7 @@ test('s3:latest picks the newest backup by name; a tampered object is refused', 
   await uploadBackup(config, backupName(2, 1_790_000_500), 2);
   await uploadBackup(config, backupName(1, 1_790_000_100), 3);
   const keys = createKeySet([A], 'rotated_out');
-  const store = createS3Store(config);
+  const store = new S3Store(config);
   const db = liveDb(5);
   const base = {
     dbFile: db,
@@ -124,7 +125,7 @@ test('s3:latest picks the newest backup by name; a tampered object is refused', 
   const name = backupName(1, 1_790_000_000);
   const raw = await buffer(await store.get(name));
   raw[200]! ^= 0x40;
-  await store.put(name, Readable.from([raw]));
+  await storeObject(store, name, bufferSource(raw));
   const before = readFileSync(db);
   await assert.rejects(
     restoreDatabase({ ...base, source: parseRestoreSource(`s3:${name}`) }),

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError, LifeboatError } from '../../src/errors.js';
-import { FakeClock, systemClock } from '../../src/schedule/clock.js';
+import { systemClock } from '../../src/schedule/clock.js';
 import { parseCron } from '../../src/schedule/cron.js';
 import { type RunContext, retryDelay, Scheduler } from '../../src/schedule/scheduler.js';
+import { FakeClock } from '../support/fake-clock.js';
 
 const EVERY_MINUTE = parseCron('0 * * * * *', { timeZone: 'UTC' });
 

@@ -8,10 +8,10 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Lifeboat } from '../../src/index.js';
 import { silentLogger } from '../../src/log.js';
-import { FakeClock } from '../../src/schedule/clock.js';
 import { startStatusServer } from '../../src/server/http.js';
 import { runCli } from '../support/cli.js';
 import { createItemsDb } from '../support/db.js';
+import { FakeClock } from '../support/fake-clock.js';
 import { tempDir } from '../support/tmp.js';
 
 const ENTRY = fileURLToPath(new URL('../../src/cli/entry.ts', import.meta.url));

@@ -1,44 +1,44 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { test } from 'node:test';
 import { LifeboatError } from '../../src/errors.js';
 import { LocalStore } from '../../src/storage/local.js';
+import { storeObject } from '../../src/storage/store.js';
+import { bufferSource } from '../support/range-source.js';
 import { tempDir } from '../support/tmp.js';
 
-test('put is atomic and private; list, get and delete work by name', async () => {
+// What the local folder adds to the store contract (test/support/store-contract.ts): file
+// modes, a folder created on demand, dot files, and staging a file that a writer fills itself.
+
+test('stored files are private (0600 in a 0700 folder); a missing folder lists as empty and is created', async () => {
   const dir = join(tempDir(), 'backups');
   const store = new LocalStore(dir);
-  assert.deepEqual(await store.list(), [], 'a missing folder lists as empty');
-  const put = await store.put('backup_node_1_10.sqlite', Readable.from([Buffer.from('hello '), Buffer.from('world')]));
-  assert.equal(put.size, 11);
+  assert.deepEqual(await store.list(), []);
+  await storeObject(store, 'backup_node_1_10.sqlite', bufferSource('hello world'));
   assert.equal(statSync(join(dir, 'backup_node_1_10.sqlite')).mode & 0o777, 0o600);
   assert.equal(statSync(dir).mode & 0o777, 0o700);
-  assert.equal(await text(await store.get('backup_node_1_10.sqlite')), 'hello world');
-  assert.deepEqual(
-    (await store.list()).map((o) => [o.name, o.size]),
-    [['backup_node_1_10.sqlite', 11]],
-  );
-  await store.delete('backup_node_1_10.sqlite');
-  await store.delete('backup_node_1_10.sqlite'); // deleting a missing name is fine
-  assert.deepEqual(await store.list(), []);
+  await store.create('made', Buffer.from('x'));
+  assert.equal(statSync(join(dir, 'made')).mode & 0o777, 0o600);
 });
 
-test('a failing body leaves neither a partial file nor a temp file, and keeps the old one', async () => {
-  const dir = join(tempDir(), 'backups');
+test('stageFile: the writer fills a temp file in the folder; commit gives it its name, abort removes it', async () => {
+  const dir = tempDir();
   const store = new LocalStore(dir);
-  await store.put('a.sqlite', Readable.from([Buffer.from('old')]));
-  const failing = new Readable({
-    read() {
-      this.push(Buffer.alloc(1024, 1));
-      this.destroy(new Error('disk on fire'));
-    },
-  });
-  await assert.rejects(store.put('a.sqlite', failing), /disk on fire/);
-  assert.deepEqual(readdirSync(dir), ['a.sqlite']);
-  assert.equal(await text(await store.get('a.sqlite')), 'old');
+  const kept = store.stageFile('kept.sqlite');
+  writeFileSync(kept.path, 'written by the snapshot');
+  assert.deepEqual(await store.list(), [], 'a staged file is not listed');
+  const stored = await kept.commit();
+  assert.deepEqual([stored.name, stored.size], ['kept.sqlite', 23]);
+  assert.equal(await text(await store.get('kept.sqlite')), 'written by the snapshot');
+  await assert.rejects(kept.commit(), (err: unknown) => err instanceof LifeboatError);
+
+  const dropped = store.stageFile('dropped.sqlite');
+  writeFileSync(dropped.path, 'half');
+  writeFileSync(`${dropped.path}-journal`, 'j');
+  await dropped.abort();
+  assert.deepEqual(readdirSync(dir), ['kept.sqlite'], 'the temp file and its journal are gone');
 });
 
 test('dot files and folders are not listed; unsafe names are refused', async () => {
@@ -58,9 +58,4 @@ test('dot files and folders are not listed; unsafe names are refused', async () 
       bad,
     );
   }
-  await assert.rejects(
-    store.get('missing.sqlite'),
-    (err: unknown) =>
-      err instanceof LifeboatError && err.code === 'NOT_FOUND' && err.message.includes('missing.sqlite'),
-  );
 });

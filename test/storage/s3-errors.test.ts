@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { inspect } from 'node:util';
 import type { S3Config } from '../../src/config/types.js';
-import { classifyS3Error } from '../../src/storage/s3.js';
+import { classifyS3Error } from '../../src/storage/s3/errors.js';
 
 // Pure classification of the error shapes the SDK produces. The common ones are also
 // produced by the real server in s3.test.ts (wrong secret, unknown key, missing bucket,

@@ -73,3 +73,9 @@ export function patternSource(size: number, seed = 1): PatternSource {
     },
   };
 }
+
+/** A RangeSource over a Buffer (or text). */
+export function bufferSource(data: Buffer | string): RangeSource {
+  const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+  return { size: bytes.length, open: (start, end) => Readable.from([bytes.subarray(start, end)]) };
+}

@@ -4,7 +4,7 @@ import { inspect } from 'node:util';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import type { S3Config } from '../../src/config/types.js';
 import { LifeboatError } from '../../src/errors.js';
-import { createS3Store } from '../../src/storage/s3.js';
+import { S3Store } from '../../src/storage/s3/store.js';
 import { FaultProxy } from './fault-proxy.js';
 import { getTestS3 } from './s3.js';
 
@@ -17,7 +17,7 @@ export async function danglingUploads(config: S3Config): Promise<number> {
 }
 
 export async function names(config: S3Config): Promise<string[]> {
-  return (await createS3Store(config).list()).map((o) => o.name);
+  return (await new S3Store(config).list()).map((o) => o.name);
 }
 
 /** A fresh place behind a fault proxy: `config` goes through the proxy, `direct` does not. */

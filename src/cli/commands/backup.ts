@@ -1,15 +1,6 @@
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { type BackupStage, runBackup } from '../../backup/job.js';
-import { backupJobOptions, openRemoteStore } from '../../backup/targets.js';
-import {
-  type ConfigFlag,
-  cliLogger,
-  configFromCli,
-  formatBytes,
-  formatDuration,
-  withConfigOption,
-} from '../context.js';
+import { type ConfigFlag, formatBytes, formatDuration, withConfigOption, withParts } from '../context.js';
 import { createProgress } from '../progress.js';
 import { action } from '../run.js';
 
@@ -27,60 +18,51 @@ export function registerBackup(program: Command): void {
     .option('--full-check', 'verify the snapshot with PRAGMA integrity_check instead of quick_check')
     .option('--json', 'print the result as JSON')
     .action(
-      action(async (flags: BackupFlags) => {
-        const config = configFromCli(flags);
-        const logger = cliLogger();
-        const remote = await openRemoteStore(config, logger, { check: true });
-        const dbFile = flags.db ? resolve(flags.db) : config.paths.dbFile;
-        // One line per stage: "snapshot" (bytes copied), "checking" (no byte count), then
-        // "upload" (encrypted bytes), which starts while the check still runs.
-        let progress: { stage: BackupStage; line: ReturnType<typeof createProgress> } | undefined;
-        const labels: Record<BackupStage, string> = { copy: 'snapshot', check: 'checking', upload: 'upload' };
-        const report = await runBackup(
-          backupJobOptions(config, {
-            dbFile,
-            remote,
-            check: flags.fullCheck ? 'full' : 'quick',
-            now: () => new Date(),
-            logger,
-            onProgress: (stage, bytes, total) => {
+      action((flags: BackupFlags) =>
+        withParts(
+          flags,
+          async (parts) => {
+            await parts.checkRemote();
+            // One line per stage: "snapshot" (bytes copied), "checking" (no byte count), then
+            // "upload" (encrypted bytes), which starts while the check still runs.
+            let progress: { stage: BackupStage; line: ReturnType<typeof createProgress> } | undefined;
+            const labels: Record<BackupStage, string> = { copy: 'snapshot', check: 'checking', upload: 'upload' };
+            const onProgress = (stage: BackupStage, bytes: number, total: number | undefined) => {
               if (progress?.stage === 'upload' && stage !== 'upload') return;
               if (progress?.stage !== stage) {
                 progress?.line.done();
-                progress = {
-                  stage,
-                  line: createProgress({
-                    label: labels[stage],
-                    bytes: stage !== 'check',
-                    ...(total !== undefined ? { total } : {}),
-                  }),
-                };
+                const size = total !== undefined ? { total } : {};
+                progress = { stage, line: createProgress({ label: labels[stage], bytes: stage !== 'check', ...size }) };
               }
               progress.line.update(bytes);
-            },
-          }),
-        );
-        progress?.line.done();
-        if (flags.json) {
-          process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-          return;
-        }
-        const lines = [
-          `backup   ${report.name}`,
-          `path     ${report.path}`,
-          `size     ${formatBytes(report.bytes)}`,
-          `duration ${formatDuration(report.durationMs)} (snapshot ${formatDuration(report.snapshotMs)})`,
-        ];
-        if (report.remote)
-          lines.push(
-            `remote   ${report.remote.object} on ${remote?.description ?? 'remote'} (${formatDuration(report.remote.durationMs)})`,
-          );
-        if (report.expiredLocal.length)
-          lines.push(`expired  ${report.expiredLocal.length} local: ${report.expiredLocal.join(', ')}`);
-        if (report.remote?.expired.length)
-          lines.push(`expired  ${report.remote.expired.length} remote: ${report.remote.expired.join(', ')}`);
-        for (const w of report.warnings) lines.push(`warning  ${w}`);
-        process.stdout.write(`${lines.join('\n')}\n`);
-      }),
+            };
+            const report = await runBackup(parts.backupPlan({ onProgress }));
+            progress?.line.done();
+            if (flags.json) {
+              process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+              return;
+            }
+            const lines = [
+              `backup   ${report.name}`,
+              `path     ${report.path}`,
+              `size     ${formatBytes(report.bytes)}`,
+              `duration ${formatDuration(report.durationMs)} (snapshot ${formatDuration(report.snapshotMs)})`,
+            ];
+            if (report.remote) {
+              const where = parts.remote?.store.description ?? 'remote';
+              lines.push(`remote   ${report.remote.object} on ${where} (${formatDuration(report.remote.durationMs)})`);
+            }
+            if (report.expiredLocal.length) {
+              lines.push(`expired  ${report.expiredLocal.length} local: ${report.expiredLocal.join(', ')}`);
+            }
+            if (report.remote?.expired.length) {
+              lines.push(`expired  ${report.remote.expired.length} remote: ${report.remote.expired.join(', ')}`);
+            }
+            for (const w of report.warnings) lines.push(`warning  ${w}`);
+            process.stdout.write(`${lines.join('\n')}\n`);
+          },
+          { check: flags.fullCheck ? 'full' : 'quick' },
+        ),
+      ),
     );
 }

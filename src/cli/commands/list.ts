@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { sortBackupsNewestFirst } from '../../backup/naming.js';
-import { openRemoteStore } from '../../backup/targets.js';
 import { ConfigError } from '../../errors.js';
-import { LocalStore } from '../../storage/local.js';
-import { type ConfigFlag, cliLogger, configFromCli, formatAge, formatBytes, withConfigOption } from '../context.js';
+import type { StoredObject } from '../../storage/store.js';
+import { type ConfigFlag, formatAge, formatBytes, withConfigOption, withParts } from '../context.js';
 import { action } from '../run.js';
 
 interface ListFlags extends ConfigFlag {
@@ -29,66 +28,64 @@ export function registerList(program: Command): void {
     .option('--remote', 'only the remote (S3) store')
     .option('--json', 'print JSON')
     .action(
-      action(async (flags: ListFlags) => {
-        const config = configFromCli(flags);
-        const wantLocal = flags.local || !flags.remote;
-        const wantRemote = flags.remote || !flags.local;
-        if (flags.remote && !config.s3) {
-          throw new ConfigError([
-            '--remote: no remote store is configured; set cluster.s3_url (HQL_S3_URL) and the other s3_* keys',
-          ]);
-        }
-        const now = new Date();
-        const rows: Row[] = [];
-        const collect = (where: Row['where'], objects: Awaited<ReturnType<LocalStore['list']>>) => {
-          for (const o of sortBackupsNewestFirst(objects)) {
-            const time = new Date(o.id.unixSeconds * 1000);
-            rows.push({
-              where,
-              name: o.name,
-              nodeId: o.id.nodeId,
-              time: time.toISOString(),
-              size: o.size,
-              ageSeconds: Math.floor((now.getTime() - time.getTime()) / 1000),
-            });
+      action((flags: ListFlags) =>
+        withParts(flags, async ({ config, local, remote }) => {
+          const wantLocal = flags.local || !flags.remote;
+          const wantRemote = flags.remote || !flags.local;
+          if (flags.remote && !config.s3) {
+            throw new ConfigError([
+              '--remote: no remote store is configured; set cluster.s3_url (HQL_S3_URL) and the other s3_* keys',
+            ]);
           }
-        };
-        if (wantLocal) collect('local', await new LocalStore(config.paths.backupsDir).list());
-        if (wantRemote && config.s3) {
-          const remote = await openRemoteStore(config, cliLogger(), { check: false });
-          if (remote) collect('remote', await remote.list());
-        }
-        if (flags.json) {
-          process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-          return;
-        }
-        if (rows.length === 0) {
+          const now = new Date();
+          const rows: Row[] = [];
+          const collect = (where: Row['where'], objects: readonly StoredObject[]) => {
+            for (const o of sortBackupsNewestFirst(objects)) {
+              const time = new Date(o.id.unixSeconds * 1000);
+              rows.push({
+                where,
+                name: o.name,
+                nodeId: o.id.nodeId,
+                time: time.toISOString(),
+                size: o.size,
+                ageSeconds: Math.floor((now.getTime() - time.getTime()) / 1000),
+              });
+            }
+          };
+          if (wantLocal) collect('local', await local.list());
+          if (wantRemote && remote) collect('remote', await remote.store.list());
+          if (flags.json) {
+            process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+            return;
+          }
+          if (rows.length === 0) {
+            process.stdout.write(
+              `no backups${wantLocal ? ` in ${config.paths.backupsDir}` : ''}${wantRemote && config.s3 ? ' or on S3' : ''}\n`,
+            );
+            return;
+          }
+          const table = [
+            ['WHERE', 'NAME', 'TIME (UTC)', 'SIZE', 'AGE'],
+            ...rows.map((r) => [
+              r.where,
+              r.name,
+              r.time.replace('.000Z', 'Z'),
+              formatBytes(r.size),
+              formatAge(new Date(r.time), now),
+            ]),
+          ];
+          const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
           process.stdout.write(
-            `no backups${wantLocal ? ` in ${config.paths.backupsDir}` : ''}${wantRemote && config.s3 ? ' or on S3' : ''}\n`,
+            `${table
+              .map((row) =>
+                row
+                  .map((cell, i) => cell.padEnd(widths[i]!))
+                  .join('  ')
+                  .trimEnd(),
+              )
+              .join('\n')}\n`,
           );
-          return;
-        }
-        const table = [
-          ['WHERE', 'NAME', 'TIME (UTC)', 'SIZE', 'AGE'],
-          ...rows.map((r) => [
-            r.where,
-            r.name,
-            r.time.replace('.000Z', 'Z'),
-            formatBytes(r.size),
-            formatAge(new Date(r.time), now),
-          ]),
-        ];
-        const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-        process.stdout.write(
-          `${table
-            .map((row) =>
-              row
-                .map((cell, i) => cell.padEnd(widths[i]!))
-                .join('  ')
-                .trimEnd(),
-            )
-            .join('\n')}\n`,
-        );
-      }),
+        }),
+      ),
     );
 }

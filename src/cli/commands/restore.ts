@@ -1,19 +1,11 @@
 import { mkdir } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import type { Command } from 'commander';
-import { openRemoteStore } from '../../backup/targets.js';
 import { LifeboatError } from '../../errors.js';
 import { acquireLock, lockOwner } from '../../fs/lock.js';
-import { restoreDatabase } from '../../restore/restore.js';
+import { recoverThenRestore } from '../../restore/restore.js';
 import { parseRestoreSource } from '../../restore/source.js';
-import {
-  type ConfigFlag,
-  cliLogger,
-  configFromCli,
-  formatBytes,
-  formatDuration,
-  withConfigOption,
-} from '../context.js';
+import { type ConfigFlag, formatBytes, formatDuration, withConfigOption, withParts } from '../context.js';
 import { createProgress } from '../progress.js';
 import { action } from '../run.js';
 
@@ -37,68 +29,59 @@ export function registerRestore(program: Command): void {
     .action(
       action(async (sourceText: string, flags: RestoreFlags) => {
         const source = parseRestoreSource(sourceText, 'source');
-        const config = configFromCli(flags);
-        const dbFile = flags.db ? resolve(flags.db) : config.paths.dbFile;
-        const lockFile = `${dbFile}.lifeboat.lock`;
-        const owner = await lockOwner(lockFile);
-        if (owner) {
-          throw new LifeboatError(
-            'LOCKED',
-            `a Lifeboat process (pid ${owner.pid} on ${owner.host}, ${owner.purpose}) holds ${dbFile}`,
-            {
-              hint: 'stop the application or `lifeboat serve` first; a restore must not replace a database in use',
-            },
-          );
-        }
-        const logger = cliLogger();
-        const remote = source.kind === 'file' ? undefined : await openRemoteStore(config, logger, { check: true });
-        // Created when missing (a lost disk); an existing folder keeps its owner's permissions.
-        await mkdir(dirname(dbFile), { recursive: true, mode: 0o700 });
-        const lock = await acquireLock(lockFile, 'restore');
-        let progress: ReturnType<typeof createProgress> | undefined;
-        try {
-          const report = await restoreDatabase({
-            source,
-            dbFile,
-            remote,
-            keys: config.encryption,
-            skipValidation: flags.skipValidation ?? config.restore.skipValidation,
-            expectTables: config.restore.expectTables,
-            force: flags.force ?? false,
-            logger,
-            now: () => new Date(),
-            onProgress: (bytes, total) => {
-              progress ??= createProgress({ label: 'restore', ...(total !== undefined ? { total } : {}) });
-              progress.update(bytes);
-            },
-          });
-          progress?.done();
-          if (report.completedInterrupted) {
-            process.stdout.write(
-              `completed the interrupted restore of ${report.origin} into ${dbFile}${report.movedAside.length ? `\nprevious database kept at ${report.movedAside[0]}` : ''}\n`,
+        return withParts(flags, async (parts) => {
+          const { dbFile } = parts;
+          const owner = await lockOwner(parts.locks.database);
+          if (owner) {
+            throw new LifeboatError(
+              'LOCKED',
+              `a Lifeboat process (pid ${owner.pid} on ${owner.host}, ${owner.purpose}) holds ${dbFile}`,
+              { hint: 'stop the application or `lifeboat serve` first; a restore must not replace a database in use' },
             );
+          }
+          if (source.kind !== 'file') await parts.checkRemote();
+          // Created when missing (a lost disk): the lock file lives there. An existing folder keeps its permissions.
+          await mkdir(dirname(dbFile), { recursive: true, mode: 0o700 });
+          const lock = await acquireLock(parts.locks.database, 'restore');
+          let progress: ReturnType<typeof createProgress> | undefined;
+          try {
+            const report = await recoverThenRestore(
+              parts.restorePlan(source, {
+                force: flags.force ?? false,
+                skipValidation: flags.skipValidation,
+                onProgress: (bytes, total) => {
+                  progress ??= createProgress({ label: 'restore', ...(total !== undefined ? { total } : {}) });
+                  progress.update(bytes);
+                },
+              }),
+            );
+            progress?.done();
+            if (report.completedInterrupted) {
+              const kept = report.movedAside.length ? `\nprevious database kept at ${report.movedAside[0]}` : '';
+              process.stdout.write(`completed the interrupted restore of ${report.origin} into ${dbFile}${kept}\n`);
+              return 0;
+            }
+            if (!report.applied) {
+              process.stdout.write(
+                `not applied: ${report.source} was restored before (marker beside ${dbFile}); use --force to apply it again\n`,
+              );
+              return 1;
+            }
+            const lines = [
+              `restored ${report.origin}`,
+              `into     ${dbFile}`,
+              `size     ${formatBytes(report.bytes)}, ${report.tables.length} tables, sha256 ${report.sha256}`,
+              `took     ${formatDuration(report.durationMs)}`,
+              report.movedAside.length
+                ? `previous database kept at ${report.movedAside[0]}`
+                : 'there was no previous database',
+            ];
+            process.stdout.write(`${lines.join('\n')}\n`);
             return 0;
+          } finally {
+            await lock.release();
           }
-          if (!report.applied) {
-            process.stdout.write(
-              `not applied: ${report.source} was restored before (marker beside ${dbFile}); use --force to apply it again\n`,
-            );
-            return 1;
-          }
-          const lines = [
-            `restored ${report.origin}`,
-            `into     ${dbFile}`,
-            `size     ${formatBytes(report.bytes)}, ${report.tables.length} tables, sha256 ${report.sha256}`,
-            `took     ${formatDuration(report.durationMs)}`,
-            report.movedAside.length
-              ? `previous database kept at ${report.movedAside[0]}`
-              : 'there was no previous database',
-          ];
-          process.stdout.write(`${lines.join('\n')}\n`);
-          return 0;
-        } finally {
-          await lock.release();
-        }
+        });
       }),
     );
 }

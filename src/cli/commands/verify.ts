@@ -2,18 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { openRemoteStore } from '../../backup/targets.js';
-import { materialise, validateBackup } from '../../restore/restore.js';
+import { materialise } from '../../restore/fetch.js';
 import { parseRestoreSource } from '../../restore/source.js';
-import type { TableInfo } from '../../snapshot/worker-client.js';
-import {
-  type ConfigFlag,
-  cliLogger,
-  configFromCli,
-  formatBytes,
-  formatDuration,
-  withConfigOption,
-} from '../context.js';
+import { validateBackup } from '../../restore/validate.js';
+import type { TableInfo } from '../../sqlite/protocol.js';
+import { type ConfigFlag, formatBytes, formatDuration, withConfigOption, withParts } from '../context.js';
 import { createProgress, type Progress } from '../progress.js';
 import { action } from '../run.js';
 
@@ -40,54 +33,56 @@ export function registerVerify(program: Command): void {
       action(async (sourceText: string, flags: VerifyFlags) => {
         const started = performance.now();
         const source = parseRestoreSource(sourceText, 'source');
-        const config = configFromCli(flags);
-        const remote = source.kind === 'file' ? undefined : await openRemoteStore(config, cliLogger(), { check: true });
-        const dir = await mkdtemp(join(flags.tempDir ? resolve(flags.tempDir) : tmpdir(), 'lifeboat-verify-'));
-        let progress: Progress | undefined;
-        try {
-          const got = await materialise(source, join(dir, 'backup.sqlite'), {
-            remote,
-            keys: config.encryption,
-            onProgress: (bytes, total) => {
-              progress ??= createProgress({ label: 'verify', ...(total !== undefined ? { total } : {}) });
-              progress.update(bytes);
-            },
-          });
-          progress?.done();
-          let result: { ok: boolean; problems: readonly string[]; tables: readonly TableInfo[] };
+        return withParts(flags, async (parts) => {
+          const { config } = parts;
+          if (source.kind !== 'file') await parts.checkRemote();
+          const dir = await mkdtemp(join(flags.tempDir ? resolve(flags.tempDir) : tmpdir(), 'lifeboat-verify-'));
+          let progress: Progress | undefined;
           try {
-            result = await validateBackup(got.path, {
-              skipValidation: false,
-              expectTables: config.restore.expectTables,
-              countRows: true,
+            const got = await materialise(source, join(dir, 'backup.sqlite'), {
+              remote: parts.remote?.store,
+              keys: config.encryption,
+              onProgress: (bytes, total) => {
+                progress ??= createProgress({ label: 'verify', ...(total !== undefined ? { total } : {}) });
+                progress.update(bytes);
+              },
             });
-          } catch (err) {
-            result = { ok: false, problems: [(err as Error).message], tables: [] };
-          }
-          const ms = performance.now() - started;
-          if (flags.json) {
-            process.stdout.write(
-              `${JSON.stringify({ source: sourceText, origin: got.origin, ok: result.ok, problems: result.problems, tables: result.tables, bytes: got.bytes, sha256: got.sha256, ms }, null, 2)}\n`,
-            );
-          } else {
-            const lines = [
-              `backup     ${got.origin}`,
-              `integrity  ${result.ok ? 'ok' : `FAILED: ${result.problems.join('; ')}`}`,
-              `size       ${formatBytes(got.bytes)}`,
-              `sha256     ${got.sha256}`,
-              `took       ${formatDuration(ms)}`,
-            ];
-            if (result.tables.length) {
-              const width = Math.max(...result.tables.map((t) => t.name.length));
-              lines.push('tables:', ...result.tables.map((t) => `  ${t.name.padEnd(width)}  ${t.rows ?? '?'} rows`));
+            progress?.done();
+            let result: { ok: boolean; problems: readonly string[]; tables: readonly TableInfo[] };
+            try {
+              result = await validateBackup(got.path, {
+                skipValidation: false,
+                expectTables: config.restore.expectTables,
+                countRows: true,
+              });
+            } catch (err) {
+              result = { ok: false, problems: [(err as Error).message], tables: [] };
             }
-            process.stdout.write(`${lines.join('\n')}\n`);
+            const ms = performance.now() - started;
+            if (flags.json) {
+              process.stdout.write(
+                `${JSON.stringify({ source: sourceText, origin: got.origin, ok: result.ok, problems: result.problems, tables: result.tables, bytes: got.bytes, sha256: got.sha256, ms }, null, 2)}\n`,
+              );
+            } else {
+              const lines = [
+                `backup     ${got.origin}`,
+                `integrity  ${result.ok ? 'ok' : `FAILED: ${result.problems.join('; ')}`}`,
+                `size       ${formatBytes(got.bytes)}`,
+                `sha256     ${got.sha256}`,
+                `took       ${formatDuration(ms)}`,
+              ];
+              if (result.tables.length) {
+                const width = Math.max(...result.tables.map((t) => t.name.length));
+                lines.push('tables:', ...result.tables.map((t) => `  ${t.name.padEnd(width)}  ${t.rows ?? '?'} rows`));
+              }
+              process.stdout.write(`${lines.join('\n')}\n`);
+            }
+            return result.ok ? 0 : 1;
+          } finally {
+            progress?.done();
+            await rm(dir, { recursive: true, force: true });
           }
-          return result.ok ? 0 : 1;
-        } finally {
-          progress?.done();
-          await rm(dir, { recursive: true, force: true });
-        }
+        });
       }),
     );
 }

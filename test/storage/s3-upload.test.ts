@@ -1,12 +1,13 @@
-// S3Store.put with a RangeSource body (parts streamed from the source, retried by opening
-// their range again; src/storage/s3-ranged-upload.ts) against the real radosgw, with
-// faults from test/support/fault-proxy.ts where a real server cannot make them on demand.
+// S3Store's staged uploads (parts streamed from a RangeSource, retried by opening their range
+// again; src/storage/s3/upload.ts) against the real radosgw, with faults from
+// test/support/fault-proxy.ts where a real server cannot make them on demand.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { before, test } from 'node:test';
 import type { S3Config } from '../../src/config/types.js';
 import { LifeboatError } from '../../src/errors.js';
-import { createS3Store } from '../../src/storage/s3.js';
+import { S3Store } from '../../src/storage/s3/store.js';
+import { storeObject } from '../../src/storage/store.js';
 import { faults } from '../support/fault-proxy.js';
 import { patternSource } from '../support/range-source.js';
 import { getTestS3, type TestS3 } from '../support/s3.js';
@@ -22,15 +23,15 @@ const localTest = process.env.LIFEBOAT_S3_CONFORMANCE !== '1' ? test : test.skip
 
 async function shaOf(config: S3Config, name: string): Promise<string> {
   const h = createHash('sha256');
-  for await (const chunk of await createS3Store(config).get(name)) h.update(chunk as Buffer);
+  for await (const chunk of await new S3Store(config).get(name)) h.update(chunk as Buffer);
   return h.digest('hex');
 }
 
 test('parts go up in parallel straight from the source: each range is opened once, the object is the source', async () => {
   const config = await s3.place();
-  const store = createS3Store(config, { partSizeBytes: 5 * MiB, queueSize: 3 });
+  const store = new S3Store(config, { partSizeBytes: 5 * MiB, queueSize: 3 });
   const source = patternSource(23 * MiB + 11);
-  await store.put('backup_node_1_100.sqlite', source);
+  await storeObject(store, 'backup_node_1_100.sqlite', source);
   assert.equal(await shaOf(config, 'backup_node_1_100.sqlite'), source.sha);
   const ranges = [...source.opened].sort((a, b) => a[0] - b[0]);
   assert.deepEqual(
@@ -43,11 +44,11 @@ test('parts go up in parallel straight from the source: each range is opened onc
 test('a source too large for 10 000 parts of the configured size gets larger parts', async () => {
   // Nothing is uploaded: the source fails at its first byte, after the part size was chosen.
   const config = await s3.place();
-  const store = createS3Store(config, { partSizeBytes: 5 * MiB, queueSize: 1, maxAttempts: 1 });
+  const store = new S3Store(config, { partSizeBytes: 5 * MiB, queueSize: 1, maxAttempts: 1 });
   const source = patternSource(60_000 * MiB);
   const stop = new Error('stop here');
   source.failAt(0, stop);
-  await assert.rejects(store.put('backup_node_1_150.sqlite', source), (err: unknown) => err === stop);
+  await assert.rejects(storeObject(store, 'backup_node_1_150.sqlite', source), (err: unknown) => err === stop);
   const [first] = source.opened;
   assert.equal(first?.[1], 6 * MiB, 'ceil(60000 MiB / 10000) = 6 MiB parts');
   assert.equal(await danglingUploads(config), 0);
@@ -59,9 +60,9 @@ localTest(
     const { proxy, config, direct } = await withProxy();
     try {
       proxy.set({ kind: 'reset', afterBytes: 2 * MiB, times: 3 });
-      const store = createS3Store(config, { partSizeBytes: 5 * MiB, queueSize: 2 });
+      const store = new S3Store(config, { partSizeBytes: 5 * MiB, queueSize: 2 });
       const source = patternSource(17 * MiB + 3, 2);
-      await store.put('backup_node_1_200.sqlite', source);
+      await storeObject(store, 'backup_node_1_200.sqlite', source);
       assert.equal(proxy.injected, 3, 'the faults really happened');
       // A reset can also hit a connection resting in the pool after its part succeeded, so
       // not every injected fault costs a resend; each one that does opens its range again.
@@ -77,14 +78,14 @@ localTest(
 localTest('HTTP 500 and 503 SlowDown on parts and on the small object path are retried', async () => {
   const { proxy, config, direct } = await withProxy();
   try {
-    const store = createS3Store(config, { partSizeBytes: 5 * MiB });
+    const store = new S3Store(config, { partSizeBytes: 5 * MiB });
     proxy.set(faults.http500(2));
     const small = patternSource(1000, 3);
-    await store.put('backup_node_1_300.sqlite', small);
+    await storeObject(store, 'backup_node_1_300.sqlite', small);
     assert.equal(proxy.injected, 2);
     proxy.set(faults.slowDown(2));
     const large = patternSource(11 * MiB, 4);
-    await store.put('backup_node_1_301.sqlite', large);
+    await storeObject(store, 'backup_node_1_301.sqlite', large);
     assert.equal(proxy.injected, 2);
     proxy.set({ kind: 'none' });
     assert.equal(await shaOf(direct, 'backup_node_1_300.sqlite'), small.sha);
@@ -100,9 +101,9 @@ localTest(
     const { proxy, config, direct } = await withProxy();
     try {
       proxy.set({ kind: 'reset', afterBytes: 256 * 1024, times: Infinity });
-      const store = createS3Store(config, { partSizeBytes: 5 * MiB, queueSize: 2, maxAttempts: 3 });
+      const store = new S3Store(config, { partSizeBytes: 5 * MiB, queueSize: 2, maxAttempts: 3 });
       const source = patternSource(60 * MiB, 5);
-      await assert.rejects(store.put('backup_node_1_400.sqlite', source), (err: unknown) => {
+      await assert.rejects(storeObject(store, 'backup_node_1_400.sqlite', source), (err: unknown) => {
         isLifeboat('S3_UNREACHABLE')(err);
         assert.match((err as Error).message, /upload of backup_node_1_400\.sqlite/);
         return true;
@@ -120,11 +121,11 @@ localTest(
 
 test('a source that fails (e.g. the file changed) is not retried: its error, nothing stored, no upload left', async () => {
   const config = await s3.place();
-  const store = createS3Store(config, { partSizeBytes: 5 * MiB, queueSize: 2 });
+  const store = new S3Store(config, { partSizeBytes: 5 * MiB, queueSize: 2 });
   const source = patternSource(30 * MiB, 6);
   const changed = new LifeboatError('SOURCE_CHANGED', 'the file changed');
   source.failAt(12 * MiB, changed);
-  await assert.rejects(store.put('backup_node_1_500.sqlite', source), isLifeboat('SOURCE_CHANGED'));
+  await assert.rejects(storeObject(store, 'backup_node_1_500.sqlite', source), isLifeboat('SOURCE_CHANGED'));
   assert.equal(source.opened.filter(([s]) => s === 10 * MiB).length, 1, 'the failing part was not opened again');
   assert.deepEqual(await names(config), []);
   assert.equal(await danglingUploads(config), 0);
@@ -132,12 +133,12 @@ test('a source that fails (e.g. the file changed) is not retried: its error, not
 
 test("the caller's signal stops every part: ABORTED, nothing stored, no upload left", async () => {
   const config = await s3.place();
-  const store = createS3Store(config, { partSizeBytes: 5 * MiB, queueSize: 2 });
+  const store = new S3Store(config, { partSizeBytes: 5 * MiB, queueSize: 2 });
   const controller = new AbortController();
   const source = patternSource(100 * MiB, 7);
   let sent = 0;
   await assert.rejects(
-    store.put('backup_node_1_600.sqlite', source, {
+    storeObject(store, 'backup_node_1_600.sqlite', source, {
       signal: controller.signal,
       onProgress: (n) => {
         sent = n;
@@ -160,9 +161,11 @@ localTest(
       // Answers trickle back, so the cancel lands after the server created the upload but
       // before the client knows its id.
       proxy.set({ kind: 'throttle', bytesPerSecond: 500 });
-      const store = createS3Store(config, { partSizeBytes: 5 * MiB });
+      const store = new S3Store(config, { partSizeBytes: 5 * MiB });
       const controller = new AbortController();
-      const putting = store.put('backup_node_1_800.sqlite', patternSource(12 * MiB, 8), { signal: controller.signal });
+      const putting = storeObject(store, 'backup_node_1_800.sqlite', patternSource(12 * MiB, 8), {
+        signal: controller.signal,
+      });
       while ((await danglingUploads(direct)) === 0); // each check is a request to the server itself
       controller.abort();
       await assert.rejects(putting, isLifeboat('ABORTED'));

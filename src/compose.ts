@@ -1,0 +1,131 @@
+import { join, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { BackupPlan, RemoteTarget } from './backup/job.js';
+import type { Config } from './config/types.js';
+import { ConfigError } from './errors.js';
+import type { RestorePlan } from './restore/restore.js';
+import type { RestoreSource } from './restore/source.js';
+import type { StepHook } from './restore/steps.js';
+import { type Clock, systemClock } from './schedule/clock.js';
+import type { CheckMode } from './sqlite/protocol.js';
+import { LocalStore } from './storage/local.js';
+import { S3Store, type S3StoreOptions } from './storage/s3/store.js';
+import type { BackupStore } from './storage/store.js';
+
+/**
+ * The composition root: the one place where a configuration becomes the parts that do the
+ * work — the database path, the local and remote stores, the lock files, and the plans of a
+ * backup or a restore run. The library (Lifeboat) and every CLI command build through here,
+ * so a path, a lock or an option is decided once.
+ */
+
+export interface ComposeOptions {
+  readonly config: Config;
+  readonly logger: Logger;
+  /** `--db` / `dbPath`: this database file (another process's) instead of the embedded one. */
+  readonly dbPath?: string | undefined;
+  /** Base of a relative `dbPath`; default the working directory. */
+  readonly cwd?: string | undefined;
+  readonly clock?: Clock | undefined;
+  /** A remote store of the caller's own, instead of the configured S3 bucket. */
+  readonly remoteStore?: BackupStore | undefined;
+  /** Options of the configured S3 store (timeouts, part size). */
+  readonly s3?: S3StoreOptions | undefined;
+  /** The check every snapshot must pass before it counts; default quick_check. */
+  readonly check?: CheckMode | undefined;
+}
+
+export interface RestoreRun {
+  /** Apply even when the marker says this source was applied already. */
+  readonly force: boolean;
+  /** Default: HQL_BACKUP_SKIP_VALIDATION. */
+  readonly skipValidation?: boolean | undefined;
+  readonly onProgress?: ((bytes: number, total: number | undefined) => void) | undefined;
+  readonly onStep?: StepHook;
+}
+
+export interface Composition {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  /** `embedded`: Lifeboat owns the database; `sidecar`: another process writes it (`--db`). */
+  readonly mode: 'embedded' | 'sidecar';
+  readonly dbFile: string;
+  readonly local: LocalStore;
+  /** Where encrypted backups go: the caller's store, else the configured S3 bucket; undefined without one. */
+  readonly remote: RemoteTarget | undefined;
+  readonly locks: {
+    /** Held by whoever owns the database (the application's Lifeboat, a restore). */
+    readonly database: string;
+    /** Held during one backup run. */
+    readonly backups: string;
+  };
+  /** Checks that the remote store answers and accepts the credentials (S3); nothing to check otherwise. */
+  checkRemote(): Promise<void>;
+  backupPlan(run?: { onProgress?: BackupPlan['onProgress'] }): BackupPlan;
+  restorePlan(source: RestoreSource, run: RestoreRun): RestorePlan;
+  /** Frees the remote store's connections. */
+  close(): void;
+}
+
+/** Lock file inside the backups folder; a dot name, so it is never listed as a backup. */
+export const BACKUP_LOCK = '.lifeboat-backup.lock';
+
+export function compose(options: ComposeOptions): Composition {
+  const { config, logger } = options;
+  const clock = options.clock ?? systemClock;
+  const mode = options.dbPath === undefined ? 'embedded' : 'sidecar';
+  const dbFile =
+    options.dbPath === undefined ? config.paths.dbFile : resolve(options.cwd ?? process.cwd(), options.dbPath);
+  const local = new LocalStore(config.paths.backupsDir);
+  const s3 =
+    options.remoteStore === undefined && config.s3 ? new S3Store(config.s3, { logger, ...options.s3 }) : undefined;
+  const store = options.remoteStore ?? s3;
+  if (store && !config.encryption) {
+    throw new ConfigError([
+      `${store.description}: backups leave the machine only encrypted, but no keys are configured; set ENC_KEYS and ENC_KEY_ACTIVE`,
+    ]);
+  }
+  const remote = store && config.encryption ? { store, key: config.encryption.active } : undefined;
+  const check = options.check ?? 'quick';
+  return {
+    config,
+    logger,
+    clock,
+    mode,
+    dbFile,
+    local,
+    remote,
+    locks: { database: `${dbFile}.lifeboat.lock`, backups: join(local.dir, BACKUP_LOCK) },
+    checkRemote: async () => {
+      await s3?.checkAccess();
+    },
+    backupPlan: (run = {}) => ({
+      dbFile,
+      nodeId: config.nodeId,
+      local,
+      lockFile: join(local.dir, BACKUP_LOCK),
+      keepDaysLocal: config.backupKeepDaysLocal,
+      remote,
+      keepDaysRemote: config.backupKeepDays,
+      check,
+      now: () => clock.now(),
+      logger,
+      onProgress: run.onProgress,
+    }),
+    restorePlan: (source, run) => ({
+      source,
+      dbFile,
+      remote: store,
+      keys: config.encryption,
+      skipValidation: run.skipValidation ?? config.restore.skipValidation,
+      expectTables: config.restore.expectTables,
+      force: run.force,
+      logger,
+      now: () => clock.now(),
+      onProgress: run.onProgress,
+      onStep: run.onStep,
+    }),
+    close: () => s3?.close(),
+  };
+}

@@ -1,0 +1,260 @@
+import { chmod, chown, readFile, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import type { Logger } from 'pino';
+import { LifeboatError } from '../errors.js';
+import { fsyncDir, linkNoClobber, removeStaleTemps, TEMP_PREFIX, writeFileAtomic } from '../fs/durable.js';
+import { isMissing } from '../fs/errno.js';
+import Database from '../sqlite/driver.js';
+import type { StepHook } from './steps.js';
+
+/*
+ * The crash-safe swap of a validated backup into the live database's place, and its recovery.
+ *
+ * Files, all in the database's folder (so every rename is atomic and one folder fsync makes it durable):
+ *   {db}                                   the live database
+ *   .lifeboat-tmp-{db}.{random}            the backup being materialised and validated
+ *   {db}.lifeboat-restore-intent.json      written (durably) once the backup is validated; says
+ *                                          "this temp replaces the db, the old one goes to {aside}"
+ *   {db}.before-restore-{UTC time}[-wal…]  the previous database, kept (never deleted by Lifeboat)
+ *   {db}.lifeboat-restore.json             the marker: the last applied source, its sha256, when,
+ *                                          and where the previous database went
+ *
+ * Rules: before the intent is durable nothing of the live database has been touched (a crash
+ * leaves the old database, and the next start removes the stale temp). Once it is durable the
+ * restore only goes forward: the next start completes an intent it finds, idempotently. The
+ * live name always holds a complete database: the old one is kept by a hard link before the
+ * temp is renamed over it, so it is the old one up to the rename and the new one from then on.
+ */
+
+/** What the marker beside the database records about the last restore. */
+export interface RestoreMarker {
+  readonly source: string;
+  readonly origin: string;
+  readonly sha256: string;
+  readonly appliedAt: string;
+  readonly movedAside: readonly string[];
+}
+
+export interface Intent {
+  readonly temp: string;
+  readonly aside: string;
+  readonly marker: RestoreMarker;
+}
+
+export const markerPath = (dbFile: string) => `${dbFile}.lifeboat-restore.json`;
+export const intentPath = (dbFile: string) => `${dbFile}.lifeboat-restore-intent.json`;
+export const SIDECARS = ['-wal', '-shm', '-journal'] as const;
+
+export async function exists(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined)) !== undefined;
+}
+
+/** Writes JSON all-or-nothing; with `ownerOf` (as root), owned like that file, so the application can read it. */
+async function writeJson(path: string, value: unknown, ownerOf?: string): Promise<void> {
+  const owner = ownerOf && process.getuid?.() === 0 ? await stat(ownerOf) : undefined;
+  await writeFileAtomic(path, JSON.stringify(value, null, 2), { owner });
+}
+
+/**
+ * The marker, or undefined when there is none. An unreadable marker is an error: treating it
+ * as absent could re-apply a backup over newer data.
+ */
+export async function readMarker(dbFile: string): Promise<RestoreMarker | undefined> {
+  let text: string;
+  try {
+    text = await readFile(markerPath(dbFile), 'utf8');
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw new LifeboatError(
+      'MARKER_UNREADABLE',
+      `the restore marker ${markerPath(dbFile)} cannot be read: ${(err as Error).message}`,
+      { hint: 'check its owner and permissions (it belongs to the user that runs the application)', cause: err },
+    );
+  }
+  try {
+    const marker = JSON.parse(text) as RestoreMarker;
+    if (typeof marker.source === 'string') return marker;
+  } catch {
+    // reported below
+  }
+  throw new LifeboatError('MARKER_UNREADABLE', `the restore marker ${markerPath(dbFile)} is not valid JSON`, {
+    hint: 'it records which backup was restored last (see docs/disaster-recovery.md); delete it only if you are sure HQL_BACKUP_RESTORE should be applied',
+  });
+}
+
+/**
+ * The restored file gets the permissions of the database it replaces, and, when Lifeboat runs
+ * as root (an operator's `lifeboat restore`), its owner too: the application must be able to
+ * open it. Without an old database, the owner of the folder.
+ */
+export async function matchOwnership(path: string, dbFile: string): Promise<void> {
+  const old = (await stat(dbFile).catch(() => undefined)) ?? (await stat(dirname(dbFile)));
+  if (old.isFile()) await chmod(path, old.mode & 0o666);
+  if (process.getuid?.() === 0 && (old.uid !== 0 || old.gid !== 0)) await chown(path, old.uid, old.gid);
+}
+
+const isBusy = (err: unknown) => /^SQLITE_(BUSY|LOCKED)/.test(String((err as { code?: unknown }).code ?? ''));
+
+function inUse(dbFile: string, why: string): LifeboatError {
+  return new LifeboatError(
+    'DB_IN_USE',
+    `${dbFile} is open in another process (${why}); a restore must not replace a database in use`,
+    {
+      hint: 'stop the application (and `lifeboat serve`) that uses it, then run the restore again; nothing was changed',
+    },
+  );
+}
+
+/**
+ * Folds the old database's WAL (or hot journal) into its main file, so it is complete as
+ * one file and no old WAL can ever be applied to the new database; the content does not
+ * change. Refuses (DB_IN_USE) when another process has the database open: the last
+ * connection to close a WAL database removes the WAL, so a WAL that outlives ours means
+ * someone else is connected. A database that cannot be opened (damaged) is left as it is:
+ * the swap moves it aside with its -wal/-shm as a set.
+ */
+export async function settleOldDatabase(dbFile: string, logger: Logger): Promise<void> {
+  if (!(await exists(dbFile))) return;
+  let wal = false;
+  try {
+    const db = new Database(dbFile, { fileMustExist: true, timeout: 5000 });
+    try {
+      wal = String(db.pragma('journal_mode', { simple: true })) === 'wal';
+      if (wal) {
+        const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
+        if (result?.busy) throw inUse(dbFile, 'a reader or writer kept the checkpoint from completing');
+      }
+    } finally {
+      db.close();
+    }
+  } catch (err) {
+    if (err instanceof LifeboatError) throw err;
+    if (isBusy(err)) throw inUse(dbFile, 'it is locked');
+    logger.warn(
+      { db: dbFile, err: (err as Error).message },
+      'the current database could not be opened to settle it; it is moved aside as it is, with its -wal/-shm',
+    );
+    return;
+  }
+  if (wal && (await exists(`${dbFile}-wal`))) {
+    throw inUse(dbFile, 'its WAL stays open after Lifeboat closed its own connection');
+  }
+}
+
+/** Makes the intent durable: from here on the restore only goes forward. */
+export async function writeIntent(dbFile: string, intent: Intent): Promise<void> {
+  await writeJson(intentPath(dbFile), intent);
+}
+
+/** The swap, idempotent: every step checks whether it was done already. */
+export async function swapForward(dbFile: string, intent: Intent, onStep: StepHook): Promise<void> {
+  if (await exists(intent.temp)) {
+    // Sidecars exist only when settling was impossible (e.g. a damaged database): they move
+    // with it as a set, so an old WAL can never be applied to the new database.
+    for (const suffix of SIDECARS) {
+      if (!(await exists(dbFile + suffix))) continue;
+      if (await exists(intent.aside + suffix)) {
+        throw tamperedDuringRestore(dbFile, intent, `${dbFile}${suffix} and ${intent.aside}${suffix} both exist`);
+      }
+      await rename(dbFile + suffix, intent.aside + suffix);
+    }
+    const live = await stat(dbFile).catch(() => undefined);
+    const kept = await stat(intent.aside).catch(() => undefined);
+    // Keeps the old main file under `aside` without removing the live name; where the file
+    // system has no hard links it is renamed, and the intent makes a crash in that gap complete forward.
+    if (live && !kept) await linkNoClobber(dbFile, intent.aside);
+    // Both present: the hard link made them one file. Two different files mean something
+    // created a database here after the crash; replacing it could lose data.
+    if (live && kept && (live.ino !== kept.ino || live.dev !== kept.dev)) {
+      throw tamperedDuringRestore(dbFile, intent, `${dbFile} is not the database kept at ${intent.aside}`);
+    }
+    await fsyncDir(dirname(dbFile));
+    onStep?.('after-keep-old');
+    await rename(intent.temp, dbFile);
+    await fsyncDir(dirname(dbFile));
+    onStep?.('after-rename');
+  } else if (!(await exists(dbFile))) {
+    throw new LifeboatError(
+      'RESTORE_BROKEN',
+      `an interrupted restore left neither the new database ${intent.temp} nor ${dbFile}`,
+      {
+        hint: `the previous database was kept at ${intent.aside}; copy it back to ${dbFile}, then delete ${intentPath(dbFile)}`,
+      },
+    );
+  }
+  await writeJson(markerPath(dbFile), intent.marker, dbFile);
+  onStep?.('after-marker');
+  await rm(intentPath(dbFile), { force: true });
+  await fsyncDir(dirname(dbFile));
+}
+
+function tamperedDuringRestore(dbFile: string, intent: Intent, what: string): LifeboatError {
+  return new LifeboatError(
+    'RESTORE_BROKEN',
+    `cannot complete the interrupted restore of ${intent.marker.origin}: ${what}; something opened the database after the crash`,
+    {
+      hint: `nothing more was changed. Compare ${dbFile} and ${intent.aside} (with their -wal), keep the right one at ${dbFile}, then delete ${intentPath(dbFile)} and ${intent.temp}`,
+    },
+  );
+}
+
+function parseIntent(text: string, dbFile: string): Intent | undefined {
+  try {
+    const intent = JSON.parse(text) as Intent;
+    const dir = dirname(dbFile);
+    const inDir = (p: unknown) => typeof p === 'string' && dirname(p) === dir;
+    const tempOk = inDir(intent.temp) && basename(intent.temp).startsWith(TEMP_PREFIX);
+    if (tempOk && inDir(intent.aside) && typeof intent.marker?.source === 'string') return intent;
+  } catch {
+    // reported by the caller
+  }
+  return undefined;
+}
+
+/** The intent of an interrupted restore, if one is pending; RESTORE_BROKEN when it is unreadable. */
+export async function readIntent(dbFile: string): Promise<Intent | undefined> {
+  let text: string;
+  try {
+    text = await readFile(intentPath(dbFile), 'utf8');
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw err;
+  }
+  // The intent is written to a temp name and renamed, so a torn one cannot come from a crash.
+  const intent = parseIntent(text, dbFile);
+  if (!intent) {
+    throw new LifeboatError(
+      'RESTORE_BROKEN',
+      `the restore intent file ${intentPath(dbFile)} is unreadable, so an interrupted restore cannot be completed`,
+      {
+        hint: `${dbFile} holds a complete database (the previous one or the restored one); check it with \`lifeboat verify file:${dbFile}\`, then delete ${intentPath(dbFile)} and start again`,
+      },
+    );
+  }
+  return intent;
+}
+
+/**
+ * Finishes a swap that a crash interrupted: once the intent file is durable the restore only
+ * goes forward, so after any crash the database is the complete old one (no intent) or the
+ * complete new one. Also removes temp copies of restores that died earlier. Runs once when a
+ * process that owns the database starts, before the database is opened. Returns the marker of
+ * the restore it completed, if any.
+ */
+export async function recoverInterruptedRestore(
+  dbFile: string,
+  logger: Logger,
+  onStep?: StepHook,
+): Promise<RestoreMarker | undefined> {
+  const intent = await readIntent(dbFile);
+  if (intent) {
+    logger.warn(
+      { db: dbFile, backup: intent.marker.origin },
+      `completing the restore of ${intent.marker.origin} that was interrupted`,
+    );
+    if (await exists(intent.temp)) await settleOldDatabase(dbFile, logger);
+    await swapForward(dbFile, intent, onStep);
+  }
+  await removeStaleTemps(dirname(dbFile), `${basename(dbFile)}.`);
+  return intent?.marker;
+}

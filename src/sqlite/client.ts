@@ -1,0 +1,56 @@
+import { Worker } from 'node:worker_threads';
+import { LifeboatError } from '../errors.js';
+import type { OutcomeOf, WorkerReply, WorkerRequest } from './protocol.js';
+
+/** A failure inside the SQLite worker; `sqliteCode` is SQLite's (e.g. SQLITE_CORRUPT). */
+export class SqliteWorkerError extends LifeboatError {
+  constructor(
+    readonly sqliteCode: string | undefined,
+    message: string,
+  ) {
+    super('SQLITE_ERROR', sqliteCode ? `${message} (${sqliteCode})` : message);
+  }
+}
+
+/**
+ * The worker runs a few SQLite calls and almost no JavaScript, while a push may be sending
+ * beside it: a small young generation keeps its heap from growing as Node 24's defaults let it
+ * (measured: a 512 MiB backup to S3 peaked ~15 MB higher without these limits on Node 24).
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 };
+
+/**
+ * worker.js beside this file once compiled (dist/). Run from the TypeScript sources (tests,
+ * `npm run lifeboat`), worker.ts needs tsx's loader, which Node 20 does not pass on to worker
+ * threads from `--import`: a two-line bootstrap registers it there first.
+ */
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER: { readonly entry: string | URL; readonly eval: boolean } = FROM_SOURCE
+  ? {
+      entry: `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
+        .then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./worker.ts', import.meta.url).href)}); })`,
+      eval: true,
+    }
+  : { entry: new URL('./worker.js', import.meta.url), eval: false };
+
+/** Runs one request on a fresh worker thread and resolves with its outcome. */
+export function runSqliteWorker<R extends WorkerRequest>(request: R): Promise<OutcomeOf<R>> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(WORKER.entry, { eval: WORKER.eval, workerData: request, resourceLimits: WORKER_LIMITS });
+    let settled = false;
+    worker.once('message', (reply: WorkerReply<OutcomeOf<R>>) => {
+      settled = true;
+      if (reply.ok) resolve(reply.value);
+      else reject(new SqliteWorkerError(reply.code, reply.message));
+    });
+    worker.once('error', (err) => {
+      if (!settled) reject(err);
+      settled = true;
+    });
+    worker.once('exit', (code) => {
+      if (!settled) {
+        reject(new LifeboatError('WORKER_EXIT', `the SQLite worker exited with code ${code} before answering`));
+      }
+    });
+  });
+}

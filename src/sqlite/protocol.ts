@@ -1,0 +1,55 @@
+/**
+ * What the SQLite worker (worker.ts) is asked and answers. Both sides import these types, so
+ * a change to a request or a reply is a compile error on the side that was not updated.
+ */
+
+/** How thorough a check is: `quick` = PRAGMA quick_check, `full` = PRAGMA integrity_check. */
+export type CheckMode = 'quick' | 'full' | 'none';
+
+/** A consistent online copy of a live database into `dest` (a new file), as a standalone rollback-journal file. */
+export interface CopyRequest {
+  readonly op: 'copy';
+  readonly source: string;
+  readonly dest: string;
+}
+
+export interface CopyOutcome {
+  /** Journal mode of the source (writers are only non-blocking in `wal`). */
+  readonly journalMode: string;
+  readonly pages: number;
+  readonly bytes: number;
+  readonly ms: number;
+}
+
+/** Header, check and table list of a file Lifeboat owns (a copy: the check may convert it to rollback mode). */
+export interface VerifyRequest {
+  readonly op: 'verify';
+  readonly path: string;
+  readonly check: CheckMode;
+  readonly countRows: boolean;
+}
+
+export interface TableInfo {
+  readonly name: string;
+  readonly rows: number | undefined;
+}
+
+export interface VerifyOutcome {
+  readonly ok: boolean;
+  /** Empty when the check passed. */
+  readonly problems: readonly string[];
+  readonly tables: readonly TableInfo[];
+  readonly bytes: number;
+  readonly pageSize?: number;
+  readonly pageCount?: number;
+  readonly ms: number;
+}
+
+export type WorkerRequest = CopyRequest | VerifyRequest;
+
+/** The outcome type of each request. */
+export type OutcomeOf<R extends WorkerRequest> = R extends CopyRequest ? CopyOutcome : VerifyOutcome;
+
+export type WorkerReply<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly message: string; readonly code?: string };

@@ -1,0 +1,336 @@
+import type { Agent as HttpAgent } from 'node:http';
+import type { Agent as HttpsAgent } from 'node:https';
+import { PassThrough, Readable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import type { Logger } from 'pino';
+import type { S3Config } from '../../config/types.js';
+import { LifeboatError } from '../../errors.js';
+import { silentLogger } from '../../log.js';
+import type { BackupStore, ByteRange, RangeSource, StagedObject, StageOptions, StoredObject } from '../store.js';
+import { classifyS3Error, isPreconditionFailed, sanitize } from './errors.js';
+import { SourceFailed, stageUpload, UploadStopped } from './upload.js';
+
+const MiB = 1024 * 1024;
+
+export interface S3StoreOptions {
+  readonly logger?: Logger;
+  /**
+   * Multipart part size. S3 allows 10 000 parts, so the default 16 MiB allows objects up to
+   * 156 GiB (larger objects get larger parts). Minimum 5 MiB (an S3 rule).
+   */
+  readonly partSizeBytes?: number;
+  /** Parts uploaded in parallel. Default 4. */
+  readonly queueSize?: number;
+  /**
+   * Longest time one request may take from its start to the response headers, including
+   * sending a whole part. Default 5 minutes (a 16 MiB part at ~60 KB/s). Fails with S3_TIMEOUT.
+   */
+  readonly requestTimeoutMs?: number;
+  /**
+   * A request (or a download's body) fails when its connection carries no bytes either way
+   * for this long: a hung server is noticed well before the request timeout. Default 60 s.
+   */
+  readonly idleTimeoutMs?: number;
+  /** TCP (and TLS) connection set-up limit. Default 10 s. */
+  readonly connectionTimeoutMs?: number;
+  /**
+   * Attempts per request, with the SDK's standard retry: exponential backoff with jitter on
+   * 5xx, throttling (503 SlowDown), timeouts and network errors, and clock-skew correction.
+   * Default 5.
+   */
+  readonly maxAttempts?: number;
+  /**
+   * The AWS SDK's "flexible checksums" (CRC32 headers on small PutObjects, validation of
+   * checksums in responses). Default 'when-required': only where the S3 API demands one.
+   * See the note in the constructor. Bodies streamed from a RangeSource never carry them.
+   */
+  readonly checksums?: 'when-required' | 'when-supported';
+  /**
+   * The offset between this machine's clock and the server's to sign with at first; the SDK
+   * corrects it from the server's answers anyway (see clockOffsetMs()). For a machine whose
+   * clock is known to be off.
+   */
+  readonly clockOffsetMs?: number;
+  /** Own HTTP(S) agent, e.g. for a private CA, a proxy or custom DNS. */
+  readonly agent?: HttpAgent | HttpsAgent;
+}
+
+/**
+ * An S3-compatible bucket (AWS, MinIO, Garage, Ceph RGW, R2, …) as a BackupStore, with the
+ * official AWS SDK v3. Objects are named `{prefix}{name}`; the default empty prefix puts them
+ * at the bucket root, as Hiqlite does. Staging is a multipart upload, commit its
+ * CompleteMultipartUpload, abort its AbortMultipartUpload.
+ */
+export class S3Store implements BackupStore {
+  readonly description: string;
+  readonly config: S3Config;
+  /** The SDK client; it carries the credentials and stays inside this class. */
+  readonly #client: S3Client;
+  /** The same without SDK retries, for bodies streamed from a RangeSource (see upload.ts). */
+  readonly #dataClient: S3Client;
+  readonly #maxAttempts: number;
+  readonly #logger: Logger;
+  readonly #partSize: number;
+  readonly #queueSize: number;
+
+  constructor(config: S3Config, options: S3StoreOptions = {}) {
+    this.config = config;
+    this.#partSize = options.partSizeBytes ?? 16 * MiB;
+    this.#queueSize = options.queueSize ?? 4;
+    if (!Number.isInteger(this.#partSize) || this.#partSize < 5 * MiB) {
+      throw new LifeboatError('S3_OPTIONS', `S3 part size ${this.#partSize} is below the S3 minimum of 5 MiB`, {
+        hint: 'use a partSizeBytes of at least 5242880',
+      });
+    }
+    if (!Number.isInteger(this.#queueSize) || this.#queueSize < 1) {
+      throw new LifeboatError('S3_OPTIONS', `S3 queue size ${this.#queueSize} must be a whole number of at least 1`, {
+        hint: 'use a queueSize of 1 or more',
+      });
+    }
+    const prefix = config.prefix ? ` (prefix "${config.prefix}")` : '';
+    this.description = `s3 bucket "${config.bucket}" at ${config.url}${prefix}`;
+    this.#logger = (options.logger ?? silentLogger()).child({ store: this.description });
+    const agent = options.agent;
+    const checksums = options.checksums === 'when-supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
+    this.#maxAttempts = options.maxAttempts ?? 5;
+    const clientConfig = (maxAttempts: number): S3ClientConfig => ({
+      endpoint: config.url,
+      region: config.region,
+      forcePathStyle: config.pathStyle,
+      credentials: { accessKeyId: config.key, secretAccessKey: config.secret },
+      maxAttempts,
+      ...(options.clockOffsetMs !== undefined ? { systemClockOffset: options.clockOffsetMs } : {}),
+      requestHandler: {
+        requestTimeout: options.requestTimeoutMs ?? 300_000,
+        // Without this the SDK only logs a warning when requestTimeout passes.
+        throwOnRequestTimeout: true,
+        socketTimeout: options.idleTimeoutMs ?? 60_000,
+        connectionTimeout: options.connectionTimeoutMs ?? 10_000,
+        ...(agent
+          ? config.url.startsWith('https:')
+            ? { httpsAgent: agent as HttpsAgent }
+            : { httpAgent: agent as HttpAgent }
+          : {}),
+      },
+      // Since early 2025 (3.729) the SDK sends CRC32 checksums with every upload and
+      // validates them on downloads by default. Ceph RGW 16 accepts them (tested both ways
+      // in test/storage/s3.test.ts), but several S3-compatible stores, and older versions of
+      // others, reject the new headers or the checksum fields of CompleteMultipartUpload.
+      // 'WHEN_REQUIRED' keeps Lifeboat working with all of them. Integrity does not rest on
+      // these checksums: TLS protects the bytes in transit, and every backup is AEAD-encrypted,
+      // so a corrupted object is refused when it is decrypted for a restore.
+      requestChecksumCalculation: checksums,
+      responseChecksumValidation: checksums,
+    });
+    this.#client = new S3Client(clientConfig(this.#maxAttempts));
+    // The SDK warns on the console when a streamed request fails ("non-retryable streaming
+    // request"); upload.ts handles and reports that failure, so its warnings go to debug.
+    const sdkLog = this.#logger.child({ sdk: 'data' });
+    const toDebug = (...m: unknown[]) => sdkLog.debug(m.map(String).join(' '));
+    // Always without flexible checksums: for a streamed body the SDK would send them as
+    // aws-chunked trailers without a Content-Length, which Ceph RGW 16 (and other stores)
+    // refuse with 411 MissingContentLength. The bytes are AEAD-encrypted either way.
+    this.#dataClient = new S3Client({
+      ...clientConfig(1),
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      logger: { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: toDebug, error: toDebug },
+    });
+  }
+
+  /** The object key of a name; refuses names that would not list back as themselves. */
+  #key(name: string): string {
+    if (name === '' || name === '.' || name === '..' || /[/\\\0]/.test(name)) {
+      throw new LifeboatError('BAD_NAME', `"${name}" is not a valid backup name`, {
+        hint: 'backup names look like backup_node_1_1732415400.sqlite',
+      });
+    }
+    return `${this.config.prefix}${name}`;
+  }
+
+  /**
+   * The names directly under the prefix, with the prefix stripped, in every page of
+   * ListObjectsV2. "Folders" below the prefix (keys with a further "/") are not backups of
+   * this store; the delimiter makes the server fold them instead of listing their contents.
+   */
+  async list(): Promise<StoredObject[]> {
+    const out: StoredObject[] = [];
+    const { bucket, prefix } = this.config;
+    let token: string | undefined;
+    do {
+      const page: ListObjectsV2CommandOutput = await this.#send(
+        () =>
+          this.#client.send(
+            new ListObjectsV2Command({
+              Bucket: bucket,
+              Prefix: prefix || undefined,
+              Delimiter: '/',
+              ContinuationToken: token,
+            }),
+          ),
+        'list',
+      );
+      for (const o of page.Contents ?? []) {
+        if (!o.Key?.startsWith(prefix)) continue;
+        const name = o.Key.slice(prefix.length);
+        if (name === '' || name.includes('/')) continue;
+        out.push({ name, size: o.Size ?? 0, ...(o.LastModified ? { modified: o.LastModified } : {}) });
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async stat(name: string): Promise<StoredObject | undefined> {
+    const Key = this.#key(name);
+    try {
+      const head = await this.#send(
+        () => this.#client.send(new HeadObjectCommand({ Bucket: this.config.bucket, Key })),
+        `stat of ${name}`,
+        name,
+      );
+      return { name, size: head.ContentLength ?? 0, ...(head.LastModified ? { modified: head.LastModified } : {}) };
+    } catch (err) {
+      if (err instanceof LifeboatError && err.code === 'NOT_FOUND') return undefined;
+      throw err;
+    }
+  }
+
+  /** The object's bytes (or one range) as a stream; errors while reading arrive as LifeboatErrors too. */
+  async get(name: string, range?: ByteRange): Promise<Readable> {
+    const Key = this.#key(name);
+    if (range && range.end <= range.start) return Readable.from([]);
+    const what = `download of ${name}`;
+    const Range = range ? `bytes=${range.start}-${range.end - 1}` : undefined;
+    const res = await this.#send(
+      () => this.#client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key, Range })),
+      what,
+      name,
+    );
+    const body = res.Body;
+    if (!(body instanceof Readable)) {
+      throw new LifeboatError('S3_ERROR', `the ${what} from ${this.description} returned no body stream`);
+    }
+    const out = new PassThrough({ highWaterMark: 1 << 20 });
+    body.on('error', (err) => out.destroy(classifyS3Error(err, this.config, what, name)));
+    // A reader that gives up early must free the connection.
+    out.on('close', () => body.destroy());
+    body.pipe(out);
+    return out;
+  }
+
+  /**
+   * A multipart upload streamed from the source (upload.ts): `queueSize` parts in flight with
+   * no part held in memory, each retried by reading its range again.
+   */
+  stage(name: string, source: RangeSource, options: StageOptions = {}): StagedObject {
+    const key = this.#key(name);
+    const what = `upload of ${name}`;
+    const t0 = performance.now();
+    const upload = stageUpload({
+      dataClient: this.#dataClient,
+      controlClient: this.#client,
+      bucket: this.config.bucket,
+      key,
+      source,
+      partSize: this.#partSize,
+      queueSize: this.#queueSize,
+      maxAttempts: this.#maxAttempts,
+      signal: options.signal,
+      onProgress: options.onProgress,
+      onAbortFailure: (err, uploadId) =>
+        this.#logger.warn(
+          { object: key, uploadId, err: sanitize(err, this.config) },
+          'could not abort the multipart upload; its parts stay until a bucket lifecycle rule removes them',
+        ),
+    });
+    return {
+      commit: async () => {
+        try {
+          await upload.commit();
+        } catch (err) {
+          if (err instanceof SourceFailed) throw err.reason;
+          if (err instanceof UploadStopped) {
+            throw new LifeboatError('ABORTED', `${what} to ${this.description} was interrupted; nothing was stored`, {
+              cause: err.reason,
+            });
+          }
+          throw classifyS3Error(err, this.config, what, name);
+        }
+        const ms = Math.round(performance.now() - t0);
+        this.#logger.debug({ object: key, bytes: source.size, ms }, 'object stored');
+        return { name, size: source.size, modified: new Date() };
+      },
+      abort: () => upload.abort(),
+    };
+  }
+
+  async create(name: string, body: Buffer): Promise<StoredObject> {
+    const Key = this.#key(name);
+    try {
+      await this.#client.send(new PutObjectCommand({ Bucket: this.config.bucket, Key, Body: body, IfNoneMatch: '*' }));
+    } catch (err) {
+      if (isPreconditionFailed(err)) {
+        throw new LifeboatError('EXISTS', `${name} already exists in ${this.description}`, {
+          cause: sanitize(err, this.config),
+        });
+      }
+      throw classifyS3Error(err, this.config, `create of ${name}`, name);
+    }
+    return { name, size: body.length, modified: new Date() };
+  }
+
+  async delete(name: string): Promise<void> {
+    const Key = this.#key(name);
+    await this.#send(
+      () => this.#client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key })),
+      `delete of ${name}`,
+    );
+  }
+
+  /**
+   * That the endpoint answers, the credentials are accepted, the clock is close enough and
+   * the bucket exists and may be listed — with one ListObjectsV2 of at most one key (a GET, so
+   * the server's error code arrives, which a HEAD cannot carry). Rejects with S3_UNREACHABLE,
+   * S3_TIMEOUT, S3_AUTH, S3_CLOCK_SKEW, S3_REGION or S3_NO_BUCKET.
+   */
+  async checkAccess(): Promise<void> {
+    const { bucket, prefix } = this.config;
+    try {
+      await this.#client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, MaxKeys: 1 }));
+    } catch (err) {
+      throw classifyS3Error(err, this.config, 'access check');
+    }
+  }
+
+  /**
+   * How far the server's clock is ahead of this machine's, in ms, as the SDK measured it from
+   * the server's answers (0 until a request was refused for skew, or when the clocks agree).
+   */
+  clockOffsetMs(): number {
+    return this.#client.config.systemClockOffset ?? 0;
+  }
+
+  /** Closes the connections; the store is unusable afterwards. */
+  close(): void {
+    this.#client.destroy();
+    this.#dataClient.destroy();
+  }
+
+  /** Runs one SDK call and turns its failure into a LifeboatError that says what to check. */
+  async #send<T>(call: () => Promise<T>, what: string, object?: string): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      throw classifyS3Error(err, this.config, what, object);
+    }
+  }
+}

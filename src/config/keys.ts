@@ -1,3 +1,4 @@
+import { formatSource, type RestoreSource } from '../restore/source.js';
 import type { Config, ConfigOverrides } from './types.js';
 
 /**
@@ -27,6 +28,8 @@ export interface KindValues {
   readonly strings: readonly string[];
   /** Encryption key entries (secret). TOML: array of strings; env: one per line. */
   readonly keys: readonly string[];
+  /** `s3:<object>`, `s3:latest` or `file:<absolute path>`, parsed. */
+  readonly restoreSource: RestoreSource;
 }
 export type Kind = keyof KindValues;
 
@@ -278,14 +281,14 @@ export const KEYS = {
     section: 'cluster',
     toml: 'backup_restore',
     env: 'HQL_BACKUP_RESTORE',
-    kind: 'string',
+    kind: 'restoreSource',
     unset: 'not set',
     envOnly: true,
     doc:
       'restore at start-up: `s3:<object>`, `s3:latest`, `file:<absolute path>` — see ' +
-      '[disaster-recovery.md](disaster-recovery.md); kept verbatim here, checked by the restore',
+      '[disaster-recovery.md](disaster-recovery.md); checked when the configuration is read',
     show: (c) => ({
-      value: c.restore.source ?? null,
+      value: c.restore.source ? formatSource(c.restore.source) : null,
       note: c.restore.source ? 'a restore runs at start-up' : undefined,
     }),
   },

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { type KeySet, parseKeySet, splitEnvKeys } from '../crypto/keys.js';
 import { ConfigError } from '../errors.js';
+import { parseRestoreSource } from '../restore/source.js';
 import { parseCron } from '../schedule/cron.js';
 import {
   CLUSTER_TABLE,
@@ -215,6 +216,15 @@ class Reader {
         }
         return Object.freeze(list);
       }
+      case 'restoreSource':
+        if (typeof value !== 'string') return this.bad(spec, origin, value, 'must be a string');
+        try {
+          return parseRestoreSource(value, nameOf(spec));
+        } catch (err) {
+          if (!(err instanceof ConfigError)) throw err;
+          this.problems.push(...err.problems);
+          return undefined;
+        }
     }
   }
 

@@ -1,4 +1,5 @@
 import type { KeySet } from '../crypto/keys.js';
+import type { RestoreSource } from '../restore/source.js';
 
 /** S3 settings; present only when `s3_url` / HQL_S3_URL is set. */
 export interface S3Config {
@@ -16,8 +17,8 @@ export interface S3Config {
 }
 
 export interface RestoreConfig {
-  /** HQL_BACKUP_RESTORE, unparsed (`s3:<object>`, `s3:latest`, `file:<path>`). */
-  readonly source: string | undefined;
+  /** HQL_BACKUP_RESTORE (`s3:<object>`, `s3:latest`, `file:<path>`), parsed when the configuration loads. */
+  readonly source: RestoreSource | undefined;
   /** HQL_BACKUP_SKIP_VALIDATION */
   readonly skipValidation: boolean;
   /** Lifeboat addition HQL_BACKUP_RESTORE_FORCE: re-apply a source the marker says was applied. */

@@ -26,7 +26,7 @@ import { fsyncDir, fsyncFile, TEMP_PREFIX, tempPathFor } from '../fs/durable.js'
 import { runSqliteWorker, type VerifyOutcome } from '../snapshot/worker-client.js';
 import Database from '../sqlite/driver.js';
 import type { BackupStore } from '../storage/store.js';
-import { formatSource, parseRestoreSource, type RestoreSource } from './source.js';
+import { formatSource, type RestoreSource } from './source.js';
 
 /*
  * Restore: materialise → validate → crash-safe swap → marker.
@@ -625,7 +625,7 @@ export interface StartupRestoreContext {
  */
 export async function restoreAtStartup(config: Config, ctx: StartupRestoreContext): Promise<RestoreReport | undefined> {
   const { dbFile, logger } = ctx;
-  const source = config.restore.source === undefined ? undefined : parseRestoreSource(config.restore.source);
+  const source = config.restore.source;
   if (source && ctx.sidecar) {
     throw new LifeboatError(
       'RESTORE_SIDECAR',

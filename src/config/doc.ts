@@ -36,7 +36,7 @@ export function docRow(spec: AnyKeySpec): readonly string[] {
   return [spec.envOnly ? '—' : code(spec.toml), code(spec.env), docDefault(spec), spec.doc];
 }
 
-/** A Markdown table padded as Prettier pads it, so formatting the doc does not undo the script. */
+/** A Markdown table padded as Biome formats it (`biome ci` checks docs/ too), so the two never disagree. */
 function table(rows: readonly (readonly string[])[]): string {
   const cells = rows.map((row) => row.map((cell) => cell.replaceAll('|', '\\|')));
   const widths = HEADER.map((_, i) => Math.max(3, ...cells.map((row) => row[i]!.length)));

@@ -3,6 +3,75 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
+/**
+ * Every code a LifeboatError carries: `err.code` for library callers, and the `code` of an
+ * error in the JSON logs. docs/errors.md says for each what happened and what to do
+ * (test/errors.test.ts keeps the two lists equal).
+ */
+export const ERROR_CODES = [
+  // Configuration and usage (only ConfigError's CONFIG_INVALID exits with 2)
+  'CONFIG_INVALID',
+  'CRON_INVALID',
+  'S3_OPTIONS',
+  'LISTEN_FAILED',
+  // The database and its snapshot
+  'DB_MISSING',
+  'DB_NOT_FILE',
+  'LOCKED',
+  'SNAPSHOT_CORRUPT',
+  'SNAPSHOT_FAILED',
+  'SQLITE_ERROR',
+  'WORKER_EXIT',
+  // A backup run
+  'BACKUP_EXISTS',
+  'REMOTE_PUSH_FAILED',
+  'SOURCE_CHANGED',
+  'SOURCE_CLOSED',
+  // Backup stores (local folder, S3)
+  'NOT_FOUND',
+  'BAD_NAME',
+  'EXISTS',
+  'STAGE_ENDED',
+  'ABORTED',
+  'S3_UNREACHABLE',
+  'S3_TIMEOUT',
+  'S3_AUTH',
+  'S3_REGION',
+  'S3_CLOCK_SKEW',
+  'S3_NO_BUCKET',
+  'S3_ERROR',
+  // Encryption (cryptr format)
+  'KEY_UNKNOWN',
+  'AUTH_FAILED',
+  'TRUNCATED',
+  'TRAILING_DATA',
+  'BAD_HEADER',
+  'BAD_KEY',
+  'BAD_KEY_ID',
+  'BAD_CHUNK_SIZE',
+  'STREAM_TOO_LONG',
+  // Restore
+  'NOT_A_FILE',
+  'NOT_SQLITE',
+  'SOURCE_INCOMPLETE',
+  'BACKUP_INVALID',
+  'DB_IN_USE',
+  'MARKER_UNREADABLE',
+  'RESTORE_BROKEN',
+  'RESTORE_SIDECAR',
+  // Files written by encrypt/decrypt
+  'OUTPUT_EXISTS',
+  'OUTPUT_IS_DIRECTORY',
+  'SAME_FILE',
+  'IO_ERROR',
+  // The library's objects
+  'CLOSED',
+  'NO_HANDLE',
+  'SCHEDULER_STOPPED',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
 export interface ErrorDetails {
   /** What the operator should check or do next (a key, an env var, a command). */
   hint?: string;
@@ -14,11 +83,11 @@ export interface ErrorDetails {
  * key/file/object involved, and a hint. Messages never contain secrets.
  */
 export class LifeboatError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly hint: string | undefined;
   readonly exitCode: number = EXIT_FAILURE;
 
-  constructor(code: string, message: string, details: ErrorDetails = {}) {
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'LifeboatError';
     this.code = code;

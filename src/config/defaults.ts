@@ -1,23 +1,3 @@
-/**
- * Hiqlite's names and defaults (the seed wins where Hiqlite's code differs; see
- * docs/configuration.md, "Differences from Hiqlite's code").
- */
-export const DEFAULTS = {
-  /** Hiqlite's TOML reader falls back to 0 (invalid); the spec says 1. */
-  nodeId: 1,
-  dataDir: 'data',
-  filenameDb: 'hiqlite.db',
-  backupCron: '0 30 2 * * * *',
-  backupKeepDays: 30,
-  /** The seed (Rauthy book) says 3; Hiqlite's code says 30. */
-  backupKeepDaysLocal: 3,
-  s3PathStyle: true,
-  /** Lifeboat addition: '' = objects at the bucket root, as Hiqlite. */
-  s3Prefix: '',
-  backupSkipValidation: false,
-  backupRestoreForce: false,
-} as const;
-
 export const DEFAULT_CONFIG_FILE = 'config.toml';
 /** Environment variable naming the TOML file when `--config` / `configFile` is not given. */
 export const CONFIG_FILE_ENV = 'LIFEBOAT_CONFIG';

@@ -4,45 +4,19 @@ import { join, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { type KeySet, parseKeySet, splitEnvKeys } from '../crypto/keys.js';
 import { ConfigError } from '../errors.js';
+import { parseRestoreSource } from '../restore/source.js';
 import { parseCron } from '../schedule/cron.js';
 import {
   CLUSTER_TABLE,
   CONFIG_FILE_ENV,
   DEFAULT_CONFIG_FILE,
-  DEFAULTS,
   HIQLITE_OTHER_CLUSTER_KEYS,
   HIQLITE_SECRETS_REF,
 } from './defaults.js';
-import type { Config, RestoreConfig, S3Config } from './types.js';
+import { KEY_LIST, KEYS, type KeyOf, type KeySpec, type Kind, type KindValues, nameOf, SECTIONS } from './keys.js';
+import type { Config, ConfigOverrides, RestoreConfig, S3Config } from './types.js';
 
-/**
- * Values a library caller sets in code, one per `[cluster]` / `[encryption]` key (camelCase).
- * They sit between the TOML file and the environment: env > code > file > default.
- * The restore switches (HQL_BACKUP_RESTORE, HQL_BACKUP_SKIP_VALIDATION,
- * HQL_BACKUP_RESTORE_FORCE) are deliberately absent: they are read from the environment
- * only, so a restore request cannot linger in code or a file and re-apply at every start.
- */
-export interface ConfigOverrides {
-  readonly nodeId?: number;
-  /** Only `"k8s"`: node id = StatefulSet ordinal in the host name + 1 (as Hiqlite). */
-  readonly nodeIdFrom?: 'k8s';
-  readonly dataDir?: string;
-  readonly filenameDb?: string;
-  readonly backupCron?: string;
-  readonly backupCronTz?: string;
-  readonly backupKeepDays?: number;
-  readonly backupKeepDaysLocal?: number;
-  readonly s3Url?: string;
-  readonly s3Bucket?: string;
-  readonly s3Region?: string;
-  readonly s3PathStyle?: boolean;
-  readonly s3Key?: string;
-  readonly s3Secret?: string;
-  readonly s3Prefix?: string;
-  readonly backupRestoreExpectTables?: readonly string[];
-  readonly encKeys?: readonly string[];
-  readonly encKeyActive?: string;
-}
+export type { ConfigOverrides } from './types.js';
 
 export interface LoadOptions {
   /** TOML file; relative to `cwd`. Default: `$LIFEBOAT_CONFIG`, else `config.toml` (may be missing). */
@@ -76,96 +50,9 @@ export function warningsOf(config: Config): readonly string[] {
   return warningsByConfig.get(config) ?? [];
 }
 
-type Kind = 'string' | 'secret' | 'u64' | 'u16' | 'bool' | 'strings' | 'keys';
-
-interface KeySpec {
-  readonly section: 'cluster' | 'encryption';
-  readonly toml: string;
-  readonly env: string;
-  readonly kind: Kind;
-  readonly override: keyof ConfigOverrides | undefined;
-  /** Read from the environment only (restore requests must not live on in a file). */
-  readonly envOnly?: boolean;
-  /** Not a Hiqlite key: a Lifeboat addition. */
-  readonly lifeboatOnly?: boolean;
-  /** Whitespace anywhere is an error (S3 names, credentials: a stray newline from `echo`). */
-  readonly noSpace?: boolean;
-  /** Lowest valid number (numbers only); default 0. */
-  readonly min?: number;
-}
-
-type Extra = Pick<KeySpec, 'envOnly' | 'lifeboatOnly' | 'noSpace' | 'min'>;
-
-const K = <T extends Kind>(
-  section: KeySpec['section'],
-  toml: string,
-  env: string,
-  kind: T,
-  override?: keyof ConfigOverrides,
-  extra: Extra = {},
-): KeySpec & { readonly kind: T } => ({
-  ...extra,
-  section,
-  toml,
-  env,
-  kind,
-  override,
-});
-
-/** Every key Lifeboat reads: TOML name, env var, type. */
-export const KEYS = {
-  nodeIdFrom: K('cluster', 'node_id_from', 'HQL_NODE_ID_FROM', 'string', 'nodeIdFrom'),
-  nodeId: K('cluster', 'node_id', 'HQL_NODE_ID', 'u64', 'nodeId', { min: 1 }),
-  dataDir: K('cluster', 'data_dir', 'HQL_DATA_DIR', 'string', 'dataDir'),
-  filenameDb: K('cluster', 'filename_db', 'HQL_FILENAME_DB', 'string', 'filenameDb'),
-  backupCron: K('cluster', 'backup_cron', 'HQL_BACKUP_CRON', 'string', 'backupCron'),
-  backupCronTz: K('cluster', 'backup_cron_tz', 'HQL_BACKUP_CRON_TZ', 'string', 'backupCronTz', {
-    lifeboatOnly: true,
-    noSpace: true,
-  }),
-  backupKeepDays: K('cluster', 'backup_keep_days', 'HQL_BACKUP_KEEP_DAYS', 'u16', 'backupKeepDays'),
-  backupKeepDaysLocal: K(
-    'cluster',
-    'backup_keep_days_local',
-    'HQL_BACKUP_KEEP_DAYS_LOCAL',
-    'u16',
-    'backupKeepDaysLocal',
-  ),
-  s3Url: K('cluster', 's3_url', 'HQL_S3_URL', 'string', 's3Url', { noSpace: true }),
-  s3Bucket: K('cluster', 's3_bucket', 'HQL_S3_BUCKET', 'string', 's3Bucket', { noSpace: true }),
-  s3Region: K('cluster', 's3_region', 'HQL_S3_REGION', 'string', 's3Region', { noSpace: true }),
-  s3PathStyle: K('cluster', 's3_path_style', 'HQL_S3_PATH_STYLE', 'bool', 's3PathStyle'),
-  s3Key: K('cluster', 's3_key', 'HQL_S3_KEY', 'secret', 's3Key', { noSpace: true }),
-  s3Secret: K('cluster', 's3_secret', 'HQL_S3_SECRET', 'secret', 's3Secret', { noSpace: true }),
-  s3Prefix: K('cluster', 's3_prefix', 'HQL_S3_PREFIX', 'string', 's3Prefix', { lifeboatOnly: true, noSpace: true }),
-  restore: K('cluster', 'backup_restore', 'HQL_BACKUP_RESTORE', 'string', undefined, { envOnly: true }),
-  skipValidation: K('cluster', 'backup_skip_validation', 'HQL_BACKUP_SKIP_VALIDATION', 'bool', undefined, {
-    envOnly: true,
-  }),
-  restoreForce: K('cluster', 'backup_restore_force', 'HQL_BACKUP_RESTORE_FORCE', 'bool', undefined, {
-    envOnly: true,
-    lifeboatOnly: true,
-  }),
-  expectTables: K(
-    'cluster',
-    'backup_restore_expect_tables',
-    'HQL_BACKUP_RESTORE_EXPECT_TABLES',
-    'strings',
-    'backupRestoreExpectTables',
-    { lifeboatOnly: true },
-  ),
-  encKeys: K('encryption', 'keys', 'ENC_KEYS', 'keys', 'encKeys'),
-  encKeyActive: K('encryption', 'key_active', 'ENC_KEY_ACTIVE', 'string', 'encKeyActive'),
-} as const;
-
-/** How a key is named in messages: `cluster.backup_keep_days (HQL_BACKUP_KEEP_DAYS)`, or the env var for env-only keys. */
-export function nameOf(spec: KeySpec): string {
-  return spec.envOnly ? spec.env : `${spec.section}.${spec.toml} (${spec.env})`;
-}
-
 const MAX_U16 = 65_535;
 type Tables = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
-type Value = string | number | boolean | readonly string[];
+type Value = KindValues[Kind];
 
 /** A value as it may appear in a message (never for secrets: those are `***`). */
 function show(value: unknown): string {
@@ -221,15 +108,20 @@ class Reader {
     return this.problem(spec, origin, `${shown} ${text}`);
   }
 
-  get(spec: KeySpec & { kind: 'string' | 'secret' }): string | undefined;
-  get(spec: KeySpec & { kind: 'u64' | 'u16' }): number | undefined;
-  get(spec: KeySpec & { kind: 'bool' }): boolean | undefined;
-  get(spec: KeySpec & { kind: 'strings' | 'keys' }): readonly string[] | undefined;
-  get(spec: KeySpec): Value | undefined {
+  /** The checked value, or undefined when unset or invalid (then a problem is recorded). */
+  get<K extends Kind>(spec: KeyOf<K>): KindValues[K] | undefined {
     const found = this.raw(spec);
     if (!found) return undefined;
-    const { value, origin } = found;
-    this.origins[spec.toml] = origin;
+    this.origins[spec.toml] = found.origin;
+    return this.check(spec, found.value, found.origin) as KindValues[K] | undefined;
+  }
+
+  /** `get`, or the key's default when it is unset or invalid. */
+  getOrDefault<K extends Kind>(spec: KeyOf<K> & { readonly default: KindValues[K] }): KindValues[K] {
+    return this.get(spec) ?? spec.default;
+  }
+
+  private check(spec: KeySpec, value: unknown, origin: Origin): Value | undefined {
     if (
       value === HIQLITE_SECRETS_REF &&
       (spec.kind === 'secret' || spec.kind === 'keys' || spec === KEYS.encKeyActive)
@@ -262,8 +154,7 @@ class Reader {
       case 'u16': {
         const min = spec.min ?? 0;
         const max = spec.kind === 'u16' ? MAX_U16 : Number.MAX_SAFE_INTEGER;
-        const range =
-          spec.kind === 'u16' ? `a whole number of days (${min}..${max})` : `a whole number (${min}..${max})`;
+        const range = `a whole number${spec.unit ? ` of ${spec.unit}` : ''} (${min}..${max})`;
         let n = NaN;
         let note = '';
         if (typeof value === 'bigint')
@@ -325,6 +216,15 @@ class Reader {
         }
         return Object.freeze(list);
       }
+      case 'restoreSource':
+        if (typeof value !== 'string') return this.bad(spec, origin, value, 'must be a string');
+        try {
+          return parseRestoreSource(value, nameOf(spec));
+        } catch (err) {
+          if (!(err instanceof ConfigError)) throw err;
+          this.problems.push(...err.problems);
+          return undefined;
+        }
     }
   }
 
@@ -367,7 +267,7 @@ function readToml(path: string, required: boolean): { tables: Tables; file: stri
   }
   const problems: string[] = [];
   const tables: Record<string, Record<string, unknown>> = {};
-  for (const section of [CLUSTER_TABLE, 'encryption']) {
+  for (const section of SECTIONS) {
     const value = parsed[section];
     if (value === undefined) continue;
     if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Date)
@@ -405,11 +305,10 @@ function distance(a: string, b: string): number {
 }
 
 function unknownKeyWarnings(r: Reader, tables: Tables): void {
-  const specs = Object.values(KEYS) as KeySpec[];
-  for (const section of ['cluster', 'encryption'] as const) {
+  for (const section of SECTIONS) {
     const table = tables[section];
     if (!table) continue;
-    const ours = specs.filter((s) => s.section === section);
+    const ours = KEY_LIST.filter((s) => s.section === section);
     const known = new Set([...ours.map((s) => s.toml), ...(section === 'cluster' ? HIQLITE_OTHER_CLUSTER_KEYS : [])]);
     for (const key of Object.keys(table)) {
       const spec = ours.find((s) => s.toml === key);
@@ -483,8 +382,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
   } else {
     nodeId = r.get(KEYS.nodeId);
   }
-  const dataDir = r.get(KEYS.dataDir) ?? DEFAULTS.dataDir;
-  const filenameDb = r.get(KEYS.filenameDb) ?? DEFAULTS.filenameDb;
+  const dataDir = r.getOrDefault(KEYS.dataDir);
+  const filenameDb = r.getOrDefault(KEYS.filenameDb);
   if (/[/\\]/.test(filenameDb) || filenameDb === '.' || filenameDb === '..') {
     r.problem(
       KEYS.filenameDb,
@@ -492,7 +391,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       `${show(filenameDb)} must be a file name without folders; the folder is {data_dir}/state_machine/db`,
     );
   }
-  const backupCron = r.get(KEYS.backupCron) ?? DEFAULTS.backupCron;
+  const backupCron = r.getOrDefault(KEYS.backupCron);
   const backupCronTz = r.get(KEYS.backupCronTz);
   if (backupCronTz !== undefined && !validTimeZone(backupCronTz)) {
     r.problem(
@@ -513,17 +412,17 @@ export function loadConfig(options: LoadOptions = {}): Config {
       r.problem(KEYS.backupCron, r.origins.backup_cron, (err as Error).message);
     }
   }
-  const backupKeepDays = r.get(KEYS.backupKeepDays) ?? DEFAULTS.backupKeepDays;
-  const backupKeepDaysLocal = r.get(KEYS.backupKeepDaysLocal) ?? DEFAULTS.backupKeepDaysLocal;
+  const backupKeepDays = r.getOrDefault(KEYS.backupKeepDays);
+  const backupKeepDaysLocal = r.getOrDefault(KEYS.backupKeepDaysLocal);
 
   const { s3, requested: s3Requested } = readS3(r);
   const encryption = readKeys(r, s3Requested);
 
   const restore: RestoreConfig = Object.freeze({
     source: r.get(KEYS.restore),
-    skipValidation: r.get(KEYS.skipValidation) ?? DEFAULTS.backupSkipValidation,
-    force: r.get(KEYS.restoreForce) ?? DEFAULTS.backupRestoreForce,
-    expectTables: r.get(KEYS.expectTables) ?? Object.freeze([]),
+    skipValidation: r.getOrDefault(KEYS.skipValidation),
+    force: r.getOrDefault(KEYS.restoreForce),
+    expectTables: Object.freeze(r.getOrDefault(KEYS.expectTables)),
   });
 
   if (r.problems.length > 0) {
@@ -535,7 +434,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const absData = resolve(cwd, dataDir);
   const dbDir = join(absData, 'state_machine', 'db');
   const config: Config = Object.freeze({
-    nodeId: nodeId ?? DEFAULTS.nodeId,
+    nodeId: nodeId ?? KEYS.nodeId.default,
     ...(fromK8s ? { nodeIdFrom: 'k8s' as const } : {}),
     dataDir,
     filenameDb,
@@ -574,10 +473,10 @@ function readS3(r: Reader): { s3: S3Config | undefined; requested: boolean } {
   }
   const bucket = r.get(KEYS.s3Bucket);
   const region = r.get(KEYS.s3Region);
-  const pathStyle = r.get(KEYS.s3PathStyle) ?? DEFAULTS.s3PathStyle;
+  const pathStyle = r.getOrDefault(KEYS.s3PathStyle);
   const key = r.get(KEYS.s3Key);
   const secret = r.get(KEYS.s3Secret);
-  const prefix = r.get(KEYS.s3Prefix) ?? DEFAULTS.s3Prefix;
+  const prefix = r.getOrDefault(KEYS.s3Prefix);
   if (prefix.startsWith('/'))
     r.problem(
       KEYS.s3Prefix,
@@ -610,7 +509,7 @@ function readS3(r: Reader): { s3: S3Config | undefined; requested: boolean } {
       ok = false;
     }
   }
-  for (const spec of [KEYS.s3Bucket, KEYS.s3Region, KEYS.s3Key, KEYS.s3Secret]) {
+  for (const spec of KEY_LIST.filter((s) => s.requiredWithS3)) {
     if (!r.isSet(spec)) {
       r.problem(
         spec,

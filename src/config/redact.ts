@@ -1,7 +1,8 @@
-import { KEYS, type Origin, originsOf, warningsOf } from './load.js';
+import { KEY_LIST, type ShownValue } from './keys.js';
+import { type Origin, originsOf, warningsOf } from './load.js';
 import type { Config, ConfigPaths } from './types.js';
 
-export type ShownValue = string | number | boolean | readonly string[] | null;
+export { SECRET_MASK, type ShownValue } from './keys.js';
 
 export interface ConfigEntry {
   /** `section.key`, or the env var for environment-only settings. */
@@ -27,8 +28,6 @@ export interface ConfigView {
   readonly warnings: readonly string[];
 }
 
-export const SECRET_MASK = '***';
-
 /**
  * The effective configuration for people: every value with its origin (`default`, `file`,
  * `code`, `env`), secrets as `***`, key ids but never key material.
@@ -36,49 +35,19 @@ export const SECRET_MASK = '***';
 export function describeConfig(config: Config): ConfigView {
   const origins = originsOf(config);
   const entries: ConfigEntry[] = [];
-  const add = (spec: (typeof KEYS)[keyof typeof KEYS], value: ShownValue, note?: string): void => {
+  for (const spec of KEY_LIST) {
+    const shown = spec.show(config);
+    if (!shown) continue;
     entries.push({
       key: spec.envOnly ? spec.env : `${spec.section}.${spec.toml}`,
       env: spec.envOnly ? '' : spec.env,
-      value,
+      value: shown.value,
       origin: origins[spec.toml] ?? 'default',
-      ...(note ? { note } : {}),
-      ...('lifeboatOnly' in spec && spec.lifeboatOnly ? { lifeboatOnly: true as const } : {}),
+      ...(shown.note ? { note: shown.note } : {}),
+      ...(spec.lifeboatOnly ? { lifeboatOnly: true as const } : {}),
     });
-  };
-  const s3 = config.s3;
-  if (config.nodeIdFrom) add(KEYS.nodeIdFrom, config.nodeIdFrom);
-  add(KEYS.nodeId, config.nodeId, config.nodeIdFrom ? 'from the host name (node_id_from = "k8s")' : undefined);
-  add(KEYS.dataDir, config.dataDir);
-  add(KEYS.filenameDb, config.filenameDb);
-  add(KEYS.backupCron, config.backupCron);
-  add(
-    KEYS.backupCronTz,
-    config.backupCronTz ?? null,
-    config.backupCronTz ? undefined : 'the local time zone of the process',
-  );
-  add(KEYS.backupKeepDays, config.backupKeepDays, 'remote (S3) retention');
-  add(KEYS.backupKeepDaysLocal, config.backupKeepDaysLocal, 'local retention');
-  add(KEYS.s3Url, s3?.url ?? null, s3 ? undefined : 'S3 backups are off');
-  if (s3) {
-    add(KEYS.s3Bucket, s3.bucket);
-    add(KEYS.s3Region, s3.region);
-    add(KEYS.s3PathStyle, s3.pathStyle);
-    add(KEYS.s3Key, SECRET_MASK);
-    add(KEYS.s3Secret, SECRET_MASK);
-    add(KEYS.s3Prefix, s3.prefix, s3.prefix ? undefined : 'bucket root');
   }
-  add(KEYS.expectTables, config.restore.expectTables);
-  add(KEYS.restore, config.restore.source ?? null, config.restore.source ? 'a restore runs at start-up' : undefined);
-  add(KEYS.skipValidation, config.restore.skipValidation);
-  add(KEYS.restoreForce, config.restore.force);
   const enc = config.encryption;
-  add(
-    KEYS.encKeys,
-    enc ? enc.ids.map((id) => `${id}/${SECRET_MASK}`) : null,
-    enc ? undefined : s3 ? undefined : 'no keys: encrypt/decrypt and S3 backups need them',
-  );
-  add(KEYS.encKeyActive, enc?.active.id ?? null);
   return {
     configFile: config.configFile ?? null,
     entries,

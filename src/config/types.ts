@@ -1,4 +1,5 @@
 import type { KeySet } from '../crypto/keys.js';
+import type { RestoreSource } from '../restore/source.js';
 
 /** S3 settings; present only when `s3_url` / HQL_S3_URL is set. */
 export interface S3Config {
@@ -16,8 +17,8 @@ export interface S3Config {
 }
 
 export interface RestoreConfig {
-  /** HQL_BACKUP_RESTORE, unparsed (`s3:<object>`, `s3:latest`, `file:<path>`). */
-  readonly source: string | undefined;
+  /** HQL_BACKUP_RESTORE (`s3:<object>`, `s3:latest`, `file:<path>`), parsed when the configuration loads. */
+  readonly source: RestoreSource | undefined;
   /** HQL_BACKUP_SKIP_VALIDATION */
   readonly skipValidation: boolean;
   /** Lifeboat addition HQL_BACKUP_RESTORE_FORCE: re-apply a source the marker says was applied. */
@@ -57,4 +58,33 @@ export interface Config {
   readonly paths: ConfigPaths;
   /** The TOML file that was read, if any. */
   readonly configFile: string | undefined;
+}
+
+/**
+ * Values a library caller sets in code, one per `[cluster]` / `[encryption]` key (camelCase).
+ * They sit between the TOML file and the environment: env > code > file > default.
+ * The restore switches (HQL_BACKUP_RESTORE, HQL_BACKUP_SKIP_VALIDATION,
+ * HQL_BACKUP_RESTORE_FORCE) are deliberately absent: they are read from the environment
+ * only, so a restore request cannot linger in code or a file and re-apply at every start.
+ */
+export interface ConfigOverrides {
+  readonly nodeId?: number;
+  /** Only `"k8s"`: node id = StatefulSet ordinal in the host name + 1 (as Hiqlite). */
+  readonly nodeIdFrom?: 'k8s';
+  readonly dataDir?: string;
+  readonly filenameDb?: string;
+  readonly backupCron?: string;
+  readonly backupCronTz?: string;
+  readonly backupKeepDays?: number;
+  readonly backupKeepDaysLocal?: number;
+  readonly s3Url?: string;
+  readonly s3Bucket?: string;
+  readonly s3Region?: string;
+  readonly s3PathStyle?: boolean;
+  readonly s3Key?: string;
+  readonly s3Secret?: string;
+  readonly s3Prefix?: string;
+  readonly backupRestoreExpectTables?: readonly string[];
+  readonly encKeys?: readonly string[];
+  readonly encKeyActive?: string;
 }

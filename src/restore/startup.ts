@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
 import { LifeboatError } from '../errors.js';
 import { type RestorePlan, type RestoreReport, recoverThenRestore } from './restore.js';
-import { parseRestoreSource } from './source.js';
+import type { RestoreSource } from './source.js';
 import { recoverInterruptedRestore } from './swap.js';
 
 export interface StartupRestore {
@@ -12,7 +12,7 @@ export interface StartupRestore {
   /** Sidecar mode: the database belongs to another process, so HQL_BACKUP_RESTORE is refused. */
   readonly sidecar: boolean;
   /** The plan for HQL_BACKUP_RESTORE's source, from the composition root. */
-  readonly plan: (source: ReturnType<typeof parseRestoreSource>) => RestorePlan;
+  readonly plan: (source: RestoreSource) => RestorePlan;
 }
 
 /**
@@ -23,7 +23,7 @@ export interface StartupRestore {
  */
 export async function restoreAtStartup(s: StartupRestore): Promise<RestoreReport | undefined> {
   const { config, dbFile, logger } = s;
-  const source = config.restore.source === undefined ? undefined : parseRestoreSource(config.restore.source);
+  const source = config.restore.source;
   if (source && s.sidecar) {
     throw new LifeboatError(
       'RESTORE_SIDECAR',

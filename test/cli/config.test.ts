@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { ConfigView } from '../../src/config/redact.js';
@@ -100,4 +100,37 @@ test('lifeboat config: invalid settings exit 2 and name every problem at once, w
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /nope\.toml: does not exist/);
   assertNothingSecret([bad, broken, missing]);
+});
+
+test('a bad HQL_BACKUP_RESTORE exits 2 as the configuration is read: before S3, the lock or any file', async () => {
+  const cwd = tempDir();
+  const env = {
+    // TEST-NET-1 (RFC 5737): nothing answers there, so a connection attempt could only time out.
+    HQL_S3_URL: 'http://192.0.2.1:9000',
+    HQL_S3_BUCKET: 'bkt',
+    HQL_S3_REGION: 'r',
+    HQL_S3_KEY: ACCESS,
+    HQL_S3_SECRET: SECRET,
+    ENC_KEYS: KEY,
+    ENC_KEY_ACTIVE: 'k1',
+    HQL_BACKUP_RESTORE: 's3:a/b',
+  };
+  const [serve, config, good] = await Promise.all([
+    runCli(['serve'], { cwd, env }),
+    runCli(['config'], { cwd, env }),
+    runCli(['config'], { cwd, env: { ...env, HQL_BACKUP_RESTORE: ' s3:latest ' } }),
+  ]);
+  for (const r of [serve, config]) {
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.equal(r.stdout, '');
+    // One problem and the hint, nothing else: no S3 error, no log line of a start.
+    assert.match(
+      r.stderr,
+      /^lifeboat: HQL_BACKUP_RESTORE: "s3:a\/b" is a path, not an object name; [^\n]*s3:latest[^\n]*\n {2}hint: .*\n$/,
+    );
+  }
+  assert.deepEqual(readdirSync(cwd), [], 'nothing created: no data folder, no lock');
+  assert.equal(good.code, 0, good.stderr);
+  assert.match(good.stdout, /^HQL_BACKUP_RESTORE\s+= "s3:latest"\s+# env; a restore runs at start-up$/m);
+  assertNothingSecret([serve, config, good]);
 });

@@ -441,12 +441,42 @@ test('restore settings come from the environment only; expect_tables from env (c
   }).run();
   assert.deepEqual(
     [e.restore.source, e.restore.skipValidation, e.restore.force, e.restore.expectTables],
-    ['s3:latest', true, true, ['users', 'sessions']],
+    [{ kind: 's3-latest' }, true, true, ['users', 'sessions']],
   );
   assert.match(
     problemsOf(load({}, '[cluster]\nbackup_restore_expect_tables = ["a", " "]\n').run)[0]!,
     /must not contain empty names/,
   );
+});
+
+test('HQL_BACKUP_RESTORE is parsed when the configuration loads; a bad value is one of the problems', () => {
+  assert.deepEqual(load({ HQL_BACKUP_RESTORE: ' file:/srv/b.sqlite ' }).run().restore.source, {
+    kind: 'file',
+    path: '/srv/b.sqlite',
+  });
+  const c = load({ HQL_BACKUP_RESTORE: 's3:backup_node_1_1.sqlite' }).run();
+  assert.deepEqual(c.restore.source, { kind: 's3', object: 'backup_node_1_1.sqlite' });
+  const entry = describeConfig(c).entries.find((e) => e.key === 'HQL_BACKUP_RESTORE');
+  assert.deepEqual(entry, {
+    key: 'HQL_BACKUP_RESTORE',
+    env: '',
+    value: 's3:backup_node_1_1.sqlite',
+    origin: 'env',
+    note: 'a restore runs at start-up',
+  });
+  const problems = problemsOf(load({ HQL_BACKUP_RESTORE: 's3:a/b', HQL_BACKUP_KEEP_DAYS: 'x' }).run);
+  assert.equal(problems.length, 2, problems.join('\n'));
+  assert.match(problems[0]!, /^cluster\.backup_keep_days \(HQL_BACKUP_KEEP_DAYS\): "x"/);
+  assert.match(problems[1]!, /^HQL_BACKUP_RESTORE: "s3:a\/b" is a path, not an object name; .*s3:latest/);
+  for (const [value, re] of [
+    ['disk:/x', /^HQL_BACKUP_RESTORE: "disk:\/x" has an unknown prefix; use s3:<object name>/],
+    ['  ', /^HQL_BACKUP_RESTORE: " {2}" is empty; use s3:<object name>/],
+    ['file:rel.sqlite', /^HQL_BACKUP_RESTORE: "file:rel\.sqlite" is a relative path/],
+  ] as const) {
+    const [only, ...more] = problemsOf(load({ HQL_BACKUP_RESTORE: value }).run);
+    assert.deepEqual(more, [], value);
+    assert.match(only!, re);
+  }
 });
 
 test('empty environment variables count as unset; time zone and cron validated', () => {

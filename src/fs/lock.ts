@@ -111,6 +111,9 @@ function takeLock(path: string): BetterSqlite3.Database | undefined {
       // Nothing is ever committed; a memory journal leaves no -journal file beside the lock.
       db.pragma('journal_mode = MEMORY');
       db.exec('BEGIN EXCLUSIVE');
+      // On a file SQLite could only open read-only (a read-only mount), BEGIN EXCLUSIVE quietly
+      // becomes a read transaction that locks nothing; a write, never committed, proves the lock.
+      db.pragma('user_version = 1');
       return db;
     } catch (err) {
       db?.close();

@@ -26,6 +26,18 @@ function unshareUnavailable(): string | undefined {
 }
 const noUnshare = unshareUnavailable();
 
+/** Why a read-only mount cannot be made here (it takes root and a mount namespace), or undefined. */
+function readOnlyMountUnavailable(): string | undefined {
+  const dir = tempDir();
+  const probe = spawnSync('unshare', ['--mount', 'sh', '-c', 'mount -t tmpfs -o ro tmpfs "$1"', 'sh', dir], {
+    encoding: 'utf8',
+  });
+  if (probe.error) return `unshare is not available: ${probe.error.message}`;
+  if (probe.status !== 0) return `cannot mount a read-only file system here: ${probe.stderr.trim()}`;
+  return undefined;
+}
+const noReadOnlyMount = readOnlyMountUnavailable();
+
 interface Holder {
   /** The first line the child printed: `locked <pid>` or `failed <code> <message>`. */
   readonly line: string;
@@ -169,6 +181,25 @@ test('a folder that does not exist or is not a folder: a clear error naming the 
     assert.ok(err.message.includes(underFile), err.message);
     return true;
   });
+});
+
+test('a read-only mount: a clear error, never a lock that locks nothing', { skip: noReadOnlyMount }, () => {
+  // SQLite opens a file it cannot write read-only, where BEGIN EXCLUSIVE locks nothing.
+  const dir = tempDir();
+  const script =
+    'mount -t tmpfs tmpfs "$1" && : > "$1/existing.lock" && mount -o remount,ro "$1" && ' +
+    'for f in existing new; do "$2" --import tsx "$3" "$1/$f.lock" test once; done';
+  const run = spawnSync('unshare', ['--mount', 'sh', '-c', script, 'sh', dir, process.execPath, HOLDER], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  const lines = run.stdout.trim().split('\n');
+  assert.equal(lines.length, 2, `${run.stdout}${run.stderr}`);
+  for (const [i, name] of ['existing', 'new'].entries()) {
+    const path = join(dir, `${name}.lock`);
+    assert.ok(lines[i]!.startsWith(`failed LOCK_FAILED cannot lock ${path}: `), lines[i]);
+    assert.match(lines[i]!, /read-only file system/);
+  }
 });
 
 test('a lock file in the old JSON format: stale ones are taken over, a live older Lifeboat is respected', async () => {

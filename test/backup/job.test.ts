@@ -17,10 +17,14 @@ import { type BackupPlan, runBackup } from '../../src/backup/job.js';
 import { backupName } from '../../src/backup/naming.js';
 import { BACKUP_LOCK } from '../../src/compose.js';
 import { LifeboatError } from '../../src/errors.js';
+import { acquireLock, lockOwner } from '../../src/fs/lock.js';
 import { silentLogger } from '../../src/log.js';
 import { LocalStore } from '../../src/storage/local.js';
 import { countItems, createItemsDb } from '../support/db.js';
 import { tempDir } from '../support/tmp.js';
+
+/** The folder's entries but the lock file, which stays between runs (empty, not held). */
+const withoutLock = (dir: string) => readdirSync(dir).filter((f) => f !== BACKUP_LOCK);
 
 const NOW = new Date('2026-11-24T02:30:00.400Z');
 const NOW_S = Math.floor(NOW.getTime() / 1000);
@@ -56,8 +60,9 @@ test('a run writes a verified, private backup named after node id and start time
   assert.equal(statSync(backups).mode & 0o777, 0o700);
   assert.equal(report.sourceJournalMode, 'wal');
   assert.equal(report.remote, undefined);
-  // Nothing else is left in the folder: no temp file, no journal, no lock.
-  assert.deepEqual(readdirSync(backups), [report.name]);
+  // Nothing else is left in the folder: no temp file, no journal; the lock file stays, free.
+  assert.deepEqual(readdirSync(backups).sort(), [BACKUP_LOCK, report.name]);
+  assert.equal(await lockOwner(join(backups, BACKUP_LOCK)), undefined);
   // The backup is a standalone rollback-journal file, not a WAL one.
   const header = Buffer.alloc(20);
   const fd = openSync(report.path, 'r');
@@ -79,7 +84,7 @@ test('local retention removes expired backups only after the new one is safe, an
     writeFileSync(join(backups, name), 'x');
   const report = await runBackup(options);
   assert.deepEqual([...report.expiredLocal].sort(), [...old].sort());
-  assert.deepEqual(readdirSync(backups).sort(), [report.name, ...young, 'notes.txt', 'backup_node_7_1.sqlite~'].sort());
+  assert.deepEqual(withoutLock(backups).sort(), [report.name, ...young, 'notes.txt', 'backup_node_7_1.sqlite~'].sort());
 });
 
 test('two runs in the same second do not overwrite each other', async () => {
@@ -99,7 +104,7 @@ test('a missing database fails clearly and creates no backup', async () => {
     assert.match(err.message, /nope\.db/);
     return true;
   });
-  assert.deepEqual(readdirSync(backups), []);
+  assert.deepEqual(withoutLock(backups), []);
 });
 
 test('a corrupt database fails its check and leaves nothing behind', async () => {
@@ -116,7 +121,7 @@ test('a corrupt database fails its check and leaves nothing behind', async () =>
     assert.ok(['SNAPSHOT_CORRUPT', 'SNAPSHOT_FAILED'].includes(err.code), err.code);
     return true;
   });
-  assert.deepEqual(readdirSync(backups), []);
+  assert.deepEqual(withoutLock(backups), []);
 });
 
 test('temp files of an interrupted run are cleaned up; a held lock refuses a second run', async () => {
@@ -124,23 +129,24 @@ test('temp files of an interrupted run are cleaned up; a held lock refuses a sec
   mkdirSync(backups, { recursive: true });
   writeFileSync(join(backups, '.lifeboat-tmp-backup_node_7_1.sqlite.dead01'), 'partial');
   const report = await runBackup(options);
-  assert.deepEqual(readdirSync(backups), [report.name]);
+  assert.deepEqual(withoutLock(backups), [report.name]);
 
-  // A lock held by a live process (this one) makes a concurrent run fail instead of racing.
-  writeFileSync(
-    join(backups, BACKUP_LOCK),
-    JSON.stringify({ pid: process.pid, host: hostname(), since: 'now', purpose: 'test' }),
-  );
-  await assert.rejects(
-    runBackup({ ...options, now: () => new Date(NOW.getTime() + 5000) }),
-    (err: unknown) => err instanceof LifeboatError && err.code === 'LOCKED',
-  );
-  // A lock left by a dead process is stale and taken over.
+  // A lock held by another run makes a concurrent run fail instead of racing.
+  const held = await acquireLock(join(backups, BACKUP_LOCK), 'test');
+  try {
+    await assert.rejects(
+      runBackup({ ...options, now: () => new Date(NOW.getTime() + 5000) }),
+      (err: unknown) => err instanceof LifeboatError && err.code === 'LOCKED' && /\(test, since /.test(err.message),
+    );
+  } finally {
+    await held.release();
+  }
+  // A lock file in the old JSON format, left by a dead process, is stale and taken over.
   writeFileSync(
     join(backups, BACKUP_LOCK),
     JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), since: 'then', purpose: 'crashed' }),
   );
   const again = await runBackup({ ...options, now: () => new Date(NOW.getTime() + 6000) });
   assert.ok(existsSync(again.path));
-  assert.ok(!existsSync(join(backups, BACKUP_LOCK)));
+  assert.equal(await lockOwner(join(backups, BACKUP_LOCK)), undefined);
 });

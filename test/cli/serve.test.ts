@@ -33,7 +33,7 @@ test('serve as a sidecar: first backup at once, logs where things are, stops cle
   assert.equal(started.backups, join(cwd, 'data', 'state_machine', 'backups'));
   assert.match(String(started.nextBackup), /^\d{4}-\d\d-\d\dT02:30:00\.000Z$|^\d{4}-\d\d-\d\dT\d\d:30:00\.000Z$/);
   assert.ok(messages.some((m) => m.msg === 'Lifeboat stopped'));
-  const backups = readdirSync(join(cwd, 'data', 'state_machine', 'backups'));
+  const backups = readdirSync(join(cwd, 'data', 'state_machine', 'backups')).filter((f) => !f.startsWith('.'));
   assert.equal(backups.length, 1);
   assert.equal(countItems(join(cwd, 'data', 'state_machine', 'backups', backups[0]!)), 400);
 });

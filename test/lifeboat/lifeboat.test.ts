@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { BACKUP_LOCK } from '../../src/compose.js';
 import { LifeboatError } from '../../src/errors.js';
+import { lockOwner } from '../../src/fs/lock.js';
 import { Lifeboat } from '../../src/index.js';
 import { countItems, createItemsDb } from '../support/db.js';
 import { FakeClock } from '../support/fake-clock.js';
@@ -45,7 +47,7 @@ test('embedded: creates the database in WAL mode, hands out the handle, backs up
     await lb.close();
   }
   await lb.close(); // idempotent
-  assert.ok(!existsSync(`${lb.dbFile}.lifeboat.lock`), 'the lock is released');
+  assert.equal(await lockOwner(`${lb.dbFile}.lifeboat.lock`), undefined, 'the lock is released');
   await assert.rejects(lb.backup(), (err: unknown) => err instanceof LifeboatError && err.code === 'CLOSED');
 });
 
@@ -75,7 +77,10 @@ test('sidecar: backs up an existing database another process owns; a missing one
     assert.equal(countItems(a.path), 50);
     // Two on-demand backups in the same second: serialised, the second is refused by name.
     assert.ok(b instanceof LifeboatError && b.code === 'BACKUP_EXISTS');
-    assert.deepEqual(readdirSync(lb.local.dir), [a.name]);
+    assert.deepEqual(
+      readdirSync(lb.local.dir).filter((f) => f !== BACKUP_LOCK),
+      [a.name],
+    );
   } finally {
     await lb.close();
   }

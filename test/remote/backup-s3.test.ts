@@ -6,6 +6,7 @@ import { before, test } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { type BackupPlan, RemotePushError, runBackup } from '../../src/backup/job.js';
 import { backupName } from '../../src/backup/naming.js';
+import { BACKUP_LOCK } from '../../src/compose.js';
 import type { S3Config } from '../../src/config/types.js';
 import { decodeHeader } from '../../src/crypto/format.js';
 import { createKeySet, generateKey } from '../../src/crypto/keys.js';
@@ -120,7 +121,11 @@ test('a snapshot that fails its check while its push is under way: nothing reach
   assert.ok(putStarted, 'the push had started from the copy');
   assert.deepEqual(await real.list(), []);
   assert.equal(await danglingUploads(config), 0);
-  assert.deepEqual(readdirSync(options.local.dir), [], 'no local backup and no temp file');
+  assert.deepEqual(
+    readdirSync(options.local.dir).filter((f) => f !== BACKUP_LOCK),
+    [],
+    'no local backup and no temp file',
+  );
 });
 
 test('remote retention deletes old backups only, keeps foreign objects and the newest', async () => {
@@ -146,7 +151,10 @@ test('a push that fails for good keeps the local backup and says so', async () =
     assert.ok(!err.message.includes('not-the-secret'));
     return true;
   });
-  assert.deepEqual(readdirSync(options.local.dir), [backupName(1, NOW_S)]);
+  assert.deepEqual(
+    readdirSync(options.local.dir).filter((f) => f !== BACKUP_LOCK),
+    [backupName(1, NOW_S)],
+  );
   assert.deepEqual(await new S3Store(config).list(), []);
 });
 

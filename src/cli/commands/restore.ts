@@ -35,7 +35,9 @@ export function registerRestore(program: Command): void {
           if (owner) {
             throw new LifeboatError(
               'LOCKED',
-              `a Lifeboat process (pid ${owner.pid} on ${owner.host}, ${owner.purpose}) holds ${dbFile}`,
+              owner.pid === 0
+                ? `a Lifeboat process holds ${dbFile} (which one is not recorded yet)`
+                : `a Lifeboat process (pid ${owner.pid} on ${owner.host}, ${owner.purpose}) holds ${dbFile}`,
               { hint: 'stop the application or `lifeboat serve` first; a restore must not replace a database in use' },
             );
           }

@@ -307,6 +307,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (!process.argv.includes('--no-doc')) {
     const { stdout: opensslVersion } = await run('openssl', ['version']).catch(() => ({ stdout: 'n/a' }));
     const day = new Date().toISOString().slice(0, 10);
+    const openssl = opensslVersion
+      .trim()
+      .split(' (')[0]
+      ?.replace(/^OpenSSL /, '');
     const section = [
       '## Encryption',
       '',
@@ -319,10 +323,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       'node --import tsx bench/crypto.ts --size-mib 256 --no-doc # quicker, leaves this file alone',
       '```',
       '',
-      `Run of ${day}: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, openssl CLI ${opensslVersion
-        .trim()
-        .split(' (')[0]
-        ?.replace(/^OpenSSL /, '')} (Node bundles its own OpenSSL ${process.versions.openssl}).`,
+      `Run of ${day}: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}, ` +
+        `openssl CLI ${openssl} (Node bundles its own OpenSSL ${process.versions.openssl}).`,
       '',
       result.markdown.replace(/^### /gm, '#### '),
       'How to read it: each direction is compared with node:crypto doing nothing but the cipher on the same',

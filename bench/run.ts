@@ -182,8 +182,12 @@ async function snapshotPart(runtime: ChildRuntime, db: string, bytes: number, ha
       ['what', 'seconds', 'MB/s', 'peak RSS MB', 'speed vs cp + fsync'],
       rows,
       [
-        `Lifeboat with quick_check is ${ratio(byName('sqlite3 CLI `.backup`'), lifeboatQuick, 1)}× as fast as \`sqlite3 .backup\`, ${ratio(byName('sqlite3 CLI `VACUUM INTO`'), lifeboatQuick, 1)}× as fast as the CLI's VACUUM INTO and ${ratio(byName('`VACUUM INTO`'), lifeboatQuick, 1)}× as fast as VACUUM INTO on the same SQLite. ` +
-          'Lifeboat times are the operation inside its process (worker thread start included, Node start-up not); the CLI rows include their process start-up (a few ms). Peak RSS is the whole process.',
+        `Lifeboat with quick_check is ${ratio(byName('sqlite3 CLI `.backup`'), lifeboatQuick, 1)}× as fast as ` +
+          `\`sqlite3 .backup\`, ${ratio(byName('sqlite3 CLI `VACUUM INTO`'), lifeboatQuick, 1)}× as fast as the ` +
+          `CLI's VACUUM INTO and ${ratio(byName('`VACUUM INTO`'), lifeboatQuick, 1)}× ` +
+          `as fast as VACUUM INTO on the same SQLite. ` +
+          'Lifeboat times are the operation inside its process (worker thread start included, Node start-up not); ' +
+          'the CLI rows include their process start-up (a few ms). Peak RSS is the whole process.',
       ],
     ),
   );
@@ -338,7 +342,10 @@ async function s3Part(
       ['what', 'seconds', 'MB/s', 'peak RSS MB', 'client CPU s', 'S3 server CPU s', '% of slowest stage'],
       rows,
       [
-        'The upload ceiling is the plain upload (same client, part size and parts in flight, parts streamed from the file). The push row is compared with it (same bytes, plus 16 bytes per 128 KiB). Client CPU is the measured operation in its process (all threads, Node start-up excluded); S3 server CPU is radosgw + its OSD, which share the same 2 cores.',
+        'The upload ceiling is the plain upload (same client, part size and parts in flight, parts streamed from the ' +
+          'file). The push row is compared with it (same bytes, plus 16 bytes per 128 KiB). Client CPU is the ' +
+          'measured operation in its process (all threads, Node start-up excluded); ' +
+          'S3 server CPU is radosgw + its OSD, which share the same 2 cores.',
       ],
     ),
   );
@@ -458,7 +465,9 @@ async function splitCoresPart(runtime: ChildRuntime, s3: BenchS3, db: string, by
         ],
       ],
       [
-        `radosgw and its OSD run on core ${serverCpu} only, the measured process on core${clientCpus.length > 1 ? 's' : ''} ${clientCpus} only (taskset). The other stages (snapshot, cipher) are each faster than this upload, so the upload is the slowest stage here.`,
+        `radosgw and its OSD run on core ${serverCpu} only, the measured process on ` +
+          `core${clientCpus.length > 1 ? 's' : ''} ${clientCpus} only (taskset). The other stages (snapshot, ` +
+          `cipher) are each faster than this upload, so the upload is the slowest stage here.`,
       ],
     ),
   );
@@ -508,11 +517,15 @@ async function partSizesPart(runtime: ChildRuntime, s3: BenchS3, db: string, byt
   }
   say(
     table(
-      `Full backup to S3 by multipart settings (part size × parts in flight; ${(bytes / MiB).toFixed(0)} MiB, median of ${Math.min(ROUNDS, 2)})`,
+      `Full backup to S3 by multipart settings (part size × parts in ` +
+        `flight; ${(bytes / MiB).toFixed(0)} MiB, median of ${Math.min(ROUNDS, 2)})`,
       ['part size × parallel parts', 'seconds', 'MB/s', 'peak RSS MB'],
       rows,
       [
-        'Parts are streamed from the backup file and encrypted as they are sent, so memory does not grow with the part size (about 0.5 MiB of buffers per part in flight: two 256 KiB batches); a failed part is sent again whole, so large parts cost more on a flaky link. S3 allows at most 10,000 parts; larger objects get larger parts automatically.',
+        'Parts are streamed from the backup file and encrypted as they are sent, so memory does not grow with the ' +
+          'part size (about 0.5 MiB of buffers per part in flight: two 256 KiB batches); a failed part is sent again ' +
+          'whole, so large parts cost more on a flaky link. S3 allows at ' +
+          'most 10,000 parts; larger objects get larger parts automatically.',
       ],
     ),
   );
@@ -573,7 +586,8 @@ async function rssPart(runtime: ChildRuntime, s3: BenchS3 | undefined, mainDb: s
     let s3Cells: Cell[] = ['not run (--skip-s3)', '', ''];
     if (s3 && !s3Fits)
       s3Cells = [
-        `not run: radosgw's memstore would need ≈ ${(needed / GiB).toFixed(1)} GiB of free RAM (${(memAvailable() / GiB).toFixed(1)} GiB available)`,
+        `not run: radosgw's memstore would need ≈ ${(needed / GiB).toFixed(1)} ` +
+          `GiB of free RAM (${(memAvailable() / GiB).toFixed(1)} GiB available)`,
         '',
         '',
       ];
@@ -593,7 +607,8 @@ async function rssPart(runtime: ChildRuntime, s3: BenchS3 | undefined, mainDb: s
   };
   say(
     table(
-      `Peak RSS of one backup run (snapshot + check + local file + encrypted push), by database size (${rounds} runs each)`,
+      `Peak RSS of one backup run (snapshot + check + local file ` +
+        `+ encrypted push), by database size (${rounds} runs each)`,
       [
         'database',
         'local folder: highest peak RSS MB',
@@ -605,7 +620,9 @@ async function rssPart(runtime: ChildRuntime, s3: BenchS3 | undefined, mainDb: s
       ],
       rows,
       [
-        `Each run is its own process (compiled JavaScript as shipped${runtime.kind === 'tsx' ? '; here run through tsx, which adds its own ~30 MB' : ''}); peak RSS is GNU time's "Maximum resident set size", the highest of ${rounds} runs and their median. ` +
+        `Each run is its own process (compiled JavaScript as ` +
+          `shipped${runtime.kind === 'tsx' ? '; here run through tsx, which adds its own ~30 MB' : ''}); ` +
+          `peak RSS is GNU time's "Maximum resident set size", the highest of ${rounds} runs and their median. ` +
           `Growth of the highest peak with size: local folder ${growth(peaks.local!)}; S3 ${growth(peaks.s3!)}.`,
       ],
     ),
@@ -623,7 +640,9 @@ async function rssPart(runtime: ChildRuntime, s3: BenchS3 | undefined, mainDb: s
     });
   if (l)
     summary.push({
-      target: `peak RSS < ${TARGET_RSS_MB} MB at ${l.size} MiB, encrypted backup to a local folder (highest of ${rounds} runs)`,
+      target:
+        `peak RSS < ${TARGET_RSS_MB} MB at ${l.size} MiB, ` +
+        `encrypted backup to a local folder (highest of ${rounds} runs)`,
       measured: `${rss(l.rss).toFixed(0)} MB`,
       verdict: verdict(l),
     });
@@ -687,17 +706,22 @@ async function latencyPart(runtime: ChildRuntime, s3: BenchS3 | undefined, db: s
     );
     summary.push({
       target: `writer p99 during a backup ≤ ${TARGET_P99_RATIO}× idle (${p.label})`,
-      measured: `${ratio(busy.p99Ms, idle.p99Ms)}× (${us(idle.p99Ms).toFixed(0)} → ${us(busy.p99Ms).toFixed(0)} µs; max ${us(busy.maxMs).toFixed(0)} µs)`,
+      measured:
+        `${ratio(busy.p99Ms, idle.p99Ms)}× (${us(idle.p99Ms).toFixed(0)} ` +
+        `→ ${us(busy.p99Ms).toFixed(0)} µs; max ${us(busy.maxMs).toFixed(0)} µs)`,
       verdict: busy.p99Ms <= TARGET_P99_RATIO * idle.p99Ms ? 'met' : 'missed',
     });
   }
   say(
     table(
-      `Commit latency of a concurrent writer process (${WRITER_RATE} transfers/s, two UPDATEs per transaction, WAL, synchronous=NORMAL)`,
+      `Commit latency of a concurrent writer process (${WRITER_RATE} ` +
+        `transfers/s, two UPDATEs per transaction, WAL, synchronous=NORMAL)`,
       ['window', 'seconds', 'commits', 'p50 µs', 'p99 µs', 'max µs', 'worst delay behind schedule ms', 'p99 vs idle'],
       rows,
       [
-        'Latency is the duration of each transaction (BEGIN … COMMIT) in the writer process. "Delay behind schedule" is how late the writer started its most delayed commit (its own process starved of CPU), which a per-commit duration does not show.',
+        'Latency is the duration of each transaction (BEGIN … COMMIT) in the writer process. "Delay behind schedule" ' +
+          'is how late the writer started its most delayed commit (its own ' +
+          'process starved of CPU), which a per-commit duration does not show.',
       ],
     ),
   );
@@ -777,11 +801,14 @@ async function peersPart(
     rows.splice(1, 0, ['  Lifeboat, of which the encrypted push alone', sec(push), mbps(bytes, push), '', '', '']);
     say(
       table(
-        `The same job with the tools users reach for instead: ${(bytes / MiB).toFixed(0)} MiB database, encrypted, to a ${t.label} (median of ${PEER_ROUNDS})`,
+        `The same job with the tools users reach for instead: ${(bytes / MiB).toFixed(0)} ` +
+          `MiB database, encrypted, to a ${t.label} (median of ${PEER_ROUNDS})`,
         ['tool', 'seconds', 'MB/s', 'peak RSS MB', 'Lifeboat time ÷ tool time', 'Lifeboat RSS ÷ tool RSS'],
         rows,
         [
-          'restic and rclone copy the file as it is on disk: neither takes a consistent snapshot of a live SQLite database (a copy taken while the application writes can be torn) nor checks it, and neither keeps a plain local copy; Lifeboat does all three before its push.' +
+          'restic and rclone copy the file as it is on disk: neither takes a consistent snapshot of a live SQLite ' +
+            'database (a copy taken while the application writes can be torn) nor checks it, ' +
+            'and neither keeps a plain local copy; Lifeboat does all three before its push.' +
             (t.s3 ? '' : ' rclone does not fsync what it writes to a local folder; restic and Lifeboat do.'),
         ],
       ),
@@ -820,11 +847,14 @@ async function main(): Promise<void> {
   say('');
   for (const line of machine) say(line);
   say(
-    `- Database: ${rows.toLocaleString('en')} rows (two thirds small rows, one third with a ~1 KiB blob, one index), ${(bytes / MiB).toFixed(0)} MiB, 4 KiB pages, WAL mode, checkpointed`,
+    `- Database: ${rows.toLocaleString('en')} rows (two thirds small rows, one third with a ~1 ` +
+      `KiB blob, one index), ${(bytes / MiB).toFixed(0)} MiB, 4 KiB pages, WAL mode, checkpointed`,
   );
-  say(
-    `- Measured processes run ${runtime.kind === 'compiled' ? 'compiled JavaScript (tsc output, as `npm run build` ships it)' : 'through tsx (--tsx)'}.`,
-  );
+  const measured =
+    runtime.kind === 'compiled'
+      ? 'compiled JavaScript (tsc output, as `npm run build` ships it)'
+      : 'through tsx (--tsx)';
+  say(`- Measured processes run ${measured}.`);
   say('');
 
   let snapshotMs = NaN;

@@ -7,6 +7,8 @@ bash test/support/install-s3-server.sh
 npx tsc -p tsconfig.json --noEmit
 # Formatting and lint (biome.json): `npm run format` fixes what it can.
 npx biome ci --reporter=summary .
+# Lines of at most 120 characters, strings and comments included (Biome does not check those).
+bash scripts/check-lines.sh
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 exec node --import tsx test/support/with-s3.ts -- \
   node --import tsx --test --test-reporter=spec --test-concurrency="${LIFEBOAT_TEST_CONCURRENCY:-2}" "${files[@]}"

@@ -83,7 +83,8 @@ export function compose(options: ComposeOptions): Composition {
   const store = options.remoteStore ?? s3;
   if (store && !config.encryption) {
     throw new ConfigError([
-      `${store.description}: backups leave the machine only encrypted, but no keys are configured; set ENC_KEYS and ENC_KEY_ACTIVE`,
+      `${store.description}: backups leave the machine only encrypted, ` +
+        `but no keys are configured; set ENC_KEYS and ENC_KEY_ACTIVE`,
     ]);
   }
   const remote = store && config.encryption ? { store, key: config.encryption.active } : undefined;

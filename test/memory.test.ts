@@ -43,7 +43,9 @@ test('dropped buffers: nothing is collected, and no V8 flag touched, until the p
   enableGarbageCollection();
 });
 
-test('dropped buffers: a young-generation collection once COLLECT_EVERY_BYTES have been counted, not before', async () => {
+const droppedBuffersYoung =
+  'dropped buffers: a young-generation collection once COLLECT_EVERY_BYTES have been counted, not before';
+test(droppedBuffersYoung, async () => {
   // Start from a known count: reaching the threshold resets it.
   droppedBuffers(COLLECT_EVERY_BYTES);
   const before = await collectionsDuring(() => droppedBuffers(COLLECT_EVERY_BYTES - 1));
@@ -52,7 +54,10 @@ test('dropped buffers: a young-generation collection once COLLECT_EVERY_BYTES ha
   assert.ok(at.minor >= 1, 'the byte that reaches the threshold forces a minor collection');
 });
 
-test('dropped buffers: a full collection once Buffer memory grew FULL_COLLECT_GROWTH_BYTES above its low point, not before', async () => {
+const droppedBuffersFull =
+  'dropped buffers: a full collection once Buffer memory grew ' +
+  'FULL_COLLECT_GROWTH_BYTES above its low point, not before';
+test(droppedBuffersFull, async () => {
   const MiB = 1 << 20;
   const held: Buffer[] = [];
   const grow = (bytes: number) => {
@@ -82,7 +87,10 @@ test('dropped buffers: no gc global is left behind, for this context or a new on
 });
 
 test('dropped buffers: an application started with --expose-gc keeps its flag', () => {
-  const script = `const m = await import(${JSON.stringify(new URL('../src/memory.ts', import.meta.url).href)}); m.enableGarbageCollection(); m.droppedBuffers(m.COLLECT_EVERY_BYTES); const vm = await import('node:vm'); console.log(vm.runInNewContext('typeof gc'));`;
+  const script =
+    `const m = await import(${JSON.stringify(new URL('../src/memory.ts', import.meta.url).href)}); ` +
+    `m.enableGarbageCollection(); m.droppedBuffers(m.COLLECT_EVERY_BYTES); ` +
+    `const vm = await import('node:vm'); console.log(vm.runInNewContext('typeof gc'));`;
   const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], {
     encoding: 'utf8',
   });

@@ -11,7 +11,8 @@ export function buildDb(path: string, sizeMiB: number): number {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = OFF');
   db.exec(
-    'CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, at INTEGER NOT NULL, amount REAL, payload BLOB)',
+    'CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, ' +
+      'kind TEXT NOT NULL, at INTEGER NOT NULL, amount REAL, payload BLOB)',
   );
   db.exec('CREATE INDEX IF NOT EXISTS events_at ON events (at)');
   const insert = db.prepare('INSERT INTO events (kind, at, amount, payload) VALUES (?, ?, ?, ?)');

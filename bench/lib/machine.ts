@@ -42,10 +42,13 @@ export async function describeMachine(workDir: string): Promise<string[]> {
   return [
     `- CPU: ${availableParallelism()} vCPU (\`nproc\`), ${model}${hypervisor ? `, ${hypervisor} guest` : ''}`,
     `- RAM: ${(totalmem() / 2 ** 30).toFixed(1)} GiB, no swap used by the benchmark`,
-    `- Disk of the temp folder: ${device} (${df[1] ?? '?'}, ${df[2] ?? '?'}${rotational ? `, ${rotational}` : ''}), ${df[4] ?? '?'} free at start`,
+    `- Disk of the temp folder: ${device} ` +
+      `(${df[1] ?? '?'}, ${df[2] ?? '?'}${rotational ? `, ${rotational}` : ''}), ${df[4] ?? '?'} free at start`,
     `- Kernel: Linux ${release()}`,
-    `- Node ${process.version}; SQLite ${sqlite} (${SQLITE_DRIVER} ${driverVersion}, what Lifeboat uses); sqlite3 CLI ${cli.split(' ')[0] ?? cli} (Debian)`,
-    `- Peers: ${restic.split(' compiled')[0]}, ${rclone}; S3 server: ${rgw.replace(/\s*\(.*$/, '')} (radosgw, memstore OSD, 127.0.0.1)`,
+    `- Node ${process.version}; SQLite ${sqlite} (${SQLITE_DRIVER} ${driverVersion}, ` +
+      `what Lifeboat uses); sqlite3 CLI ${cli.split(' ')[0] ?? cli} (Debian)`,
+    `- Peers: ${restic.split(' compiled')[0]}, ${rclone}; ` +
+      `S3 server: ${rgw.replace(/\s*\(.*$/, '')} (radosgw, memstore OSD, 127.0.0.1)`,
     `- Load average at start: ${loadavg()
       .map((l) => l.toFixed(2))
       .join(', ')} (the machine was shared with other work)`,

@@ -24,12 +24,14 @@ export async function ensureCommands(bins: readonly string[], say: (s: string) =
   const canInstall = process.getuid?.() === 0 && which('apt-get');
   if (!canInstall) {
     say(
-      `missing ${missing.join(', ')} and cannot install them (needs root and apt-get): run \`sudo apt-get install ${missing.map((b) => PACKAGES[b] ?? b).join(' ')}\`; those comparisons are skipped`,
+      `missing ${missing.join(', ')} and cannot install them (needs root and apt-get): run \`sudo ` +
+        `apt-get install ${missing.map((b) => PACKAGES[b] ?? b).join(' ')}\`; those comparisons are skipped`,
     );
     return missing;
   }
   say(
-    `installing ${missing.join(', ')} from Debian with apt-get, for the comparison (apt-get update + install, about a minute)`,
+    `installing ${missing.join(', ')} from Debian with apt-get, ` +
+      `for the comparison (apt-get update + install, about a minute)`,
   );
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   try {

@@ -68,7 +68,9 @@ export class RemotePushError extends LifeboatError {
         (cause as Error)?.message ?? String(cause)
       }`,
       {
-        hint: 'check the S3 settings (HQL_S3_*) and `lifeboat list --remote`; the local backup is kept and the next run pushes a new one',
+        hint:
+          'check the S3 settings (HQL_S3_*) and `lifeboat list --remote`; ' +
+          'the local backup is kept and the next run pushes a new one',
         cause,
       },
     );
@@ -135,7 +137,8 @@ async function backupLocked(plan: BackupPlan): Promise<BackupReport> {
   const snapshotMs = performance.now() - t0;
   if (copy.journalMode !== 'wal') {
     warnings.push(
-      `the database is in ${copy.journalMode} journal mode, so writers waited during the snapshot; WAL mode lets them continue`,
+      `the database is in ${copy.journalMode} journal mode, ` +
+        `so writers waited during the snapshot; WAL mode lets them continue`,
     );
   }
   logger.info({ backup: name, bytes: copy.bytes, ms: Math.round(snapshotMs) }, 'local backup written and verified');

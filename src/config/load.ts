@@ -129,7 +129,8 @@ class Reader {
       return this.problem(
         spec,
         origin,
-        `"${HIQLITE_SECRETS_REF}" (Hiqlite's secrets_file reference) is not supported by Lifeboat; set the value itself, preferably in ${spec.env}`,
+        `"${HIQLITE_SECRETS_REF}" (Hiqlite's secrets_file reference) ` +
+          `is not supported by Lifeboat; set the value itself, preferably in ${spec.env}`,
       );
     }
     switch (spec.kind) {
@@ -211,7 +212,8 @@ class Reader {
           return this.problem(
             spec,
             origin,
-            `"${HIQLITE_SECRETS_REF}" (Hiqlite's secrets_file reference) is not supported by Lifeboat; set the keys themselves`,
+            `"${HIQLITE_SECRETS_REF}" (Hiqlite's secrets_file reference) ` +
+              `is not supported by Lifeboat; set the keys themselves`,
           );
         }
         return Object.freeze(list);
@@ -250,7 +252,9 @@ function readToml(path: string, required: boolean): { tables: Tables; file: stri
             ? 'is not readable (permission denied)'
             : (err as Error).message;
     throw new ConfigError([`config file ${path}: ${why}`], {
-      hint: 'pass an existing file with --config (or LIFEBOAT_CONFIG), or leave both out to use defaults and HQL_* variables',
+      hint:
+        'pass an existing file with --config (or LIFEBOAT_CONFIG), ' +
+        'or leave both out to use defaults and HQL_* variables',
     });
   }
   let parsed: Record<string, unknown>;
@@ -276,7 +280,8 @@ function readToml(path: string, required: boolean): { tables: Tables; file: stri
   }
   if (parsed[CLUSTER_TABLE] === undefined && typeof parsed.hiqlite === 'object' && parsed.hiqlite !== null) {
     problems.push(
-      `config file ${path}: has a [hiqlite] table but no [cluster] table; Lifeboat reads [cluster], as Rauthy names it. Rename the table (or copy the backup keys into [cluster])`,
+      `config file ${path}: has a [hiqlite] table but no [cluster] table; Lifeboat reads [cluster], ` +
+        `as Rauthy names it. Rename the table (or copy the backup keys into [cluster])`,
     );
   }
   if (problems.length) throw new ConfigError(problems);
@@ -316,7 +321,8 @@ function unknownKeyWarnings(r: Reader, tables: Tables): void {
         r.warnings.push(`${section}.${key} in ${r.fileName} is ignored: ${spec.env} is read from the environment only`);
       } else if (section === 'cluster' && (key === 'enc_keys' || key === 'enc_key_active')) {
         r.warnings.push(
-          `cluster.${key} in ${r.fileName} is ignored: it is standalone Hiqlite's name; Lifeboat reads [encryption] ${key === 'enc_keys' ? 'keys' : 'key_active'} or ${key.toUpperCase()}, as Rauthy does`,
+          `cluster.${key} in ${r.fileName} is ignored: it is standalone Hiqlite's name; Lifeboat reads ` +
+            `[encryption] ${key === 'enc_keys' ? 'keys' : 'key_active'} or ${key.toUpperCase()}, as Rauthy does`,
         );
       } else if (!known.has(key)) {
         const near = [...known]
@@ -339,7 +345,8 @@ function nodeIdFromHostname(r: Reader, host: string): number | undefined {
     return r.problem(
       KEYS.nodeIdFrom,
       r.origins.node_id_from,
-      `"k8s" needs a host name ending in -<ordinal>, like a StatefulSet pod (rauthy-0 → node 1), but this host is ${JSON.stringify(host)}; set node_id / HQL_NODE_ID instead`,
+      `"k8s" needs a host name ending in -<ordinal>, like a StatefulSet pod (rauthy-0 → node 1), ` +
+        `but this host is ${JSON.stringify(host)}; set node_id / HQL_NODE_ID instead`,
     );
   }
   return n;
@@ -370,7 +377,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
     r.problem(
       KEYS.nodeIdFrom,
       r.origins.node_id_from,
-      `${show(nodeIdFrom)} is not supported; the only value is "k8s" (node id from the StatefulSet host name); or leave it unset and set node_id`,
+      `${show(nodeIdFrom)} is not supported; the only value is "k8s" (node ` +
+        `id from the StatefulSet host name); or leave it unset and set node_id`,
     );
   }
   const fromK8s = nodeIdFrom === 'k8s';
@@ -467,7 +475,8 @@ function readS3(r: Reader): { s3: S3Config | undefined; requested: boolean } {
       .map((s) => `${s.section}.${s.toml}`);
     if (stray.length > 0)
       r.warnings.push(
-        `${stray.join(', ')} ${stray.length === 1 ? 'is' : 'are'} set but ${nameOf(KEYS.s3Url)} is not, so S3 backups are off`,
+        `${stray.join(', ')} ${stray.length === 1 ? 'is' : 'are'} ` +
+          `set but ${nameOf(KEYS.s3Url)} is not, so S3 backups are off`,
       );
     // Still validate the types, so a wrong value is reported before S3 is switched on.
   }
@@ -554,7 +563,8 @@ function readKeys(r: Reader, s3Requested: boolean): KeySet | undefined {
   if (!entriesSet && !activeSet) {
     if (s3Requested) {
       r.problems.push(
-        `${nameOf(KEYS.encKeys)}: S3 backups are always encrypted, but no keys are configured; set ENC_KEYS and ENC_KEY_ACTIVE (\`lifeboat keys generate\` prints a key), or [encryption] keys / key_active in the file`,
+        `${nameOf(KEYS.encKeys)}: S3 backups are always encrypted, but no keys are configured; set ENC_KEYS and ` +
+          `ENC_KEY_ACTIVE (\`lifeboat keys generate\` prints a key), or [encryption] keys / key_active in the file`,
       );
     }
     return undefined;

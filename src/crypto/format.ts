@@ -115,7 +115,8 @@ export function encodeHeader(keyId: string, chunkKiB: number, nonce: Buffer): Bu
   if (!isValidKeyId(keyId)) {
     throw new LifeboatError(
       'BAD_KEY_ID',
-      `key id ${JSON.stringify(keyId.slice(0, 40))} cannot be written into a header: it must be 2-20 characters of a-z, A-Z, 0-9, _ or -`,
+      `key id ${JSON.stringify(keyId.slice(0, 40))} cannot be written ` +
+        `into a header: it must be 2-20 characters of a-z, A-Z, 0-9, _ or -`,
     );
   }
   if (chunkKiB !== 0 && !isValidChunkKiB(chunkKiB)) {
@@ -153,7 +154,8 @@ export function decodeHeader(buf: Buffer): ParsedHeader | undefined {
   const length = buf.readUInt16BE(2);
   if (length < MIN_HEADER_LENGTH || length > MAX_HEADER_LENGTH) {
     throw badHeader(
-      `header length ${length} is outside ${MIN_HEADER_LENGTH}..${MAX_HEADER_LENGTH} (6 bytes plus a key id of 2-20 characters)`,
+      `header length ${length} is outside ${MIN_HEADER_LENGTH}..${MAX_HEADER_LENGTH} ` +
+        `(6 bytes plus a key id of 2-20 characters)`,
     );
   }
   const chunkKiB = buf.readUInt16BE(4);

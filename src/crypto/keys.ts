@@ -76,19 +76,25 @@ export function keyIdProblem(id: string): string | undefined {
   return `the key id ${parts.join(' and ')}; it must be 2-20 characters of a-z, A-Z, 0-9, _ or -${colon}`;
 }
 
-/** Decodes standard, padded, canonical base64 (as Rust's `base64::engine::general_purpose::STANDARD`), or says why not. */
+/**
+ * Decodes standard, padded, canonical base64 (as Rust's `base64::engine::general_purpose::STANDARD`),
+ * or says why not.
+ */
 function decodeStandardBase64(b64: string): { bytes: Buffer } | { problem: string } {
   if (/[-_]/.test(b64) && /^[A-Za-z0-9\-_]*={0,2}$/.test(b64)) {
     return {
       problem:
-        'the key uses the URL-safe base64 alphabet (- and _); it must be standard base64 (+ and /), as `openssl rand -base64 32` prints',
+        'the key uses the URL-safe base64 alphabet (- and _); it must be ' +
+        'standard base64 (+ and /), as `openssl rand -base64 32` prints',
     };
   }
   if (!STANDARD_BASE64.test(b64))
     return { problem: 'the key is not standard base64 (only A-Z a-z 0-9 + / and = padding at the end)' };
   if (b64.length % 4 !== 0)
     return {
-      problem: `the key is not padded base64 (${b64.length} characters, not a multiple of 4; is the trailing "=" missing?)`,
+      problem:
+        `the key is not padded base64 (${b64.length} characters, ` +
+        `not a multiple of 4; is the trailing "=" missing?)`,
     };
   const bytes = Buffer.from(b64, 'base64');
   if (bytes.toString('base64') !== b64)
@@ -147,7 +153,8 @@ export function parseKeySet(input: KeySetInput): { keySet: KeySet | undefined; p
     }
     if (/\s/.test(b64)) {
       problems.push(
-        `${named}: the key contains whitespace; put every id/base64key entry on its own line (ENC_KEYS) or in its own array element (TOML)`,
+        `${named}: the key contains whitespace; put every id/base64key ` +
+          `entry on its own line (ENC_KEYS) or in its own array element (TOML)`,
       );
       return;
     }
@@ -158,7 +165,8 @@ export function parseKeySet(input: KeySetInput): { keySet: KeySet | undefined; p
     }
     if (decoded.bytes.length !== KEY_BYTES) {
       problems.push(
-        `${named}: the key decodes to ${decoded.bytes.length} bytes; it must be exactly ${KEY_BYTES} random bytes (\`lifeboat keys generate\`)`,
+        `${named}: the key decodes to ${decoded.bytes.length} bytes; ` +
+          `it must be exactly ${KEY_BYTES} random bytes (\`lifeboat keys generate\`)`,
       );
       return;
     }
@@ -166,7 +174,8 @@ export function parseKeySet(input: KeySetInput): { keySet: KeySet | undefined; p
   });
   if (count === 0)
     problems.push(
-      `${input.entriesName}: no keys configured; add at least one id/base64key entry (\`lifeboat keys generate\` prints one)`,
+      `${input.entriesName}: no keys configured; add at least one ` +
+        `id/base64key entry (\`lifeboat keys generate\` prints one)`,
     );
 
   const activeId = input.active?.trim();
@@ -181,7 +190,8 @@ export function parseKeySet(input: KeySetInput): { keySet: KeySet | undefined; p
     } else if (!seen.has(activeId)) {
       const ids = [...seen.keys()];
       problems.push(
-        `${input.activeName}: "${activeId}" is not one of the configured key ids (${ids.length ? ids.join(', ') : 'none'})`,
+        `${input.activeName}: "${activeId}" is not one of the ` +
+          `configured key ids (${ids.length ? ids.join(', ') : 'none'})`,
       );
     }
   }

@@ -264,7 +264,8 @@ export class DecryptStream extends Transform {
           'TRUNCATED',
           this.index === 0
             ? 'the encrypted stream ends right after its header: no chunk follows'
-            : `the encrypted stream ends after chunk ${this.index - 1}, which is not the final chunk: the rest is missing`,
+            : `the encrypted stream ends after chunk ${this.index - 1}, ` +
+                `which is not the final chunk: the rest is missing`,
           { hint: TRUNCATED_HINT },
         );
       }
@@ -306,9 +307,12 @@ export class DecryptStream extends Transform {
     if (!key) {
       throw new LifeboatError(
         'KEY_UNKNOWN',
-        `encrypted with key id "${header.keyId}", which is not in the key set (configured ids: ${configuredIds(this.keys)})`,
+        `encrypted with key id "${header.keyId}", which is not in ` +
+          `the key set (configured ids: ${configuredIds(this.keys)})`,
         {
-          hint: `add the key "${header.keyId}" to ENC_KEYS (after a rotation, keep retired keys in ENC_KEYS so older backups stay readable)`,
+          hint:
+            `add the key "${header.keyId}" to ENC_KEYS (after a rotation, ` +
+            `keep retired keys in ENC_KEYS so older backups stay readable)`,
         },
       );
     }
@@ -337,9 +341,12 @@ export class DecryptStream extends Transform {
       if (this.tryOpen(sealed, this.index, true)) {
         throw new LifeboatError(
           'TRAILING_DATA',
-          `unexpected bytes after the final chunk ${this.index}, from byte ${this.position + sealed.length} on; the data up to there is complete and authentic`,
+          `unexpected bytes after the final chunk ${this.index}, ` +
+            `from byte ${this.position + sealed.length} on; the data up to there is complete and authentic`,
           {
-            hint: 'the file or object was appended to or concatenated with something; cut it at that byte, or fetch it again',
+            hint:
+              'the file or object was appended to or concatenated ' +
+              'with something; cut it at that byte, or fetch it again',
           },
         );
       }
@@ -370,9 +377,12 @@ export class DecryptStream extends Transform {
       if (this.tryOpen(sealed.subarray(0, sealed.length - extra), this.index, true)) {
         throw new LifeboatError(
           'TRAILING_DATA',
-          `${extra} unexpected byte(s) after the final chunk ${this.index}, from byte ${this.position + sealed.length - extra} on; the data up to there is complete and authentic`,
+          `${extra} unexpected byte(s) after the final chunk ${this.index}, ` +
+            `from byte ${this.position + sealed.length - extra} on; the data up to there is complete and authentic`,
           {
-            hint: 'the file or object was appended to or concatenated with something; cut it at that byte, or fetch it again',
+            hint:
+              'the file or object was appended to or concatenated ' +
+              'with something; cut it at that byte, or fetch it again',
           },
         );
       }
@@ -388,17 +398,22 @@ export class DecryptStream extends Transform {
 
   private authFailed(sealedBytes: number, final: boolean): LifeboatError {
     const id = this.key!.id;
-    const where = `authentication failed at chunk ${this.index}${final ? ' (the final piece)' : ''}, bytes ${this.position}..${this.position + sealedBytes - 1}`;
+    const where =
+      `authentication failed at chunk ${this.index}${final ? ' (the final piece)' : ''}, ` +
+      `bytes ${this.position}..${this.position + sealedBytes - 1}`;
     // Earlier chunks verified with this key, so the key is right and this chunk is damaged.
     const why =
       this.index > 0
-        ? `chunks 0..${this.index - 1} verified with key "${id}", so the key is right: this chunk is corrupt or was tampered with${final ? ', or the stream was cut off inside it' : ''}`
-        : `the data is corrupt or was encrypted with a different key than the one configured as "${id}"${final ? ', or the stream was cut off inside its only chunk' : ''}`;
+        ? `chunks 0..${this.index - 1} verified with key "${id}", so the key is right: this chunk ` +
+          `is corrupt or was tampered with${final ? ', or the stream was cut off inside it' : ''}`
+        : `the data is corrupt or was encrypted with a different key than the one configured ` +
+          `as "${id}"${final ? ', or the stream was cut off inside its only chunk' : ''}`;
     return new LifeboatError('AUTH_FAILED', `${where}: ${why}`, {
       hint:
         this.index > 0
           ? 'fetch the file or object again; if it was stored damaged, use another backup'
-          : `check that ENC_KEYS holds the original key for id "${id}" (same id, different key bytes fails here), and that the file or object is intact`,
+          : `check that ENC_KEYS holds the original key for id "${id}" (same id, ` +
+            `different key bytes fails here), and that the file or object is intact`,
     });
   }
 }

@@ -69,7 +69,8 @@ export function decryptValue(keys: KeyLookup, data: Buffer): Buffer {
   if (!plain) {
     throw new LifeboatError(
       'AUTH_FAILED',
-      `authentication failed for the encrypted value: it is corrupt, cut short, or was encrypted with a different key than the one configured as "${key.id}"`,
+      `authentication failed for the encrypted value: it is corrupt, cut short, ` +
+        `or was encrypted with a different key than the one configured as "${key.id}"`,
       {
         hint: `check that ENC_KEYS holds the original key for id "${key.id}"`,
       },

@@ -53,12 +53,16 @@ async function openFileSource(path: string): Promise<{ body: Readable; size: num
   }
   if (!info.isFile()) {
     throw new LifeboatError('NOT_A_FILE', `${path} is not a regular file`, {
-      hint: 'file: must name a SQLite backup file, e.g. file:/var/lib/app/state_machine/backups/backup_node_1_1732415400.sqlite',
+      hint:
+        'file: must name a SQLite backup file, e.g. ' +
+        'file:/var/lib/app/state_machine/backups/backup_node_1_1732415400.sqlite',
     });
   }
   if ((await readHead(path, 16)).toString('latin1') !== SQLITE_MAGIC) {
     throw new LifeboatError('NOT_SQLITE', `${path} is not an SQLite database (bad file header)`, {
-      hint: 'file: takes a plain SQLite backup; an encrypted S3 backup must be decrypted first (`lifeboat decrypt`) or restored with s3:',
+      hint:
+        'file: takes a plain SQLite backup; an encrypted S3 backup must ' +
+        'be decrypted first (`lifeboat decrypt`) or restored with s3:',
     });
   }
   for (const suffix of ['-wal', '-journal']) {
@@ -66,9 +70,12 @@ async function openFileSource(path: string): Promise<{ body: Readable; size: num
     if (side && side.size > 0) {
       throw new LifeboatError(
         'SOURCE_INCOMPLETE',
-        `${path} has a non-empty ${path}${suffix} beside it: part of its content is in that file, so the file alone is not a complete backup`,
+        `${path} has a non-empty ${path}${suffix} beside it: part of its ` +
+          `content is in that file, so the file alone is not a complete backup`,
         {
-          hint: `if no program has it open, fold it in with \`sqlite3 ${path} 'PRAGMA wal_checkpoint(TRUNCATE)'\` and retry, or take a proper backup of it with \`lifeboat backup --db ${path}\``,
+          hint:
+            `if no program has it open, fold it in with \`sqlite3 ${path} 'PRAGMA wal_checkpoint(TRUNCATE)'\` ` +
+            `and retry, or take a proper backup of it with \`lifeboat backup --db ${path}\``,
         },
       );
     }
@@ -112,7 +119,8 @@ export async function materialise(source: RestoreSource, target: string, inputs:
     }
     if (!keys) {
       throw new ConfigError([
-        `${formatSource(source)}: S3 backups are encrypted, but no keys are configured; set ENC_KEYS and ENC_KEY_ACTIVE`,
+        `${formatSource(source)}: S3 backups are encrypted, ` +
+          `but no keys are configured; set ENC_KEYS and ENC_KEY_ACTIVE`,
       ]);
     }
     const object = await resolveObject(source, remote);

@@ -91,7 +91,9 @@ export async function restoreDatabase(plan: RestorePlan): Promise<RestoreReport>
   const sourceText = formatSource(plan.source);
   if (await readIntent(dbFile)) {
     throw new LifeboatError('RESTORE_BROKEN', `an interrupted restore is pending at ${intentPath(dbFile)}`, {
-      hint: 'it is completed when the database is next opened (restart the application, or run `lifeboat restore` again)',
+      hint:
+        'it is completed when the database is next opened ' +
+        '(restart the application, or run `lifeboat restore` again)',
     });
   }
 
@@ -108,7 +110,8 @@ export async function restoreDatabase(plan: RestorePlan): Promise<RestoreReport>
       logger.warn(
         { source: sourceText, appliedAt: marker.appliedAt, origin: marker.origin },
         `the backup ${sourceText} was already restored at ${marker.appliedAt}${as}; NOT applying it again. ` +
-          'Remove HQL_BACKUP_RESTORE now, or set HQL_BACKUP_RESTORE_FORCE=true to apply it again (discarding newer data)',
+          'Remove HQL_BACKUP_RESTORE now, or set HQL_BACKUP_RESTORE_FORCE=true ' +
+          'to apply it again (discarding newer data)',
       );
       return { ...notApplied(marker, started), source: sourceText };
     }

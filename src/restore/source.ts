@@ -8,7 +8,8 @@ export type RestoreSource =
   | { readonly kind: 'file'; readonly path: string };
 
 const FORMS =
-  'use s3:<object name> (an encrypted backup in the bucket), s3:latest (the newest one), or file:<absolute path> (a plain SQLite file)';
+  'use s3:<object name> (an encrypted backup in the bucket), ' +
+  's3:latest (the newest one), or file:<absolute path> (a plain SQLite file)';
 
 /**
  * Parses a restore source (HQL_BACKUP_RESTORE, or the argument of `lifeboat restore|verify`).
@@ -29,7 +30,8 @@ export function parseRestoreSource(value: string, name = 'HQL_BACKUP_RESTORE'): 
     if (object === '') throw bad('names no object');
     if (/[/\\]/.test(object) || object === '.' || object === '..') {
       throw bad(
-        'is a path, not an object name; backups are objects directly under the bucket root or HQL_S3_PREFIX (e.g. s3:backup_node_1_1732415400.sqlite; set HQL_S3_PREFIX for a "folder")',
+        'is a path, not an object name; backups are objects directly under the bucket root or ' +
+          'HQL_S3_PREFIX (e.g. s3:backup_node_1_1732415400.sqlite; set HQL_S3_PREFIX for a "folder")',
       );
     }
     if (/[\u0000-\u001f\u007f]/.test(object) || Buffer.byteLength(object) > 1024)

@@ -29,7 +29,9 @@ export async function restoreAtStartup(s: StartupRestore): Promise<RestoreReport
       'RESTORE_SIDECAR',
       'HQL_BACKUP_RESTORE is set, but a sidecar does not own the database it backs up',
       {
-        hint: 'remove HQL_BACKUP_RESTORE; stop the application, run `lifeboat restore <source> --db <path>`, then start it again',
+        hint:
+          'remove HQL_BACKUP_RESTORE; stop the application, ' +
+          'run `lifeboat restore <source> --db <path>`, then start it again',
       },
     );
   }

@@ -78,7 +78,9 @@ export async function readMarker(dbFile: string): Promise<RestoreMarker | undefi
     // reported below
   }
   throw new LifeboatError('MARKER_UNREADABLE', `the restore marker ${markerPath(dbFile)} is not valid JSON`, {
-    hint: 'it records which backup was restored last (see docs/disaster-recovery.md); delete it only if you are sure HQL_BACKUP_RESTORE should be applied',
+    hint:
+      'it records which backup was restored last (see docs/disaster-recovery.md); ' +
+      'delete it only if you are sure HQL_BACKUP_RESTORE should be applied',
   });
 }
 
@@ -178,7 +180,9 @@ export async function swapForward(dbFile: string, intent: Intent, onStep: StepHo
       'RESTORE_BROKEN',
       `an interrupted restore left neither the new database ${intent.temp} nor ${dbFile}`,
       {
-        hint: `the previous database was kept at ${intent.aside}; copy it back to ${dbFile}, then delete ${intentPath(dbFile)}`,
+        hint:
+          `the previous database was kept at ${intent.aside}; ` +
+          `copy it back to ${dbFile}, then delete ${intentPath(dbFile)}`,
       },
     );
   }
@@ -191,9 +195,12 @@ export async function swapForward(dbFile: string, intent: Intent, onStep: StepHo
 function tamperedDuringRestore(dbFile: string, intent: Intent, what: string): LifeboatError {
   return new LifeboatError(
     'RESTORE_BROKEN',
-    `cannot complete the interrupted restore of ${intent.marker.origin}: ${what}; something opened the database after the crash`,
+    `cannot complete the interrupted restore of ${intent.marker.origin}: ${what}; ` +
+      `something opened the database after the crash`,
     {
-      hint: `nothing more was changed. Compare ${dbFile} and ${intent.aside} (with their -wal), keep the right one at ${dbFile}, then delete ${intentPath(dbFile)} and ${intent.temp}`,
+      hint:
+        `nothing more was changed. Compare ${dbFile} and ${intent.aside} (with their -wal), ` +
+        `keep the right one at ${dbFile}, then delete ${intentPath(dbFile)} and ${intent.temp}`,
     },
   );
 }
@@ -227,7 +234,9 @@ export async function readIntent(dbFile: string): Promise<Intent | undefined> {
       'RESTORE_BROKEN',
       `the restore intent file ${intentPath(dbFile)} is unreadable, so an interrupted restore cannot be completed`,
       {
-        hint: `${dbFile} holds a complete database (the previous one or the restored one); check it with \`lifeboat verify file:${dbFile}\`, then delete ${intentPath(dbFile)} and start again`,
+        hint:
+          `${dbFile} holds a complete database (the previous one or the restored one); check it ` +
+          `with \`lifeboat verify file:${dbFile}\`, then delete ${intentPath(dbFile)} and start again`,
       },
     );
   }

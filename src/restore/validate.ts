@@ -19,7 +19,8 @@ export interface ValidateOptions {
 export async function validateBackup(path: string, options: ValidateOptions): Promise<VerifyOutcome> {
   if (options.skipValidation) {
     options.logger?.warn(
-      'HQL_BACKUP_SKIP_VALIDATION=true: restoring without the integrity and table checks (the SQLite header is still checked)',
+      'HQL_BACKUP_SKIP_VALIDATION=true: restoring without the ' +
+        'integrity and table checks (the SQLite header is still checked)',
     );
   }
   const outcome = await runSqliteWorker({
@@ -44,7 +45,9 @@ export async function validateBackup(path: string, options: ValidateOptions): Pr
         'BACKUP_INVALID',
         `the backup lacks the expected table(s) ${missing.join(', ')} (it has: ${has})`,
         {
-          hint: 'is it a backup of this application? Check HQL_BACKUP_RESTORE_EXPECT_TABLES, or skip with HQL_BACKUP_SKIP_VALIDATION=true',
+          hint:
+            'is it a backup of this application? Check HQL_BACKUP_RESTORE_EXPECT_TABLES, ' +
+            'or skip with HQL_BACKUP_SKIP_VALIDATION=true',
         },
       );
     }

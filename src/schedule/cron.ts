@@ -102,7 +102,8 @@ const SHORTCUTS: ReadonlyMap<string, string> = new Map([
 ]);
 
 const FORMAT_HINT =
-  'the format is "sec min hour day_of_month month day_of_week [year]" with weekdays 1-7 = Sun..Sat, e.g. "0 30 2 * * * *" (02:30 every day)';
+  'the format is "sec min hour day_of_month month day_of_week [year]" ' +
+  'with weekdays 1-7 = Sun..Sat, e.g. "0 30 2 * * * *" (02:30 every day)';
 
 function invalid(expression: string, message: string): LifeboatError {
   return new LifeboatError('CRON_INVALID', `invalid cron expression "${expression}": ${message}`, {

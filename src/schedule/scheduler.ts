@@ -194,7 +194,8 @@ export class Scheduler {
     this.stats.skippedTicks += missed;
     this.logger.warn(
       { missed, first: first?.toISOString(), atLeast: missed >= MISSED_COUNT_LIMIT },
-      'skipped scheduled runs: their time passed while a run was going or the process was suspended; continuing with the next one',
+      'skipped scheduled runs: their time passed while a run was ' +
+        'going or the process was suspended; continuing with the next one',
     );
   }
 

@@ -15,7 +15,8 @@ export function parseListen(value: string, origin = '--listen (LIFEBOAT_HTTP_LIS
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) {
     throw new ConfigError([
-      `${origin}: "${value}" is not a listen address; use PORT (127.0.0.1), HOST:PORT or [IPv6]:PORT, e.g. 9464 or 0.0.0.0:9464`,
+      `${origin}: "${value}" is not a listen address; use PORT (127.0.0.1), ` +
+        `HOST:PORT or [IPv6]:PORT, e.g. 9464 or 0.0.0.0:9464`,
     ]);
   }
   return { host: m[1] ?? m[2] ?? '127.0.0.1', port };

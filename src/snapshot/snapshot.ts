@@ -54,7 +54,9 @@ export async function checkSnapshot(path: string, source: string, mode: CheckMod
       'SNAPSHOT_CORRUPT',
       `the snapshot of ${source} failed its check: ${outcome.problems.slice(0, 5).join('; ')}`,
       {
-        hint: 'the live database itself may be damaged: run `sqlite3 <db> "PRAGMA integrity_check"` and keep the existing backups',
+        hint:
+          'the live database itself may be damaged: run `sqlite3 <db> ' +
+          '"PRAGMA integrity_check"` and keep the existing backups',
       },
     );
   }
@@ -82,7 +84,9 @@ async function assertDatabaseFile(source: string): Promise<void> {
 function snapshotError(source: string, err: unknown): LifeboatError {
   if (err instanceof SqliteWorkerError && /^SQLITE_(CORRUPT|NOTADB)/.test(err.sqliteCode ?? '')) {
     return new LifeboatError('SNAPSHOT_CORRUPT', `the database ${source} is damaged: ${err.message}`, {
-      hint: 'keep the existing backups; check the database with `sqlite3 <db> "PRAGMA integrity_check"` and restore from a backup if needed',
+      hint:
+        'keep the existing backups; check the database with `sqlite3 <db> ' +
+        '"PRAGMA integrity_check"` and restore from a backup if needed',
       cause: err,
     });
   }

@@ -27,8 +27,10 @@ const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const WORKER: { readonly entry: string | URL; readonly eval: boolean } = FROM_SOURCE
   ? {
-      entry: `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})
-        .then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./worker.ts', import.meta.url).href)}); })`,
+      entry:
+        `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})\n` +
+        '        .then((tsx) => { tsx.register(); ' +
+        `return import(${JSON.stringify(new URL('./worker.ts', import.meta.url).href)}); })`,
       eval: true,
     }
   : { entry: new URL('./worker.js', import.meta.url), eval: false };

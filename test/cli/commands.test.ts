@@ -9,7 +9,9 @@ import { tempDir } from '../support/tmp.js';
 
 const SECRET = 'sekret-value-never-shown-123';
 
-test('config prints the effective values with origins and *** for secrets; invalid config exits 2 with every problem', async () => {
+const configPrintsEffective =
+  'config prints the effective values with origins and *** for secrets; invalid config exits 2 with every problem';
+test(configPrintsEffective, async () => {
   const cwd = tempDir();
   const key = generateKey('k1');
   const env = {

@@ -29,7 +29,9 @@ test('lifeboat keys generate: one id/base64key line that loads as a valid key se
   assert.match(bad.stderr, /--id: the key id contains "\/"; it must be 2-20 characters/);
 });
 
-test('lifeboat keys list: ids and the active one from env or --config, never key material; none configured exits 2', async () => {
+const lifeboatKeysList =
+  'lifeboat keys list: ids and the active one from env or --config, never key material; none configured exits 2';
+test(lifeboatKeysList, async () => {
   const cwd = tempDir();
   const old = generateKey('old');
   const cur = generateKey('current');

@@ -55,7 +55,9 @@ test('restore refuses while a Lifeboat process holds the database, naming its pi
   assert.equal(sha(dbFile), before, 'nothing changed');
 });
 
-test('restore file: prints what was restored and where the old database went; applied once; --force again', async () => {
+const restoreFilePrints =
+  'restore file: prints what was restored and where the old database went; applied once; --force again';
+test(restoreFilePrints, async () => {
   const { cwd, env, dbDir, dbFile, backup } = setup();
   const restored = await runCli(['restore', `file:${backup}`], { cwd, env });
   assert.equal(restored.code, 0, restored.stderr);
@@ -93,7 +95,9 @@ test('restore of a corrupt backup exits 1 and changes nothing; a bad source is a
   assert.match(usage.stderr, /unknown prefix.*s3:latest/);
 });
 
-test('verify prints the integrity result, each table with its row count, size and time; exit 0; changes nothing', async () => {
+const verifyPrintsIntegrity =
+  'verify prints the integrity result, each table with its row count, size and time; exit 0; changes nothing';
+test(verifyPrintsIntegrity, async () => {
   const { cwd, env, backup } = setup();
   const before = sha(backup);
   const scratch = join(cwd, 'scratch');

@@ -162,7 +162,9 @@ test('precedence: env > code > TOML file > default, per key and per field', () =
   assert.equal(shown.find((e) => e.key === 'cluster.filename_db')?.origin, 'file');
 });
 
-test('the config file: --config / LIFEBOAT_CONFIG / ./config.toml; a missing default is fine, a missing named file is not', () => {
+const configFileSources =
+  'the config file: --config / LIFEBOAT_CONFIG / ./config.toml; a missing default is fine, a missing named file is not';
+test(configFileSources, () => {
   const cwd = tempDir();
   mkdirSync(join(cwd, 'etc'));
   writeFileSync(join(cwd, 'etc', 'a.toml'), '[cluster]\nnode_id = 5\n');
@@ -224,7 +226,10 @@ test('every invalid value from the environment is named (key, env var, value, fi
     /^cluster\.filename_db \(HQL_FILENAME_DB\): "x\/y\.db" must be a file name without folders/,
     /^cluster\.backup_cron \(HQL_BACKUP_CRON\): .*5 fields/,
     /^cluster\.backup_keep_days \(HQL_BACKUP_KEEP_DAYS\): "thirty" is not a whole number of days \(0\.\.65535\)$/,
-    /^cluster\.backup_keep_days_local \(HQL_BACKUP_KEEP_DAYS_LOCAL\): "70000" is not a whole number of days \(0\.\.65535\)$/,
+    new RegExp(
+      /^cluster\.backup_keep_days_local \(HQL_BACKUP_KEEP_DAYS_LOCAL\): "70000" /.source +
+        /is not a whole number of days \(0\.\.65535\)$/.source,
+    ),
     /^cluster\.s3_url \(HQL_S3_URL\): "ftp:\/\/\*\*\*@host" is not an http\(s\) URL; give the endpoint/,
     /^cluster\.s3_bucket \(HQL_S3_BUCKET\): "my\/bucket" must be a bucket name, not a path/,
     /^cluster\.s3_region \(HQL_S3_REGION\): "eu 1" must not contain whitespace$/,
@@ -281,7 +286,8 @@ key_active = "k1"
       String.raw`^cluster\.backup_cron_tz \(HQL_BACKUP_CRON_TZ\) ${f}"Nowhere/City" is not a known IANA time zone`,
     ),
     new RegExp(
-      String.raw`^cluster\.backup_keep_days \(HQL_BACKUP_KEEP_DAYS\) ${f}1\.5 is not a whole number of days \(0\.\.65535\); TOML floats are not allowed`,
+      String.raw`^cluster\.backup_keep_days \(HQL_BACKUP_KEEP_DAYS\) ${f}1\.5 is not ` +
+        String.raw`a whole number of days \(0\.\.65535\); TOML floats are not allowed`,
     ),
     new RegExp(
       String.raw`^cluster\.backup_keep_days_local \(HQL_BACKUP_KEEP_DAYS_LOCAL\) ${f}-1 is not a whole number of days`,
@@ -289,12 +295,14 @@ key_active = "k1"
     new RegExp(String.raw`^cluster\.s3_url \(HQL_S3_URL\) ${f}"not a url" must not contain whitespace`),
     new RegExp(String.raw`^cluster\.s3_bucket \(HQL_S3_BUCKET\) ${f}true must be a string`),
     new RegExp(
-      String.raw`^cluster\.s3_path_style \(HQL_S3_PATH_STYLE\) ${f}"true" must be true or false \(a TOML boolean, without quotes\)`,
+      String.raw`^cluster\.s3_path_style \(HQL_S3_PATH_STYLE\) ${f}"true" ` +
+        String.raw`must be true or false \(a TOML boolean, without quotes\)`,
     ),
     new RegExp(String.raw`^cluster\.s3_key \(HQL_S3_KEY\) ${f}\*\*\* must be a string`),
     new RegExp(String.raw`^cluster\.s3_secret \(HQL_S3_SECRET\) ${f}\*\*\* must be a string`),
     new RegExp(
-      String.raw`^cluster\.backup_restore_expect_tables \(HQL_BACKUP_RESTORE_EXPECT_TABLES\) ${f}"users" must be an array of strings`,
+      String.raw`^cluster\.backup_restore_expect_tables ` +
+        String.raw`\(HQL_BACKUP_RESTORE_EXPECT_TABLES\) ${f}"users" must be an array of strings`,
     ),
     new RegExp(String.raw`^encryption\.keys \(ENC_KEYS\) ${f}\*\*\* must be an array of strings`),
   ];
@@ -362,9 +370,10 @@ test('S3: on iff s3_url is set; every missing setting is its own problem; S3 wit
   }
   assert.ok(
     partial.some((p) =>
-      /^encryption\.keys \(ENC_KEYS\): S3 backups are always encrypted, but no keys are configured; set ENC_KEYS and ENC_KEY_ACTIVE/.test(
-        p,
-      ),
+      new RegExp(
+        /^encryption\.keys \(ENC_KEYS\): S3 backups are always encrypted, /.source +
+          /but no keys are configured; set ENC_KEYS and ENC_KEY_ACTIVE/.source,
+      ).test(p),
     ),
   );
   assert.equal(partial.length, 4, partial.join('\n'));
@@ -422,7 +431,8 @@ test('secrets never appear in describeConfig, its text form, JSON or inspect of 
 test('restore settings come from the environment only; expect_tables from env (comma list) or file (array)', () => {
   const { run } = load(
     {},
-    '[cluster]\nbackup_restore = "file:/x.sqlite"\nbackup_skip_validation = true\nbackup_restore_expect_tables = ["a"]\n',
+    '[cluster]\nbackup_restore = "file:/x.sqlite"\n' +
+      'backup_skip_validation = true\nbackup_restore_expect_tables = ["a"]\n',
   );
   const c = run();
   assert.equal(c.restore.source, undefined);
@@ -496,15 +506,21 @@ test('empty environment variables count as unset; time zone and cron validated',
   assert.match(problemsOf(load({ HQL_BACKUP_CRON: '0 0 0 30 2 *' }).run)[0]!, /never fires again/);
 });
 
-test('unknown keys are ignored (Hiqlite has many) but a likely typo is a warning; [hiqlite] without [cluster] is an error', () => {
+const unknownKeysIgnored =
+  'unknown keys are ignored (Hiqlite has many) but a likely typo is a warning; [hiqlite] without [cluster] is an error';
+test(unknownKeysIgnored, () => {
   const c = load(
     {},
-    '[cluster]\nlisten_addr_api = "0.0.0.0"\nlog_sync = "immediate"\nbackup_keep_day = 5\nwhatever = 1\n[encryption]\nkey = []\n[server]\nx = 1\n',
+    '[cluster]\nlisten_addr_api = "0.0.0.0"\nlog_sync = "immediate"\n' +
+      'backup_keep_day = 5\nwhatever = 1\n[encryption]\nkey = []\n[server]\nx = 1\n',
   ).run();
   const w = warningsOf(c).join('\n');
   assert.match(
     w,
-    /cluster\.backup_keep_day in \S+ is not a key Lifeboat or Hiqlite knows; it is ignored \(did you mean backup_keep_days\?\)/,
+    new RegExp(
+      /cluster\.backup_keep_day in \S+ is not a key Lifeboat or Hiqlite knows; /.source +
+        /it is ignored \(did you mean backup_keep_days\?\)/.source,
+    ),
   );
   assert.match(w, /cluster\.whatever .* ignored$/m);
   assert.match(w, /encryption\.key .*did you mean keys\?/);

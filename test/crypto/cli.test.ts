@@ -37,7 +37,9 @@ function assertNoKeyMaterial(results: readonly CliResult[], extra: readonly stri
   }
 }
 
-test('encrypt and decrypt with the CLI: summary line, rotation, --force, files written only when complete', async () => {
+const encryptDecryptCli =
+  'encrypt and decrypt with the CLI: summary line, rotation, --force, files written only when complete';
+test(encryptDecryptCli, async () => {
   const dir = tempDir();
   const plain = randomBytes(400_000);
   writeFileSync(join(dir, 'plain.bin'), plain);
@@ -45,7 +47,10 @@ test('encrypt and decrypt with the CLI: summary line, rotation, --force, files w
   assert.equal(enc.code, 0, enc.stderr);
   assert.match(
     enc.stdout,
-    /^encrypted plain\.bin \(390\.6 KiB\) -> plain\.enc \(390\.[67] KiB\) in \d+( ms|\.\d s), [\d.]+ MB\/s, key id a1\n$/,
+    new RegExp(
+      /^encrypted plain\.bin \(390\.6 KiB\) /.source +
+        /-> plain\.enc \(390\.[67] KiB\) in \d+( ms|\.\d s), [\d.]+ MB\/s, key id a1\n$/.source,
+    ),
   );
   assert.equal(enc.stderr, '', 'no progress line when stderr is not a terminal');
   const encrypted = readFileSync(join(dir, 'plain.enc'));
@@ -87,7 +92,8 @@ test('CLI failures: clear message, exit code, no output and no temp file, never 
   const dir = tempDir();
   const plain = randomBytes(100_000);
   writeFileSync(join(dir, 'plain.bin'), plain);
-  const good = await buffer(Readable.from([plain]).pipe(createEncryptStream(A, { chunkSizeKiB: 16 }))); // header: 6 + 2 + 7 = 15 bytes
+  // header: 6 + 2 + 7 = 15 bytes
+  const good = await buffer(Readable.from([plain]).pipe(createEncryptStream(A, { chunkSizeKiB: 16 })));
   const tampered = Buffer.from(good);
   tampered[15 + 16400 + 5]! ^= 1;
   writeFileSync(join(dir, 'tampered.enc'), tampered);

@@ -30,7 +30,9 @@ function listing(dir: string): string[] {
   return readdirSync(dir).sort();
 }
 
-test('encrypt then decrypt a file: same bytes, private mode, progress up to the total, a result to report', async () => {
+const encryptDecryptFile =
+  'encrypt then decrypt a file: same bytes, private mode, progress up to the total, a result to report';
+test(encryptDecryptFile, async () => {
   const dir = tempDir();
   const plain = randomBytes(3 * 1024 * 1024 + 11);
   writeFileSync(join(dir, 'db.sqlite'), plain);

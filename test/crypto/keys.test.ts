@@ -39,7 +39,9 @@ test('a valid set with several keys (rotation): the active one encrypts, every k
   assert.equal(spaced.keySet?.active.key.toString('base64'), materialOf(a));
 });
 
-test('splitEnvKeys: one entry per line (LF or CRLF), trimmed, blank lines dropped; spaces do not separate entries', () => {
+const splitEnvKeysPerLine =
+  'splitEnvKeys: one entry per line (LF or CRLF), trimmed, blank lines dropped; spaces do not separate entries';
+test(splitEnvKeysPerLine, () => {
   assert.deepEqual(splitEnvKeys('a/x\r\n\r\n  b/y  \n\t\nc/z'), ['a/x', 'b/y', 'c/z']);
   assert.deepEqual(splitEnvKeys(''), []);
   assert.deepEqual(splitEnvKeys('a/x b/y'), ['a/x b/y'], 'Rauthy/Hiqlite split on lines only');
@@ -103,7 +105,10 @@ test('every invalid entry kind is reported by position and id, never with the ke
   }
 });
 
-test('all problems at once; an active id whose entry was bad is not reported as missing; key material pasted as the id never echoed', () => {
+const allProblemsOnce =
+  'all problems at once; an active id whose entry was bad is not ' +
+  'reported as missing; key material pasted as the id never echoed';
+test(allProblemsOnce, () => {
   const k32 = randomBytes(32).toString('base64');
   const { problems } = parseKeySet({ entries: [`k1/${k32.slice(4)}`, 'nope', `k2/${k32}`], active: 'k1', ...names });
   assert.equal(problems.length, 2, problems.join('\n'));

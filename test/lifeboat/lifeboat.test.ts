@@ -10,7 +10,9 @@ import { countItems, createItemsDb } from '../support/db.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { tempDir } from '../support/tmp.js';
 
-test('embedded: creates the database in WAL mode, hands out the handle, backs up at once, then on schedule', async () => {
+const embeddedCreatesDatabase =
+  'embedded: creates the database in WAL mode, hands out the handle, backs up at once, then on schedule';
+test(embeddedCreatesDatabase, async () => {
   const cwd = tempDir();
   const clock = new FakeClock('2026-11-24T02:29:00Z');
   const lb = await Lifeboat.open({ cwd, env: { HQL_BACKUP_CRON_TZ: 'UTC' }, clock });

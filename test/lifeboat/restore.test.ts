@@ -97,7 +97,9 @@ test('a backup that fails validation changes nothing, and the handle still works
   await assert.rejects(lb.restore('s3:latest'), isCode('CLOSED'));
 });
 
-test('sidecar: a database another process holds open in WAL mode is refused (DB_IN_USE) and left as it is', async () => {
+const sidecarDatabaseAnother =
+  'sidecar: a database another process holds open in WAL mode is refused (DB_IN_USE) and left as it is';
+test(sidecarDatabaseAnother, async () => {
   const cwd = tempDir();
   const db = join(cwd, 'app.db');
   createItemsDb(db, 20);

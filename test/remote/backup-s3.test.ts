@@ -56,7 +56,9 @@ function job(config: S3Config, over: Partial<BackupPlan> = {}): BackupPlan {
   };
 }
 
-test('each backup is pushed encrypted with the active key under the same name, and decrypts to the local file', async () => {
+const eachBackupPushed =
+  'each backup is pushed encrypted with the active key under the same name, and decrypts to the local file';
+test(eachBackupPushed, async () => {
   const config = await s3.place();
   const options = job(config);
   const report = await runBackup(options);
@@ -87,7 +89,9 @@ test('a database larger than a part goes up in parts while it is checked, and de
   assert.equal(await danglingUploads(config), 0);
 });
 
-test('a snapshot that fails its check while its push is under way: nothing reaches the store, no upload is left', async () => {
+const snapshotFailsCheck =
+  'a snapshot that fails its check while its push is under way: nothing reaches the store, no upload is left';
+test(snapshotFailsCheck, async () => {
   const config = await s3.place();
   const real = new S3Store(config, { partSizeBytes: 5 * 1024 * 1024, queueSize: 2 });
   let putStarted = false;

@@ -125,7 +125,8 @@ function assertCompleted(dbDir: string, dbFile: string, backup: string): void {
 }
 
 for (const step of STEPS) {
-  test(`killed ${step}: the database is the complete old one or the complete new one, and a restart completes it`, () => {
+  const outcome = 'the database is the complete old one or the complete new one, and a restart completes it';
+  test(`killed ${step}: ${outcome}`, () => {
     const { dbDir, dbFile, backup } = setup();
     crashAt(dbFile, backup, step);
     if (step === 'during-materialise' || step === 'after-materialise') {
@@ -151,7 +152,8 @@ for (const [first, second] of [
   ['after-keep-old', 'after-marker'],
   ['after-rename', 'after-marker'],
 ] as const) {
-  test(`killed ${first}, then killed ${second} while completing it: still old or new, and the third start completes it`, () => {
+  const outcome = 'still old or new, and the third start completes it';
+  test(`killed ${first}, then killed ${second} while completing it: ${outcome}`, () => {
     const { dbDir, dbFile, backup } = setup();
     crashAt(dbFile, backup, first);
     crashAt(dbFile, backup, second);

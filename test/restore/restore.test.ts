@@ -215,7 +215,10 @@ test('a database another connection has open is not replaced (DB_IN_USE); nothin
   assert.equal(countItems(dbFile), 11);
 });
 
-test('an old database whose WAL cannot be folded in is moved aside as a set with its -wal/-shm, still openable with its data', async () => {
+const oldDatabaseWhose =
+  'an old database whose WAL cannot be folded in is moved aside ' +
+  'as a set with its -wal/-shm, still openable with its data';
+test(oldDatabaseWhose, async () => {
   const { dbFile, options } = setup();
   // A -shm that is not a file (damage): SQLite can read the database but cannot checkpoint it,
   // so its WAL, which holds the newest row, has to travel with it.
@@ -273,7 +276,10 @@ test('the marker does not block a restore when the database itself is gone', asy
   assert.equal(countItems(dbFile), 3);
 });
 
-test('start-up (Lifeboat.open): HQL_BACKUP_RESTORE=file:… is applied once before the database opens; empty means none; a typo or a sidecar stops start-up', async () => {
+const startUpRestore =
+  'start-up (Lifeboat.open): HQL_BACKUP_RESTORE=file:… is applied once before ' +
+  'the database opens; empty means none; a typo or a sidecar stops start-up';
+test(startUpRestore, async () => {
   const cwd = tempDir();
   const backup = join(cwd, 'backup_node_1_1790000000.sqlite');
   createItemsDb(backup, 4);
@@ -304,7 +310,10 @@ test('start-up (Lifeboat.open): HQL_BACKUP_RESTORE=file:… is applied once befo
   assert.equal(await lockOwner(`${dbFile}.lifeboat.lock`), undefined, 'the lock is released after a refused start');
 });
 
-test('the restored database gets the permissions (and, as root, the owner) of the one it replaces, so the application can open it', async () => {
+const restoredDatabaseGets =
+  'the restored database gets the permissions (and, as root, ' +
+  'the owner) of the one it replaces, so the application can open it';
+test(restoredDatabaseGets, async () => {
   const { dbFile, options } = setup();
   chmodSync(dbFile, 0o640);
   const asRoot = process.getuid?.() === 0;

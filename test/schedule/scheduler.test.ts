@@ -233,7 +233,9 @@ test('a run function that throws synchronously fails the attempt and does not we
   assert.equal(s.getStats().lastError, 'sync boom');
 });
 
-test('after a suspension the late tick runs once, the passed ones are counted, and the next is computed from now', async () => {
+const afterSuspensionLate =
+  'after a suspension the late tick runs once, the passed ones are counted, and the next is computed from now';
+test(afterSuspensionLate, async () => {
   const clock = new FakeClock('2026-11-24T10:00:30Z');
   const fired: RunContext[] = [];
   const s = new Scheduler({ schedule: EVERY_MINUTE, clock, run: async (ctx) => void fired.push(ctx) });

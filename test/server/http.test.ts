@@ -83,7 +83,9 @@ test('/health and /metrics follow the backups: ok, then failing with the reason,
   }
 });
 
-test('serve --listen: the server comes up on the given address and stops with the process; a bad address is a usage error', async () => {
+const serveListenServer =
+  'serve --listen: the server comes up on the given address and stops with the process; a bad address is a usage error';
+test(serveListenServer, async () => {
   const cwd = tempDir();
   const db = join(cwd, 'app.db');
   createItemsDb(db, 10);

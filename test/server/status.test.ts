@@ -96,7 +96,11 @@ test('metrics: Prometheus text with HELP/TYPE, counters by result, timestamps in
   });
   assert.match(
     text,
-    /^# HELP lifeboat_backups_total .+\n# TYPE lifeboat_backups_total counter\nlifeboat_backups_total\{result="success"\} 3\nlifeboat_backups_total\{result="failure"\} 1\n/m,
+    new RegExp(
+      /^# HELP lifeboat_backups_total .+\n# TYPE lifeboat_backups_total counter\n/.source +
+        /lifeboat_backups_total\{result="success"\} 3\nlifeboat_backups_total\{result="failure"\} 1\n/.source,
+      'm',
+    ),
   );
   assert.match(text, /^lifeboat_remote_push_failures_total 1$/m);
   assert.match(
@@ -116,7 +120,9 @@ test('metrics: Prometheus text with HELP/TYPE, counters by result, timestamps in
     );
 });
 
-test('listen addresses: PORT means loopback; HOST:PORT and [IPv6]:PORT; anything else is a usage error naming the option', () => {
+const listenAddressesPort =
+  'listen addresses: PORT means loopback; HOST:PORT and [IPv6]:PORT; anything else is a usage error naming the option';
+test(listenAddressesPort, () => {
   assert.deepEqual(parseListen('9464'), { host: '127.0.0.1', port: 9464 });
   assert.deepEqual(parseListen('0.0.0.0:9464'), { host: '0.0.0.0', port: 9464 });
   assert.deepEqual(parseListen('localhost:0'), { host: 'localhost', port: 0 });

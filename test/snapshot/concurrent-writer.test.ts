@@ -53,8 +53,11 @@ test('a snapshot of a 100 MB database is consistent while another process commit
   const during = maxGap(report.commits, snapFrom, snapTo, true);
   const before = maxGap(report.commits, snapTo, Infinity, false);
   t.diagnostic(
-    `snapshot ${(result.bytes / 1048576).toFixed(1)} MiB (copy ${result.ms.toFixed(0)} ms, check ${checked.ms.toFixed(0)} ms); ` +
-      `writer commits during snapshot: ${during.count}, longest writer stall during snapshot: ${during.gap.toFixed(1)} ms (after it, writer alone for ${before.count} commits: ${before.gap.toFixed(1)} ms)`,
+    `snapshot ${(result.bytes / 1048576).toFixed(1)} MiB ` +
+      `(copy ${result.ms.toFixed(0)} ms, check ${checked.ms.toFixed(0)} ms); ` +
+      `writer commits during snapshot: ${during.count}, longest writer stall during ` +
+      `snapshot: ${during.gap.toFixed(1)} ms (after it, writer alone ` +
+      `for ${before.count} commits: ${before.gap.toFixed(1)} ms)`,
   );
 
   assert.equal(result.journalMode, 'wal');

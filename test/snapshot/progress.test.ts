@@ -6,7 +6,9 @@ import { copySnapshot } from '../../src/snapshot/snapshot.js';
 import { createItemsDb } from '../support/db.js';
 import { tempDir } from '../support/tmp.js';
 
-test('a copy reports from 0 to the final size against the database size, never going back, before it resolves', async () => {
+const copyReportsFinal =
+  'a copy reports from 0 to the final size against the database size, never going back, before it resolves';
+test(copyReportsFinal, async () => {
   const dir = tempDir();
   const db = join(dir, 'app.db');
   createItemsDb(db, 30_000);

@@ -27,7 +27,9 @@ async function shaOf(config: S3Config, name: string): Promise<string> {
   return h.digest('hex');
 }
 
-test('parts go up in parallel straight from the source: each range is opened once, the object is the source', async () => {
+const partsGoUp =
+  'parts go up in parallel straight from the source: each range is opened once, the object is the source';
+test(partsGoUp, async () => {
   const config = await s3.place();
   const store = new S3Store(config, { partSizeBytes: 5 * MiB, queueSize: 3 });
   const source = patternSource(23 * MiB + 11);
@@ -119,7 +121,9 @@ localTest(
   },
 );
 
-test('a source that fails (e.g. the file changed) is not retried: its error, nothing stored, no upload left', async () => {
+const failingSourceNotRetried =
+  'a source that fails (e.g. the file changed) is not retried: its error, nothing stored, no upload left';
+test(failingSourceNotRetried, async () => {
   const config = await s3.place();
   const store = new S3Store(config, { partSizeBytes: 5 * MiB, queueSize: 2 });
   const source = patternSource(30 * MiB, 6);

@@ -34,7 +34,9 @@ async function sha(stream: Readable): Promise<string> {
   return h.digest('hex');
 }
 
-test('the SDK default checksums (CRC32 on a PutObject, validated on GET) also work, beside streamed parts', async () => {
+const sdkDefaultChecksums =
+  'the SDK default checksums (CRC32 on a PutObject, validated on GET) also work, beside streamed parts';
+test(sdkDefaultChecksums, async () => {
   // Lifeboat sends checksums only when required (see S3Store); this records that the SDK's
   // defaults are accepted too, by radosgw (or by the user's S3 in conformance mode).
   const config = await s3.place();
@@ -133,7 +135,9 @@ test('description names bucket, endpoint and prefix, never the credentials', asy
   assert.ok(!inspect(store.description).includes(config.secret) && !store.description.includes(config.key));
 });
 
-test('start-up check: a wrong secret or an unknown key is S3_AUTH, naming HQL_S3_* and never the credentials', async () => {
+const startUpCheck =
+  'start-up check: a wrong secret or an unknown key is S3_AUTH, naming HQL_S3_* and never the credentials';
+test(startUpCheck, async () => {
   const config = await s3.place();
   await new S3Store(config).checkAccess();
   const wrongSecret = 'wrong-secret-value-xyz0123456789abcdef';

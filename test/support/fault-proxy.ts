@@ -89,12 +89,15 @@ export class FaultProxy {
     const fault = this.fault;
     if (fault.kind === 'status' && this.injected < fault.times) {
       this.injected++;
-      const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault.code}</Code><Message>injected by the test proxy</Message></Error>`;
+      const body =
+        `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault.code}</Code><Message>injected ` +
+        `by the test proxy</Message></Error>`;
       const reason = fault.status === 500 ? 'Internal Server Error' : 'Service Unavailable';
       // Answer once the request has started to arrive, as a real server would.
       client.once('data', () => {
         client.end(
-          `HTTP/1.1 ${fault.status} ${reason}\r\nContent-Type: application/xml\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+          `HTTP/1.1 ${fault.status} ${reason}\r\nContent-Type: application/xml\r\n` +
+            `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
         );
       });
       return;

@@ -108,7 +108,8 @@ export async function startRadosGw(options: RadosGwOptions = {}): Promise<RadosG
   const missing = missingBinaries();
   if (missing.length) {
     throw new Error(
-      `radosgw harness: ${missing.join(', ')} not found; run test/support/install-s3-server.sh (apt-get install ceph-mon ceph-osd radosgw ceph-common)`,
+      `radosgw harness: ${missing.join(', ')} not found; ` +
+        `run test/support/install-s3-server.sh (apt-get install ceph-mon ceph-osd radosgw ceph-common)`,
     );
   }
   for (let attempt = 1; ; attempt++) {
@@ -135,7 +136,9 @@ function startWatchdog(dir: string): { disarm(): void } {
     process.stdin.on('data', () => {});
     process.stdin.on('close', () => {
       for (const n of names) {
-        try { process.kill(Number(fs.readFileSync(path.join(dir, 'run', n + '.pid'), 'utf8').trim()), 'SIGKILL'); } catch {}
+        try {
+          process.kill(Number(fs.readFileSync(path.join(dir, 'run', n + '.pid'), 'utf8').trim()), 'SIGKILL');
+        } catch {}
       }
       try { fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5 }); } catch {}
     });`;

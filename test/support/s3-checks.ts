@@ -1,4 +1,7 @@
-/** What S3 tests check after a put: dangling uploads, names stored, error codes; and a fault proxy in front of a fresh place. */
+/**
+ * What S3 tests check after a put: dangling uploads, names stored, error codes; and a fault proxy
+ * in front of a fresh place.
+ */
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';

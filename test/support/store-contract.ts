@@ -53,7 +53,9 @@ export function runStoreContract(
       assert.ok(store.description.length > 0);
     });
 
-    test('stage + commit stores exactly the bytes, small, in several parts, and empty; get, stat and list agree', async () => {
+    const stageCommitStores =
+      'stage + commit stores exactly the bytes, small, in several parts, and empty; get, stat and list agree';
+    test(stageCommitStores, async () => {
       const store = await makeStore();
       for (const [object, size] of [
         ['small.sqlite', 3 * KiB + 1],
@@ -139,7 +141,8 @@ export function runStoreContract(
     });
 
     for (const size of [40 * KiB, MULTIPART]) {
-      test(`staged (${size} bytes): nothing is visible before commit, even with every byte sent; then it is`, async () => {
+      const outcome = 'nothing is visible before commit, even with every byte sent; then it is';
+      test(`staged (${size} bytes): ${outcome}`, async () => {
         const store = await makeStore();
         const source = patternSource(size, 9);
         let sent = 0;

@@ -10,7 +10,8 @@ import { action } from '../run.js';
 export function registerConfig(program: Command): void {
   withConfigOption(program.command('config'))
     .description(
-      'print the effective configuration and where each value comes from (secrets as ***); exit 2 listing every problem when invalid',
+      'print the effective configuration and where each value comes ' +
+        'from (secrets as ***); exit 2 listing every problem when invalid',
     )
     .option('--json', 'print JSON')
     .action(

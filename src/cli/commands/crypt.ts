@@ -19,7 +19,8 @@ export function keySetFromCli(flags: ConfigFlag): KeySet {
   if (!config.encryption) {
     throw new ConfigError(
       [
-        'no encryption keys are configured: set ENC_KEYS (one id/base64key per line) and ENC_KEY_ACTIVE, or [encryption] keys and key_active in the config file',
+        'no encryption keys are configured: set ENC_KEYS (one id/base64key per line) ' +
+          'and ENC_KEY_ACTIVE, or [encryption] keys and key_active in the config file',
       ],
       {
         hint: 'create a key with `lifeboat keys generate`',
@@ -73,7 +74,8 @@ export async function runCrypt(
     progress?.done();
     const mbps = result.inputBytes / 1e6 / Math.max(result.ms / 1000, 1e-6);
     process.stdout.write(
-      `${verb} ${input} (${formatBytes(result.inputBytes)}) -> ${output} (${formatBytes(result.outputBytes)}) in ${formatDuration(result.ms)}, ${mbps.toFixed(1)} MB/s, key id ${result.keyId}\n`,
+      `${verb} ${input} (${formatBytes(result.inputBytes)}) -> ${output} (${formatBytes(result.outputBytes)}) ` +
+        `in ${formatDuration(result.ms)}, ${mbps.toFixed(1)} MB/s, key id ${result.keyId}\n`,
     );
   } finally {
     progress?.done();

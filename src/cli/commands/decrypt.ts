@@ -8,7 +8,8 @@ export function registerDecrypt(program: Command): void {
   cryptCommand(
     program,
     'decrypt',
-    'decrypt a cryptr stream (e.g. a backup downloaded from S3) with the key its header names; the output appears only if it all authenticates',
+    'decrypt a cryptr stream (e.g. a backup downloaded from S3) with the ' +
+      'key its header names; the output appears only if it all authenticates',
   ).action(
     action(async (input: string, output: string, flags: CryptFlags) => {
       const keys = keySetFromCli(flags);

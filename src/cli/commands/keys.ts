@@ -11,7 +11,8 @@ export function registerKeys(program: Command): void {
   keys
     .command('generate')
     .description(
-      'print a new key line "id/base64key" (32 random bytes) to add to ENC_KEYS; the only command that prints key material',
+      'print a new key line "id/base64key" (32 random bytes) ' +
+        'to add to ENC_KEYS; the only command that prints key material',
     )
     .option('--id <id>', 'key id, 2-20 characters of a-z A-Z 0-9 _ - (default: 8 random characters)')
     .action(
@@ -36,7 +37,8 @@ export function registerKeys(program: Command): void {
         if (!config.encryption) {
           throw new ConfigError(
             [
-              'encryption.keys (ENC_KEYS): no encryption keys are configured; set ENC_KEYS and ENC_KEY_ACTIVE (or [encryption] keys / key_active)',
+              'encryption.keys (ENC_KEYS): no encryption keys are configured; ' +
+                'set ENC_KEYS and ENC_KEY_ACTIVE (or [encryption] keys / key_active)',
             ],
             {
               hint: '`lifeboat keys generate` prints a new key',

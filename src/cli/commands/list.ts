@@ -59,9 +59,9 @@ export function registerList(program: Command): void {
             return;
           }
           if (rows.length === 0) {
-            process.stdout.write(
-              `no backups${wantLocal ? ` in ${config.paths.backupsDir}` : ''}${wantRemote && config.s3 ? ' or on S3' : ''}\n`,
-            );
+            const inDir = wantLocal ? ` in ${config.paths.backupsDir}` : '';
+            const onS3 = wantRemote && config.s3 ? ' or on S3' : '';
+            process.stdout.write(`no backups${inDir}${onS3}\n`);
             return;
           }
           const table = [

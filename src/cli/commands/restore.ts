@@ -65,7 +65,8 @@ export function registerRestore(program: Command): void {
             }
             if (!report.applied) {
               process.stdout.write(
-                `not applied: ${report.source} was restored before (marker beside ${dbFile}); use --force to apply it again\n`,
+                `not applied: ${report.source} was restored before ` +
+                  `(marker beside ${dbFile}); use --force to apply it again\n`,
               );
               return 1;
             }

@@ -46,7 +46,8 @@ export function registerSchedule(program: Command): void {
   program
     .command('schedule')
     .description(
-      'print the next fire times of a cron expression (Hiqlite dialect: sec min hour dom month dow [year], dow 1-7 = Sun..Sat)',
+      'print the next fire times of a cron expression (Hiqlite dialect: ' +
+        'sec min hour dom month dow [year], dow 1-7 = Sun..Sat)',
     )
     .argument('<expression>', 'e.g. "0 30 2 * * * *" (02:30:00 every day)')
     .option('--from <iso>', 'start after this instant, ISO-8601 (default: now)')

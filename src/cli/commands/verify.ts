@@ -60,9 +60,17 @@ export function registerVerify(program: Command): void {
             }
             const ms = performance.now() - started;
             if (flags.json) {
-              process.stdout.write(
-                `${JSON.stringify({ source: sourceText, origin: got.origin, ok: result.ok, problems: result.problems, tables: result.tables, bytes: got.bytes, sha256: got.sha256, ms }, null, 2)}\n`,
-              );
+              const summary = {
+                source: sourceText,
+                origin: got.origin,
+                ok: result.ok,
+                problems: result.problems,
+                tables: result.tables,
+                bytes: got.bytes,
+                sha256: got.sha256,
+                ms,
+              };
+              process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
             } else {
               const lines = [
                 `backup     ${got.origin}`,

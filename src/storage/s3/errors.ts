@@ -138,7 +138,8 @@ export function classifyS3Error(err: unknown, config: S3Config, what: string, ob
     if (code && TLS_CODES.test(code)) {
       return unreachable(
         `TLS with ${config.url} failed (${code}: ${detail})`,
-        'check that cluster.s3_url (HQL_S3_URL) names the right scheme and host; for a private CA set NODE_EXTRA_CA_CERTS',
+        'check that cluster.s3_url (HQL_S3_URL) names the right ' +
+          'scheme and host; for a private CA set NODE_EXTRA_CA_CERTS',
       );
     }
     if (code && DROPPED_CODES.has(code)) {

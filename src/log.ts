@@ -36,21 +36,24 @@ export function logSettingsFromEnv(env: NodeJS.ProcessEnv): { level?: LogLevel; 
 }
 
 const HIDDEN = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'name']);
-const WORD = /[A-Za-z0-9_]/;
+/** A character that would make a match part of a longer word, number or path. */
+const CONTINUES = /[A-Za-z0-9_/\\-]/;
 
 /**
  * Whether `value` already stands in `msg` as a whole token ("db=/x/app.db" adds nothing to
  * "restoring /x/app.db"), so a terminal line does not say everything twice. A token, not a
- * substring: `bytes=8` is not hidden by "18 MiB".
+ * substring: `bytes=8` is not hidden by "18 MiB", nor `/x/a.db` by "/x/a.db.old" (a full
+ * stop that ends a sentence is fine).
  */
 export function mentions(msg: string, value: string): boolean {
   if (value === '') return false;
-  const edgeBefore = WORD.test(value[0]!);
-  const edgeAfter = WORD.test(value[value.length - 1]!);
   for (let i = msg.indexOf(value); i >= 0; i = msg.indexOf(value, i + 1)) {
-    const before = i > 0 ? msg[i - 1]! : '';
+    const before = msg[i - 1] ?? '';
     const after = msg[i + value.length] ?? '';
-    if ((!edgeBefore || !WORD.test(before)) && (!edgeAfter || !WORD.test(after))) return true;
+    const afterNext = msg[i + value.length + 1] ?? '';
+    const startsToken = before === '' || !(CONTINUES.test(before) || before === '.');
+    const endsToken = after === '' || !(CONTINUES.test(after) || (after === '.' && /\S/.test(afterNext)));
+    if (startsToken && endsToken) return true;
   }
   return false;
 }

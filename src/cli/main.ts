@@ -4,7 +4,24 @@ import { describeError, EXIT_USAGE, exitCodeOf, LifeboatError } from '../errors.
 import { logSettingsFromEnv, parseLogLevel } from '../log.js';
 import { enableGarbageCollection } from '../memory.js';
 import { commands } from './commands/index.js';
-import { setCliLogLevel } from './context.js';
+import { cliLogger, setCliLogLevel } from './context.js';
+
+/**
+ * Process warnings (e.g. the AWS SDK's "NodeVersionSupportWarning" on Node 20) as log
+ * records instead of Node's plain-text lines, so a JSON log stream stays JSON for collectors.
+ * Nothing is hidden: the warning is logged at level warn. Only the CLI does this (it owns
+ * its process); a library must not take over process-wide handlers.
+ */
+function logProcessWarnings(): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => {
+    try {
+      cliLogger().warn({ warning: warning.name }, warning.message);
+    } catch {
+      process.stderr.write(`lifeboat: ${warning.name}: ${warning.message}\n`);
+    }
+  });
+}
 
 /**
  * The package's version, read at run time: src/cli/ and dist/cli/ both sit two folders
@@ -52,6 +69,7 @@ export function buildProgram(): Command {
 export async function main(argv: readonly string[]): Promise<void> {
   // The CLI is its own process: it may force collections to keep memory flat (src/memory.ts).
   enableGarbageCollection();
+  logProcessWarnings();
   const program = buildProgram();
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -98,4 +98,15 @@ test('list shows which key encrypted each remote backup, and where it looked (re
   assert.equal(plain.keysRead, false);
   assert.ok(plain.backups.every((r) => r.keyId === undefined && r.keyProblem === undefined));
   for (const r of [json, text, noKeys]) assert.ok(!(r.stdout + r.stderr).includes(config.secret));
+  // Off a terminal stderr is JSON lines only: on Node 20 the AWS SDK's Node-version warning
+  // is one of them (level warn), not Node's plain-text warning output.
+  const logged = json.stderr
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { level: string; msg: string });
+  if (Number(process.versions.node.split('.')[0]) < 22)
+    assert.ok(
+      logged.some((r) => r.level === 'warn' && r.msg.includes('NodeVersionSupportWarning')),
+      json.stderr,
+    );
 });

@@ -1,5 +1,5 @@
 import type { Logger } from '../log.js';
-import { cliLogger } from './context.js';
+import { cliLogger, formatBytes } from './context.js';
 
 /**
  * One line of progress for long work (encrypt, decrypt, backup, restore), drawn only when
@@ -86,14 +86,17 @@ function loggedProgress(options: ProgressOptions, logger: Logger): Progress {
         const t = now();
         if (t - lastAt < UNKNOWN_TOTAL_INTERVAL_MS) return;
         lastAt = t;
-        logger.info({ stage, bytes }, `${stage}: ${mib(bytes)} MiB so far`);
+        logger.info({ stage, bytes }, `${stage}: ${formatBytes(bytes)} so far`);
         return;
       }
       const step = Math.min(10, Math.floor((bytes / total) * 10));
       if (step <= lastStep) return;
       lastStep = step;
       const percent = step * 10;
-      logger.info({ stage, bytes, total, percent }, `${stage}: ${percent}% (${mib(bytes)} of ${mib(total)} MiB)`);
+      logger.info(
+        { stage, bytes, total, percent },
+        `${stage}: ${percent}% (${formatBytes(bytes)} of ${formatBytes(total)})`,
+      );
     },
     done() {
       finished = true;

@@ -82,7 +82,7 @@ test('off a terminal, a stage without a byte count logs once; an unknown total l
     records().map((r) => [r.stage, r.bytes, r.msg]),
     [
       ['checking', undefined, 'checking…'],
-      ['download', 3 * 1048576, 'download: 3.0 MiB so far'],
+      ['download', 3 * 1048576, 'download: 3.00 MiB so far'],
     ],
   );
 });

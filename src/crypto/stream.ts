@@ -43,7 +43,8 @@ export interface EncryptStreamOptions {
 /** A key set, or any lookup from key id to key (e.g. a key fetched on demand). */
 export type KeyLookup = KeySet | ((id: string) => EncryptionKey | undefined);
 
-const TRUNCATED_HINT = 'the file or object is incomplete (an interrupted upload, download or copy): fetch it again';
+export const TRUNCATED_HINT =
+  'the file or object is incomplete (an interrupted upload, download or copy): fetch it again';
 
 /** The key is 32 bytes, or BAD_KEY naming it and how to make one. */
 export function checkKey(key: EncryptionKey): void {
@@ -160,6 +161,35 @@ export class EncryptStream extends Transform {
 
 function lookup(keys: KeyLookup, id: string): EncryptionKey | undefined {
   return typeof keys === 'function' ? keys(id) : keys.get(id);
+}
+
+/**
+ * The key a stream's header names, checked; KEY_UNKNOWN names the id and the configured ones,
+ * BAD_HEADER when the header is a single value's, not a stream's.
+ */
+export function streamKey(keys: KeyLookup, header: Header): EncryptionKey {
+  if (header.chunkKiB === 0) {
+    throw new LifeboatError(
+      'BAD_HEADER',
+      `this is a single encrypted value (chunk size 0, key id "${header.keyId}"), not an encrypted stream`,
+      { hint: 'values are decrypted with decryptValue, not as a backup stream' },
+    );
+  }
+  const key = lookup(keys, header.keyId);
+  if (!key) {
+    throw new LifeboatError(
+      'KEY_UNKNOWN',
+      `encrypted with key id "${header.keyId}", which is not in ` +
+        `the key set (configured ids: ${configuredIds(keys)})`,
+      {
+        hint:
+          `add the key "${header.keyId}" to ENC_KEYS (after a rotation, ` +
+          `keep retired keys in ENC_KEYS so older backups stay readable)`,
+      },
+    );
+  }
+  checkKey(key);
+  return key;
 }
 
 function configuredIds(keys: KeyLookup): string {
@@ -294,29 +324,7 @@ export class DecryptStream extends Transform {
       return undefined;
     }
     const { header, nonce, payloadOffset } = parsed;
-    if (header.chunkKiB === 0) {
-      throw new LifeboatError(
-        'BAD_HEADER',
-        `this is a single encrypted value (chunk size 0, key id "${header.keyId}"), not an encrypted stream`,
-        {
-          hint: 'values are decrypted with decryptValue, not as a backup stream',
-        },
-      );
-    }
-    const key = lookup(this.keys, header.keyId);
-    if (!key) {
-      throw new LifeboatError(
-        'KEY_UNKNOWN',
-        `encrypted with key id "${header.keyId}", which is not in ` +
-          `the key set (configured ids: ${configuredIds(this.keys)})`,
-        {
-          hint:
-            `add the key "${header.keyId}" to ENC_KEYS (after a rotation, ` +
-            `keep retired keys in ENC_KEYS so older backups stay readable)`,
-        },
-      );
-    }
-    checkKey(key);
+    const key = streamKey(this.keys, header);
     this.parsed = header;
     this.key = key;
     this.prefix = nonce;

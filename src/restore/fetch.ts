@@ -10,6 +10,7 @@ import { ConfigError, LifeboatError } from '../errors.js';
 import { fsyncFile } from '../fs/durable.js';
 import type { LocalStore } from '../storage/local.js';
 import type { BackupStore } from '../storage/store.js';
+import { fetchParallel } from './parallel-fetch.js';
 import { formatSource, type RestoreSource } from './source.js';
 import type { StepHook } from './steps.js';
 
@@ -168,6 +169,25 @@ export async function materialise(
   target: string,
   inputs: FetchInputs,
 ): Promise<Materialised> {
+  if (resolved.kind === 'object' && resolved.size !== undefined && inputs.remote && inputs.keys) {
+    // Parallel ranges, each chunk written at its offset (parallel-fetch.ts).
+    try {
+      const got = await fetchParallel({
+        store: inputs.remote,
+        name: resolved.name,
+        size: resolved.size,
+        keys: inputs.keys,
+        target,
+        signal: inputs.signal,
+        onProgress: inputs.onProgress,
+        onWritten: () => inputs.onStep?.('during-materialise'),
+      });
+      return { path: target, sha256: got.sha256, bytes: got.bytes, origin: resolved.name };
+    } catch (err) {
+      await rm(target, { force: true });
+      throw fetchError(err, target, resolved.name, inputs.signal);
+    }
+  }
   let body: Readable;
   let decrypt: Transform | undefined;
   if (resolved.kind === 'file') {

@@ -23,6 +23,11 @@ export type Fault =
       readonly code: 'InternalError' | 'SlowDown' | 'ServiceUnavailable';
       readonly times: number;
     }
+  /**
+   * Reset connections (the next `times` that get this far) once the server has sent more than
+   * `afterBytes` back on one: a download cut in the middle.
+   */
+  | { readonly kind: 'cut'; readonly afterBytes: number; readonly times: number }
   /** Forward requests, never answer (a hung server). */
   | { readonly kind: 'stall' }
   /** Forward requests; pass the answers back at this rate (a server too slow to be useful). */
@@ -127,6 +132,24 @@ export class FaultProxy {
     if (fault.kind === 'stall') return; // the answer never comes back
     if (fault.kind === 'throttle') {
       this.throttle(upstream, client, fault.bytesPerSecond);
+      return;
+    }
+    if (fault.kind === 'cut') {
+      let received = 0;
+      upstream.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received > fault.afterBytes && this.injected < fault.times) {
+          this.injected++;
+          client.resetAndDestroy();
+          upstream.destroy();
+          return;
+        }
+        if (!client.write(chunk)) {
+          upstream.pause();
+          client.once('drain', () => upstream.resume());
+        }
+      });
+      upstream.on('end', () => client.end());
       return;
     }
     upstream.pipe(client);

@@ -21,6 +21,7 @@ export const ERROR_CODES = [
   'LOCK_FAILED',
   'SNAPSHOT_CORRUPT',
   'SNAPSHOT_FAILED',
+  'NO_SPACE',
   'SQLITE_ERROR',
   'WORKER_EXIT',
   // A backup run

@@ -3,7 +3,8 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { open, rm, stat } from 'node:fs/promises';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { sortBackupsNewestFirst } from '../backup/naming.js';
+import type { Logger } from 'pino';
+import { newestTrustworthy } from '../backup/retention.js';
 import type { KeySet } from '../crypto/keys.js';
 import { createDecryptStream } from '../crypto/stream.js';
 import { ConfigError, LifeboatError } from '../errors.js';
@@ -20,6 +21,9 @@ export interface FetchInputs {
   /** Bytes written so far, and the expected total when known (the encrypted size for S3). */
   readonly onProgress?: ((bytes: number, total: number | undefined) => void) | undefined;
   readonly onStep?: StepHook;
+  /** Warnings about backups `s3:latest` passes over; and the time it judges their names by. */
+  readonly logger?: Logger | undefined;
+  readonly now?: (() => Date) | undefined;
 }
 
 export interface Materialised {
@@ -87,9 +91,17 @@ async function openFileSource(path: string): Promise<{ body: Readable; size: num
 async function resolveObject(
   source: Exclude<RestoreSource, { kind: 'file' }>,
   remote: BackupStore,
+  inputs: FetchInputs,
 ): Promise<{ name: string; size: number | undefined }> {
   if (source.kind === 's3') return { name: source.object, size: (await remote.stat(source.object))?.size };
-  const newest = sortBackupsNewestFirst(await remote.list())[0];
+  // Newest by the time in its name, passing over names a wrong clock made (src/backup/retention.ts).
+  const {
+    pick: newest,
+    skipped,
+    pickDistrusted,
+  } = newestTrustworthy(await remote.list(), inputs.now?.() ?? new Date());
+  for (const s of skipped) inputs.logger?.warn(`s3:latest passes over ${s.name}: ${s.reason}`);
+  if (newest && pickDistrusted) inputs.logger?.warn(`s3:latest: ${newest.name} is the newest, but ${pickDistrusted}`);
   if (!newest) {
     throw new LifeboatError('NOT_FOUND', `there are no backups (backup_node_*.sqlite) in ${remote.description}`, {
       hint: 'check HQL_S3_BUCKET and the prefix; `lifeboat list --remote` shows what exists',
@@ -123,7 +135,7 @@ export async function materialise(source: RestoreSource, target: string, inputs:
           `but no keys are configured; set ENC_KEYS and ENC_KEY_ACTIVE`,
       ]);
     }
-    const object = await resolveObject(source, remote);
+    const object = await resolveObject(source, remote, inputs);
     origin = object.name;
     total = object.size;
     decrypt = createDecryptStream(keys);

@@ -125,6 +125,7 @@ async function perform(req: ChildRequest): Promise<ChildReply> {
         skipValidation: false,
         expectTables: ['events'],
         force: true,
+        requestedBy: 'library',
         logger: silentLogger(),
         now: () => new Date(),
       });

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { BackupPlan, RemoteTarget } from './backup/job.js';
 import type { Config } from './config/types.js';
 import { ConfigError } from './errors.js';
-import type { RestorePlan } from './restore/restore.js';
+import type { RestorePlan, RestoreRequester } from './restore/restore.js';
 import type { RestoreSource } from './restore/source.js';
 import type { StepHook } from './restore/steps.js';
 import { type Clock, systemClock } from './schedule/clock.js';
@@ -33,12 +33,14 @@ export interface ComposeOptions {
 }
 
 export interface RestoreRun {
-  /** Apply even when the marker says this source was applied already. */
+  readonly requestedBy: RestoreRequester;
+  /** Apply even when the marker says this backup was applied already. */
   readonly force: boolean;
   /** Default: HQL_BACKUP_SKIP_VALIDATION. */
   readonly skipValidation?: boolean | undefined;
   readonly onProgress?: ((bytes: number, total: number | undefined) => void) | undefined;
   readonly onStep?: StepHook;
+  readonly signal?: AbortSignal | undefined;
 }
 
 export interface Composition {
@@ -47,6 +49,8 @@ export interface Composition {
   readonly clock: Clock;
   /** `embedded`: Lifeboat owns the database; `sidecar`: another process writes it (`--db`). */
   readonly mode: 'embedded' | 'sidecar';
+  /** What relative paths given to this process are relative to. */
+  readonly cwd: string;
   readonly dbFile: string;
   readonly local: LocalStore;
   /** Where encrypted backups go: the caller's store, else the configured S3 bucket; undefined without one. */
@@ -72,8 +76,8 @@ export function compose(options: ComposeOptions): Composition {
   const { config, logger } = options;
   const clock = options.clock ?? systemClock;
   const mode = options.dbPath === undefined ? 'embedded' : 'sidecar';
-  const dbFile =
-    options.dbPath === undefined ? config.paths.dbFile : resolve(options.cwd ?? process.cwd(), options.dbPath);
+  const cwd = options.cwd ?? process.cwd();
+  const dbFile = options.dbPath === undefined ? config.paths.dbFile : resolve(cwd, options.dbPath);
   const local = new LocalStore(config.paths.backupsDir);
   const s3 =
     options.remoteStore === undefined && config.s3 ? new S3Store(config.s3, { logger, ...options.s3 }) : undefined;
@@ -93,6 +97,7 @@ export function compose(options: ComposeOptions): Composition {
     logger,
     clock,
     mode,
+    cwd,
     dbFile,
     local,
     remote,
@@ -117,6 +122,8 @@ export function compose(options: ComposeOptions): Composition {
     restorePlan: (source, run) => ({
       source,
       dbFile,
+      requestedBy: run.requestedBy,
+      local,
       remote: store,
       keys: config.encryption,
       skipValidation: run.skipValidation ?? config.restore.skipValidation,
@@ -126,6 +133,7 @@ export function compose(options: ComposeOptions): Composition {
       now: () => clock.now(),
       onProgress: run.onProgress,
       onStep: run.onStep,
+      signal: run.signal,
     }),
     close: () => s3?.close(),
   };

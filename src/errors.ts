@@ -2,6 +2,8 @@
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
+/** `lifeboat restore`/`verify` found no backup to restore (`s3:latest` or `local:latest` with none). */
+export const EXIT_NO_BACKUPS = 4;
 
 /**
  * Every code a LifeboatError carries: `err.code` for library callers, and the `code` of an
@@ -22,7 +24,6 @@ export const ERROR_CODES = [
   'SNAPSHOT_CORRUPT',
   'SNAPSHOT_TABLES_MISSING',
   'SNAPSHOT_FAILED',
-  'NO_SPACE',
   'SQLITE_ERROR',
   'WORKER_EXIT',
   // A backup run
@@ -31,6 +32,8 @@ export const ERROR_CODES = [
   'SOURCE_CLOSED',
   // Backup stores (local folder, S3)
   'NOT_FOUND',
+  'NO_BACKUPS',
+  'NO_SPACE',
   'BAD_NAME',
   'EXISTS',
   'STAGE_ENDED',
@@ -60,6 +63,8 @@ export const ERROR_CODES = [
   'DB_IN_USE',
   'MARKER_UNREADABLE',
   'RESTORE_BROKEN',
+  'RESTORE_CONFLICT',
+  'RESTORE_INCOMPLETE',
   'RESTORE_SIDECAR',
   // Files written by encrypt/decrypt
   'OUTPUT_EXISTS',
@@ -87,13 +92,14 @@ export interface ErrorDetails {
 export class LifeboatError extends Error {
   readonly code: ErrorCode;
   readonly hint: string | undefined;
-  readonly exitCode: number = EXIT_FAILURE;
+  readonly exitCode: number;
 
   constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'LifeboatError';
     this.code = code;
     this.hint = details.hint;
+    this.exitCode = code === 'NO_BACKUPS' ? EXIT_NO_BACKUPS : EXIT_FAILURE;
   }
 }
 

@@ -8,7 +8,7 @@ import { type Composition, compose } from './compose.js';
 import { type ConfigOverrides, loadConfig, warningsOf } from './config/load.js';
 import type { Config } from './config/types.js';
 import { LifeboatError } from './errors.js';
-import { ensurePrivateDir } from './fs/durable.js';
+import { ensureDir } from './fs/durable.js';
 import { acquireLock, type LockHandle } from './fs/lock.js';
 import { silentLogger } from './log.js';
 import { enableGarbageCollection } from './memory.js';
@@ -167,8 +167,8 @@ export class Lifeboat {
   private static async start(parts: Composition, options: LifeboatOptions): Promise<Lifeboat> {
     const { dbFile, mode, logger } = parts;
     await parts.checkRemote();
-    await ensurePrivateDir(parts.config.paths.backupsDir);
-    if (mode === 'embedded') await ensurePrivateDir(dirname(dbFile));
+    await ensureDir(parts.config.paths.backupsDir);
+    if (mode === 'embedded') await ensureDir(dirname(dbFile));
     else await assertDatabaseExists(dbFile);
     const lock = await acquireLock(parts.locks.database, mode === 'embedded' ? 'embedded database' : 'sidecar backups');
     let handle: BetterSqlite3.Database | undefined;
@@ -179,9 +179,12 @@ export class Lifeboat {
         dbFile,
         logger,
         sidecar: mode === 'sidecar',
-        plan: (source) => parts.restorePlan(source, { force: parts.config.restore.force }),
+        plan: (source) => parts.restorePlan(source, { requestedBy: 'startup', force: parts.config.restore.force }),
       });
-      if (mode === 'embedded') handle = openEmbedded(dbFile, options.database);
+      if (mode === 'embedded') {
+        await refuseEmptyOverBackups(parts);
+        handle = openEmbedded(dbFile, options.database);
+      }
       const lifeboat = new Lifeboat({
         parts,
         handle,
@@ -287,7 +290,8 @@ export class Lifeboat {
     if (this.closed) return Promise.reject(new LifeboatError('CLOSED', 'this Lifeboat instance is closed'));
     let plan: ReturnType<Composition['restorePlan']>;
     try {
-      plan = this.parts.restorePlan(parseRestoreSource(source), {
+      plan = this.parts.restorePlan(parseRestoreSource(source, { name: 'source' }), {
+        requestedBy: 'library',
         force: true,
         skipValidation: options.skipValidation,
         onProgress: options.onProgress,
@@ -388,6 +392,29 @@ function openEmbedded(dbFile: string, options: BetterSqlite3.Options | undefined
   const handle = new Database(dbFile, options);
   handle.pragma('journal_mode = WAL');
   return handle;
+}
+
+/**
+ * A missing database is created empty only when there is nothing to lose: a typo in data_dir
+ * or a lost disk must not start the application on an empty database whose first backup would
+ * then become the newest. The local backups folder is checked here, at once.
+ */
+async function refuseEmptyOverBackups(parts: Composition): Promise<void> {
+  if (await stat(parts.dbFile).catch(() => undefined)) return;
+  const newest = sortBackupsNewestFirst(await parts.local.list())[0];
+  if (!newest) return;
+  throw new LifeboatError(
+    'DB_MISSING',
+    `no database at ${parts.dbFile}, but ${parts.local.dir} holds backups of it (the newest is ${newest.name}); ` +
+      'Lifeboat does not create an empty database over them',
+    {
+      hint:
+        'restore one first (`lifeboat restore local:latest`, or HQL_BACKUP_RESTORE_IF_MISSING=local:latest ' +
+        `to do it ` +
+        'at every start where the database is missing), or check data_dir / filename_db (HQL_DATA_DIR, ' +
+        'HQL_FILENAME_DB); to start empty on purpose, move the backups elsewhere',
+    },
+  );
 }
 
 /** A sidecar never creates the database it backs up: a wrong path must fail loudly. */

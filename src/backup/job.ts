@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { type EncryptedFileSource, openEncryptedFile } from '../crypto/encrypted-file.js';
 import type { EncryptionKey } from '../crypto/keys.js';
 import { LifeboatError } from '../errors.js';
-import { ensurePrivateDir, removeStaleTemps } from '../fs/durable.js';
+import { ensureDir, removeStaleTemps } from '../fs/durable.js';
 import { isMissing } from '../fs/errno.js';
 import { acquireLock } from '../fs/lock.js';
 import { ensureFreeSpace } from '../fs/space.js';
@@ -98,7 +98,7 @@ export class RemotePushError extends LifeboatError {
 
 /** One backup at a time per backups folder, across processes (serve and an operator's `lifeboat backup`). */
 export async function runBackup(plan: BackupPlan): Promise<BackupReport> {
-  await ensurePrivateDir(plan.local.dir);
+  await ensureDir(plan.local.dir);
   const lock = await acquireLock(plan.lockFile, 'backup');
   try {
     return await backupLocked(plan);

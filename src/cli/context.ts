@@ -21,8 +21,19 @@ export function configFromCli(flags: ConfigFlag): Config {
   });
 }
 
+let logLevel: string | undefined;
+let logger: Logger | undefined;
+
+/** `--log-level`, set by main.ts before a command runs; it beats LIFEBOAT_LOG. */
+export function setCliLogLevel(level: string | undefined): void {
+  logLevel = level;
+  logger = undefined;
+}
+
+/** The one logger of a CLI process (stderr), shared by the command, its parts and its progress. */
 export function cliLogger(): Logger {
-  return createLogger();
+  logger ??= createLogger(logLevel !== undefined ? { level: logLevel } : {});
+  return logger;
 }
 
 /**

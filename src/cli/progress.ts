@@ -1,7 +1,12 @@
+import type { Logger } from '../log.js';
+import { cliLogger, formatBytes } from './context.js';
+
 /**
  * One line of progress for long work (encrypt, decrypt, backup, restore), drawn only when
  * the stream is a terminal: logs, pipes and CI output never get carriage returns or escape
  * codes. Redrawn at most every `intervalMs`, so calling update() for every chunk is cheap.
+ * Elsewhere (a service, a container, CI) progress becomes log records instead: one at each
+ * 10% step, `{stage, bytes, total, percent}`, so a long restore is visibly alive in the logs.
  *
  *   const p = createProgress({ label: 'encrypt', total: size });
  *   p.update(bytesDone); ... p.done();
@@ -25,6 +30,8 @@ export interface ProgressOptions {
   readonly now?: () => number;
   /** `false` for work without a byte count (a database check): the line is just the label. */
   readonly bytes?: boolean;
+  /** Where progress goes when the stream is not a terminal; default the CLI's logger. */
+  readonly logger?: Logger;
 }
 
 const MiB = 1024 * 1024;
@@ -54,11 +61,52 @@ export function progressLine(label: string, bytes: number, total: number | undef
   return `${label}${pct} ${size} MiB ${mib(rate)} MiB/s${eta}`;
 }
 
-const SILENT: Progress = { update: () => undefined, done: () => undefined };
+/** Without a known total there are no 10% steps: a record this often instead. */
+const UNKNOWN_TOTAL_INTERVAL_MS = 30_000;
+
+/** Progress as log records: at each 10% step, or every 30 s when the total is unknown. */
+function loggedProgress(options: ProgressOptions, logger: Logger): Progress {
+  const now = options.now ?? (() => performance.now());
+  const stage = options.label;
+  const total = options.total !== undefined && options.total > 0 ? options.total : undefined;
+  let lastStep = 0; // tenths already logged
+  let lastAt = now();
+  let started = false;
+  let finished = false;
+  return {
+    update(bytes: number) {
+      if (finished) return;
+      if (options.bytes === false) {
+        // No byte count (a database check): one record when it starts.
+        if (!started) logger.info({ stage }, `${stage}…`);
+        started = true;
+        return;
+      }
+      if (total === undefined) {
+        const t = now();
+        if (t - lastAt < UNKNOWN_TOTAL_INTERVAL_MS) return;
+        lastAt = t;
+        logger.info({ stage, bytes }, `${stage}: ${formatBytes(bytes)} so far`);
+        return;
+      }
+      const step = Math.min(10, Math.floor((bytes / total) * 10));
+      if (step <= lastStep) return;
+      lastStep = step;
+      const percent = step * 10;
+      logger.info(
+        { stage, bytes, total, percent },
+        `${stage}: ${percent}% (${formatBytes(bytes)} of ${formatBytes(total)})`,
+      );
+    },
+    done() {
+      finished = true;
+    },
+  };
+}
 
 export function createProgress(options: ProgressOptions): Progress {
   const stream = options.stream ?? process.stderr;
-  if (!stream.isTTY) return SILENT;
+  if (!stream.isTTY) return loggedProgress(options, options.logger ?? cliLogger());
   const now = options.now ?? (() => performance.now());
   const interval = options.intervalMs ?? 200;
   const started = now();

@@ -327,6 +327,22 @@ export const KEYS = {
     doc: 'apply `HQL_BACKUP_RESTORE` even though its marker says it was applied already',
     show: (c) => ({ value: c.restore.force }),
   },
+  restoreIfMissing: {
+    section: 'cluster',
+    toml: 'backup_restore_if_missing',
+    env: 'HQL_BACKUP_RESTORE_IF_MISSING',
+    kind: 'restoreSource',
+    unset: 'not set',
+    override: 'backupRestoreIfMissing',
+    lifeboatOnly: true,
+    doc:
+      'restore at start-up only when the database file does not exist and a backup does (`s3:latest`, ' +
+      '`local:latest`, …): safe to leave set, like an init container with `--if-db-not-exists --if-replica-exists`',
+    show: (c) => ({
+      value: c.restore.ifMissing ? formatSource(c.restore.ifMissing) : null,
+      note: c.restore.ifMissing ? undefined : 'a missing database is created empty',
+    }),
+  },
   encKeys: {
     section: 'encryption',
     toml: 'keys',

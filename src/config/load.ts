@@ -432,6 +432,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     skipValidation: r.getOrDefault(KEYS.skipValidation),
     force: r.getOrDefault(KEYS.restoreForce),
     expectTables: Object.freeze(r.getOrDefault(KEYS.expectTables)),
+    ifMissing: r.get(KEYS.restoreIfMissing),
   });
 
   if (r.problems.length > 0) {

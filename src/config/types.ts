@@ -25,6 +25,8 @@ export interface RestoreConfig {
   readonly force: boolean;
   /** Lifeboat addition: tables a restored database must contain. */
   readonly expectTables: readonly string[];
+  /** Lifeboat addition HQL_BACKUP_RESTORE_IF_MISSING: restored at start-up when the database file is missing. */
+  readonly ifMissing: RestoreSource | undefined;
 }
 
 /** Derived absolute paths. */
@@ -88,6 +90,7 @@ export interface ConfigOverrides {
   readonly s3Secret?: string;
   readonly s3Prefix?: string;
   readonly backupRestoreExpectTables?: readonly string[];
+  readonly backupRestoreIfMissing?: RestoreSource;
   readonly encKeys?: readonly string[];
   readonly encKeyActive?: string;
 }

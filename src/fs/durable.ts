@@ -32,10 +32,34 @@ export async function fsyncPath(path: string): Promise<void> {
 export const fsyncFile = fsyncPath;
 export const fsyncDir = fsyncPath;
 
-/** Creates a folder (and parents) and forces its mode, also when it already existed. */
-export async function ensurePrivateDir(dir: string, mode = 0o700): Promise<void> {
-  await mkdir(dir, { recursive: true, mode });
-  await chmod(dir, mode);
+/**
+ * Creates a folder and its missing parents with `mode` (default 0700). When Lifeboat runs as
+ * root (an operator's restore onto a lost disk), each new folder gets the owner of its parent,
+ * so the application can use it. A folder that exists is never changed: its owner and mode
+ * are the operator's.
+ */
+export async function ensureDir(dir: string, mode = 0o700): Promise<void> {
+  const missing: string[] = [];
+  let at = dir;
+  while (!(await lstat(at).catch(() => undefined))) {
+    missing.unshift(at);
+    const up = dirname(at);
+    if (up === at) break;
+    at = up;
+  }
+  for (const folder of missing) {
+    try {
+      await mkdir(folder, { mode });
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'EEXIST') continue; // made meanwhile: not ours to change
+      throw err;
+    }
+    await chmod(folder, mode); // mkdir's mode is filtered by the umask
+    if (process.getuid?.() === 0) {
+      const parent = await lstat(dirname(folder));
+      await chown(folder, parent.uid, parent.gid);
+    }
+  }
 }
 
 /** fsync + atomic rename + fsync of the folder: `temp` becomes `target`. */

@@ -4,37 +4,119 @@ import { open, rm, stat } from 'node:fs/promises';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
+import { sortBackupsNewestFirst } from '../backup/naming.js';
 import { newestTrustworthy } from '../backup/retention.js';
 import type { KeySet } from '../crypto/keys.js';
 import { createDecryptStream } from '../crypto/stream.js';
 import { ConfigError, LifeboatError } from '../errors.js';
 import { fsyncFile } from '../fs/durable.js';
+import type { LocalStore } from '../storage/local.js';
 import type { BackupStore } from '../storage/store.js';
 import { formatSource, type RestoreSource } from './source.js';
 import type { StepHook } from './steps.js';
 
-/** Where a backup is fetched from, and how: the remote store and key set for s3: sources. */
+/** Where backups are: the local backups folder, and the remote store with the key set for s3: sources. */
 export interface FetchInputs {
+  readonly local?: LocalStore | undefined;
   readonly remote?: BackupStore | undefined;
   /** Any key of the set, chosen by the header's key id. */
   readonly keys?: KeySet | undefined;
   /** Bytes written so far, and the expected total when known (the encrypted size for S3). */
   readonly onProgress?: ((bytes: number, total: number | undefined) => void) | undefined;
   readonly onStep?: StepHook;
+  /** Stops the download; the partial copy is removed. */
+  readonly signal?: AbortSignal | undefined;
   /** Warnings about backups `s3:latest` passes over; and the time it judges their names by. */
   readonly logger?: Logger | undefined;
   readonly now?: (() => Date) | undefined;
 }
 
+/** A source resolved to one backup: a plain file, or an encrypted object of the remote store. */
+export type ResolvedSource =
+  | { readonly kind: 'file'; readonly path: string; readonly size: number }
+  | { readonly kind: 'object'; readonly name: string; readonly size: number | undefined };
+
 export interface Materialised {
   readonly path: string;
   readonly sha256: string;
   readonly bytes: number;
-  /** The object or file it came from (s3:latest resolved). */
+  /** The object or file it came from (s3:latest and local: resolved). */
   readonly origin: string;
 }
 
 const SQLITE_MAGIC = 'SQLite format 3\u0000';
+
+/** The object name or file path a resolved source reads from. */
+export const originOf = (r: ResolvedSource): string => (r.kind === 'file' ? r.path : r.name);
+
+function noBackups(where: string, hint: string): LifeboatError {
+  return new LifeboatError('NO_BACKUPS', `there are no backups (backup_node_*.sqlite) in ${where}`, { hint });
+}
+
+/**
+ * Finds the one backup a source means, before anything is downloaded: `s3:latest` and
+ * `local:latest` become the newest backup by the time in its name, `local:<name>` a file in
+ * the backups folder. NO_BACKUPS when a `latest` form finds none; NOT_FOUND for a name or
+ * file that does not exist.
+ */
+export async function resolveSource(source: RestoreSource, inputs: FetchInputs): Promise<ResolvedSource> {
+  switch (source.kind) {
+    case 'file':
+      return { kind: 'file', path: source.path, size: await checkFileSource(source.path) };
+    case 'local':
+    case 'local-latest': {
+      const local = inputs.local;
+      if (!local) throw new ConfigError([`${formatSource(source)}: there is no local backups folder here`]);
+      let name: string;
+      if (source.kind === 'local') name = source.name;
+      else {
+        const newest = sortBackupsNewestFirst(await local.list())[0];
+        if (!newest) throw noBackups(local.description, 'check HQL_DATA_DIR; `lifeboat list` shows what exists');
+        name = newest.name;
+      }
+      if (!(await local.stat(name))) {
+        throw new LifeboatError('NOT_FOUND', `no backup "${name}" in ${local.description}`, {
+          hint: 'run `lifeboat list --local` to see the backups that exist',
+        });
+      }
+      const path = local.pathOf(name);
+      return { kind: 'file', path, size: await checkFileSource(path) };
+    }
+    case 's3':
+    case 's3-latest': {
+      const { remote, keys } = inputs;
+      if (!remote) {
+        throw new ConfigError([
+          `${formatSource(source)}: no S3 store is configured; set cluster.s3_url (HQL_S3_URL) and the other s3_* keys`,
+        ]);
+      }
+      if (!keys) {
+        throw new ConfigError([
+          `${formatSource(source)}: S3 backups are encrypted, but no keys are configured; ` +
+            'set ENC_KEYS and ENC_KEY_ACTIVE',
+        ]);
+      }
+      if (source.kind === 's3')
+        return { kind: 'object', name: source.object, size: (await remote.stat(source.object))?.size };
+      // Newest by the time in its name, passing over names a wrong clock made (src/backup/retention.ts).
+      const {
+        pick: newest,
+        skipped,
+        pickDistrusted,
+      } = newestTrustworthy(await remote.list(), inputs.now?.() ?? new Date());
+      for (const s of skipped) inputs.logger?.warn(`s3:latest passes over ${s.name}: ${s.reason}`);
+      if (newest && pickDistrusted)
+        inputs.logger?.warn(`s3:latest: ${newest.name} is the newest, but ${pickDistrusted}`);
+      if (!newest) {
+        throw noBackups(
+          remote.description,
+          'check HQL_S3_BUCKET and the prefix; `lifeboat list --remote` shows what exists',
+        );
+      }
+      return { kind: 'object', name: newest.name, size: newest.size };
+    }
+  }
+}
 
 async function readHead(path: string, length: number): Promise<Buffer> {
   const fh = await open(path, 'r');
@@ -47,26 +129,29 @@ async function readHead(path: string, length: number): Promise<Buffer> {
   }
 }
 
-/** A file: source must be a complete, plain SQLite file: exists, regular, SQLite header, no pending WAL/journal. */
-async function openFileSource(path: string): Promise<{ body: Readable; size: number }> {
+/**
+ * A file source must be a complete, plain SQLite file: it exists, is regular, has the SQLite
+ * header, and has no pending WAL or journal beside it. Returns its size.
+ */
+async function checkFileSource(path: string): Promise<number> {
   const info = await stat(path).catch(() => undefined);
   if (!info) {
     throw new LifeboatError('NOT_FOUND', `the backup file ${path} does not exist`, {
-      hint: 'check the path after file: (it must be absolute); `lifeboat list` shows the local backups',
+      hint: 'check the path after file:; `lifeboat list` shows the local backups',
     });
   }
   if (!info.isFile()) {
     throw new LifeboatError('NOT_A_FILE', `${path} is not a regular file`, {
       hint:
-        'file: must name a SQLite backup file, e.g. ' +
-        'file:/var/lib/app/state_machine/backups/backup_node_1_1732415400.sqlite',
+        'file: must name a SQLite backup file, ' +
+        'e.g. file:/var/lib/app/state_machine/backups/backup_node_1_1732415400.sqlite',
     });
   }
   if ((await readHead(path, 16)).toString('latin1') !== SQLITE_MAGIC) {
     throw new LifeboatError('NOT_SQLITE', `${path} is not an SQLite database (bad file header)`, {
       hint:
-        'file: takes a plain SQLite backup; an encrypted S3 backup must ' +
-        'be decrypted first (`lifeboat decrypt`) or restored with s3:',
+        'file: takes a plain SQLite backup; an encrypted S3 backup must be decrypted first ' +
+        '(`lifeboat decrypt`) or restored with s3:',
     });
   }
   for (const suffix of ['-wal', '-journal']) {
@@ -74,8 +159,8 @@ async function openFileSource(path: string): Promise<{ body: Readable; size: num
     if (side && side.size > 0) {
       throw new LifeboatError(
         'SOURCE_INCOMPLETE',
-        `${path} has a non-empty ${path}${suffix} beside it: part of its ` +
-          `content is in that file, so the file alone is not a complete backup`,
+        `${path} has a non-empty ${path}${suffix} beside it: ` +
+          'part of its content is in that file, so the file alone is not a complete backup',
         {
           hint:
             `if no program has it open, fold it in with \`sqlite3 ${path} 'PRAGMA wal_checkpoint(TRUNCATE)'\` ` +
@@ -84,63 +169,28 @@ async function openFileSource(path: string): Promise<{ body: Readable; size: num
       );
     }
   }
-  return { body: createReadStream(path), size: info.size };
-}
-
-/** The object an s3: source names (s3:latest: the newest backup in the store). */
-async function resolveObject(
-  source: Exclude<RestoreSource, { kind: 'file' }>,
-  remote: BackupStore,
-  inputs: FetchInputs,
-): Promise<{ name: string; size: number | undefined }> {
-  if (source.kind === 's3') return { name: source.object, size: (await remote.stat(source.object))?.size };
-  // Newest by the time in its name, passing over names a wrong clock made (src/backup/retention.ts).
-  const {
-    pick: newest,
-    skipped,
-    pickDistrusted,
-  } = newestTrustworthy(await remote.list(), inputs.now?.() ?? new Date());
-  for (const s of skipped) inputs.logger?.warn(`s3:latest passes over ${s.name}: ${s.reason}`);
-  if (newest && pickDistrusted) inputs.logger?.warn(`s3:latest: ${newest.name} is the newest, but ${pickDistrusted}`);
-  if (!newest) {
-    throw new LifeboatError('NOT_FOUND', `there are no backups (backup_node_*.sqlite) in ${remote.description}`, {
-      hint: 'check HQL_S3_BUCKET and the prefix; `lifeboat list --remote` shows what exists',
-    });
-  }
-  return { name: newest.name, size: newest.size };
+  return info.size;
 }
 
 /**
- * Downloads and decrypts (s3:) or copies (file:) the backup into `target`, a new name
+ * Downloads and decrypts (an object) or copies (a file) the backup into `target`, a new name
  * Lifeboat owns, hashing on the way; fsyncs it. On failure nothing is left behind.
  */
-export async function materialise(source: RestoreSource, target: string, inputs: FetchInputs): Promise<Materialised> {
+export async function materialise(
+  resolved: ResolvedSource,
+  target: string,
+  inputs: FetchInputs,
+): Promise<Materialised> {
   let body: Readable;
   let decrypt: Transform | undefined;
-  let origin: string;
-  let total: number | undefined;
-  if (source.kind === 'file') {
-    ({ body, size: total } = await openFileSource(source.path));
-    origin = source.path;
+  if (resolved.kind === 'file') {
+    body = createReadStream(resolved.path);
   } else {
-    const { remote, keys } = inputs;
-    if (!remote) {
-      throw new ConfigError([
-        `${formatSource(source)}: no S3 store is configured; set cluster.s3_url (HQL_S3_URL) and the other s3_* keys`,
-      ]);
-    }
-    if (!keys) {
-      throw new ConfigError([
-        `${formatSource(source)}: S3 backups are encrypted, ` +
-          `but no keys are configured; set ENC_KEYS and ENC_KEY_ACTIVE`,
-      ]);
-    }
-    const object = await resolveObject(source, remote, inputs);
-    origin = object.name;
-    total = object.size;
-    decrypt = createDecryptStream(keys);
-    body = await remote.get(origin);
+    if (!inputs.remote || !inputs.keys) throw new Error('materialise: an object needs the remote store and the keys');
+    decrypt = createDecryptStream(inputs.keys);
+    body = await inputs.remote.get(resolved.name);
   }
+  const total = resolved.size;
   const hash = createHash('sha256');
   let bytes = 0;
   const tap = new Transform({
@@ -152,14 +202,37 @@ export async function materialise(source: RestoreSource, target: string, inputs:
       cb(null, chunk);
     },
   });
+  const options = inputs.signal ? { signal: inputs.signal } : {};
   try {
     // One pipeline from the source on: any failure (network, key, authentication, disk) destroys every stage.
     const out = createWriteStream(target, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 22 });
-    await (decrypt ? pipeline(body, decrypt, tap, out) : pipeline(body, tap, out));
+    await (decrypt ? pipeline(body, decrypt, tap, out, options) : pipeline(body, tap, out, options));
     await fsyncFile(target);
   } catch (err) {
+    body.destroy();
     await rm(target, { force: true });
-    throw err;
+    throw fetchError(err, target, originOf(resolved), inputs.signal);
   }
-  return { path: target, sha256: hash.digest('hex'), bytes, origin };
+  return { path: target, sha256: hash.digest('hex'), bytes, origin: originOf(resolved) };
+}
+
+/** A full disk or an interruption named for the operator; other errors as they are. */
+function fetchError(err: unknown, target: string, origin: string, signal: AbortSignal | undefined): unknown {
+  if (signal?.aborted) {
+    return new LifeboatError(
+      'ABORTED',
+      `the restore of ${origin} was interrupted while fetching it; nothing was changed`,
+      {
+        cause: signal.reason,
+      },
+    );
+  }
+  const code = (err as { code?: unknown })?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new LifeboatError('NO_SPACE', `no space left for the copy of ${origin} at ${target}; nothing was changed`, {
+      hint: 'free space on that file system (the backup needs about its own size there), then restore again',
+      cause: err,
+    });
+  }
+  return err;
 }

@@ -1,26 +1,36 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { LifeboatError } from '../errors.js';
-import { fsyncFile, tempPathFor } from '../fs/durable.js';
+import { ensureDir, fsyncFile, tempPathFor } from '../fs/durable.js';
 import type { VerifyOutcome } from '../sqlite/protocol.js';
-import { type FetchInputs, materialise } from './fetch.js';
+import { type FetchInputs, materialise, originOf, type ResolvedSource, resolveSource } from './fetch.js';
 import { formatSource, type RestoreSource } from './source.js';
 import type { StepHook } from './steps.js';
 import {
   exists,
+  holdDatabase,
+  type Intent,
   intentPath,
   matchOwnership,
+  probeInUse,
   type RestoreMarker,
   readIntent,
   readMarker,
   recoverInterruptedRestore,
+  rollbackSwap,
   SIDECARS,
-  settleOldDatabase,
   swapForward,
   writeIntent,
 } from './swap.js';
 import { validateBackup } from './validate.js';
+
+/**
+ * Who asked: HQL_BACKUP_RESTORE at start-up applies a source once (the marker); an operator's
+ * `lifeboat restore` applies a backup once unless forced, and `s3:latest` there means the
+ * newest backup now; a library call is the intent itself.
+ */
+export type RestoreRequester = 'startup' | 'cli' | 'library';
 
 /** Everything one restore needs; built by the composition root (src/compose.ts). */
 export interface RestorePlan extends FetchInputs {
@@ -28,8 +38,9 @@ export interface RestorePlan extends FetchInputs {
   readonly dbFile: string;
   readonly skipValidation: boolean;
   readonly expectTables: readonly string[];
-  /** Apply even when the marker says this source was applied already. */
+  /** Apply even when the marker says this backup was applied already. */
   readonly force: boolean;
+  readonly requestedBy: RestoreRequester;
   readonly logger: Logger;
   readonly now: () => Date;
   /** Hears each step boundary (the crash tests kill the process there). */
@@ -79,11 +90,40 @@ function notApplied(marker: RestoreMarker, started: number): RestoreReport {
   };
 }
 
+/** The marker records this very backup: the same object of the store, or the same file. */
+function sameBackup(marker: RestoreMarker, resolved: ResolvedSource): boolean {
+  const wasObject = marker.source.startsWith('s3:');
+  return (resolved.kind === 'object') === wasObject && marker.origin === originOf(resolved);
+}
+
+/** Why a request is not applied again, or undefined to apply it. */
+function alreadyApplied(
+  plan: RestorePlan,
+  marker: RestoreMarker | undefined,
+  resolved: ResolvedSource,
+): string | undefined {
+  if (!marker || plan.force) return undefined;
+  const text = formatSource(plan.source);
+  const when = `at ${marker.appliedAt}`;
+  if (plan.requestedBy === 'startup') {
+    // Applied once: also s3:latest, although newer backups may exist (Hiqlite re-applies it at every start).
+    if (marker.source !== text && !sameBackup(marker, resolved)) return undefined;
+    const as = marker.source === text ? '' : ` (as ${marker.source})`;
+    return (
+      `the backup ${text} was already restored ${when}${as}; NOT applying it again. Remove ` +
+      'HQL_BACKUP_RESTORE now, or set HQL_BACKUP_RESTORE_FORCE=true to apply it again (discarding newer data)'
+    );
+  }
+  if (!sameBackup(marker, resolved)) return undefined;
+  return `${originOf(resolved)} was already restored ${when} (as ${marker.source}); use --force to apply it again`;
+}
+
 /**
- * Restores `plan.source` into `plan.dbFile`: materialise into a temp file beside it, validate,
- * then a crash-safe swap that moves the old database (with -wal/-shm) aside instead of
- * deleting it (swap.ts). The caller holds the database lock, no connection is open on the
- * database, and any interrupted restore was completed at start-up.
+ * Restores `plan.source` into `plan.dbFile`: find the backup; refuse a database in use before
+ * the download; materialise it into a temp file beside the database; validate; then the
+ * crash-safe swap (swap.ts), which keeps the old database instead of deleting it. The caller
+ * holds the database lock and no connection of its own is open on the database; any
+ * interrupted restore was handled when the process started.
  */
 export async function restoreDatabase(plan: RestorePlan): Promise<RestoreReport> {
   const started = performance.now();
@@ -97,22 +137,12 @@ export async function restoreDatabase(plan: RestorePlan): Promise<RestoreReport>
     });
   }
 
-  // (1) The marker: the same source is applied once, unless forced (Hiqlite re-applies it at every start).
+  const resolved = await resolveSource(plan.source, plan);
   const marker = await readMarker(dbFile);
-  // The same request, or s3:<object> naming the object an earlier s3:latest resolved to.
-  const sameBackup =
-    marker !== undefined &&
-    (marker.source === sourceText ||
-      (plan.source.kind === 's3' && marker.source.startsWith('s3:') && marker.origin === plan.source.object));
-  if (marker && sameBackup && !plan.force) {
+  const skip = alreadyApplied(plan, marker, resolved);
+  if (skip && marker) {
     if (await exists(dbFile)) {
-      const as = marker.source === sourceText ? '' : ` (as ${marker.source})`;
-      logger.warn(
-        { source: sourceText, appliedAt: marker.appliedAt, origin: marker.origin },
-        `the backup ${sourceText} was already restored at ${marker.appliedAt}${as}; NOT applying it again. ` +
-          'Remove HQL_BACKUP_RESTORE now, or set HQL_BACKUP_RESTORE_FORCE=true ' +
-          'to apply it again (discarding newer data)',
-      );
+      logger.warn({ source: sourceText, appliedAt: marker.appliedAt, origin: marker.origin }, skip);
       return { ...notApplied(marker, started), source: sourceText };
     }
     logger.warn(
@@ -120,16 +150,17 @@ export async function restoreDatabase(plan: RestorePlan): Promise<RestoreReport>
       `${sourceText} was restored before, but ${dbFile} is gone: restoring it again`,
     );
   }
+  await probeInUse(dbFile);
 
-  // (2) Materialise into a temp file beside the database. Its folder may be gone with a lost
-  // disk: created then (an existing one keeps its owner's permissions).
-  await mkdir(dirname(dbFile), { recursive: true, mode: 0o700 });
+  // Materialise into a temp file beside the database. Its folder may be gone with a lost disk.
+  await ensureDir(dirname(dbFile));
   const temp = tempPathFor(dbFile);
-  logger.info({ source: sourceText, db: dbFile }, 'restore: fetching the backup');
-  const got = await materialise(plan.source, temp, plan);
+  logger.info({ source: sourceText, origin: originOf(resolved), db: dbFile }, 'restore: fetching the backup');
+  const got = await materialise(resolved, temp, plan);
+  let intent: Intent | undefined;
   try {
     onStep?.('after-materialise');
-    // (3) Validate the temp copy (the check converts it to rollback-journal mode: it is ours).
+    // Validate the temp copy (the check converts it to rollback-journal mode: it is ours).
     const check = await validateBackup(temp, {
       skipValidation: plan.skipValidation,
       expectTables: plan.expectTables,
@@ -143,25 +174,29 @@ export async function restoreDatabase(plan: RestorePlan): Promise<RestoreReport>
     );
     onStep?.('after-validate');
 
-    // (4) The swap: settle the old database, make the intent durable, then go forward.
-    await settleOldDatabase(dbFile, logger);
-    await matchOwnership(temp, dbFile);
-    onStep?.('after-settle');
+    // The swap: settle and hold the old database, make the intent durable, then go forward.
+    const held = await holdDatabase(dbFile, logger);
     const stamp = plan.now().toISOString().replace(/[:.]/g, '-');
     const aside = join(dirname(dbFile), `${basename(dbFile)}.before-restore-${stamp}`);
     const movedAside: string[] = [];
-    for (const suffix of ['', ...SIDECARS]) if (await exists(dbFile + suffix)) movedAside.push(aside + suffix);
-    const marker: RestoreMarker = {
-      source: sourceText,
-      origin: got.origin,
-      sha256: got.sha256,
-      appliedAt: plan.now().toISOString(),
-      movedAside,
-    };
-    const intent = { temp, aside, marker };
-    await writeIntent(dbFile, intent);
-    onStep?.('after-intent');
-    await swapForward(dbFile, intent, onStep);
+    try {
+      await matchOwnership(temp, dbFile);
+      onStep?.('after-settle');
+      for (const suffix of ['', ...SIDECARS]) if (await exists(dbFile + suffix)) movedAside.push(aside + suffix);
+      const marker: RestoreMarker = {
+        source: sourceText,
+        origin: got.origin,
+        sha256: got.sha256,
+        appliedAt: plan.now().toISOString(),
+        movedAside,
+      };
+      intent = { temp, aside, marker, live: held.live };
+      await writeIntent(dbFile, intent);
+      onStep?.('after-intent');
+      await swapForward(dbFile, intent, onStep);
+    } finally {
+      held.release();
+    }
     const kept = movedAside.length ? `; the previous one was kept at ${aside}` : '';
     logger.info({ db: dbFile, movedAside }, `restore: ${got.origin} is now the database${kept}`);
     return {
@@ -176,11 +211,50 @@ export async function restoreDatabase(plan: RestorePlan): Promise<RestoreReport>
       durationMs: performance.now() - started,
     };
   } catch (err) {
-    // Before the intent exists nothing was touched: drop the temp copy.
-    if (!(await exists(intentPath(dbFile)))) {
-      await rm(temp, { force: true });
-      await rm(`${temp}-journal`, { force: true });
-    }
-    throw err;
+    throw await afterFailure(err, dbFile, temp, intent);
   }
+}
+
+/**
+ * Cleans up after a failed restore and says what state the database is in: before the new
+ * database has its name, the swap is undone and nothing changed; after it, the new database
+ * is live and only the bookkeeping is left for the next start.
+ */
+async function afterFailure(err: unknown, dbFile: string, temp: string, intent: Intent | undefined): Promise<unknown> {
+  if (intent && !(await exists(intent.temp))) {
+    return new LifeboatError(
+      'RESTORE_INCOMPLETE',
+      `${dbFile} is now the restored backup ${intent.marker.origin}, but the restore could not record it: ` +
+        `${(err as Error).message}. The previous database is kept at ${intent.aside}`,
+      {
+        hint: 'the next start (or `lifeboat restore`) finishes the bookkeeping; nothing needs to be done by hand',
+        cause: err,
+      },
+    );
+  }
+  if (intent) {
+    try {
+      await rollbackSwap(dbFile, intent);
+    } catch (undo) {
+      return new LifeboatError(
+        'RESTORE_BROKEN',
+        `the restore of ${intent.marker.origin} failed (${(err as Error).message}) and could not be undone ` +
+          `(${(undo as Error).message}); ${dbFile} is still the previous database`,
+        {
+          hint: `the next start completes the restore only if ${dbFile} is unchanged; see ${intentPath(dbFile)}`,
+          cause: err,
+        },
+      );
+    }
+  }
+  await rm(temp, { force: true });
+  await rm(`${temp}-journal`, { force: true });
+  if (err instanceof LifeboatError || !intent) return err;
+  return new LifeboatError(
+    'RESTORE_BROKEN',
+    `the restore failed before the swap (${(err as Error).message}); nothing was changed`,
+    {
+      cause: err,
+    },
+  );
 }

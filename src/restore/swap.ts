@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { LifeboatError } from '../errors.js';
 import { fsyncDir, linkNoClobber, removeStaleTemps, TEMP_PREFIX, writeFileAtomic } from '../fs/durable.js';
 import { isMissing } from '../fs/errno.js';
+import { openersOf } from '../fs/openers.js';
 import Database from '../sqlite/driver.js';
 import type { StepHook } from './steps.js';
 
@@ -35,10 +36,20 @@ export interface RestoreMarker {
   readonly movedAside: readonly string[];
 }
 
+/** The live database when the swap began (after it was settled and locked): recovery completes only if it still is. */
+export interface LiveState {
+  readonly dev: number;
+  readonly ino: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
 export interface Intent {
   readonly temp: string;
   readonly aside: string;
   readonly marker: RestoreMarker;
+  /** null: there was no database. Absent in intents of older versions (then not compared). */
+  readonly live?: LiveState | null;
 }
 
 export const markerPath = (dbFile: string) => `${dbFile}.lifeboat-restore.json`;
@@ -85,14 +96,15 @@ export async function readMarker(dbFile: string): Promise<RestoreMarker | undefi
 }
 
 /**
- * The restored file gets the permissions of the database it replaces, and, when Lifeboat runs
- * as root (an operator's `lifeboat restore`), its owner too: the application must be able to
- * open it. Without an old database, the owner of the folder.
+ * The restored file gets the owner, group and mode of the database it replaces — the
+ * application must be able to open it, also when an operator restored as root. Without an old
+ * database (a lost disk), those of its folder (mode without the execute bits). Changing the
+ * owner needs root; otherwise the file is the restoring user's, as every file it writes.
  */
 export async function matchOwnership(path: string, dbFile: string): Promise<void> {
-  const old = (await stat(dbFile).catch(() => undefined)) ?? (await stat(dirname(dbFile)));
-  if (old.isFile()) await chmod(path, old.mode & 0o666);
-  if (process.getuid?.() === 0 && (old.uid !== 0 || old.gid !== 0)) await chown(path, old.uid, old.gid);
+  const like = (await stat(dbFile).catch(() => undefined)) ?? (await stat(dirname(dbFile)));
+  await chmod(path, like.mode & 0o666);
+  if (process.getuid?.() === 0) await chown(path, like.uid, like.gid);
 }
 
 const isBusy = (err: unknown) => /^SQLITE_(BUSY|LOCKED)/.test(String((err as { code?: unknown }).code ?? ''));
@@ -107,40 +119,110 @@ function inUse(dbFile: string, why: string): LifeboatError {
   );
 }
 
+export interface Held {
+  /** The database as held (undefined when it could not be opened: damaged); null when there is none. */
+  readonly live: LiveState | null;
+  /** Ends the hold; the lock goes with the connection. */
+  release(): void;
+}
+
+const stateOf = (s: { dev: number; ino: number; size: number; mtimeMs: number }): LiveState => ({
+  dev: s.dev,
+  ino: s.ino,
+  size: s.size,
+  mtimeMs: s.mtimeMs,
+});
+
 /**
- * Folds the old database's WAL (or hot journal) into its main file, so it is complete as
- * one file and no old WAL can ever be applied to the new database; the content does not
- * change. Refuses (DB_IN_USE) when another process has the database open: the last
- * connection to close a WAL database removes the WAL, so a WAL that outlives ours means
- * someone else is connected. A database that cannot be opened (damaged) is left as it is:
- * the swap moves it aside with its -wal/-shm as a set.
+ * Before a long download: refuses (DB_IN_USE) when another process has the database (or its
+ * -wal/-shm) open, naming it. Changes nothing (bad input must leave the files as they were);
+ * best effort (openers.ts), so the swap checks again, for certain, under its lock.
  */
-export async function settleOldDatabase(dbFile: string, logger: Logger): Promise<void> {
-  if (!(await exists(dbFile))) return;
-  let wal = false;
+export async function probeInUse(dbFile: string): Promise<void> {
+  const pids = await openersOf([dbFile, `${dbFile}-wal`, `${dbFile}-shm`]);
+  if (pids.length > 0) inUseBy(dbFile, pids);
+}
+
+function inUseBy(dbFile: string, pids: readonly number[]): never {
+  throw inUse(
+    dbFile,
+    `process${pids.length > 1 ? 'es' : ''} ${pids.join(', ')} ${pids.length > 1 ? 'have' : 'has'} it open`,
+  );
+}
+
+/**
+ * Settles the old database and holds it for the swap: its WAL folded into the main file,
+ * switched to rollback-journal mode (which SQLite refuses while another connection has it
+ * open in WAL mode: DB_IN_USE), then an exclusive lock, so nobody reads or writes it until the
+ * new database has its name. The content does not change. An application that opens the
+ * database during the hold waits (its busy timeout) and then opens the new one. A database
+ * that cannot be opened (damaged) is not held: the swap moves it aside with its -wal/-shm as
+ * a set, so an old WAL can never be applied to the new database.
+ */
+export async function holdDatabase(dbFile: string, logger: Logger): Promise<Held> {
+  const before = await stat(dbFile).catch(() => undefined);
+  if (!before) return { live: null, release: () => undefined };
+  let db: InstanceType<typeof Database> | undefined;
   try {
-    const db = new Database(dbFile, { fileMustExist: true, timeout: 5000 });
-    try {
-      wal = String(db.pragma('journal_mode', { simple: true })) === 'wal';
-      if (wal) {
-        const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
-        if (result?.busy) throw inUse(dbFile, 'a reader or writer kept the checkpoint from completing');
+    db = new Database(dbFile, { fileMustExist: true, timeout: 2000 });
+    if (String(db.pragma('journal_mode', { simple: true })) === 'wal') {
+      const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
+      if (result?.busy) throw inUse(dbFile, 'a reader or writer kept the checkpoint from completing');
+      if (String(db.pragma('journal_mode = DELETE', { simple: true })) !== 'delete') {
+        throw inUse(dbFile, 'another connection keeps it in WAL mode');
       }
-    } finally {
-      db.close();
     }
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.exec('BEGIN EXCLUSIVE');
+    db.prepare('SELECT count(*) FROM sqlite_schema').get();
   } catch (err) {
+    db?.close();
     if (err instanceof LifeboatError) throw err;
     if (isBusy(err)) throw inUse(dbFile, 'it is locked');
     logger.warn(
       { db: dbFile, err: (err as Error).message },
       'the current database could not be opened to settle it; it is moved aside as it is, with its -wal/-shm',
     );
-    return;
+    return { live: stateOf(before), release: () => undefined };
   }
-  if (wal && (await exists(`${dbFile}-wal`))) {
-    throw inUse(dbFile, 'its WAL stays open after Lifeboat closed its own connection');
+  for (const suffix of ['-wal', '-journal'] as const) {
+    const side = await stat(dbFile + suffix).catch(() => undefined);
+    if (side && side.size > 0) {
+      db.close();
+      throw inUse(dbFile, `its ${suffix} file appeared while it was being settled`);
+    }
   }
+  const held = db;
+  return {
+    live: stateOf(await stat(dbFile)),
+    release: () => {
+      if (held.inTransaction) held.exec('ROLLBACK');
+      held.close();
+    },
+  };
+}
+
+/** What changed in the live database since the intent was written, or undefined when nothing did. */
+async function changedSince(dbFile: string, intent: Intent): Promise<string | undefined> {
+  if (intent.live === undefined) return undefined;
+  const now = await stat(dbFile).catch(() => undefined);
+  if (intent.live === null) return now ? `a database was created at ${dbFile}` : undefined;
+  if (!now) {
+    // Without hard links the live file was renamed aside: then it is there, unchanged.
+    const aside = await stat(intent.aside).catch(() => undefined);
+    return aside && aside.ino === intent.live.ino && aside.dev === intent.live.dev ? undefined : `${dbFile} is gone`;
+  }
+  const was = intent.live;
+  if (now.ino !== was.ino || now.dev !== was.dev) return `${dbFile} was replaced by another file`;
+  if (now.size !== was.size || now.mtimeMs !== was.mtimeMs) {
+    const when = new Date(now.mtimeMs).toISOString();
+    return `${dbFile} was written to (${was.size} → ${now.size} bytes, last modified ${when})`;
+  }
+  for (const suffix of ['-wal', '-journal'] as const) {
+    const side = await stat(dbFile + suffix).catch(() => undefined);
+    if (side && side.size > 0) return `${dbFile}${suffix} holds ${side.size} bytes written since`;
+  }
+  return undefined;
 }
 
 /** Makes the intent durable: from here on the restore only goes forward. */
@@ -257,13 +339,53 @@ export async function recoverInterruptedRestore(
 ): Promise<RestoreMarker | undefined> {
   const intent = await readIntent(dbFile);
   if (intent) {
+    if (await exists(intent.temp)) {
+      // Not yet renamed: finishing now would move aside whatever the live database became.
+      const changed = await changedSince(dbFile, intent);
+      if (changed) throw conflict(dbFile, intent, changed);
+    }
     logger.warn(
       { db: dbFile, backup: intent.marker.origin },
       `completing the restore of ${intent.marker.origin} that was interrupted`,
     );
-    if (await exists(intent.temp)) await settleOldDatabase(dbFile, logger);
     await swapForward(dbFile, intent, onStep);
   }
   await removeStaleTemps(dirname(dbFile), `${basename(dbFile)}.`);
   return intent?.marker;
+}
+
+function conflict(dbFile: string, intent: Intent, changed: string): LifeboatError {
+  return new LifeboatError(
+    'RESTORE_CONFLICT',
+    `an interrupted restore of ${intent.marker.origin} was not completed, because ${changed} after it began: ` +
+      'completing it now would discard those writes. Both are kept: the database as it is now at ' +
+      `${dbFile}, and the validated backup at ${intent.temp}`,
+    {
+      hint:
+        `to keep the database as it is: delete ${intentPath(dbFile)} (the backup copy is then removed at the next ` +
+        `start). To restore the backup anyway: stop the application, move ${intent.temp} to a name of your own, ` +
+        `delete ${intentPath(dbFile)}, and run \`lifeboat restore file:<that name> --force\``,
+    },
+  );
+}
+
+/**
+ * Undoes a swap that failed before the new database got its name: the sidecars and the
+ * aside name go back, the intent goes; the live database is as it was. Best effort: what
+ * cannot be undone is left for the next start, which completes it only if nothing changed.
+ */
+export async function rollbackSwap(dbFile: string, intent: Intent): Promise<void> {
+  if (!(await exists(intent.temp))) return; // renamed: the new database is live; forward only
+  const live = await stat(dbFile).catch(() => undefined);
+  const aside = await stat(intent.aside).catch(() => undefined);
+  if (!live && aside)
+    await rename(intent.aside, dbFile); // no hard links: it was renamed aside
+  else if (live && aside && live.ino === aside.ino && live.dev === aside.dev) await rm(intent.aside);
+  for (const suffix of SIDECARS) {
+    if ((await exists(intent.aside + suffix)) && !(await exists(dbFile + suffix))) {
+      await rename(intent.aside + suffix, dbFile + suffix);
+    }
+  }
+  await rm(intentPath(dbFile), { force: true });
+  await fsyncDir(dirname(dbFile));
 }

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LifeboatError } from '../errors.js';
-import { commitFile, ensurePrivateDir, TEMP_PREFIX, tempPathFor, writeFileAtomic } from '../fs/durable.js';
+import { commitFile, ensureDir, TEMP_PREFIX, tempPathFor, writeFileAtomic } from '../fs/durable.js';
 import { isMissing } from '../fs/errno.js';
 import type { BackupStore, ByteRange, RangeSource, StagedObject, StageOptions, StoredObject } from './store.js';
 
@@ -96,7 +96,7 @@ export class LocalStore implements BackupStore {
     if (options.signal?.aborted) onOuterAbort();
     else options.signal?.addEventListener('abort', onOuterAbort, { once: true });
     const copying = (async () => {
-      await ensurePrivateDir(this.dir);
+      await ensureDir(this.dir);
       let bytes = 0;
       const body = source.open(0, source.size);
       body.on('data', (chunk: Buffer) => {
@@ -135,7 +135,7 @@ export class LocalStore implements BackupStore {
 
   async create(name: string, body: Buffer): Promise<StoredObject> {
     const path = this.pathOf(name);
-    await ensurePrivateDir(this.dir);
+    await ensureDir(this.dir);
     try {
       await writeFileAtomic(path, body, { noClobber: true });
     } catch (err) {

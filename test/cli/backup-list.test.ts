@@ -31,13 +31,23 @@ test('backup prints name, size and duration; list shows it with time, size and a
   assert.match(list.stdout, /WHERE\s+NAME\s+TIME \(UTC\)\s+SIZE\s+AGE/);
   assert.match(list.stdout, new RegExp(`local\\s+${name.replace('.', '\\.')}\\s+\\d{4}-\\d\\d-\\d\\dT`));
 
+  assert.match(list.stdout, new RegExp(`^# local: +${backups.replace(/[/.]/g, '\\$&')}\n`));
+
   const json = await runCli(['list', '--json'], { cwd: dir, env });
-  const rows = JSON.parse(json.stdout) as Array<{ where: string; name: string; nodeId: number; size: number }>;
+  const out = JSON.parse(json.stdout) as {
+    local: { path: string };
+    remote: null;
+    backups: Array<{ where: string; name: string; nodeId: number; bytes: number; takenAt: string }>;
+  };
+  assert.deepEqual(out.local, { path: backups });
+  assert.equal(out.remote, null);
+  const rows = out.backups;
   assert.deepEqual(
     rows.map((r) => [r.where, r.name, r.nodeId]),
     [['local', name, 4]],
   );
-  assert.ok(rows[0]!.size > 0);
+  assert.ok(rows[0]!.bytes > 0);
+  assert.match(rows[0]!.takenAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/);
 });
 
 test('list is newest first and ignores foreign files', async () => {
@@ -48,7 +58,7 @@ test('list is newest first and ignores foreign files', async () => {
   const json = await runCli(['list', '--json', '--local'], { cwd: dir, env });
   assert.equal(json.code, 0, json.stderr);
   assert.deepEqual(
-    (JSON.parse(json.stdout) as Array<{ name: string }>).map((r) => r.name),
+    (JSON.parse(json.stdout) as { backups: Array<{ name: string }> }).backups.map((r) => r.name),
     [backupName(2, 1_800_000_000), backupName(1, 1_700_000_000)],
   );
 });

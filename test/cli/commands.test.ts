@@ -55,6 +55,10 @@ test('keys generate prints a usable line; keys list shows ids only', async () =>
   });
   assert.equal(list.code, 0, list.stderr);
   assert.equal(list.stdout, 'old\nops-2026  (active)\n');
+  const json = await runCli(['keys', 'list', '--json'], {
+    env: { ENC_KEYS: `${generateKey('old')}\n${line}`, ENC_KEY_ACTIVE: 'ops-2026' },
+  });
+  assert.deepEqual(JSON.parse(json.stdout), { ids: ['old', 'ops-2026'], active: 'ops-2026' });
   assert.equal((await runCli(['keys', 'generate', '--id', 'x'])).code, 2);
   assert.equal((await runCli(['keys', 'list'])).code, 2);
 });

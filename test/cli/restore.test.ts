@@ -122,7 +122,7 @@ test(verifyPrintsIntegrity, async () => {
   assert.equal(parsed.sha256, before);
 });
 
-test('verify of a corrupt file exits 1 and says why; a relative path exits 2', async () => {
+test("verify of a corrupt file exits 1 and says why; a relative file: path is the working folder's", async () => {
   const dir = tempDir();
   const file = corruptCopy(dir);
   const res = await runCli(['verify', `file:${file}`], { cwd: dir });
@@ -132,6 +132,10 @@ test('verify of a corrupt file exits 1 and says why; a relative path exits 2', a
   assert.equal(notSqlite.code, 1);
   assert.match(notSqlite.stderr, /is not a regular file/);
   const rel = await runCli(['verify', 'file:corrupt.sqlite'], { cwd: dir });
-  assert.equal(rel.code, 2);
-  assert.match(rel.stderr, /relative path/);
+  assert.equal(rel.code, 1);
+  assert.match(rel.stdout, new RegExp(`backup\\s+${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  assert.match(rel.stdout, /integrity\s+FAILED/);
+  const upward = await runCli(['verify', 'file:../x.sqlite'], { cwd: dir });
+  assert.equal(upward.code, 2);
+  assert.match(upward.stderr, /contains "\.\."/);
 });

@@ -132,6 +132,7 @@ const SAMPLES: Readonly<Record<keyof typeof KEYS, string>> = {
   restore: 's3:latest',
   skipValidation: 'true',
   restoreForce: 'true',
+  restoreIfMissing: 'local:latest',
   encKeys: KEY,
   encKeyActive: 'k1',
 };

@@ -59,7 +59,13 @@ test('defaults with no file and no environment: Hiqlite names and values, absolu
   assert.equal(c.backupKeepDaysLocal, 3);
   assert.equal(c.s3, undefined);
   assert.equal(c.encryption, undefined);
-  assert.deepEqual(c.restore, { source: undefined, skipValidation: false, force: false, expectTables: [] });
+  assert.deepEqual(c.restore, {
+    source: undefined,
+    skipValidation: false,
+    force: false,
+    expectTables: [],
+    ifMissing: undefined,
+  });
   assert.equal(c.configFile, undefined);
   assert.deepEqual(c.paths, {
     dataDir: join(cwd, 'data'),
@@ -456,6 +462,21 @@ test('restore settings come from the environment only; expect_tables from env (c
   assert.match(
     problemsOf(load({}, '[cluster]\nbackup_restore_expect_tables = ["a", " "]\n').run)[0]!,
     /must not contain empty names/,
+  );
+});
+
+test('backup_restore_if_missing may stay in the file (it only acts on a missing database); env overrides it', () => {
+  const fromFile = load({}, '[cluster]\nbackup_restore_if_missing = "s3:latest"\n').run();
+  assert.deepEqual(fromFile.restore.ifMissing, { kind: 's3-latest' });
+  assert.equal(warningsOf(fromFile).join('\n'), '');
+  const fromEnv = load(
+    { HQL_BACKUP_RESTORE_IF_MISSING: 'local:latest' },
+    '[cluster]\nbackup_restore_if_missing = "s3:latest"\n',
+  );
+  assert.deepEqual(fromEnv.run().restore.ifMissing, { kind: 'local-latest' });
+  assert.match(
+    problemsOf(load({ HQL_BACKUP_RESTORE_IF_MISSING: 'latest' }).run)[0]!,
+    /HQL_BACKUP_RESTORE_IF_MISSING.*unknown prefix/,
   );
 });
 

@@ -9,21 +9,13 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { LifeboatError } from '../../src/errors.js';
 import { acquireLock, lockOwner } from '../../src/fs/lock.js';
+import { UNSHARE, unshareUnavailable } from '../support/namespaces.js';
 import { tempDir } from '../support/tmp.js';
 
 // Locks with real processes: holders are children that are SIGKILLed, some of them pid 1 of
 // their own PID namespace, as in a container (issue #14).
 
 const HOLDER = fileURLToPath(new URL('../support/lock-holder.ts', import.meta.url));
-const UNSHARE = ['unshare', '--pid', '--fork', '--mount-proc'];
-
-/** Why the PID-namespace tests cannot run here, or undefined when they can. */
-function unshareUnavailable(): string | undefined {
-  const probe = spawnSync(UNSHARE[0]!, [...UNSHARE.slice(1), 'true'], { encoding: 'utf8' });
-  if (probe.error) return `unshare is not available: ${probe.error.message}`;
-  if (probe.status !== 0) return `unshare cannot make a PID namespace here: ${probe.stderr.trim()}`;
-  return undefined;
-}
 const noUnshare = unshareUnavailable();
 
 /** Why a read-only mount cannot be made here (it takes root and a mount namespace), or undefined. */

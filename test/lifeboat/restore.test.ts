@@ -159,8 +159,8 @@ test('configuration warnings are logged once at start-up; loadConfig is part of 
   const warnings = text
     .split('\n')
     .filter(Boolean)
-    .map((l) => JSON.parse(l) as { level: number; msg: string })
-    .filter((r) => r.level === 40);
+    .map((l) => JSON.parse(l) as { level: string; msg: string })
+    .filter((r) => r.level === 'warn');
   assert.equal(warnings.filter((w) => w.msg.includes('no_such_key')).length, 1, text);
   assert.equal(loadConfig({ cwd, env: {} }).backupKeepDays, 7);
 });

@@ -182,7 +182,7 @@ test('CLI: backup pushes and prints the object; list shows local and remote', as
   assert.ok(name);
   assert.match(res.stdout, new RegExp(`remote\\s+${name.replace('.', '\\.')} on s3 bucket "${config.bucket}"`));
   const list = await runCli(['list', '--json'], { cwd: dir, env });
-  const rows = JSON.parse(list.stdout) as Array<{ where: string; name: string }>;
+  const rows = (JSON.parse(list.stdout) as { backups: Array<{ where: string; name: string }> }).backups;
   assert.deepEqual(
     rows.map((r) => [r.where, r.name]).sort(),
     [

@@ -178,10 +178,71 @@ test('a database that something else put in place after the crash is not overwri
   renameSync(stranger, dbFile);
   const restarted = run(dbFile, backup, '');
   assert.equal(restarted.status, 1);
-  assert.match(restarted.stderr, /cannot complete the interrupted restore .* is not the database kept at/);
+  assert.match(restarted.stderr, /RESTORE_CONFLICT/);
+  assert.match(
+    restarted.stderr,
+    /was not completed, because .*hiqlite\.db was replaced by another file after it began/,
+  );
   assert.ok(
     readdirSync(dbDir).some((f) => f.endsWith('.lifeboat-restore-intent.json')),
     'the intent stays for the operator',
   );
   assert.ok(readFileSync(dbFile).equals(strangerBytes), 'the file put there is untouched');
 });
+
+/** One column of a query, with the connection closed again (an open one would make the restore refuse). */
+function readColumn(file: string, sql: string): unknown[] {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare(sql).pluck().all();
+  } finally {
+    db.close();
+  }
+}
+
+/** What the application writes when it runs again after the crash, before Lifeboat's next start. */
+function appWrites(dbFile: string, rows: number): void {
+  const db = new Database(dbFile);
+  db.pragma('journal_mode = WAL');
+  for (let i = 0; i < rows; i++) db.prepare('INSERT INTO items (name) VALUES (?)').run(`app-after-crash-${i}`);
+  db.close();
+}
+
+const writesKept =
+  'writes made between the crash and the next start are never discarded: both are kept, and it says so';
+for (const step of ['after-settle', 'after-intent', 'after-keep-old'] as const) {
+  test(`killed ${step}, then the application wrote: ${writesKept}`, () => {
+    const { dbDir, dbFile, backup } = setup();
+    crashAt(dbFile, backup, step);
+    appWrites(dbFile, 300);
+    const names = () => readColumn(dbFile, 'SELECT name FROM items') as string[];
+    const before = names();
+    assert.equal(before.filter((n) => n.startsWith('app-after-crash-')).length, 300);
+    const restarted = run(dbFile, backup, '');
+    if (step === 'after-settle') {
+      // No intent yet: the restart restores afresh, and the old database with the new rows is kept aside.
+      assert.equal(restarted.status, 0, restarted.stderr);
+      const aside = readdirSync(dbDir).find((f) => f.includes('before-restore') && !/-(wal|shm|journal)$/.test(f));
+      assert.ok(aside, 'the previous database is kept');
+      const kept = readColumn(join(dbDir, aside), 'SELECT count(*) FROM items');
+      assert.deepEqual(kept, [305], 'with every row the application wrote');
+      return;
+    }
+    assert.equal(restarted.status, 1, 'the start is refused');
+    assert.match(restarted.stderr, /RESTORE_CONFLICT/);
+    assert.match(restarted.stderr, /was not completed, because .*hiqlite\.db was written to .*discard those writes/);
+    assert.deepEqual(names(), before, 'the live database, with the writes, is untouched');
+    const files = readdirSync(dbDir);
+    assert.ok(
+      files.some((f) => f.endsWith('.lifeboat-restore-intent.json')),
+      'the intent stays for the operator',
+    );
+    assert.ok(
+      files.some((f) => f.startsWith('.lifeboat-tmp-hiqlite.db.')),
+      'the validated backup copy is kept',
+    );
+    // Every start refuses the same way until the operator decides.
+    assert.equal(run(dbFile, backup, '').status, 1);
+    assert.deepEqual(names(), before);
+  });
+}

@@ -54,6 +54,7 @@ function setup() {
     skipValidation: false,
     expectTables: [],
     force: false,
+    requestedBy: 'startup',
     logger: silentLogger(),
     now: () => new Date('2026-11-24T10:00:00Z'),
     ...over,

@@ -64,6 +64,7 @@ test('s3: restore with a key rotated out of the active slot; removed key fails a
     skipValidation: false,
     expectTables: ['items'],
     force: false,
+    requestedBy: 'startup' as const,
     logger: silentLogger(),
     now: () => new Date(),
   };
@@ -106,6 +107,7 @@ test('s3:latest picks the newest backup by name; a tampered object is refused', 
     skipValidation: false,
     expectTables: [],
     force: false,
+    requestedBy: 'startup' as const,
     logger: silentLogger(),
     now: () => new Date(),
   };

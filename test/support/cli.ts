@@ -17,6 +17,8 @@ export interface CliOptions {
   /** Replaces the environment entirely (plus PATH/HOME/TZ), so the developer's HQL_* never leak in. */
   env?: Record<string, string | undefined>;
   input?: string;
+  /** A command to run the CLI under, e.g. UNSHARE (test/support/namespaces.ts). */
+  wrap?: readonly string[];
 }
 
 /** Runs the real CLI in a child process, exactly as an operator would. */
@@ -25,7 +27,8 @@ export function runCli(args: readonly string[], options: CliOptions = {}): Promi
   for (const k of ['PATH', 'HOME', 'TZ', 'LANG']) if (process.env[k] !== undefined) env[k] = process.env[k]!;
   for (const [k, v] of Object.entries(options.env ?? {})) if (v !== undefined) env[k] = v;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, ENTRY, ...args], {
+    const command = [...(options.wrap ?? []), process.execPath, '--import', TSX, ENTRY, ...args];
+    const child = spawn(command[0]!, command.slice(1), {
       cwd: options.cwd ?? process.cwd(),
       env,
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -13,6 +13,7 @@ const report = await recoverThenRestore({
   skipValidation: false,
   expectTables: ['items'],
   force: false,
+  requestedBy: 'startup',
   logger: silentLogger(),
   now: () => new Date('2026-11-24T10:00:00Z'),
   // SIGKILL, no clean-up, as a power cut would.

@@ -31,8 +31,9 @@ export function registerKeys(program: Command): void {
     );
   withConfigOption(keys.command('list'))
     .description('list the configured key ids and the active one (never the keys)')
+    .option('--json', 'print JSON: {"ids": [...], "active": "..."} (docs/json-output.md)')
     .action(
-      action((flags: ConfigFlag) => {
+      action((flags: ConfigFlag & { json?: boolean }) => {
         const config = configFromCli(flags);
         if (!config.encryption) {
           throw new ConfigError(
@@ -46,6 +47,11 @@ export function registerKeys(program: Command): void {
           );
         }
         const active = config.encryption.active.id;
+        if (flags.json) {
+          // The same shape as `keys` in `lifeboat config --json`.
+          process.stdout.write(`${JSON.stringify({ ids: config.encryption.ids, active }, null, 2)}\n`);
+          return;
+        }
         process.stdout.write(
           `${config.encryption.ids.map((id) => `${id}${id === active ? '  (active)' : ''}`).join('\n')}\n`,
         );

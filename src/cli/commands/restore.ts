@@ -1,11 +1,13 @@
-import { mkdir } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { LifeboatError } from '../../errors.js';
+import { ensureDir } from '../../fs/durable.js';
 import { acquireLock, lockOwner } from '../../fs/lock.js';
-import { recoverThenRestore } from '../../restore/restore.js';
+import { type RestoreReport, recoverThenRestore } from '../../restore/restore.js';
 import { parseRestoreSource } from '../../restore/source.js';
 import { type ConfigFlag, formatBytes, formatDuration, withConfigOption, withParts } from '../context.js';
+import { withInterrupt } from '../interrupt.js';
 import { createProgress } from '../progress.js';
 import { action } from '../run.js';
 
@@ -13,24 +15,38 @@ interface RestoreFlags extends ConfigFlag {
   db?: string;
   force?: boolean;
   skipValidation?: boolean;
+  ifDbNotExists?: boolean;
+  ifReplicaExists?: boolean;
+  json?: boolean;
 }
 
 /** `lifeboat restore <source>`: the same restore as at start-up, for an operator, while nothing runs. */
 export function registerRestore(program: Command): void {
   withConfigOption(program.command('restore'))
     .description('restore a backup into the database (validated first; the old database is moved aside, not deleted)')
-    .argument('<source>', 's3:<object> | s3:latest | file:<absolute path>')
+    .argument('<source>', 's3:<object> | s3:latest | local:<name> | local:latest | <name> | file:<path>')
     .option('--db <path>', 'database file to restore into (default: {data_dir}/state_machine/db/{filename_db})')
-    .option('--force', 'apply even if this source was restored before (see the restore marker)')
+    .option('--force', 'apply even if this backup was restored before (see the restore marker)')
+    .option('--if-db-not-exists', 'do nothing (exit 0) when the database exists: for an init container')
+    .option('--if-replica-exists', 'do nothing (exit 0) when there is no backup to restore, instead of exit 4')
     .option(
       '--skip-validation',
       'skip integrity_check and the expected-tables check (the SQLite header is still checked)',
     )
+    .option('--json', 'print the result as JSON')
     .action(
       action(async (sourceText: string, flags: RestoreFlags) => {
-        const source = parseRestoreSource(sourceText, 'source');
+        const source = parseRestoreSource(sourceText, { name: 'source', cwd: process.cwd() });
         return withParts(flags, async (parts) => {
           const { dbFile } = parts;
+          const say = (text: string, report?: Partial<RestoreReport> & { reason?: string }) =>
+            process.stdout.write(
+              flags.json ? `${JSON.stringify({ applied: false, ...report }, null, 2)}\n` : `${text}\n`,
+            );
+          if (flags.ifDbNotExists && (await stat(dbFile).catch(() => undefined))) {
+            say(`not restored: ${dbFile} exists (--if-db-not-exists)`, { reason: 'database exists' });
+            return 0;
+          }
           const owner = await lockOwner(parts.locks.database);
           if (owner) {
             throw new LifeboatError(
@@ -41,23 +57,37 @@ export function registerRestore(program: Command): void {
               { hint: 'stop the application or `lifeboat serve` first; a restore must not replace a database in use' },
             );
           }
-          if (source.kind !== 'file') await parts.checkRemote();
-          // Created when missing (a lost disk): the lock file lives there. An existing folder keeps its permissions.
-          await mkdir(dirname(dbFile), { recursive: true, mode: 0o700 });
+          // Created when missing (a lost disk): the lock file lives there. An existing folder is left as it is.
+          await ensureDir(dirname(dbFile));
           const lock = await acquireLock(parts.locks.database, 'restore');
           let progress: ReturnType<typeof createProgress> | undefined;
           try {
-            const report = await recoverThenRestore(
-              parts.restorePlan(source, {
-                force: flags.force ?? false,
-                skipValidation: flags.skipValidation,
-                onProgress: (bytes, total) => {
-                  progress ??= createProgress({ label: 'restore', ...(total !== undefined ? { total } : {}) });
-                  progress.update(bytes);
-                },
-              }),
-            );
+            const report = await withInterrupt((signal) =>
+              recoverThenRestore(
+                parts.restorePlan(source, {
+                  requestedBy: 'cli',
+                  force: flags.force ?? false,
+                  skipValidation: flags.skipValidation,
+                  signal,
+                  onProgress: (bytes, total) => {
+                    progress ??= createProgress({ label: 'restore', ...(total !== undefined ? { total } : {}) });
+                    progress.update(bytes);
+                  },
+                }),
+              ),
+            ).catch((err: unknown) => {
+              if (flags.ifReplicaExists && err instanceof LifeboatError && err.code === 'NO_BACKUPS') return err;
+              throw err;
+            });
             progress?.done();
+            if (report instanceof LifeboatError) {
+              say(`not restored: ${report.message} (--if-replica-exists)`, { reason: 'no backups' });
+              return 0;
+            }
+            if (flags.json) {
+              process.stdout.write(`${JSON.stringify({ ...report, database: dbFile }, null, 2)}\n`);
+              return report.applied || report.completedInterrupted ? 0 : 1;
+            }
             if (report.completedInterrupted) {
               const kept = report.movedAside.length ? `\nprevious database kept at ${report.movedAside[0]}` : '';
               process.stdout.write(`completed the interrupted restore of ${report.origin} into ${dbFile}${kept}\n`);
@@ -65,8 +95,8 @@ export function registerRestore(program: Command): void {
             }
             if (!report.applied) {
               process.stdout.write(
-                `not applied: ${report.source} was restored before ` +
-                  `(marker beside ${dbFile}); use --force to apply it again\n`,
+                `not applied: ${report.origin} was restored before (marker beside ${dbFile}); ` +
+                  'use --force to apply it again\n',
               );
               return 1;
             }
@@ -82,6 +112,7 @@ export function registerRestore(program: Command): void {
             process.stdout.write(`${lines.join('\n')}\n`);
             return 0;
           } finally {
+            progress?.done();
             await lock.release();
           }
         });

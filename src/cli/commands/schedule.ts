@@ -1,12 +1,26 @@
 import type { Command } from 'commander';
+import { originsOf } from '../../config/load.js';
 import { ConfigError, LifeboatError } from '../../errors.js';
 import { type CronSchedule, nextFireTimes, parseCron } from '../../schedule/cron.js';
+import { type ConfigFlag, configFromCli, withConfigOption } from '../context.js';
 import { action } from '../run.js';
 
-interface ScheduleFlags {
+interface ScheduleFlags extends ConfigFlag {
   from?: string;
   count: string;
   tz?: string;
+  json?: boolean;
+}
+
+/** `lifeboat schedule --json`; documented in docs/json-output.md. */
+export interface ScheduleOutput {
+  readonly expression: string;
+  /** Where the expression came from: the command line, or the configuration (backup_cron). */
+  readonly source: 'argument' | 'config';
+  /** The IANA zone the expression is read in (backup_cron_tz, --tz, or the process's zone). */
+  readonly timeZone: string;
+  /** Each fire time as RFC 3339: in UTC, and on the wall clock of `timeZone` with its offset. */
+  readonly fireTimes: ReadonlyArray<{ readonly utc: string; readonly local: string }>;
 }
 
 const MAX_COUNT = 10_000;
@@ -41,29 +55,98 @@ function parseSchedule(expression: string, tz: string | undefined): CronSchedule
   }
 }
 
-/** `lifeboat schedule "<expr>"`: the next fire times, one ISO-8601 UTC instant per line. */
+const zoneFormatters = new Map<string, Intl.DateTimeFormat>();
+
+/** `2026-12-07T02:30:00+01:00`: the wall-clock time in `zone`, with that zone's offset then. */
+export function rfc3339InZone(instant: Date, zone: string): string {
+  let f = zoneFormatters.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
+    zoneFormatters.set(zone, f);
+  }
+  const p = Object.fromEntries(f.formatToParts(instant).map((x) => [x.type, x.value]));
+  const [y, mo, d, h, mi, s] = [p.year, p.month, p.day, p.hour, p.minute, p.second].map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const wallAsUtc = Date.UTC(y, mo - 1, d, h, mi, s);
+  const offsetMin = Math.round((wallAsUtc - Math.floor(instant.getTime() / 1000) * 1000) / 60_000);
+  const sign = offsetMin < 0 ? '-' : '+';
+  const abs = Math.abs(offsetMin);
+  const two = (n: number) => String(n).padStart(2, '0');
+  const offset = `${sign}${two(Math.floor(abs / 60))}:${two(abs % 60)}`;
+  return `${y}-${two(mo)}-${two(d)}T${two(h)}:${two(mi)}:${two(s)}${offset}`;
+}
+
+/**
+ * `lifeboat schedule ["<expr>"]`: the next fire times, on the schedule's wall clock and in UTC.
+ * Without an expression, the configured one (backup_cron in backup_cron_tz): what `serve` will do.
+ */
 export function registerSchedule(program: Command): void {
-  program
-    .command('schedule')
+  withConfigOption(program.command('schedule'))
     .description(
       'print the next fire times of a cron expression (Hiqlite dialect: ' +
-        'sec min hour dom month dow [year], dow 1-7 = Sun..Sat)',
+        'sec min hour dom month dow [year], dow 1-7 = Sun..Sat); without one, of the configured backup_cron',
     )
-    .argument('<expression>', 'e.g. "0 30 2 * * * *" (02:30:00 every day)')
+    .argument('[expression]', 'e.g. "0 30 2 * * * *" (02:30:00 every day); default: backup_cron (HQL_BACKUP_CRON)')
     .option('--from <iso>', 'start after this instant, ISO-8601 (default: now)')
     .option('--count <n>', 'how many fire times', '5')
-    .option('--tz <zone>', 'IANA time zone the expression is read in (default: the local zone, TZ)')
+    .option(
+      '--tz <zone>',
+      'IANA time zone the expression is read in (default: backup_cron_tz for the configured ' +
+        'expression, else the local zone, TZ)',
+    )
+    .option('--json', 'print JSON (docs/json-output.md)')
     .action(
-      action((expression: string, flags: ScheduleFlags) => {
+      action((expression: string | undefined, flags: ScheduleFlags) => {
         const count = parseCount(flags.count);
         const from = parseFrom(flags.from);
-        const schedule = parseSchedule(expression, flags.tz);
+        let source: ScheduleOutput['source'] = 'argument';
+        let origin = '';
+        let tz = flags.tz;
+        if (expression === undefined) {
+          const config = configFromCli(flags);
+          source = 'config';
+          expression = config.backupCron;
+          tz ??= config.backupCronTz;
+          const o = originsOf(config).backup_cron ?? 'default';
+          origin = o === 'env' ? 'HQL_BACKUP_CRON' : o === 'file' ? (config.configFile ?? 'file') : o;
+        }
+        const schedule = parseSchedule(expression, tz);
+        const zone = schedule.timeZone ?? new Intl.DateTimeFormat().resolvedOptions().timeZone;
         const times = nextFireTimes(schedule, from, count);
         if (times.length === 0)
           throw new ConfigError([
             `"${expression}" never fires after ${from.toISOString()} (no matching time up to the year 2100)`,
           ]);
-        process.stdout.write(`${times.map((t) => t.toISOString()).join('\n')}\n`);
+        const output: ScheduleOutput = {
+          expression,
+          source,
+          timeZone: zone,
+          fireTimes: times.map((t) => ({ utc: t.toISOString(), local: rfc3339InZone(t, zone) })),
+        };
+        if (flags.json) {
+          process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
+          return;
+        }
+        const what = source === 'config' ? `backup_cron "${expression}" (${origin})` : `"${expression}"`;
+        const lines = [`# ${what} in ${zone}`, `${`LOCAL (${zone})`.padEnd(25)}  UTC`];
+        for (const t of output.fireTimes)
+          lines.push(`${t.local.replace('T', ' ').padEnd(25)}  ${t.utc.replace('.000Z', 'Z')}`);
+        process.stdout.write(`${lines.join('\n')}\n`);
       }),
     );
 }

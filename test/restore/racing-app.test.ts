@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import Database from '../../src/sqlite/driver.js';
+import { runCli } from '../support/cli.js';
+import { createItemsDb } from '../support/db.js';
+import { UNSHARE, unshareUnavailable } from '../support/namespaces.js';
+import { tempDir } from '../support/tmp.js';
+
+const WRITER = fileURLToPath(new URL('../support/open-per-txn-writer.ts', import.meta.url));
+
+function namesIn(file: string): string[] {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare('SELECT name FROM items').pluck().all() as string[];
+  } finally {
+    db.close();
+  }
+}
+
+const outcome =
+  'each restore either swaps cleanly or fails with a clear DB_IN_USE (never a raw ENOENT), leaves nothing ' +
+  'for a later start to "complete", and every committed row is in the live database or a kept copy';
+const noUnshare = unshareUnavailable();
+// Seen: the restore finds the application's process in /proc and refuses before the download.
+// Hidden: the restore runs in a PID namespace of its own (as in another container), so only the
+// swap's own lock and checks stand between the application and the swap.
+for (const view of ['seen', 'hidden'] as const) {
+  const skip = view === 'hidden' ? noUnshare : undefined;
+  test(`a restore racing an application that opens its database per transaction (${view}): ${outcome}`, { skip }, () =>
+    race(view),
+  );
+}
+
+async function race(view: 'seen' | 'hidden'): Promise<void> {
+  const dir = tempDir();
+  const dbDir = join(dir, 'db');
+  mkdirSync(dbDir);
+  const dbFile = join(dbDir, 'app.db');
+  createItemsDb(dbFile, 5);
+  const backup = join(dir, 'backup.sqlite');
+  createItemsDb(backup, 2);
+  new Database(backup).pragma('journal_mode = DELETE');
+
+  const writer = spawn(process.execPath, ['--import', 'tsx', WRITER, dbFile], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const committed = new Set<string>();
+  let refused = 0;
+  let stopped = false;
+  const lines = createInterface({ input: writer.stdout });
+  const progress = new Promise<void>((resolve) => {
+    lines.on('line', (line) => {
+      if (line.startsWith('ok ')) committed.add(`app-${line.slice(3)}`);
+      else if (line.startsWith('refused ')) refused++;
+      else if (line === 'stopped') stopped = true;
+      if (committed.size >= 20) resolve();
+    });
+  });
+  await progress; // the application is running before the first restore
+
+  const results: Array<{ code: number | null; stderr: string }> = [];
+  for (let i = 0; i < 4; i++) {
+    const before = committed.size;
+    const wrap = view === 'hidden' ? UNSHARE : [];
+    const res = await runCli(['restore', `file:${backup}`, '--db', dbFile, '--force'], { cwd: dir, wrap });
+    results.push(res);
+    assert.ok(res.code === 0 || res.code === 1, `exit ${res.code}: ${res.stderr}`);
+    if (res.code === 1)
+      assert.match(res.stderr, /is open in another process .*a restore must not replace a database in use/);
+    assert.doesNotMatch(res.stderr, /ENOENT|no such file/i);
+    assert.ok(!existsSync(`${dbFile}.lifeboat-restore-intent.json`), 'no intent is left for a later start');
+    assert.deepEqual(
+      readdirSync(dbDir).filter((f) => f.startsWith('.lifeboat-tmp-')),
+      [],
+      'no temp copy is left',
+    );
+    // Let the application commit a few more rows before the next round.
+    while (committed.size < before + 10) await once(lines, 'line');
+  }
+  writer.stdin.write('stop\n');
+  await once(writer, 'exit');
+  assert.ok(stopped);
+
+  const everywhere = new Set<string>();
+  for (const f of readdirSync(dbDir)) {
+    if (f === 'app.db' || (f.includes('.before-restore-') && !/-(wal|shm|journal)$/.test(f))) {
+      for (const n of namesIn(join(dbDir, f))) everywhere.add(n);
+    }
+  }
+  const lost = [...committed].filter((n) => !everywhere.has(n));
+  assert.deepEqual(lost, [], `committed rows missing from the database and every kept copy (${refused} refused)`);
+  const swapped = results.filter((r) => r.code === 0).length;
+  if (view === 'seen') assert.equal(swapped, 0, 'an application seen in /proc always stops the restore early');
+}

@@ -7,7 +7,6 @@ import type { RestorePlan, RestoreRequester } from './restore/restore.js';
 import type { RestoreSource } from './restore/source.js';
 import type { StepHook } from './restore/steps.js';
 import { type Clock, systemClock } from './schedule/clock.js';
-import type { CheckMode } from './sqlite/protocol.js';
 import { LocalStore } from './storage/local.js';
 import { S3Store, type S3StoreOptions } from './storage/s3/store.js';
 import type { BackupStore } from './storage/store.js';
@@ -31,8 +30,6 @@ export interface ComposeOptions {
   readonly remoteStore?: BackupStore | undefined;
   /** Options of the configured S3 store (timeouts, part size). */
   readonly s3?: S3StoreOptions | undefined;
-  /** The check every snapshot must pass before it counts; default quick_check. */
-  readonly check?: CheckMode | undefined;
 }
 
 export interface RestoreRun {
@@ -91,8 +88,10 @@ export function compose(options: ComposeOptions): Composition {
         `but no keys are configured; set ENC_KEYS and ENC_KEY_ACTIVE`,
     ]);
   }
-  const remote = store && config.encryption ? { store, key: config.encryption.active } : undefined;
-  const check = options.check ?? 'quick';
+  const remote: RemoteTarget | undefined =
+    store && config.encryption
+      ? { store, key: config.encryption.active, ...(s3 ? { clockOffsetMs: () => s3.clockOffsetMs() } : {}) }
+      : undefined;
   return {
     config,
     logger,
@@ -114,8 +113,9 @@ export function compose(options: ComposeOptions): Composition {
       keepDaysLocal: config.backupKeepDaysLocal,
       remote,
       keepDaysRemote: config.backupKeepDays,
-      check,
-      now: () => clock.now(),
+      keepMin: config.backupKeepMin,
+      expectTables: config.restore.expectTables,
+      clock,
       logger,
       onProgress: run.onProgress,
     }),

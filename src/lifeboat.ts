@@ -20,7 +20,6 @@ import { type CronSchedule, parseCron } from './schedule/cron.js';
 import { Scheduler } from './schedule/scheduler.js';
 import { maxBackupAgeMs, type StatusReport } from './server/status.js';
 import Database from './sqlite/driver.js';
-import type { CheckMode } from './sqlite/protocol.js';
 import type { LocalStore } from './storage/local.js';
 import type { BackupStore, StoredObject } from './storage/store.js';
 
@@ -44,8 +43,6 @@ export interface LifeboatOptions {
   readonly schedule?: boolean;
   /** Take a backup right after start when none exists yet (default), always, or never. */
   readonly backupOnStart?: 'if-none' | 'always' | 'never';
-  /** Check run on every snapshot before it counts: quick_check (default) or integrity_check. */
-  readonly check?: CheckMode;
   /** Options for the application's database handle (embedded mode). */
   readonly database?: BetterSqlite3.Options;
   /**
@@ -158,7 +155,6 @@ export class Lifeboat {
       cwd,
       clock: options.clock,
       remoteStore: options.remote,
-      check: options.check,
     });
     try {
       return await Lifeboat.start(parts, options);

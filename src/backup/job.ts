@@ -1,20 +1,29 @@
+import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { type EncryptedFileSource, openEncryptedFile } from '../crypto/encrypted-file.js';
 import type { EncryptionKey } from '../crypto/keys.js';
 import { LifeboatError } from '../errors.js';
 import { ensureDir, removeStaleTemps } from '../fs/durable.js';
+import { isMissing } from '../fs/errno.js';
 import { acquireLock } from '../fs/lock.js';
+import { ensureFreeSpace } from '../fs/space.js';
+import type { Clock } from '../schedule/clock.js';
 import { checkSnapshot, copySnapshot, type SnapshotStage } from '../snapshot/snapshot.js';
-import type { CheckMode } from '../sqlite/protocol.js';
 import type { LocalStore } from '../storage/local.js';
 import type { BackupStore, StagedObject } from '../storage/store.js';
 import { backupName } from './naming.js';
-import { expiredBackups } from './retention.js';
+import { decideRetention, type RetentionPolicy } from './retention.js';
 
 export interface RemoteTarget {
   readonly store: BackupStore;
   /** The active key: every object that leaves the machine is encrypted with it. */
   readonly key: EncryptionKey;
+  /**
+   * The store's clock minus this machine's, in ms, as measured from its answers (S3: the
+   * SDK's offset); absent when the store cannot tell. Retention distrusts a local clock
+   * that disagrees with it.
+   */
+  readonly clockOffsetMs?: (() => number) | undefined;
 }
 
 export type BackupStage = SnapshotStage | 'upload';
@@ -29,11 +38,17 @@ export interface BackupPlan {
   readonly keepDaysLocal: number;
   readonly remote: RemoteTarget | undefined;
   readonly keepDaysRemote: number;
-  readonly check: CheckMode;
-  readonly now: () => Date;
+  /** Backups kept in each store whatever their age (backup_keep_min). */
+  readonly keepMin: number;
+  /** Tables every snapshot must contain, as a restore demands (HQL_BACKUP_RESTORE_EXPECT_TABLES). */
+  readonly expectTables: readonly string[];
+  /** Names come from its time; a second backup in the same second sleeps on it until the next. */
+  readonly clock: Clock;
   readonly logger: Logger;
   /** `copy` bytes, then `check` (no byte count), and `upload` (encrypted bytes) beside the check. */
   readonly onProgress?: ((stage: BackupStage, bytes: number, total: number | undefined) => void) | undefined;
+  /** Fault hook for tests, as the restore's steps.ts: runs after the free-space check, before the copy. */
+  readonly beforeCopy?: (() => Promise<void> | void) | undefined;
 }
 
 export interface RemoteReport {
@@ -54,7 +69,10 @@ export interface BackupReport {
   readonly sourceJournalMode: string;
   readonly expiredLocal: readonly string[];
   readonly remote: RemoteReport | undefined;
-  /** Problems that did not fail the backup (e.g. an expired backup that could not be deleted). */
+  /**
+   * Problems that did not fail the backup: an expired backup that could not be deleted, a
+   * retention skipped because the clock cannot be trusted, a backup whose time is doubtful.
+   */
   readonly warnings: readonly string[];
 }
 
@@ -90,26 +108,26 @@ export async function runBackup(plan: BackupPlan): Promise<BackupReport> {
 }
 
 /**
- * One backup, in the order things happen: copy → stage the push → check → commit locally →
- * commit remotely → retention. The push sends the copy's bytes while the copy is checked, but
- * nothing becomes a backup, here or in the store, before the check passed and the local file
- * is durable; retention runs only after that, and never deletes the newest backup.
+ * One backup, in the order things happen: free space → copy → stage the push → check →
+ * commit locally → commit remotely → retention. The push sends the copy's bytes while the
+ * copy is checked, but nothing becomes a backup, here or in the store, before the check
+ * passed and the local file is durable; retention runs only after that, and never deletes
+ * the newest backup.
  */
 async function backupLocked(plan: BackupPlan): Promise<BackupReport> {
   const { logger, local, remote } = plan;
-  const startedAt = plan.now();
-  const t0 = performance.now();
-  const name = backupName(plan.nodeId, Math.floor(startedAt.getTime() / 1000));
-  const warnings: string[] = [];
   for (const file of await removeStaleTemps(local.dir)) {
     logger.info({ file }, 'removed a temp file left by an interrupted run');
   }
-  if (await local.stat(name)) {
-    throw new LifeboatError('BACKUP_EXISTS', `a backup named ${name} already exists in ${local.dir}`, {
-      hint: 'two backups started in the same second; wait a second and run it again',
-    });
-  }
+  const { name, startedAt } = await freeName(plan);
+  const t0 = performance.now();
+  const warnings: string[] = [];
   logger.info({ db: plan.dbFile, backup: local.pathOf(name) }, 'backup started');
+
+  // 0. Room for the copy, with a margin: a backup must not fill the disk the application writes to.
+  const dbBytes = await sourceBytes(plan.dbFile);
+  if (dbBytes !== undefined) await ensureFreeSpace(local.dir, dbBytes, `a snapshot of ${plan.dbFile}`);
+  await plan.beforeCopy?.();
 
   // 1. Copy the live database into a temp file of the local store.
   const staged = local.stageFile(name);
@@ -127,7 +145,7 @@ async function backupLocked(plan: BackupPlan): Promise<BackupReport> {
     if (remote) push = await Push.stage(name, staged.path, remote, plan.onProgress);
     // 3. Check the copy; 4. commit it locally.
     plan.onProgress?.('check', 0, undefined);
-    await checkSnapshot(staged.path, plan.dbFile, plan.check);
+    await checkSnapshot(staged.path, plan.dbFile, plan.expectTables);
     await staged.commit();
   } catch (err) {
     await push?.abort();
@@ -158,7 +176,10 @@ async function backupLocked(plan: BackupPlan): Promise<BackupReport> {
   }
 
   // 6. Retention: local even when the push failed (the new local backup is safe), remote only after a push.
-  const expiredLocal = await applyRetention(local, plan.keepDaysLocal, name, plan.now(), logger, warnings);
+  // Ages come from names and this machine's clock: a clock the S3 server contradicts skips it.
+  const retention = (store: BackupStore, keepDays: number) =>
+    applyRetention(store, { keepDays, keepMin: plan.keepMin, protect: [name] }, plan, warnings);
+  const expiredLocal = await retention(local, plan.keepDaysLocal);
   const report = {
     name,
     path: local.pathOf(name),
@@ -177,7 +198,7 @@ async function backupLocked(plan: BackupPlan): Promise<BackupReport> {
           object: name,
           plainBytes: copy.bytes,
           durationMs: push.elapsedMs(),
-          expired: await applyRetention(remote.store, plan.keepDaysRemote, name, plan.now(), logger, warnings),
+          expired: await retention(remote.store, plan.keepDaysRemote),
         }
       : undefined;
   const done: BackupReport = { ...report, durationMs: performance.now() - t0, remote: remoteReport };
@@ -241,33 +262,75 @@ class Push {
   }
 }
 
+/**
+ * The name of this run: node id and the second it starts. When a backup of that name exists
+ * (the start-up backup and a first scheduled or on-demand one in the same second), it waits
+ * on the plan's clock for the next second instead of failing or replacing it.
+ */
+async function freeName(plan: BackupPlan): Promise<{ name: string; startedAt: Date }> {
+  const never = new AbortController().signal;
+  for (;;) {
+    const startedAt = plan.clock.now();
+    const second = Math.floor(startedAt.getTime() / 1000);
+    const name = backupName(plan.nodeId, second);
+    if (!(await plan.local.stat(name))) return { name, startedAt };
+    plan.logger.debug({ backup: name }, 'a backup of this second exists; waiting for the next second');
+    await plan.clock.sleepUntil(new Date((second + 1) * 1000), never);
+  }
+}
+
+/** The database's bytes with its WAL (what a copy may hold), or undefined when there is no database. */
+async function sourceBytes(dbFile: string): Promise<number | undefined> {
+  const size = async (path: string) => {
+    try {
+      return (await stat(path)).size;
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+  };
+  const db = await size(dbFile);
+  return db === undefined ? undefined : db + ((await size(`${dbFile}-wal`)) ?? 0);
+}
+
 async function applyRetention(
   store: BackupStore,
-  keepDays: number,
-  justMade: string,
-  now: Date,
-  logger: Logger,
+  policy: RetentionPolicy,
+  plan: BackupPlan,
   warnings: string[],
 ): Promise<string[]> {
-  let names: string[];
-  try {
-    names = (await store.list()).map((o) => o.name);
-  } catch (err) {
-    const msg = `could not list ${store.description} for retention: ${(err as Error).message}`;
+  const { logger } = plan;
+  const warn = (msg: string) => {
     logger.warn(msg);
     warnings.push(msg);
+  };
+  let objects: Awaited<ReturnType<BackupStore['list']>>;
+  try {
+    objects = await store.list();
+  } catch (err) {
+    warn(`could not list ${store.description} for retention: ${(err as Error).message}`);
     return [];
   }
+  const decision = decideRetention({
+    objects,
+    now: plan.clock.now(),
+    policy,
+    clockOffsetMs: plan.remote?.clockOffsetMs?.(),
+  });
+  for (const d of decision.distrusted) {
+    warn(`backup ${d.name} in ${store.description}: ${d.reason}; kept, and not counted as the newest`);
+  }
+  if (decision.skipped !== undefined) {
+    warn(`retention skipped for ${store.description}, nothing deleted: ${decision.skipped}`);
+  }
   const deleted: string[] = [];
-  for (const name of expiredBackups(names, now, { keepDays, protect: [justMade] })) {
+  for (const name of decision.expired) {
     try {
       await store.delete(name);
       deleted.push(name);
       logger.info({ backup: name, store: store.description }, 'expired backup deleted');
     } catch (err) {
-      const msg = `could not delete expired backup ${name} from ${store.description}: ${(err as Error).message}`;
-      logger.warn(msg);
-      warnings.push(msg);
+      warn(`could not delete expired backup ${name} from ${store.description}: ${(err as Error).message}`);
     }
   }
   return deleted;

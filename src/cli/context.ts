@@ -3,7 +3,6 @@ import { type Composition, compose } from '../compose.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { createLogger, type Logger } from '../log.js';
-import type { CheckMode } from '../sqlite/protocol.js';
 
 export interface ConfigFlag {
   readonly config?: string;
@@ -44,9 +43,8 @@ export function cliLogger(): Logger {
 export async function withParts<T>(
   flags: ConfigFlag & { readonly db?: string | undefined },
   run: (parts: Composition) => Promise<T>,
-  options: { readonly check?: CheckMode } = {},
 ): Promise<T> {
-  const parts = compose({ config: configFromCli(flags), logger: cliLogger(), dbPath: flags.db, check: options.check });
+  const parts = compose({ config: configFromCli(flags), logger: cliLogger(), dbPath: flags.db });
   try {
     return await run(parts);
   } finally {

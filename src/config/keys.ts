@@ -187,6 +187,20 @@ export const KEYS = {
     doc: 'local retention in days, 0..65535',
     show: (c) => ({ value: c.backupKeepDaysLocal, note: 'local retention' }),
   },
+  backupKeepMin: {
+    section: 'cluster',
+    toml: 'backup_keep_min',
+    env: 'HQL_BACKUP_KEEP_MIN',
+    kind: 'u16',
+    default: 3,
+    override: 'backupKeepMin',
+    lifeboatOnly: true,
+    unit: 'backups',
+    doc:
+      'backups kept in each store (local, S3) whatever their age, so a wrong clock or a long pause ' +
+      'cannot expire them all; 0..65535 (0: only the newest is always kept)',
+    show: (c) => ({ value: c.backupKeepMin, note: 'kept in each store whatever their age' }),
+  },
   s3Url: {
     section: 'cluster',
     toml: 's3_url',

@@ -422,6 +422,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   }
   const backupKeepDays = r.getOrDefault(KEYS.backupKeepDays);
   const backupKeepDaysLocal = r.getOrDefault(KEYS.backupKeepDaysLocal);
+  const backupKeepMin = r.getOrDefault(KEYS.backupKeepMin);
 
   const { s3, requested: s3Requested } = readS3(r);
   const encryption = readKeys(r, s3Requested);
@@ -451,6 +452,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     backupCronTz,
     backupKeepDays,
     backupKeepDaysLocal,
+    backupKeepMin,
     s3,
     encryption,
     restore,

@@ -53,6 +53,8 @@ export interface Config {
   readonly backupCronTz: string | undefined;
   readonly backupKeepDays: number;
   readonly backupKeepDaysLocal: number;
+  /** Lifeboat addition: backups kept in each store whatever their age. */
+  readonly backupKeepMin: number;
   readonly s3: S3Config | undefined;
   /** Present when ENC_KEYS / [encryption] is configured. Required when S3 is. */
   readonly encryption: KeySet | undefined;
@@ -79,6 +81,7 @@ export interface ConfigOverrides {
   readonly backupCronTz?: string;
   readonly backupKeepDays?: number;
   readonly backupKeepDaysLocal?: number;
+  readonly backupKeepMin?: number;
   readonly s3Url?: string;
   readonly s3Bucket?: string;
   readonly s3Region?: string;

@@ -3,7 +3,9 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { open, rm, stat } from 'node:fs/promises';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { Logger } from 'pino';
 import { sortBackupsNewestFirst } from '../backup/naming.js';
+import { newestTrustworthy } from '../backup/retention.js';
 import type { KeySet } from '../crypto/keys.js';
 import { createDecryptStream } from '../crypto/stream.js';
 import { ConfigError, LifeboatError } from '../errors.js';
@@ -25,6 +27,9 @@ export interface FetchInputs {
   readonly onStep?: StepHook;
   /** Stops the download; the partial copy is removed. */
   readonly signal?: AbortSignal | undefined;
+  /** Warnings about backups `s3:latest` passes over; and the time it judges their names by. */
+  readonly logger?: Logger | undefined;
+  readonly now?: (() => Date) | undefined;
 }
 
 /** A source resolved to one backup: a plain file, or an encrypted object of the remote store. */
@@ -94,7 +99,15 @@ export async function resolveSource(source: RestoreSource, inputs: FetchInputs):
       }
       if (source.kind === 's3')
         return { kind: 'object', name: source.object, size: (await remote.stat(source.object))?.size };
-      const newest = sortBackupsNewestFirst(await remote.list())[0];
+      // Newest by the time in its name, passing over names a wrong clock made (src/backup/retention.ts).
+      const {
+        pick: newest,
+        skipped,
+        pickDistrusted,
+      } = newestTrustworthy(await remote.list(), inputs.now?.() ?? new Date());
+      for (const s of skipped) inputs.logger?.warn(`s3:latest passes over ${s.name}: ${s.reason}`);
+      if (newest && pickDistrusted)
+        inputs.logger?.warn(`s3:latest: ${newest.name} is the newest, but ${pickDistrusted}`);
       if (!newest) {
         throw noBackups(
           remote.description,

@@ -1,8 +1,10 @@
 import { chmod, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { LifeboatError } from '../errors.js';
 import { isMissing } from '../fs/errno.js';
+import { isDiskFull } from '../fs/space.js';
 import { runSqliteWorker, SqliteWorkerError } from '../sqlite/client.js';
-import type { CheckMode, CopyOutcome, VerifyOutcome } from '../sqlite/protocol.js';
+import type { CopyOutcome, VerifyOutcome } from '../sqlite/protocol.js';
 
 /**
  * The two SQLite steps of a backup: a consistent online copy of the live database into a file
@@ -32,31 +34,52 @@ export async function copySnapshot(source: string, dest: string, options: CopyOp
     await chmod(dest, 0o600);
     return outcome;
   } catch (err) {
-    throw snapshotError(source, err);
+    throw snapshotError(source, err, dest);
   } finally {
     await progress?.stop();
   }
 }
 
 /**
- * Checks a copy with `mode` (integrity_check for `full`); SNAPSHOT_CORRUPT names what is
- * wrong. The copy is Lifeboat's own file: checking it may rewrite its header (journal mode).
+ * The check every snapshot must pass before it counts — at least what a restore checks
+ * (src/restore/validate.ts), so no backup is kept that a restore would refuse:
+ * `PRAGMA integrity_check` (SNAPSHOT_CORRUPT names what is wrong), then the tables in
+ * `expectTables` (SNAPSHOT_TABLES_MISSING). The copy is Lifeboat's own file: checking it may
+ * rewrite its header (journal mode).
  */
-export async function checkSnapshot(path: string, source: string, mode: CheckMode): Promise<VerifyOutcome> {
+export async function checkSnapshot(
+  path: string,
+  source: string,
+  expectTables: readonly string[],
+): Promise<VerifyOutcome> {
   let outcome: VerifyOutcome;
   try {
-    outcome = await runSqliteWorker({ op: 'verify', path, check: mode, countRows: false });
+    outcome = await runSqliteWorker({ op: 'verify', path, check: 'full', countRows: false });
   } catch (err) {
     throw snapshotError(source, err);
   }
   if (!outcome.ok) {
     throw new LifeboatError(
       'SNAPSHOT_CORRUPT',
-      `the snapshot of ${source} failed its check: ${outcome.problems.slice(0, 5).join('; ')}`,
+      `the snapshot of ${source} failed PRAGMA integrity_check: ${outcome.problems.slice(0, 5).join('; ')}`,
       {
         hint:
           'the live database itself may be damaged: run `sqlite3 <db> ' +
           '"PRAGMA integrity_check"` and keep the existing backups',
+      },
+    );
+  }
+  const present = new Set(outcome.tables.map((t) => t.name));
+  const missing = expectTables.filter((t) => !present.has(t));
+  if (missing.length > 0) {
+    throw new LifeboatError(
+      'SNAPSHOT_TABLES_MISSING',
+      `the snapshot of ${source} lacks the expected table(s) ${missing.join(', ')} ` +
+        `(it has: ${[...present].join(', ') || 'no tables'}), so a restore would refuse it`,
+      {
+        hint:
+          'is it the right database (--db, data_dir, filename_db)? The expected tables are ' +
+          'HQL_BACKUP_RESTORE_EXPECT_TABLES; the existing backups were kept',
       },
     );
   }
@@ -81,7 +104,15 @@ async function assertDatabaseFile(source: string): Promise<void> {
   }
 }
 
-function snapshotError(source: string, err: unknown): LifeboatError {
+function snapshotError(source: string, err: unknown, dest?: string): LifeboatError {
+  if (dest !== undefined && isDiskFull(err)) {
+    return new LifeboatError(
+      'NO_SPACE',
+      `the file system of ${dirname(dest)} is full: copying ${source} into ${dest} failed ` +
+        `(${(err as Error).message}); nothing was changed: the partial copy is removed, the existing backups are kept`,
+      { hint: `free space on the file system of ${dirname(dest)}`, cause: err },
+    );
+  }
   if (err instanceof SqliteWorkerError && /^SQLITE_(CORRUPT|NOTADB)/.test(err.sqliteCode ?? '')) {
     return new LifeboatError('SNAPSHOT_CORRUPT', `the database ${source} is damaged: ${err.message}`, {
       hint:

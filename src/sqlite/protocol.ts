@@ -3,8 +3,11 @@
  * a change to a request or a reply is a compile error on the side that was not updated.
  */
 
-/** How thorough a check is: `quick` = PRAGMA quick_check, `full` = PRAGMA integrity_check. */
-export type CheckMode = 'quick' | 'full' | 'none';
+/**
+ * `full` = PRAGMA integrity_check; `none` = the header only. There is no quick_check: a backup
+ * must pass what a restore checks, and quick_check misses an index that disagrees with its table.
+ */
+export type CheckMode = 'full' | 'none';
 
 /** A consistent online copy of a live database into `dest` (a new file), as a standalone rollback-journal file. */
 export interface CopyRequest {

@@ -56,8 +56,7 @@ function headerProblem(path: string): string | undefined {
 
 function check(db: Connection, mode: CheckMode): string[] {
   if (mode === 'none') return [];
-  const pragma = mode === 'full' ? 'integrity_check' : 'quick_check';
-  const rows = db.pragma(`${pragma}(100)`) as Array<Record<string, unknown>>;
+  const rows = db.pragma('integrity_check(100)') as Array<Record<string, unknown>>;
   const messages = rows.map((r) => String(Object.values(r)[0]));
   return messages.length === 1 && messages[0] === 'ok' ? [] : messages;
 }

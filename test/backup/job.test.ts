@@ -21,6 +21,7 @@ import { acquireLock, lockOwner } from '../../src/fs/lock.js';
 import { silentLogger } from '../../src/log.js';
 import { LocalStore } from '../../src/storage/local.js';
 import { countItems, createItemsDb } from '../support/db.js';
+import { FakeClock } from '../support/fake-clock.js';
 import { tempDir } from '../support/tmp.js';
 
 /** The folder's entries but the lock file, which stays between runs (empty, not held). */
@@ -42,8 +43,9 @@ function setup(rows = 500): { dir: string; db: string; backups: string; options:
     keepDaysLocal: 3,
     remote: undefined,
     keepDaysRemote: 30,
-    check: 'quick',
-    now: () => NOW,
+    keepMin: 1,
+    expectTables: [],
+    clock: new FakeClock(NOW),
     logger: silentLogger(),
   };
   return { dir, db, backups, options };
@@ -87,13 +89,24 @@ test('local retention removes expired backups only after the new one is safe, an
   assert.deepEqual(withoutLock(backups).sort(), [report.name, ...young, 'notes.txt', 'backup_node_7_1.sqlite~'].sort());
 });
 
-test('two runs in the same second do not overwrite each other', async () => {
-  const { options } = setup();
-  await runBackup(options);
-  await assert.rejects(
-    runBackup(options),
-    (err: unknown) => err instanceof LifeboatError && err.code === 'BACKUP_EXISTS',
+test('a second run in the same second waits on the clock for the next free name', async () => {
+  const { backups, options } = setup();
+  const clock = new FakeClock(NOW);
+  const first = await runBackup({ ...options, clock });
+  const second = runBackup({ ...options, clock });
+  // It sleeps until the next second instead of failing or replacing the first backup.
+  const wake = await clock.nextSleep();
+  assert.equal(wake.getTime(), (NOW_S + 1) * 1000);
+  assert.deepEqual(
+    withoutLock(backups).filter((f) => !f.startsWith(BACKUP_LOCK)),
+    [first.name],
+    'nothing written while it waits (but the held lock and its owner file)',
   );
+  clock.advanceTo(wake);
+  const report = await second;
+  assert.equal(report.name, backupName(7, NOW_S + 1));
+  assert.deepEqual(withoutLock(backups).sort(), [first.name, report.name].sort());
+  assert.equal(countItems(report.path), 500);
 });
 
 test('a missing database fails clearly and creates no backup', async () => {
@@ -135,7 +148,7 @@ test('temp files of an interrupted run are cleaned up; a held lock refuses a sec
   const held = await acquireLock(join(backups, BACKUP_LOCK), 'test');
   try {
     await assert.rejects(
-      runBackup({ ...options, now: () => new Date(NOW.getTime() + 5000) }),
+      runBackup({ ...options, clock: new FakeClock(NOW.getTime() + 5000) }),
       (err: unknown) => err instanceof LifeboatError && err.code === 'LOCKED' && /\(test, since /.test(err.message),
     );
   } finally {
@@ -146,7 +159,7 @@ test('temp files of an interrupted run are cleaned up; a held lock refuses a sec
     join(backups, BACKUP_LOCK),
     JSON.stringify({ pid: 2 ** 22 + 12345, host: hostname(), since: 'then', purpose: 'crashed' }),
   );
-  const again = await runBackup({ ...options, now: () => new Date(NOW.getTime() + 6000) });
+  const again = await runBackup({ ...options, clock: new FakeClock(NOW.getTime() + 6000) });
   assert.ok(existsSync(again.path));
   assert.equal(await lockOwner(join(backups, BACKUP_LOCK)), undefined);
 });

@@ -120,6 +120,7 @@ const SAMPLES: Readonly<Record<keyof typeof KEYS, string>> = {
   backupCronTz: 'UTC',
   backupKeepDays: '11',
   backupKeepDaysLocal: '2',
+  backupKeepMin: '5',
   s3Url: 'https://s3.example.com',
   s3Bucket: 'bkt',
   s3Region: 'eu-1',

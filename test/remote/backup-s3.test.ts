@@ -18,6 +18,7 @@ import { S3Store } from '../../src/storage/s3/store.js';
 import type { BackupStore } from '../../src/storage/store.js';
 import { runCli } from '../support/cli.js';
 import { createItemsDb } from '../support/db.js';
+import { FakeClock } from '../support/fake-clock.js';
 import { getTestS3, s3Env, type TestS3 } from '../support/s3.js';
 import { danglingUploads } from '../support/s3-checks.js';
 import { tempDir } from '../support/tmp.js';
@@ -49,8 +50,9 @@ function job(config: S3Config, over: Partial<BackupPlan> = {}): BackupPlan {
     keepDaysLocal: 3,
     remote: { store: new S3Store(config), key: KEYS.active },
     keepDaysRemote: 30,
-    check: 'quick',
-    now: () => NOW,
+    keepMin: 1,
+    expectTables: [],
+    clock: new FakeClock(NOW),
     logger: silentLogger(),
     ...over,
   };

@@ -20,3 +20,38 @@ export function countItems(path: string): number {
     db.close();
   }
 }
+
+/**
+ * A database whose index `t_b` does not match its table: built as an index on `b`, then its
+ * schema rewritten to say it indexes `a`. `PRAGMA quick_check` does not compare an index with
+ * its table and passes; `PRAGMA integrity_check` reports `row N missing from index t_b`.
+ * `padBytes` per row sets the size.
+ */
+export function createIndexMismatchDb(path: string, rows: number, padBytes = 100): void {
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.exec('CREATE TABLE t (a INTEGER, b INTEGER, pad BLOB); CREATE INDEX t_b ON t (b)');
+    const insert = db.prepare('INSERT INTO t (a, b, pad) VALUES (?, ?, ?)');
+    db.transaction(() => {
+      for (let i = 0; i < rows; i++) insert.run(i, rows - i, Buffer.alloc(padBytes, i % 251));
+    })();
+    // better-sqlite3 turns on SQLite's defensive mode, which forbids writing the schema; unsafe mode lifts it.
+    db.unsafeMode(true);
+    db.pragma('writable_schema = ON');
+    db.prepare("UPDATE sqlite_schema SET sql = 'CREATE INDEX t_b ON t (a)' WHERE name = 't_b'").run();
+    db.pragma('writable_schema = OFF');
+  } finally {
+    db.close();
+  }
+}
+
+/** The rows of `PRAGMA <check>` on a database, e.g. ['ok']. */
+export function pragmaCheck(path: string, check: 'quick_check' | 'integrity_check'): string[] {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    return (db.pragma(`${check}(5)`) as Array<Record<string, unknown>>).map((r) => String(Object.values(r)[0]));
+  } finally {
+    db.close();
+  }
+}

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { type BackupStage, runBackup } from '../../backup/job.js';
 import { type ConfigFlag, formatBytes, formatDuration, withConfigOption, withParts } from '../context.js';
 import { createProgress } from '../progress.js';
@@ -7,7 +7,6 @@ import { action } from '../run.js';
 interface BackupFlags extends ConfigFlag {
   db?: string;
   json?: boolean;
-  fullCheck?: boolean;
 }
 
 /** `lifeboat backup`: one backup now (snapshot, verify, push when S3 is configured, retention). */
@@ -15,54 +14,51 @@ export function registerBackup(program: Command): void {
   withConfigOption(program.command('backup'))
     .description('take one backup now; pushes it encrypted to S3 when S3 is configured')
     .option('--db <path>', 'database file to back up (default: {data_dir}/state_machine/db/{filename_db})')
-    .option('--full-check', 'verify the snapshot with PRAGMA integrity_check instead of quick_check')
+    // Every backup now passes integrity_check (and the expected tables); kept so scripts still run.
+    .addOption(new Option('--full-check').hideHelp())
     .option('--json', 'print the result as JSON')
     .action(
       action((flags: BackupFlags) =>
-        withParts(
-          flags,
-          async (parts) => {
-            await parts.checkRemote();
-            // One line per stage: "snapshot" (bytes copied), "checking" (no byte count), then
-            // "upload" (encrypted bytes), which starts while the check still runs.
-            let progress: { stage: BackupStage; line: ReturnType<typeof createProgress> } | undefined;
-            const labels: Record<BackupStage, string> = { copy: 'snapshot', check: 'checking', upload: 'upload' };
-            const onProgress = (stage: BackupStage, bytes: number, total: number | undefined) => {
-              if (progress?.stage === 'upload' && stage !== 'upload') return;
-              if (progress?.stage !== stage) {
-                progress?.line.done();
-                const size = total !== undefined ? { total } : {};
-                progress = { stage, line: createProgress({ label: labels[stage], bytes: stage !== 'check', ...size }) };
-              }
-              progress.line.update(bytes);
-            };
-            const report = await runBackup(parts.backupPlan({ onProgress }));
-            progress?.line.done();
-            if (flags.json) {
-              process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-              return;
+        withParts(flags, async (parts) => {
+          await parts.checkRemote();
+          // One line per stage: "snapshot" (bytes copied), "checking" (no byte count), then
+          // "upload" (encrypted bytes), which starts while the check still runs.
+          let progress: { stage: BackupStage; line: ReturnType<typeof createProgress> } | undefined;
+          const labels: Record<BackupStage, string> = { copy: 'snapshot', check: 'checking', upload: 'upload' };
+          const onProgress = (stage: BackupStage, bytes: number, total: number | undefined) => {
+            if (progress?.stage === 'upload' && stage !== 'upload') return;
+            if (progress?.stage !== stage) {
+              progress?.line.done();
+              const size = total !== undefined ? { total } : {};
+              progress = { stage, line: createProgress({ label: labels[stage], bytes: stage !== 'check', ...size }) };
             }
-            const lines = [
-              `backup   ${report.name}`,
-              `path     ${report.path}`,
-              `size     ${formatBytes(report.bytes)}`,
-              `duration ${formatDuration(report.durationMs)} (snapshot ${formatDuration(report.snapshotMs)})`,
-            ];
-            if (report.remote) {
-              const where = parts.remote?.store.description ?? 'remote';
-              lines.push(`remote   ${report.remote.object} on ${where} (${formatDuration(report.remote.durationMs)})`);
-            }
-            if (report.expiredLocal.length) {
-              lines.push(`expired  ${report.expiredLocal.length} local: ${report.expiredLocal.join(', ')}`);
-            }
-            if (report.remote?.expired.length) {
-              lines.push(`expired  ${report.remote.expired.length} remote: ${report.remote.expired.join(', ')}`);
-            }
-            for (const w of report.warnings) lines.push(`warning  ${w}`);
-            process.stdout.write(`${lines.join('\n')}\n`);
-          },
-          { check: flags.fullCheck ? 'full' : 'quick' },
-        ),
+            progress.line.update(bytes);
+          };
+          const report = await runBackup(parts.backupPlan({ onProgress }));
+          progress?.line.done();
+          if (flags.json) {
+            process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+            return;
+          }
+          const lines = [
+            `backup   ${report.name}`,
+            `path     ${report.path}`,
+            `size     ${formatBytes(report.bytes)}`,
+            `duration ${formatDuration(report.durationMs)} (snapshot ${formatDuration(report.snapshotMs)})`,
+          ];
+          if (report.remote) {
+            const where = parts.remote?.store.description ?? 'remote';
+            lines.push(`remote   ${report.remote.object} on ${where} (${formatDuration(report.remote.durationMs)})`);
+          }
+          if (report.expiredLocal.length) {
+            lines.push(`expired  ${report.expiredLocal.length} local: ${report.expiredLocal.join(', ')}`);
+          }
+          if (report.remote?.expired.length) {
+            lines.push(`expired  ${report.remote.expired.length} remote: ${report.remote.expired.join(', ')}`);
+          }
+          for (const w of report.warnings) lines.push(`warning  ${w}`);
+          process.stdout.write(`${lines.join('\n')}\n`);
+        }),
       ),
     );
 }

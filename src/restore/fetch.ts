@@ -4,14 +4,13 @@ import { open, rm, stat } from 'node:fs/promises';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
-import { sortBackupsNewestFirst } from '../backup/naming.js';
 import { newestTrustworthy } from '../backup/retention.js';
 import type { KeySet } from '../crypto/keys.js';
 import { createDecryptStream } from '../crypto/stream.js';
 import { ConfigError, LifeboatError } from '../errors.js';
 import { fsyncFile } from '../fs/durable.js';
 import type { LocalStore } from '../storage/local.js';
-import type { BackupStore } from '../storage/store.js';
+import type { BackupStore, StoredObject } from '../storage/store.js';
 import { fetchParallel } from './parallel-fetch.js';
 import { formatSource, type RestoreSource } from './source.js';
 import type { StepHook } from './steps.js';
@@ -71,7 +70,7 @@ export async function resolveSource(source: RestoreSource, inputs: FetchInputs):
       let name: string;
       if (source.kind === 'local') name = source.name;
       else {
-        const newest = sortBackupsNewestFirst(await local.list())[0];
+        const newest = pickLatest('local:latest', await local.list(), inputs);
         if (!newest) throw noBackups(local.description, 'check HQL_DATA_DIR; `lifeboat list` shows what exists');
         name = newest.name;
       }
@@ -99,15 +98,7 @@ export async function resolveSource(source: RestoreSource, inputs: FetchInputs):
       }
       if (source.kind === 's3')
         return { kind: 'object', name: source.object, size: (await remote.stat(source.object))?.size };
-      // Newest by the time in its name, passing over names a wrong clock made (src/backup/retention.ts).
-      const {
-        pick: newest,
-        skipped,
-        pickDistrusted,
-      } = newestTrustworthy(await remote.list(), inputs.now?.() ?? new Date());
-      for (const s of skipped) inputs.logger?.warn(`s3:latest passes over ${s.name}: ${s.reason}`);
-      if (newest && pickDistrusted)
-        inputs.logger?.warn(`s3:latest: ${newest.name} is the newest, but ${pickDistrusted}`);
+      const newest = pickLatest('s3:latest', await remote.list(), inputs);
       if (!newest) {
         throw noBackups(
           remote.description,
@@ -117,6 +108,14 @@ export async function resolveSource(source: RestoreSource, inputs: FetchInputs):
       return { kind: 'object', name: newest.name, size: newest.size };
     }
   }
+}
+
+/** The newest backup by the time in its name, passing over names a wrong clock made (src/backup/retention.ts). */
+function pickLatest<T extends StoredObject>(what: string, objects: readonly T[], inputs: FetchInputs): T | undefined {
+  const { pick, skipped, pickDistrusted } = newestTrustworthy(objects, inputs.now?.() ?? new Date());
+  for (const s of skipped) inputs.logger?.warn(`${what} passes over ${s.name}: ${s.reason}`);
+  if (pick && pickDistrusted) inputs.logger?.warn(`${what}: ${pick.name} is the newest, but ${pickDistrusted}`);
+  return pick;
 }
 
 async function readHead(path: string, length: number): Promise<Buffer> {

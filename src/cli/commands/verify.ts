@@ -41,7 +41,14 @@ export function registerVerify(program: Command): void {
         return withParts(flags, (parts) =>
           withInterrupt(async (signal) => {
             const { config } = parts;
-            const inputs = { local: parts.local, remote: parts.remote?.store, keys: config.encryption, signal };
+            const inputs = {
+              local: parts.local,
+              remote: parts.remote?.store,
+              keys: config.encryption,
+              logger: parts.logger,
+              now: () => parts.clock.now(),
+              signal,
+            };
             const resolved = await resolveSource(source, inputs);
             const folder = await openDrillFolder(flags.tempDir ? resolve(flags.tempDir) : tmpdir());
             let progress: Progress | undefined;

@@ -66,6 +66,9 @@ export const ERROR_CODES = [
   'RESTORE_CONFLICT',
   'RESTORE_INCOMPLETE',
   'RESTORE_SIDECAR',
+  // Which database a store belongs to
+  'WRONG_DATABASE',
+  'IDENTITY_UNREADABLE',
   // Files written by encrypt/decrypt
   'OUTPUT_EXISTS',
   'OUTPUT_IS_DIRECTORY',

@@ -52,6 +52,8 @@ export interface Config {
   readonly backupKeepDays: number;
   readonly backupKeepDaysLocal: number;
   readonly s3: S3Config | undefined;
+  /** Lifeboat addition: seconds an S3 request may go without progress (retries included) before it fails. */
+  readonly s3Timeout: number;
   /** Present when ENC_KEYS / [encryption] is configured. Required when S3 is. */
   readonly encryption: KeySet | undefined;
   readonly restore: RestoreConfig;
@@ -84,6 +86,8 @@ export interface ConfigOverrides {
   readonly s3Key?: string;
   readonly s3Secret?: string;
   readonly s3Prefix?: string;
+  /** Seconds (see `Config.s3Timeout`). */
+  readonly s3Timeout?: number;
   readonly backupRestoreExpectTables?: readonly string[];
   readonly encKeys?: readonly string[];
   readonly encKeyActive?: string;

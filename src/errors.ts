@@ -1,7 +1,11 @@
-/** Exit codes of the CLI: 0 ok, 1 the work failed, 2 usage or configuration error. */
+/**
+ * Exit codes of the CLI: 0 ok, 1 the work failed, 2 usage or configuration error, 3 the local
+ * backup was written and kept but its push to the remote store failed.
+ */
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
+export const EXIT_PUSH_FAILED = 3;
 
 /**
  * Every code a LifeboatError carries: `err.code` for library callers, and the `code` of an
@@ -73,6 +77,9 @@ export const ERROR_CODES = [
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+/** Codes whose CLI exit code is not EXIT_FAILURE (CONFIG_INVALID's 2 comes with ConfigError). */
+const EXIT_CODES: Partial<Record<ErrorCode, number>> = { REMOTE_PUSH_FAILED: EXIT_PUSH_FAILED };
+
 export interface ErrorDetails {
   /** What the operator should check or do next (a key, an env var, a command). */
   hint?: string;
@@ -86,13 +93,14 @@ export interface ErrorDetails {
 export class LifeboatError extends Error {
   readonly code: ErrorCode;
   readonly hint: string | undefined;
-  readonly exitCode: number = EXIT_FAILURE;
+  readonly exitCode: number;
 
   constructor(code: ErrorCode, message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'LifeboatError';
     this.code = code;
     this.hint = details.hint;
+    this.exitCode = EXIT_CODES[code] ?? EXIT_FAILURE;
   }
 }
 

@@ -2,13 +2,13 @@ import type { Logger } from 'pino';
 import { type EncryptedFileSource, openEncryptedFile } from '../crypto/encrypted-file.js';
 import type { EncryptionKey } from '../crypto/keys.js';
 import { LifeboatError } from '../errors.js';
-import { ensurePrivateDir, removeStaleTemps } from '../fs/durable.js';
+import { ensurePrivateDir } from '../fs/durable.js';
 import { acquireLock } from '../fs/lock.js';
 import { checkSnapshot, copySnapshot, type SnapshotStage } from '../snapshot/snapshot.js';
 import type { CheckMode } from '../sqlite/protocol.js';
 import type { LocalStore } from '../storage/local.js';
 import type { BackupStore, StagedObject } from '../storage/store.js';
-import { backupName } from './naming.js';
+import { backupName, isBackupName } from './naming.js';
 import { expiredBackups } from './retention.js';
 
 export interface RemoteTarget {
@@ -34,7 +34,18 @@ export interface BackupPlan {
   readonly logger: Logger;
   /** `copy` bytes, then `check` (no byte count), and `upload` (encrypted bytes) beside the check. */
   readonly onProgress?: ((stage: BackupStage, bytes: number, total: number | undefined) => void) | undefined;
+  /**
+   * Stops the run (Ctrl-C): the push is aborted (its multipart upload too) and, before the
+   * local commit, the temp file removed. The copy itself is one SQLite call: it ends first.
+   */
+  readonly signal?: AbortSignal | undefined;
 }
+
+/**
+ * Unfinished uploads in the remote store older than this are left by a run that died (none
+ * runs for a day) and are removed by the next run; younger ones may be in progress.
+ */
+export const LEFTOVER_AGE_MS = 24 * 3600 * 1000;
 
 export interface RemoteReport {
   readonly object: string;
@@ -58,10 +69,12 @@ export interface BackupReport {
   readonly warnings: readonly string[];
 }
 
-/** The remote push failed for good; the local backup exists and is kept. */
+/** The remote push failed for good; the local backup exists and is kept. The CLI exits with 3. */
 export class RemotePushError extends LifeboatError {
   readonly report: BackupReport;
   constructor(report: BackupReport, cause: unknown) {
+    const causeHint =
+      cause instanceof LifeboatError && cause.hint ? `${cause.hint}; ` : 'check the S3 settings (HQL_S3_*); ';
     super(
       'REMOTE_PUSH_FAILED',
       `backup ${report.name} was saved locally at ${report.path} but the push to the remote store failed: ${
@@ -69,8 +82,8 @@ export class RemotePushError extends LifeboatError {
       }`,
       {
         hint:
-          'check the S3 settings (HQL_S3_*) and `lifeboat list --remote`; ' +
-          'the local backup is kept and the next run pushes a new one',
+          `${causeHint}the local backup is kept: \`lifeboat serve\` (or the application) pushes the newest ` +
+          'backup once the store answers again, and the next run pushes its own',
         cause,
       },
     );
@@ -101,9 +114,18 @@ async function backupLocked(plan: BackupPlan): Promise<BackupReport> {
   const t0 = performance.now();
   const name = backupName(plan.nodeId, Math.floor(startedAt.getTime() / 1000));
   const warnings: string[] = [];
-  for (const file of await removeStaleTemps(local.dir)) {
+  // Under the folder's lock no write is in progress: every temp file is a leftover, whatever its time.
+  for (const file of await local.removeLeftovers(new Date(8.64e15), isBackupName)) {
     logger.info({ file }, 'removed a temp file left by an interrupted run');
   }
+  const interrupted = () => {
+    if (plan.signal?.aborted) {
+      throw new LifeboatError('ABORTED', `the backup of ${plan.dbFile} was interrupted; nothing was stored`, {
+        cause: plan.signal.reason,
+      });
+    }
+  };
+  interrupted();
   if (await local.stat(name)) {
     throw new LifeboatError('BACKUP_EXISTS', `a backup named ${name} already exists in ${local.dir}`, {
       hint: 'two backups started in the same second; wait a second and run it again',
@@ -116,6 +138,7 @@ async function backupLocked(plan: BackupPlan): Promise<BackupReport> {
   let copy: Awaited<ReturnType<typeof copySnapshot>>;
   try {
     copy = await copySnapshot(plan.dbFile, staged.path, { onProgress: plan.onProgress });
+    interrupted();
   } catch (err) {
     await staged.abort();
     throw err;
@@ -124,10 +147,11 @@ async function backupLocked(plan: BackupPlan): Promise<BackupReport> {
   // 2. Stage the push: encrypted on the fly from the copy, parts sent while it is checked.
   let push: Push | undefined;
   try {
-    if (remote) push = await Push.stage(name, staged.path, remote, plan.onProgress);
+    if (remote) push = await Push.stage(name, staged.path, remote, plan.onProgress, plan.signal);
     // 3. Check the copy; 4. commit it locally.
     plan.onProgress?.('check', 0, undefined);
     await checkSnapshot(staged.path, plan.dbFile, plan.check);
+    interrupted();
     await staged.commit();
   } catch (err) {
     await push?.abort();
@@ -180,6 +204,7 @@ async function backupLocked(plan: BackupPlan): Promise<BackupReport> {
           expired: await applyRetention(remote.store, plan.keepDaysRemote, name, plan.now(), logger, warnings),
         }
       : undefined;
+  if (remoteReport && remote) await removeRemoteLeftovers(remote.store, plan.now(), logger, warnings);
   const done: BackupReport = { ...report, durationMs: performance.now() - t0, remote: remoteReport };
   logger.info(
     {
@@ -209,11 +234,13 @@ class Push {
     file: string,
     remote: RemoteTarget,
     onProgress: BackupPlan['onProgress'],
+    signal?: AbortSignal,
   ): Promise<Push> {
     const source = await openEncryptedFile(file, remote.key);
     const total = source.size;
     const staged = remote.store.stage(name, source, {
       ...(onProgress ? { onProgress: (bytes: number) => onProgress('upload', bytes, total) } : {}),
+      ...(signal ? { signal } : {}),
     });
     return new Push(source, staged);
   }
@@ -238,6 +265,43 @@ class Push {
   /** From staging (while the copy was still checked) to the commit. */
   elapsedMs(): number {
     return (this.finishedAt ?? performance.now()) - this.startedAt;
+  }
+}
+
+/**
+ * Pushes a backup file that is already in the local folder, as a run does: encrypted with the
+ * remote's active key, staged and committed under the same name; a failure aborts the upload.
+ * For the catch-up of a backup whose own push failed (src/remote/monitor.ts).
+ */
+export async function pushBackupFile(
+  name: string,
+  file: string,
+  remote: RemoteTarget,
+  signal?: AbortSignal,
+): Promise<{ durationMs: number }> {
+  const push = await Push.stage(name, file, remote, undefined, signal);
+  await push.commit();
+  return { durationMs: push.elapsedMs() };
+}
+
+/** After a push worked (the store answers): unfinished uploads of runs that died, a day or more ago. */
+export async function removeRemoteLeftovers(
+  store: BackupStore,
+  now: Date,
+  logger: Logger,
+  warnings: string[] = [],
+): Promise<string[]> {
+  if (!store.removeLeftovers) return [];
+  try {
+    const removed = await store.removeLeftovers(new Date(now.getTime() - LEFTOVER_AGE_MS), isBackupName);
+    if (removed.length)
+      logger.info({ store: store.description, removed }, 'removed unfinished uploads of runs that died');
+    return removed;
+  } catch (err) {
+    const msg = `could not remove unfinished uploads from ${store.description}: ${(err as Error).message}`;
+    logger.warn(msg);
+    warnings.push(msg);
+    return [];
   }
 }
 

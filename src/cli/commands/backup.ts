@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { type BackupStage, runBackup } from '../../backup/job.js';
+import { type BackupReport, type BackupStage, RemotePushError, runBackup } from '../../backup/job.js';
+import { LifeboatError } from '../../errors.js';
 import { type ConfigFlag, formatBytes, formatDuration, withConfigOption, withParts } from '../context.js';
 import { createProgress } from '../progress.js';
 import { action } from '../run.js';
@@ -10,7 +11,13 @@ interface BackupFlags extends ConfigFlag {
   fullCheck?: boolean;
 }
 
-/** `lifeboat backup`: one backup now (snapshot, verify, push when S3 is configured, retention). */
+/**
+ * `lifeboat backup`: one backup now (snapshot, verify, push when S3 is configured, retention).
+ * S3 is not asked before: the local backup is taken whatever S3 does, and when only its push
+ * fails the command exits with 3 (EXIT_PUSH_FAILED), the local backup kept. SIGINT/SIGTERM
+ * stop the run cleanly: the push's multipart upload is aborted and, before the local commit,
+ * the temp file removed; a second signal exits at once.
+ */
 export function registerBackup(program: Command): void {
   withConfigOption(program.command('backup'))
     .description('take one backup now; pushes it encrypted to S3 when S3 is configured')
@@ -22,7 +29,6 @@ export function registerBackup(program: Command): void {
         withParts(
           flags,
           async (parts) => {
-            await parts.checkRemote();
             // One line per stage: "snapshot" (bytes copied), "checking" (no byte count), then
             // "upload" (encrypted bytes), which starts while the check still runs.
             let progress: { stage: BackupStage; line: ReturnType<typeof createProgress> } | undefined;
@@ -36,7 +42,26 @@ export function registerBackup(program: Command): void {
               }
               progress.line.update(bytes);
             };
-            const report = await runBackup(parts.backupPlan({ onProgress }));
+            let report: BackupReport;
+            try {
+              report = await interruptible((signal) => runBackup(parts.backupPlan({ onProgress, signal })));
+            } catch (err) {
+              progress?.line.done();
+              // The local backup exists: say where, then fail with the push's error (exit 3).
+              if (err instanceof RemotePushError) {
+                const kept = err.report;
+                if (flags.json) {
+                  const cause = err.cause instanceof LifeboatError ? err.cause : undefined;
+                  const failure = { code: cause?.code ?? err.code, message: err.message };
+                  process.stdout.write(`${JSON.stringify({ ...kept, pushFailure: failure }, null, 2)}\n`);
+                } else
+                  process.stdout.write(
+                    `backup   ${kept.name}\npath     ${kept.path}\nsize     ${formatBytes(kept.bytes)}\n` +
+                      'remote   not pushed (see below); the local backup is kept\n',
+                  );
+              }
+              throw err;
+            }
             progress?.line.done();
             if (flags.json) {
               process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -65,4 +90,25 @@ export function registerBackup(program: Command): void {
         ),
       ),
     );
+}
+
+/**
+ * Runs `work` with a signal that SIGINT or SIGTERM aborts, so it can clean up (abort the
+ * upload, remove the temp file) before the process ends; a second signal exits at once.
+ */
+async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stop.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
+    process.stderr.write(`lifeboat: ${signal}: stopping the backup (aborting its upload); again to exit at once\n`);
+    stop.abort(new LifeboatError('ABORTED', `interrupted by ${signal}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await work(stop.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }

@@ -168,7 +168,8 @@ localTest(
           parts.close();
         }
       };
-      const first = await run(new Date());
+      // A minute on, so its name differs from the killed run's (which may have committed locally).
+      const first = await run(new Date(Date.now() + 60_000));
       assert.ok(first.remote, 'pushed');
       assert.equal(await danglingUploads(direct), 1, 'an upload minutes old may still be running: kept');
       assert.ok(!files().some((f) => f.startsWith('.lifeboat-tmp-')), 'no temp file of the killed run is left');

@@ -51,7 +51,8 @@ export interface S3StoreOptions {
   /**
    * One attempt (or a download's body) fails when its connection carries no bytes either way
    * for this long, and is retried while `timeoutMs` allows. Default: half of `timeoutMs` for
-   * control requests and downloads (so a stalled one is tried twice), `timeoutMs` for data.
+   * control requests and downloads (so a stalled one is tried twice); for an upload's data
+   * the stall watch of `timeoutMs` comes first (this is a second of slack above it).
    */
   readonly idleTimeoutMs?: number;
   /** TCP (and TLS) connection set-up limit. Default 10 s, or the idle timeout when shorter. */
@@ -167,7 +168,9 @@ export class S3Store implements BackupStore {
     // aws-chunked trailers without a Content-Length, which Ceph RGW 16 (and other stores)
     // refuse with 411 MissingContentLength. The bytes are AEAD-encrypted either way.
     this.#dataClient = new S3Client({
-      ...clientConfig(1, options.idleTimeoutMs ?? this.#timeoutMs),
+      // A little over the bound: the stall watch of upload.ts ends a stalled part first, with
+      // a message that says what the bound is; this is the safety net below it.
+      ...clientConfig(1, options.idleTimeoutMs ?? this.#timeoutMs + 1000),
       requestChecksumCalculation: 'WHEN_REQUIRED',
       logger: { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: toDebug, error: toDebug },
     });

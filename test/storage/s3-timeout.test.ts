@@ -108,10 +108,12 @@ test('closing the store ends a request in flight at once with ABORTED, not after
   }
 });
 
-localTest(
-  'a server that hangs mid-upload: the upload fails within the bound; the abort that could not get through ' +
-    'is remembered, and removeLeftovers removes the upload once the server answers again',
-  async () => {
+for (const unseen of [false, true]) {
+  const title = unseen
+    ? 'a server that hangs mid-upload and acts on the abort without answering: removeLeftovers finds it gone'
+    : 'a server that hangs mid-upload: the upload fails within the bound; the abort that could not get through ' +
+      'is remembered, and removeLeftovers removes the upload once the server answers again';
+  localTest(title, async () => {
     const { proxy, config, direct } = await withProxy();
     const T = 2000;
     const store = new S3Store(config, { timeoutMs: T, partSizeBytes: 5 * MiB, queueSize: 3 });
@@ -122,7 +124,8 @@ localTest(
       const put = storeObject(store, 'backup_node_1_600.sqlite', patternSource(11 * MiB, 6));
       put.catch(() => undefined);
       await waitForParts(s3.client(), direct, 'backup_node_1_600.sqlite', 1);
-      proxy.hang(); // now the whole server: the abort after the failure hangs too
+      // Now the whole server hangs: the abort after the failure gets no answer either.
+      proxy.hang(unseen ? { kind: 'stall' } : undefined);
       await assert.rejects(put, (err: unknown) => {
         isLifeboat('S3_TIMEOUT')(err);
         assert.match((err as Error).message, /no byte moved for 2 s|inactivity/);
@@ -131,19 +134,20 @@ localTest(
       const took = performance.now() - t0;
       // The stalled parts fail at T; the abort is one more control request (another T at most).
       assert.ok(took < 2 * T + 1500, `failed after ${took.toFixed(0)} ms`);
-      assert.equal(await danglingUploads(direct), 1, 'the abort could not get through');
+      assert.equal(await danglingUploads(direct), unseen ? 0 : 1, 'whether the abort reached the server');
 
       proxy.set({ kind: 'none' });
       // The upload is seconds old: only the one remembered is removed, the age rule removes none.
       assert.deepEqual(await store.removeLeftovers(new Date(0)), ['backup_node_1_600.sqlite']);
       assert.equal(await danglingUploads(direct), 0);
+      assert.deepEqual(await store.removeLeftovers(new Date(0)), [], 'nothing is remembered any more');
       assert.deepEqual(await names(direct), []);
     } finally {
       store.close();
       await proxy.close();
     }
-  },
-);
+  });
+}
 
 localTest('an upload that takes far longer than the bound is not cut off while its bytes keep moving', async () => {
   const { proxy, config, direct } = await withProxy();

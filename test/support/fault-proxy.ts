@@ -82,10 +82,11 @@ export class FaultProxy {
 
   /**
    * The whole server hangs from now on: nothing more passes any open connection, and new ones
-   * are accepted but nothing they send reaches the server (set() ends it for new connections).
+   * get `next`: by default nothing they send reaches the server; `{ kind: 'stall' }` lets their
+   * requests through (the server acts on them) but no answer back. set() ends it for new ones.
    */
-  hang(): void {
-    this.fault = { kind: 'hangAfter', afterBytes: 0 };
+  hang(next: Fault = { kind: 'hangAfter', afterBytes: 0 }): void {
+    this.fault = next;
     for (const freeze of this.freezers) freeze();
   }
 

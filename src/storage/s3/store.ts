@@ -20,7 +20,7 @@ import { LifeboatError } from '../../errors.js';
 import { silentLogger } from '../../log.js';
 import type { BackupStore, ByteRange, RangeSource, StagedObject, StageOptions, StoredObject } from '../store.js';
 import { withDeadline } from './deadline.js';
-import { classifyS3Error, isPreconditionFailed, sanitize } from './errors.js';
+import { classifyS3Error, errorFacts, isPreconditionFailed, sanitize } from './errors.js';
 import { SourceFailed, stageUpload, UploadStopped } from './upload.js';
 
 const MiB = 1024 * 1024;
@@ -366,11 +366,19 @@ export class S3Store implements BackupStore {
     const removed: string[] = [];
     const abort = async (key: string, uploadId: string) => {
       const name = key.slice(prefix.length);
-      await this.#send(`abort of the unfinished upload of ${name}`, undefined, (abortSignal) =>
-        this.#client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }), {
-          abortSignal,
-        }),
-      );
+      try {
+        await this.#deadline(undefined, (abortSignal) =>
+          this.#client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }), {
+            abortSignal,
+          }),
+        );
+      } catch (err) {
+        // An earlier abort may have reached the server although its answer did not come back.
+        const { name: code, status } = errorFacts(err);
+        if (code !== 'NoSuchUpload' && status !== 404) {
+          throw classifyS3Error(err, this.config, `abort of the unfinished upload of ${name}`);
+        }
+      }
       this.#unaborted.delete(uploadId);
       removed.push(name);
       this.#logger.info({ object: key, uploadId }, 'removed an unfinished multipart upload');

@@ -28,7 +28,7 @@ export interface ComposeOptions {
   readonly clock?: Clock | undefined;
   /** A remote store of the caller's own, instead of the configured S3 bucket. */
   readonly remoteStore?: BackupStore | undefined;
-  /** Options of the configured S3 store (timeouts, part size). */
+  /** Options of the configured S3 store (part size, …); its timeout comes from `s3_timeout` unless set here. */
   readonly s3?: S3StoreOptions | undefined;
 }
 
@@ -63,7 +63,7 @@ export interface Composition {
   };
   /** Checks that the remote store answers and accepts the credentials (S3); nothing to check otherwise. */
   checkRemote(): Promise<void>;
-  backupPlan(run?: { onProgress?: BackupPlan['onProgress'] }): BackupPlan;
+  backupPlan(run?: { onProgress?: BackupPlan['onProgress']; signal?: AbortSignal | undefined }): BackupPlan;
   restorePlan(source: RestoreSource, run: RestoreRun): RestorePlan;
   /** Frees the remote store's connections. */
   close(): void;
@@ -80,7 +80,9 @@ export function compose(options: ComposeOptions): Composition {
   const dbFile = options.dbPath === undefined ? config.paths.dbFile : resolve(cwd, options.dbPath);
   const local = new LocalStore(config.paths.backupsDir);
   const s3 =
-    options.remoteStore === undefined && config.s3 ? new S3Store(config.s3, { logger, ...options.s3 }) : undefined;
+    options.remoteStore === undefined && config.s3
+      ? new S3Store(config.s3, { logger, timeoutMs: config.s3Timeout * 1000, ...options.s3 })
+      : undefined;
   const store = options.remoteStore ?? s3;
   if (store && !config.encryption) {
     throw new ConfigError([
@@ -118,6 +120,7 @@ export function compose(options: ComposeOptions): Composition {
       clock,
       logger,
       onProgress: run.onProgress,
+      signal: run.signal,
     }),
     restorePlan: (source, run) => ({
       source,

@@ -1,7 +1,11 @@
-/** Exit codes of the CLI: 0 ok, 1 the work failed, 2 usage or configuration error. */
+/**
+ * Exit codes of the CLI: 0 ok, 1 the work failed, 2 usage or configuration error, 3 the local
+ * backup was written and kept but its push to the remote store failed, 4 no backup to restore.
+ */
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
+export const EXIT_PUSH_FAILED = 3;
 /** `lifeboat restore`/`verify` found no backup to restore (`s3:latest` or `local:latest` with none). */
 export const EXIT_NO_BACKUPS = 4;
 
@@ -82,6 +86,12 @@ export const ERROR_CODES = [
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+/** Codes whose CLI exit code is not EXIT_FAILURE (CONFIG_INVALID's 2 comes with ConfigError). */
+const EXIT_CODES: Partial<Record<ErrorCode, number>> = {
+  REMOTE_PUSH_FAILED: EXIT_PUSH_FAILED,
+  NO_BACKUPS: EXIT_NO_BACKUPS,
+};
+
 export interface ErrorDetails {
   /** What the operator should check or do next (a key, an env var, a command). */
   hint?: string;
@@ -102,7 +112,7 @@ export class LifeboatError extends Error {
     this.name = 'LifeboatError';
     this.code = code;
     this.hint = details.hint;
-    this.exitCode = code === 'NO_BACKUPS' ? EXIT_NO_BACKUPS : EXIT_FAILURE;
+    this.exitCode = EXIT_CODES[code] ?? EXIT_FAILURE;
   }
 }
 

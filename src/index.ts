@@ -12,6 +12,7 @@ export {
   type LifeboatOptions,
 } from './lifeboat.js';
 export type { RestoreReport } from './restore/restore.js';
+export type { RemoteState, RemoteStatus } from './server/status.js';
 export { LocalStore } from './storage/local.js';
 export { S3Store, type S3StoreOptions } from './storage/s3/store.js';
 export type {

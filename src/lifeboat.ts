@@ -12,13 +12,14 @@ import { ensureDir } from './fs/durable.js';
 import { acquireLock, type LockHandle } from './fs/lock.js';
 import { silentLogger } from './log.js';
 import { enableGarbageCollection } from './memory.js';
+import { RemoteMonitor } from './remote/monitor.js';
 import { type RestoreReport, restoreDatabase } from './restore/restore.js';
 import { parseRestoreSource } from './restore/source.js';
 import { restoreAtStartup } from './restore/startup.js';
 import type { Clock } from './schedule/clock.js';
 import { type CronSchedule, parseCron } from './schedule/cron.js';
 import { Scheduler } from './schedule/scheduler.js';
-import { maxBackupAgeMs, type StatusReport } from './server/status.js';
+import { maxBackupAgeMs, type RemoteStatus, type StatusReport } from './server/status.js';
 import Database from './sqlite/driver.js';
 import type { LocalStore } from './storage/local.js';
 import type { BackupStore, StoredObject } from './storage/store.js';
@@ -95,13 +96,15 @@ export class Lifeboat {
   private queue: Promise<unknown> = Promise.resolve();
   private lastReport: BackupReport | undefined;
   /** Kept after later successes, for /metrics; /health compares it with the last success. */
-  private lastFailure: { at: Date; message: string } | undefined;
+  private lastFailure: { at: Date; message: string; remoteOnly: boolean } | undefined;
   private lastAttemptFailed = false;
   private readonly counts = { successes: 0, failures: 0, pushFailures: 0 };
   private readonly startedAt: Date;
   private readonly schedule: CronSchedule | undefined;
   private startupBackup: Promise<void> | undefined;
   private closed = false;
+  /** The remote store's health and the catch-up after an outage; undefined without a remote store. */
+  private readonly monitor: RemoteMonitor | undefined;
 
   private constructor(init: {
     parts: Composition;
@@ -135,6 +138,16 @@ export class Lifeboat {
           },
         })
       : undefined;
+    this.monitor = parts.remote
+      ? new RemoteMonitor({
+          remote: parts.remote,
+          local: parts.local,
+          lockFile: parts.locks.backups,
+          clock: this.clock,
+          logger: this.logger,
+          serialize: (work) => this.inLine(work),
+        })
+      : undefined;
   }
 
   static async open(options: LifeboatOptions = {}): Promise<Lifeboat> {
@@ -164,9 +177,13 @@ export class Lifeboat {
     }
   }
 
+  /**
+   * Never waits for the remote store (it is checked in the background, see RemoteMonitor),
+   * except for a start-up restore from it (HQL_BACKUP_RESTORE=s3:…), which needs it and is
+   * bounded by cluster.s3_timeout per request.
+   */
   private static async start(parts: Composition, options: LifeboatOptions): Promise<Lifeboat> {
     const { dbFile, mode, logger } = parts;
-    await parts.checkRemote();
     await ensureDir(parts.config.paths.backupsDir);
     if (mode === 'embedded') await ensureDir(dirname(dbFile));
     else await assertDatabaseExists(dbFile);
@@ -238,6 +255,8 @@ export class Lifeboat {
         },
       );
     }
+    // After the first backup was queued: the catch-up runs after it, and finds it pushed.
+    this.monitor?.start();
   }
 
   /** Resolves when the start-up backup (if any) has finished, successfully or not. */
@@ -257,15 +276,49 @@ export class Lifeboat {
         this.lastReport = report;
         this.lastAttemptFailed = false;
         this.counts.successes++;
+        if (report.remote) this.monitor?.pushed();
       },
       (err: unknown) => {
+        const remoteOnly = err instanceof RemotePushError;
         this.lastAttemptFailed = true;
-        this.lastFailure = { at: this.clock.now(), message: describe(err) };
+        this.lastFailure = { at: this.clock.now(), message: describe(err), remoteOnly };
+        // Once, as a failed attempt; the push failures are a subset of these, not more of them.
         this.counts.failures++;
-        if (err instanceof RemotePushError) this.counts.pushFailures++;
+        if (remoteOnly) {
+          this.counts.pushFailures++;
+          this.monitor?.pushFailed(err);
+        }
       },
     );
     return run;
+  }
+
+  /** Runs work after the backup in progress and before the next (the catch-up push). */
+  private inLine<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work);
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /**
+   * The remote store's health: ok, failing (with the error and since when) or unknown (not
+   * heard from yet); undefined without a remote store.
+   */
+  remoteStatus(): RemoteStatus | undefined {
+    return this.monitor?.status();
+  }
+
+  /**
+   * Asks the remote store now instead of at the next check, and pushes the newest local
+   * backup when the store lacks it. Resolves with the resulting status (never rejects for a
+   * failing store: the status says why).
+   */
+  async checkRemote(): Promise<RemoteStatus | undefined> {
+    if (this.closed) throw new LifeboatError('CLOSED', 'this Lifeboat instance is closed');
+    return this.monitor?.check();
   }
 
   /**
@@ -330,11 +383,17 @@ export class Lifeboat {
     return this.scheduler?.nextRunAt();
   }
 
-  status(): { lastBackup: BackupReport | undefined; lastError: string | undefined; nextBackupAt: Date | undefined } {
+  status(): {
+    lastBackup: BackupReport | undefined;
+    lastError: string | undefined;
+    nextBackupAt: Date | undefined;
+    remote: RemoteStatus | undefined;
+  } {
     return {
       lastBackup: this.lastReport,
       lastError: this.lastAttemptFailed ? this.lastFailure?.message : undefined,
       nextBackupAt: this.nextBackupAt(),
+      remote: this.remoteStatus(),
     };
   }
 
@@ -363,6 +422,7 @@ export class Lifeboat {
       localCount: local.length,
       nextBackupAt: this.nextBackupAt(),
       maxAgeMs: this.schedule ? maxBackupAgeMs(this.schedule, now) : undefined,
+      remote: this.remoteStatus(),
     };
   }
 
@@ -370,6 +430,7 @@ export class Lifeboat {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.monitor?.stop();
     await this.scheduler?.stop();
     await this.queue;
     this.handle?.close();

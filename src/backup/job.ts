@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { type EncryptedFileSource, openEncryptedFile } from '../crypto/encrypted-file.js';
 import type { EncryptionKey } from '../crypto/keys.js';
 import { LifeboatError } from '../errors.js';
-import { ensureDir, removeStaleTemps } from '../fs/durable.js';
+import { ensureDir } from '../fs/durable.js';
 import { isMissing } from '../fs/errno.js';
 import { acquireLock } from '../fs/lock.js';
 import { ensureFreeSpace } from '../fs/space.js';
@@ -11,7 +11,7 @@ import type { Clock } from '../schedule/clock.js';
 import { checkSnapshot, copySnapshot, type SnapshotStage } from '../snapshot/snapshot.js';
 import type { LocalStore } from '../storage/local.js';
 import type { BackupStore, StagedObject } from '../storage/store.js';
-import { backupName } from './naming.js';
+import { backupName, isBackupName } from './naming.js';
 import { decideRetention, type RetentionPolicy } from './retention.js';
 
 export interface RemoteTarget {
@@ -49,7 +49,18 @@ export interface BackupPlan {
   readonly onProgress?: ((stage: BackupStage, bytes: number, total: number | undefined) => void) | undefined;
   /** Fault hook for tests, as the restore's steps.ts: runs after the free-space check, before the copy. */
   readonly beforeCopy?: (() => Promise<void> | void) | undefined;
+  /**
+   * Stops the run (Ctrl-C): the push is aborted (its multipart upload too) and, before the
+   * local commit, the temp file removed. The copy itself is one SQLite call: it ends first.
+   */
+  readonly signal?: AbortSignal | undefined;
 }
+
+/**
+ * Unfinished uploads in the remote store older than this are left by a run that died (none
+ * runs for a day) and are removed by the next run; younger ones may be in progress.
+ */
+export const LEFTOVER_AGE_MS = 24 * 3600 * 1000;
 
 export interface RemoteReport {
   readonly object: string;
@@ -76,10 +87,12 @@ export interface BackupReport {
   readonly warnings: readonly string[];
 }
 
-/** The remote push failed for good; the local backup exists and is kept. */
+/** The remote push failed for good; the local backup exists and is kept. The CLI exits with 3. */
 export class RemotePushError extends LifeboatError {
   readonly report: BackupReport;
   constructor(report: BackupReport, cause: unknown) {
+    const causeHint =
+      cause instanceof LifeboatError && cause.hint ? `${cause.hint}; ` : 'check the S3 settings (HQL_S3_*); ';
     super(
       'REMOTE_PUSH_FAILED',
       `backup ${report.name} was saved locally at ${report.path} but the push to the remote store failed: ${
@@ -87,8 +100,8 @@ export class RemotePushError extends LifeboatError {
       }`,
       {
         hint:
-          'check the S3 settings (HQL_S3_*) and `lifeboat list --remote`; ' +
-          'the local backup is kept and the next run pushes a new one',
+          `${causeHint}the local backup is kept: \`lifeboat serve\` (or the application) pushes the newest ` +
+          'backup once the store answers again, and the next run pushes its own',
         cause,
       },
     );
@@ -116,9 +129,18 @@ export async function runBackup(plan: BackupPlan): Promise<BackupReport> {
  */
 async function backupLocked(plan: BackupPlan): Promise<BackupReport> {
   const { logger, local, remote } = plan;
-  for (const file of await removeStaleTemps(local.dir)) {
+  // Under the folder's lock no write is in progress: every temp file is a leftover, whatever its time.
+  for (const file of await local.removeLeftovers(new Date(8.64e15), isBackupName)) {
     logger.info({ file }, 'removed a temp file left by an interrupted run');
   }
+  const interrupted = () => {
+    if (plan.signal?.aborted) {
+      throw new LifeboatError('ABORTED', `the backup of ${plan.dbFile} was interrupted; nothing was stored`, {
+        cause: plan.signal.reason,
+      });
+    }
+  };
+  interrupted();
   const { name, startedAt } = await freeName(plan);
   const t0 = performance.now();
   const warnings: string[] = [];
@@ -134,6 +156,7 @@ async function backupLocked(plan: BackupPlan): Promise<BackupReport> {
   let copy: Awaited<ReturnType<typeof copySnapshot>>;
   try {
     copy = await copySnapshot(plan.dbFile, staged.path, { onProgress: plan.onProgress });
+    interrupted();
   } catch (err) {
     await staged.abort();
     throw err;
@@ -142,10 +165,11 @@ async function backupLocked(plan: BackupPlan): Promise<BackupReport> {
   // 2. Stage the push: encrypted on the fly from the copy, parts sent while it is checked.
   let push: Push | undefined;
   try {
-    if (remote) push = await Push.stage(name, staged.path, remote, plan.onProgress);
+    if (remote) push = await Push.stage(name, staged.path, remote, plan.onProgress, plan.signal);
     // 3. Check the copy; 4. commit it locally.
     plan.onProgress?.('check', 0, undefined);
     await checkSnapshot(staged.path, plan.dbFile, plan.expectTables);
+    interrupted();
     await staged.commit();
   } catch (err) {
     await push?.abort();
@@ -201,6 +225,7 @@ async function backupLocked(plan: BackupPlan): Promise<BackupReport> {
           expired: await retention(remote.store, plan.keepDaysRemote),
         }
       : undefined;
+  if (remoteReport && remote) await removeRemoteLeftovers(remote.store, plan.clock.now(), logger, warnings);
   const done: BackupReport = { ...report, durationMs: performance.now() - t0, remote: remoteReport };
   logger.info(
     {
@@ -230,11 +255,13 @@ class Push {
     file: string,
     remote: RemoteTarget,
     onProgress: BackupPlan['onProgress'],
+    signal?: AbortSignal,
   ): Promise<Push> {
     const source = await openEncryptedFile(file, remote.key);
     const total = source.size;
     const staged = remote.store.stage(name, source, {
       ...(onProgress ? { onProgress: (bytes: number) => onProgress('upload', bytes, total) } : {}),
+      ...(signal ? { signal } : {}),
     });
     return new Push(source, staged);
   }
@@ -291,6 +318,43 @@ async function sourceBytes(dbFile: string): Promise<number | undefined> {
   };
   const db = await size(dbFile);
   return db === undefined ? undefined : db + ((await size(`${dbFile}-wal`)) ?? 0);
+}
+
+/**
+ * Pushes a backup file that is already in the local folder, as a run does: encrypted with the
+ * remote's active key, staged and committed under the same name; a failure aborts the upload.
+ * For the catch-up of a backup whose own push failed (src/remote/monitor.ts).
+ */
+export async function pushBackupFile(
+  name: string,
+  file: string,
+  remote: RemoteTarget,
+  signal?: AbortSignal,
+): Promise<{ durationMs: number }> {
+  const push = await Push.stage(name, file, remote, undefined, signal);
+  await push.commit();
+  return { durationMs: push.elapsedMs() };
+}
+
+/** After a push worked (the store answers): unfinished uploads of runs that died, a day or more ago. */
+export async function removeRemoteLeftovers(
+  store: BackupStore,
+  now: Date,
+  logger: Logger,
+  warnings: string[] = [],
+): Promise<string[]> {
+  if (!store.removeLeftovers) return [];
+  try {
+    const removed = await store.removeLeftovers(new Date(now.getTime() - LEFTOVER_AGE_MS), isBackupName);
+    if (removed.length)
+      logger.info({ store: store.description, removed }, 'removed unfinished uploads of runs that died');
+    return removed;
+  } catch (err) {
+    const msg = `could not remove unfinished uploads from ${store.description}: ${(err as Error).message}`;
+    logger.warn(msg);
+    warnings.push(msg);
+    return [];
+  }
 }
 
 async function applyRetention(

@@ -279,6 +279,23 @@ export const KEYS = {
     doc: 'object key prefix, used literally: `prod/` gives `prod/backup_node_1_….sqlite`; must not start with `/`',
     show: (c) => whenS3(c, (s3) => s3.prefix, c.s3?.prefix ? undefined : 'bucket root'),
   },
+  s3Timeout: {
+    section: 'cluster',
+    toml: 's3_timeout',
+    env: 'HQL_S3_TIMEOUT',
+    kind: 'u16',
+    default: 30,
+    override: 's3Timeout',
+    lifeboatOnly: true,
+    min: 1,
+    unit: 'seconds',
+    doc:
+      'seconds an S3 request may go without progress before it fails, retries included: a small request ' +
+      '(list, head, create, complete, abort) must be answered within it, a part of an upload or a download ' +
+      'fails when no byte moved for it; a large upload that keeps moving is never cut off ' +
+      '([disaster-recovery.md](disaster-recovery.md#s3-is-down))',
+    show: (c) => whenS3(c, () => c.s3Timeout, 'seconds without progress before an S3 request fails'),
+  },
   expectTables: {
     section: 'cluster',
     toml: 'backup_restore_expect_tables',

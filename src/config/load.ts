@@ -425,6 +425,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const backupKeepMin = r.getOrDefault(KEYS.backupKeepMin);
 
   const { s3, requested: s3Requested } = readS3(r);
+  const s3Timeout = r.getOrDefault(KEYS.s3Timeout);
   const encryption = readKeys(r, s3Requested);
 
   const restore: RestoreConfig = Object.freeze({
@@ -454,6 +455,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     backupKeepDaysLocal,
     backupKeepMin,
     s3,
+    s3Timeout,
     encryption,
     restore,
     paths: Object.freeze({
@@ -473,7 +475,7 @@ function readS3(r: Reader): { s3: S3Config | undefined; requested: boolean } {
   const url = r.get(KEYS.s3Url);
   const urlGiven = r.isSet(KEYS.s3Url);
   if (!urlGiven) {
-    const stray = [KEYS.s3Bucket, KEYS.s3Region, KEYS.s3Key, KEYS.s3Secret, KEYS.s3Prefix]
+    const stray = [KEYS.s3Bucket, KEYS.s3Region, KEYS.s3Key, KEYS.s3Secret, KEYS.s3Prefix, KEYS.s3Timeout]
       .filter((s) => r.isSet(s))
       .map((s) => `${s.section}.${s.toml}`);
     if (stray.length > 0)

@@ -56,6 +56,8 @@ export interface Config {
   /** Lifeboat addition: backups kept in each store whatever their age. */
   readonly backupKeepMin: number;
   readonly s3: S3Config | undefined;
+  /** Lifeboat addition: seconds an S3 request may go without progress (retries included) before it fails. */
+  readonly s3Timeout: number;
   /** Present when ENC_KEYS / [encryption] is configured. Required when S3 is. */
   readonly encryption: KeySet | undefined;
   readonly restore: RestoreConfig;
@@ -89,6 +91,8 @@ export interface ConfigOverrides {
   readonly s3Key?: string;
   readonly s3Secret?: string;
   readonly s3Prefix?: string;
+  /** Seconds (see `Config.s3Timeout`). */
+  readonly s3Timeout?: number;
   readonly backupRestoreExpectTables?: readonly string[];
   readonly backupRestoreIfMissing?: RestoreSource;
   readonly encKeys?: readonly string[];

@@ -88,6 +88,7 @@ async function handle(
     localBackups: report.localCount,
     nextBackupAt: report.nextBackupAt ?? null,
     counts: { successes: report.successes, failures: report.failures, pushFailures: report.pushFailures },
+    remote: report.remote ?? null,
   };
   send(
     res,

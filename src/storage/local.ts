@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream, type Dirent } from 'node:fs';
-import { readdir, rm, stat, unlink } from 'node:fs/promises';
+import { lstat, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -153,6 +153,35 @@ export class LocalStore implements BackupStore {
     } catch (err) {
       if (!isMissing(err)) throw err;
     }
+  }
+
+  /**
+   * Removes temp files (`.lifeboat-tmp-{name}.{random}` and their `-journal`) last modified
+   * before `olderThan` whose `{name}` `isOwn` accepts: what a run that died left behind.
+   */
+  async removeLeftovers(olderThan: Date, isOwn: (name: string) => boolean = () => true): Promise<string[]> {
+    let entries: string[];
+    try {
+      entries = await readdir(this.dir);
+    } catch (err) {
+      if (isMissing(err)) return [];
+      throw err;
+    }
+    const removed: string[] = [];
+    for (const entry of entries) {
+      if (!entry.startsWith(TEMP_PREFIX)) continue;
+      const name = entry
+        .slice(TEMP_PREFIX.length)
+        .replace(/(?:-journal|-wal|-shm)$/, '')
+        .replace(/\.[^.]*$/, '');
+      if (!isOwn(name)) continue;
+      const path = join(this.dir, entry);
+      const s = await lstat(path).catch(() => undefined);
+      if (!s || !(s.mtime < olderThan)) continue;
+      await rm(path, { force: true, recursive: true });
+      removed.push(entry);
+    }
+    return removed;
   }
 
   /** Full path of a stored name; rejects names that would escape the folder or look like a temp file. */

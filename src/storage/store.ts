@@ -73,6 +73,14 @@ export interface BackupStore {
   create(name: string, body: Buffer): Promise<StoredObject>;
   /** Removes an object; a missing name is not an error. */
   delete(name: string): Promise<void>;
+  /**
+   * Removes what interrupted writes left behind — temp files of a folder, unfinished multipart
+   * uploads of a bucket — that began before `olderThan` and would have been named as `isOwn`
+   * accepts (default: any name); returns those names. Only the caller knows when nothing
+   * can be writing any more: pass a time well before any write in progress. Optional: a store
+   * without leftovers need not have it.
+   */
+  removeLeftovers?(olderThan: Date, isOwn?: (name: string) => boolean): Promise<string[]>;
 }
 
 /** Stages and commits in one go; an error aborts what was staged. */

@@ -128,6 +128,7 @@ const SAMPLES: Readonly<Record<keyof typeof KEYS, string>> = {
   s3Key: 'access',
   s3Secret: 'secret',
   s3Prefix: 'prod/',
+  s3Timeout: '45',
   expectTables: 'users,sessions',
   restore: 's3:latest',
   skipValidation: 'true',
@@ -190,6 +191,7 @@ test('the loader reads every key of the table from its environment variable, the
   for (const c of [fromEnv, fromFile, fromCode]) {
     assert.equal(c.backupKeepDays, 11);
     assert.equal(c.s3?.prefix, 'prod/');
+    assert.equal(c.s3Timeout, 45);
     assert.deepEqual(c.restore.expectTables, ['users', 'sessions']);
     assert.equal(c.encryption?.active.id, 'k1');
   }

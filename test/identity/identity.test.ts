@@ -61,7 +61,9 @@ test('a second database pointed at the same backups folder is refused, naming bo
   );
 });
 
-test('a database without its id file takes the id of a marker that names it (upgrade, restore by other means)', async () => {
+const takesMarkerId =
+  'a database without its id file takes the id of a marker that names it (upgrade, restore elsewhere)';
+test(takesMarkerId, async () => {
   const db = database();
   const local = new LocalStore(join(tempDir(), 'backups'));
   const remote = new LocalStore(join(tempDir(), 'remote'));

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { before, test } from 'node:test';
@@ -194,9 +194,12 @@ test('CLI: backup pushes and prints the object; list shows local and remote', as
   assert.match(remoteOnly.stdout, /remote\s+backup_node_1_/);
   assert.doesNotMatch(remoteOnly.stdout, /^local/m);
   for (const r of [res, list, remoteOnly]) assert.ok(!(r.stdout + r.stderr).includes(config.secret));
-  // A bad secret fails the start-up check before anything is done.
+  // A bad secret: S3 is not asked first, so the local backup is taken and kept; only the push fails (exit 3).
   const bad = await runCli(['backup', '--db', db], { cwd: dir, env: { ...env, HQL_S3_SECRET: 'wrong-secret-zz' } });
-  assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /credentials were rejected/);
-  assert.ok(!bad.stderr.includes('wrong-secret-zz'));
+  assert.equal(bad.code, 3, bad.stderr);
+  assert.match(bad.stderr, /saved locally at .* but the push to the remote store failed: .*credentials were rejected/);
+  assert.match(bad.stderr, /hint: .*HQL_S3_SECRET/);
+  const kept = /backup\s+(backup_node_1_\d+\.sqlite)/.exec(bad.stdout)?.[1];
+  assert.ok(kept && kept !== name && existsSync(join(dir, 'data', 'state_machine', 'backups', kept)), bad.stdout);
+  assert.ok(!(bad.stdout + bad.stderr).includes('wrong-secret-zz'));
 });

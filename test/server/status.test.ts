@@ -2,9 +2,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError } from '../../src/errors.js';
+import { probeDelayMs } from '../../src/remote/monitor.js';
 import { parseCron } from '../../src/schedule/cron.js';
 import { parseListen } from '../../src/server/listen.js';
-import { assessHealth, maxBackupAgeMs, renderMetrics, type StatusReport } from '../../src/server/status.js';
+import {
+  assessHealth,
+  maxBackupAgeMs,
+  type RemoteStatus,
+  renderMetrics,
+  type StatusReport,
+} from '../../src/server/status.js';
 
 const H = 3_600_000;
 const at = (iso: string) => new Date(iso);
@@ -118,6 +125,82 @@ test('metrics: Prometheus text with HELP/TYPE, counters by result, timestamps in
       /^(# (HELP|TYPE) lifeboat_\w+ .+|lifeboat_\w+(\{[a-z]+="[a-z]+"\})? (-?[\d.]+(e[+-]?\d+)?|NaN))$/,
       line,
     );
+});
+
+const remoteOk: RemoteStatus = {
+  store: 's3 bucket "b" at https://s3.example.com',
+  state: 'ok',
+  since: at('2026-11-24T11:00:00Z'),
+  lastError: undefined,
+  lastSuccess: at('2026-11-24T11:00:00Z'),
+  nextCheckAt: undefined,
+  catchUpPushes: 0,
+};
+const remoteFailing: RemoteStatus = {
+  ...remoteOk,
+  state: 'failing',
+  since: at('2026-11-24T11:30:00Z'),
+  lastError: {
+    at: at('2026-11-24T11:45:00Z'),
+    message: 'S3 list timed out: no answer within 30 s',
+    code: 'S3_TIMEOUT',
+  },
+  nextCheckAt: at('2026-11-24T12:05:00Z'),
+};
+
+test('health: degraded while the remote fails, naming it, why and since when; a push-only failure follows it', () => {
+  const pushFailed = {
+    ...base,
+    failures: 1,
+    pushFailures: 1,
+    lastFailure: { at: at('2026-11-24T11:30:00Z'), message: 'saved locally but the push failed', remoteOnly: true },
+    newestLocal: { name: 'backup_node_1_1795563000.sqlite', at: at('2026-11-24T11:29:00Z') },
+  };
+  const down = assessHealth({ ...pushFailed, remote: remoteFailing });
+  assert.deepEqual([down.state, down.healthy], ['degraded', false]);
+  assert.match(
+    down.reason,
+    /remote store \(s3 bucket "b" at https:\/\/s3\.example\.com\) fails since 2026-11-24T11:30/,
+  );
+  assert.match(down.reason, /no answer within 30 s \(S3_TIMEOUT\)/);
+  assert.match(down.reason, /next check at 2026-11-24T12:05:00\.000Z/);
+  // The store answers again and the backup was caught up: healthy, though no run succeeded since.
+  assert.equal(assessHealth({ ...pushFailed, remote: { ...remoteOk, catchUpPushes: 1 } }).state, 'ok');
+  // A failure of the run itself (not its push) is failing whatever the remote does.
+  const broken = { ...pushFailed, lastFailure: { at: at('2026-11-24T11:30:00Z'), message: 'disk full' } };
+  assert.equal(assessHealth({ ...broken, remote: remoteOk }).state, 'failing');
+  // A report without the remote's state (an older caller) judges a push failure as before.
+  assert.equal(assessHealth(pushFailed).state, 'failing');
+  // Failing while nothing was attempted yet (the start-up check): degraded too.
+  assert.equal(assessHealth({ ...base, remote: remoteFailing }).state, 'degraded');
+});
+
+test('metrics: the remote up or not, since when it fails, its last success and the catch-up pushes', () => {
+  const sec = (iso: string) => Date.parse(iso) / 1000;
+  const down = renderMetrics({ ...base, remote: remoteFailing });
+  assert.match(down, /^# TYPE lifeboat_remote_up gauge\nlifeboat_remote_up 0$/m);
+  assert.match(
+    down,
+    new RegExp(`^lifeboat_remote_failing_since_timestamp_seconds ${sec('2026-11-24T11:30:00Z')}$`, 'm'),
+  );
+  assert.match(
+    down,
+    new RegExp(`^lifeboat_remote_last_success_timestamp_seconds ${sec('2026-11-24T11:00:00Z')}$`, 'm'),
+  );
+  assert.match(down, /^lifeboat_healthy 0$/m);
+  const up = renderMetrics({ ...base, remote: { ...remoteOk, catchUpPushes: 2 } });
+  assert.match(up, /^lifeboat_remote_up 1$/m);
+  assert.match(up, /^lifeboat_remote_failing_since_timestamp_seconds 0$/m);
+  assert.match(up, /^# TYPE lifeboat_remote_catch_up_pushes_total counter\nlifeboat_remote_catch_up_pushes_total 2$/m);
+  assert.match(renderMetrics({ ...base, remote: { ...remoteOk, state: 'unknown' } }), /^lifeboat_remote_up NaN$/m);
+  assert.doesNotMatch(renderMetrics(base), /lifeboat_remote_up/, 'no remote store, no remote metrics');
+});
+
+test('the remote is probed again after 30 s, doubling to at most 10 min', () => {
+  assert.deepEqual(
+    [0, 1, 2, 3, 4, 5, 6, 50].map((n) => probeDelayMs(n) / 1000),
+    [30, 60, 120, 240, 480, 600, 600, 600],
+  );
 });
 
 const listenAddressesPort =

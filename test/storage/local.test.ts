@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { test } from 'node:test';
@@ -58,4 +58,25 @@ test('dot files and folders are not listed; unsafe names are refused', async () 
       bad,
     );
   }
+});
+
+test('removeLeftovers: old temp files whose names the caller owns; backups and the rest stay', async () => {
+  const dir = tempDir();
+  const store = new LocalStore(dir);
+  const old = new Date('2026-01-01T00:00:00Z');
+  const files = {
+    deadBackup: '.lifeboat-tmp-backup_node_1_100.sqlite.0a1b2c3d4e5f',
+    deadJournal: '.lifeboat-tmp-backup_node_1_100.sqlite.0a1b2c3d4e5f-journal',
+    foreign: '.lifeboat-tmp-notes.txt.0a1b2c3d4e5f',
+    young: '.lifeboat-tmp-backup_node_1_200.sqlite.ffffffffffff',
+    backup: 'backup_node_1_50.sqlite',
+  };
+  for (const f of Object.values(files)) writeFileSync(join(dir, f), 'x');
+  for (const f of [files.deadBackup, files.deadJournal, files.foreign, files.backup])
+    utimesSync(join(dir, f), old, old);
+  const isBackup = (name: string) => name.startsWith('backup_node_');
+  const removed = await store.removeLeftovers(new Date('2026-06-01T00:00:00Z'), isBackup);
+  assert.deepEqual(removed.sort(), [files.deadBackup, files.deadJournal].sort());
+  assert.deepEqual(readdirSync(dir).sort(), [files.backup, files.foreign, files.young].sort());
+  assert.deepEqual(await new LocalStore(join(dir, 'missing')).removeLeftovers(new Date()), []);
 });

@@ -30,6 +30,13 @@ export type Fault =
   | { readonly kind: 'cut'; readonly afterBytes: number; readonly times: number }
   /** Forward requests, never answer (a hung server). */
   | { readonly kind: 'stall' }
+  /**
+   * Forward normally until the client has sent more than `afterBytes` on a connection; from
+   * then on nothing more passes that connection either way (a server that hangs mid-upload).
+   */
+  | { readonly kind: 'hangAfter'; readonly afterBytes: number }
+  /** Forward everything, but take the client's bytes at this rate (a slow uplink: bytes keep moving). */
+  | { readonly kind: 'slowUpload'; readonly bytesPerSecond: number }
   /** Forward requests; pass the answers back at this rate (a server too slow to be useful). */
   | { readonly kind: 'throttle'; readonly bytesPerSecond: number };
 
@@ -52,6 +59,8 @@ export class FaultProxy {
   bytesUp = 0;
   private readonly sockets = new Set<Socket>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** Hang one open connection each (see hang()). */
+  private readonly freezers = new Set<() => void>();
 
   private constructor(
     private readonly server: Server,
@@ -74,6 +83,16 @@ export class FaultProxy {
     if (!address || typeof address === 'string') throw new Error('no address');
     proxy = new FaultProxy(server, `http://127.0.0.1:${address.port}`, { host: '127.0.0.1', port: Number(port) });
     return proxy;
+  }
+
+  /**
+   * The whole server hangs from now on: nothing more passes any open connection, and new ones
+   * get `next`: by default nothing they send reaches the server; `{ kind: 'stall' }` lets their
+   * requests through (the server acts on them) but no answer back. set() ends it for new ones.
+   */
+  hang(next: Fault = { kind: 'hangAfter', afterBytes: 0 }): void {
+    this.fault = next;
+    for (const freeze of this.freezers) freeze();
   }
 
   /** Sets the fault for new connections and zeroes the `injected` count. */
@@ -109,8 +128,19 @@ export class FaultProxy {
     }
     const upstream = createConnection(this.target);
     this.track(upstream);
-    upstream.on('close', () => client.destroy());
-    client.on('close', () => upstream.destroy());
+    let hung = false;
+    const freeze = () => {
+      hung = true;
+      client.pause(); // the server stops reading: the client's writes back up
+      upstream.unpipe(client);
+    };
+    this.freezers.add(freeze);
+    // A hung connection stays open whatever the server does with the half request it got.
+    upstream.on('close', () => hung || client.destroy());
+    client.on('close', () => {
+      this.freezers.delete(freeze);
+      upstream.destroy();
+    });
 
     const resetThis = fault.kind === 'reset' && this.injected < fault.times;
     if (resetThis) this.injected++;
@@ -122,7 +152,27 @@ export class FaultProxy {
         upstream.destroy();
         return;
       }
+      if (hung) return;
+      if (fault.kind === 'hangAfter' && sent > fault.afterBytes) {
+        this.injected++;
+        freeze();
+        return;
+      }
       this.bytesUp += chunk.length;
+      if (fault.kind === 'slowUpload') {
+        client.pause();
+        upstream.write(chunk);
+        // A timer models the slow link; it is not used to wait for anything.
+        const timer = setTimeout(
+          () => {
+            this.timers.delete(timer);
+            client.resume();
+          },
+          (chunk.length * 1000) / fault.bytesPerSecond,
+        );
+        this.timers.add(timer);
+        return;
+      }
       if (!upstream.write(chunk)) {
         client.pause();
         upstream.once('drain', () => client.resume());
@@ -181,7 +231,7 @@ export class FaultProxy {
   }
 
   async close(): Promise<void> {
-    for (const t of this.timers) clearInterval(t);
+    for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));

@@ -204,6 +204,11 @@ osd max object name len = 256
 osd max object namespace len = 64
 [client.rgw.a]
 rgw frontends = beast endpoint=127.0.0.1:${rgwPort}
+# Deleted objects are freed by the gateway's garbage collector, by default only 2 h later: in
+# memstore that is RAM, and a long test run filled it. Free them within seconds instead.
+rgw gc obj min wait = 5
+rgw gc processor period = 10
+rgw gc processor max time = 10
 # Host: <bucket>.localhost:PORT selects the bucket (virtual-host style); 127.0.0.1 stays path style.
 rgw dns name = localhost
 `,

@@ -1,6 +1,8 @@
 import { type Command, Option } from 'commander';
-import { type BackupStage, runBackup } from '../../backup/job.js';
+import { type BackupReport, type BackupStage, RemotePushError, runBackup } from '../../backup/job.js';
+import { LifeboatError } from '../../errors.js';
 import { type ConfigFlag, formatBytes, formatDuration, withConfigOption, withParts } from '../context.js';
+import { withInterrupt } from '../interrupt.js';
 import { createProgress } from '../progress.js';
 import { action } from '../run.js';
 
@@ -9,7 +11,13 @@ interface BackupFlags extends ConfigFlag {
   json?: boolean;
 }
 
-/** `lifeboat backup`: one backup now (snapshot, verify, push when S3 is configured, retention). */
+/**
+ * `lifeboat backup`: one backup now (snapshot, verify, push when S3 is configured, retention).
+ * S3 is not asked before: the local backup is taken whatever S3 does, and when only its push
+ * fails the command exits with 3 (EXIT_PUSH_FAILED), the local backup kept. SIGINT/SIGTERM
+ * stop the run cleanly: the push's multipart upload is aborted and, before the local commit,
+ * the temp file removed; a second signal exits at once.
+ */
 export function registerBackup(program: Command): void {
   withConfigOption(program.command('backup'))
     .description('take one backup now; pushes it encrypted to S3 when S3 is configured')
@@ -20,7 +28,6 @@ export function registerBackup(program: Command): void {
     .action(
       action((flags: BackupFlags) =>
         withParts(flags, async (parts) => {
-          await parts.checkRemote();
           // One line per stage: "snapshot" (bytes copied), "checking" (no byte count), then
           // "upload" (encrypted bytes), which starts while the check still runs.
           let progress: { stage: BackupStage; line: ReturnType<typeof createProgress> } | undefined;
@@ -34,7 +41,29 @@ export function registerBackup(program: Command): void {
             }
             progress.line.update(bytes);
           };
-          const report = await runBackup(parts.backupPlan({ onProgress }));
+          let report: BackupReport;
+          try {
+            report = await withInterrupt(
+              (signal) => runBackup(parts.backupPlan({ onProgress, signal })),
+              'the backup (aborting its upload)',
+            );
+          } catch (err) {
+            progress?.line.done();
+            // The local backup exists: say where, then fail with the push's error (exit 3).
+            if (err instanceof RemotePushError) {
+              const kept = err.report;
+              if (flags.json) {
+                const cause = err.cause instanceof LifeboatError ? err.cause : undefined;
+                const failure = { code: cause?.code ?? err.code, message: err.message };
+                process.stdout.write(`${JSON.stringify({ ...kept, pushFailure: failure }, null, 2)}\n`);
+              } else
+                process.stdout.write(
+                  `backup   ${kept.name}\npath     ${kept.path}\nsize     ${formatBytes(kept.bytes)}\n` +
+                    'remote   not pushed (see below); the local backup is kept\n',
+                );
+            }
+            throw err;
+          }
           progress?.line.done();
           if (flags.json) {
             process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -152,7 +152,7 @@ export function classifyS3Error(err: unknown, config: S3Config, what: string, ob
       return new LifeboatError('S3_TIMEOUT', `S3 ${what} at ${where} timed out: ${detail}`, {
         hint:
           'the server or the network is too slow or stuck; check the S3 server and the link to it (HQL_S3_URL); ' +
-          'the request was retried before giving up',
+          'the request was retried until cluster.s3_timeout (HQL_S3_TIMEOUT) passed without progress',
         cause,
       });
     }

@@ -2,9 +2,12 @@ import type { Agent as HttpAgent } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import { PassThrough, Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  type ListMultipartUploadsCommandOutput,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
   PutObjectCommand,
@@ -16,7 +19,8 @@ import type { S3Config } from '../../config/types.js';
 import { LifeboatError } from '../../errors.js';
 import { silentLogger } from '../../log.js';
 import type { BackupStore, ByteRange, RangeSource, StagedObject, StageOptions, StoredObject } from '../store.js';
-import { classifyS3Error, isPreconditionFailed, sanitize } from './errors.js';
+import { withDeadline } from './deadline.js';
+import { classifyS3Error, errorFacts, isPreconditionFailed, sanitize } from './errors.js';
 import { SourceFailed, stageUpload, UploadStopped } from './upload.js';
 
 const MiB = 1024 * 1024;
@@ -31,16 +35,27 @@ export interface S3StoreOptions {
   /** Parts uploaded in parallel. Default 4. */
   readonly queueSize?: number;
   /**
+   * The bound on a stalled S3 operation, retries included (`s3_timeout`, HQL_S3_TIMEOUT);
+   * default 30 s. A control request (list, head, create, complete, abort, a download's
+   * headers) must be answered within it; CompleteMultipartUpload gets it once per 1000 parts.
+   * A request that carries data (a part, a single-part put) fails when none of its bytes moved
+   * for this long, so a large upload that keeps moving is never cut off. A failed multipart
+   * upload is then aborted, which is one more control request. Fails with S3_TIMEOUT.
+   */
+  readonly timeoutMs?: number;
+  /**
    * Longest time one request may take from its start to the response headers, including
    * sending a whole part. Default 5 minutes (a 16 MiB part at ~60 KB/s). Fails with S3_TIMEOUT.
    */
   readonly requestTimeoutMs?: number;
   /**
-   * A request (or a download's body) fails when its connection carries no bytes either way
-   * for this long: a hung server is noticed well before the request timeout. Default 60 s.
+   * One attempt (or a download's body) fails when its connection carries no bytes either way
+   * for this long, and is retried while `timeoutMs` allows. Default: half of `timeoutMs` for
+   * control requests and downloads (so a stalled one is tried twice); for an upload's data
+   * the stall watch of `timeoutMs` comes first (this is a second of slack above it).
    */
   readonly idleTimeoutMs?: number;
-  /** TCP (and TLS) connection set-up limit. Default 10 s. */
+  /** TCP (and TLS) connection set-up limit. Default 10 s, or the idle timeout when shorter. */
   readonly connectionTimeoutMs?: number;
   /**
    * Attempts per request, with the SDK's standard retry: exponential backoff with jitter on
@@ -81,6 +96,11 @@ export class S3Store implements BackupStore {
   readonly #logger: Logger;
   readonly #partSize: number;
   readonly #queueSize: number;
+  readonly #timeoutMs: number;
+  /** Aborted by close(): every request in flight ends at once. */
+  readonly #closing = new AbortController();
+  /** Multipart uploads whose abort failed (the server was unreachable): removed by removeLeftovers. */
+  readonly #unaborted = new Map<string, string>();
 
   constructor(config: S3Config, options: S3StoreOptions = {}) {
     this.config = config;
@@ -102,7 +122,13 @@ export class S3Store implements BackupStore {
     const agent = options.agent;
     const checksums = options.checksums === 'when-supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
     this.#maxAttempts = options.maxAttempts ?? 5;
-    const clientConfig = (maxAttempts: number): S3ClientConfig => ({
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
+    if (!Number.isFinite(this.#timeoutMs) || this.#timeoutMs <= 0) {
+      throw new LifeboatError('S3_OPTIONS', `S3 timeout ${this.#timeoutMs} ms must be a positive number`, {
+        hint: 'set cluster.s3_timeout (HQL_S3_TIMEOUT) to a whole number of seconds, 1 or more',
+      });
+    }
+    const clientConfig = (maxAttempts: number, idleMs: number): S3ClientConfig => ({
       endpoint: config.url,
       region: config.region,
       forcePathStyle: config.pathStyle,
@@ -113,8 +139,8 @@ export class S3Store implements BackupStore {
         requestTimeout: options.requestTimeoutMs ?? 300_000,
         // Without this the SDK only logs a warning when requestTimeout passes.
         throwOnRequestTimeout: true,
-        socketTimeout: options.idleTimeoutMs ?? 60_000,
-        connectionTimeout: options.connectionTimeoutMs ?? 10_000,
+        socketTimeout: idleMs,
+        connectionTimeout: options.connectionTimeoutMs ?? Math.min(10_000, idleMs),
         ...(agent
           ? config.url.startsWith('https:')
             ? { httpsAgent: agent as HttpsAgent }
@@ -131,7 +157,9 @@ export class S3Store implements BackupStore {
       requestChecksumCalculation: checksums,
       responseChecksumValidation: checksums,
     });
-    this.#client = new S3Client(clientConfig(this.#maxAttempts));
+    this.#client = new S3Client(
+      clientConfig(this.#maxAttempts, options.idleTimeoutMs ?? Math.ceil(this.#timeoutMs / 2)),
+    );
     // The SDK warns on the console when a streamed request fails ("non-retryable streaming
     // request"); upload.ts handles and reports that failure, so its warnings go to debug.
     const sdkLog = this.#logger.child({ sdk: 'data' });
@@ -140,7 +168,9 @@ export class S3Store implements BackupStore {
     // aws-chunked trailers without a Content-Length, which Ceph RGW 16 (and other stores)
     // refuse with 411 MissingContentLength. The bytes are AEAD-encrypted either way.
     this.#dataClient = new S3Client({
-      ...clientConfig(1),
+      // A little over the bound: the stall watch of upload.ts ends a stalled part first, with
+      // a message that says what the bound is; this is the safety net below it.
+      ...clientConfig(1, options.idleTimeoutMs ?? this.#timeoutMs + 1000),
       requestChecksumCalculation: 'WHEN_REQUIRED',
       logger: { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: toDebug, error: toDebug },
     });
@@ -166,17 +196,16 @@ export class S3Store implements BackupStore {
     const { bucket, prefix } = this.config;
     let token: string | undefined;
     do {
-      const page: ListObjectsV2CommandOutput = await this.#send(
-        () =>
-          this.#client.send(
-            new ListObjectsV2Command({
-              Bucket: bucket,
-              Prefix: prefix || undefined,
-              Delimiter: '/',
-              ContinuationToken: token,
-            }),
-          ),
-        'list',
+      const page: ListObjectsV2CommandOutput = await this.#send('list', undefined, (abortSignal) =>
+        this.#client.send(
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix: prefix || undefined,
+            Delimiter: '/',
+            ContinuationToken: token,
+          }),
+          { abortSignal },
+        ),
       );
       for (const o of page.Contents ?? []) {
         if (!o.Key?.startsWith(prefix)) continue;
@@ -192,10 +221,8 @@ export class S3Store implements BackupStore {
   async stat(name: string): Promise<StoredObject | undefined> {
     const Key = this.#key(name);
     try {
-      const head = await this.#send(
-        () => this.#client.send(new HeadObjectCommand({ Bucket: this.config.bucket, Key })),
-        `stat of ${name}`,
-        name,
+      const head = await this.#send(`stat of ${name}`, name, (abortSignal) =>
+        this.#client.send(new HeadObjectCommand({ Bucket: this.config.bucket, Key }), { abortSignal }),
       );
       return { name, size: head.ContentLength ?? 0, ...(head.LastModified ? { modified: head.LastModified } : {}) };
     } catch (err) {
@@ -210,10 +237,10 @@ export class S3Store implements BackupStore {
     if (range && range.end <= range.start) return Readable.from([]);
     const what = `download of ${name}`;
     const Range = range ? `bytes=${range.start}-${range.end - 1}` : undefined;
-    const res = await this.#send(
-      () => this.#client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key, Range })),
-      what,
-      name,
+    // The deadline covers the answer's headers; the body then streams as long as it moves
+    // (the idle timeout of the connection ends a stalled one).
+    const res = await this.#send(what, name, (abortSignal) =>
+      this.#client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key, Range }), { abortSignal }),
     );
     const body = res.Body;
     if (!(body instanceof Readable)) {
@@ -244,13 +271,17 @@ export class S3Store implements BackupStore {
       partSize: this.#partSize,
       queueSize: this.#queueSize,
       maxAttempts: this.#maxAttempts,
+      control: (step, call, scale) => this.#deadline(step, call, scale),
+      stallMs: this.#timeoutMs,
       signal: options.signal,
       onProgress: options.onProgress,
-      onAbortFailure: (err, uploadId) =>
+      onAbortFailure: (err, uploadId) => {
+        this.#unaborted.set(uploadId, key);
         this.#logger.warn(
           { object: key, uploadId, err: sanitize(err, this.config) },
-          'could not abort the multipart upload; its parts stay until a bucket lifecycle rule removes them',
-        ),
+          'could not abort the multipart upload; the next backup run removes it (removeLeftovers)',
+        );
+      },
     });
     return {
       commit: async () => {
@@ -276,7 +307,11 @@ export class S3Store implements BackupStore {
   async create(name: string, body: Buffer): Promise<StoredObject> {
     const Key = this.#key(name);
     try {
-      await this.#client.send(new PutObjectCommand({ Bucket: this.config.bucket, Key, Body: body, IfNoneMatch: '*' }));
+      await this.#deadline(undefined, (abortSignal) =>
+        this.#client.send(new PutObjectCommand({ Bucket: this.config.bucket, Key, Body: body, IfNoneMatch: '*' }), {
+          abortSignal,
+        }),
+      );
     } catch (err) {
       if (isPreconditionFailed(err)) {
         throw new LifeboatError('EXISTS', `${name} already exists in ${this.description}`, {
@@ -290,9 +325,8 @@ export class S3Store implements BackupStore {
 
   async delete(name: string): Promise<void> {
     const Key = this.#key(name);
-    await this.#send(
-      () => this.#client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key })),
-      `delete of ${name}`,
+    await this.#send(`delete of ${name}`, undefined, (abortSignal) =>
+      this.#client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key }), { abortSignal }),
     );
   }
 
@@ -304,11 +338,11 @@ export class S3Store implements BackupStore {
    */
   async checkAccess(): Promise<void> {
     const { bucket, prefix } = this.config;
-    try {
-      await this.#client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, MaxKeys: 1 }));
-    } catch (err) {
-      throw classifyS3Error(err, this.config, 'access check');
-    }
+    await this.#send('access check', undefined, (abortSignal) =>
+      this.#client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, MaxKeys: 1 }), {
+        abortSignal,
+      }),
+    );
   }
 
   /**
@@ -319,16 +353,83 @@ export class S3Store implements BackupStore {
     return this.#client.config.systemClockOffset ?? 0;
   }
 
-  /** Closes the connections; the store is unusable afterwards. */
+  /**
+   * Removes what interrupted uploads left behind: first the multipart uploads this store could
+   * not abort (their server did not answer then; they are dead whatever their age), then every
+   * unfinished multipart upload directly under the prefix that was initiated before
+   * `olderThan` and whose name `isOwn` accepts. An upload in progress is younger than any sane
+   * `olderThan` (a day): S3 keeps an abandoned one, and its parts, forever without a
+   * lifecycle rule. Returns the names removed.
+   */
+  async removeLeftovers(olderThan: Date, isOwn: (name: string) => boolean = () => true): Promise<string[]> {
+    const { bucket, prefix } = this.config;
+    const removed: string[] = [];
+    const abort = async (key: string, uploadId: string) => {
+      const name = key.slice(prefix.length);
+      try {
+        await this.#deadline(undefined, (abortSignal) =>
+          this.#client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }), {
+            abortSignal,
+          }),
+        );
+      } catch (err) {
+        // An earlier abort may have reached the server although its answer did not come back.
+        const { name: code, status } = errorFacts(err);
+        if (code !== 'NoSuchUpload' && status !== 404) {
+          throw classifyS3Error(err, this.config, `abort of the unfinished upload of ${name}`);
+        }
+      }
+      this.#unaborted.delete(uploadId);
+      removed.push(name);
+      this.#logger.info({ object: key, uploadId }, 'removed an unfinished multipart upload');
+    };
+    for (const [uploadId, key] of [...this.#unaborted]) await abort(key, uploadId);
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      const page: ListMultipartUploadsCommandOutput = await this.#send(
+        'listing of unfinished uploads',
+        undefined,
+        (s) =>
+          this.#client.send(
+            new ListMultipartUploadsCommand({
+              Bucket: bucket,
+              Prefix: prefix || undefined,
+              KeyMarker: keyMarker,
+              UploadIdMarker: uploadIdMarker,
+            }),
+            { abortSignal: s },
+          ),
+      );
+      for (const u of page.Uploads ?? []) {
+        if (!u.Key?.startsWith(prefix) || !u.UploadId || !u.Initiated) continue;
+        const name = u.Key.slice(prefix.length);
+        if (name === '' || name.includes('/') || !isOwn(name) || !(u.Initiated < olderThan)) continue;
+        await abort(u.Key, u.UploadId);
+      }
+      const more = page.IsTruncated && (page.NextKeyMarker || page.NextUploadIdMarker);
+      keyMarker = more ? page.NextKeyMarker : undefined;
+      uploadIdMarker = more ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker !== undefined || uploadIdMarker !== undefined);
+    return removed;
+  }
+
+  /** Closes the connections and ends every request in flight (ABORTED); the store is unusable afterwards. */
   close(): void {
+    this.#closing.abort();
     this.#client.destroy();
     this.#dataClient.destroy();
   }
 
-  /** Runs one SDK call and turns its failure into a LifeboatError that says what to check. */
-  async #send<T>(call: () => Promise<T>, what: string, object?: string): Promise<T> {
+  /** One control request within the store's deadline (times `scale`); its failure is the SDK's error. */
+  #deadline<T>(label: string | undefined, call: (abortSignal: AbortSignal) => Promise<T>, scale = 1): Promise<T> {
+    return withDeadline(call, this.#timeoutMs * scale, this.#closing.signal, label);
+  }
+
+  /** One control request within its deadline; a failure becomes a LifeboatError that says what to check. */
+  async #send<T>(what: string, object: string | undefined, call: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
     try {
-      return await call();
+      return await this.#deadline(undefined, call);
     } catch (err) {
       throw classifyS3Error(err, this.config, what, object);
     }

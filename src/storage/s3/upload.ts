@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { isClockSkewError, isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
 import type { RangeSource } from '../store.js';
+import { watchStall } from './deadline.js';
 
 /**
  * A staged upload of a RangeSource. Parts go up as soon as it is staged, streamed from the
@@ -22,7 +23,11 @@ import type { RangeSource } from '../store.js';
  * "non-retryable streaming request"), so the requests that carry data go through a client
  * with maxAttempts 1 and this module retries them itself, with the SDK's own error
  * classification and a backoff like its own (full jitter, 100 ms base, 500 ms for throttling,
- * 20 s cap). Small control requests use the normal client.
+ * 20 s cap). Small control requests use the normal client, each within a deadline.
+ *
+ * A request that carries data has no deadline, so a large part on a slow link is never cut
+ * off; it fails when none of its bytes moved for `stallMs`, counted across its retries (a part
+ * whose server stopped answering is not sent again once that time is spent).
  */
 
 /** S3's limit on the number of parts in one multipart upload. */
@@ -33,6 +38,14 @@ export interface UploadSpec {
   readonly dataClient: S3Client;
   /** Client for CreateMultipartUpload, CompleteMultipartUpload, AbortMultipartUpload. */
   readonly controlClient: S3Client;
+  /**
+   * Runs one control request within its deadline (the store's, times `scale`), passing the
+   * signal the request must be sent with; rejects with an error named TimeoutError at the
+   * deadline, AbortError when the store closes.
+   */
+  readonly control: <T>(what: string, call: (abortSignal: AbortSignal) => Promise<T>, scale?: number) => Promise<T>;
+  /** A data request fails once none of its bytes moved for this long, retries included. */
+  readonly stallMs: number;
   readonly bucket: string;
   readonly key: string;
   readonly source: RangeSource;
@@ -89,9 +102,14 @@ export function stageUpload(u: UploadSpec): StagedUpload {
   const abortRemote = async (): Promise<void> => {
     if (uploadId === undefined || settledRemotely) return;
     settledRemotely = true;
+    const id = uploadId;
     try {
-      // Not tied to any signal: the parts must go even when the caller gave up.
-      await u.controlClient.send(new AbortMultipartUploadCommand({ Bucket: u.bucket, Key: u.key, UploadId: uploadId }));
+      // Not tied to the caller's signal: the parts must go even when the caller gave up.
+      await u.control('AbortMultipartUpload', (abortSignal) =>
+        u.controlClient.send(new AbortMultipartUploadCommand({ Bucket: u.bucket, Key: u.key, UploadId: id }), {
+          abortSignal,
+        }),
+      );
     } catch (err) {
       u.onAbortFailure?.(err, uploadId);
     }
@@ -101,10 +119,15 @@ export function stageUpload(u: UploadSpec): StagedUpload {
   const transfer: Promise<CompletedPart[]> = single
     ? Promise.resolve([])
     : (async () => {
-        // Create is not cancelled by the signal: a cancelled Create may still have created the
-        // upload on the server, and without its id it could never be aborted.
-        const created = await u.controlClient.send(
-          new CreateMultipartUploadCommand({ Bucket: u.bucket, Key: u.key, ContentType: 'application/octet-stream' }),
+        // Create is not cancelled by the caller's signal: a cancelled Create may still have
+        // created the upload on the server, and without its id it could not be aborted. Only
+        // its deadline cuts it off; an upload created unseen then is removed later as a
+        // leftover (S3Store.removeLeftovers).
+        const created = await u.control('CreateMultipartUpload', (abortSignal) =>
+          u.controlClient.send(
+            new CreateMultipartUploadCommand({ Bucket: u.bucket, Key: u.key, ContentType: 'application/octet-stream' }),
+            { abortSignal },
+          ),
         );
         uploadId = created.UploadId;
         if (!uploadId) throw new Error(`CreateMultipartUpload for ${u.key} returned no upload id`);
@@ -180,14 +203,21 @@ export function stageUpload(u: UploadSpec): StagedUpload {
           return;
         }
         try {
-          // Not cancelled either: once sent, a Complete is seen through.
-          await u.controlClient.send(
-            new CompleteMultipartUploadCommand({
-              Bucket: u.bucket,
-              Key: u.key,
-              UploadId: uploadId,
-              MultipartUpload: { Parts: parts },
-            }),
+          // Not cancelled by the caller either: once sent, a Complete is seen through. A server
+          // may take a while to assemble thousands of parts: one deadline per 1000 parts.
+          await u.control(
+            'CompleteMultipartUpload',
+            (abortSignal) =>
+              u.controlClient.send(
+                new CompleteMultipartUploadCommand({
+                  Bucket: u.bucket,
+                  Key: u.key,
+                  UploadId: uploadId,
+                  MultipartUpload: { Parts: parts },
+                }),
+                { abortSignal },
+              ),
+            Math.max(1, Math.ceil(parts.length / 1000)),
           );
           settledRemotely = true;
         } catch (err) {
@@ -240,17 +270,27 @@ function sendRange<T>(
   signal: AbortSignal,
   request: (body: Readable, abortSignal: AbortSignal) => Promise<T>,
 ): Promise<T> {
-  return retrying(u.maxAttempts, signal, async () => {
+  // When a byte of this range last went out (or the first attempt began): the stall clock.
+  let lastMoved = performance.now();
+  const stillMoving = (delayMs: number) => performance.now() + delayMs - lastMoved < u.stallMs;
+  return retrying(u.maxAttempts, signal, stillMoving, async () => {
     const attempt = new AbortController();
     const onStop = () => attempt.abort(signal.reason);
     if (signal.aborted) onStop();
     signal.addEventListener('abort', onStop, { once: true });
+    const stall = watchStall(
+      () => lastMoved,
+      u.stallMs,
+      `part ${part + 1}`,
+      (err) => attempt.abort(err),
+    );
     let sourceError: { error: unknown } | undefined;
     progress(part, 0);
     let n = 0;
     const counter = new Transform({
       transform(chunk: Buffer, _enc, done) {
         n += chunk.length;
+        lastMoved = performance.now();
         progress(part, n);
         done(null, chunk);
       },
@@ -267,8 +307,10 @@ function sendRange<T>(
     } catch (err) {
       if (sourceError) throw new SourceFailed(sourceError.error);
       if (signal.aborted) throw new UploadStopped(signal.reason);
+      if (stall.error) throw stall.error;
       throw err;
     } finally {
+      stall.stop();
       signal.removeEventListener('abort', onStop);
       counter.destroy();
     }
@@ -288,14 +330,22 @@ function retryable(err: unknown): boolean {
   return isTransientError(e) || isThrottlingError(e) || isServerError(e) || isClockSkewError(e);
 }
 
-async function retrying<T>(maxAttempts: number, signal: AbortSignal, send: () => Promise<T>): Promise<T> {
+/** Sends, and again after a retryable failure while attempts are left and `mayWait(backoff)` allows it. */
+async function retrying<T>(
+  maxAttempts: number,
+  signal: AbortSignal,
+  mayWait: (delayMs: number) => boolean,
+  send: () => Promise<T>,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await send();
     } catch (err) {
       if (signal.aborted || attempt >= maxAttempts || !retryable(err)) throw err;
       const base = isThrottlingError(err as Parameters<typeof isThrottlingError>[0]) ? 500 : 100;
-      await sleep(Math.random() * Math.min(20_000, base * 2 ** (attempt - 1)), signal);
+      const delay = Math.random() * Math.min(20_000, base * 2 ** (attempt - 1));
+      if (!mayWait(delay)) throw err;
+      await sleep(delay, signal);
     }
   }
 }

@@ -350,7 +350,10 @@ export class S3Store implements BackupStore {
    * the server's answers (0 until a request was refused for skew, or when the clocks agree).
    */
   clockOffsetMs(): number {
-    return this.#client.config.systemClockOffset ?? 0;
+    // Both clients learn it, from whichever of their requests met the skew first (a push's
+    // data requests go through the data client): the larger correction is the measurement.
+    const offsets = [this.#client.config.systemClockOffset ?? 0, this.#dataClient.config.systemClockOffset ?? 0];
+    return offsets.reduce((a, b) => (Math.abs(b) > Math.abs(a) ? b : a));
   }
 
   /**

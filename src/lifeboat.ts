@@ -87,6 +87,8 @@ export class Lifeboat {
   readonly remote: BackupStore | undefined;
   readonly logger: Logger;
   private readonly parts: Composition;
+  /** This start created the database file empty (identity: it must not take over older backups). */
+  private readonly createdNow: boolean;
   private readonly clock: Clock;
   /** Replaced by restore(): the old handle is closed, a new one opened on the restored file. */
   private handle: BetterSqlite3.Database | undefined;
@@ -108,6 +110,7 @@ export class Lifeboat {
 
   private constructor(init: {
     parts: Composition;
+    createdNow: boolean;
     handle: BetterSqlite3.Database | undefined;
     databaseOptions: BetterSqlite3.Options | undefined;
     lock: LockHandle;
@@ -115,6 +118,7 @@ export class Lifeboat {
   }) {
     const { parts } = init;
     this.parts = parts;
+    this.createdNow = init.createdNow;
     this.config = parts.config;
     this.mode = parts.mode;
     this.dbFile = parts.dbFile;
@@ -141,6 +145,7 @@ export class Lifeboat {
     this.monitor = parts.remote
       ? new RemoteMonitor({
           remote: parts.remote,
+          database: { path: parts.dbFile, nodeId: parts.config.nodeId },
           local: parts.local,
           lockFile: parts.locks.backups,
           clock: this.clock,
@@ -198,12 +203,15 @@ export class Lifeboat {
         sidecar: mode === 'sidecar',
         plan: (source) => parts.restorePlan(source, { requestedBy: 'startup', force: parts.config.restore.force }),
       });
+      let createdNow = false;
       if (mode === 'embedded') {
         await refuseEmptyOverBackups(parts);
+        createdNow = !(await stat(dbFile).catch(() => undefined));
         handle = openEmbedded(dbFile, options.database);
       }
       const lifeboat = new Lifeboat({
         parts,
+        createdNow,
         handle,
         databaseOptions: options.database,
         lock,
@@ -270,7 +278,8 @@ export class Lifeboat {
    */
   backup(options: { onProgress?: BackupPlan['onProgress'] } = {}): Promise<BackupReport> {
     if (this.closed) return Promise.reject(new LifeboatError('CLOSED', 'this Lifeboat instance is closed'));
-    const run = this.queue.then(() => runBackup(this.parts.backupPlan({ onProgress: options.onProgress })));
+    const plan = this.parts.backupPlan({ onProgress: options.onProgress, createdNow: this.createdNow });
+    const run = this.queue.then(() => runBackup(plan));
     this.queue = run.then(
       (report) => {
         this.lastReport = report;

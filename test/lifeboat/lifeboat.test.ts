@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { BACKUP_LOCK } from '../../src/compose.js';
 import { LifeboatError } from '../../src/errors.js';
 import { lockOwner } from '../../src/fs/lock.js';
 import { Lifeboat } from '../../src/index.js';
 import { countItems, createItemsDb } from '../support/db.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { backupFiles } from '../support/folder.js';
 import { tempDir } from '../support/tmp.js';
 
 const embeddedCreatesDatabase =
@@ -76,12 +76,7 @@ test('sidecar: backs up an existing database another process owns; a missing one
     assert.equal(countItems(a.path), 50);
     assert.equal(countItems(b.path), 50);
     assert.equal(b.startedAt.getTime(), Date.parse('2026-11-24T10:00:01Z'));
-    assert.deepEqual(
-      readdirSync(lb.local.dir)
-        .filter((f) => f !== BACKUP_LOCK)
-        .sort(),
-      [a.name, b.name].sort(),
-    );
+    assert.deepEqual(backupFiles(lb.local.dir).sort(), [a.name, b.name].sort());
   } finally {
     await lb.close();
   }

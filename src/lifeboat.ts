@@ -57,6 +57,13 @@ export interface LifeboatOptions {
    * default in the library; the CLI turns it on.
    */
   readonly collectGarbage?: boolean;
+  /**
+   * Sidecar mode: wait for the database file to appear instead of failing with DB_MISSING (a
+   * sidecar started before its application created the database). Logs once a minute.
+   */
+  readonly waitForDatabase?: boolean;
+  /** Aborts a start in progress (a start-up restore's download, the wait for the database): ABORTED. */
+  readonly signal?: AbortSignal;
 }
 
 export interface BackupEntry {
@@ -191,6 +198,7 @@ export class Lifeboat {
     const { dbFile, mode, logger } = parts;
     await ensureDir(parts.config.paths.backupsDir);
     if (mode === 'embedded') await ensureDir(dirname(dbFile));
+    else if (options.waitForDatabase) await waitForDatabase(parts, options.signal);
     else await assertDatabaseExists(dbFile);
     const lock = await acquireLock(parts.locks.database, mode === 'embedded' ? 'embedded database' : 'sidecar backups');
     let handle: BetterSqlite3.Database | undefined;
@@ -201,7 +209,12 @@ export class Lifeboat {
         dbFile,
         logger,
         sidecar: mode === 'sidecar',
-        plan: (source) => parts.restorePlan(source, { requestedBy: 'startup', force: parts.config.restore.force }),
+        plan: (source) =>
+          parts.restorePlan(source, {
+            requestedBy: 'startup',
+            force: parts.config.restore.force,
+            signal: options.signal,
+          }),
       });
       let createdNow = false;
       if (mode === 'embedded') {
@@ -485,6 +498,27 @@ async function refuseEmptyOverBackups(parts: Composition): Promise<void> {
         'HQL_FILENAME_DB); to start empty on purpose, move the backups elsewhere',
     },
   );
+}
+
+/** Sleeps on the parts' clock until the sidecar's database exists (checked every second). */
+async function waitForDatabase(parts: Composition, signal: AbortSignal | undefined): Promise<void> {
+  const stop = signal ?? new AbortController().signal;
+  let nextNote = 0;
+  for (;;) {
+    if (await stat(parts.dbFile).catch(() => undefined)) return;
+    if (stop.aborted) {
+      throw new LifeboatError('ABORTED', `stopped while waiting for the database ${parts.dbFile} to appear`);
+    }
+    const now = parts.clock.now().getTime();
+    if (now >= nextNote) {
+      parts.logger.info(
+        { db: parts.dbFile },
+        `waiting for the database ${parts.dbFile} to appear (the application creates it)`,
+      );
+      nextNote = now + 60_000;
+    }
+    await parts.clock.sleepUntil(new Date(now + 1000), stop);
+  }
 }
 
 /** A sidecar never creates the database it backs up: a wrong path must fail loudly. */

@@ -108,7 +108,9 @@ test("s3:latest and verify pick only this database's backups; Hiqlite's (no iden
   assert.equal(JSON.parse(again.stdout).origin, hiqlite);
 });
 
-test('a database restored onto a new machine takes its identity from the backup and goes on backing up there', async () => {
+const newMachine =
+  'a database restored onto a new machine takes its identity from the backup and goes on backing up there';
+test(newMachine, async () => {
   const { dir, env, big, store } = await setup();
   assert.equal((await runCli(['backup', '--db', big], { cwd: dir, env })).code, 0);
   const id = await readDatabaseId(big);

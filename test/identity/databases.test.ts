@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { generateKey } from '../../src/crypto/keys.js';
@@ -64,7 +64,6 @@ test('a second database in the same backups folder and prefix is refused; its ba
     'still nothing of it in the bucket',
   );
   assert.equal((await store.stat(before[0]!))?.metadata?.[DB_ID_METADATA], bigId, 'the object says whose it is');
-  void config;
 });
 
 test("s3:latest and verify pick only this database's backups; Hiqlite's (no identity) stay usable", async () => {
@@ -157,5 +156,4 @@ test('an empty database Lifeboat creates by mistake (a typo in data_dir) never b
   const identity = await runCli(['identity'], { cwd: dir, env });
   assert.equal(identity.code, 0, identity.stderr);
   assert.match(identity.stdout, /^local +[0-9a-f-]{36} \(.*hiqlite\.db/m);
-  void readFileSync;
 });

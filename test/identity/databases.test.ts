@@ -34,7 +34,7 @@ async function setup() {
 }
 
 test('a second database in the same backups folder and prefix is refused; its backups never mix in', async () => {
-  const { config, dir, env, big, small, store } = await setup();
+  const { dir, env, big, small, store } = await setup();
   const first = await runCli(['backup', '--db', big], { cwd: dir, env });
   assert.equal(first.code, 0, first.stderr);
   const bigId = await readDatabaseId(big);

@@ -228,7 +228,7 @@ export async function materialise(
   } else {
     if (!inputs.remote || !inputs.keys) throw new Error('materialise: an object needs the remote store and the keys');
     decrypt = createDecryptStream(inputs.keys);
-    body = await inputs.remote.get(resolved.name);
+    body = await inputs.remote.get(resolved.name, undefined, { signal: inputs.signal });
   }
   const total = resolved.size;
   const hash = createHash('sha256');

@@ -37,7 +37,9 @@ export interface ParallelFetch {
 const MiB = 1024 * 1024;
 
 export async function fetchParallel(f: ParallelFetch): Promise<{ bytes: number; sha256: string }> {
-  const head = await buffer(await f.store.get(f.name, { start: 0, end: Math.min(f.size, HEAD_BYTES) }));
+  const head = await buffer(
+    await f.store.get(f.name, { start: 0, end: Math.min(f.size, HEAD_BYTES) }, { signal: f.signal }),
+  );
   const layout = chunkLayout(head, f.size, f.keys);
   const perRange = Math.max(1, Math.floor((f.rangeBytes ?? 8 * MiB) / layout.segmentBytes));
   const jobs: Array<{ first: number; end: number }> = [];
@@ -101,7 +103,7 @@ async function fetchJob(
     try {
       const start = chunkRange(layout, index).start;
       const end = chunkRange(layout, job.end - 1).end;
-      const body = await f.store.get(f.name, { start, end });
+      const body = await f.store.get(f.name, { start, end }, { signal: f.signal });
       const abort = () => body.destroy(f.signal?.reason as Error);
       f.signal?.addEventListener('abort', abort, { once: true });
       try {

@@ -243,6 +243,11 @@ function wallOf(ms: number, zone: string): number {
   return Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour! % 24, parts.minute!, parts.second!);
 }
 
+/** How far `zone`'s wall clock is ahead of UTC at the instant `ms` (negative west of Greenwich). */
+export function zoneOffsetMs(ms: number, zone: string): number {
+  return offsetAt(ms, zone);
+}
+
 function offsetAt(ms: number, zone: string): number {
   const whole = Math.floor(ms / 1000) * 1000;
   return wallOf(whole, zone) - whole;

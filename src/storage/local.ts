@@ -54,16 +54,17 @@ export class LocalStore implements BackupStore {
     }
   }
 
-  async get(name: string, range?: ByteRange): Promise<Readable> {
+  async get(name: string, range?: ByteRange, options: { signal?: AbortSignal | undefined } = {}): Promise<Readable> {
     if (!(await this.stat(name))) {
       throw new LifeboatError('NOT_FOUND', `no backup "${name}" in ${this.description}`, {
         hint: 'run `lifeboat list` to see the backups that exist',
       });
     }
     const path = this.pathOf(name);
-    if (!range) return createReadStream(path);
+    const signal = options.signal ? { signal: options.signal } : {};
+    if (!range) return createReadStream(path, signal);
     if (range.end <= range.start) return Readable.from([]);
-    return createReadStream(path, { start: range.start, end: range.end - 1 });
+    return createReadStream(path, { start: range.start, end: range.end - 1, ...signal });
   }
 
   /** A temp file to write `name` into directly (the snapshot copy), committed by rename. */

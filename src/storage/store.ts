@@ -65,8 +65,8 @@ export interface BackupStore {
   list(): Promise<StoredObject[]>;
   /** One object's size and time, or undefined when there is none of that name. */
   stat(name: string): Promise<StoredObject | undefined>;
-  /** An object's bytes, whole or one range; NOT_FOUND when it does not exist. */
-  get(name: string, range?: ByteRange): Promise<Readable>;
+  /** An object's bytes, whole or one range; NOT_FOUND when it does not exist. `signal` ends the request or stream. */
+  get(name: string, range?: ByteRange, options?: { readonly signal?: AbortSignal | undefined }): Promise<Readable>;
   /** Starts writing an object from a re-readable source; see StagedObject. */
   stage(name: string, source: RangeSource, options?: StageOptions): StagedObject;
   /**

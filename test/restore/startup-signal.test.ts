@@ -33,7 +33,8 @@ local('SIGTERM while serve downloads HQL_BACKUP_RESTORE: it stops cleanly and ch
     const source = await openEncryptedFile(big, keys.active);
     await storeObject(new S3Store(direct), 'backup_node_1_1790000000.sqlite', source);
     await source.close();
-    proxy.set({ kind: 'throttle', bytesPerSecond: 200_000 });
+    // Per connection: the restore fetches 4 ranges at once, so about 100 KB/s in all (~45 s for it all).
+    proxy.set({ kind: 'throttle', bytesPerSecond: 25_000 });
     const dataDir = join(dir, 'data');
     const dbDir = join(dataDir, 'state_machine', 'db');
     mkdirSync(dbDir, { recursive: true });
@@ -54,7 +55,9 @@ local('SIGTERM while serve downloads HQL_BACKUP_RESTORE: it stops cleanly and ch
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     const exited = once(child, 'exit');
     // Wait (polling, with a deadline) until the download has written its temp copy.
     const deadline = Date.now() + 60_000;
@@ -63,8 +66,10 @@ local('SIGTERM while serve downloads HQL_BACKUP_RESTORE: it stops cleanly and ch
       assert.ok(Date.now() < deadline, `the download never started: ${stderr}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+    const stopped = Date.now();
     child.kill('SIGTERM');
     const [code] = await exited;
+    assert.ok(Date.now() - stopped < 10_000, `it stopped ${Date.now() - stopped} ms after the signal`);
     assert.equal(code, 1, stderr);
     assert.match(stderr, /interrupted while fetching it; nothing was changed/);
     assert.deepEqual(temps(), [], 'the partial copy is removed');

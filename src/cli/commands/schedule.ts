@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { originsOf } from '../../config/load.js';
 import { ConfigError, LifeboatError } from '../../errors.js';
-import { type CronSchedule, nextFireTimes, parseCron } from '../../schedule/cron.js';
+import { type CronSchedule, nextFireTimes, parseCron, zoneOffsetMs } from '../../schedule/cron.js';
 import { type ConfigFlag, configFromCli, withConfigOption } from '../context.js';
 import { action } from '../run.js';
 
@@ -55,40 +55,15 @@ function parseSchedule(expression: string, tz: string | undefined): CronSchedule
   }
 }
 
-const zoneFormatters = new Map<string, Intl.DateTimeFormat>();
-
 /** `2026-12-07T02:30:00+01:00`: the wall-clock time in `zone`, with that zone's offset then. */
 export function rfc3339InZone(instant: Date, zone: string): string {
-  let f = zoneFormatters.get(zone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone: zone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-    });
-    zoneFormatters.set(zone, f);
-  }
-  const p = Object.fromEntries(f.formatToParts(instant).map((x) => [x.type, x.value]));
-  const [y, mo, d, h, mi, s] = [p.year, p.month, p.day, p.hour, p.minute, p.second].map(Number) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  const wallAsUtc = Date.UTC(y, mo - 1, d, h, mi, s);
-  const offsetMin = Math.round((wallAsUtc - Math.floor(instant.getTime() / 1000) * 1000) / 60_000);
-  const sign = offsetMin < 0 ? '-' : '+';
-  const abs = Math.abs(offsetMin);
+  const whole = Math.floor(instant.getTime() / 1000) * 1000;
+  const offsetMs = zoneOffsetMs(whole, zone);
+  const wall = new Date(whole + offsetMs).toISOString().slice(0, 19);
+  const minutes = Math.round(offsetMs / 60_000);
+  const abs = Math.abs(minutes);
   const two = (n: number) => String(n).padStart(2, '0');
-  const offset = `${sign}${two(Math.floor(abs / 60))}:${two(abs % 60)}`;
-  return `${y}-${two(mo)}-${two(d)}T${two(h)}:${two(mi)}:${two(s)}${offset}`;
+  return `${wall}${minutes < 0 ? '-' : '+'}${two(Math.floor(abs / 60))}:${two(abs % 60)}`;
 }
 
 /**

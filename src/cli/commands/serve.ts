@@ -56,6 +56,12 @@ export function registerServe(program: Command): void {
           process.off('SIGINT', stopStart);
           process.off('SIGTERM', stopStart);
         }
+        // A signal that came once the start could no longer be stopped (a restore past its
+        // download finishes: it is crash-safe, not interruptible): stop right after it.
+        if (starting.signal.aborted) {
+          await lifeboat.close();
+          return;
+        }
         let server: StatusServer | undefined;
         try {
           server = listen ? await startStatusServer(lifeboat, listen, logger) : undefined;

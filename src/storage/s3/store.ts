@@ -5,6 +5,7 @@ import {
   AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  type GetObjectCommandOutput,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   type ListMultipartUploadsCommandOutput,
@@ -241,16 +242,25 @@ export class S3Store implements BackupStore {
   }
 
   /** The object's bytes (or one range) as a stream; errors while reading arrive as LifeboatErrors too. */
-  async get(name: string, range?: ByteRange): Promise<Readable> {
+  async get(name: string, range?: ByteRange, options: { signal?: AbortSignal | undefined } = {}): Promise<Readable> {
     const Key = this.#key(name);
     if (range && range.end <= range.start) return Readable.from([]);
     const what = `download of ${name}`;
     const Range = range ? `bytes=${range.start}-${range.end - 1}` : undefined;
+    const stop = options.signal ? AbortSignal.any([this.#closing.signal, options.signal]) : this.#closing.signal;
     // The deadline covers the answer's headers; the body then streams as long as it moves
     // (the idle timeout of the connection ends a stalled one).
-    const res = await this.#send(what, name, (abortSignal) =>
-      this.#client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key, Range }), { abortSignal }),
-    );
+    let res: GetObjectCommandOutput;
+    try {
+      res = await withDeadline(
+        (abortSignal) =>
+          this.#client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key, Range }), { abortSignal }),
+        this.#timeoutMs,
+        stop,
+      );
+    } catch (err) {
+      throw classifyS3Error(err, this.config, what, name);
+    }
     const body = res.Body;
     if (!(body instanceof Readable)) {
       throw new LifeboatError('S3_ERROR', `the ${what} from ${this.description} returned no body stream`);
@@ -259,6 +269,10 @@ export class S3Store implements BackupStore {
     body.on('error', (err) => out.destroy(classifyS3Error(err, this.config, what, name)));
     // A reader that gives up early must free the connection.
     out.on('close', () => body.destroy());
+    const onStop = () =>
+      out.destroy(new LifeboatError('ABORTED', `S3 ${what} was interrupted`, { cause: options.signal?.reason }));
+    options.signal?.addEventListener('abort', onStop, { once: true });
+    out.on('close', () => options.signal?.removeEventListener('abort', onStop));
     body.pipe(out);
     return out;
   }

@@ -63,7 +63,7 @@ export interface Composition {
   };
   /** Checks that the remote store answers and accepts the credentials (S3); nothing to check otherwise. */
   checkRemote(): Promise<void>;
-  backupPlan(run?: { onProgress?: BackupPlan['onProgress']; signal?: AbortSignal | undefined }): BackupPlan;
+  backupPlan(run?: Pick<BackupPlan, 'onProgress' | 'signal' | 'createdNow'>): BackupPlan;
   restorePlan(source: RestoreSource, run: RestoreRun): RestorePlan;
   /** Frees the remote store's connections. */
   close(): void;
@@ -121,6 +121,7 @@ export function compose(options: ComposeOptions): Composition {
       logger,
       onProgress: run.onProgress,
       signal: run.signal,
+      createdNow: run.createdNow,
     }),
     restorePlan: (source, run) => ({
       source,

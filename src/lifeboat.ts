@@ -67,6 +67,13 @@ export interface LifeboatOptions {
    * default in the library; the CLI turns it on.
    */
   readonly collectGarbage?: boolean;
+  /**
+   * Sidecar mode: wait for the database file to appear instead of failing with DB_MISSING (a
+   * sidecar started before its application created the database). Logs once a minute.
+   */
+  readonly waitForDatabase?: boolean;
+  /** Aborts a start in progress (a start-up restore's download, the wait for the database): ABORTED. */
+  readonly signal?: AbortSignal;
 }
 
 export interface BackupEntry {
@@ -97,6 +104,8 @@ export class Lifeboat {
   readonly remote: BackupStore | undefined;
   readonly logger: Logger;
   private readonly parts: Composition;
+  /** This start created the database file empty (identity: it must not take over older backups). */
+  private readonly createdNow: boolean;
   private readonly clock: Clock;
   /** Replaced by restore(): the old handle is closed, a new one opened on the restored file. */
   private handle: BetterSqlite3.Database | undefined;
@@ -127,6 +136,7 @@ export class Lifeboat {
 
   private constructor(init: {
     parts: Composition;
+    createdNow: boolean;
     handle: BetterSqlite3.Database | undefined;
     databaseOptions: BetterSqlite3.Options | undefined;
     lock: LockHandle;
@@ -134,6 +144,7 @@ export class Lifeboat {
   }) {
     const { parts } = init;
     this.parts = parts;
+    this.createdNow = init.createdNow;
     this.config = parts.config;
     this.mode = parts.mode;
     this.dbFile = parts.dbFile;
@@ -160,6 +171,7 @@ export class Lifeboat {
     this.monitor = parts.remote
       ? new RemoteMonitor({
           remote: parts.remote,
+          database: { path: parts.dbFile, nodeId: parts.config.nodeId },
           local: parts.local,
           lockFile: parts.locks.backups,
           clock: this.clock,
@@ -209,6 +221,7 @@ export class Lifeboat {
     const { dbFile, mode, logger } = parts;
     await ensureDir(parts.config.paths.backupsDir);
     if (mode === 'embedded') await ensureDir(dirname(dbFile));
+    else if (options.waitForDatabase) await waitForDatabase(parts, options.signal);
     else await assertDatabaseExists(dbFile);
     const lock = await acquireLock(parts.locks.database, mode === 'embedded' ? 'embedded database' : 'sidecar backups');
     let handle: BetterSqlite3.Database | undefined;
@@ -219,14 +232,22 @@ export class Lifeboat {
         dbFile,
         logger,
         sidecar: mode === 'sidecar',
-        plan: (source) => parts.restorePlan(source, { requestedBy: 'startup', force: parts.config.restore.force }),
+        plan: (source) =>
+          parts.restorePlan(source, {
+            requestedBy: 'startup',
+            force: parts.config.restore.force,
+            signal: options.signal,
+          }),
       });
+      let createdNow = false;
       if (mode === 'embedded') {
         await refuseEmptyOverBackups(parts);
+        createdNow = !(await stat(dbFile).catch(() => undefined));
         handle = openEmbedded(dbFile, options.database);
       }
       const lifeboat = new Lifeboat({
         parts,
+        createdNow,
         handle,
         databaseOptions: options.database,
         lock,
@@ -293,7 +314,8 @@ export class Lifeboat {
    */
   backup(options: { onProgress?: BackupPlan['onProgress'] } = {}): Promise<BackupReport> {
     if (this.closed) return Promise.reject(new LifeboatError('CLOSED', 'this Lifeboat instance is closed'));
-    const run = this.queue.then(() => runBackup(this.parts.backupPlan({ onProgress: options.onProgress })));
+    const plan = this.parts.backupPlan({ onProgress: options.onProgress, createdNow: this.createdNow });
+    const run = this.queue.then(() => runBackup(plan));
     this.queue = run.then(
       (report) => {
         this.lastReport = report;
@@ -519,6 +541,27 @@ async function refuseEmptyOverBackups(parts: Composition): Promise<void> {
         'HQL_FILENAME_DB); to start empty on purpose, move the backups elsewhere',
     },
   );
+}
+
+/** Sleeps on the parts' clock until the sidecar's database exists (checked every second). */
+async function waitForDatabase(parts: Composition, signal: AbortSignal | undefined): Promise<void> {
+  const stop = signal ?? new AbortController().signal;
+  let nextNote = 0;
+  for (;;) {
+    if (await stat(parts.dbFile).catch(() => undefined)) return;
+    if (stop.aborted) {
+      throw new LifeboatError('ABORTED', `stopped while waiting for the database ${parts.dbFile} to appear`);
+    }
+    const now = parts.clock.now().getTime();
+    if (now >= nextNote) {
+      parts.logger.info(
+        { db: parts.dbFile },
+        `waiting for the database ${parts.dbFile} to appear (the application creates it)`,
+      );
+      nextNote = now + 60_000;
+    }
+    await parts.clock.sleepUntil(new Date(now + 1000), stop);
+  }
 }
 
 /** A sidecar never creates the database it backs up: a wrong path must fail loudly. */

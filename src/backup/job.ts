@@ -7,6 +7,7 @@ import { ensureDir } from '../fs/durable.js';
 import { isMissing } from '../fs/errno.js';
 import { acquireLock } from '../fs/lock.js';
 import { ensureFreeSpace } from '../fs/space.js';
+import { checkStore, type DatabaseSelf, DB_ID_METADATA, establishIdentity } from '../identity/identity.js';
 import type { Clock } from '../schedule/clock.js';
 import { checkSnapshot, copySnapshot, type SnapshotStage } from '../snapshot/snapshot.js';
 import type { LocalStore } from '../storage/local.js';
@@ -47,6 +48,11 @@ export interface BackupPlan {
   readonly logger: Logger;
   /** `copy` bytes, then `check` (no byte count), and `upload` (encrypted bytes) beside the check. */
   readonly onProgress?: ((stage: BackupStage, bytes: number, total: number | undefined) => void) | undefined;
+  /**
+   * Lifeboat created the database file empty in this start: it must not take over backups of
+   * a database that was there before (src/identity/identity.ts).
+   */
+  readonly createdNow?: boolean | undefined;
   /** Fault hook for tests, as the restore's steps.ts: runs after the free-space check, before the copy. */
   readonly beforeCopy?: (() => Promise<void> | void) | undefined;
   /**
@@ -146,7 +152,11 @@ async function backupLocked(plan: BackupPlan): Promise<BackupReport> {
   const warnings: string[] = [];
   logger.info({ db: plan.dbFile, backup: local.pathOf(name) }, 'backup started');
 
-  // 0. Room for the copy, with a margin: a backup must not fill the disk the application writes to.
+  // 0. Which database this is: its backups go only to stores that belong to it (WRONG_DATABASE).
+  const self = { path: plan.dbFile, nodeId: plan.nodeId, createdNow: plan.createdNow };
+  const owner = { self, id: await establishIdentity(self, local, remote ? [remote.store] : []) };
+
+  // Room for the copy, with a margin: a backup must not fill the disk the application writes to.
   const dbBytes = await sourceBytes(plan.dbFile);
   if (dbBytes !== undefined) await ensureFreeSpace(local.dir, dbBytes, `a snapshot of ${plan.dbFile}`);
   await plan.beforeCopy?.();
@@ -165,7 +175,8 @@ async function backupLocked(plan: BackupPlan): Promise<BackupReport> {
   // 2. Stage the push: encrypted on the fly from the copy, parts sent while it is checked.
   let push: Push | undefined;
   try {
-    if (remote) push = await Push.stage(name, staged.path, remote, plan.onProgress, plan.signal);
+    if (remote)
+      push = await Push.stage(name, staged.path, remote, { onProgress: plan.onProgress, signal: plan.signal, owner });
     // 3. Check the copy; 4. commit it locally.
     plan.onProgress?.('check', 0, undefined);
     await checkSnapshot(staged.path, plan.dbFile, plan.expectTables);
@@ -240,6 +251,12 @@ async function backupLocked(plan: BackupPlan): Promise<BackupReport> {
 }
 
 /** The encrypted push of one backup: the copy seen as its cryptr stream, staged in the remote store. */
+/** Whose backup a push carries: the store must belong to that database, and the object says so. */
+export interface PushOwner {
+  readonly self: DatabaseSelf;
+  readonly id: string;
+}
+
 class Push {
   private readonly startedAt = performance.now();
   private finishedAt: number | undefined;
@@ -247,6 +264,8 @@ class Push {
   private constructor(
     private readonly source: EncryptedFileSource,
     private readonly staged: StagedObject,
+    private readonly remote: RemoteTarget,
+    private readonly owner: PushOwner | undefined,
   ) {}
 
   /** The file is opened now: it may be renamed afterwards, the push keeps reading it. */
@@ -254,20 +273,27 @@ class Push {
     name: string,
     file: string,
     remote: RemoteTarget,
-    onProgress: BackupPlan['onProgress'],
-    signal?: AbortSignal,
+    o: { onProgress?: BackupPlan['onProgress']; signal?: AbortSignal | undefined; owner?: PushOwner | undefined } = {},
   ): Promise<Push> {
     const source = await openEncryptedFile(file, remote.key);
     const total = source.size;
+    const { onProgress } = o;
     const staged = remote.store.stage(name, source, {
       ...(onProgress ? { onProgress: (bytes: number) => onProgress('upload', bytes, total) } : {}),
-      ...(signal ? { signal } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.owner ? { metadata: { [DB_ID_METADATA]: o.owner.id } } : {}),
     });
-    return new Push(source, staged);
+    return new Push(source, staged, remote, o.owner);
   }
 
+  /**
+   * Checks that the store belongs to this database (claiming it the first time), then makes
+   * the object visible. Done here, not before staging, so a store that does not answer costs
+   * the push only: the parts sent meanwhile are invisible and aborted.
+   */
   async commit(): Promise<void> {
     try {
+      if (this.owner) await checkStore(this.owner.self, this.owner.id, this.remote.store);
       await this.staged.commit();
     } catch (err) {
       await this.staged.abort();
@@ -330,8 +356,9 @@ export async function pushBackupFile(
   file: string,
   remote: RemoteTarget,
   signal?: AbortSignal,
+  owner?: PushOwner,
 ): Promise<{ durationMs: number }> {
-  const push = await Push.stage(name, file, remote, undefined, signal);
+  const push = await Push.stage(name, file, remote, { signal, owner });
   await push.commit();
   return { durationMs: push.elapsedMs() };
 }

@@ -144,10 +144,11 @@ export interface IdentityRequest extends DatabaseSelf {
 /**
  * The database's id, established before its first backup goes anywhere: the id file's; else
  * the id of a marker that names this very database file (an upgrade, or a restore by other
- * means — but never for a database Lifeboat just created empty); else, where no store is
- * claimed, a new one. The local store is claimed for it; `others` (the remote) are read when
- * they answer, so a database moved to a new machine finds its id there. WRONG_DATABASE when a
- * store belongs to another database.
+ * means — but never for a database Lifeboat just created empty); else a new one. The local
+ * store is claimed for it (WRONG_DATABASE when another database holds it); `others` (the
+ * remote) are only read, when they answer, so a database moved to a new machine finds its id
+ * there — whether they belong to it is checked when a push reaches them (checkStore), so a
+ * refused remote costs the push, never the local backup.
  */
 export async function establishIdentity(
   self: IdentityRequest,
@@ -156,23 +157,20 @@ export async function establishIdentity(
 ): Promise<string> {
   let id = await readDatabaseId(self.path);
   if (id === undefined) {
-    const seen: Array<{ store: BackupStore; marker: Marker }> = [];
-    for (const store of [local, ...others]) {
-      // The remote may be down: its marker is then checked when the push reaches it (checkStore).
-      const marker = await readMarker(store).catch((err: unknown) => {
-        if (store === local) throw err;
-        return undefined;
-      });
-      if (marker) seen.push({ store, marker });
+    const here = await readMarker(local);
+    if (here) {
+      if (self.createdNow || here.path !== self.path) throw wrongDatabase(local, here, self, undefined);
+      id = here.id;
+    } else if (!self.createdNow) {
+      for (const store of others) {
+        const there = await readMarker(store).catch(() => undefined); // down: checked at the push
+        if (there?.path === self.path) {
+          id = there.id;
+          break;
+        }
+      }
     }
-    const first = seen[0];
-    if (first) {
-      const own = !self.createdNow && seen.every((s) => s.marker.path === self.path && s.marker.id === first.marker.id);
-      if (!own) throw wrongDatabase(first.store, first.marker, self, undefined);
-      id = first.marker.id;
-    } else {
-      id = randomUUID();
-    }
+    id ??= randomUUID();
     await writeDatabaseId(self.path, id);
   }
   await checkStore(self, id, local);

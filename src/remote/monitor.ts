@@ -3,6 +3,7 @@ import { pushBackupFile, RemotePushError, type RemoteTarget, removeRemoteLeftove
 import { sortBackupsNewestFirst } from '../backup/naming.js';
 import { LifeboatError } from '../errors.js';
 import { acquireLock } from '../fs/lock.js';
+import { type DatabaseSelf, readDatabaseId } from '../identity/identity.js';
 import type { Clock } from '../schedule/clock.js';
 import { newestBackup, type RemoteState, type RemoteStatus } from '../server/status.js';
 import type { LocalStore } from '../storage/local.js';
@@ -23,6 +24,8 @@ export function probeDelayMs(failedProbes: number): number {
 
 export interface RemoteMonitorOptions {
   readonly remote: RemoteTarget;
+  /** The database whose backups are caught up (the store must belong to it). */
+  readonly database: DatabaseSelf;
   readonly local: LocalStore;
   /** The backups folder's lock: a catch-up never runs beside a backup of another process. */
   readonly lockFile: string;
@@ -172,11 +175,13 @@ export class RemoteMonitor {
             { backup: newest.name, store: remote.store.description },
             `catching up: pushing ${newest.name}, the newest local backup, which the remote store lacks`,
           );
+          const id = await readDatabaseId(this.#o.database.path);
           const { durationMs } = await pushBackupFile(
             newest.name,
             local.pathOf(newest.name),
             remote,
             this.#stop.signal,
+            id ? { self: this.#o.database, id } : undefined,
           );
           this.#catchUpPushes++;
           this.#ok();

@@ -9,6 +9,7 @@ import type { KeySet } from '../crypto/keys.js';
 import { createDecryptStream } from '../crypto/stream.js';
 import { ConfigError, LifeboatError } from '../errors.js';
 import { fsyncFile } from '../fs/durable.js';
+import { DB_ID_METADATA, readDatabaseId, storeOwner } from '../identity/identity.js';
 import type { LocalStore } from '../storage/local.js';
 import type { BackupStore, StoredObject } from '../storage/store.js';
 import { fetchParallel } from './parallel-fetch.js';
@@ -29,6 +30,8 @@ export interface FetchInputs {
   /** Warnings about backups `s3:latest` passes over; and the time it judges their names by. */
   readonly logger?: Logger | undefined;
   readonly now?: (() => Date) | undefined;
+  /** The database restored into (or verified for): `latest` picks only backups of it (identity.ts). */
+  readonly dbFile?: string | undefined;
 }
 
 /** A source resolved to one backup: a plain file, or an encrypted object of the remote store. */
@@ -98,7 +101,7 @@ export async function resolveSource(source: RestoreSource, inputs: FetchInputs):
       }
       if (source.kind === 's3')
         return { kind: 'object', name: source.object, size: (await remote.stat(source.object))?.size };
-      const newest = pickLatest('s3:latest', await remote.list(), inputs);
+      const newest = await pickOwnLatest(remote, inputs);
       if (!newest) {
         throw noBackups(
           remote.description,
@@ -107,6 +110,24 @@ export async function resolveSource(source: RestoreSource, inputs: FetchInputs):
       }
       return { kind: 'object', name: newest.name, size: newest.size };
     }
+  }
+}
+
+/**
+ * `s3:latest` of this database: the newest backup by its name that is not another database's
+ * (objects carry their database's id; those without one — Hiqlite's, older Lifeboat's — count
+ * as this one's). This database is the one of its id file, else the one the store belongs to.
+ */
+async function pickOwnLatest(remote: BackupStore, inputs: FetchInputs): Promise<StoredObject | undefined> {
+  const ours = (inputs.dbFile && (await readDatabaseId(inputs.dbFile))) || (await storeOwner(remote));
+  let candidates = await remote.list();
+  for (;;) {
+    const pick = pickLatest('s3:latest', candidates, inputs);
+    if (!pick || !ours) return pick;
+    const theirs = (await remote.stat(pick.name))?.metadata?.[DB_ID_METADATA];
+    if (!theirs || theirs === ours) return pick;
+    inputs.logger?.warn(`s3:latest passes over ${pick.name}: a backup of another database (id ${theirs}, not ${ours})`);
+    candidates = candidates.filter((o) => o.name !== pick.name);
   }
 }
 

@@ -3,6 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { LifeboatError } from '../errors.js';
 import { ensureDir, fsyncFile, tempPathFor } from '../fs/durable.js';
+import { DB_ID_METADATA, readDatabaseId, storeOwner, writeDatabaseId } from '../identity/identity.js';
 import type { VerifyOutcome } from '../sqlite/protocol.js';
 import { type FetchInputs, materialise, originOf, type ResolvedSource, resolveSource } from './fetch.js';
 import { formatSource, type RestoreSource } from './source.js';
@@ -197,6 +198,7 @@ export async function restoreDatabase(plan: RestorePlan): Promise<RestoreReport>
     } finally {
       held.release();
     }
+    await keepIdentity(plan, resolved);
     const kept = movedAside.length ? `; the previous one was kept at ${aside}` : '';
     logger.info({ db: dbFile, movedAside }, `restore: ${got.origin} is now the database${kept}`);
     return {
@@ -212,6 +214,29 @@ export async function restoreDatabase(plan: RestorePlan): Promise<RestoreReport>
     };
   } catch (err) {
     throw await afterFailure(err, dbFile, temp, intent);
+  }
+}
+
+/**
+ * A database without its id file (a new machine, a lost disk) takes the identity of the backup
+ * just put in place, so its next backups go on where its old ones are. A database that has one
+ * keeps it: the identity belongs to the place. Never fails the restore.
+ */
+async function keepIdentity(plan: RestorePlan, resolved: ResolvedSource): Promise<void> {
+  try {
+    if (await readDatabaseId(plan.dbFile)) return;
+    let id: string | undefined;
+    if (resolved.kind === 'object' && plan.remote) {
+      id = (await plan.remote.stat(resolved.name))?.metadata?.[DB_ID_METADATA] ?? (await storeOwner(plan.remote));
+    } else if (resolved.kind === 'file' && plan.local && dirname(resolved.path) === plan.local.dir) {
+      id = await storeOwner(plan.local);
+    }
+    if (id) await writeDatabaseId(plan.dbFile, id);
+  } catch (err) {
+    plan.logger.warn(
+      { db: plan.dbFile, err: (err as Error).message },
+      'the restored database could not take the identity of its backup; its next backup establishes one',
+    );
   }
 }
 

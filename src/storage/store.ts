@@ -8,6 +8,8 @@ export interface StoredObject {
   readonly size: number;
   /** Last-modified time reported by the store (informational; retention uses the name). */
   readonly modified?: Date;
+  /** The metadata staged with it, where the store keeps metadata (from `stat` only). */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 /** Bytes [start, end) of an object. */
@@ -32,6 +34,8 @@ export interface StageOptions {
   readonly onProgress?: (bytes: number) => void;
   /** Stops the transfer as `abort()` does; `commit()` then rejects with ABORTED. */
   readonly signal?: AbortSignal;
+  /** Small key/value facts stored with the object where the store can (S3 user metadata); others ignore them. */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -57,7 +61,7 @@ export interface StagedObject {
 export interface BackupStore {
   /** Human description for logs and errors, never containing secrets. */
   readonly description: string;
-  /** The objects directly in the store (not in "folders" below it), sorted by name. */
+  /** The objects directly in the store (not in "folders" below it, not dot names: bookkeeping), sorted by name. */
   list(): Promise<StoredObject[]>;
   /** One object's size and time, or undefined when there is none of that name. */
   stat(name: string): Promise<StoredObject | undefined>;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, utimesSync } from 'node:fs';
+import { existsSync, mkdirSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { before, test } from 'node:test';
@@ -11,11 +11,13 @@ import type { S3Config } from '../../src/config/types.js';
 import { createKeySet, generateKey } from '../../src/crypto/keys.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { materialise, resolveSource } from '../../src/restore/fetch.js';
+import Database from '../../src/sqlite/driver.js';
 import { LocalStore } from '../../src/storage/local.js';
 import { S3Store } from '../../src/storage/s3/store.js';
 import { runCli } from '../support/cli.js';
 import { countItems, createItemsDb } from '../support/db.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { backupFiles } from '../support/folder.js';
 import { getTestS3, s3Env, type TestS3 } from '../support/s3.js';
 import { names } from '../support/s3-checks.js';
 import { tempDir } from '../support/tmp.js';
@@ -29,10 +31,7 @@ before(async () => {
 const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 const DAY_S = 86_400;
 const KEYS = createKeySet([{ id: 'current', key: Buffer.alloc(32, 3) }], 'current');
-const local = (dir: string) =>
-  readdirSync(dir)
-    .filter((f) => !f.startsWith(BACKUP_LOCK))
-    .sort();
+const local = (dir: string) => backupFiles(dir).sort();
 
 /**
  * Backups an honest clock made `days` before `nowS`: small real databases in `backups` (file
@@ -188,11 +187,12 @@ test('s3:latest passes over a backup named in the future and logs a warning nami
   const realS = Math.floor(Date.now() / 1000);
   const store = new S3Store(config);
   const remote = { store, key: KEYS.active };
-  // A good backup an hour ago, and one from a machine whose clock was 30 days ahead (fewer rows).
+  // A good backup an hour ago, and one made while the clock was 30 days ahead (with fewer rows).
   const good = await runBackup(plan(dir, { remote, clock: new FakeClock((realS - 3600) * 1000) }));
-  const otherDir = tempDir();
-  createItemsDb(join(otherDir, 'app.db'), 3);
-  const ahead = await runBackup(plan(otherDir, { remote, clock: new FakeClock((realS + 30 * DAY_S) * 1000) }));
+  const db = new Database(join(dir, 'app.db'));
+  db.prepare('DELETE FROM items WHERE id > 3').run();
+  db.close();
+  const ahead = await runBackup(plan(dir, { remote, clock: new FakeClock((realS + 30 * DAY_S) * 1000) }));
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _e, done) {

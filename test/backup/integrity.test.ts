@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, utimesSync } from 'node:fs';
+import { mkdirSync, rmSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -16,6 +16,7 @@ import type { BackupStore } from '../../src/storage/store.js';
 import { runCli } from '../support/cli.js';
 import { countItems, createIndexMismatchDb, createItemsDb, pragmaCheck } from '../support/db.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { backupFiles } from '../support/folder.js';
 import { getTestS3, type TestS3 } from '../support/s3.js';
 import { danglingUploads, names } from '../support/s3-checks.js';
 import { tempDir } from '../support/tmp.js';
@@ -30,7 +31,7 @@ const DAY_S = 86_400;
 const KEYS = createKeySet([{ id: 'current', key: Buffer.alloc(32, 2) }], 'current');
 // Close to the real time: the store dates what the test puts there with the real clock.
 const NOW_S = Math.floor(Date.now() / 1000);
-const local = (dir: string) => readdirSync(dir).filter((f) => !f.startsWith(BACKUP_LOCK));
+const local = backupFiles;
 
 function plan(dir: string, db: string, over: Partial<BackupPlan> = {}): BackupPlan {
   const backups = join(dir, 'backups');
@@ -116,9 +117,10 @@ test(restoreWouldRefuse, async () => {
 
   // Control: the same run on a sound database does expire the 40-day-old backup (keep_min 1),
   // so it survived above because a failed backup triggers no retention.
-  const sound = join(dir, 'sound.db');
-  createItemsDb(sound, 100);
-  const report = await runBackup({ ...options, dbFile: sound, clock: new FakeClock((NOW_S + 1) * 1000) });
+  // (The same database file, repaired: a backups folder belongs to one database.)
+  rmSync(db);
+  createItemsDb(db, 100);
+  const report = await runBackup({ ...options, clock: new FakeClock((NOW_S + 1) * 1000) });
   const expiredName = backupName(1, NOW_S - 40 * DAY_S);
   assert.deepEqual(report.expiredLocal, [expiredName]);
   assert.deepEqual(report.remote?.expired, [expiredName]);
@@ -152,7 +154,9 @@ test('CLI: every backup runs integrity_check; --full-check is still accepted and
   assert.match(res.stderr, /failed PRAGMA integrity_check: row \d+ missing from index t_b/);
   const good = join(dir, 'good.db');
   createItemsDb(good, 10);
-  const compat = await runCli(['backup', '--db', good, '--full-check'], { cwd: dir, env });
+  // Another database: its own backups folder.
+  const goodEnv = { HQL_DATA_DIR: join(dir, 'data-good') };
+  const compat = await runCli(['backup', '--db', good, '--full-check'], { cwd: dir, env: goodEnv });
   assert.equal(compat.code, 0, compat.stderr);
   const help = await runCli(['backup', '--help'], { cwd: dir, env });
   assert.equal(help.code, 0);
@@ -160,7 +164,7 @@ test('CLI: every backup runs integrity_check; --full-check is still accepted and
   // The tables a restore expects are expected of every backup too.
   const strict = await runCli(['backup', '--db', good], {
     cwd: dir,
-    env: { ...env, HQL_BACKUP_RESTORE_EXPECT_TABLES: 'items,users' },
+    env: { ...goodEnv, HQL_BACKUP_RESTORE_EXPECT_TABLES: 'items,users' },
   });
   assert.equal(strict.code, 1);
   assert.match(strict.stderr, /lacks the expected table\(s\) users/);

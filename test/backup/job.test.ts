@@ -22,10 +22,11 @@ import { silentLogger } from '../../src/log.js';
 import { LocalStore } from '../../src/storage/local.js';
 import { countItems, createItemsDb } from '../support/db.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { backupFiles } from '../support/folder.js';
 import { tempDir } from '../support/tmp.js';
 
 /** The folder's entries but the lock file, which stays between runs (empty, not held). */
-const withoutLock = (dir: string) => readdirSync(dir).filter((f) => f !== BACKUP_LOCK);
+const withoutLock = backupFiles;
 
 const NOW = new Date('2026-11-24T02:30:00.400Z');
 const NOW_S = Math.floor(NOW.getTime() / 1000);
@@ -63,7 +64,7 @@ test('a run writes a verified, private backup named after node id and start time
   assert.equal(report.sourceJournalMode, 'wal');
   assert.equal(report.remote, undefined);
   // Nothing else is left in the folder: no temp file, no journal; the lock file stays, free.
-  assert.deepEqual(readdirSync(backups).sort(), [BACKUP_LOCK, report.name]);
+  assert.deepEqual(readdirSync(backups).sort(), [BACKUP_LOCK, '.lifeboat-db.json', report.name]);
   assert.equal(await lockOwner(join(backups, BACKUP_LOCK)), undefined);
   // The backup is a standalone rollback-journal file, not a WAL one.
   const header = Buffer.alloc(20);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { type BackupPlan, runBackup } from '../../src/backup/job.js';
@@ -12,13 +12,14 @@ import Database from '../../src/sqlite/driver.js';
 import { LocalStore } from '../../src/storage/local.js';
 import { countItems, createItemsDb } from '../support/db.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { backupFiles } from '../support/folder.js';
 import { tempDir } from '../support/tmp.js';
 import { mountTmpfs } from '../support/tmpfs.js';
 
 const MiB = 1024 * 1024;
 const NOW_S = Math.floor(Date.now() / 1000);
 const OLDER = backupName(1, NOW_S - 86_400);
-const entries = (dir: string) => readdirSync(dir).filter((f) => !f.startsWith(BACKUP_LOCK));
+const entries = backupFiles;
 
 /** A backup plan whose backups folder is `backups` (the tmpfs), with one older backup in it. */
 function plan(db: string, backups: string, over: Partial<BackupPlan> = {}): BackupPlan {
@@ -77,10 +78,10 @@ test(noRoom, async (t) => {
     } finally {
       holder.close();
     }
-    // A database that fits with its margin is backed up on the same file system.
-    const small = join(tempDir(), 'small.db');
-    createItemsDb(small, 2000);
-    const report = await runBackup({ ...plan(small, fs.dir), clock: new FakeClock((NOW_S + 1) * 1000) });
+    // Once it fits with its margin (here: the same database file, made small), it is backed up there.
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${db}${suffix}`, { force: true });
+    createItemsDb(db, 2000);
+    const report = await runBackup({ ...plan(db, fs.dir), clock: new FakeClock((NOW_S + 1) * 1000) });
     assert.deepEqual(entries(fs.dir).sort(), [OLDER, report.name].sort());
   } finally {
     fs.unmount();

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { backupName } from '../../src/backup/naming.js';
-import { BACKUP_LOCK } from '../../src/compose.js';
 import { runCli } from '../support/cli.js';
 import { countItems, createItemsDb } from '../support/db.js';
+import { backupFiles } from '../support/folder.js';
 import { tempDir } from '../support/tmp.js';
 
 function workspace() {
@@ -68,10 +68,7 @@ test('failures: a missing database exits 1 naming it; bad config and --remote wi
   const missing = await runCli(['backup', '--db', join(dir, 'gone.db')], { cwd: dir, env });
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /gone\.db/);
-  assert.ok(
-    !existsSync(backups) || (await import('node:fs')).readdirSync(backups).every((f) => f === BACKUP_LOCK),
-    'no backup, no temp file',
-  );
+  assert.ok(backupFiles(backups).length === 0, 'no backup, no temp file');
 
   const bad = await runCli(['backup'], { cwd: dir, env: { ...env, HQL_BACKUP_KEEP_DAYS: 'thirty' } });
   assert.equal(bad.code, 2);

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { BACKUP_LOCK } from '../../src/compose.js';
 import { LifeboatError } from '../../src/errors.js';
 import { lockOwner } from '../../src/fs/lock.js';
 import { Lifeboat } from '../../src/index.js';
 import { countItems, createItemsDb } from '../support/db.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { backupFiles } from '../support/folder.js';
 import { tempDir } from '../support/tmp.js';
 
 const embeddedCreatesDatabase =
@@ -53,6 +53,46 @@ test(embeddedCreatesDatabase, async () => {
   await assert.rejects(lb.backup(), (err: unknown) => err instanceof LifeboatError && err.code === 'CLOSED');
 });
 
+const waits = 'sidecar with waitForDatabase: waits (on the clock) for the database to appear; a signal ends the wait';
+test(waits, async () => {
+  const cwd = tempDir();
+  const db = join(cwd, 'app.db');
+  const clock = new FakeClock('2026-11-24T10:00:00Z');
+  const opening = Lifeboat.open({
+    cwd,
+    env: {},
+    dbPath: db,
+    schedule: false,
+    backupOnStart: 'never',
+    clock,
+    waitForDatabase: true,
+  });
+  // It sleeps a second at a time until the file exists, instead of failing (a crash loop in a pod).
+  assert.equal((await clock.nextSleep()).getTime(), Date.parse('2026-11-24T10:00:01Z'));
+  clock.advance(1000);
+  await clock.nextSleep();
+  createItemsDb(db, 5);
+  clock.advance(1000);
+  const lb = await opening;
+  await lb.close();
+  // Stopped while waiting: ABORTED, and the lock is released.
+  const gone = join(cwd, 'gone.db');
+  const stop = new AbortController();
+  const waiting = Lifeboat.open({
+    cwd,
+    env: {},
+    dbPath: gone,
+    schedule: false,
+    clock,
+    waitForDatabase: true,
+    signal: stop.signal,
+  });
+  await clock.nextSleep();
+  stop.abort();
+  await assert.rejects(waiting, (err: unknown) => err instanceof LifeboatError && err.code === 'ABORTED');
+  assert.equal(await lockOwner(`${gone}.lifeboat.lock`), undefined);
+});
+
 test('sidecar: backs up an existing database another process owns; a missing one is an error', async () => {
   const cwd = tempDir();
   const db = join(cwd, 'app.db');
@@ -76,12 +116,7 @@ test('sidecar: backs up an existing database another process owns; a missing one
     assert.equal(countItems(a.path), 50);
     assert.equal(countItems(b.path), 50);
     assert.equal(b.startedAt.getTime(), Date.parse('2026-11-24T10:00:01Z'));
-    assert.deepEqual(
-      readdirSync(lb.local.dir)
-        .filter((f) => f !== BACKUP_LOCK)
-        .sort(),
-      [a.name, b.name].sort(),
-    );
+    assert.deepEqual(backupFiles(lb.local.dir).sort(), [a.name, b.name].sort());
   } finally {
     await lb.close();
   }

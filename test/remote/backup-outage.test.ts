@@ -5,14 +5,14 @@
 // that never answers.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ListMultipartUploadsCommand, ListPartsCommand } from '@aws-sdk/client-s3';
 import { runBackup } from '../../src/backup/job.js';
-import { BACKUP_LOCK, compose } from '../../src/compose.js';
+import { compose } from '../../src/compose.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { S3Config } from '../../src/config/types.js';
 import { EXIT_PUSH_FAILED } from '../../src/errors.js';
@@ -20,6 +20,7 @@ import { silentLogger } from '../../src/log.js';
 import { runCli } from '../support/cli.js';
 import { createItemsDb } from '../support/db.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { backupFiles } from '../support/folder.js';
 import { getTestS3, s3Env, type TestS3 } from '../support/s3.js';
 import { danglingUploads, names, withProxy } from '../support/s3-checks.js';
 import { startSilentServer } from '../support/silent-server.js';
@@ -42,7 +43,7 @@ function setup(config: S3Config, rows: number, extra: Record<string, string> = {
   createItemsDb(db, rows);
   const backups = join(dir, 'data', 'state_machine', 'backups');
   const env = { HQL_DATA_DIR: join(dir, 'data'), ...s3Env(config), ...KEYS, ...extra };
-  const files = () => (existsSync(backups) ? readdirSync(backups).filter((f) => f !== BACKUP_LOCK) : []);
+  const files = () => backupFiles(backups);
   return { dir, db, backups, env, files };
 }
 

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { before, test } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { type BackupPlan, RemotePushError, runBackup } from '../../src/backup/job.js';
 import { backupName } from '../../src/backup/naming.js';
-import { BACKUP_LOCK } from '../../src/compose.js';
 import type { S3Config } from '../../src/config/types.js';
 import { decodeHeader } from '../../src/crypto/format.js';
 import { createKeySet, generateKey } from '../../src/crypto/keys.js';
@@ -19,6 +18,7 @@ import type { BackupStore } from '../../src/storage/store.js';
 import { runCli } from '../support/cli.js';
 import { createItemsDb } from '../support/db.js';
 import { FakeClock } from '../support/fake-clock.js';
+import { backupFiles } from '../support/folder.js';
 import { getTestS3, s3Env, type TestS3 } from '../support/s3.js';
 import { danglingUploads } from '../support/s3-checks.js';
 import { tempDir } from '../support/tmp.js';
@@ -127,11 +127,7 @@ test(snapshotFailsCheck, async () => {
   assert.ok(putStarted, 'the push had started from the copy');
   assert.deepEqual(await real.list(), []);
   assert.equal(await danglingUploads(config), 0);
-  assert.deepEqual(
-    readdirSync(options.local.dir).filter((f) => f !== BACKUP_LOCK),
-    [],
-    'no local backup and no temp file',
-  );
+  assert.deepEqual(backupFiles(options.local.dir), [], 'no local backup and no temp file');
 });
 
 test('remote retention deletes old backups only, keeps foreign objects and the newest', async () => {
@@ -157,10 +153,7 @@ test('a push that fails for good keeps the local backup and says so', async () =
     assert.ok(!err.message.includes('not-the-secret'));
     return true;
   });
-  assert.deepEqual(
-    readdirSync(options.local.dir).filter((f) => f !== BACKUP_LOCK),
-    [backupName(1, NOW_S)],
-  );
+  assert.deepEqual(backupFiles(options.local.dir), [backupName(1, NOW_S)]);
   assert.deepEqual(await new S3Store(config).list(), []);
 });
 

@@ -3,6 +3,7 @@ import { registerBackup } from './backup.js';
 import { registerConfig } from './config.js';
 import { registerDecrypt } from './decrypt.js';
 import { registerEncrypt } from './encrypt.js';
+import { registerIdentity } from './identity.js';
 import { registerKeys } from './keys.js';
 import { registerList } from './list.js';
 import { registerRestore } from './restore.js';
@@ -24,4 +25,5 @@ export const commands: readonly RegisterCommand[] = [
   registerKeys,
   registerRestore,
   registerVerify,
+  registerIdentity,
 ];

@@ -34,12 +34,28 @@ export function registerServe(program: Command): void {
             ? undefined
             : parseListen(listenText, flags.listen !== undefined ? '--listen' : 'LIFEBOAT_HTTP_LISTEN');
         const logger = cliLogger();
-        const lifeboat = await Lifeboat.open({
-          ...(flags.config !== undefined ? { configFile: flags.config } : {}),
-          ...(flags.db !== undefined ? { dbPath: flags.db } : {}),
-          logger,
-          backupOnStart: flags.initialBackup === false ? 'never' : 'if-none',
-        });
+        // A signal during the start (a start-up restore's download, the wait for the database)
+        // stops it cleanly: temp copy removed, lock released, nothing changed.
+        const starting = new AbortController();
+        const stopStart = (signal: NodeJS.Signals) => {
+          logger.warn({ signal }, 'stopping during start-up');
+          starting.abort(new Error(`stopped by ${signal}`));
+        };
+        process.once('SIGINT', stopStart);
+        process.once('SIGTERM', stopStart);
+        let lifeboat: Lifeboat;
+        try {
+          lifeboat = await Lifeboat.open({
+            ...(flags.config !== undefined ? { configFile: flags.config } : {}),
+            ...(flags.db !== undefined ? { dbPath: flags.db, waitForDatabase: true } : {}),
+            logger,
+            backupOnStart: flags.initialBackup === false ? 'never' : 'if-none',
+            signal: starting.signal,
+          });
+        } finally {
+          process.off('SIGINT', stopStart);
+          process.off('SIGTERM', stopStart);
+        }
         let server: StatusServer | undefined;
         try {
           server = listen ? await startStatusServer(lifeboat, listen, logger) : undefined;

@@ -12,6 +12,7 @@ import { createProgress, type Progress } from '../progress.js';
 import { action } from '../run.js';
 
 interface VerifyFlags extends ConfigFlag {
+  db?: string;
   json?: boolean;
   tempDir?: string;
   strict?: boolean;
@@ -28,6 +29,10 @@ export function registerVerify(program: Command): void {
   withConfigOption(program.command('verify'))
     .description('restore drill: fetch a backup into a temp folder, run integrity_check, count rows; changes nothing')
     .argument('<source>', 's3:<object> | s3:latest | local:<name> | local:latest | <name> | file:<path>')
+    .option(
+      '--db <path>',
+      'the database whose backups `latest` means (default: {data_dir}/state_machine/db/{filename_db})',
+    )
     .option('--json', 'print JSON')
     .option('--strict', 'fail (exit 1) on a warning too: a backup with no tables, or much smaller than the one before')
     .option(
@@ -47,6 +52,7 @@ export function registerVerify(program: Command): void {
               keys: config.encryption,
               logger: parts.logger,
               now: () => parts.clock.now(),
+              dbFile: parts.dbFile,
               signal,
             };
             const resolved = await resolveSource(source, inputs);

@@ -93,6 +93,8 @@ export class S3Store implements BackupStore {
   /** The same without SDK retries, for bodies streamed from a RangeSource (see upload.ts). */
   readonly #dataClient: S3Client;
   readonly #maxAttempts: number;
+  /** The clock offset both clients started with (options.clockOffsetMs, else 0). */
+  readonly #initialOffset: number;
   readonly #logger: Logger;
   readonly #partSize: number;
   readonly #queueSize: number;
@@ -122,6 +124,7 @@ export class S3Store implements BackupStore {
     const agent = options.agent;
     const checksums = options.checksums === 'when-supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
     this.#maxAttempts = options.maxAttempts ?? 5;
+    this.#initialOffset = options.clockOffsetMs ?? 0;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     if (!Number.isFinite(this.#timeoutMs) || this.#timeoutMs <= 0) {
       throw new LifeboatError('S3_OPTIONS', `S3 timeout ${this.#timeoutMs} ms must be a positive number`, {
@@ -210,7 +213,8 @@ export class S3Store implements BackupStore {
       for (const o of page.Contents ?? []) {
         if (!o.Key?.startsWith(prefix)) continue;
         const name = o.Key.slice(prefix.length);
-        if (name === '' || name.includes('/')) continue;
+        // Dot names are Lifeboat's bookkeeping (the database marker), not backups, as in a folder.
+        if (name === '' || name.includes('/') || name.startsWith('.')) continue;
         out.push({ name, size: o.Size ?? 0, ...(o.LastModified ? { modified: o.LastModified } : {}) });
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -224,7 +228,12 @@ export class S3Store implements BackupStore {
       const head = await this.#send(`stat of ${name}`, name, (abortSignal) =>
         this.#client.send(new HeadObjectCommand({ Bucket: this.config.bucket, Key }), { abortSignal }),
       );
-      return { name, size: head.ContentLength ?? 0, ...(head.LastModified ? { modified: head.LastModified } : {}) };
+      return {
+        name,
+        size: head.ContentLength ?? 0,
+        ...(head.LastModified ? { modified: head.LastModified } : {}),
+        ...(head.Metadata && Object.keys(head.Metadata).length > 0 ? { metadata: head.Metadata } : {}),
+      };
     } catch (err) {
       if (err instanceof LifeboatError && err.code === 'NOT_FOUND') return undefined;
       throw err;
@@ -275,6 +284,7 @@ export class S3Store implements BackupStore {
       stallMs: this.#timeoutMs,
       signal: options.signal,
       onProgress: options.onProgress,
+      metadata: options.metadata,
       onAbortFailure: (err, uploadId) => {
         this.#unaborted.set(uploadId, key);
         this.#logger.warn(
@@ -350,10 +360,11 @@ export class S3Store implements BackupStore {
    * the server's answers (0 until a request was refused for skew, or when the clocks agree).
    */
   clockOffsetMs(): number {
-    // Both clients learn it, from whichever of their requests met the skew first (a push's
-    // data requests go through the data client): the larger correction is the measurement.
-    const offsets = [this.#client.config.systemClockOffset ?? 0, this.#dataClient.config.systemClockOffset ?? 0];
-    return offsets.reduce((a, b) => (Math.abs(b) > Math.abs(a) ? b : a));
+    // Both clients learn it, from whichever of their requests met the skew first (a push's data
+    // requests go through the data client): a client that corrected its start value measured it.
+    const control = this.#client.config.systemClockOffset ?? 0;
+    const data = this.#dataClient.config.systemClockOffset ?? 0;
+    return control === this.#initialOffset && data !== this.#initialOffset ? data : control;
   }
 
   /**

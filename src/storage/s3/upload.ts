@@ -55,6 +55,8 @@ export interface UploadSpec {
   /** The caller's signal: stops the upload as abort() does. */
   readonly signal?: AbortSignal | undefined;
   readonly onProgress?: ((bytes: number) => void) | undefined;
+  /** S3 user metadata (x-amz-meta-*) of the object. */
+  readonly metadata?: Readonly<Record<string, string>> | undefined;
   /** Called when a multipart upload could not be aborted; its parts stay until a lifecycle rule removes them. */
   readonly onAbortFailure?: ((err: unknown, uploadId: string) => void) | undefined;
 }
@@ -125,7 +127,12 @@ export function stageUpload(u: UploadSpec): StagedUpload {
         // leftover (S3Store.removeLeftovers).
         const created = await u.control('CreateMultipartUpload', (abortSignal) =>
           u.controlClient.send(
-            new CreateMultipartUploadCommand({ Bucket: u.bucket, Key: u.key, ContentType: 'application/octet-stream' }),
+            new CreateMultipartUploadCommand({
+              Bucket: u.bucket,
+              Key: u.key,
+              ContentType: 'application/octet-stream',
+              ...(u.metadata ? { Metadata: { ...u.metadata } } : {}),
+            }),
             { abortSignal },
           ),
         );
@@ -196,6 +203,7 @@ export function stageUpload(u: UploadSpec): StagedUpload {
                 Body: body,
                 ContentLength: size,
                 ContentType: 'application/octet-stream',
+                ...(u.metadata ? { Metadata: { ...u.metadata } } : {}),
               }),
               { abortSignal },
             ),

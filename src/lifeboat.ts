@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { type BackupPlan, type BackupReport, RemotePushError, runBackup } from './backup/job.js';
@@ -19,10 +19,20 @@ import { restoreAtStartup } from './restore/startup.js';
 import type { Clock } from './schedule/clock.js';
 import { type CronSchedule, parseCron } from './schedule/cron.js';
 import { Scheduler } from './schedule/scheduler.js';
-import { maxBackupAgeMs, type RemoteStatus, type StatusReport } from './server/status.js';
+import { Heartbeat } from './server/heartbeat.js';
+import {
+  BACKUP_DURATION_BUCKETS,
+  BACKUP_SIZE_BUCKETS,
+  Histogram,
+  maxBackupAgeMs,
+  newestBackup,
+  type RemoteStatus,
+  type StatusReport,
+} from './server/status.js';
 import Database from './sqlite/driver.js';
 import type { LocalStore } from './storage/local.js';
 import type { BackupStore, StoredObject } from './storage/store.js';
+import { buildInfo } from './version.js';
 
 export interface LifeboatOptions {
   /** TOML file; default `config.toml` in `cwd` (or LIFEBOAT_CONFIG). */
@@ -104,10 +114,19 @@ export class Lifeboat {
   private readonly lock: LockHandle;
   private queue: Promise<unknown> = Promise.resolve();
   private lastReport: BackupReport | undefined;
-  /** Kept after later successes, for /metrics; /health compares it with the last success. */
+  /** The last failed run of either kind, kept after later successes: /health compares it with the last success. */
   private lastFailure: { at: Date; message: string; remoteOnly: boolean } | undefined;
   private lastAttemptFailed = false;
+  /** Each run counts once: a success, a push failure (kept locally) or a failure (nothing kept). */
   private readonly counts = { successes: 0, failures: 0, pushFailures: 0 };
+  /** The last run that kept nothing (push failures aside): `lifeboat_backup_last_failure_timestamp_seconds`. */
+  private lastLocalFailureAt: Date | undefined;
+  private readonly histograms = {
+    durations: new Histogram(BACKUP_DURATION_BUCKETS),
+    sizes: new Histogram(BACKUP_SIZE_BUCKETS),
+  };
+  /** The request after each successful backup (backup_heartbeat_url); undefined without one. */
+  private readonly heartbeat: Heartbeat | undefined;
   private readonly startedAt: Date;
   private readonly schedule: CronSchedule | undefined;
   private startupBackup: Promise<void> | undefined;
@@ -159,6 +178,10 @@ export class Lifeboat {
           logger: this.logger,
           serialize: (work) => this.inLine(work),
         })
+      : undefined;
+    const beat = this.config.heartbeat;
+    this.heartbeat = beat
+      ? new Heartbeat({ ...beat, logger: this.logger, clock: this.clock, version: buildInfo().version })
       : undefined;
   }
 
@@ -298,17 +321,26 @@ export class Lifeboat {
         this.lastReport = report;
         this.lastAttemptFailed = false;
         this.counts.successes++;
-        if (report.remote) this.monitor?.pushed();
+        this.histograms.durations.observe(report.durationMs / 1000);
+        this.histograms.sizes.observe(report.bytes);
+        if (report.remote) this.monitor?.pushed(report.remote);
+        void this.heartbeat?.beat({
+          ...report,
+          database: basename(this.dbFile),
+          nodeId: this.config.nodeId,
+          pushed: report.remote !== undefined,
+        });
       },
       (err: unknown) => {
         const remoteOnly = err instanceof RemotePushError;
         this.lastAttemptFailed = true;
         this.lastFailure = { at: this.clock.now(), message: describe(err), remoteOnly };
-        // Once, as a failed attempt; the push failures are a subset of these, not more of them.
-        this.counts.failures++;
         if (remoteOnly) {
           this.counts.pushFailures++;
           this.monitor?.pushFailed(err);
+        } else {
+          this.counts.failures++;
+          this.lastLocalFailureAt = this.lastFailure.at;
         }
       },
     );
@@ -419,7 +451,10 @@ export class Lifeboat {
     };
   }
 
-  /** Counts, last success and failure, newest local backup and schedule: what /health and /metrics report. */
+  /**
+   * Counts, last success and failure, the newest backups in the folder and in the remote store
+   * (as last listed: S3 is never asked here) and the schedule: what /health and /metrics report.
+   */
   async statusReport(): Promise<StatusReport> {
     const now = this.clock.now();
     const local = await this.localBackups().catch(() => [] as BackupEntry[]);
@@ -429,7 +464,12 @@ export class Lifeboat {
       startedAt: this.startedAt,
       mode: this.mode,
       database: this.dbFile,
+      db: basename(this.dbFile),
+      nodeId: this.config.nodeId,
+      build: buildInfo(),
       ...this.counts,
+      durations: this.histograms.durations.data,
+      sizes: this.histograms.sizes.data,
       lastSuccess: last
         ? {
             name: last.name,
@@ -440,11 +480,13 @@ export class Lifeboat {
           }
         : undefined,
       lastFailure: this.lastFailure,
-      newestLocal: local[0] ? { name: local[0].name, at: local[0].time } : undefined,
+      lastLocalFailureAt: this.lastLocalFailureAt,
+      newestLocal: newestBackup(local, now),
       localCount: local.length,
       nextBackupAt: this.nextBackupAt(),
       maxAgeMs: this.schedule ? maxBackupAgeMs(this.schedule, now) : undefined,
       remote: this.remoteStatus(),
+      heartbeat: this.heartbeat?.status(),
     };
   }
 
@@ -455,6 +497,7 @@ export class Lifeboat {
     this.monitor?.stop();
     await this.scheduler?.stop();
     await this.queue;
+    await this.heartbeat?.settled();
     this.handle?.close();
     await this.lock.release();
     this.parts.close();

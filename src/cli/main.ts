@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { describeError, EXIT_USAGE, exitCodeOf, LifeboatError } from '../errors.js';
 import { logSettingsFromEnv, parseLogLevel } from '../log.js';
 import { enableGarbageCollection } from '../memory.js';
+import { packageVersion } from '../version.js';
 import { commands } from './commands/index.js';
 import { cliLogger, setCliLogLevel } from './context.js';
 
@@ -21,15 +21,6 @@ function logProcessWarnings(): void {
       process.stderr.write(`lifeboat: ${warning.name}: ${warning.message}\n`);
     }
   });
-}
-
-/**
- * The package's version, read at run time: src/cli/ and dist/cli/ both sit two folders
- * below package.json, so one relative path works from the sources and from the build.
- */
-export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-  return pkg.version ?? 'unknown';
 }
 
 /** `lifeboat keys list`, for the hint after a usage error. */

@@ -1,4 +1,5 @@
 import { formatSource, type RestoreSource } from '../restore/source.js';
+import { heartbeatTarget } from '../server/heartbeat.js';
 import type { Config, ConfigOverrides } from './types.js';
 
 /**
@@ -295,6 +296,36 @@ export const KEYS = {
       'fails when no byte moved for it; a large upload that keeps moving is never cut off ' +
       '([disaster-recovery.md](disaster-recovery.md#s3-is-down))',
     show: (c) => whenS3(c, () => c.s3Timeout, 'seconds without progress before an S3 request fails'),
+  },
+  heartbeatUrl: {
+    section: 'cluster',
+    toml: 'backup_heartbeat_url',
+    env: 'HQL_BACKUP_HEARTBEAT_URL',
+    kind: 'secret',
+    unset: 'not set',
+    override: 'backupHeartbeatUrl',
+    lifeboatOnly: true,
+    noSpace: true,
+    doc:
+      'an `http(s)` URL requested after each successful backup (kept, checked, and pushed when S3 is on), for a ' +
+      'dead-man service that alerts when the requests stop; shown as `https://host/***` (it usually holds a ' +
+      'token); a failed request is a warning, never a failed backup ([monitoring.md](monitoring.md#heartbeat))',
+    show: (c) => ({
+      value: c.heartbeat ? `${heartbeatTarget(c.heartbeat.url)}/${SECRET_MASK}` : null,
+      note: c.heartbeat ? `${c.heartbeat.method} after each successful backup` : undefined,
+    }),
+  },
+  heartbeatMethod: {
+    section: 'cluster',
+    toml: 'backup_heartbeat_method',
+    env: 'HQL_BACKUP_HEARTBEAT_METHOD',
+    kind: 'string',
+    default: 'GET',
+    override: 'backupHeartbeatMethod',
+    lifeboatOnly: true,
+    noSpace: true,
+    doc: '`GET`, or `POST` with a small JSON body naming the backup (database, name, time, size, pushed)',
+    show: (c) => (c.heartbeat ? { value: c.heartbeat.method } : undefined),
   },
   expectTables: {
     section: 'cluster',

@@ -14,7 +14,7 @@ import {
   HIQLITE_SECRETS_REF,
 } from './defaults.js';
 import { KEY_LIST, KEYS, type KeyOf, type KeySpec, type Kind, type KindValues, nameOf, SECTIONS } from './keys.js';
-import type { Config, ConfigOverrides, RestoreConfig, S3Config } from './types.js';
+import type { Config, ConfigOverrides, HeartbeatConfig, RestoreConfig, S3Config } from './types.js';
 
 export type { ConfigOverrides } from './types.js';
 
@@ -427,6 +427,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const { s3, requested: s3Requested } = readS3(r);
   const s3Timeout = r.getOrDefault(KEYS.s3Timeout);
   const encryption = readKeys(r, s3Requested);
+  const heartbeat = readHeartbeat(r);
 
   const restore: RestoreConfig = Object.freeze({
     source: r.get(KEYS.restore),
@@ -456,6 +457,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     backupKeepMin,
     s3,
     s3Timeout,
+    heartbeat,
     encryption,
     restore,
     paths: Object.freeze({
@@ -558,6 +560,50 @@ function readS3(r: Reader): { s3: S3Config | undefined; requested: boolean } {
   Object.defineProperty(s3, 'toJSON', { value: () => shown });
   Object.defineProperty(s3, Symbol.for('nodejs.util.inspect.custom'), { value: () => shown });
   return { s3: Object.freeze(s3), requested: true };
+}
+
+/** The heartbeat URL is checked without ever being echoed: its path usually holds a token. */
+function readHeartbeat(r: Reader): HeartbeatConfig | undefined {
+  const url = r.get(KEYS.heartbeatUrl);
+  const methodText = r.getOrDefault(KEYS.heartbeatMethod);
+  const method = methodText.toUpperCase();
+  if (method !== 'GET' && method !== 'POST') {
+    r.problem(KEYS.heartbeatMethod, r.origins.backup_heartbeat_method, `${show(methodText)} is not GET or POST`);
+    return undefined;
+  }
+  if (url === undefined) {
+    if (r.isSet(KEYS.heartbeatMethod) && !r.isSet(KEYS.heartbeatUrl))
+      r.warnings.push(`${nameOf(KEYS.heartbeatMethod)} is set but ${nameOf(KEYS.heartbeatUrl)} is not: no heartbeat`);
+    return undefined;
+  }
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  const origin = r.origins.backup_heartbeat_url;
+  if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || !parsed.hostname) {
+    return r.problem(
+      KEYS.heartbeatUrl,
+      origin,
+      'is not an http(s) URL (the value is not shown: it may hold a token); give the full URL the ' +
+        'service shows, e.g. https://hc-ping.com/<uuid>',
+    );
+  }
+  if (parsed.username || parsed.password) {
+    return r.problem(
+      KEYS.heartbeatUrl,
+      origin,
+      'must not contain user:password@; use the token URL the service gives (a token in the path or query)',
+    );
+  }
+  const heartbeat: HeartbeatConfig = { url, method };
+  // The URL must not escape through JSON.stringify or console.log of a config object.
+  const shown = Object.freeze({ url: '***', method });
+  Object.defineProperty(heartbeat, 'toJSON', { value: () => shown });
+  Object.defineProperty(heartbeat, Symbol.for('nodejs.util.inspect.custom'), { value: () => shown });
+  return Object.freeze(heartbeat);
 }
 
 function readKeys(r: Reader, s3Requested: boolean): KeySet | undefined {

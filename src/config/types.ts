@@ -16,6 +16,13 @@ export interface S3Config {
   readonly prefix: string;
 }
 
+/** Lifeboat addition: the request after each successful backup (src/server/heartbeat.ts). */
+export interface HeartbeatConfig {
+  /** http(s); secret-ish (a dead-man service's token is usually in it): never logged. */
+  readonly url: string;
+  readonly method: 'GET' | 'POST';
+}
+
 export interface RestoreConfig {
   /** HQL_BACKUP_RESTORE (`s3:<object>`, `s3:latest`, `file:<path>`), parsed when the configuration loads. */
   readonly source: RestoreSource | undefined;
@@ -58,6 +65,8 @@ export interface Config {
   readonly s3: S3Config | undefined;
   /** Lifeboat addition: seconds an S3 request may go without progress (retries included) before it fails. */
   readonly s3Timeout: number;
+  /** Lifeboat addition: present when `backup_heartbeat_url` is set. */
+  readonly heartbeat: HeartbeatConfig | undefined;
   /** Present when ENC_KEYS / [encryption] is configured. Required when S3 is. */
   readonly encryption: KeySet | undefined;
   readonly restore: RestoreConfig;
@@ -93,6 +102,9 @@ export interface ConfigOverrides {
   readonly s3Prefix?: string;
   /** Seconds (see `Config.s3Timeout`). */
   readonly s3Timeout?: number;
+  /** See `HeartbeatConfig`. */
+  readonly backupHeartbeatUrl?: string;
+  readonly backupHeartbeatMethod?: 'GET' | 'POST';
   readonly backupRestoreExpectTables?: readonly string[];
   readonly backupRestoreIfMissing?: RestoreSource;
   readonly encKeys?: readonly string[];

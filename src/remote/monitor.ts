@@ -5,7 +5,7 @@ import { LifeboatError } from '../errors.js';
 import { acquireLock } from '../fs/lock.js';
 import { type DatabaseSelf, readDatabaseId } from '../identity/identity.js';
 import type { Clock } from '../schedule/clock.js';
-import type { RemoteState, RemoteStatus } from '../server/status.js';
+import { newestBackup, type RemoteState, type RemoteStatus } from '../server/status.js';
 import type { LocalStore } from '../storage/local.js';
 
 /**
@@ -44,6 +44,8 @@ export class RemoteMonitor {
   #lastSuccess: Date | undefined;
   #nextCheckAt: Date | undefined;
   #catchUpPushes = 0;
+  /** Backup names in the store as last seen (a listing, then our own pushes and expiries); undefined until listed. */
+  #listed: Set<string> | undefined;
   /** The probe loop runs (set and cleared synchronously with the state it looks at). */
   #looping = false;
 
@@ -53,6 +55,7 @@ export class RemoteMonitor {
   }
 
   status(): RemoteStatus {
+    const listed = this.#listed ? [...this.#listed].map((name) => ({ name })) : undefined;
     return {
       store: this.#o.remote.store.description,
       state: this.#state,
@@ -61,6 +64,8 @@ export class RemoteMonitor {
       lastSuccess: this.#lastSuccess,
       nextCheckAt: this.#nextCheckAt,
       catchUpPushes: this.#catchUpPushes,
+      backups: listed?.length,
+      newestBackup: listed ? newestBackup(listed, this.#o.clock.now()) : undefined,
     };
   }
 
@@ -69,9 +74,16 @@ export class RemoteMonitor {
     this.#loop(true);
   }
 
-  /** A backup's push worked. */
-  pushed(): void {
+  /**
+   * A backup's push worked: `object` is in the store now and `expired` (its retention) gone.
+   * Followed without listing again, so that a push costs no extra request.
+   */
+  pushed(push?: { readonly object: string; readonly expired: readonly string[] }): void {
     this.#ok();
+    if (push && this.#listed) {
+      this.#listed.add(push.object);
+      for (const name of push.expired) this.#listed.delete(name);
+    }
   }
 
   /** A backup's push failed: the store fails; it is probed again after the first pause. */
@@ -118,7 +130,7 @@ export class RemoteMonitor {
   /** One probe (a listing), then the catch-up when it answered. Never rejects. */
   async #cycle(): Promise<void> {
     try {
-      await this.#o.remote.store.list();
+      this.#seen(await this.#o.remote.store.list());
     } catch (err) {
       if (!this.#stop.signal.aborted) this.#failed(err);
       return;
@@ -149,6 +161,7 @@ export class RemoteMonitor {
     try {
       const newest = sortBackupsNewestFirst(await local.list())[0];
       const stored = sortBackupsNewestFirst(await remote.store.list());
+      this.#seen(stored);
       if (newest && !stored.some((o) => o.name === newest.name)) {
         const newer = stored[0];
         if (newer && newer.id.unixSeconds > newest.id.unixSeconds) {
@@ -172,6 +185,7 @@ export class RemoteMonitor {
           );
           this.#catchUpPushes++;
           this.#ok();
+          this.#listed?.add(newest.name);
           logger.info({ object: newest.name, ms: Math.round(durationMs) }, 'caught up: encrypted backup pushed');
         }
       }
@@ -179,6 +193,10 @@ export class RemoteMonitor {
     } finally {
       await lock.release();
     }
+  }
+
+  #seen(objects: readonly { readonly name: string }[]): void {
+    this.#listed = new Set(sortBackupsNewestFirst(objects).map((o) => o.name));
   }
 
   #ok(): void {

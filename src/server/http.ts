@@ -2,8 +2,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { LifeboatError } from '../errors.js';
-import type { ListenAddress } from './listen.js';
-import { assessHealth, renderMetrics, type StatusReport } from './status.js';
+import { formatListen, type ListenAddress } from './listen.js';
+import { assessHealth, newestRestorable, renderMetrics, type StatusReport } from './status.js';
 
 /**
  * The optional status server of `lifeboat serve --listen`: GET /health (200 or 503, JSON) for
@@ -36,7 +36,7 @@ export async function startStatusServer(
       reject(
         new LifeboatError(
           'LISTEN_FAILED',
-          `cannot listen on ${at.host}:${at.port} for the status server: ${err.code ?? err.message}`,
+          `cannot listen on ${formatListen(at)} for the status server: ${err.code ?? err.message}`,
           {
             hint:
               err.code === 'EADDRINUSE'
@@ -46,7 +46,8 @@ export async function startStatusServer(
         ),
       ),
     );
-    server.listen(at.port, at.host, () => resolve());
+    // No host: Node listens on every interface (`::` with IPv4 mapped in, where IPv6 exists).
+    server.listen(at.port, at.host === '' ? undefined : at.host, () => resolve());
   });
   const { address, port } = server.address() as AddressInfo;
   const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
@@ -82,6 +83,7 @@ async function handle(
     reason: health.reason,
     mode: report.mode,
     database: report.database,
+    newestBackup: newestRestorable(report) ?? null,
     lastSuccess: report.lastSuccess ?? null,
     lastFailure: report.lastFailure ?? null,
     newestLocalBackup: report.newestLocal ?? null,
@@ -89,6 +91,7 @@ async function handle(
     nextBackupAt: report.nextBackupAt ?? null,
     counts: { successes: report.successes, failures: report.failures, pushFailures: report.pushFailures },
     remote: report.remote ?? null,
+    heartbeat: report.heartbeat ?? null,
   };
   send(
     res,

@@ -129,6 +129,8 @@ const SAMPLES: Readonly<Record<keyof typeof KEYS, string>> = {
   s3Secret: 'secret',
   s3Prefix: 'prod/',
   s3Timeout: '45',
+  heartbeatUrl: 'https://hc-ping.com/0b8f4c1e-token',
+  heartbeatMethod: 'POST',
   expectTables: 'users,sessions',
   restore: 's3:latest',
   skipValidation: 'true',
@@ -192,6 +194,7 @@ test('the loader reads every key of the table from its environment variable, the
     assert.equal(c.backupKeepDays, 11);
     assert.equal(c.s3?.prefix, 'prod/');
     assert.equal(c.s3Timeout, 45);
+    assert.deepEqual({ ...c.heartbeat }, { url: 'https://hc-ping.com/0b8f4c1e-token', method: 'POST' });
     assert.deepEqual(c.restore.expectTables, ['users', 'sessions']);
     assert.equal(c.encryption?.active.id, 'k1');
   }

@@ -1,6 +1,9 @@
+import { basename } from 'node:path';
 import { type Command, Option } from 'commander';
 import { type BackupReport, type BackupStage, RemotePushError, runBackup } from '../../backup/job.js';
 import { LifeboatError } from '../../errors.js';
+import { Heartbeat } from '../../server/heartbeat.js';
+import { packageVersion } from '../../version.js';
 import { type ConfigFlag, formatBytes, formatDuration, withConfigOption, withParts } from '../context.js';
 import { withInterrupt } from '../interrupt.js';
 import { createProgress } from '../progress.js';
@@ -65,6 +68,16 @@ export function registerBackup(program: Command): void {
             throw err;
           }
           progress?.line.done();
+          // Only after a full success (a failed push threw above): a dead-man service then alerts.
+          const beat = parts.config.heartbeat;
+          if (beat) {
+            await new Heartbeat({ ...beat, logger: parts.logger, clock: parts.clock, version: packageVersion() }).beat({
+              ...report,
+              database: basename(parts.dbFile),
+              nodeId: parts.config.nodeId,
+              pushed: report.remote !== undefined,
+            });
+          }
           if (flags.json) {
             process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
             return;

@@ -23,7 +23,7 @@ export function registerServe(program: Command): void {
     .option('--no-initial-backup', 'do not take a backup at start when none exists yet')
     .option(
       '--listen <addr>',
-      'serve GET /health and /metrics on PORT (127.0.0.1), ' +
+      'serve GET /health and /metrics on PORT (127.0.0.1), :PORT (every interface), ' +
         'HOST:PORT or [IPv6]:PORT (env LIFEBOAT_HTTP_LISTEN; default: off)',
     )
     .action(

@@ -14,7 +14,7 @@ export {
 export type { RestoreReport } from './restore/restore.js';
 export type { RemoteState, RemoteStatus } from './server/status.js';
 export { LocalStore } from './storage/local.js';
-export { S3Store, type S3StoreOptions } from './storage/s3/store.js';
+// S3Store is in 'lifeboat/s3' (src/s3.ts): it loads the AWS SDK, which 'lifeboat' does only when S3 is configured.
 export type {
   BackupStore,
   ByteRange,

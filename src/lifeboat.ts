@@ -161,7 +161,7 @@ export class Lifeboat {
     });
     for (const warning of warningsOf(config)) logger.warn(`configuration: ${warning}`);
     if (options.collectGarbage) enableGarbageCollection();
-    const parts = compose({
+    const parts = await compose({
       config,
       logger,
       dbPath: options.dbPath,

@@ -8,9 +8,12 @@ export {
   type BackupEntry,
   type BackupListing,
   Lifeboat,
+  type LifeboatEvents,
   type LifeboatMode,
+  type LifeboatOperation,
   type LifeboatOptions,
 } from './lifeboat.js';
+export type { LifeboatLogger, LogFields } from './log.js';
 export type { RestoreReport } from './restore/restore.js';
 export type { RemoteState, RemoteStatus } from './server/status.js';
 export { LocalStore } from './storage/local.js';

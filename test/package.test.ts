@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { tsExamples } from './support/doc-examples.js';
 import { tempDir } from './support/tmp.js';
 
 const run = promisify(execFile);
@@ -106,9 +107,13 @@ test("import('lifeboat') does not load the AWS SDK; import('lifeboat/s3') does",
   assert.ok(got.after > 0, 'the s3 entry loads it');
 });
 
-test("an application's TypeScript sees lifeboat.db and the events fully typed, with only Lifeboat's dependencies", async () => {
+test("lifeboat.db and the events are typed in an application that has only Lifeboat's dependencies", async () => {
   assert.ok(!existsSync(join(app, 'node_modules', 'typescript')), 'devDependencies are not installed');
   writeFileSync(join(app, 'consumer.ts'), CONSUMER);
+  // The examples of docs/library.md compile against the published types too (a misnamed option would not).
+  for (const example of tsExamples(join(ROOT, 'docs', 'library.md'))) {
+    writeFileSync(join(app, `library-md-line-${example.line}.ts`), example.code);
+  }
   const checked = await typecheck(app);
   assert.ok(checked.ok, checked.output);
 

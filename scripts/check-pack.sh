@@ -55,4 +55,21 @@ node -e '
   for (const l of lines) JSON.parse(l);
 ' "$work/backup.log" || { cat "$work/backup.log"; echo "check-pack: stderr is not JSON lines" >&2; exit 1; }
 echo "check-pack: lifeboat backup --db app.db wrote $(basename "$backup") (2 rows)"
+
+# An application's TypeScript sees lifeboat.db typed through Lifeboat's own dependencies
+# (the driver's types are one of them), with nothing installed by the application.
+cat > consumer.mts <<'EOF'
+import { Lifeboat } from 'lifeboat';
+const lifeboat = await Lifeboat.open({ logger: console, schedule: false });
+const changes: number = lifeboat.db.prepare('CREATE TABLE t (x)').run().changes;
+// @ts-expect-error prepare() takes SQL text: this fails to compile unless db is typed
+lifeboat.db.prepare(42);
+lifeboat.on('backup', (report) => console.log(report.name, changes));
+await lifeboat.close();
+EOF
+echo '{ "compilerOptions": { "target": "ES2022", "module": "NodeNext", "moduleResolution": "NodeNext",
+  "strict": true, "noEmit": true, "skipLibCheck": true }, "files": ["consumer.mts"] }' > tsconfig.json
+node "$root/node_modules/typescript/bin/tsc" -p tsconfig.json \
+  || { echo "check-pack: an application cannot type-check against the installed lifeboat" >&2; exit 1; }
+echo "check-pack: an application type-checks against the installed lifeboat (lifeboat.db typed)"
 echo "check-pack: ok"

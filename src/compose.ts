@@ -8,7 +8,7 @@ import type { RestoreSource } from './restore/source.js';
 import type { StepHook } from './restore/steps.js';
 import { type Clock, systemClock } from './schedule/clock.js';
 import { LocalStore } from './storage/local.js';
-import { S3Store, type S3StoreOptions } from './storage/s3/store.js';
+import type { S3StoreOptions } from './storage/s3/store.js';
 import type { BackupStore } from './storage/store.js';
 
 /**
@@ -72,7 +72,12 @@ export interface Composition {
 /** Lock file inside the backups folder; a dot name, so it is never listed as a backup. */
 export const BACKUP_LOCK = '.lifeboat-backup.lock';
 
-export function compose(options: ComposeOptions): Composition {
+/**
+ * Async for one reason: the S3 client (the AWS SDK, the largest part of Lifeboat to load) is
+ * imported only when the configuration names a bucket, so `import('lifeboat')` and runs
+ * without S3 never load it.
+ */
+export async function compose(options: ComposeOptions): Promise<Composition> {
   const { config, logger } = options;
   const clock = options.clock ?? systemClock;
   const mode = options.dbPath === undefined ? 'embedded' : 'sidecar';
@@ -81,7 +86,11 @@ export function compose(options: ComposeOptions): Composition {
   const local = new LocalStore(config.paths.backupsDir);
   const s3 =
     options.remoteStore === undefined && config.s3
-      ? new S3Store(config.s3, { logger, timeoutMs: config.s3Timeout * 1000, ...options.s3 })
+      ? new (await import('./storage/s3/store.js')).S3Store(config.s3, {
+          logger,
+          timeoutMs: config.s3Timeout * 1000,
+          ...options.s3,
+        })
       : undefined;
   const store = options.remoteStore ?? s3;
   if (store && !config.encryption) {

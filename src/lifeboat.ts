@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
@@ -10,7 +11,7 @@ import type { Config } from './config/types.js';
 import { LifeboatError } from './errors.js';
 import { ensureDir } from './fs/durable.js';
 import { acquireLock, type LockHandle } from './fs/lock.js';
-import { silentLogger } from './log.js';
+import { type LifeboatLogger, libraryLogger } from './log.js';
 import { enableGarbageCollection } from './memory.js';
 import { RemoteMonitor } from './remote/monitor.js';
 import { type RestoreReport, restoreDatabase } from './restore/restore.js';
@@ -47,7 +48,11 @@ export interface LifeboatOptions {
    * Without it Lifeboat opens (and creates) the embedded `{data_dir}/state_machine/db/{filename_db}`.
    */
   readonly dbPath?: string;
-  readonly logger?: Logger;
+  /**
+   * pino, `console`, winston, bunyan, or any object with `info`, `warn`, `error` (and
+   * optionally `debug`); see LifeboatLogger. Default: warnings and errors to stderr.
+   */
+  readonly logger?: LifeboatLogger;
   /** Injected for tests; default the system clock. */
   readonly clock?: Clock;
   /** Run backups on `backup_cron`; default true. */
@@ -91,11 +96,30 @@ export interface BackupListing {
 
 export type LifeboatMode = 'embedded' | 'sidecar';
 
+/** What went wrong in an `error` event: a backup (any: scheduled, start-up, on demand) or a restore. */
+export type LifeboatOperation = 'backup' | 'restore';
+
+/**
+ * The events of a Lifeboat and their arguments. `error` is safe to leave unheard, unlike on a
+ * plain EventEmitter: Lifeboat emits it only to listeners. Nothing is lost without one: a
+ * scheduled or start-up backup that fails is logged, backup() and restore() reject.
+ */
+export interface LifeboatEvents {
+  /** A backup succeeded (and was pushed, when a remote store is set). */
+  backup: [report: BackupReport];
+  /** restore() replaced the database. */
+  restore: [report: RestoreReport];
+  /** A backup or a restore failed; a push that failed is a RemotePushError (the local backup is kept). */
+  error: [error: Error, operation: LifeboatOperation];
+  /** The remote store's state changed: `ok` (it answers) or `failing`. */
+  remote: [status: RemoteStatus];
+}
+
 /**
  * The engine: configuration, the database (embedded) or its path (sidecar), the local and
  * remote stores, and the backup schedule. `Lifeboat.open` → use `db` → `close()`.
  */
-export class Lifeboat {
+export class Lifeboat extends EventEmitter<LifeboatEvents> {
   readonly config: Config;
   readonly mode: LifeboatMode;
   /** The SQLite file being backed up. */
@@ -142,6 +166,7 @@ export class Lifeboat {
     lock: LockHandle;
     schedule: boolean;
   }) {
+    super();
     const { parts } = init;
     this.parts = parts;
     this.createdNow = init.createdNow;
@@ -177,6 +202,7 @@ export class Lifeboat {
           clock: this.clock,
           logger: this.logger,
           serialize: (work) => this.inLine(work),
+          onChange: (status) => this.notify('remote', status),
         })
       : undefined;
     const beat = this.config.heartbeat;
@@ -186,17 +212,18 @@ export class Lifeboat {
   }
 
   static async open(options: LifeboatOptions = {}): Promise<Lifeboat> {
-    const logger = options.logger ?? silentLogger();
+    const env = options.env ?? process.env;
+    const logger = libraryLogger(options.logger, env);
     const cwd = options.cwd ?? process.cwd();
     const config = loadConfig({
       ...(options.configFile !== undefined ? { configFile: options.configFile } : {}),
-      env: options.env ?? process.env,
+      env,
       cwd,
       ...(options.config ? { overrides: options.config } : {}),
     });
     for (const warning of warningsOf(config)) logger.warn(`configuration: ${warning}`);
     if (options.collectGarbage) enableGarbageCollection();
-    const parts = compose({
+    const parts = await compose({
       config,
       logger,
       dbPath: options.dbPath,
@@ -330,6 +357,7 @@ export class Lifeboat {
           nodeId: this.config.nodeId,
           pushed: report.remote !== undefined,
         });
+        this.notify('backup', report);
       },
       (err: unknown) => {
         const remoteOnly = err instanceof RemotePushError;
@@ -342,6 +370,7 @@ export class Lifeboat {
           this.counts.failures++;
           this.lastLocalFailureAt = this.lastFailure.at;
         }
+        this.notify('error', asError(err), 'backup');
       },
     );
     return run;
@@ -419,8 +448,25 @@ export class Lifeboat {
         if (this.handle) this.handle = openEmbedded(this.dbFile, this.databaseOptions);
       }
     });
-    this.queue = run.catch(() => undefined);
+    this.queue = run.then(
+      (report) => this.notify('restore', report),
+      (err: unknown) => this.notify('error', asError(err), 'restore'),
+    );
     return run;
+  }
+
+  /**
+   * Emits to the application's listeners. A listener that throws is logged, not thrown into
+   * the backup queue (which would fail the backup that succeeded); `error` without a listener
+   * is not emitted, where a plain EventEmitter would throw it into that queue.
+   */
+  private notify<K extends keyof LifeboatEvents>(event: K, ...args: LifeboatEvents[K]): void {
+    if (event === 'error' && this.listenerCount('error') === 0) return;
+    try {
+      EventEmitter.prototype.emit.call(this, event, ...args);
+    } catch (err) {
+      this.logger.error({ err: describe(err), event }, `a listener of the '${event}' event threw: ${describe(err)}`);
+    }
   }
 
   async list(): Promise<BackupListing> {
@@ -572,6 +618,10 @@ async function assertDatabaseExists(dbFile: string): Promise<void> {
       hint: 'check --db: the sidecar backs up an existing database that another process writes',
     });
   }
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
 }
 
 function describe(err: unknown): string {

@@ -87,6 +87,9 @@ export function prettyLine(line: string): string {
   return `${time} ${level.padEnd(5)} ${msg}${extras.length ? `  ${extras.join(' ')}` : ''}\n`;
 }
 
+/** Secret-bearing fields, censored by path (see createLogger). */
+const REDACT = { paths: ['secret', 's3_secret', 's3.secret', '*.secret', 'keys', 'encryption'], censor: '***' };
+
 export interface LoggerOptions {
   /** Default: LIFEBOAT_LOG, else `info`. */
   readonly level?: string;
@@ -128,13 +131,88 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       // Names and RFC 3339 times, not pino's numbers: readable by people and by every collector.
       formatters: { level: (label) => ({ level: label }) },
       timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths: ['secret', 's3_secret', 's3.secret', '*.secret', 'keys', 'encryption'], censor: '***' },
+      redact: REDACT,
     },
     destination,
   );
 }
 
-/** A logger that drops everything; the default for library use without a logger. */
+/** A logger that drops everything (tests, and parts that are handed no logger). */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
+}
+
+/** The structured part of a record: `{ backup: 'backup_node_1_….sqlite', ms: 812 }`, never a secret. */
+export type LogFields = Record<string, unknown>;
+
+/**
+ * What an application may hand Lifeboat as its logger: pino, `console`, winston, bunyan, or
+ * any object with these methods. A pino logger is used as it is (its level, serializers and
+ * transports apply). Anything else is called message first — `warn(message)`, or
+ * `warn(message, fields)` when the record has fields — which is what console and winston
+ * expect; `debug` receives debug records only when the object has it.
+ */
+export interface LifeboatLogger {
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+  debug?(message: string, fields?: LogFields): void;
+}
+
+/** pino's own mark on every logger and child (a global symbol, so any pino copy and version >= 5 has it). */
+const PINO_MARK = Symbol.for('pino.serializers');
+
+export function isPino(logger: LifeboatLogger): logger is LifeboatLogger & Logger {
+  return PINO_MARK in logger;
+}
+
+const RECORD_KEYS = new Set(['level', 'time', 'msg']);
+
+/**
+ * The pino logger Lifeboat writes through, for the logger an application gave: pino itself,
+ * or a pino whose records are handed to the application's methods. Going through pino keeps
+ * every part of Lifeboat on one logging shape and applies the redaction paths and child
+ * bindings before the application's logger sees a record. Without a logger, warnings and
+ * errors go to stderr (LIFEBOAT_LOG and LIFEBOAT_LOG_FORMAT in `env` apply, as for the CLI):
+ * a failing backup must not go unnoticed because nobody configured logging.
+ */
+export function libraryLogger(logger: LifeboatLogger | undefined, env: NodeJS.ProcessEnv): Logger {
+  if (logger === undefined) return createLogger({ level: logSettingsFromEnv(env).level ?? 'warn', env });
+  if (isPino(logger)) return logger;
+  const write = (line: string) => {
+    let rec: Record<string, unknown>;
+    try {
+      rec = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    const label = String(rec.level);
+    const method =
+      label === 'error' || label === 'fatal'
+        ? logger.error
+        : label === 'warn'
+          ? logger.warn
+          : label === 'info'
+            ? logger.info
+            : logger.debug;
+    if (!method) return;
+    const fields = Object.fromEntries(Object.entries(rec).filter(([k]) => !RECORD_KEYS.has(k)));
+    const message = typeof rec.msg === 'string' ? rec.msg : '';
+    try {
+      if (Object.keys(fields).length === 0) method.call(logger, message);
+      else method.call(logger, message, fields);
+    } catch {
+      // The application's logger failing must not fail a backup or a restore: the record is lost, the work goes on.
+    }
+  };
+  return pino(
+    {
+      level: logger.debug ? 'debug' : 'info',
+      base: undefined,
+      timestamp: false,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: REDACT,
+    },
+    { write },
+  );
 }

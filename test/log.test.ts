@@ -3,8 +3,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
+import { pino } from 'pino';
 import { ConfigError } from '../src/errors.js';
-import { createLogger, mentions, prettyLine } from '../src/log.js';
+import { createLogger, type LifeboatLogger, libraryLogger, mentions, prettyLine } from '../src/log.js';
 import { runCli } from './support/cli.js';
 import { createItemsDb } from './support/db.js';
 import { tempDir } from './support/tmp.js';
@@ -149,4 +150,79 @@ test('a pretty logger writes those lines', async () => {
     ['WARN  restore: /x/app.db replaced  movedAside=["/x/app.db.old"]'],
   );
   assert.match(out.lines()[0]!, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ WARN/);
+});
+
+type Call = [method: string, ...args: unknown[]];
+
+/** A console-like logger that records what it is called with (a `debug` method only when asked). */
+function recorder(withDebug: boolean): { logger: LifeboatLogger; calls: Call[] } {
+  const calls: Call[] = [];
+  const method =
+    (name: string) =>
+    (...args: unknown[]) =>
+      calls.push([name, ...args]);
+  const logger: LifeboatLogger = { info: method('info'), warn: method('warn'), error: method('error') };
+  return { logger: withDebug ? { ...logger, debug: method('debug') } : logger, calls };
+}
+
+test("any logger: called message first, fields only when there are some, each record on its level's method", () => {
+  const { logger, calls } = recorder(false);
+  const log = libraryLogger(logger, {});
+  log.info({ backup: 'backup_node_1_5.sqlite', ms: 12 }, 'backup done');
+  log.warn('careful');
+  log.error({ err: 'boom' }, 'failed');
+  log.fatal('very bad');
+  log.debug('not without a debug method');
+  log.trace('never');
+  assert.deepEqual(calls, [
+    ['info', 'backup done', { backup: 'backup_node_1_5.sqlite', ms: 12 }],
+    ['warn', 'careful'],
+    ['error', 'failed', { err: 'boom' }],
+    ['error', 'very bad'],
+  ]);
+});
+
+test("any logger: debug records reach its debug method, a child's bindings arrive as fields, secrets as ***", () => {
+  const { logger, calls } = recorder(true);
+  const log = libraryLogger(logger, {});
+  log.child({ sdk: 'data' }).debug('object stored');
+  log.warn({ s3: { url: 'http://h', secret: 'hunter2' }, secret: 'hunter3' }, 'odd');
+  log.trace('still below debug');
+  assert.deepEqual(calls, [
+    ['debug', 'object stored', { sdk: 'data' }],
+    ['warn', 'odd', { s3: { url: 'http://h', secret: '***' }, secret: '***' }],
+  ]);
+  assert.ok(!JSON.stringify(calls).includes('hunter'));
+});
+
+test("any logger: methods are called on the logger (winston's use `this`); one that throws loses its record", () => {
+  class ClassLogger {
+    readonly lines: string[] = [];
+    info(message: string): void {
+      this.lines.push(`info ${message}`);
+    }
+    warn(message: string): void {
+      this.lines.push(`warn ${message}`);
+    }
+    error(): void {
+      throw new Error('the log server is down');
+    }
+  }
+  const target = new ClassLogger();
+  const log = libraryLogger(target, {});
+  log.info('one');
+  assert.doesNotThrow(() => log.error('two'));
+  log.warn('three');
+  assert.deepEqual(target.lines, ['info one', 'warn three']);
+});
+
+test('a pino logger is used as it is; without a logger, warn and above (or LIFEBOAT_LOG) to stderr', () => {
+  const out = memory();
+  const mine = pino({ level: 'debug' }, out.stream);
+  assert.equal(libraryLogger(mine, {}), mine);
+  const child = mine.child({ app: 'x' });
+  assert.equal(libraryLogger(child, {}), child, 'a child logger is pino too');
+  assert.equal(libraryLogger(undefined, {}).level, 'warn');
+  assert.equal(libraryLogger(undefined, { LIFEBOAT_LOG: 'info' }).level, 'info');
+  assert.throws(() => libraryLogger(undefined, { LIFEBOAT_LOG: 'loud' }), ConfigError);
 });

@@ -44,7 +44,7 @@ export async function withParts<T>(
   flags: ConfigFlag & { readonly db?: string | undefined },
   run: (parts: Composition) => Promise<T>,
 ): Promise<T> {
-  const parts = compose({ config: configFromCli(flags), logger: cliLogger(), dbPath: flags.db });
+  const parts = await compose({ config: configFromCli(flags), logger: cliLogger(), dbPath: flags.db });
   try {
     return await run(parts);
   } finally {

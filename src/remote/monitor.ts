@@ -33,6 +33,8 @@ export interface RemoteMonitorOptions {
   readonly logger: Logger;
   /** Runs work in line with this process's backups (never beside one). */
   readonly serialize: <T>(work: () => Promise<T>) => Promise<T>;
+  /** Called when the state becomes `ok` or `failing` (the application's `remote` event). */
+  readonly onChange?: (status: RemoteStatus) => void;
 }
 
 export class RemoteMonitor {
@@ -211,6 +213,7 @@ export class RemoteMonitor {
     }
     this.#state = 'ok';
     this.#since = now;
+    this.#o.onChange?.(this.status());
   }
 
   #failed(err: unknown): void {
@@ -230,5 +233,6 @@ export class RemoteMonitor {
       `the remote store fails: ${message}; backups are taken and kept locally, ` +
         'and the newest is pushed once the store answers again',
     );
+    this.#o.onChange?.(this.status());
   }
 }

@@ -162,7 +162,7 @@ localTest(
       // The next runs, in process with an injected clock, straight to the server.
       const run = async (now: Date) => {
         const config = loadConfig({ env: { ...env, ...s3Env(direct) }, cwd: dir });
-        const parts = compose({ config, logger: silentLogger(), dbPath: db, clock: new FakeClock(now) });
+        const parts = await compose({ config, logger: silentLogger(), dbPath: db, clock: new FakeClock(now) });
         try {
           return await runBackup(parts.backupPlan());
         } finally {

@@ -18,7 +18,7 @@ import {
 import type { Logger } from 'pino';
 import type { S3Config } from '../../config/types.js';
 import { LifeboatError } from '../../errors.js';
-import { silentLogger } from '../../log.js';
+import { type LifeboatLogger, libraryLogger, silentLogger } from '../../log.js';
 import type { BackupStore, ByteRange, RangeSource, StagedObject, StageOptions, StoredObject } from '../store.js';
 import { withDeadline } from './deadline.js';
 import { classifyS3Error, errorFacts, isPreconditionFailed, sanitize } from './errors.js';
@@ -27,7 +27,8 @@ import { SourceFailed, stageUpload, UploadStopped } from './upload.js';
 const MiB = 1024 * 1024;
 
 export interface S3StoreOptions {
-  readonly logger?: Logger;
+  /** pino, console, … (see LifeboatLogger); default: none. */
+  readonly logger?: LifeboatLogger;
   /**
    * Multipart part size. S3 allows 10 000 parts, so the default 16 MiB allows objects up to
    * 156 GiB (larger objects get larger parts). Minimum 5 MiB (an S3 rule).
@@ -121,7 +122,8 @@ export class S3Store implements BackupStore {
     }
     const prefix = config.prefix ? ` (prefix "${config.prefix}")` : '';
     this.description = `s3 bucket "${config.bucket}" at ${config.url}${prefix}`;
-    this.#logger = (options.logger ?? silentLogger()).child({ store: this.description });
+    const logger = options.logger ? libraryLogger(options.logger, {}) : silentLogger();
+    this.#logger = logger.child({ store: this.description });
     const agent = options.agent;
     const checksums = options.checksums === 'when-supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
     this.#maxAttempts = options.maxAttempts ?? 5;

@@ -1,6 +1,6 @@
 // Lifeboat.restore(): replacing the database of a running instance with a backup.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
@@ -189,3 +189,56 @@ function countItemsIn(path: string): number {
     db.close();
   }
 }
+
+const lostDatabase =
+  'a lost database over local backups: start-up refuses (DB_MISSING); ' +
+  'HQL_BACKUP_RESTORE_IF_MISSING restores the newest';
+test(lostDatabase, async () => {
+  const cwd = tempDir();
+  const backups = join(cwd, 'data', 'state_machine', 'backups');
+  const dbFile = join(cwd, 'data', 'state_machine', 'db', 'hiqlite.db');
+  const open = (env: NodeJS.ProcessEnv) => Lifeboat.open({ cwd, env, schedule: false, backupOnStart: 'never' });
+  const base = { HQL_DATA_DIR: join(cwd, 'data') } as NodeJS.ProcessEnv;
+  // The first start: nothing to lose, an empty database.
+  await (await open(base)).close();
+  assert.ok(existsSync(dbFile));
+  // Two backups, then the disk with the database is lost.
+  const mkBackup = (name: string, n: number) => {
+    createItemsDb(join(backups, name), n);
+    new Database(join(backups, name)).pragma('journal_mode = DELETE');
+  };
+  mkBackup('backup_node_1_1790000000.sqlite', 2);
+  mkBackup('backup_node_1_1790086400.sqlite', 6);
+  for (const f of readdirSync(join(cwd, 'data', 'state_machine', 'db'))) {
+    if (f.startsWith('hiqlite.db')) rmSync(join(cwd, 'data', 'state_machine', 'db', f));
+  }
+  await assert.rejects(open(base), (err: unknown) => {
+    assert.ok(isCode('DB_MISSING')(err), String(err));
+    const e = err as LifeboatError;
+    assert.match(e.message, /the newest is backup_node_1_1790086400\.sqlite/);
+    assert.match(e.hint ?? '', /HQL_BACKUP_RESTORE_IF_MISSING=local:latest/);
+    return true;
+  });
+  assert.equal(existsSync(dbFile), false, 'no empty database was created over the backups');
+
+  const withFallback = { ...base, HQL_BACKUP_RESTORE_IF_MISSING: 'local:latest' };
+  const restored = await open(withFallback);
+  assert.equal(countItems(dbFile), 6, 'the newest backup was restored');
+  restored.db.prepare('INSERT INTO items (name) VALUES (?)').run('after the restore');
+  await restored.close();
+  const again = await open(withFallback);
+  assert.equal(countItems(dbFile), 7, 'the database exists now: nothing is restored over it');
+  await again.close();
+});
+
+test('HQL_BACKUP_RESTORE_IF_MISSING with no backup at all starts with a new, empty database', async () => {
+  const cwd = tempDir();
+  const lb = await Lifeboat.open({
+    cwd,
+    env: { HQL_DATA_DIR: join(cwd, 'data'), HQL_BACKUP_RESTORE_IF_MISSING: 'local:latest' },
+    schedule: false,
+    backupOnStart: 'never',
+  });
+  assert.deepEqual(lb.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all(), []);
+  await lb.close();
+});

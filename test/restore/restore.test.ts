@@ -21,7 +21,7 @@ import { ConfigError, LifeboatError } from '../../src/errors.js';
 import { lockOwner } from '../../src/fs/lock.js';
 import { Lifeboat } from '../../src/lifeboat.js';
 import { createLogger, silentLogger } from '../../src/log.js';
-import { type RestorePlan, restoreDatabase } from '../../src/restore/restore.js';
+import { type RestorePlan, recoverThenRestore, restoreDatabase } from '../../src/restore/restore.js';
 import { parseRestoreSource } from '../../src/restore/source.js';
 import { readMarker } from '../../src/restore/swap.js';
 import Database from '../../src/sqlite/driver.js';
@@ -105,6 +105,78 @@ test('a restore into a folder that does not exist yet (a lost disk) creates it, 
   assert.deepEqual(report.movedAside, []);
   assert.equal(countItems(dbFile), 3);
   assert.equal(statSync(join(dir, 'new-disk', 'state_machine', 'db')).mode & 0o777, 0o700);
+});
+
+test('as root, the folders a restore creates belong to the owner of the folder above; existing ones keep their mode', {
+  skip: process.getuid?.() !== 0 && 'needs root to give files away',
+}, async () => {
+  const { dir, options } = setup();
+  const disk = join(dir, 'app-disk');
+  mkdirSync(disk, { mode: 0o755 });
+  chmodSync(disk, 0o755);
+  chownSync(disk, 4242, 4343);
+  const dbFile = join(disk, 'state_machine', 'db', 'hiqlite.db');
+  await restoreDatabase(options({ dbFile }));
+  for (const folder of [join(disk, 'state_machine'), join(disk, 'state_machine', 'db')]) {
+    const info = statSync(folder);
+    assert.deepEqual([info.uid, info.gid], [4242, 4343], `${folder} belongs to the application's user`);
+  }
+  const disk2 = statSync(disk);
+  assert.equal(disk2.mode & 0o777, 0o755, 'an existing folder is left as it was');
+  assert.deepEqual([disk2.uid, disk2.gid], [4242, 4343]);
+});
+
+const failureBeforeRename =
+  'a failure before the new database has its name is rolled back: the old database, as it was, and no intent';
+test(failureBeforeRename, async () => {
+  for (const step of ['after-intent', 'after-keep-old'] as const) {
+    const { dbDir, dbFile, options } = setup();
+    await assert.rejects(
+      restoreDatabase(
+        options({
+          onStep: (at) => {
+            if (at === step) throw new Error(`injected at ${at}`);
+          },
+        }),
+      ),
+      (err: unknown) => err instanceof Error && /injected/.test(err.message),
+    );
+    assert.equal(countItems(dbFile), 11, `${step}: the live database with its WAL's row`);
+    assert.deepEqual(
+      readdirSync(dbDir).filter((f) => !/^hiqlite\.db(-wal|-shm)?$/.test(f)),
+      [],
+      `${step}: no intent, no temp copy, nothing moved aside`,
+    );
+    const again = await restoreDatabase(options());
+    assert.equal(again.applied, true, `${step}: the next restore is not blocked`);
+    assert.equal(countItems(dbFile), 3);
+  }
+});
+
+const failureAfterRename =
+  'a failure after the new database has its name is RESTORE_INCOMPLETE; the next start finishes the bookkeeping';
+test(failureAfterRename, async () => {
+  const { dbFile, options } = setup();
+  await assert.rejects(
+    restoreDatabase(
+      options({
+        onStep: (at) => {
+          if (at === 'after-rename') throw new Error('disk full while writing the marker');
+        },
+      }),
+    ),
+    (err: unknown) =>
+      err instanceof LifeboatError &&
+      err.code === 'RESTORE_INCOMPLETE' &&
+      /is now the restored backup .*previous database is kept at .*before-restore/.test(err.message),
+  );
+  assert.equal(countItems(dbFile), 3, 'the restored database is live');
+  assert.equal(await readMarker(dbFile), undefined, 'the marker was not written');
+  const next = await recoverThenRestore(options());
+  assert.equal(next.completedInterrupted, true);
+  assert.equal(next.applied, false, 'not applied a second time');
+  assert.equal((await readMarker(dbFile))?.sha256, next.sha256);
+  assert.equal(countItems(next.movedAside[0]!), 11, 'the previous database is kept, complete');
 });
 
 test('the same source is not applied twice; force re-applies; a different source applies', async () => {

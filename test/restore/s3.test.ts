@@ -12,6 +12,7 @@ import { Lifeboat } from '../../src/lifeboat.js';
 import { silentLogger } from '../../src/log.js';
 import { restoreDatabase } from '../../src/restore/restore.js';
 import { parseRestoreSource } from '../../src/restore/source.js';
+import Database from '../../src/sqlite/driver.js';
 import { S3Store } from '../../src/storage/s3/store.js';
 import { storeObject } from '../../src/storage/store.js';
 import { runCli } from '../support/cli.js';
@@ -207,4 +208,45 @@ test('CLI: verify is a drill that changes nothing; restore refuses while Lifeboa
   assert.equal(again.code, 1);
   assert.match(again.stdout, /not applied.*--force/);
   for (const r of [verify, json, restored, again]) assert.ok(!(r.stdout + r.stderr).includes(config.secret));
+});
+
+const latestMeansNewest =
+  'CLI restore s3:latest means the newest backup now, even after HQL_BACKUP_RESTORE=s3:latest applied an older one';
+test(latestMeansNewest, async () => {
+  const config = await s3.place();
+  await uploadBackup(config, backupName(1, 1_790_000_000), 3);
+  const cwd = tempDir();
+  const env = {
+    HQL_DATA_DIR: join(cwd, 'data'),
+    ...s3Env(config),
+    ENC_KEYS: `${A.id}/${A.key.toString('base64')}`,
+    ENC_KEY_ACTIVE: A.id,
+  };
+  const dbFile = join(cwd, 'data', 'state_machine', 'db', 'hiqlite.db');
+  const start = async () =>
+    (
+      await Lifeboat.open({
+        cwd,
+        env: { ...env, HQL_BACKUP_RESTORE: 's3:latest' },
+        schedule: false,
+        backupOnStart: 'never',
+      })
+    ).close();
+  await start();
+  assert.equal(countItems(dbFile), 3, 'start-up restored the newest backup then');
+
+  await uploadBackup(config, backupName(1, 1_790_086_400), 8);
+  const cli = await runCli(['restore', 's3:latest'], { cwd, env });
+  assert.equal(cli.code, 0, cli.stderr);
+  assert.match(cli.stdout, /restored backup_node_1_1790086400\.sqlite/);
+  assert.equal(countItems(dbFile), 8);
+  const again = await runCli(['restore', 's3:latest'], { cwd, env });
+  assert.equal(again.code, 1, again.stderr);
+  assert.match(again.stdout, /not applied: .*--force/);
+  assert.equal(countItems(dbFile), 8);
+
+  // The variable still set at the next start: applied once, so nothing happens to the database.
+  new Database(dbFile).prepare('INSERT INTO items (name) VALUES (?)').run('written after the restore');
+  await start();
+  assert.equal(countItems(dbFile), 9, 'the row the application wrote is kept');
 });

@@ -1,10 +1,11 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { link, rename, rm, stat, unlink } from 'node:fs/promises';
+import { rename, rm, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LifeboatError } from '../errors.js';
-import { fsyncDir, fsyncFile, tempPathFor } from '../fs/durable.js';
+import { fsyncDir, fsyncFile, linkNoClobber, tempPathFor } from '../fs/durable.js';
+import { errnoOf } from '../fs/errno.js';
 import type { EncryptionKey } from './keys.js';
 import { createDecryptStream, createEncryptStream, type KeyLookup } from './stream.js';
 
@@ -102,27 +103,19 @@ async function publish(temp: string, target: string, overwrite: boolean): Promis
     await rename(temp, target);
     return;
   }
+  let how: 'linked' | 'renamed';
   try {
-    await link(temp, target);
+    how = await linkNoClobber(temp, target);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST')
-      throw new LifeboatError(
-        'OUTPUT_EXISTS',
-        `${target} was created by something else while this ran; it was left as it is`,
-        { hint: 'choose another output path, or pass --force to replace it' },
-      );
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err;
-    if (await stat(target).catch(() => undefined))
-      throw new LifeboatError(
-        'OUTPUT_EXISTS',
-        `${target} was created by something else while this ran; it was left as it is`,
-      );
-    await rename(temp, target);
-    return;
+    if (errnoOf(err) !== 'EEXIST') throw err;
+    throw new LifeboatError(
+      'OUTPUT_EXISTS',
+      `${target} was created by something else while this ran; it was left as it is`,
+      { hint: 'choose another output path, or pass --force to replace it' },
+    );
   }
   // The output is in place; a leftover second name for it is harmless, so this cannot fail the work.
-  await unlink(temp).catch(() => undefined);
+  if (how === 'linked') await unlink(temp).catch(() => undefined);
 }
 
 async function transformFile(

@@ -106,8 +106,9 @@ export class LocalStore implements BackupStore {
       });
       await pipeline(body, createWriteStream(file.path, { flags: 'wx', mode: 0o600 }), { signal: stop.signal });
     })().finally(() => options.signal?.removeEventListener('abort', onOuterAbort));
-    // A failed copy removes its temp file at once; commit() reports the failure.
-    copying.catch(() => file.abort());
+    // A failed copy removes its temp file at once; commit() reports the failure. A temp file
+    // that cannot be removed now is removed by the next run (removeLeftovers), never a crash.
+    copying.catch(() => file.abort().catch(() => undefined));
     return {
       commit: async () => {
         try {

@@ -1,23 +1,20 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, utimesSync } from 'node:fs';
+import { existsSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { before, test } from 'node:test';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { type BackupPlan, runBackup } from '../../src/backup/job.js';
-import { backupName, parseBackupName } from '../../src/backup/naming.js';
-import { BACKUP_LOCK } from '../../src/compose.js';
-import type { S3Config } from '../../src/config/types.js';
+import { parseBackupName } from '../../src/backup/naming.js';
 import { createKeySet, generateKey } from '../../src/crypto/keys.js';
-import { createLogger, silentLogger } from '../../src/log.js';
+import { createLogger } from '../../src/log.js';
 import { materialise, resolveSource } from '../../src/restore/fetch.js';
 import Database from '../../src/sqlite/driver.js';
-import { LocalStore } from '../../src/storage/local.js';
 import { S3Store } from '../../src/storage/s3/store.js';
 import { runCli } from '../support/cli.js';
 import { countItems, createItemsDb } from '../support/db.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { backupFiles } from '../support/folder.js';
+import { plantBackups, testPlan } from '../support/plan.js';
 import { getTestS3, s3Env, type TestS3 } from '../support/s3.js';
 import { names } from '../support/s3-checks.js';
 import { tempDir } from '../support/tmp.js';
@@ -33,51 +30,10 @@ const DAY_S = 86_400;
 const KEYS = createKeySet([{ id: 'current', key: Buffer.alloc(32, 3) }], 'current');
 const local = (dir: string) => backupFiles(dir).sort();
 
-/**
- * Backups an honest clock made `days` before `nowS`: small real databases in `backups` (file
- * time = name time) and, with `config`, objects of the same names in the bucket.
- */
-async function plantBackups(
-  backups: string,
-  config: S3Config | undefined,
-  nowS: number,
-  days: readonly number[],
-): Promise<string[]> {
-  mkdirSync(backups, { recursive: true, mode: 0o700 });
-  const made: string[] = [];
-  for (const d of days) {
-    const s = nowS - Math.round(d * DAY_S);
-    const name = backupName(1, s);
-    createItemsDb(join(backups, name), 5);
-    utimesSync(join(backups, name), s + 2, s + 2);
-    if (config) {
-      await s3
-        .client()
-        .send(new PutObjectCommand({ Bucket: config.bucket, Key: `${config.prefix}${name}`, Body: 'an older backup' }));
-    }
-    made.push(name);
-  }
-  return made.sort();
-}
-
 function plan(dir: string, over: Partial<BackupPlan> = {}): BackupPlan {
   const db = join(dir, 'app.db');
   if (!existsSync(db)) createItemsDb(db, 20);
-  const backups = join(dir, 'backups');
-  return {
-    dbFile: db,
-    nodeId: 1,
-    local: new LocalStore(backups),
-    lockFile: join(backups, BACKUP_LOCK),
-    keepDaysLocal: 3,
-    remote: undefined,
-    keepDaysRemote: 3,
-    keepMin: 3,
-    expectTables: [],
-    clock: new FakeClock(Date.now()),
-    logger: silentLogger(),
-    ...over,
-  };
+  return testPlan(db, join(dir, 'backups'), { keepDaysRemote: 3, keepMin: 3, ...over });
 }
 
 const underFaketime =
@@ -92,7 +48,7 @@ test(underFaketime, async (t) => {
   const dataDir = join(dir, 'data');
   const backups = join(dataDir, 'state_machine', 'backups');
   const realS = Math.floor(Date.now() / 1000);
-  const history = await plantBackups(backups, config, realS, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  const history = await plantBackups(backups, { days: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], nowS: realS, config });
   const env = {
     HQL_DATA_DIR: dataDir,
     ...s3Env(config),
@@ -129,7 +85,7 @@ test(underFaketime, async (t) => {
 test('without S3, a clock 40 days ahead of the newest backup deletes nothing and says why', async () => {
   const dir = tempDir();
   const realS = Math.floor(Date.now() / 1000);
-  const history = await plantBackups(join(dir, 'backups'), undefined, realS, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  const history = await plantBackups(join(dir, 'backups'), { days: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], nowS: realS });
   const report = await runBackup(plan(dir, { clock: new FakeClock((realS + 40 * DAY_S) * 1000) }));
   assert.deepEqual(report.expiredLocal, []);
   assert.deepEqual(local(join(dir, 'backups')), [...history, report.name].sort());
@@ -145,7 +101,7 @@ test('keep_min keeps the newest backups in each store whatever their age', async
   const config = await s3.place();
   const dir = tempDir();
   const realS = Math.floor(Date.now() / 1000);
-  const history = await plantBackups(join(dir, 'backups'), config, realS, [1, 2, 4, 5, 6, 7]);
+  const history = await plantBackups(join(dir, 'backups'), { days: [1, 2, 4, 5, 6, 7], nowS: realS, config });
   // keep_days 3 would keep 1 and 2 days; keep_min 4 keeps the new one and the three before it.
   const report = await runBackup(
     plan(dir, {
@@ -168,9 +124,9 @@ test('a backup named in the future is reported by name and never counted as the 
   const realS = Math.floor(Date.now() / 1000);
   const backups = join(dir, 'backups');
   // Made by a machine whose clock was 30 days ahead (the file is dated by the real clock).
-  const [future] = await plantBackups(backups, undefined, realS, [-30]);
+  const [future] = await plantBackups(backups, { days: [-30], nowS: realS });
   utimesSync(join(backups, future!), realS - 60, realS - 60);
-  const history = await plantBackups(backups, undefined, realS, [1, 5, 9]);
+  const history = await plantBackups(backups, { days: [1, 5, 9], nowS: realS });
   const report = await runBackup(plan(dir, { keepMin: 1, clock: new FakeClock(realS * 1000) }));
   // Judged from the newest trusted backup (the new one), the old ones expire; the future one stays.
   assert.deepEqual([...report.expiredLocal].sort(), history.slice(0, 2));

@@ -1,22 +1,18 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, utimesSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { type BackupPlan, RemotePushError, runBackup } from '../../src/backup/job.js';
 import { backupName } from '../../src/backup/naming.js';
-import { BACKUP_LOCK } from '../../src/compose.js';
-import type { S3Config } from '../../src/config/types.js';
 import { createKeySet } from '../../src/crypto/keys.js';
 import { LifeboatError } from '../../src/errors.js';
-import { silentLogger } from '../../src/log.js';
-import { LocalStore } from '../../src/storage/local.js';
 import { S3Store } from '../../src/storage/s3/store.js';
 import type { BackupStore } from '../../src/storage/store.js';
 import { runCli } from '../support/cli.js';
 import { countItems, createIndexMismatchDb, createItemsDb, pragmaCheck } from '../support/db.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { backupFiles } from '../support/folder.js';
+import { plantBackups, testPlan } from '../support/plan.js';
 import { getTestS3, type TestS3 } from '../support/s3.js';
 import { danglingUploads, names } from '../support/s3-checks.js';
 import { tempDir } from '../support/tmp.js';
@@ -34,41 +30,7 @@ const NOW_S = Math.floor(Date.now() / 1000);
 const local = backupFiles;
 
 function plan(dir: string, db: string, over: Partial<BackupPlan> = {}): BackupPlan {
-  const backups = join(dir, 'backups');
-  return {
-    dbFile: db,
-    nodeId: 1,
-    local: new LocalStore(backups),
-    lockFile: join(backups, BACKUP_LOCK),
-    keepDaysLocal: 3,
-    remote: undefined,
-    keepDaysRemote: 30,
-    keepMin: 1,
-    expectTables: [],
-    clock: new FakeClock(NOW_S * 1000),
-    logger: silentLogger(),
-    ...over,
-  };
-}
-
-/** Good backups made by an honest clock `days` ago, in the folder and (when given) in the bucket. */
-async function plantBackups(backups: string, config: S3Config | undefined, days: readonly number[]): Promise<string[]> {
-  mkdirSync(backups, { recursive: true });
-  const made: string[] = [];
-  for (const d of days) {
-    const s = NOW_S - d * DAY_S;
-    const name = backupName(1, s);
-    const path = join(backups, name);
-    createItemsDb(path, 10);
-    utimesSync(path, s + 2, s + 2);
-    if (config) {
-      await s3
-        .client()
-        .send(new PutObjectCommand({ Bucket: config.bucket, Key: `${config.prefix}${name}`, Body: 'an older backup' }));
-    }
-    made.push(name);
-  }
-  return made.sort();
+  return testPlan(db, join(dir, 'backups'), { clock: new FakeClock(NOW_S * 1000), ...over });
 }
 
 const restoreWouldRefuse =
@@ -86,7 +48,7 @@ test(restoreWouldRefuse, async () => {
 
   // Older good backups: one within keep_days and one beyond it, which retention would delete.
   const backups = join(dir, 'backups');
-  const older = await plantBackups(backups, config, [1, 40]);
+  const older = await plantBackups(backups, { days: [1, 40], nowS: NOW_S, rows: 10, config });
   const real = new S3Store(config, { partSizeBytes: 5 * MiB, queueSize: 2 });
   let staged = 0;
   // The real store; only counts that the push was staged before the check failed.

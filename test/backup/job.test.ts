@@ -18,11 +18,10 @@ import { backupName } from '../../src/backup/naming.js';
 import { BACKUP_LOCK } from '../../src/compose.js';
 import { LifeboatError } from '../../src/errors.js';
 import { acquireLock, lockOwner } from '../../src/fs/lock.js';
-import { silentLogger } from '../../src/log.js';
-import { LocalStore } from '../../src/storage/local.js';
 import { countItems, createItemsDb } from '../support/db.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { backupFiles } from '../support/folder.js';
+import { testPlan } from '../support/plan.js';
 import { tempDir } from '../support/tmp.js';
 
 /** The folder's entries but the lock file, which stays between runs (empty, not held). */
@@ -36,19 +35,7 @@ function setup(rows = 500): { dir: string; db: string; backups: string; options:
   const db = join(dir, 'app.db');
   createItemsDb(db, rows);
   const backups = join(dir, 'state_machine', 'backups');
-  const options: BackupPlan = {
-    dbFile: db,
-    nodeId: 7,
-    local: new LocalStore(backups),
-    lockFile: join(backups, BACKUP_LOCK),
-    keepDaysLocal: 3,
-    remote: undefined,
-    keepDaysRemote: 30,
-    keepMin: 1,
-    expectTables: [],
-    clock: new FakeClock(NOW),
-    logger: silentLogger(),
-  };
+  const options = testPlan(db, backups, { nodeId: 7, clock: new FakeClock(NOW) });
   return { dir, db, backups, options };
 }
 

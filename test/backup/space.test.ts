@@ -4,15 +4,13 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { type BackupPlan, runBackup } from '../../src/backup/job.js';
 import { backupName } from '../../src/backup/naming.js';
-import { BACKUP_LOCK } from '../../src/compose.js';
 import { LifeboatError } from '../../src/errors.js';
 import { freeSpace } from '../../src/fs/space.js';
-import { silentLogger } from '../../src/log.js';
 import Database from '../../src/sqlite/driver.js';
-import { LocalStore } from '../../src/storage/local.js';
 import { countItems, createItemsDb } from '../support/db.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { backupFiles } from '../support/folder.js';
+import { testPlan } from '../support/plan.js';
 import { tempDir } from '../support/tmp.js';
 import { mountTmpfs } from '../support/tmpfs.js';
 
@@ -24,20 +22,7 @@ const entries = backupFiles;
 /** A backup plan whose backups folder is `backups` (the tmpfs), with one older backup in it. */
 function plan(db: string, backups: string, over: Partial<BackupPlan> = {}): BackupPlan {
   createItemsDb(join(backups, OLDER), 100);
-  return {
-    dbFile: db,
-    nodeId: 1,
-    local: new LocalStore(backups),
-    lockFile: join(backups, BACKUP_LOCK),
-    keepDaysLocal: 3,
-    remote: undefined,
-    keepDaysRemote: 30,
-    keepMin: 3,
-    expectTables: [],
-    clock: new FakeClock(NOW_S * 1000),
-    logger: silentLogger(),
-    ...over,
-  };
+  return testPlan(db, backups, { keepMin: 3, clock: new FakeClock(NOW_S * 1000), ...over });
 }
 
 const noRoom =

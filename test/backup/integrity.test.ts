@@ -7,11 +7,11 @@ import { backupName } from '../../src/backup/naming.js';
 import { createKeySet } from '../../src/crypto/keys.js';
 import { LifeboatError } from '../../src/errors.js';
 import { S3Store } from '../../src/storage/s3/store.js';
-import type { BackupStore } from '../../src/storage/store.js';
 import { runCli } from '../support/cli.js';
 import { countItems, createIndexMismatchDb, createItemsDb, pragmaCheck } from '../support/db.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { backupFiles } from '../support/folder.js';
+import { observeStage } from '../support/observed-store.js';
 import { plantBackups, testPlan } from '../support/plan.js';
 import { getTestS3, type TestS3 } from '../support/s3.js';
 import { danglingUploads, names } from '../support/s3-checks.js';
@@ -52,18 +52,10 @@ test(restoreWouldRefuse, async () => {
   const real = new S3Store(config, { partSizeBytes: 5 * MiB, queueSize: 2 });
   let staged = 0;
   // The real store; only counts that the push was staged before the check failed.
-  const store: BackupStore = {
-    description: real.description,
-    list: () => real.list(),
-    stat: (n) => real.stat(n),
-    get: (n, r) => real.get(n, r),
-    create: (n, b) => real.create(n, b),
-    delete: (n) => real.delete(n),
-    stage: (n, source, o) => {
-      staged++;
-      return real.stage(n, source, o);
-    },
-  };
+  const store = observeStage(real, () => {
+    staged++;
+  });
+
   const options = plan(dir, db, { remote: { store, key: KEYS.active } });
   await assert.rejects(runBackup(options), (err: unknown) => {
     assert.ok(err instanceof LifeboatError && !(err instanceof RemotePushError), String(err));

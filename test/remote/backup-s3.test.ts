@@ -14,11 +14,11 @@ import { LifeboatError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { LocalStore } from '../../src/storage/local.js';
 import { S3Store } from '../../src/storage/s3/store.js';
-import type { BackupStore } from '../../src/storage/store.js';
 import { runCli } from '../support/cli.js';
 import { createItemsDb } from '../support/db.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { backupFiles } from '../support/folder.js';
+import { observeStage } from '../support/observed-store.js';
 import { getTestS3, s3Env, type TestS3 } from '../support/s3.js';
 import { danglingUploads } from '../support/s3-checks.js';
 import { tempDir } from '../support/tmp.js';
@@ -98,18 +98,10 @@ test(snapshotFailsCheck, async () => {
   const real = new S3Store(config, { partSizeBytes: 5 * 1024 * 1024, queueSize: 2 });
   let putStarted = false;
   // Delegates to the real store; only records that the push began before the check ended.
-  const store: BackupStore = {
-    description: real.description,
-    list: () => real.list(),
-    stat: (n) => real.stat(n),
-    get: (n, r) => real.get(n, r),
-    create: (n, b) => real.create(n, b),
-    delete: (n) => real.delete(n),
-    stage: (n, source, o) => {
-      putStarted = true;
-      return real.stage(n, source, o);
-    },
-  };
+  const store = observeStage(real, () => {
+    putStarted = true;
+  });
+
   const options = job(config, { remote: { store, key: KEYS.active } });
   createItemsDb(options.dbFile, 50_000);
   // Garbage over a b-tree page: the backup API copies it as it is, quick_check refuses it.

@@ -82,6 +82,8 @@ export const ERROR_CODES = [
   'CLOSED',
   'NO_HANDLE',
   'SCHEDULER_STOPPED',
+  // Continuous backup (PITR)
+  'PITR_NO_CONDITIONAL_WRITES',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

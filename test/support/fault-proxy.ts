@@ -10,6 +10,7 @@
  * Set `proxy.fault` in a test; `injected` counts the faults so a test can prove they
  * happened. `close()` ends every connection and the listener.
  */
+import { createHash, createHmac } from 'node:crypto';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
 export type Fault =
@@ -38,7 +39,18 @@ export type Fault =
   /** Forward everything, but take the client's bytes at this rate (a slow uplink: bytes keep moving). */
   | { readonly kind: 'slowUpload'; readonly bytesPerSecond: number }
   /** Forward requests; pass the answers back at this rate (a server too slow to be useful). */
-  | { readonly kind: 'throttle'; readonly bytesPerSecond: number };
+  | { readonly kind: 'throttle'; readonly bytesPerSecond: number }
+  /**
+   * Remove `If-None-Match` and `If-Match` from every request and sign it again with this secret
+   * (the SDK signs both headers): a store that ignores conditional writes, as Garage v2 does.
+   * Ceph RGW honours both headers, so only this proxy can show Lifeboat such a store.
+   */
+  | { readonly kind: 'stripConditions'; readonly secretKey: string }
+  /**
+   * Answer 501 NotImplemented to every request that carries `If-None-Match` or `If-Match`, as
+   * Backblaze B2 does, and forward the rest; Ceph RGW cannot be made to refuse them.
+   */
+  | { readonly kind: 'refuseConditions' };
 
 /** Shorthands for the common faults. */
 export const faults = {
@@ -126,6 +138,10 @@ export class FaultProxy {
       });
       return;
     }
+    if (fault.kind === 'stripConditions' || fault.kind === 'refuseConditions') {
+      this.conditions(client, fault);
+      return;
+    }
     const upstream = createConnection(this.target);
     this.track(upstream);
     let hung = false;
@@ -205,6 +221,69 @@ export class FaultProxy {
     upstream.pipe(client);
   }
 
+  /**
+   * Reads the client's requests one by one (head, then Content-Length bytes of body: the SDK
+   * sends the small bodies of conditional PUTs with a length) and strips or refuses those with
+   * a condition. Answers pass back unchanged.
+   */
+  private conditions(client: Socket, fault: Extract<Fault, { kind: 'stripConditions' | 'refuseConditions' }>): void {
+    const upstream = createConnection(this.target);
+    this.track(upstream);
+    upstream.pipe(client);
+    let answered = false; // by the proxy: the client keeps its answer when the upstream closes
+    upstream.on('close', () => answered || client.destroy());
+    client.on('close', () => upstream.destroy());
+    let pending = Buffer.alloc(0);
+    let bodyLeft = 0;
+    client.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length > 0) {
+        if (bodyLeft > 0) {
+          const n = Math.min(bodyLeft, pending.length);
+          upstream.write(pending.subarray(0, n));
+          this.bytesUp += n;
+          bodyLeft -= n;
+          pending = pending.subarray(n);
+          continue;
+        }
+        const end = pending.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const lines = pending.subarray(0, end).toString('latin1').split('\r\n');
+        pending = pending.subarray(end + 4);
+        const header = (name: string) => lines.find((l) => l.toLowerCase().startsWith(`${name}:`));
+        if (header('transfer-encoding')) {
+          client.destroy(new Error('the fault proxy reads only requests with a Content-Length'));
+          return;
+        }
+        bodyLeft = Number(header('content-length')?.split(':')[1]?.trim() ?? 0);
+        const isCondition = (l: string) => /^if-(none-)?match:/i.test(l);
+        let head = lines;
+        if (lines.some(isCondition)) {
+          this.injected++;
+          if (fault.kind === 'refuseConditions') {
+            answered = true;
+            const body =
+              '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>A header you ' +
+              'provided implies functionality that is not implemented (injected by the test proxy)</Message></Error>';
+            client.end(
+              'HTTP/1.1 501 Not Implemented\r\nContent-Type: application/xml\r\n' +
+                `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+            );
+            upstream.destroy();
+            return;
+          }
+          head = resign(
+            lines.filter((l) => !isCondition(l)),
+            fault.secretKey,
+          );
+        }
+        const bytes = Buffer.from(`${head.join('\r\n')}\r\n\r\n`, 'latin1');
+        this.bytesUp += bytes.length;
+        upstream.write(bytes);
+      }
+    });
+  }
+
   /** Passes upstream's bytes to the client at `rate` bytes per second, in TICK_MS slices. */
   private throttle(upstream: Socket, client: Socket, rate: number): void {
     const perTick = Math.max(1, Math.floor((rate * TICK_MS) / 1000));
@@ -236,4 +315,61 @@ export class FaultProxy {
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/**
+ * The request head `lines` signed again (AWS Signature V4, as the SDK signed it) without the
+ * headers that were removed: same date, scope and payload hash, fewer signed headers.
+ */
+function resign(lines: readonly string[], secretKey: string): string[] {
+  const [requestLine = '', ...fields] = lines;
+  const headers = new Map(
+    fields.map((l) => {
+      const i = l.indexOf(':');
+      return [
+        l.slice(0, i).trim().toLowerCase(),
+        l
+          .slice(i + 1)
+          .trim()
+          .replace(/\s+/g, ' '),
+      ] as const;
+    }),
+  );
+  const auth = /Credential=([^/]+)\/([^,]+), SignedHeaders=([^,]+), Signature=/.exec(
+    headers.get('authorization') ?? '',
+  );
+  if (!auth) throw new Error('the fault proxy can re-sign only AWS4-HMAC-SHA256 header signatures');
+  const [, accessKey, scope = '', signedList = ''] = auth;
+  const [date = '', region = '', service = ''] = scope.split('/');
+  const signed = signedList.split(';').filter((h) => headers.has(h));
+  const [method, target = ''] = requestLine.split(' ');
+  const [path, query = ''] = target.split('?');
+  const canonicalQuery = query
+    .split('&')
+    .filter(Boolean)
+    .map((p) => (p.includes('=') ? p.split('=', 2) : [p, '']) as [string, string])
+    .sort(([a, av], [b, bv]) => (a === b ? (av < bv ? -1 : 1) : a < b ? -1 : 1))
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&');
+  const canonical = [
+    method,
+    path,
+    canonicalQuery,
+    signed.map((h) => `${h}:${headers.get(h)}\n`).join(''),
+    signed.join(';'),
+    headers.get('x-amz-content-sha256'),
+  ].join('\n');
+  const toSign = [
+    'AWS4-HMAC-SHA256',
+    headers.get('x-amz-date'),
+    scope,
+    createHash('sha256').update(canonical).digest('hex'),
+  ].join('\n');
+  let key: Buffer = Buffer.from(`AWS4${secretKey}`);
+  for (const part of [date, region, service, 'aws4_request']) key = createHmac('sha256', key).update(part).digest();
+  const signature = createHmac('sha256', key).update(toSign).digest('hex');
+  const authorization =
+    `authorization: AWS4-HMAC-SHA256 Credential=${accessKey}/${scope}, ` +
+    `SignedHeaders=${signed.join(';')}, Signature=${signature}`;
+  return [requestLine, ...fields.map((l) => (l.toLowerCase().startsWith('authorization:') ? authorization : l))];
 }

@@ -81,6 +81,66 @@ export interface S3StoreOptions {
   readonly agent?: HttpAgent | HttpsAgent;
 }
 
+/** The bound on a stalled S3 operation (options.timeoutMs, default 30 s), checked. */
+export function s3TimeoutMs(options: S3StoreOptions): number {
+  const ms = options.timeoutMs ?? 30_000;
+  if (!Number.isFinite(ms) || ms <= 0) {
+    throw new LifeboatError('S3_OPTIONS', `S3 timeout ${ms} ms must be a positive number`, {
+      hint: 'set cluster.s3_timeout (HQL_S3_TIMEOUT) to a whole number of seconds, 1 or more',
+    });
+  }
+  return ms;
+}
+
+/**
+ * The one place an SDK client is configured from S3Config and the options: S3Store's two
+ * clients and the conditional store of continuous backup (conditional.ts) are built here.
+ */
+export function s3ClientConfig(
+  config: S3Config,
+  options: S3StoreOptions,
+  maxAttempts: number,
+  idleMs: number,
+): S3ClientConfig {
+  const agent = options.agent;
+  const checksums = options.checksums === 'when-supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
+  return {
+    endpoint: config.url,
+    region: config.region,
+    forcePathStyle: config.pathStyle,
+    credentials: { accessKeyId: config.key, secretAccessKey: config.secret },
+    maxAttempts,
+    ...(options.clockOffsetMs !== undefined ? { systemClockOffset: options.clockOffsetMs } : {}),
+    requestHandler: {
+      requestTimeout: options.requestTimeoutMs ?? 300_000,
+      // Without this the SDK only logs a warning when requestTimeout passes.
+      throwOnRequestTimeout: true,
+      socketTimeout: idleMs,
+      connectionTimeout: options.connectionTimeoutMs ?? Math.min(10_000, idleMs),
+      ...(agent
+        ? config.url.startsWith('https:')
+          ? { httpsAgent: agent as HttpsAgent }
+          : { httpAgent: agent as HttpAgent }
+        : {}),
+    },
+    // Since early 2025 (3.729) the SDK sends CRC32 checksums with every upload and
+    // validates them on downloads by default. Ceph RGW 16 accepts them (tested both ways
+    // in test/storage/s3.test.ts), but several S3-compatible stores, and older versions of
+    // others, reject the new headers or the checksum fields of CompleteMultipartUpload.
+    // 'WHEN_REQUIRED' keeps Lifeboat working with all of them. Integrity does not rest on
+    // these checksums: TLS protects the bytes in transit, and every backup is AEAD-encrypted,
+    // so a corrupted object is refused when it is decrypted for a restore.
+    requestChecksumCalculation: checksums,
+    responseChecksumValidation: checksums,
+  };
+}
+
+/** The client for control requests and small bodies, with the SDK's retries (S3Store's own, and conditional.ts's). */
+export function createS3Client(config: S3Config, options: S3StoreOptions): S3Client {
+  const idleMs = options.idleTimeoutMs ?? Math.ceil(s3TimeoutMs(options) / 2);
+  return new S3Client(s3ClientConfig(config, options, options.maxAttempts ?? 5, idleMs));
+}
+
 /**
  * An S3-compatible bucket (AWS, MinIO, Garage, Ceph RGW, R2, …) as a BackupStore, with the
  * official AWS SDK v3. Objects are named `{prefix}{name}`; the default empty prefix puts them
@@ -124,48 +184,10 @@ export class S3Store implements BackupStore {
     this.description = `s3 bucket "${config.bucket}" at ${config.url}${prefix}`;
     const logger = options.logger ? libraryLogger(options.logger, {}) : silentLogger();
     this.#logger = logger.child({ store: this.description });
-    const agent = options.agent;
-    const checksums = options.checksums === 'when-supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
     this.#maxAttempts = options.maxAttempts ?? 5;
     this.#initialOffset = options.clockOffsetMs ?? 0;
-    this.#timeoutMs = options.timeoutMs ?? 30_000;
-    if (!Number.isFinite(this.#timeoutMs) || this.#timeoutMs <= 0) {
-      throw new LifeboatError('S3_OPTIONS', `S3 timeout ${this.#timeoutMs} ms must be a positive number`, {
-        hint: 'set cluster.s3_timeout (HQL_S3_TIMEOUT) to a whole number of seconds, 1 or more',
-      });
-    }
-    const clientConfig = (maxAttempts: number, idleMs: number): S3ClientConfig => ({
-      endpoint: config.url,
-      region: config.region,
-      forcePathStyle: config.pathStyle,
-      credentials: { accessKeyId: config.key, secretAccessKey: config.secret },
-      maxAttempts,
-      ...(options.clockOffsetMs !== undefined ? { systemClockOffset: options.clockOffsetMs } : {}),
-      requestHandler: {
-        requestTimeout: options.requestTimeoutMs ?? 300_000,
-        // Without this the SDK only logs a warning when requestTimeout passes.
-        throwOnRequestTimeout: true,
-        socketTimeout: idleMs,
-        connectionTimeout: options.connectionTimeoutMs ?? Math.min(10_000, idleMs),
-        ...(agent
-          ? config.url.startsWith('https:')
-            ? { httpsAgent: agent as HttpsAgent }
-            : { httpAgent: agent as HttpAgent }
-          : {}),
-      },
-      // Since early 2025 (3.729) the SDK sends CRC32 checksums with every upload and
-      // validates them on downloads by default. Ceph RGW 16 accepts them (tested both ways
-      // in test/storage/s3.test.ts), but several S3-compatible stores, and older versions of
-      // others, reject the new headers or the checksum fields of CompleteMultipartUpload.
-      // 'WHEN_REQUIRED' keeps Lifeboat working with all of them. Integrity does not rest on
-      // these checksums: TLS protects the bytes in transit, and every backup is AEAD-encrypted,
-      // so a corrupted object is refused when it is decrypted for a restore.
-      requestChecksumCalculation: checksums,
-      responseChecksumValidation: checksums,
-    });
-    this.#client = new S3Client(
-      clientConfig(this.#maxAttempts, options.idleTimeoutMs ?? Math.ceil(this.#timeoutMs / 2)),
-    );
+    this.#timeoutMs = s3TimeoutMs(options);
+    this.#client = createS3Client(config, options);
     // The SDK warns on the console when a streamed request fails ("non-retryable streaming
     // request"); upload.ts handles and reports that failure, so its warnings go to debug.
     const sdkLog = this.#logger.child({ sdk: 'data' });
@@ -176,7 +198,7 @@ export class S3Store implements BackupStore {
     this.#dataClient = new S3Client({
       // A little over the bound: the stall watch of upload.ts ends a stalled part first, with
       // a message that says what the bound is; this is the safety net below it.
-      ...clientConfig(1, options.idleTimeoutMs ?? this.#timeoutMs + 1000),
+      ...s3ClientConfig(config, options, 1, options.idleTimeoutMs ?? this.#timeoutMs + 1000),
       requestChecksumCalculation: 'WHEN_REQUIRED',
       logger: { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: toDebug, error: toDebug },
     });

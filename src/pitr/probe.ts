@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { LifeboatError } from '../errors.js';
-import type { CreateOutcome, EtagForm, PitrObjectStore, ReplaceOutcome } from './object-store.js';
+import type { CreateOutcome, EtagForm, PitrObjectStore, ReplaceOutcome } from '../storage/object-store.js';
 
 /** Where the probe writes, relative to the store's prefix (src/pitr/names.ts is to own key names). */
 const PROBE_FOLDER = 'lifeboat-pitr/.probe/';

@@ -18,7 +18,7 @@ import type {
   PitrObjectStore,
   ReplaceOutcome,
   RequestOptions,
-} from '../../pitr/object-store.js';
+} from '../object-store.js';
 import { withDeadline } from './deadline.js';
 import { classifyS3Error, errorFacts, isPreconditionFailed } from './errors.js';
 import { createS3Client, type S3StoreOptions, s3TimeoutMs } from './store.js';

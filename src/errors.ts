@@ -84,6 +84,11 @@ export const ERROR_CODES = [
   'SCHEDULER_STOPPED',
   // Continuous backup (PITR)
   'PITR_NO_CONDITIONAL_WRITES',
+  'PITR_SQLITE_WAL_RESET_BUG',
+  'PITR_KEY_MISSING',
+  'PITR_OBJECT_TAMPERED',
+  'PITR_OBJECT_MISMATCH',
+  'PITR_OBJECT_MALFORMED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { isPageSize } from './wal-header.js';
+import { isPageSize } from '../sqlite/wal-header.js';
 
 /**
  * The rolling database checksum (spec §3.4): `h(p)` = the first 16 bytes of

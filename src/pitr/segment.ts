@@ -15,7 +15,7 @@ import {
   readWalHeader,
   WAL_HEADER_BYTES,
   type WalHeaderFields,
-} from './wal-header.js';
+} from '../sqlite/wal-header.js';
 
 /**
  * The LBS1 segment (spec §3.4): a run of committed transactions as SQLite's own WAL frames,

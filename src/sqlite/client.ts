@@ -1,6 +1,7 @@
+import { fork } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { LifeboatError } from '../errors.js';
-import type { OutcomeOf, WorkerReply, WorkerRequest } from './protocol.js';
+import type { CopyOutcome, CopyRequest, OutcomeOf, WorkerReply, WorkerRequest } from './protocol.js';
 
 /** A failure inside the SQLite worker; `sqliteCode` is SQLite's (e.g. SQLITE_CORRUPT). */
 export class SqliteWorkerError extends LifeboatError {
@@ -35,8 +36,16 @@ const WORKER: { readonly entry: string | URL; readonly eval: boolean } = FROM_SO
     }
   : { entry: new URL('./worker.js', import.meta.url), eval: false };
 
-/** Runs one request on a fresh worker thread and resolves with its outcome. */
+/**
+ * Runs one request off the event loop and resolves with its outcome: the online copy in a
+ * child process (copy.ts says why), every other request on a fresh worker thread.
+ */
 export function runSqliteWorker<R extends WorkerRequest>(request: R): Promise<OutcomeOf<R>> {
+  if (request.op === 'copy') return runCopyProcess(request) as Promise<OutcomeOf<R>>;
+  return runOnThread(request);
+}
+
+function runOnThread<R extends WorkerRequest>(request: R): Promise<OutcomeOf<R>> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(WORKER.entry, { eval: WORKER.eval, workerData: request, resourceLimits: WORKER_LIMITS });
     let settled = false;
@@ -54,5 +63,45 @@ export function runSqliteWorker<R extends WorkerRequest>(request: R): Promise<Ou
         reject(new LifeboatError('WORKER_EXIT', `the SQLite worker exited with code ${code} before answering`));
       }
     });
+  });
+}
+
+/**
+ * copy-process.js beside this file once compiled; from the TypeScript sources, the .ts file
+ * with tsx's loader. The heap limits match the worker's: the copy runs almost no JavaScript.
+ */
+const COPY_PROCESS = FROM_SOURCE
+  ? { entry: new URL('./copy-process.ts', import.meta.url), execArgv: ['--import', import.meta.resolve('tsx')] }
+  : { entry: new URL('./copy-process.js', import.meta.url), execArgv: [] };
+
+function runCopyProcess(request: CopyRequest): Promise<CopyOutcome> {
+  return new Promise((resolve, reject) => {
+    const child = fork(COPY_PROCESS.entry, [], {
+      execArgv: [...COPY_PROCESS.execArgv, '--max-old-space-size=64', '--max-semi-space-size=2'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      serialization: 'advanced',
+    });
+    let settled = false;
+    child.once('message', (reply: WorkerReply<CopyOutcome>) => {
+      settled = true;
+      if (reply.ok) resolve(reply.value);
+      else reject(new SqliteWorkerError(reply.code, reply.message));
+    });
+    child.once('error', (err) => {
+      if (!settled) reject(err);
+      settled = true;
+    });
+    child.once('exit', (code, signal) => {
+      if (!settled) {
+        settled = true;
+        reject(
+          new LifeboatError(
+            'WORKER_EXIT',
+            `the snapshot copy process exited (${signal ?? `code ${code}`}) before answering`,
+          ),
+        );
+      }
+    });
+    child.send(request);
   });
 }

@@ -14,7 +14,15 @@ export interface CopyRequest {
   readonly op: 'copy';
   readonly source: string;
   readonly dest: string;
+  /**
+   * How long the file-speed copy waits for the application's write transaction to end so it
+   * can pin a snapshot (default 2000 ms); after that, SQLite's backup API copies instead.
+   */
+  readonly writerWaitMs?: number;
 }
+
+/** `file`: read at file speed under a pinned snapshot; `backup-api`: SQLite's page-by-page copy. */
+export type CopyMethod = 'file' | 'backup-api';
 
 export interface CopyOutcome {
   /** Journal mode of the source (writers are only non-blocking in `wal`). */
@@ -22,6 +30,9 @@ export interface CopyOutcome {
   readonly pages: number;
   readonly bytes: number;
   readonly ms: number;
+  readonly method: CopyMethod;
+  /** Why the file-speed copy was not used, when it was not. */
+  readonly fallback?: string;
 }
 
 /** Header, check and table list of a file Lifeboat owns (a copy: the check may convert it to rollback mode). */

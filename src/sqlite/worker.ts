@@ -1,24 +1,16 @@
-// SQLite work that can take seconds on a large database (the online copy, integrity checks,
-// row counts) runs here, on a worker thread with its own connection, so the host
-// application's event loop and its own connection are never blocked by a backup.
+// SQLite checks that can take seconds on a large database (integrity checks, row counts) run
+// here, on a worker thread with its own connection, so the host application's event loop and
+// its own connection are never blocked by a backup. The online copy runs in a child process
+// instead (copy.ts says why).
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from './driver.js';
-import type {
-  CheckMode,
-  CopyOutcome,
-  CopyRequest,
-  TableInfo,
-  VerifyOutcome,
-  VerifyRequest,
-  WorkerReply,
-  WorkerRequest,
-} from './protocol.js';
+import type { CheckMode, TableInfo, VerifyOutcome, VerifyRequest } from './protocol.js';
+import { replyOf } from './reply.js';
 
 type Connection = InstanceType<typeof Database>;
 
 const SQLITE_MAGIC = 'SQLite format 3\u0000';
-const ALL_PAGES = 0x7fffffff;
 /**
  * Page cache of the worker's connections, KiB. The copy reads every page once and the check
  * walks each b-tree once, so a cache only costs memory: better-sqlite3's default (16 MB) was
@@ -79,31 +71,6 @@ function tables(db: Connection, countRows: boolean): TableInfo[] {
   }));
 }
 
-async function copy({ source, dest }: CopyRequest): Promise<CopyOutcome> {
-  const t0 = performance.now();
-  const src = new Database(source, { fileMustExist: true, timeout: 10_000 });
-  let journalMode: string;
-  let pages: number;
-  try {
-    journalMode = String(src.pragma('journal_mode', { simple: true }));
-    src.pragma(`cache_size = -${CACHE_KIB}`);
-    // The first transfer only sets up; the second copies every page inside one read
-    // transaction, so the copy is consistent and, in WAL mode, never blocks writers.
-    // (Step-wise copies restart whenever another connection commits and may never finish.)
-    pages = (await src.backup(dest, { progress: () => ALL_PAGES })).totalPages;
-  } finally {
-    src.close();
-  }
-  const db = new Database(dest);
-  try {
-    // A standalone file: rollback journal mode, so restoring or opening it needs no -wal/-shm.
-    db.pragma('journal_mode = DELETE');
-  } finally {
-    db.close();
-  }
-  return { journalMode, pages, bytes: statSync(dest).size, ms: performance.now() - t0 };
-}
-
 function verify({ path, check: mode, countRows }: VerifyRequest): VerifyOutcome {
   const t0 = performance.now();
   const bytes = () => statSync(path).size;
@@ -128,15 +95,4 @@ function verify({ path, check: mode, countRows }: VerifyRequest): VerifyOutcome 
   }
 }
 
-async function answer(request: WorkerRequest): Promise<WorkerReply<CopyOutcome | VerifyOutcome>> {
-  try {
-    const value = request.op === 'copy' ? await copy(request) : verify(request);
-    return { ok: true, value };
-  } catch (err) {
-    const e = err as { message?: unknown; code?: unknown };
-    const message = typeof e?.message === 'string' ? e.message : String(err);
-    return { ok: false, message, ...(typeof e?.code === 'string' ? { code: e.code } : {}) };
-  }
-}
-
-parentPort?.postMessage(await answer(workerData as WorkerRequest));
+parentPort?.postMessage(await replyOf(() => verify(workerData as VerifyRequest)));

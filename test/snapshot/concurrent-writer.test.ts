@@ -35,6 +35,7 @@ test('a snapshot of a 100 MB database is consistent while another process commit
   const writer = spawn(process.execPath, ['--import', 'tsx', WRITER, db, String(ACCOUNTS)], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
+  t.after(() => writer.kill());
   const lines = createInterface({ input: writer.stdout });
   const iterator = lines[Symbol.asyncIterator]();
   assert.equal((await iterator.next()).value, 'ready', 'the writer commits before the snapshot starts');
@@ -61,6 +62,7 @@ test('a snapshot of a 100 MB database is consistent while another process commit
   );
 
   assert.equal(result.journalMode, 'wal');
+  assert.equal(result.method, 'file', `the file-speed copy was used (fallback: ${result.fallback})`);
   assert.ok(during.count > 0, 'the writer kept committing while the snapshot ran');
   assert.ok(during.gap < 1000, `the writer was never blocked for long (longest stall ${during.gap.toFixed(1)} ms)`);
   const totals = bankTotals(target);
@@ -69,4 +71,35 @@ test('a snapshot of a 100 MB database is consistent while another process commit
   assert.equal((statSync(target).mode & 0o777).toString(8), '600');
   // The live database also still satisfies the invariant after all those commits.
   assert.equal(bankTotals(db).total, ACCOUNTS * START_BALANCE);
+});
+
+test('snapshots taken back to back stay consistent while the application checkpoints and grows the database', async (t) => {
+  const dir = tempDir();
+  const db = join(dir, 'bank.db');
+  const accounts = 20_000;
+  createBank(db, accounts);
+  // A PASSIVE checkpoint every 25 commits and a new account every 5: checkpoints copy frames
+  // into the file while it is read, and the newest pages exist only in the WAL.
+  const writer = spawn(process.execPath, ['--import', 'tsx', WRITER, db, String(accounts), '25', '5'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  t.after(() => writer.kill());
+  const lines = createInterface({ input: writer.stdout });
+  const iterator = lines[Symbol.asyncIterator]();
+  assert.equal((await iterator.next()).value, 'ready');
+  const sizes: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    const target = join(dir, `snapshot-${i}.sqlite`);
+    const result = await copySnapshot(db, target);
+    assert.equal(result.method, 'file', `snapshot ${i} used the file-speed copy (fallback: ${result.fallback})`);
+    await checkSnapshot(target, db, ['accounts']);
+    const totals = bankTotals(target);
+    assert.ok(totals.accounts >= accounts);
+    assert.equal(totals.total, accounts * START_BALANCE, `snapshot ${i} saw whole transactions only`);
+    sizes.push(totals.accounts);
+  }
+  writer.stdin.write('stop 0\n');
+  await iterator.next();
+  await once(writer, 'exit');
+  assert.ok(sizes.at(-1)! > sizes[0]!, `the database grew between the snapshots (${sizes.join(', ')} accounts)`);
 });

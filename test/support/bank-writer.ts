@@ -1,14 +1,19 @@
 // A separate process that commits transfers as fast as it can. A line `stop N` on stdin
 // makes it commit N more times (a comparison window), then print one JSON line with the
-// completion time of every commit and exit.
+// completion time of every commit and exit. Optional: every N commits run an application
+// checkpoint (PRAGMA wal_checkpoint(PASSIVE)), and every M commits open a new, empty account
+// (so the database grows while snapshots are taken; the total balance stays the same).
 import Database from '../../src/sqlite/driver.js';
 
-const [path, accountsArg] = process.argv.slice(2);
+const [path, accountsArg, checkpointArg, growArg] = process.argv.slice(2);
 const accounts = Number(accountsArg);
+const checkpointEvery = Number(checkpointArg ?? 0);
+const growEvery = Number(growArg ?? 0);
 const db = new Database(path!, { timeout: 30_000 });
 db.pragma('synchronous = NORMAL');
 const debit = db.prepare('UPDATE accounts SET balance = balance - ? WHERE id = ?');
 const credit = db.prepare('UPDATE accounts SET balance = balance + ? WHERE id = ?');
+const open = db.prepare('INSERT INTO accounts (balance, pad) VALUES (0, randomblob(1500))');
 const transfer = db.transaction((from: number, to: number, amount: number) => {
   debit.run(amount, from);
   credit.run(amount, to);
@@ -28,7 +33,9 @@ function burst(): void {
     const from = Math.floor(Math.random() * accounts);
     const to = Math.floor(Math.random() * accounts);
     transfer(from, to, 1 + Math.floor(Math.random() * 50));
+    if (growEvery > 0 && commits.length % growEvery === 0) open.run();
     commits.push(performance.timeOrigin + performance.now());
+    if (checkpointEvery > 0 && commits.length % checkpointEvery === 0) db.pragma('wal_checkpoint(PASSIVE)');
     if (commits.length === 200) process.stdout.write('ready\n');
   }
   if (commits.length >= stopAt) {

@@ -1,0 +1,179 @@
+import { closeSync, openSync, realpathSync, statSync, unlinkSync } from 'node:fs';
+import Database from './driver.js';
+import { ImageChangedError, writeDatabaseImage } from './file-copy.js';
+import type { CopyOutcome, CopyRequest } from './protocol.js';
+import {
+  parseWalIndexHeader,
+  readFully,
+  SHM_HEADER_BYTES,
+  scanWal,
+  type WalIndexHeader,
+  type WalPages,
+} from './wal.js';
+
+/**
+ * A consistent online copy of a live database: at file speed under a pinned snapshot
+ * (file-copy.ts), or with SQLite's backup API when that snapshot cannot be proven.
+ *
+ * It runs in a child process of its own (copy-process.ts), never in the application's: POSIX
+ * advisory locks belong to a process, and closing any descriptor of the database or of its
+ * -shm releases every lock the process holds on that file, those of the application's own
+ * connections included (sqlite.org/howtocorrupt.html §2.2). Here the raw descriptors are
+ * closed only after the last SQLite connection, in a process that holds no other.
+ */
+
+type Connection = InstanceType<typeof Database>;
+
+const ALL_PAGES = 0x7fffffff;
+/** Page cache of the copy's connection, KiB: it reads the schema and, on the fallback, each page once. */
+const CACHE_KIB = 2048;
+const DEFAULT_WRITER_WAIT_MS = 2000;
+
+/** Read-only descriptors of the live files, closed together once no SQLite connection is left. */
+class RawFiles {
+  readonly #fds: number[] = [];
+  open(path: string): number {
+    const fd = openSync(path, 'r');
+    this.#fds.push(fd);
+    return fd;
+  }
+  closeAll(): void {
+    for (const fd of this.#fds.splice(0)) closeSync(fd);
+  }
+}
+
+export async function copyDatabase(request: CopyRequest): Promise<CopyOutcome> {
+  const { source, dest } = request;
+  const t0 = performance.now();
+  const real = realpathSync(source);
+  const files = new RawFiles();
+  const src = new Database(source, { fileMustExist: true, timeout: 10_000 });
+  let journalMode: string;
+  let pages: number;
+  let fallback: string | undefined;
+  try {
+    journalMode = String(src.pragma('journal_mode', { simple: true }));
+    src.pragma(`cache_size = -${CACHE_KIB}`);
+    const fast = fileCopy(src, request, real, journalMode, files);
+    if (typeof fast === 'number') {
+      pages = fast;
+    } else {
+      fallback = fast;
+      // The first transfer only sets up; the second copies every page inside one read
+      // transaction, so the copy is consistent and, in WAL mode, never blocks writers.
+      // (Step-wise copies restart whenever another connection commits and may never finish.)
+      pages = (await src.backup(dest, { progress: () => ALL_PAGES })).totalPages;
+    }
+  } finally {
+    src.close();
+    files.closeAll();
+  }
+  if (fallback !== undefined) {
+    const db = new Database(dest);
+    try {
+      // A standalone file: rollback journal mode, so restoring or opening it needs no -wal/-shm.
+      db.pragma('journal_mode = DELETE');
+    } finally {
+      db.close();
+    }
+  }
+  const method = fallback === undefined ? 'file' : 'backup-api';
+  const bytes = statSync(dest).size;
+  return { journalMode, pages, bytes, ms: performance.now() - t0, method, ...(fallback ? { fallback } : {}) };
+}
+
+/**
+ * The file-speed copy under a pinned snapshot: the pages written, or why the snapshot could
+ * not be proven (nothing is left at `dest` then). I/O errors are thrown.
+ */
+function fileCopy(
+  src: Connection,
+  request: CopyRequest,
+  real: string,
+  journalMode: string,
+  files: RawFiles,
+): number | string {
+  try {
+    let index: WalIndexHeader | undefined;
+    if (journalMode === 'wal') {
+      const pinned = pinWalSnapshot(src, request.source, real, request.writerWaitMs ?? DEFAULT_WRITER_WAIT_MS, files);
+      if (typeof pinned === 'string') return pinned;
+      index = pinned;
+    } else {
+      // Rollback journal: a read transaction's SHARED lock keeps every writer out of the file.
+      src.exec('BEGIN');
+    }
+    const nPage = src.pragma('page_count', { simple: true }) as number;
+    const pageSize = src.pragma('page_size', { simple: true }) as number;
+    // Frames not yet checkpointed are part of the snapshot; once all are, the file holds it alone.
+    let wal: { fd: number; pages: WalPages } | undefined;
+    if (index !== undefined && index.mxFrame > index.nBackfill) {
+      const fd = files.open(`${real}-wal`);
+      const pages = scanWal(fd, index);
+      if (typeof pages === 'string') return `${pages} (${real}-wal)`;
+      if (pages.nPage !== nPage) return `the WAL ends at ${pages.nPage} pages, the snapshot has ${nPage}`;
+      wal = { fd, pages };
+    }
+    const dbFd = files.open(real);
+    const destFd = openSync(request.dest, 'wx', 0o600);
+    try {
+      writeDatabaseImage({ dbFd, pageSize, nPage, ...(wal ? { wal } : {}) }, destFd);
+    } catch (err) {
+      if (!(err instanceof ImageChangedError)) throw err;
+      closeSync(destFd);
+      unlinkSync(request.dest);
+      return err.message;
+    }
+    closeSync(destFd);
+    return nPage;
+  } finally {
+    if (src.inTransaction) src.exec('ROLLBACK');
+  }
+}
+
+/**
+ * Starts a read transaction on `src` at the newest commit and returns the wal-index header
+ * that describes exactly that commit. A second connection holds the write lock for the
+ * moment in between (BEGIN IMMEDIATE), so no commit can slip between the snapshot and the
+ * header read; writers wait milliseconds, not for the copy. The read transaction's read mark
+ * then keeps checkpoints from copying later frames into the file and the WAL from restarting.
+ */
+function pinWalSnapshot(
+  src: Connection,
+  source: string,
+  real: string,
+  waitMs: number,
+  files: RawFiles,
+): WalIndexHeader | string {
+  const gate = new Database(source, { fileMustExist: true, timeout: waitMs });
+  try {
+    try {
+      gate.exec('BEGIN IMMEDIATE');
+    } catch (err) {
+      return `no pause between the application's write transactions within ${waitMs} ms (${(err as Error).message})`;
+    }
+    try {
+      src.exec('BEGIN');
+      src.pragma('schema_version'); // the read transaction starts here, while no one can commit
+      let shmFd: number;
+      try {
+        shmFd = files.open(`${real}-shm`);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return `there is no ${real}-shm`;
+        throw err;
+      }
+      const shm = Buffer.alloc(SHM_HEADER_BYTES);
+      const index = parseWalIndexHeader(shm.subarray(0, readFully(shmFd, shm, 0)));
+      if (typeof index === 'string') return `${index} (${real}-shm)`;
+      const nPage = src.pragma('page_count', { simple: true }) as number;
+      if (index.mxFrame > 0 && index.nPage !== nPage) {
+        return `the wal-index says ${index.nPage} pages, the snapshot has ${nPage}`;
+      }
+      return index;
+    } finally {
+      gate.exec('ROLLBACK');
+    }
+  } finally {
+    gate.close();
+  }
+}

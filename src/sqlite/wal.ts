@@ -1,0 +1,154 @@
+import { readSync } from 'node:fs';
+import { endianness } from 'node:os';
+import { FRAME_HEADER_BYTES, isPageSize, readWalHeader, WAL_HEADER_BYTES } from './wal-header.js';
+
+/**
+ * Reading a live database's WAL without SQLite, which has no API for it: the wal-index header
+ * in `-shm` (how many frames are committed, and the checksum of the last), the WAL's running
+ * checksums (that the frames read are exactly those SQLite committed), and the newest frame
+ * of each page up to that commit. The file-speed snapshot (file-copy.ts) applies those frames
+ * over the database file; continuous backup's capture reads the same frames. Layouts:
+ * sqlite.org/walformat.html §2.1 (wal-index header) and sqlite.org/fileformat2.html §4 (WAL).
+ * Every check that fails returns a reason instead of a value: the caller then falls back to
+ * SQLite's own copy rather than trusting bytes it could not prove.
+ */
+
+/** The wal-index header and checkpoint info: the first 136 bytes of `-shm`, in native byte order. */
+export const SHM_HEADER_BYTES = 136;
+const INDEX_HEADER_BYTES = 48;
+const INDEX_VERSION = 3007000;
+
+export interface WalIndexHeader {
+  readonly pageSize: number;
+  /** Frames committed in the WAL (the last one is a commit frame). */
+  readonly mxFrame: number;
+  /** Pages in the database as of frame `mxFrame`. */
+  readonly nPage: number;
+  /** The running checksum after frame `mxFrame`. */
+  readonly frameChecksum: readonly [number, number];
+  /** The WAL header's two salts, as its bytes 16–23 hold them. */
+  readonly salts: Buffer;
+  /** Frames already copied back into the database file by checkpoints. */
+  readonly nBackfill: number;
+}
+
+/** The committed state of the WAL as the wal-index records it, or why it cannot be trusted. */
+export function parseWalIndexHeader(shm: Buffer): WalIndexHeader | string {
+  if (shm.length < SHM_HEADER_BYTES) return `the -shm file is ${shm.length} bytes, shorter than its header`;
+  const first = shm.subarray(0, INDEX_HEADER_BYTES);
+  if (!first.equals(shm.subarray(INDEX_HEADER_BYTES, 2 * INDEX_HEADER_BYTES))) {
+    return 'the two copies of the wal-index header differ (a writer is updating it)';
+  }
+  const le = endianness() === 'LE';
+  const u32 = (at: number) => (le ? shm.readUInt32LE(at) : shm.readUInt32BE(at));
+  if (u32(0) !== INDEX_VERSION) return `the wal-index version is ${u32(0)}, not ${INDEX_VERSION}`;
+  if (shm[12] !== 1) return 'the wal-index header is not initialised';
+  const [c0, c1] = walChecksum(!le, shm.subarray(0, 40), 0, 0);
+  if (c0 !== u32(40) || c1 !== u32(44)) return 'the wal-index header checksum does not match';
+  // szPage holds the page size with 65536 folded into bit 0 (SQLite's u16 encoding).
+  const sz = le ? shm.readUInt16LE(14) : shm.readUInt16BE(14);
+  const pageSize = (sz & 0xfe00) + ((sz & 1) << 16);
+  if (!isPageSize(pageSize)) return `the wal-index page size ${pageSize} is not a page size`;
+  return {
+    pageSize,
+    mxFrame: u32(16),
+    nPage: u32(20),
+    frameChecksum: [u32(24), u32(28)],
+    salts: Buffer.from(shm.subarray(32, 40)),
+    nBackfill: u32(96),
+  };
+}
+
+/**
+ * SQLite's WAL checksum over `data` (a multiple of 8 bytes), continuing from (s0, s1); the
+ * words are big-endian when `bigEndian` (the WAL magic says which).
+ */
+export function walChecksum(bigEndian: boolean, data: Uint8Array, s0: number, s1: number): [number, number] {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const little = !bigEndian;
+  let a = s0;
+  let b = s1;
+  for (let i = 0; i + 8 <= data.byteLength; i += 8) {
+    a = (a + view.getUint32(i, little) + b) >>> 0;
+    b = (b + view.getUint32(i + 4, little) + a) >>> 0;
+  }
+  return [a, b];
+}
+
+/** Where the newest committed version of each page is in the WAL file. */
+export interface WalPages {
+  /** Page number → byte offset of that page's data in the WAL file, newest frame ≤ mxFrame. */
+  readonly offsets: ReadonlyMap<number, number>;
+  readonly pageSize: number;
+  /** Pages in the database as of the last frame. */
+  readonly nPage: number;
+  /** The salts every frame of this WAL carries. */
+  readonly salts: Buffer;
+}
+
+/** Frames read per system call while scanning. */
+const SCAN_FRAMES = 256;
+
+/**
+ * Scans frames 1…`index.mxFrame` of the WAL open at `fd`, checking the header, the salts and
+ * the running checksum of every frame against what the wal-index says was committed.
+ */
+export function scanWal(fd: number, index: WalIndexHeader): WalPages | string {
+  const header = Buffer.alloc(WAL_HEADER_BYTES);
+  if (readFully(fd, header, 0) < WAL_HEADER_BYTES) return 'the WAL is shorter than its header';
+  const fields = readWalHeader(header);
+  if (typeof fields === 'string') return fields;
+  if (fields.pageSize !== index.pageSize) {
+    return `the WAL's page size ${fields.pageSize} is not the wal-index's ${index.pageSize}`;
+  }
+  if (!header.subarray(16, 24).equals(index.salts)) return "the WAL's salts are not the wal-index's (a restart)";
+  const bigEndian = header.readUInt32BE(0) === 0x377f0683;
+  let [s0, s1] = walChecksum(bigEndian, header.subarray(0, 24), 0, 0);
+  if (s0 !== header.readUInt32BE(24) || s1 !== header.readUInt32BE(28)) return 'the WAL header checksum does not match';
+
+  const frameBytes = FRAME_HEADER_BYTES + index.pageSize;
+  const buf = Buffer.alloc(frameBytes * Math.min(SCAN_FRAMES, Math.max(index.mxFrame, 1)));
+  const offsets = new Map<number, number>();
+  let nPage = 0;
+  for (let first = 1; first <= index.mxFrame; first += SCAN_FRAMES) {
+    const count = Math.min(SCAN_FRAMES, index.mxFrame - first + 1);
+    const at = WAL_HEADER_BYTES + (first - 1) * frameBytes;
+    const got = readFully(fd, buf.subarray(0, count * frameBytes), at);
+    if (got < count * frameBytes) return `the WAL ends before frame ${index.mxFrame}`;
+    for (let k = 0; k < count; k++) {
+      const frame = buf.subarray(k * frameBytes, (k + 1) * frameBytes);
+      const n = first + k;
+      if (!frame.subarray(8, 16).equals(index.salts)) return `WAL frame ${n} carries other salts`;
+      [s0, s1] = walChecksum(bigEndian, frame.subarray(0, 8), s0, s1);
+      [s0, s1] = walChecksum(bigEndian, frame.subarray(FRAME_HEADER_BYTES), s0, s1);
+      if (s0 !== frame.readUInt32BE(16) || s1 !== frame.readUInt32BE(20))
+        return `WAL frame ${n}'s checksum does not match`;
+      const pgno = frame.readUInt32BE(0);
+      if (pgno === 0) return `WAL frame ${n} names page 0`;
+      offsets.set(pgno, at + k * frameBytes + FRAME_HEADER_BYTES);
+      nPage = frame.readUInt32BE(4) || nPage;
+    }
+  }
+  if (index.mxFrame > 0) {
+    const lastCommit = buf.readUInt32BE(((index.mxFrame - 1) % SCAN_FRAMES) * frameBytes + 4);
+    if (lastCommit === 0) return `WAL frame ${index.mxFrame} is not a commit frame`;
+    if (lastCommit !== index.nPage) {
+      return `the last commit says ${lastCommit} pages, the wal-index ${index.nPage}`;
+    }
+    if (s0 !== index.frameChecksum[0] || s1 !== index.frameChecksum[1]) {
+      return "the WAL's running checksum is not the one the wal-index recorded";
+    }
+  }
+  return { offsets, pageSize: index.pageSize, nPage, salts: index.salts };
+}
+
+/** Reads into all of `buf` from `position` unless the file ends first; returns the bytes read. */
+export function readFully(fd: number, buf: Uint8Array, position: number): number {
+  let done = 0;
+  while (done < buf.byteLength) {
+    const n = readSync(fd, buf, done, buf.byteLength - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}

@@ -146,7 +146,7 @@ async function snapshotPart(runtime: ChildRuntime, db: string, bytes: number, ha
       measure: child({ op: 'vacuum', db, target }),
     },
     {
-      name: '**Lifeboat snapshot**, no check (file-speed copy + fsync + rename)',
+      name: '**Lifeboat snapshot**, no check (file-speed copy + fdatasync, in a child process)',
       measure: child({ op: 'snapshot', db, target, check: 'none' }),
     },
     {

@@ -194,7 +194,10 @@ async function backupLocked(plan: BackupPlan): Promise<BackupReport> {
         `so writers waited during the snapshot; WAL mode lets them continue`,
     );
   }
-  logger.info({ backup: name, bytes: copy.bytes, ms: Math.round(snapshotMs) }, 'local backup written and verified');
+  logger.info(
+    { backup: name, bytes: copy.bytes, ms: Math.round(snapshotMs), copy: copy.method, fallback: copy.fallback },
+    'local backup written and verified',
+  );
 
   // 5. Commit remotely.
   let pushFailure: { error: unknown } | undefined;

@@ -1,7 +1,7 @@
 import { LifeboatError } from '../errors.js';
+import { isPageSize } from '../sqlite/wal-header.js';
 import { baseName, parseBaseName } from './names.js';
 import { HASH_BYTES } from './rolling.js';
-import { isPageSize } from '../sqlite/wal-header.js';
 
 /**
  * The header of an LBB1 base (spec §3.5): the database image at `txid`, which a restore

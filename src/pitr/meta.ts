@@ -1,6 +1,6 @@
 import { LifeboatError } from '../errors.js';
-import { isId, parsePitrName } from './names.js';
 import { isPageSize } from '../sqlite/wal-header.js';
+import { isId, parsePitrName } from './names.js';
 
 /**
  * A generation's meta record (spec §3.5), written once per generation with If-None-Match and

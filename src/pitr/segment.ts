@@ -4,9 +4,6 @@ import { brotliCompress, brotliDecompress, constants as zlib } from 'node:zlib';
 import type { EncryptionKey } from '../crypto/keys.js';
 import type { KeyLookup } from '../crypto/stream.js';
 import { LifeboatError } from '../errors.js';
-import { parseSegmentName, type SegmentName, segmentName } from './names.js';
-import { HASH_BYTES } from './rolling.js';
-import { openObject, sealObject } from './sealed.js';
 import {
   continuesEpoch,
   FRAME_HEADER_BYTES,
@@ -16,6 +13,9 @@ import {
   WAL_HEADER_BYTES,
   type WalHeaderFields,
 } from '../sqlite/wal-header.js';
+import { parseSegmentName, type SegmentName, segmentName } from './names.js';
+import { HASH_BYTES } from './rolling.js';
+import { openObject, sealObject } from './sealed.js';
 
 /**
  * The LBS1 segment (spec §3.4): a run of committed transactions as SQLite's own WAL frames,

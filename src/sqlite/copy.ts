@@ -54,7 +54,7 @@ export async function copyDatabase(request: CopyRequest): Promise<CopyOutcome> {
   try {
     journalMode = String(src.pragma('journal_mode', { simple: true }));
     src.pragma(`cache_size = -${CACHE_KIB}`);
-    const fast = fileCopy(src, request, real, journalMode, files);
+    const fast = await fileCopy(src, request, real, journalMode, files);
     if (typeof fast === 'number') {
       pages = fast;
     } else {
@@ -86,13 +86,13 @@ export async function copyDatabase(request: CopyRequest): Promise<CopyOutcome> {
  * The file-speed copy under a pinned snapshot: the pages written, or why the snapshot could
  * not be proven (nothing is left at `dest` then). I/O errors are thrown.
  */
-function fileCopy(
+async function fileCopy(
   src: Connection,
   request: CopyRequest,
   real: string,
   journalMode: string,
   files: RawFiles,
-): number | string {
+): Promise<number | string> {
   try {
     let index: WalIndexHeader | undefined;
     if (journalMode === 'wal') {
@@ -117,7 +117,7 @@ function fileCopy(
     const dbFd = files.open(real);
     const destFd = openSync(request.dest, 'wx', 0o600);
     try {
-      writeDatabaseImage({ dbFd, pageSize, nPage, ...(wal ? { wal } : {}) }, destFd);
+      await writeDatabaseImage({ dbFd, pageSize, nPage, ...(wal ? { wal } : {}) }, destFd);
     } catch (err) {
       if (!(err instanceof ImageChangedError)) throw err;
       closeSync(destFd);

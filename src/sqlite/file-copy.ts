@@ -1,9 +1,10 @@
-import { writeSync } from 'node:fs';
+import { fdatasync, fdatasyncSync, writeSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { readFully, type WalPages } from './wal.js';
 import { FRAME_HEADER_BYTES } from './wal-header.js';
 
 /**
- * Writes the database image of one snapshot into `destFd`, front to back in large blocks:
+ * Writes the database image of one snapshot into `destFd`, front to back in 128 KiB blocks:
  * each block read from the database file, then the newest committed WAL frame of each of its
  * pages laid over it. SQLite's backup API does one small read and one small write per page;
  * this runs at the speed of the files. It is only correct while the caller pins the snapshot
@@ -12,7 +13,18 @@ import { FRAME_HEADER_BYTES } from './wal-header.js';
  * still holds the snapshot's version or is one of the WAL pages laid over it.
  */
 
-const BLOCK_BYTES = 1024 * 1024;
+/**
+ * Bytes per read and write. Measured here against `cp` + `sync` of a 489 MiB file (6 runs
+ * each, with the 64 MiB background sync): 128 KiB and 256 KiB blocks 0.8–0.9× of it,
+ * process start included; 1 MiB and 8 MiB 0.4–0.6× with runs twice as slow as the median.
+ */
+const BLOCK_BYTES = 128 * 1024;
+/**
+ * Written bytes after which a data sync starts in the background (the thread pool) while the
+ * copy goes on: the disk writes while the copy reads, and the final sync has little left.
+ */
+const SYNC_EVERY_BYTES = 64 * 1024 * 1024;
+const syncInBackground = promisify(fdatasync);
 
 /** A WAL frame no longer held what the scan found: the snapshot was not pinned. Nothing written counts. */
 export class ImageChangedError extends Error {}
@@ -26,14 +38,19 @@ export interface ImageSource {
   readonly wal?: { readonly fd: number; readonly pages: WalPages };
 }
 
-/** Copies the snapshot's `nPage` pages into `destFd` as a rollback-journal database; returns the bytes written. */
-export function writeDatabaseImage(source: ImageSource, destFd: number): number {
+/**
+ * Copies the snapshot's `nPage` pages into `destFd` as a rollback-journal database and makes
+ * them durable (fdatasync); returns the bytes written.
+ */
+export async function writeDatabaseImage(source: ImageSource, destFd: number): Promise<number> {
   const { pageSize, nPage, wal } = source;
   const total = nPage * pageSize;
   const block = Buffer.alloc(Math.max(pageSize, BLOCK_BYTES - (BLOCK_BYTES % pageSize)));
   const frame = Buffer.alloc(FRAME_HEADER_BYTES + pageSize);
   const walPages = wal ? [...wal.pages.offsets].filter(([pgno]) => pgno <= nPage).sort((a, b) => a[0] - b[0]) : [];
   let next = 0; // index into walPages
+  let syncing: Promise<void> | undefined;
+  let unsynced = 0;
   for (let at = 0; at < total; at += block.length) {
     const n = Math.min(block.length, total - at);
     const view = block.subarray(0, n);
@@ -52,7 +69,15 @@ export function writeDatabaseImage(source: ImageSource, destFd: number): number 
     if (at === 0) standalone(view, nPage);
     let written = 0;
     while (written < n) written += writeSync(destFd, view, written, n - written);
+    unsynced += n;
+    if (unsynced >= SYNC_EVERY_BYTES) {
+      unsynced = 0;
+      await syncing; // at most one sync in flight: dirty pages stay bounded
+      syncing = syncInBackground(destFd);
+    }
   }
+  await syncing;
+  fdatasyncSync(destFd);
   return total;
 }
 

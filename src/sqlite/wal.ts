@@ -48,7 +48,8 @@ export function parseWalIndexHeader(shm: Buffer): WalIndexHeader | string {
   // szPage holds the page size with 65536 folded into bit 0 (SQLite's u16 encoding).
   const sz = le ? shm.readUInt16LE(14) : shm.readUInt16BE(14);
   const pageSize = (sz & 0xfe00) + ((sz & 1) << 16);
-  if (!isPageSize(pageSize)) return `the wal-index page size ${pageSize} is not a page size`;
+  // An empty WAL (no frame yet, e.g. just opened after a full checkpoint) has no page size yet.
+  if (u32(16) > 0 && !isPageSize(pageSize)) return `the wal-index page size ${pageSize} is not a page size`;
   return {
     pageSize,
     mxFrame: u32(16),

@@ -80,6 +80,19 @@ test('a WAL that checkpoints have fully copied into the file is not read; the co
   }
 });
 
+test('a WAL database no one has open (checkpointed, the WAL empty) is copied at file speed', async () => {
+  const dir = tempDir();
+  const path = join(dir, 'live.db');
+  liveWalDb(path).close(); // the last connection checkpoints and removes the WAL
+  const out = await copy(path, join(dir, 'copy.db'));
+  assert.equal(out.method, 'file', out.fallback);
+  const image = readFileSync(path);
+  image[18] = 1;
+  image[19] = 1;
+  image.copy(image, 92, 24, 28);
+  assert.deepEqual(readFileSync(join(dir, 'copy.db')), image);
+});
+
 test('a rollback-journal database is copied at file speed under its shared lock', async () => {
   const dir = tempDir();
   const path = join(dir, 'live.db');
@@ -120,7 +133,7 @@ test('when the application holds its write lock too long, SQLite backup API copi
   const rows = db.prepare('SELECT count(*) FROM t').pluck().get() as number;
   db.exec('BEGIN IMMEDIATE');
   try {
-    db.prepare('INSERT INTO t (v) VALUES (x\'00\')').run(); // not committed: not in any snapshot
+    db.prepare("INSERT INTO t (v) VALUES (x'00')").run(); // not committed: not in any snapshot
     const out = await copy(path, join(dir, 'copy.db'), 50);
     assert.equal(out.method, 'backup-api');
     assert.match(out.fallback ?? '', /write transactions within 50 ms/);

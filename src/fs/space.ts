@@ -56,8 +56,9 @@ export async function ensureFreeSpace(
 export function isDiskFull(err: unknown): boolean {
   const errno = errnoOf(err);
   if (errno === 'ENOSPC' || errno === 'EDQUOT') return true;
+  // From the SQLite worker or copy process: SQLite's code, or the errno of a write it made.
   const sqlite = (err as { sqliteCode?: unknown } | null)?.sqliteCode;
-  return typeof sqlite === 'string' && sqlite.startsWith('SQLITE_FULL');
+  return typeof sqlite === 'string' && (sqlite.startsWith('SQLITE_FULL') || sqlite === 'ENOSPC' || sqlite === 'EDQUOT');
 }
 
 /** "1.20 GiB", "64.0 MiB", "512 KiB": sizes in messages. */

@@ -120,11 +120,11 @@ async function fileCopy(
       await writeDatabaseImage({ dbFd, pageSize, nPage, ...(wal ? { wal } : {}) }, destFd);
     } catch (err) {
       if (!(err instanceof ImageChangedError)) throw err;
-      closeSync(destFd);
       unlinkSync(request.dest);
       return err.message;
+    } finally {
+      closeSync(destFd);
     }
-    closeSync(destFd);
     return nPage;
   } finally {
     if (src.inTransaction) src.exec('ROLLBACK');

@@ -73,7 +73,7 @@ test('a snapshot of a 100 MB database is consistent while another process commit
   assert.equal(bankTotals(db).total, ACCOUNTS * START_BALANCE);
 });
 
-test('snapshots taken back to back stay consistent while the application checkpoints and grows the database', async (t) => {
+test('back-to-back snapshots stay consistent while the application checkpoints and grows the database', async (t) => {
   const dir = tempDir();
   const db = join(dir, 'bank.db');
   const accounts = 20_000;

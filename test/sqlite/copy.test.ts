@@ -47,7 +47,7 @@ function checkpointedImage(db: Connection, path: string): Buffer {
 }
 
 for (const pageSize of [512, 4096, 65536]) {
-  test(`a WAL database (${pageSize}-byte pages) is copied at file speed, byte for byte what a checkpoint writes`, async () => {
+  test(`a WAL database (${pageSize}-byte pages) is copied at file speed, as a checkpoint writes it`, async () => {
     const dir = tempDir();
     const path = join(dir, 'live.db');
     const db = liveWalDb(path, pageSize);

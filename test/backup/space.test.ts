@@ -92,7 +92,8 @@ test('a disk that fills up during the copy: NO_SPACE naming the file, the partia
         err.message,
         new RegExp(
           `^the file system of ${fs.dir} is full: copying ${db} into ${fs.dir}/\\.lifeboat-tmp-backup_node_1_${NOW_S}` +
-            `\\.sqlite\\.[0-9a-f]+ failed \\(ENOSPC: no space left on device, write \\(ENOSPC\\)\\); nothing was changed: ` +
+            `\\.sqlite\\.[0-9a-f]+ failed \\(ENOSPC: no space left on device, write \\(ENOSPC\\)\\); ` +
+            'nothing was changed: ' +
             'the partial copy is removed, the existing backups are kept$',
         ),
       );

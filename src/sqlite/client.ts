@@ -1,4 +1,5 @@
 import { fork } from 'node:child_process';
+import type { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { LifeboatError } from '../errors.js';
 import type { CopyOutcome, CopyRequest, OutcomeOf, WorkerReply, WorkerRequest } from './protocol.js';
@@ -46,22 +47,27 @@ export function runSqliteWorker<R extends WorkerRequest>(request: R): Promise<Ou
 }
 
 function runOnThread<R extends WorkerRequest>(request: R): Promise<OutcomeOf<R>> {
+  const worker = new Worker(WORKER.entry, { eval: WORKER.eval, workerData: request, resourceLimits: WORKER_LIMITS });
+  return replyOf<OutcomeOf<R>>(worker, 'the SQLite worker');
+}
+
+/** The one reply of a worker thread or child process: its outcome, its error, or its early exit. */
+function replyOf<T>(runner: EventEmitter, what: string): Promise<T> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(WORKER.entry, { eval: WORKER.eval, workerData: request, resourceLimits: WORKER_LIMITS });
     let settled = false;
-    worker.once('message', (reply: WorkerReply<OutcomeOf<R>>) => {
+    runner.once('message', (reply: WorkerReply<T>) => {
       settled = true;
       if (reply.ok) resolve(reply.value);
       else reject(new SqliteWorkerError(reply.code, reply.message));
     });
-    worker.once('error', (err) => {
+    runner.once('error', (err: Error) => {
       if (!settled) reject(err);
       settled = true;
     });
-    worker.once('exit', (code) => {
-      if (!settled) {
-        reject(new LifeboatError('WORKER_EXIT', `the SQLite worker exited with code ${code} before answering`));
-      }
+    runner.once('exit', (code: number | null, signal?: NodeJS.Signals | null) => {
+      if (settled) return;
+      settled = true;
+      reject(new LifeboatError('WORKER_EXIT', `${what} exited (${signal ?? `code ${code}`}) before answering`));
     });
   });
 }
@@ -75,33 +81,12 @@ const COPY_PROCESS = FROM_SOURCE
   : { entry: new URL('./copy-process.js', import.meta.url), execArgv: [] };
 
 function runCopyProcess(request: CopyRequest): Promise<CopyOutcome> {
-  return new Promise((resolve, reject) => {
-    const child = fork(COPY_PROCESS.entry, [], {
-      execArgv: [...COPY_PROCESS.execArgv, '--max-old-space-size=64', '--max-semi-space-size=2'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      serialization: 'advanced',
-    });
-    let settled = false;
-    child.once('message', (reply: WorkerReply<CopyOutcome>) => {
-      settled = true;
-      if (reply.ok) resolve(reply.value);
-      else reject(new SqliteWorkerError(reply.code, reply.message));
-    });
-    child.once('error', (err) => {
-      if (!settled) reject(err);
-      settled = true;
-    });
-    child.once('exit', (code, signal) => {
-      if (!settled) {
-        settled = true;
-        reject(
-          new LifeboatError(
-            'WORKER_EXIT',
-            `the snapshot copy process exited (${signal ?? `code ${code}`}) before answering`,
-          ),
-        );
-      }
-    });
-    child.send(request);
+  const child = fork(COPY_PROCESS.entry, [], {
+    execArgv: [...COPY_PROCESS.execArgv, '--max-old-space-size=64', '--max-semi-space-size=2'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    serialization: 'advanced',
   });
+  const reply = replyOf<CopyOutcome>(child, 'the snapshot copy process');
+  child.send(request);
+  return reply;
 }

@@ -9,7 +9,9 @@ import { acquireLock } from '../fs/lock.js';
 import { ensureFreeSpace } from '../fs/space.js';
 import { checkStore, type DatabaseSelf, DB_ID_METADATA, establishIdentity } from '../identity/identity.js';
 import type { Clock } from '../schedule/clock.js';
-import { checkSnapshot, copySnapshot, type SnapshotStage } from '../snapshot/snapshot.js';
+import type { GrowingFile } from '../snapshot/growing.js';
+import { checkSnapshot, type SnapshotStage, startSnapshotCopy } from '../snapshot/snapshot.js';
+import type { CopyOutcome } from '../sqlite/protocol.js';
 import type { LocalStore } from '../storage/local.js';
 import type { BackupStore, StagedObject } from '../storage/store.js';
 import { backupName, isBackupName } from './naming.js';
@@ -161,22 +163,24 @@ async function backupLocked(plan: BackupPlan): Promise<BackupReport> {
   if (dbBytes !== undefined) await ensureFreeSpace(local.dir, dbBytes, `a snapshot of ${plan.dbFile}`);
   await plan.beforeCopy?.();
 
-  // 1. Copy the live database into a temp file of the local store.
+  // 1. Copy the live database into a temp file of the local store; 2. stage the push: encrypted
+  // on the fly from the copy, parts sent while it is still copied (the file-speed copy writes
+  // each byte once, in order) and then checked. A copy redone by SQLite's backup API is pushed
+  // again from the finished file: nothing sent from the first attempt is kept.
   const staged = local.stageFile(name);
-  let copy: Awaited<ReturnType<typeof copySnapshot>>;
-  try {
-    copy = await copySnapshot(plan.dbFile, staged.path, { onProgress: plan.onProgress });
-    interrupted();
-  } catch (err) {
-    await staged.abort();
-    throw err;
-  }
-
-  // 2. Stage the push: encrypted on the fly from the copy, parts sent while it is checked.
+  const pushOptions = { onProgress: plan.onProgress, signal: plan.signal, owner };
+  const copying = startSnapshotCopy(plan.dbFile, staged.path, { onProgress: plan.onProgress });
+  let copy: CopyOutcome;
   let push: Push | undefined;
   try {
-    if (remote)
-      push = await Push.stage(name, staged.path, remote, { onProgress: plan.onProgress, signal: plan.signal, owner });
+    const image = await copying.image;
+    if (remote && image) push = await Push.stage(name, staged.path, remote, { ...pushOptions, growing: image });
+    copy = await copying.done;
+    interrupted();
+    if (remote && (push === undefined || copy.method !== 'file')) {
+      await push?.abort();
+      push = await Push.stage(name, staged.path, remote, pushOptions);
+    }
     // 3. Check the copy; 4. commit it locally.
     plan.onProgress?.('check', 0, undefined);
     await checkSnapshot(staged.path, plan.dbFile, plan.expectTables);
@@ -184,6 +188,7 @@ async function backupLocked(plan: BackupPlan): Promise<BackupReport> {
     await staged.commit();
   } catch (err) {
     await push?.abort();
+    await copying.done.catch(() => {}); // the copy process is done with the file before it goes
     await staged.abort();
     throw err;
   }
@@ -276,9 +281,15 @@ class Push {
     name: string,
     file: string,
     remote: RemoteTarget,
-    o: { onProgress?: BackupPlan['onProgress']; signal?: AbortSignal | undefined; owner?: PushOwner | undefined } = {},
+    o: {
+      onProgress?: BackupPlan['onProgress'];
+      signal?: AbortSignal | undefined;
+      owner?: PushOwner | undefined;
+      /** The copy is still being written: parts wait for their range. */
+      growing?: GrowingFile;
+    } = {},
   ): Promise<Push> {
-    const source = await openEncryptedFile(file, remote.key);
+    const source = await openEncryptedFile(file, remote.key, o.growing ? { growing: o.growing } : {});
     const total = source.size;
     const { onProgress } = o;
     const staged = remote.store.stage(name, source, {

@@ -27,9 +27,10 @@ import { checkedChunkKiB, checkKey } from './stream.js';
  *
  * Safety: the nonce prefix is fixed for the life of the source, so reading a range twice
  * must see the same plaintext, or two different plaintexts would be sealed under one nonce.
- * The file is only ever one of Lifeboat's finished snapshots, and every read checks that its
- * size and modification time are what they were at open; a changed file fails the read
- * with SOURCE_CHANGED instead of producing bytes.
+ * The file is only ever one of Lifeboat's snapshots, and every read checks that its size and
+ * modification time are what they were at open; a changed file fails the read with
+ * SOURCE_CHANGED instead of producing bytes. A snapshot still being copied (`growing`) is
+ * read only where its copy says it is written, once and for good.
  */
 
 /** Structurally a storage RangeSource (crypto does not depend on storage). */
@@ -48,6 +49,11 @@ export interface EncryptedFileOptions {
   readonly chunkSizeKiB?: number;
   /** Fixed 7-byte nonce prefix, for known-answer tests only; random otherwise. */
   readonly noncePrefix?: Buffer;
+  /**
+   * The file is still being written, front to back, each byte once (a snapshot copy): its
+   * final size, and when a range of it is written. Reads wait for their range.
+   */
+  readonly growing?: { readonly size: number; written(end: number): Promise<void>; finalMtimeMs(): number | undefined };
 }
 
 /**
@@ -72,7 +78,8 @@ export async function openEncryptedFile(
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw new LifeboatError('NOT_A_FILE', `${path} is not a file`);
-    return new Source(fh, path, key, prefix, kib * 1024, st.size, st.mtimeMs);
+    const growing = options.growing;
+    return new Source(fh, path, key, prefix, kib * 1024, growing?.size ?? st.size, st.mtimeMs, growing);
   } catch (err) {
     await fh.close();
     throw err;
@@ -94,6 +101,7 @@ class Source implements EncryptedFileSource {
     private readonly chunkBytes: number,
     readonly plainSize: number,
     private readonly mtimeMs: number,
+    private readonly growing?: EncryptedFileOptions['growing'],
   ) {
     this.keyId = key.id;
     this.header = encodeHeader(key.id, chunkBytes / 1024, prefix);
@@ -193,6 +201,7 @@ class Source implements EncryptedFileSource {
 
   private async read(buf: Buffer, offset: number): Promise<Buffer> {
     const length = buf.length;
+    await this.growing?.written(offset + length);
     let done = 0;
     while (done < length) {
       const { bytesRead } = await this.fh.read(buf, done, length - done, offset + done);
@@ -205,8 +214,14 @@ class Source implements EncryptedFileSource {
 
   private async checkUnchanged(): Promise<void> {
     const st = await this.fh.stat();
+    // A file being written grows and its modification time moves, until its copy is done.
+    const finalMtimeMs = this.growing?.finalMtimeMs();
+    if (this.growing && finalMtimeMs === undefined) {
+      if (st.size > this.plainSize) throw this.changed(`it grew past its announced ${this.plainSize} bytes`);
+      return;
+    }
     if (st.size !== this.plainSize) throw this.changed(`its size went from ${this.plainSize} to ${st.size} bytes`);
-    if (st.mtimeMs !== this.mtimeMs) throw this.changed('it was modified');
+    if (st.mtimeMs !== (finalMtimeMs ?? this.mtimeMs)) throw this.changed('it was modified');
   }
 
   private changed(how: string): LifeboatError {

@@ -3,8 +3,9 @@ import { dirname } from 'node:path';
 import { LifeboatError } from '../errors.js';
 import { isMissing } from '../fs/errno.js';
 import { isDiskFull } from '../fs/space.js';
-import { runSqliteWorker, SqliteWorkerError } from '../sqlite/client.js';
+import { runCopy, runSqliteWorker, SqliteWorkerError } from '../sqlite/client.js';
 import type { CopyOutcome, VerifyOutcome } from '../sqlite/protocol.js';
+import { type GrowingFile, GrowingImage } from './growing.js';
 
 /**
  * The two SQLite steps of a backup: a consistent online copy of the live database into a file
@@ -24,20 +25,57 @@ export interface CopyOptions {
 }
 
 /** Copies the live database at `source` into the new file `dest` (0600), consistent as of one moment. */
-export async function copySnapshot(source: string, dest: string, options: CopyOptions = {}): Promise<CopyOutcome> {
-  await assertDatabaseFile(source);
-  const progress = options.onProgress
-    ? watchCopy(source, dest, options.onProgress, options.progressIntervalMs ?? 250)
-    : undefined;
-  try {
-    const outcome = await runSqliteWorker({ op: 'copy', source, dest });
-    await chmod(dest, 0o600);
-    return outcome;
-  } catch (err) {
-    throw snapshotError(source, err, dest);
-  } finally {
-    await progress?.stop();
-  }
+export function copySnapshot(source: string, dest: string, options: CopyOptions = {}): Promise<CopyOutcome> {
+  return startSnapshotCopy(source, dest, options).done;
+}
+
+export interface SnapshotCopy {
+  /**
+   * The copy as it is written, when it is written front to back and final (the file-speed
+   * copy); undefined when it is not (SQLite's backup API), or when the copy failed first.
+   */
+  readonly image: Promise<GrowingFile | undefined>;
+  readonly done: Promise<CopyOutcome>;
+}
+
+/** Starts the copy of `copySnapshot`; its bytes may be read while it runs through `image`. */
+export function startSnapshotCopy(source: string, dest: string, options: CopyOptions = {}): SnapshotCopy {
+  let announced: (image: GrowingImage | undefined) => void = () => {};
+  const image = new Promise<GrowingImage | undefined>((resolve) => {
+    announced = resolve;
+  });
+  let growing: GrowingImage | undefined;
+  const done = (async () => {
+    let progress: { stop(): Promise<void> } | undefined;
+    try {
+      await assertDatabaseFile(source);
+      progress = options.onProgress
+        ? watchCopy(source, dest, options.onProgress, options.progressIntervalMs ?? 250)
+        : undefined;
+      const outcome = await runCopy({ op: 'copy', source, dest }, (p) => {
+        if (p.progress === 'image' && !growing) {
+          growing = new GrowingImage(p.bytes, dest);
+          announced(growing);
+        } else if (p.progress === 'written') {
+          growing?.advance(p.bytes);
+        }
+      });
+      await chmod(dest, 0o600);
+      if (outcome.method === 'file') growing?.finish((await stat(dest)).mtimeMs);
+      else growing?.fail();
+      return outcome;
+    } catch (err) {
+      const failure = snapshotError(source, err, dest);
+      growing?.fail(failure);
+      throw failure;
+    } finally {
+      announced(undefined);
+      await progress?.stop();
+    }
+  })();
+  // The caller may be busy with `image` (staging a push) when the copy fails: not unhandled.
+  done.catch(() => {});
+  return { image, done };
 }
 
 /**

@@ -2,7 +2,7 @@ import { fork } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { LifeboatError } from '../errors.js';
-import type { CopyOutcome, CopyRequest, OutcomeOf, WorkerReply, WorkerRequest } from './protocol.js';
+import type { CopyOutcome, CopyProgress, CopyRequest, OutcomeOf, WorkerReply, WorkerRequest } from './protocol.js';
 
 /** A failure inside the SQLite worker; `sqliteCode` is SQLite's (e.g. SQLITE_CORRUPT). */
 export class SqliteWorkerError extends LifeboatError {
@@ -42,7 +42,7 @@ const WORKER: { readonly entry: string | URL; readonly eval: boolean } = FROM_SO
  * child process (copy.ts says why), every other request on a fresh worker thread.
  */
 export function runSqliteWorker<R extends WorkerRequest>(request: R): Promise<OutcomeOf<R>> {
-  if (request.op === 'copy') return runCopyProcess(request) as Promise<OutcomeOf<R>>;
+  if (request.op === 'copy') return runCopy(request) as Promise<OutcomeOf<R>>;
   return runOnThread(request);
 }
 
@@ -52,10 +52,14 @@ function runOnThread<R extends WorkerRequest>(request: R): Promise<OutcomeOf<R>>
 }
 
 /** The one reply of a worker thread or child process: its outcome, its error, or its early exit. */
-function replyOf<T>(runner: EventEmitter, what: string): Promise<T> {
+function replyOf<T>(runner: EventEmitter, what: string, onProgress?: (progress: CopyProgress) => void): Promise<T> {
   return new Promise((resolve, reject) => {
     let settled = false;
-    runner.once('message', (reply: WorkerReply<T>) => {
+    runner.on('message', (reply: WorkerReply<T> | CopyProgress) => {
+      if ('progress' in reply) {
+        if (!settled) onProgress?.(reply);
+        return;
+      }
       settled = true;
       if (reply.ok) resolve(reply.value);
       else reject(new SqliteWorkerError(reply.code, reply.message));
@@ -80,13 +84,14 @@ const COPY_PROCESS = FROM_SOURCE
   ? { entry: new URL('./copy-process.ts', import.meta.url), execArgv: ['--import', import.meta.resolve('tsx')] }
   : { entry: new URL('./copy-process.js', import.meta.url), execArgv: [] };
 
-function runCopyProcess(request: CopyRequest): Promise<CopyOutcome> {
+/** The online copy in its child process; `onProgress` hears what it says before its reply. */
+export function runCopy(request: CopyRequest, onProgress?: (progress: CopyProgress) => void): Promise<CopyOutcome> {
   const child = fork(COPY_PROCESS.entry, [], {
     execArgv: [...COPY_PROCESS.execArgv, '--max-old-space-size=64', '--max-semi-space-size=2'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'advanced',
   });
-  const reply = replyOf<CopyOutcome>(child, 'the snapshot copy process');
+  const reply = replyOf<CopyOutcome>(child, 'the snapshot copy process', onProgress);
   child.send(request);
   return reply;
 }

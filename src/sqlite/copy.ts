@@ -1,7 +1,7 @@
 import { closeSync, openSync, realpathSync, statSync, unlinkSync } from 'node:fs';
 import Database from './driver.js';
 import { ImageChangedError, writeDatabaseImage } from './file-copy.js';
-import type { CopyOutcome, CopyRequest } from './protocol.js';
+import type { CopyOutcome, CopyProgress, CopyRequest } from './protocol.js';
 import {
   parseWalIndexHeader,
   readFully,
@@ -42,7 +42,10 @@ class RawFiles {
   }
 }
 
-export async function copyDatabase(request: CopyRequest): Promise<CopyOutcome> {
+export async function copyDatabase(
+  request: CopyRequest,
+  onProgress?: (progress: CopyProgress) => void,
+): Promise<CopyOutcome> {
   const { source, dest } = request;
   const t0 = performance.now();
   const real = realpathSync(source);
@@ -54,7 +57,7 @@ export async function copyDatabase(request: CopyRequest): Promise<CopyOutcome> {
   try {
     journalMode = String(src.pragma('journal_mode', { simple: true }));
     src.pragma(`cache_size = -${CACHE_KIB}`);
-    const fast = await fileCopy(src, request, real, journalMode, files);
+    const fast = await fileCopy(src, request, real, journalMode, files, onProgress);
     if (typeof fast === 'number') {
       pages = fast;
     } else {
@@ -92,6 +95,7 @@ async function fileCopy(
   real: string,
   journalMode: string,
   files: RawFiles,
+  onProgress: ((progress: CopyProgress) => void) | undefined,
 ): Promise<number | string> {
   try {
     let index: WalIndexHeader | undefined;
@@ -117,7 +121,10 @@ async function fileCopy(
     const dbFd = files.open(real);
     const destFd = openSync(request.dest, 'wx', 0o600);
     try {
-      await writeDatabaseImage({ dbFd, pageSize, nPage, ...(wal ? { wal } : {}) }, destFd);
+      onProgress?.({ progress: 'image', bytes: nPage * pageSize });
+      await writeDatabaseImage({ dbFd, pageSize, nPage, ...(wal ? { wal } : {}) }, destFd, (bytes) =>
+        onProgress?.({ progress: 'written', bytes }),
+      );
     } catch (err) {
       if (!(err instanceof ImageChangedError)) throw err;
       unlinkSync(request.dest);

@@ -1,4 +1,5 @@
 import { fdatasync, fdatasyncSync, writeSync } from 'node:fs';
+import { setImmediate as turn } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { readFully, type WalPages } from './wal.js';
 import { FRAME_HEADER_BYTES } from './wal-header.js';
@@ -25,6 +26,8 @@ const BLOCK_BYTES = 128 * 1024;
  */
 const SYNC_EVERY_BYTES = 64 * 1024 * 1024;
 const syncInBackground = promisify(fdatasync);
+/** Written bytes between two reports to `onWritten` (each lets the event loop turn, so they are sent). */
+const REPORT_EVERY_BYTES = 8 * 1024 * 1024;
 
 /** A WAL frame no longer held what the scan found: the snapshot was not pinned. Nothing written counts. */
 export class ImageChangedError extends Error {}
@@ -42,7 +45,11 @@ export interface ImageSource {
  * Copies the snapshot's `nPage` pages into `destFd` as a rollback-journal database and makes
  * them durable (fdatasync); returns the bytes written.
  */
-export async function writeDatabaseImage(source: ImageSource, destFd: number): Promise<number> {
+export async function writeDatabaseImage(
+  source: ImageSource,
+  destFd: number,
+  onWritten?: (bytes: number) => void,
+): Promise<number> {
   const { pageSize, nPage, wal } = source;
   const total = nPage * pageSize;
   const block = Buffer.alloc(Math.max(pageSize, BLOCK_BYTES - (BLOCK_BYTES % pageSize)));
@@ -51,6 +58,7 @@ export async function writeDatabaseImage(source: ImageSource, destFd: number): P
   let next = 0; // index into walPages
   let syncing: Promise<void> | undefined;
   let unsynced = 0;
+  let reported = 0;
   for (let at = 0; at < total; at += block.length) {
     const n = Math.min(block.length, total - at);
     const view = block.subarray(0, n);
@@ -70,12 +78,18 @@ export async function writeDatabaseImage(source: ImageSource, destFd: number): P
     let written = 0;
     while (written < n) written += writeSync(destFd, view, written, n - written);
     unsynced += n;
+    if (onWritten && at + n - reported >= REPORT_EVERY_BYTES) {
+      reported = at + n;
+      onWritten(reported);
+      await turn();
+    }
     if (unsynced >= SYNC_EVERY_BYTES) {
       unsynced = 0;
       await syncing; // at most one sync in flight: dirty pages stay bounded
       syncing = syncInBackground(destFd);
     }
   }
+  onWritten?.(total);
   await syncing;
   fdatasyncSync(destFd);
   return total;

@@ -21,6 +21,16 @@ export interface CopyRequest {
   readonly writerWaitMs?: number;
 }
 
+/**
+ * What the copy process says before its reply. `image`: the copy is written front to back,
+ * every byte once and final, `bytes` in all (sent once, when the file exists); `written`: the
+ * first `bytes` are written.
+ */
+export interface CopyProgress {
+  readonly progress: 'image' | 'written';
+  readonly bytes: number;
+}
+
 /** `file`: read at file speed under a pinned snapshot; `backup-api`: SQLite's page-by-page copy. */
 export type CopyMethod = 'file' | 'backup-api';
 

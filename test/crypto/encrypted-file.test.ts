@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
@@ -9,6 +9,7 @@ import { openEncryptedFile } from '../../src/crypto/encrypted-file.js';
 import { createKeySet } from '../../src/crypto/keys.js';
 import { createDecryptStream, createEncryptStream } from '../../src/crypto/stream.js';
 import { LifeboatError } from '../../src/errors.js';
+import { GrowingImage } from '../../src/snapshot/growing.js';
 import { tempDir } from '../support/tmp.js';
 
 const KEY = { id: 'current', key: Buffer.alloc(32, 9) };
@@ -113,5 +114,51 @@ test('a file that changes after it was opened fails with SOURCE_CHANGED instead 
     await assert.rejects(buffer(second.open(100, 200)), isChanged);
   } finally {
     await second.close();
+  }
+});
+
+test('a file still being written is read only where it is written, and encrypts to the same stream', async () => {
+  const plain = randomBytes(6 * CHUNK + 999);
+  const path = join(tempDir(), 'growing.sqlite');
+  writeFileSync(path, Buffer.alloc(0));
+  const image = new GrowingImage(plain.length, path);
+  const source = await openEncryptedFile(path, KEY, { noncePrefix: PREFIX, growing: image });
+  try {
+    assert.equal(source.plainSize, plain.length, 'the size is the announced one, not the empty file');
+    let received = 0;
+    const whole = source.open(0, source.size);
+    whole.on('data', (piece: Buffer) => {
+      received += piece.length;
+    });
+    const all = buffer(whole);
+    for (let i = 0; i < 20; i++) await new Promise(setImmediate);
+    // Only the stream header needs no plaintext.
+    assert.ok(received < 64, `nothing past the header before the copy wrote anything (${received} bytes)`);
+    for (let at = 0; at < plain.length; at += 100_000) {
+      appendFileSync(path, plain.subarray(at, at + 100_000));
+      image.advance(Math.min(plain.length, at + 100_000));
+    }
+    image.finish(statSync(path).mtimeMs);
+    assert.ok((await all).equals(await reference(plain)), 'the same bytes as a finished file');
+    // Once done, the file is held to it: a later change fails the next range.
+    utimesSync(path, new Date(), new Date(Date.now() + 5000));
+    await assert.rejects(buffer(source.open(0, source.size)), { code: 'SOURCE_CHANGED' });
+  } finally {
+    await source.close();
+  }
+});
+
+test('a copy that fails or is redone fails the reads waiting on it', async () => {
+  const path = join(tempDir(), 'growing.sqlite');
+  writeFileSync(path, randomBytes(CHUNK));
+  const image = new GrowingImage(4 * CHUNK, path);
+  const source = await openEncryptedFile(path, KEY, { noncePrefix: PREFIX, growing: image });
+  try {
+    image.advance(CHUNK);
+    const waiting = buffer(source.open(0, source.size));
+    image.fail();
+    await assert.rejects(waiting, { code: 'SOURCE_CHANGED' });
+  } finally {
+    await source.close();
   }
 });

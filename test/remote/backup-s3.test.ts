@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { closeSync, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { before, test } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -11,7 +12,8 @@ import { decodeHeader } from '../../src/crypto/format.js';
 import { createKeySet, generateKey } from '../../src/crypto/keys.js';
 import { createDecryptStream } from '../../src/crypto/stream.js';
 import { LifeboatError } from '../../src/errors.js';
-import { silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/log.js';
+import Database from '../../src/sqlite/driver.js';
 import { LocalStore } from '../../src/storage/local.js';
 import { S3Store } from '../../src/storage/s3/store.js';
 import { runCli } from '../support/cli.js';
@@ -187,4 +189,36 @@ test('CLI: backup pushes and prints the object; list shows local and remote', as
   const kept = /backup\s+(backup_node_1_\d+\.sqlite)/.exec(bad.stdout)?.[1];
   assert.ok(kept && kept !== name && existsSync(join(dir, 'data', 'state_machine', 'backups', kept)), bad.stdout);
   assert.ok(!(bad.stdout + bad.stderr).includes('wrong-secret-zz'));
+});
+
+test('app holding its write lock: the copy falls back to the backup API, the finished file is pushed', async () => {
+  const config = await s3.place();
+  const lines: string[] = [];
+  const logger = createLogger({
+    format: 'json',
+    stream: new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+        done();
+      },
+    }),
+  });
+  const options = job(config, { logger });
+  const app = new Database(options.dbFile);
+  app.exec('BEGIN IMMEDIATE'); // held longer than the copy waits for a pause between transactions
+  let report: Awaited<ReturnType<typeof runBackup>>;
+  try {
+    report = await runBackup(options);
+  } finally {
+    app.exec('ROLLBACK');
+    app.close();
+  }
+  const written = lines
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .find((l) => l.msg === 'local backup written and verified');
+  assert.equal(written?.copy, 'backup-api');
+  assert.match(String(written?.fallback), /write transactions within/);
+  const plain = await buffer((await new S3Store(config).get(report.name)).pipe(createDecryptStream(KEYS)));
+  assert.ok(plain.equals(readFileSync(report.path)), 'the remote copy is the finished local backup');
+  assert.equal(await danglingUploads(config), 0);
 });

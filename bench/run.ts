@@ -20,7 +20,7 @@ import { type ChildResult, runChild } from './lib/children.js';
 import { buildDb } from './lib/db.js';
 import { type WindowStats, writerLatency } from './lib/latency.js';
 import { describeMachine } from './lib/machine.js';
-import { ensureCommands, rcloneCopy, resticBackup } from './lib/peers.js';
+import { ensureCommands, RCLONE_DOWNLOAD_STREAMS, rcloneCopy, rcloneDownload, resticBackup } from './lib/peers.js';
 import { type BenchS3, startBenchS3 } from './lib/s3server.js';
 import type { StoreSpec } from './lib/stores.js';
 import {
@@ -207,6 +207,7 @@ async function s3Part(
   db: string,
   bytes: number,
   partOneSnapshotMs: number,
+  haveRclone: boolean,
 ): Promise<void> {
   const bucket = 'lifeboat';
   await s3.ensureBucket(bucket);
@@ -218,6 +219,8 @@ async function s3Part(
   const get: ChildResult[] = [];
   const restore: ChildResult[] = [];
   const verify: ChildResult[] = [];
+  const parallelGet: number[] = [];
+  const target = { endpoint: s3.endpoint, accessKey: s3.gw.accessKey, secretKey: s3.gw.secretKey, bucket };
   // A warm-up upload: a fresh cluster's first writes are slow (pools, PGs settling).
   await runChild(runtime, { op: 'put', file: db, store, name: 'warm-up' });
   await s3.empty(bucket);
@@ -233,6 +236,10 @@ async function s3Part(
     get.push(await runChild(runtime, { op: 'get', store, name: b.name! }, pids));
     const restoreDir = join(work, `restore-${r}`);
     mkdirSync(restoreDir, { recursive: true });
+    if (haveRclone) {
+      parallelGet.push((await rcloneDownload(target, b.name!, join(restoreDir, 'rclone.out'), work)).ms);
+      cleanup(join(restoreDir, 'rclone.out'));
+    }
     restore.push(
       await runChild(runtime, { op: 'restore', store, name: b.name!, dbFile: join(restoreDir, 'app.db') }, pids),
     );
@@ -394,9 +401,45 @@ async function s3Part(
           '',
           '',
         ],
+        ...(parallelGet.length > 0
+          ? [
+              [
+                `  \`rclone copyto\`, ${RCLONE_DOWNLOAD_STREAMS} parallel ranged GETs to a file (independent client)`,
+                sec(median(parallelGet)),
+                mbps(bytes, median(parallelGet)),
+                '',
+                '',
+                '',
+                pct(mbps(bytes, median(parallelGet)), mbps(bytes, getMs)),
+              ],
+              [
+                '  ceiling: that parallel download + the integrity_check alone',
+                sec(median(parallelGet) + medianOf(verify)),
+                mbps(bytes, median(parallelGet) + medianOf(verify)),
+                '',
+                '',
+                '',
+                '',
+              ],
+            ]
+          : []),
       ],
     ),
   );
+  if (parallelGet.length > 0) {
+    const ceilingMs = median(parallelGet) + medianOf(verify);
+    const ratio = restoreMs / ceilingMs;
+    summary.push({
+      target: 'restore ≤ 1.1 × (rclone parallel download + integrity_check alone)',
+      measured: `${ratio.toFixed(2)}× (${sec(restoreMs).toFixed(2)} s against ${sec(ceilingMs).toFixed(2)} s)`,
+      verdict: ratio <= 1.1 ? 'met' : 'missed',
+    });
+    summary.push({
+      target: `peak RSS of a restore < ${TARGET_RSS_MB} MB`,
+      measured: `${rss(peak(restore)).toFixed(1)} MB`,
+      verdict: rss(peak(restore)) < TARGET_RSS_MB ? 'met' : 'missed',
+    });
+  }
 }
 
 /**
@@ -821,7 +864,11 @@ let s3LimitBytes = 0;
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const missing = await ensureCommands(opts['skip-peers'] ? ['sqlite3'] : ['sqlite3', 'restic', 'rclone'], note);
+  // rclone is also the independent client a restore is compared with (part 3).
+  const missing = await ensureCommands(
+    opts['skip-peers'] ? ['sqlite3', 'rclone'] : ['sqlite3', 'restic', 'rclone'],
+    note,
+  );
   const machine = await describeMachine(work);
   let runtime: ChildRuntime;
   if (opts.tsx) runtime = tsxRuntime();
@@ -877,7 +924,9 @@ async function main(): Promise<void> {
       note(`radosgw ready on ${s3.endpoint} in ${(s3.gw.startupMs / 1000).toFixed(0)} s`);
       const server = s3;
       if (PARTS.has('s3'))
-        await part('2-3. full backup and restore through S3', () => s3Part(runtime, server, db, bytes, snapshotMs));
+        await part('2-3. full backup and restore through S3', () =>
+          s3Part(runtime, server, db, bytes, snapshotMs, !missing.includes('rclone')),
+        );
       if (PARTS.has('split'))
         await part('2c. S3 server on its own core', () => splitCoresPart(runtime, server, db, bytes));
       if (PARTS.has('multipart'))

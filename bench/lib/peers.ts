@@ -126,3 +126,42 @@ export async function rcloneCopy(db: string, work: string, round: string, s3?: S
   }
   return measureCommand('rclone', ['copy', db, 'benchcrypt:'], { env });
 }
+
+/** Parallel ranged GETs of rclone's multi-thread download: the independent client a restore is measured against. */
+export const RCLONE_DOWNLOAD_STREAMS = 4;
+
+/**
+ * `rclone copyto` of one object from the local S3 server into a local file, as
+ * RCLONE_DOWNLOAD_STREAMS parallel ranged GETs written at their offsets (multi-thread
+ * download from the first byte): a plain download by an independent client.
+ */
+export async function rcloneDownload(s3: S3Target, key: string, dest: string, work: string): Promise<Measured> {
+  const config = join(work, 'rclone.conf');
+  if (!existsSync(config)) writeFileSync(config, '');
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    RCLONE_CONFIG: config,
+    RCLONE_CACHE_DIR: join(work, 'rclone-cache'),
+    RCLONE_CONFIG_BENCHS3_TYPE: 's3',
+    RCLONE_CONFIG_BENCHS3_PROVIDER: 'Ceph',
+    RCLONE_CONFIG_BENCHS3_ENV_AUTH: 'false',
+    RCLONE_CONFIG_BENCHS3_ACCESS_KEY_ID: s3.accessKey,
+    RCLONE_CONFIG_BENCHS3_SECRET_ACCESS_KEY: s3.secretKey,
+    RCLONE_CONFIG_BENCHS3_ENDPOINT: s3.endpoint,
+    RCLONE_CONFIG_BENCHS3_FORCE_PATH_STYLE: 'true',
+  };
+  delete env.AWS_CA_BUNDLE;
+  return measureCommand(
+    'rclone',
+    [
+      'copyto',
+      `benchs3:${s3.bucket}/${key}`,
+      dest,
+      '--multi-thread-cutoff',
+      '0',
+      '--multi-thread-streams',
+      String(RCLONE_DOWNLOAD_STREAMS),
+    ],
+    { env },
+  );
+}

@@ -132,8 +132,8 @@ export const RCLONE_DOWNLOAD_STREAMS = 4;
 
 /**
  * `rclone copyto` of one object from the local S3 server into a local file, as
- * RCLONE_DOWNLOAD_STREAMS parallel ranged GETs written at their offsets (multi-thread
- * download from the first byte): a plain download by an independent client.
+ * RCLONE_DOWNLOAD_STREAMS parallel ranged GETs (one per quarter of the object) written at their
+ * offsets: a plain download by an independent client.
  */
 export async function rcloneDownload(s3: S3Target, key: string, dest: string, work: string): Promise<Measured> {
   const config = join(work, 'rclone.conf');
@@ -157,8 +157,9 @@ export async function rcloneDownload(s3: S3Target, key: string, dest: string, wo
       'copyto',
       `benchs3:${s3.bucket}/${key}`,
       dest,
+      // 0 makes rclone 1.60 divide by zero; any object over 1 MiB is then split into the streams.
       '--multi-thread-cutoff',
-      '0',
+      '1M',
       '--multi-thread-streams',
       String(RCLONE_DOWNLOAD_STREAMS),
     ],

@@ -312,7 +312,7 @@ async function s3Part(
       '',
     ],
     [
-      'Lifeboat, of which encrypt + upload (inside the backup; starts when the copy is done, overlaps the check)',
+      'Lifeboat, of which encrypt + upload (inside the backup; starts with the copy, overlaps the copy and the check)',
       sec(pushMs),
       mbps(bytes, pushMs),
       '',

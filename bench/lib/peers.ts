@@ -89,22 +89,16 @@ export async function resticBackup(db: string, work: string, round: string, s3?:
 }
 
 /**
- * `rclone copy` of the database file through a `crypt` remote over a local folder or the
- * local S3 server. Configured entirely through RCLONE_CONFIG_* variables and an empty
- * config file in the work folder: the user's ~/.config/rclone is never read or written.
+ * rclone's environment: an empty config file in the work folder (the user's ~/.config/rclone is
+ * never read or written) and, with `s3`, the remote `benchs3:` on the local S3 server.
  */
-export async function rcloneCopy(db: string, work: string, round: string, s3?: S3Target): Promise<Measured> {
+function rcloneEnv(work: string, s3?: S3Target): NodeJS.ProcessEnv {
   const config = join(work, 'rclone.conf');
   if (!existsSync(config)) writeFileSync(config, '');
-  const obscured = (
-    await run('rclone', ['obscure', RESTIC_PASSWORD], { env: { ...process.env, RCLONE_CONFIG: config } })
-  ).stdout.trim();
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     RCLONE_CONFIG: config,
     RCLONE_CACHE_DIR: join(work, 'rclone-cache'),
-    RCLONE_CONFIG_BENCHCRYPT_TYPE: 'crypt',
-    RCLONE_CONFIG_BENCHCRYPT_PASSWORD: obscured,
   };
   if (s3) {
     // Plain HTTP to 127.0.0.1: a CA bundle from the environment only makes rclone's S3 backend fail.
@@ -117,8 +111,21 @@ export async function rcloneCopy(db: string, work: string, round: string, s3?: S
       RCLONE_CONFIG_BENCHS3_SECRET_ACCESS_KEY: s3.secretKey,
       RCLONE_CONFIG_BENCHS3_ENDPOINT: s3.endpoint,
       RCLONE_CONFIG_BENCHS3_FORCE_PATH_STYLE: 'true',
-      RCLONE_CONFIG_BENCHCRYPT_REMOTE: `benchs3:${s3.bucket}/${round}`,
     });
+  }
+  return env;
+}
+
+/**
+ * `rclone copy` of the database file through a `crypt` remote over a local folder or the
+ * local S3 server, configured entirely through RCLONE_CONFIG_* variables (rcloneEnv).
+ */
+export async function rcloneCopy(db: string, work: string, round: string, s3?: S3Target): Promise<Measured> {
+  const env = rcloneEnv(work, s3);
+  const obscured = (await run('rclone', ['obscure', RESTIC_PASSWORD], { env })).stdout.trim();
+  Object.assign(env, { RCLONE_CONFIG_BENCHCRYPT_TYPE: 'crypt', RCLONE_CONFIG_BENCHCRYPT_PASSWORD: obscured });
+  if (s3) {
+    env.RCLONE_CONFIG_BENCHCRYPT_REMOTE = `benchs3:${s3.bucket}/${round}`;
   } else {
     const dest = join(work, `rclone-${round}`);
     mkdirSync(dest, { recursive: true });
@@ -136,21 +143,7 @@ export const RCLONE_DOWNLOAD_STREAMS = 4;
  * offsets: a plain download by an independent client.
  */
 export async function rcloneDownload(s3: S3Target, key: string, dest: string, work: string): Promise<Measured> {
-  const config = join(work, 'rclone.conf');
-  if (!existsSync(config)) writeFileSync(config, '');
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    RCLONE_CONFIG: config,
-    RCLONE_CACHE_DIR: join(work, 'rclone-cache'),
-    RCLONE_CONFIG_BENCHS3_TYPE: 's3',
-    RCLONE_CONFIG_BENCHS3_PROVIDER: 'Ceph',
-    RCLONE_CONFIG_BENCHS3_ENV_AUTH: 'false',
-    RCLONE_CONFIG_BENCHS3_ACCESS_KEY_ID: s3.accessKey,
-    RCLONE_CONFIG_BENCHS3_SECRET_ACCESS_KEY: s3.secretKey,
-    RCLONE_CONFIG_BENCHS3_ENDPOINT: s3.endpoint,
-    RCLONE_CONFIG_BENCHS3_FORCE_PATH_STYLE: 'true',
-  };
-  delete env.AWS_CA_BUNDLE;
+  const env = rcloneEnv(work, s3);
   return measureCommand(
     'rclone',
     [

@@ -24,7 +24,7 @@ import { S3Store } from '../../src/storage/s3/store.js';
 import { createItemsDb } from '../support/db.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { sample } from '../support/metrics.js';
-import { getTestS3, s3Env, type TestS3 } from '../support/s3.js';
+import { getTestS3, localTest, s3Env, type TestS3 } from '../support/s3.js';
 import { danglingUploads, names, withProxy } from '../support/s3-checks.js';
 import { startSilentServer } from '../support/silent-server.js';
 import { tempDir } from '../support/tmp.js';
@@ -37,7 +37,6 @@ before(async () => {
 const MiB = 1024 * 1024;
 const KEY = 'k1/AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=';
 const KEYS = { ENC_KEYS: KEY, ENC_KEY_ACTIVE: 'k1' };
-const localTest = process.env.LIFEBOAT_S3_CONFORMANCE !== '1' ? test : test.skip;
 
 /** Polls `condition` until it holds; fails after `ms`. */
 async function waitFor(what: string, condition: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {

@@ -10,6 +10,19 @@ export const GEN_ID = '018f3a2b4c5d00112233445566778899';
 export const KEY_A: EncryptionKey = { id: 'keyA', key: Buffer.alloc(32, 0xa1) };
 export const KEY_B: EncryptionKey = { id: 'keyB', key: Buffer.alloc(32, 0xb2) };
 
+/** Seeded xorshift32 in [0, 1), so a failing case can be replayed from its seed. */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 2 ** 32;
+  };
+}
+
 export function keySet(...keys: EncryptionKey[]): KeySet {
   return { active: keys[0]!, ids: keys.map((k) => k.id), get: (id) => keys.find((k) => k.id === id) };
 }

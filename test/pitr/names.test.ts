@@ -16,23 +16,9 @@ import {
   segmentName,
   segmentsPrefix,
 } from '../../src/pitr/names.js';
+import { DB_ID as DB, GEN_ID as GEN, rng } from './fixtures.js';
 
-const DB = '0123456789abcdef0123456789abcdef';
-const GEN = '018f3a2b4c5d00112233445566778899';
 const MAX = Number.MAX_SAFE_INTEGER;
-
-/** Seeded xorshift32, so a failing case can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
 
 /** A whole number in [0, max], biased towards small values and the edges. */
 function randomNumber(next: () => number, max: number): number {

@@ -3,41 +3,27 @@
 // ignores If-None-Match / If-Match (Garage) and one that answers 501 to them (Backblaze B2).
 // Those two are faults of test/support/fault-proxy.ts in front of the real server.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import { inspect } from 'node:util';
 import type { S3Config } from '../../src/config/types.js';
 import type { LifeboatError } from '../../src/errors.js';
 import { probeConditionalWrites } from '../../src/pitr/probe.js';
-import { S3ConditionalStore, type S3ConditionalStoreOptions } from '../../src/storage/s3/conditional.js';
-import { getTestS3, type TestS3 } from '../support/s3.js';
-import { isLifeboat, withProxy } from '../support/s3-checks.js';
+import { getTestS3, localTest, onLocalServer, type TestS3 } from '../support/s3.js';
+import { isLifeboat, openConditionalStore, withProxy } from '../support/s3-checks.js';
 
 let s3: TestS3;
 before(async () => {
   s3 = await getTestS3();
 });
-const local = () => process.env.LIFEBOAT_S3_CONFORMANCE !== '1';
-/** Tests that need the local server: RGW's ETag form, the fault proxy. */
-const localTest = local() ? test : test.skip;
-
-const opened: S3ConditionalStore[] = [];
-after(() => {
-  for (const store of opened) store.close();
-});
-function open(config: S3Config, options: S3ConditionalStoreOptions = {}): S3ConditionalStore {
-  const store = new S3ConditionalStore(config, options);
-  opened.push(store);
-  return store;
-}
 
 const PROBE_FOLDER = 'lifeboat-pitr/.probe/';
 
 test('the probe passes on the real server, finds the ETag form it takes, and leaves nothing behind', async (t) => {
   const config = await s3.place();
-  const store = open(config);
+  const store = openConditionalStore(config);
   const result = await probeConditionalWrites(store);
   // Ceph RGW takes If-Match only bare (real-s3-server.md); AWS, R2 and MinIO take it quoted.
-  if (local()) assert.equal(result.etagForm, 'bare');
+  if (onLocalServer) assert.equal(result.etagForm, 'bare');
   assert.equal(store.etagForm, result.etagForm, 'the store keeps the form that worked');
   assert.ok(result.key.startsWith(PROBE_FOLDER));
   assert.deepEqual(await store.list(''), [], 'the probe object is deleted');
@@ -46,7 +32,7 @@ test('the probe passes on the real server, finds the ETag form it takes, and lea
   // The form found works for the next conditional replace; the other one does not (on RGW).
   const created = await store.putIfAbsent('lifeboat-pitr/db/head', Buffer.from('v1'));
   assert.ok(created.kind === 'written');
-  if (local()) {
+  if (onLocalServer) {
     const other = result.etagForm === 'bare' ? 'quoted' : 'bare';
     const refused = await store.putIfMatch('lifeboat-pitr/db/head', Buffer.from('x'), created.etag, {
       etagForm: other,
@@ -75,12 +61,12 @@ localTest('a store that ignores If-None-Match and If-Match (Garage-like) fails c
   const { proxy, config, direct } = await withProxy();
   try {
     proxy.set({ kind: 'stripConditions', secretKey: config.secret });
-    const store = open(config);
+    const store = openConditionalStore(config);
     await assert.rejects(probeConditionalWrites(store), failsClosed(config, 2, /expected 412, got 200/));
     // Step 1 went through with its header stripped (re-signed) and was written: the store was
     // reached and deleted the object again.
     assert.ok(proxy.injected >= 2, `conditions stripped: ${proxy.injected}`);
-    assert.deepEqual(await open(direct).list(''), [], 'the probe object was deleted');
+    assert.deepEqual(await openConditionalStore(direct).list(''), [], 'the probe object was deleted');
     assert.equal(store.etagForm, 'quoted', 'a failed probe sets no form');
   } finally {
     await proxy.close();
@@ -91,10 +77,10 @@ localTest('a store that answers 501 NotImplemented to conditions (B2-like) fails
   const { proxy, config, direct } = await withProxy();
   try {
     proxy.set({ kind: 'refuseConditions' });
-    const store = open(config);
+    const store = openConditionalStore(config);
     await assert.rejects(probeConditionalWrites(store), failsClosed(config, 1, /got 501 NotImplemented/));
     assert.equal(proxy.injected, 1, 'a 501 is not retried');
-    assert.deepEqual(await open(direct).list(''), [], 'nothing was left behind');
+    assert.deepEqual(await openConditionalStore(direct).list(''), [], 'nothing was left behind');
   } finally {
     await proxy.close();
   }
@@ -103,14 +89,14 @@ localTest('a store that answers 501 NotImplemented to conditions (B2-like) fails
 localTest('a store that cannot be reached is S3_UNREACHABLE, not a verdict on conditional writes', async () => {
   const { proxy, config, direct } = await withProxy();
   await proxy.close(); // nothing listens there any more
-  const store = open(config, { maxAttempts: 1, timeoutMs: 5000 });
+  const store = openConditionalStore(config, { maxAttempts: 1, timeoutMs: 5000 });
   await assert.rejects(probeConditionalWrites(store), isLifeboat('S3_UNREACHABLE'));
-  assert.deepEqual(await open(direct).list(''), []);
+  assert.deepEqual(await openConditionalStore(direct).list(''), []);
 });
 
 localTest('an interrupted probe stops with ABORTED and still deletes its object', async () => {
   const config = await s3.place();
-  const store = open(config);
+  const store = openConditionalStore(config);
   const stop = new AbortController();
   // Stop right after step 1 wrote the object, from inside the store, so the timing is exact.
   const putIfAbsent = store.putIfAbsent.bind(store);

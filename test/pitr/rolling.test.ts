@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { pageHash, RollingChecksum } from '../../src/pitr/rolling.js';
+import { rng } from './fixtures.js';
 
 /** The definition, from scratch: XOR over pages of SHA-256(pgno u32 BE ‖ page)[0..16]. */
 function fullRehash(image: Buffer, pageSize: number): Buffer {
@@ -15,18 +16,6 @@ function fullRehash(image: Buffer, pageSize: number): Buffer {
     for (let i = 0; i < 16; i++) acc[i]! ^= h[i]!;
   }
   return acc;
-}
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
 }
 
 test('pageHash is the first 16 bytes of SHA-256(pgno u32 BE ‖ page)', () => {

@@ -21,7 +21,7 @@ import { runCli } from '../support/cli.js';
 import { createItemsDb } from '../support/db.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { backupFiles } from '../support/folder.js';
-import { getTestS3, s3Env, type TestS3 } from '../support/s3.js';
+import { getTestS3, localTest, s3Env, type TestS3 } from '../support/s3.js';
 import { danglingUploads, names, withProxy } from '../support/s3-checks.js';
 import { startSilentServer } from '../support/silent-server.js';
 import { tempDir } from '../support/tmp.js';
@@ -34,7 +34,6 @@ before(async () => {
 const MiB = 1024 * 1024;
 const KEYS = { ENC_KEYS: 'k1/AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=', ENC_KEY_ACTIVE: 'k1' };
 const ENTRY = fileURLToPath(new URL('../../src/cli/entry.ts', import.meta.url));
-const localTest = process.env.LIFEBOAT_S3_CONFORMANCE !== '1' ? test : test.skip;
 
 /** A database, its data folder, and the environment that points the CLI at `config`. */
 function setup(config: S3Config, rows: number, extra: Record<string, string> = {}) {

@@ -3,7 +3,6 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { openEncryptedFile } from '../../src/crypto/encrypted-file.js';
 import { generateKey, parseKeySet } from '../../src/crypto/keys.js';
@@ -11,7 +10,7 @@ import { lockOwner } from '../../src/fs/lock.js';
 import { S3Store } from '../../src/storage/s3/store.js';
 import { storeObject } from '../../src/storage/store.js';
 import { createItemsDb } from '../support/db.js';
-import { s3Env } from '../support/s3.js';
+import { localTest, s3Env } from '../support/s3.js';
 import { withProxy } from '../support/s3-checks.js';
 import { tempDir } from '../support/tmp.js';
 
@@ -19,9 +18,8 @@ import { tempDir } from '../support/tmp.js';
 // must stop cleanly — no temp copy left, the database untouched, the lock free.
 
 const ENTRY = fileURLToPath(new URL('../../src/cli/entry.ts', import.meta.url));
-const local = process.env.LIFEBOAT_S3_CONFORMANCE !== '1' ? test : test.skip;
 
-local('SIGTERM while serve downloads HQL_BACKUP_RESTORE: it stops cleanly and changes nothing', async () => {
+localTest('SIGTERM while serve downloads HQL_BACKUP_RESTORE: it stops cleanly and changes nothing', async () => {
   const { proxy, config, direct } = await withProxy();
   try {
     const dir = tempDir();

@@ -3,30 +3,16 @@
 // answers is recorded in /work/shared/notes/real-s3-server.md; nothing here assumes more.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Config } from '../../src/config/types.js';
-import { S3ConditionalStore, type S3ConditionalStoreOptions } from '../../src/storage/s3/conditional.js';
-import { getTestS3, type TestS3 } from '../support/s3.js';
-import { isLifeboat, withProxy } from '../support/s3-checks.js';
+import { getTestS3, localTest, onLocalServer, type TestS3 } from '../support/s3.js';
+import { isLifeboat, openConditionalStore, withProxy } from '../support/s3-checks.js';
 
 let s3: TestS3;
 before(async () => {
   s3 = await getTestS3();
 });
-const local = () => process.env.LIFEBOAT_S3_CONFORMANCE !== '1';
-/** Tests that need the local server: RGW's ETag form, the fault proxy. */
-const localTest = local() ? test : test.skip;
-
-const opened: S3ConditionalStore[] = [];
-after(() => {
-  for (const store of opened) store.close();
-});
-function open(config: S3Config, options: S3ConditionalStoreOptions = {}): S3ConditionalStore {
-  const store = new S3ConditionalStore(config, options);
-  opened.push(store);
-  return store;
-}
 
 /** The keys in the bucket under the place's prefix, as the server lists them (not through the store). */
 async function rawKeys(config: S3Config): Promise<string[]> {
@@ -39,7 +25,7 @@ async function rawKeys(config: S3Config): Promise<string[]> {
 test('putIfAbsent creates once; the second create is "exists" and leaves the first bytes', async () => {
   const place = await s3.place();
   const config = { ...place, prefix: `${place.prefix}app/` };
-  const store = open(config);
+  const store = openConditionalStore(config);
   const key = 'lifeboat-pitr/db1/g/gen1/s/0000000000000001';
   const first = await store.putIfAbsent(key, Buffer.from('first'));
   assert.equal(first.kind, 'written');
@@ -53,7 +39,7 @@ test('putIfAbsent creates once; the second create is "exists" and leaves the fir
 });
 
 localTest('putIfMatch on RGW: the current ETag bare writes; quoted, stale or missing is "changed"', async () => {
-  const store = open(await s3.place());
+  const store = openConditionalStore(await s3.place());
   const key = 'lifeboat-pitr/db1/head';
   const created = await store.putIfAbsent(key, Buffer.from('v1'));
   assert.ok(created.kind === 'written');
@@ -78,7 +64,7 @@ test('list returns every key under a prefix, across pages, with sizes, relative 
   const place = await s3.place();
   const config = { ...place, prefix: `${place.prefix}p/` };
   // Pages of 10 keys: 25 keys need three ListObjectsV2 pages (S3's own page is 1,000).
-  const store = open(config, { listPageSize: 10 });
+  const store = openConditionalStore(config, { listPageSize: 10 });
   const keys = Array.from({ length: 25 }, (_, i) => `lifeboat-pitr/db1/g/gen1/s/${i.toString(16).padStart(16, '0')}`);
   await Promise.all(keys.map((key, i) => store.putIfAbsent(key, Buffer.alloc(i + 1, 1))));
   await store.putIfAbsent('lifeboat-pitr/db2/head', Buffer.from('other database'));
@@ -94,7 +80,7 @@ test('list returns every key under a prefix, across pages, with sizes, relative 
 });
 
 test('deleteMany removes every key, in batches of at most 1,000; missing keys are fine', async () => {
-  const store = open(await s3.place());
+  const store = openConditionalStore(await s3.place());
   const existing = ['a/1', 'a/2', 'b/3'];
   await Promise.all(existing.map((key) => store.putIfAbsent(key, Buffer.from(key))));
   await store.putIfAbsent('keep', Buffer.from('kept'));
@@ -110,7 +96,7 @@ test('deleteMany removes every key, in batches of at most 1,000; missing keys ar
 
 test('serverTime follows the Date header of the latest answer, on the injected clock', async () => {
   let localMs = Date.now();
-  const store = open(await s3.place(), { now: () => localMs });
+  const store = openConditionalStore(await s3.place(), { now: () => localMs });
   assert.equal(store.serverTime(), undefined, 'no answer yet');
   await store.putIfAbsent('x', Buffer.from('x'));
   await store.putIfAbsent('x', Buffer.from('x')); // a 412 carries a Date too
@@ -123,7 +109,7 @@ test('serverTime follows the Date header of the latest answer, on the injected c
 });
 
 test('keys that would not list back as themselves are refused before any request', async () => {
-  const store = open(await s3.place());
+  const store = openConditionalStore(await s3.place());
   for (const key of ['', '/abs', 'a//b', 'a/./b', 'a/../b', 'trailing/', 'nul\0']) {
     await assert.rejects(store.putIfAbsent(key, Buffer.from('x')), isLifeboat('BAD_NAME'), JSON.stringify(key));
   }
@@ -135,7 +121,7 @@ localTest(
   async () => {
     const { proxy, config } = await withProxy();
     try {
-      const store = open(config, { timeoutMs: 600, maxAttempts: 1 });
+      const store = openConditionalStore(config, { timeoutMs: 600, maxAttempts: 1 });
       proxy.set({ kind: 'stall' });
       const t0 = performance.now();
       await assert.rejects(store.putIfAbsent('k', randomBytes(100)), isLifeboat('S3_TIMEOUT'));

@@ -16,7 +16,7 @@ import type { LifeboatError } from '../../src/errors.js';
 import { S3Store } from '../../src/storage/s3/store.js';
 import { storeObject } from '../../src/storage/store.js';
 import { bufferSource, patternSource } from '../support/range-source.js';
-import { getTestS3, type TestS3 } from '../support/s3.js';
+import { getTestS3, localTest, type TestS3 } from '../support/s3.js';
 import { danglingUploads, isLifeboat, names, withProxy } from '../support/s3-checks.js';
 import { startSilentServer } from '../support/silent-server.js';
 
@@ -26,7 +26,6 @@ before(async () => {
 });
 
 const MiB = 1024 * 1024;
-const localTest = process.env.LIFEBOAT_S3_CONFORMANCE !== '1' ? test : test.skip;
 
 /** Runs `op`, expects S3_TIMEOUT, and returns how long it took. */
 async function timedOut(op: () => Promise<unknown>): Promise<number> {

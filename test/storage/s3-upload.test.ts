@@ -10,7 +10,7 @@ import { S3Store } from '../../src/storage/s3/store.js';
 import { storeObject } from '../../src/storage/store.js';
 import { faults } from '../support/fault-proxy.js';
 import { patternSource } from '../support/range-source.js';
-import { getTestS3, type TestS3 } from '../support/s3.js';
+import { getTestS3, localTest, type TestS3 } from '../support/s3.js';
 import { danglingUploads, isLifeboat, names, withProxy } from '../support/s3-checks.js';
 
 let s3: TestS3;
@@ -19,7 +19,6 @@ before(async () => {
 });
 
 const MiB = 1024 * 1024;
-const localTest = process.env.LIFEBOAT_S3_CONFORMANCE !== '1' ? test : test.skip;
 
 async function shaOf(config: S3Config, name: string): Promise<string> {
   const h = createHash('sha256');

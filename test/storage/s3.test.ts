@@ -13,7 +13,7 @@ import type { LifeboatError } from '../../src/errors.js';
 import { S3Store } from '../../src/storage/s3/store.js';
 import { storeObject } from '../../src/storage/store.js';
 import { bufferSource, patternSource } from '../support/range-source.js';
-import { getTestS3, type TestS3 } from '../support/s3.js';
+import { getTestS3, localTest, type TestS3 } from '../support/s3.js';
 import { danglingUploads, isLifeboat, names, withProxy } from '../support/s3-checks.js';
 
 let s3: TestS3;
@@ -24,9 +24,6 @@ before(async () => {
 });
 
 const MiB = 1024 * 1024;
-const local = () => process.env.LIFEBOAT_S3_CONFORMANCE !== '1';
-/** Tests that need the local server: the fault proxy, a bucket of their own, *.localhost. */
-const localTest = local() ? test : test.skip;
 
 async function sha(stream: Readable): Promise<string> {
   const h = createHash('sha256');

@@ -12,6 +12,7 @@
  */
 import { createHash, createHmac } from 'node:crypto';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { listenOnLoopback } from './listen.js';
 
 export type Fault =
   | { readonly kind: 'none' }
@@ -87,13 +88,7 @@ export class FaultProxy {
       throw new Error('the fault proxy only forwards to loopback');
     let proxy: FaultProxy | undefined;
     const server = createServer((client) => proxy?.handle(client));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', resolve);
-    });
-    const address = server.address();
-    if (!address || typeof address === 'string') throw new Error('no address');
-    proxy = new FaultProxy(server, `http://127.0.0.1:${address.port}`, { host: '127.0.0.1', port: Number(port) });
+    proxy = new FaultProxy(server, await listenOnLoopback(server), { host: '127.0.0.1', port: Number(port) });
     return proxy;
   }
 

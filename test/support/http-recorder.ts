@@ -3,6 +3,7 @@
  * chooses: the far end of a heartbeat (a dead-man service) without leaving the machine.
  */
 import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { listenOnLoopback } from './listen.js';
 
 export interface RecordedRequest {
   readonly method: string;
@@ -37,14 +38,9 @@ export async function startHttpRecorder(): Promise<HttpRecorder> {
       for (const w of waiters.filter((w) => w.index === requests.length - 1)) w.resolve(recorded);
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  if (!address || typeof address === 'string') throw new Error('no address');
+  const url = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${address.port}`,
+    url,
     requests,
     request: (index) =>
       requests[index] ? Promise.resolve(requests[index]) : new Promise((resolve) => waiters.push({ index, resolve })),

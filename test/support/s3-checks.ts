@@ -1,12 +1,14 @@
 /**
- * What S3 tests check after a put: dangling uploads, names stored, error codes; and a fault proxy
- * in front of a fresh place.
+ * What S3 tests check after a put: dangling uploads, names stored, error codes; a fault proxy
+ * in front of a fresh place; conditional stores closed after the file.
  */
 import assert from 'node:assert/strict';
+import { after } from 'node:test';
 import { inspect } from 'node:util';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import type { S3Config } from '../../src/config/types.js';
 import { LifeboatError } from '../../src/errors.js';
+import { S3ConditionalStore, type S3ConditionalStoreOptions } from '../../src/storage/s3/conditional.js';
 import { S3Store } from '../../src/storage/s3/store.js';
 import { FaultProxy } from './fault-proxy.js';
 import { getTestS3 } from './s3.js';
@@ -36,3 +38,15 @@ export const isLifeboat = (code: string | RegExp) => (err: unknown) => {
   else assert.match(err.code, code, err.message);
   return true;
 };
+
+const conditionalStores: S3ConditionalStore[] = [];
+after(() => {
+  for (const store of conditionalStores.splice(0)) store.close();
+});
+
+/** An S3ConditionalStore closed when the test file's tests have finished. */
+export function openConditionalStore(config: S3Config, options: S3ConditionalStoreOptions = {}): S3ConditionalStore {
+  const store = new S3ConditionalStore(config, options);
+  conditionalStores.push(store);
+  return store;
+}

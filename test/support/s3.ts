@@ -24,7 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { lookup as dnsLookup } from 'node:dns';
 import { Agent } from 'node:http';
 import type { LookupFunction } from 'node:net';
-import { after } from 'node:test';
+import { after, test } from 'node:test';
 import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
@@ -69,6 +69,11 @@ interface Base {
   accessKey: string;
   secretKey: string;
 }
+
+/** Whether the tests run against the local radosgw (not the user's own S3 in conformance mode). */
+export const onLocalServer = process.env.LIFEBOAT_S3_CONFORMANCE !== '1';
+/** A test that needs the local server (its fault proxy, its ETag form, its clock): skipped in conformance mode. */
+export const localTest = onLocalServer ? test : test.skip;
 
 let shared: Promise<TestS3> | undefined;
 

@@ -4,6 +4,7 @@
  * cannot be made to do this on demand. `close()` ends every connection and the listener.
  */
 import { createServer, type Socket } from 'node:net';
+import { listenOnLoopback } from './listen.js';
 
 export interface SilentServer {
   readonly url: string;
@@ -22,14 +23,9 @@ export async function startSilentServer(): Promise<SilentServer> {
     socket.on('error', () => undefined);
     socket.on('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  if (!address || typeof address === 'string') throw new Error('no address');
+  const url = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${address.port}`,
+    url,
     get connections() {
       return connections;
     },

@@ -2,7 +2,7 @@ import { fork } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { LifeboatError } from '../errors.js';
-import type { CopyOutcome, CopyProgress, CopyRequest, OutcomeOf, WorkerReply, WorkerRequest } from './protocol.js';
+import type { CopyOutcome, CopyProgress, CopyRequest, VerifyOutcome, VerifyRequest, WorkerReply } from './protocol.js';
 
 /** A failure inside the SQLite worker; `sqliteCode` is SQLite's (e.g. SQLITE_CORRUPT). */
 export class SqliteWorkerError extends LifeboatError {
@@ -37,18 +37,10 @@ const WORKER: { readonly entry: string | URL; readonly eval: boolean } = FROM_SO
     }
   : { entry: new URL('./worker.js', import.meta.url), eval: false };
 
-/**
- * Runs one request off the event loop and resolves with its outcome: the online copy in a
- * child process (copy.ts says why), every other request on a fresh worker thread.
- */
-export function runSqliteWorker<R extends WorkerRequest>(request: R): Promise<OutcomeOf<R>> {
-  if (request.op === 'copy') return runCopy(request) as Promise<OutcomeOf<R>>;
-  return runOnThread(request);
-}
-
-function runOnThread<R extends WorkerRequest>(request: R): Promise<OutcomeOf<R>> {
+/** Runs one check on a fresh worker thread and resolves with its outcome (the copy runs in a process: runCopy). */
+export function runSqliteWorker(request: VerifyRequest): Promise<VerifyOutcome> {
   const worker = new Worker(WORKER.entry, { eval: WORKER.eval, workerData: request, resourceLimits: WORKER_LIMITS });
-  return replyOf<OutcomeOf<R>>(worker, 'the SQLite worker');
+  return replyOf<VerifyOutcome>(worker, 'the SQLite worker');
 }
 
 /** The one reply of a worker thread or child process: its outcome, its error, or its early exit. */

@@ -1,15 +1,9 @@
 import { closeSync, openSync, realpathSync, statSync, unlinkSync } from 'node:fs';
+import { readFully } from '../fs/read.js';
 import Database from './driver.js';
 import { ImageChangedError, writeDatabaseImage } from './file-copy.js';
 import type { CopyOutcome, CopyProgress, CopyRequest } from './protocol.js';
-import {
-  parseWalIndexHeader,
-  readFully,
-  SHM_HEADER_BYTES,
-  scanWal,
-  type WalIndexHeader,
-  type WalPages,
-} from './wal.js';
+import { parseWalIndexHeader, SHM_HEADER_BYTES, scanWal, type WalIndexHeader, type WalPages } from './wal.js';
 
 /**
  * A consistent online copy of a live database: at file speed under a pinned snapshot
@@ -109,13 +103,15 @@ async function fileCopy(
     }
     const nPage = src.pragma('page_count', { simple: true }) as number;
     const pageSize = src.pragma('page_size', { simple: true }) as number;
+    if (index !== undefined && index.mxFrame > 0 && index.nPage !== nPage) {
+      return `the wal-index says ${index.nPage} pages, the snapshot has ${nPage}`;
+    }
     // Frames not yet checkpointed are part of the snapshot; once all are, the file holds it alone.
     let wal: { fd: number; pages: WalPages } | undefined;
     if (index !== undefined && index.mxFrame > index.nBackfill) {
       const fd = files.open(`${real}-wal`);
-      const pages = scanWal(fd, index);
+      const pages = scanWal(fd, index); // its last commit must say index.nPage pages
       if (typeof pages === 'string') return `${pages} (${real}-wal)`;
-      if (pages.nPage !== nPage) return `the WAL ends at ${pages.nPage} pages, the snapshot has ${nPage}`;
       wal = { fd, pages };
     }
     const dbFd = files.open(real);
@@ -171,12 +167,7 @@ function pinWalSnapshot(
       }
       const shm = Buffer.alloc(SHM_HEADER_BYTES);
       const index = parseWalIndexHeader(shm.subarray(0, readFully(shmFd, shm, 0)));
-      if (typeof index === 'string') return `${index} (${real}-shm)`;
-      const nPage = src.pragma('page_count', { simple: true }) as number;
-      if (index.mxFrame > 0 && index.nPage !== nPage) {
-        return `the wal-index says ${index.nPage} pages, the snapshot has ${nPage}`;
-      }
-      return index;
+      return typeof index === 'string' ? `${index} (${real}-shm)` : index;
     } finally {
       gate.exec('ROLLBACK');
     }

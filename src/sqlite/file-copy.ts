@@ -1,7 +1,8 @@
 import { fdatasync, fdatasyncSync, writeSync } from 'node:fs';
 import { setImmediate as turn } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { readFully, type WalPages } from './wal.js';
+import { readFully } from '../fs/read.js';
+import type { WalPages } from './wal.js';
 import { FRAME_HEADER_BYTES } from './wal-header.js';
 
 /**
@@ -43,13 +44,13 @@ export interface ImageSource {
 
 /**
  * Copies the snapshot's `nPage` pages into `destFd` as a rollback-journal database and makes
- * them durable (fdatasync); returns the bytes written.
+ * them durable (fdatasync).
  */
 export async function writeDatabaseImage(
   source: ImageSource,
   destFd: number,
   onWritten?: (bytes: number) => void,
-): Promise<number> {
+): Promise<void> {
   const { pageSize, nPage, wal } = source;
   const total = nPage * pageSize;
   const block = Buffer.alloc(Math.max(pageSize, BLOCK_BYTES - (BLOCK_BYTES % pageSize)));
@@ -92,7 +93,6 @@ export async function writeDatabaseImage(
   onWritten?.(total);
   await syncing;
   fdatasyncSync(destFd);
-  return total;
 }
 
 /**

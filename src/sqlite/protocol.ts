@@ -1,6 +1,6 @@
 /**
- * What the SQLite worker (worker.ts) is asked and answers. Both sides import these types, so
- * a change to a request or a reply is a compile error on the side that was not updated.
+ * What the SQLite worker (worker.ts) and the copy process (copy-process.ts) are asked and answer. Both sides
+ * import these types, so a change to a request or a reply is a compile error on the side not updated.
  */
 
 /**
@@ -68,11 +68,6 @@ export interface VerifyOutcome {
   readonly pageCount?: number;
   readonly ms: number;
 }
-
-export type WorkerRequest = CopyRequest | VerifyRequest;
-
-/** The outcome type of each request. */
-export type OutcomeOf<R extends WorkerRequest> = R extends CopyRequest ? CopyOutcome : VerifyOutcome;
 
 export type WorkerReply<T> =
   | { readonly ok: true; readonly value: T }

@@ -1,5 +1,5 @@
-import { readSync } from 'node:fs';
 import { endianness } from 'node:os';
+import { readFully } from '../fs/read.js';
 import { FRAME_HEADER_BYTES, isPageSize, readWalHeader, WAL_HEADER_BYTES } from './wal-header.js';
 
 /**
@@ -141,15 +141,4 @@ export function scanWal(fd: number, index: WalIndexHeader): WalPages | string {
     }
   }
   return { offsets, pageSize: index.pageSize, nPage, salts: index.salts };
-}
-
-/** Reads into all of `buf` from `position` unless the file ends first; returns the bytes read. */
-export function readFully(fd: number, buf: Uint8Array, position: number): number {
-  let done = 0;
-  while (done < buf.byteLength) {
-    const n = readSync(fd, buf, done, buf.byteLength - done, position + done);
-    if (n === 0) break;
-    done += n;
-  }
-  return done;
 }

@@ -2,8 +2,9 @@
 // here, on a worker thread with its own connection, so the host application's event loop and
 // its own connection are never blocked by a backup. The online copy runs in a child process
 // instead (copy.ts says why).
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, statSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
+import { readFully } from '../fs/read.js';
 import Database from './driver.js';
 import type { CheckMode, TableInfo, VerifyOutcome, VerifyRequest } from './protocol.js';
 import { replyOf } from './reply.js';
@@ -22,8 +23,7 @@ function readHeader(path: string): Buffer {
   const fd = openSync(path, 'r');
   try {
     const buf = Buffer.alloc(100);
-    const n = readSync(fd, buf, 0, 100, 0);
-    return buf.subarray(0, n);
+    return buf.subarray(0, readFully(fd, buf, 0));
   } finally {
     closeSync(fd);
   }

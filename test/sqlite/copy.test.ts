@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { runSqliteWorker } from '../../src/sqlite/client.js';
+import { runCopy } from '../../src/sqlite/client.js';
 import Database from '../../src/sqlite/driver.js';
 import type { CopyOutcome } from '../../src/sqlite/protocol.js';
 import { tempDir } from '../support/tmp.js';
@@ -29,7 +29,7 @@ function liveWalDb(path: string, pageSize = 4096): Connection {
 }
 
 function copy(source: string, dest: string, writerWaitMs?: number): Promise<CopyOutcome> {
-  return runSqliteWorker({ op: 'copy', source, dest, ...(writerWaitMs === undefined ? {} : { writerWaitMs }) });
+  return runCopy({ op: 'copy', source, dest, ...(writerWaitMs === undefined ? {} : { writerWaitMs }) });
 }
 
 /** A database file with the header fields a standalone copy sets: rollback-journal versions, a trusted size. */

@@ -1,6 +1,7 @@
 import { LifeboatError } from '../errors.js';
 import { isPageSize } from '../sqlite/wal-header.js';
 import { baseName, parseBaseName } from './names.js';
+import { headerWithPrefix, readPrefix, readSafeU64 } from './prefix.js';
 import { HASH_BYTES } from './rolling.js';
 
 /**
@@ -23,7 +24,6 @@ import { HASH_BYTES } from './rolling.js';
 export const BASE_MAGIC = 'LBB1';
 export const BASE_VERSION = 1;
 export const BASE_HEADER_BYTES = 120;
-const FLAG_COMPRESSED = 1;
 const ZERO_DIGEST = Buffer.alloc(32);
 
 export interface BaseHeader {
@@ -50,12 +50,7 @@ export function encodeBaseHeader(h: BaseHeader): Buffer {
   const problem = headerProblem(h);
   if (problem) throw new RangeError(`cannot encode base header: ${problem}`);
   baseName(h.dbId, h.genId, h.txid, h.observedMs); // throws on ids, txid or ms a name cannot carry
-  const b = Buffer.alloc(BASE_HEADER_BYTES);
-  b.write(BASE_MAGIC, 0, 'latin1');
-  b.writeUInt16BE(BASE_VERSION, 4);
-  b.writeUInt16BE(h.compressed ? FLAG_COMPRESSED : 0, 6);
-  b.write(h.dbId, 8, 'hex');
-  b.write(h.genId, 24, 'hex');
+  const b = headerWithPrefix(BASE_HEADER_BYTES, BASE_MAGIC, BASE_VERSION, h);
   b.writeBigUInt64BE(BigInt(h.txid), 40);
   b.writeBigUInt64BE(BigInt(h.observedMs), 48);
   b.writeUInt32BE(h.pageSize, 56);
@@ -85,21 +80,10 @@ export function decodeBaseHeader(plain: Buffer, expected: BaseExpectation): Base
     });
   };
   if (plain.length < BASE_HEADER_BYTES) malformed(`${plain.length} bytes is shorter than its header`);
-  const magic = plain.toString('latin1', 0, 4);
-  if (magic !== BASE_MAGIC) malformed(`it starts with ${JSON.stringify(magic)}, not "${BASE_MAGIC}"`);
-  const version = plain.readUInt16BE(4);
-  if (version !== BASE_VERSION) malformed(`format version ${version} (this Lifeboat reads version ${BASE_VERSION})`);
-  const flags = plain.readUInt16BE(6);
-  if ((flags & ~FLAG_COMPRESSED) !== 0) malformed(`unknown flags 0x${flags.toString(16)}`);
-  const u64 = (at: number, field: string): number => {
-    const v = plain.readBigUInt64BE(at);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) malformed(`${field} ${v} is above 2^53 - 1`);
-    return Number(v);
-  };
+  const prefix = readPrefix(plain, BASE_MAGIC, BASE_VERSION, malformed);
+  const u64 = (at: number, field: string): number => readSafeU64(plain, at, field, malformed);
   const h: BaseHeader = {
-    compressed: (flags & FLAG_COMPRESSED) !== 0,
-    dbId: plain.toString('hex', 8, 24),
-    genId: plain.toString('hex', 24, 40),
+    ...prefix,
     txid: u64(40, 'txid'),
     observedMs: u64(48, 'observedMs'),
     pageSize: plain.readUInt32BE(56),

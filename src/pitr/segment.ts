@@ -14,6 +14,7 @@ import {
   type WalHeaderFields,
 } from '../sqlite/wal-header.js';
 import { parseSegmentName, type SegmentName, segmentName } from './names.js';
+import { headerWithPrefix, type ObjectPrefix, readPrefix, readSafeU64 } from './prefix.js';
 import { HASH_BYTES } from './rolling.js';
 import { openObject, sealObject } from './sealed.js';
 
@@ -52,7 +53,6 @@ export const SEGMENT_HEADER_BYTES = 196;
 export const DIGEST_BYTES = 32;
 /** Refused above this many bytes of (uncompressed) records: 4 × the default segment_max. */
 export const SEGMENT_RECORDS_MAX = 64 * 1024 * 1024;
-const FLAG_COMPRESSED = 1;
 const TX_LATE = 1;
 const TX_CONTINUES = 2;
 const TX = 1;
@@ -247,17 +247,11 @@ export async function decodeSegmentPlaintext(plaintext: Buffer, expected: Segmen
   };
   if (plaintext.length < SEGMENT_HEADER_BYTES + DIGEST_BYTES)
     fail(`${plaintext.length} bytes is shorter than a header and a trailer`);
-  const magic = plaintext.toString('latin1', 0, 4);
-  if (magic !== SEGMENT_MAGIC) fail(`it starts with ${JSON.stringify(magic)}, not "${SEGMENT_MAGIC}"`);
-  const version = plaintext.readUInt16BE(4);
-  if (version !== SEGMENT_VERSION)
-    fail(`format version ${version} (this Lifeboat reads version ${SEGMENT_VERSION}; a newer one wrote it?)`);
-  const flags = plaintext.readUInt16BE(6);
-  if ((flags & ~FLAG_COMPRESSED) !== 0) fail(`unknown flags 0x${flags.toString(16)}`);
+  const prefix = readPrefix(plaintext, SEGMENT_MAGIC, SEGMENT_VERSION, fail, '; a newer one wrote it?');
   const end = plaintext.length - DIGEST_BYTES;
   const digest = createHash('sha256').update(plaintext.subarray(0, end)).digest();
   if (!digest.equals(plaintext.subarray(end))) fail('the trailer digest is not the SHA-256 of the segment');
-  const header = readHeader(plaintext, (flags & FLAG_COMPRESSED) !== 0, fail);
+  const header = readHeader(plaintext, prefix, fail);
 
   const named = plannedName(expected);
   const plan = [
@@ -469,12 +463,7 @@ function isMs(n: number): boolean {
 }
 
 function writeHeader(h: SegmentHeader): Buffer {
-  const b = Buffer.alloc(SEGMENT_HEADER_BYTES);
-  b.write(SEGMENT_MAGIC, 0, 'latin1');
-  b.writeUInt16BE(SEGMENT_VERSION, 4);
-  b.writeUInt16BE(h.compressed ? FLAG_COMPRESSED : 0, 6);
-  b.write(h.dbId, 8, 'hex');
-  b.write(h.genId, 24, 'hex');
+  const b = headerWithPrefix(SEGMENT_HEADER_BYTES, SEGMENT_MAGIC, SEGMENT_VERSION, h);
   b.writeBigUInt64BE(BigInt(h.seq), 40);
   b.writeBigUInt64BE(BigInt(h.firstTxid), 48);
   b.writeBigUInt64BE(BigInt(h.lastTxid), 56);
@@ -492,17 +481,11 @@ function writeHeader(h: SegmentHeader): Buffer {
   return b;
 }
 
-function readHeader(b: Buffer, compressed: boolean, fail: (problem: string) => never): SegmentHeader {
-  const u64 = (at: number, field: string): number => {
-    const v = b.readBigUInt64BE(at);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) fail(`${field} ${v} is above 2^53 - 1`);
-    return Number(v);
-  };
+function readHeader(b: Buffer, prefix: ObjectPrefix, fail: (problem: string) => never): SegmentHeader {
+  const u64 = (at: number, field: string): number => readSafeU64(b, at, field, fail);
   return {
-    dbId: b.toString('hex', 8, 24),
-    genId: b.toString('hex', 24, 40),
+    ...prefix,
     seq: u64(40, 'seq'),
-    compressed,
     firstTxid: u64(48, 'firstTxid'),
     lastTxid: u64(56, 'lastTxid'),
     firstObservedMs: u64(64, 'firstObservedMs'),

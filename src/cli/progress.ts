@@ -1,5 +1,6 @@
+import { formatSize } from '../fs/space.js';
 import type { Logger } from '../log.js';
-import { cliLogger, formatBytes } from './context.js';
+import { cliLogger } from './context.js';
 
 /**
  * One line of progress for long work (encrypt, decrypt, backup, restore), drawn only when
@@ -86,7 +87,7 @@ function loggedProgress(options: ProgressOptions, logger: Logger): Progress {
         const t = now();
         if (t - lastAt < UNKNOWN_TOTAL_INTERVAL_MS) return;
         lastAt = t;
-        logger.info({ stage, bytes }, `${stage}: ${formatBytes(bytes)} so far`);
+        logger.info({ stage, bytes }, `${stage}: ${formatSize(bytes)} so far`);
         return;
       }
       const step = Math.min(10, Math.floor((bytes / total) * 10));
@@ -95,7 +96,7 @@ function loggedProgress(options: ProgressOptions, logger: Logger): Progress {
       const percent = step * 10;
       logger.info(
         { stage, bytes, total, percent },
-        `${stage}: ${percent}% (${formatBytes(bytes)} of ${formatBytes(total)})`,
+        `${stage}: ${percent}% (${formatSize(bytes)} of ${formatSize(total)})`,
       );
     },
     done() {

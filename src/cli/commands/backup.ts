@@ -2,9 +2,10 @@ import { basename } from 'node:path';
 import { type Command, Option } from 'commander';
 import { type BackupReport, type BackupStage, RemotePushError, runBackup } from '../../backup/job.js';
 import { LifeboatError } from '../../errors.js';
+import { formatSize } from '../../fs/space.js';
 import { Heartbeat } from '../../server/heartbeat.js';
 import { packageVersion } from '../../version.js';
-import { type ConfigFlag, formatBytes, formatDuration, withConfigOption, withParts } from '../context.js';
+import { type ConfigFlag, formatDuration, withConfigOption, withParts } from '../context.js';
 import { withInterrupt } from '../interrupt.js';
 import { createProgress } from '../progress.js';
 import { action } from '../run.js';
@@ -61,7 +62,7 @@ export function registerBackup(program: Command): void {
                 process.stdout.write(`${JSON.stringify({ ...kept, pushFailure: failure }, null, 2)}\n`);
               } else
                 process.stdout.write(
-                  `backup   ${kept.name}\npath     ${kept.path}\nsize     ${formatBytes(kept.bytes)}\n` +
+                  `backup   ${kept.name}\npath     ${kept.path}\nsize     ${formatSize(kept.bytes)}\n` +
                     'remote   not pushed (see below); the local backup is kept\n',
                 );
             }
@@ -85,7 +86,7 @@ export function registerBackup(program: Command): void {
           const lines = [
             `backup   ${report.name}`,
             `path     ${report.path}`,
-            `size     ${formatBytes(report.bytes)}`,
+            `size     ${formatSize(report.bytes)}`,
             `duration ${formatDuration(report.durationMs)} (snapshot ${formatDuration(report.snapshotMs)})`,
           ];
           if (report.remote) {

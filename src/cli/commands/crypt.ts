@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import type { FileCryptOptions, FileCryptResult } from '../../crypto/file.js';
 import type { KeySet } from '../../crypto/keys.js';
 import { ConfigError } from '../../errors.js';
-import { type ConfigFlag, configFromCli, formatBytes, formatDuration, withConfigOption } from '../context.js';
+import { formatSize } from '../../fs/space.js';
+import { type ConfigFlag, configFromCli, formatDuration, withConfigOption } from '../context.js';
 import { createProgress, type Progress } from '../progress.js';
 
 /** What `encrypt` and `decrypt` share: the flags, the key set, progress, Ctrl-C, the summary. */
@@ -74,7 +75,7 @@ export async function runCrypt(
     progress?.done();
     const mbps = result.inputBytes / 1e6 / Math.max(result.ms / 1000, 1e-6);
     process.stdout.write(
-      `${verb} ${input} (${formatBytes(result.inputBytes)}) -> ${output} (${formatBytes(result.outputBytes)}) ` +
+      `${verb} ${input} (${formatSize(result.inputBytes)}) -> ${output} (${formatSize(result.outputBytes)}) ` +
         `in ${formatDuration(result.ms)}, ${mbps.toFixed(1)} MB/s, key id ${result.keyId}\n`,
     );
   } finally {

@@ -2,8 +2,9 @@ import type { Command } from 'commander';
 import { sortBackupsNewestFirst } from '../../backup/naming.js';
 import { decodeHeader } from '../../crypto/format.js';
 import { ConfigError, describeError } from '../../errors.js';
+import { formatSize } from '../../fs/space.js';
 import type { BackupStore, StoredObject } from '../../storage/store.js';
-import { type ConfigFlag, formatAge, formatBytes, withConfigOption, withParts } from '../context.js';
+import { type ConfigFlag, formatAge, withConfigOption, withParts } from '../context.js';
 import { action } from '../run.js';
 
 interface ListFlags extends ConfigFlag {
@@ -165,7 +166,7 @@ export function formatList(output: ListOutput, now: Date): string {
       r.where,
       r.name,
       r.takenAt.replace('.000Z', 'Z'),
-      formatBytes(r.bytes),
+      formatSize(r.bytes),
       formatAge(new Date(r.takenAt), now),
       ...(withKeys ? [keyCell(r, output.keysRead)] : []),
     ]),

@@ -4,9 +4,10 @@ import type { Command } from 'commander';
 import { LifeboatError } from '../../errors.js';
 import { ensureDir } from '../../fs/durable.js';
 import { acquireLock, lockOwner } from '../../fs/lock.js';
+import { formatSize } from '../../fs/space.js';
 import { type RestoreReport, recoverThenRestore } from '../../restore/restore.js';
 import { parseRestoreSource } from '../../restore/source.js';
-import { type ConfigFlag, formatBytes, formatDuration, withConfigOption, withParts } from '../context.js';
+import { type ConfigFlag, formatDuration, withConfigOption, withParts } from '../context.js';
 import { withInterrupt } from '../interrupt.js';
 import { createProgress } from '../progress.js';
 import { action } from '../run.js';
@@ -103,7 +104,7 @@ export function registerRestore(program: Command): void {
             const lines = [
               `restored ${report.origin}`,
               `into     ${dbFile}`,
-              `size     ${formatBytes(report.bytes)}, ${report.tables.length} tables, sha256 ${report.sha256}`,
+              `size     ${formatSize(report.bytes)}, ${report.tables.length} tables, sha256 ${report.sha256}`,
               `took     ${formatDuration(report.durationMs)}`,
               report.movedAside.length
                 ? `previous database kept at ${report.movedAside[0]}`

@@ -1,12 +1,13 @@
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { formatSize } from '../../fs/space.js';
 import { drillWarnings, openDrillFolder, previousBackup } from '../../restore/drill.js';
 import { materialise, resolveSource } from '../../restore/fetch.js';
 import { parseRestoreSource } from '../../restore/source.js';
 import { validateBackup } from '../../restore/validate.js';
 import type { TableInfo } from '../../sqlite/protocol.js';
-import { type ConfigFlag, formatBytes, formatDuration, withConfigOption, withParts } from '../context.js';
+import { type ConfigFlag, formatDuration, withConfigOption, withParts } from '../context.js';
 import { withInterrupt } from '../interrupt.js';
 import { createProgress, type Progress } from '../progress.js';
 import { action } from '../run.js';
@@ -100,7 +101,7 @@ export function registerVerify(program: Command): void {
                 const lines = [
                   `backup     ${got.origin}`,
                   `integrity  ${result.ok ? 'ok' : `FAILED: ${result.problems.join('; ')}`}`,
-                  `size       ${formatBytes(got.bytes)}`,
+                  `size       ${formatSize(got.bytes)}`,
                   `sha256     ${got.sha256}`,
                   `took       ${formatDuration(ms)}`,
                   ...warnings.map((w) => `warning    ${w}`),

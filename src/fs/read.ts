@@ -1,4 +1,6 @@
 import { readSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { isMissing } from './errno.js';
 
 /** Reads into all of `buf` from `position` unless the file ends first; returns the bytes read. */
 export function readFully(fd: number, buf: Uint8Array, position: number): number {
@@ -9,4 +11,14 @@ export function readFully(fd: number, buf: Uint8Array, position: number): number
     done += n;
   }
   return done;
+}
+
+/** The file's text, or undefined when it does not exist; any other failure is thrown. */
+export async function readTextIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw err;
+  }
 }

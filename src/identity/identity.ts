@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { buffer } from 'node:stream/consumers';
 import { LifeboatError } from '../errors.js';
 import { writeFileAtomic } from '../fs/durable.js';
-import { isMissing } from '../fs/errno.js';
+import { readTextIfExists } from '../fs/read.js';
 import type { BackupStore } from '../storage/store.js';
 
 /**
@@ -51,13 +51,8 @@ export const idFileOf = (dbFile: string) => `${dbFile}.lifeboat-id`;
 
 /** The id kept beside the database, or undefined when there is none. */
 export async function readDatabaseId(dbFile: string): Promise<string | undefined> {
-  let text: string;
-  try {
-    text = await readFile(idFileOf(dbFile), 'utf8');
-  } catch (err) {
-    if (isMissing(err)) return undefined;
-    throw err;
-  }
+  const text = await readTextIfExists(idFileOf(dbFile));
+  if (text === undefined) return undefined;
   try {
     const id = (JSON.parse(text) as { id?: unknown }).id;
     if (typeof id === 'string' && id.length > 0) return id;

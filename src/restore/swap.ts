@@ -5,6 +5,7 @@ import { LifeboatError } from '../errors.js';
 import { fsyncDir, linkNoClobber, removeStaleTemps, TEMP_PREFIX, writeFileAtomic } from '../fs/durable.js';
 import { isMissing } from '../fs/errno.js';
 import { openersOf } from '../fs/openers.js';
+import { readTextIfExists } from '../fs/read.js';
 import Database from '../sqlite/driver.js';
 import type { StepHook } from './steps.js';
 
@@ -302,13 +303,8 @@ function parseIntent(text: string, dbFile: string): Intent | undefined {
 
 /** The intent of an interrupted restore, if one is pending; RESTORE_BROKEN when it is unreadable. */
 export async function readIntent(dbFile: string): Promise<Intent | undefined> {
-  let text: string;
-  try {
-    text = await readFile(intentPath(dbFile), 'utf8');
-  } catch (err) {
-    if (isMissing(err)) return undefined;
-    throw err;
-  }
+  const text = await readTextIfExists(intentPath(dbFile));
+  if (text === undefined) return undefined;
   // The intent is written to a temp name and renamed, so a torn one cannot come from a crash.
   const intent = parseIntent(text, dbFile);
   if (!intent) {

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { createReadStream, createWriteStream, type Dirent } from 'node:fs';
 import { lstat, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -72,6 +73,9 @@ export class LocalStore implements BackupStore {
     const target = this.pathOf(name);
     const path = tempPathFor(target);
     let state: 'staged' | 'committed' | 'aborted' = 'staged';
+    // Every abort() waits for the one removal: a failed copy starts it on its own, and the
+    // caller's abort() that follows must not return while the temp file is still there.
+    let removal: Promise<void> | undefined;
     return {
       path,
       commit: async () => {
@@ -82,10 +86,13 @@ export class LocalStore implements BackupStore {
         return { name, size: s.size, modified: s.mtime };
       },
       abort: async () => {
-        if (state !== 'staged') return;
+        if (state === 'committed') return;
         state = 'aborted';
-        await rm(path, { force: true });
-        await rm(`${path}-journal`, { force: true });
+        removal ??= (async () => {
+          await rm(path, { force: true });
+          await rm(`${path}-journal`, { force: true });
+        })();
+        await removal;
       },
     };
   }
@@ -104,7 +111,14 @@ export class LocalStore implements BackupStore {
         bytes += chunk.length;
         options.onProgress?.(bytes);
       });
-      await pipeline(body, createWriteStream(file.path, { flags: 'wx', mode: 0o600 }), { signal: stop.signal });
+      const out = createWriteStream(file.path, { flags: 'wx', mode: 0o600 });
+      try {
+        await pipeline(body, out, { signal: stop.signal });
+      } catch (err) {
+        // The file is opened asynchronously: an early failure must not remove it before it exists.
+        if (!out.closed) await once(out, 'close');
+        throw err;
+      }
     })().finally(() => options.signal?.removeEventListener('abort', onOuterAbort));
     // A failed copy removes its temp file at once; commit() reports the failure. A temp file
     // that cannot be removed now is removed by the next run (removeLeftovers), never a crash.

@@ -186,6 +186,26 @@ export function runStoreContract(
       });
     }
 
+    test('failing or aborted at once, before anything is written: abort leaves nothing behind', async () => {
+      // The narrow case behind a rare CI failure: the caller's abort() returned while the store's
+      // own clean-up of the failed transfer was still running, or before its temp file existed.
+      const store = await makeStore();
+      for (let round = 0; round < 20; round++) {
+        const source = patternSource(MULTIPART, round);
+        source.failAt(0, new Error('unreadable'));
+        const failing = store.stage(`failing-${round}`, source);
+        await assert.rejects(failing.commit(), /unreadable/);
+        await failing.abort();
+        const stopped = store.stage(`stopped-${round}`, patternSource(MULTIPART, round), {
+          signal: AbortSignal.abort(),
+        });
+        await assert.rejects(stopped.commit(), isCode('ABORTED'));
+        await stopped.abort();
+        assert.equal(await leftovers(store), 0, `no invisible leftovers (round ${round})`);
+      }
+      assert.deepEqual(await store.list(), []);
+    });
+
     test('a signal stops the transfer: commit rejects with ABORTED and nothing is stored', async () => {
       const store = await makeStore();
       const controller = new AbortController();

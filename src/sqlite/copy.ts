@@ -2,7 +2,7 @@ import { closeSync, openSync, realpathSync, statSync, unlinkSync } from 'node:fs
 import { readFully } from '../fs/read.js';
 import Database from './driver.js';
 import { ImageChangedError, writeDatabaseImage } from './file-copy.js';
-import type { CopyOutcome, CopyProgress, CopyRequest } from './protocol.js';
+import type { CopyOutcome, CopyProgress, CopyRequest, WalPin } from './protocol.js';
 import { parseWalIndexHeader, SHM_HEADER_BYTES, scanWal, type WalIndexHeader, type WalPages } from './wal.js';
 
 /**
@@ -48,12 +48,17 @@ export async function copyDatabase(
   let journalMode: string;
   let pages: number;
   let fallback: string | undefined;
+  let pin: WalPin | undefined;
   try {
     journalMode = String(src.pragma('journal_mode', { simple: true }));
     src.pragma(`cache_size = -${CACHE_KIB}`);
     const fast = await fileCopy(src, request, real, journalMode, files, onProgress);
-    if (typeof fast === 'number') {
-      pages = fast;
+    if (typeof fast !== 'string') {
+      pages = fast.pages;
+      if (fast.index) {
+        const { salts, mxFrame, frameChecksum } = fast.index;
+        pin = { salts: salts.toString('hex'), mxFrame, checksum: frameChecksum };
+      }
     } else {
       fallback = fast;
       // The first transfer only sets up; the second copies every page inside one read
@@ -76,11 +81,20 @@ export async function copyDatabase(
   }
   const method = fallback === undefined ? 'file' : 'backup-api';
   const bytes = statSync(dest).size;
-  return { journalMode, pages, bytes, ms: performance.now() - t0, method, ...(fallback ? { fallback } : {}) };
+  return {
+    journalMode,
+    pages,
+    bytes,
+    ms: performance.now() - t0,
+    method,
+    ...(fallback ? { fallback } : {}),
+    ...(pin ? { pin } : {}),
+  };
 }
 
 /**
- * The file-speed copy under a pinned snapshot: the pages written, or why the snapshot could
+ * The file-speed copy under a pinned snapshot: the pages written and the wal-index header of
+ * the pinned commit (WAL mode), or why the snapshot could
  * not be proven (nothing is left at `dest` then). I/O errors are thrown.
  */
 async function fileCopy(
@@ -90,7 +104,7 @@ async function fileCopy(
   journalMode: string,
   files: RawFiles,
   onProgress: ((progress: CopyProgress) => void) | undefined,
-): Promise<number | string> {
+): Promise<{ pages: number; index: WalIndexHeader | undefined } | string> {
   try {
     let index: WalIndexHeader | undefined;
     if (journalMode === 'wal') {
@@ -128,7 +142,7 @@ async function fileCopy(
     } finally {
       closeSync(destFd);
     }
-    return nPage;
+    return { pages: nPage, index };
   } finally {
     if (src.inTransaction) src.exec('ROLLBACK');
   }

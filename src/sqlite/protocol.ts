@@ -43,6 +43,15 @@ export interface CopyOutcome {
   readonly method: CopyMethod;
   /** Why the file-speed copy was not used, when it was not. */
   readonly fallback?: string;
+  /** WAL mode, file-speed copy: the commit the copy is exactly (continuous backup starts capture after it). */
+  readonly pin?: WalPin;
+}
+
+/** A commit in the WAL as the wal-index recorded it: the epoch's salts (hex), its last frame and checksum. */
+export interface WalPin {
+  readonly salts: string;
+  readonly mxFrame: number;
+  readonly checksum: readonly [number, number];
 }
 
 /** Header, check and table list of a file Lifeboat owns (a copy: the check may convert it to rollback mode). */

@@ -1,0 +1,189 @@
+import assert from 'node:assert/strict';
+import { copyFileSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { type ChainState, type PendingTransaction, sealTransactions } from '../../src/pitr/capture/segmenter.js';
+import { awaitingEpoch, epochStart, readCommitted, type WalPosition } from '../../src/pitr/capture/wal-tail.js';
+import { RollingChecksum } from '../../src/pitr/rolling.js';
+import { decodeSegment, type Segment } from '../../src/pitr/segment.js';
+import Database from '../../src/sqlite/driver.js';
+import { tempDir } from '../support/tmp.js';
+import { applyRecords, DB_ID, GEN_ID, KEY_A, keySet } from './fixtures.js';
+
+/**
+ * Capture's WAL reading and sealing against the -wal real SQLite writes: only committed
+ * transactions, one per application commit; a transaction still open (its pages spilled into
+ * the WAL) is not read until it commits; a restart is followed; and the sealed segments, applied
+ * to the database file as it was, give byte for byte the database SQLite has after a checkpoint.
+ */
+
+function liveDb(pageSize = 4096) {
+  const dir = tempDir();
+  const path = join(dir, 'app.sqlite');
+  const app = new Database(path);
+  app.pragma(`page_size = ${pageSize}`);
+  app.pragma('journal_mode = WAL');
+  app.pragma('wal_autocheckpoint = 0');
+  app.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)');
+  app.pragma('wal_checkpoint(TRUNCATE)');
+  // A reader, as capture holds one: no restart can happen behind its back.
+  const reader = new Database(path);
+  const hold = () => {
+    reader.exec('BEGIN');
+    reader.prepare('SELECT 1 FROM sqlite_schema LIMIT 1').get();
+  };
+  const release = () => reader.exec('COMMIT');
+  const insert = app.prepare('INSERT INTO t (v) VALUES (randomblob(?))');
+  return { dir, path, app, hold, release, insert };
+}
+
+/** Whether a segment's last record is a piece of a transaction that goes on in the next one. */
+function endsInside(segment: Segment): boolean {
+  const last = segment.records.at(-1);
+  return last?.type === 'tx' && last.continues;
+}
+
+function commits(fd: number, from: WalPosition) {
+  const got = readCommitted(fd, from);
+  assert.equal(got.kind, 'commits');
+  if (got.kind !== 'commits') throw new Error('unreachable');
+  return got;
+}
+
+test('one transaction per application commit; an open transaction whose pages spilled is not read', () => {
+  const db = liveDb();
+  db.hold();
+  for (let i = 0; i < 5; i++) db.insert.run(100 + i * 1000);
+  const fd = openSync(`${db.path}-wal`, 'r');
+  // The WAL's epoch began after the pin: expect its salts, as the wal-index announced them.
+  const header = readFileSync(`${db.path}-wal`).subarray(0, 32);
+  const first = readCommitted(fd, awaitingEpoch(header.subarray(16, 24)));
+  assert.equal(first.kind, 'restart');
+  const from = first.kind === 'restart' ? first.position : epochStart(header);
+  const five = commits(fd, from);
+  assert.equal(five.transactions.length, 5);
+  assert.equal(five.transactions[0]!.firstFrame, 1);
+
+  // A transaction far larger than the page cache spills frames before its commit.
+  db.app.pragma('cache_size = 10');
+  db.app.exec('BEGIN');
+  for (let i = 0; i < 200; i++) db.insert.run(3000);
+  const open = commits(fd, five.end);
+  assert.ok(readFileSync(`${db.path}-wal`).length > open.end.nextFrame * 4096, 'spilled frames are in the file');
+  assert.equal(open.transactions.length, 0, 'nothing before the commit');
+  db.app.exec('COMMIT');
+  const done = commits(fd, five.end);
+  assert.equal(done.transactions.length, 1);
+  assert.ok(done.transactions[0]!.lastFrame - done.transactions[0]!.firstFrame > 100);
+  db.release();
+});
+
+test('a salts mismatch is waited for, and a header that does not continue the epoch breaks the chain', () => {
+  const db = liveDb();
+  db.hold();
+  db.insert.run(10);
+  const fd = openSync(`${db.path}-wal`, 'r');
+  const header = readFileSync(`${db.path}-wal`).subarray(0, 32);
+  assert.deepEqual(readCommitted(fd, awaitingEpoch(Buffer.alloc(8, 7))), {
+    kind: 'commits',
+    transactions: [],
+    end: awaitingEpoch(Buffer.alloc(8, 7)),
+  });
+  const stranger = Buffer.from(header);
+  stranger.writeUInt32BE(stranger.readUInt32BE(12) + 5, 12); // another checkpoint sequence
+  const got = readCommitted(fd, { header: stranger, nextFrame: 1, s0: 0, s1: 0 });
+  assert.equal(got.kind, 'broken');
+  db.release();
+});
+
+test('segments sealed from real frames, cut small and across a WAL restart, rebuild the database exactly', async () => {
+  const db = liveDb(1024);
+  db.insert.run(50);
+  db.app.pragma('wal_checkpoint(TRUNCATE)');
+  const base = join(db.dir, 'base.sqlite');
+  copyFileSync(db.path, base);
+  const baseImage = readFileSync(base);
+  const rolling = RollingChecksum.fromDatabaseImage(baseImage, 1024);
+  const state: ChainState = {
+    dbId: DB_ID,
+    genId: GEN_ID,
+    pageSize: 1024,
+    seq: 0,
+    prevDigest: Buffer.alloc(32, 9),
+    txid: 100,
+    rolling,
+    position: awaitingEpoch(),
+    dbPages: baseImage.length / 1024,
+    lastObservedMs: 1,
+  };
+  db.hold();
+  const fd = openSync(`${db.path}-wal`, 'r');
+  let scan: WalPosition = awaitingEpoch();
+  const segments: Segment[] = [];
+  let ms = 1000;
+  const ship = async (expectTx: number) => {
+    const pending: PendingTransaction[] = [];
+    for (;;) {
+      const got = readCommitted(fd, scan);
+      if (got.kind === 'restart') {
+        scan = got.position;
+        continue;
+      }
+      assert.equal(got.kind, 'commits');
+      if (got.kind !== 'commits') return;
+      for (const tx of got.transactions) pending.push({ tx, observedMs: ms++ });
+      scan = got.end;
+      break;
+    }
+    assert.equal(pending.length, expectTx);
+    const sealed = await sealTransactions(fd, state, pending, KEY_A, 8 * 1024);
+    for (const s of sealed) {
+      const prev = segments.at(-1);
+      segments.push(
+        await decodeSegment(s.ciphertext, keySet(KEY_A), {
+          name: s.name,
+          dbId: DB_ID,
+          genId: GEN_ID,
+          seq: s.header.seq,
+          pageSize: 1024,
+          prevDigest: prev ? prev.digest : Buffer.alloc(32, 9),
+          firstTxid: prev ? prev.header.lastTxid + (endsInside(prev) ? 0 : 1) : 101,
+        }),
+      );
+    }
+  };
+  for (let i = 0; i < 6; i++) db.insert.run(300 + i * 700);
+  db.app.exec('BEGIN');
+  for (let i = 0; i < 20; i++) db.insert.run(900); // ~20 KiB of pages: split across segments
+  db.app.exec('COMMIT');
+  await ship(7);
+  // Rotate off the old snapshot, checkpoint everything, and let the next write restart the WAL.
+  db.release();
+  db.hold();
+  db.release();
+  db.app.pragma('wal_checkpoint(PASSIVE)');
+  db.hold();
+  db.app.exec('DELETE FROM t WHERE id % 3 = 0');
+  db.insert.run(4000);
+  await ship(2);
+  assert.ok(
+    segments.some((s) => s.records.some((r) => r.type === 'epoch')),
+    'the restart is in the chain as an EPOCH record',
+  );
+  assert.ok(
+    segments.some((s) => s.records.some((r) => r.type === 'cont')),
+    'the large transaction was split',
+  );
+  assert.equal(state.txid, 109);
+
+  let image: Buffer = baseImage;
+  for (const s of segments) image = applyRecords(image, s.records, 1024);
+  db.release();
+  db.app.pragma('wal_checkpoint(TRUNCATE)');
+  assert.ok(image.equals(readFileSync(db.path)), 'the applied image is the database file, byte for byte');
+  assert.ok(
+    RollingChecksum.fromDatabaseImage(image, 1024).value().equals(state.rolling.value()),
+    'capture’s rolling checksum is that of the image',
+  );
+  db.app.close();
+});

@@ -229,9 +229,11 @@ class Source implements EncryptedFileSource {
   }
 
   private async checkUnchanged(): Promise<void> {
-    const st = await this.fh.stat();
-    // A file being written grows and its modification time moves, until its copy is done.
+    // A file being written grows and its modification time moves, until its copy is done. Read
+    // before the stat: a stat begun while the copy ran may finish after it, and must not be held
+    // to the finished file's size and time.
     const finalMtimeMs = this.growing?.finalMtimeMs();
+    const st = await this.fh.stat();
     if (this.growing && finalMtimeMs === undefined) {
       if (st.size > this.fileSize) throw this.changed(`it grew past its announced ${this.fileSize} bytes`);
       return;

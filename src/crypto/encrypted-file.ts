@@ -54,6 +54,11 @@ export interface EncryptedFileOptions {
    * final size, and when a range of it is written. Reads wait for their range.
    */
   readonly growing?: { readonly size: number; written(end: number): Promise<void>; finalMtimeMs(): number | undefined };
+  /**
+   * Plaintext that comes before the file's bytes (a continuous-backup base: its header, then
+   * the database image file), so the file need not be copied to put a header in front of it.
+   */
+  readonly head?: Buffer;
 }
 
 /**
@@ -79,7 +84,8 @@ export async function openEncryptedFile(
     const st = await fh.stat();
     if (!st.isFile()) throw new LifeboatError('NOT_A_FILE', `${path} is not a file`);
     const growing = options.growing;
-    return new Source(fh, path, key, prefix, kib * 1024, growing?.size ?? st.size, st.mtimeMs, growing);
+    const head = options.head ?? Buffer.alloc(0);
+    return new Source(fh, path, key, prefix, kib * 1024, growing?.size ?? st.size, st.mtimeMs, growing, head);
   } catch (err) {
     await fh.close();
     throw err;
@@ -88,9 +94,12 @@ export async function openEncryptedFile(
 
 class Source implements EncryptedFileSource {
   readonly size: number;
+  readonly plainSize: number;
   readonly keyId: string;
   private readonly header: Buffer;
   private readonly chunks: number;
+  /** Bytes of the file itself (plainSize is the head and the file). */
+  private readonly fileSize: number;
   private closed = false;
 
   constructor(
@@ -99,14 +108,17 @@ class Source implements EncryptedFileSource {
     private readonly key: EncryptionKey,
     private readonly prefix: Buffer,
     private readonly chunkBytes: number,
-    readonly plainSize: number,
+    fileSize: number,
     private readonly mtimeMs: number,
-    private readonly growing?: EncryptedFileOptions['growing'],
+    private readonly growing: EncryptedFileOptions['growing'],
+    private readonly head: Buffer,
   ) {
     this.keyId = key.id;
+    this.fileSize = fileSize;
+    this.plainSize = head.length + fileSize;
     this.header = encodeHeader(key.id, chunkBytes / 1024, prefix);
-    this.chunks = Math.max(1, Math.ceil(plainSize / chunkBytes));
-    this.size = encryptedStreamLength(plainSize, key.id, chunkBytes / 1024);
+    this.chunks = Math.max(1, Math.ceil(this.plainSize / chunkBytes));
+    this.size = encryptedStreamLength(this.plainSize, key.id, chunkBytes / 1024);
   }
 
   open(start: number, end: number): Readable {
@@ -199,12 +211,16 @@ class Source implements EncryptedFileSource {
     return out;
   }
 
+  /** Plaintext bytes [offset, offset + buf.length): the head's, then the file's. */
   private async read(buf: Buffer, offset: number): Promise<Buffer> {
     const length = buf.length;
-    await this.growing?.written(offset + length);
     let done = 0;
+    if (offset < this.head.length) done = this.head.copy(buf, 0, offset, Math.min(this.head.length, offset + length));
+    // Byte i of buf is byte offset + i of the plaintext, so byte offset + i - head of the file.
+    const at = offset - this.head.length;
+    await this.growing?.written(at + length);
     while (done < length) {
-      const { bytesRead } = await this.fh.read(buf, done, length - done, offset + done);
+      const { bytesRead } = await this.fh.read(buf, done, length - done, at + done);
       if (bytesRead === 0) throw this.changed('it became shorter');
       done += bytesRead;
     }
@@ -213,14 +229,16 @@ class Source implements EncryptedFileSource {
   }
 
   private async checkUnchanged(): Promise<void> {
-    const st = await this.fh.stat();
-    // A file being written grows and its modification time moves, until its copy is done.
+    // A file being written grows and its modification time moves, until its copy is done. Read
+    // before the stat: a stat begun while the copy ran may finish after it, and must not be held
+    // to the finished file's size and time.
     const finalMtimeMs = this.growing?.finalMtimeMs();
+    const st = await this.fh.stat();
     if (this.growing && finalMtimeMs === undefined) {
-      if (st.size > this.plainSize) throw this.changed(`it grew past its announced ${this.plainSize} bytes`);
+      if (st.size > this.fileSize) throw this.changed(`it grew past its announced ${this.fileSize} bytes`);
       return;
     }
-    if (st.size !== this.plainSize) throw this.changed(`its size went from ${this.plainSize} to ${st.size} bytes`);
+    if (st.size !== this.fileSize) throw this.changed(`its size went from ${this.fileSize} to ${st.size} bytes`);
     if (st.mtimeMs !== (finalMtimeMs ?? this.mtimeMs)) throw this.changed('it was modified');
   }
 

@@ -1,3 +1,6 @@
+import type { Readable } from 'node:stream';
+import type { RangeSource } from './store.js';
+
 /**
  * What continuous backup needs of a bucket. The snapshot BackupStore does not fit: it lists
  * only names directly under the prefix and knows no ETags, while continuous mode lives under
@@ -51,6 +54,20 @@ export interface PitrObjectStore {
   etagForm: EtagForm;
   /** The object's bytes and ETag, or undefined when no object has the key. */
   get(key: string, options?: RequestOptions): Promise<{ readonly body: Buffer; readonly etag: Etag } | undefined>;
+  /**
+   * The object's bytes as a stream, or undefined when no object has the key: for objects too
+   * large to hold in memory (bases). The answer's headers come within the store's deadline;
+   * the body then streams as long as it moves, and its failures arrive as LifeboatErrors too.
+   */
+  getStream(key: string, options?: RequestOptions): Promise<Readable | undefined>;
+  /**
+   * Writes a large object from `source`, multipart when it is larger than one part, each part
+   * retried by opening its range again. Unconditional: S3 stores (Ceph RGW 16) ignore
+   * `If-None-Match` on CompleteMultipartUpload, so this is only for keys no other writer can
+   * produce — bases, under a key unique to their generation (P7). Nothing is left behind on
+   * failure (the multipart upload is aborted).
+   */
+  putStream(key: string, source: RangeSource, options?: RequestOptions): Promise<void>;
   /** Creates the object only if no object has the key (`If-None-Match: *`); one request, never multipart. */
   putIfAbsent(key: string, body: Buffer, options?: RequestOptions): Promise<CreateOutcome>;
   /** Replaces the object only if its ETag is still `etag` (`If-Match`, in `options.etagForm ?? etagForm`). */

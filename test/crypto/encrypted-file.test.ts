@@ -80,6 +80,33 @@ test('any range, read any number of times and concurrently, is the same slice of
   }
 });
 
+test('a head is plaintext before the file: the stream is that of head ‖ file, read in any range', async () => {
+  // Heads shorter than a chunk (a base's 120-byte header) and longer than one, over files of edge sizes.
+  for (const [headBytes, fileBytes] of [
+    [120, 0],
+    [120, CHUNK - 120],
+    [120, 5 * CHUNK + 7],
+    [CHUNK + 3, 2 * CHUNK],
+  ] as const) {
+    const head = randomBytes(headBytes);
+    const body = randomBytes(fileBytes);
+    const whole = Buffer.concat([head, body]);
+    const expected = await reference(whole);
+    const source = await openEncryptedFile(file(body), KEY, { noncePrefix: PREFIX, head });
+    try {
+      assert.equal(source.plainSize, whole.length);
+      assert.equal(source.size, expected.length);
+      assert.ok((await buffer(source.open(0, source.size))).equals(expected), `${headBytes} + ${fileBytes}`);
+      const cuts = [1, 40, 150, CHUNK, CHUNK + 200, source.size - 1].filter((c) => c < source.size);
+      for (const a of cuts)
+        for (const b of cuts)
+          if (a <= b) assert.ok((await buffer(source.open(a, b))).equals(expected.subarray(a, b)), `[${a}, ${b})`);
+    } finally {
+      await source.close();
+    }
+  }
+});
+
 test('a random nonce prefix per source: two sources of one file differ, each is stable', async () => {
   const path = file(randomBytes(3 * CHUNK));
   const a = await openEncryptedFile(path, KEY);

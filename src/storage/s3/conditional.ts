@@ -1,12 +1,13 @@
-import type { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  type GetObjectCommandOutput,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
   PutObjectCommand,
-  type S3Client,
+  S3Client,
 } from '@aws-sdk/client-s3';
 import type { S3Config } from '../../config/types.js';
 import { LifeboatError } from '../../errors.js';
@@ -19,9 +20,11 @@ import type {
   ReplaceOutcome,
   RequestOptions,
 } from '../object-store.js';
+import type { RangeSource } from '../store.js';
 import { withDeadline } from './deadline.js';
 import { classifyS3Error, errorFacts, isPreconditionFailed } from './errors.js';
-import { createS3Client, type S3StoreOptions, s3TimeoutMs } from './store.js';
+import { createS3Client, type S3StoreOptions, s3ClientConfig, s3TimeoutMs } from './store.js';
+import { SourceFailed, stageUpload, UploadStopped } from './upload.js';
 
 const MiB = 1024 * 1024;
 /** DeleteObjects takes at most this many keys per request (an S3 rule). */
@@ -40,9 +43,11 @@ export interface S3ConditionalStoreOptions extends S3StoreOptions {
 }
 
 /**
- * The bucket of continuous backup over S3: single-request PUTs with `If-None-Match: *` or
- * `If-Match`, never multipart (Ceph RGW 16 ignores `If-None-Match` on
- * CompleteMultipartUpload). Same client configuration, timeouts and error mapping as S3Store.
+ * The bucket of continuous backup over S3: conditional writes are single-request PUTs with
+ * `If-None-Match: *` or `If-Match`, never multipart (Ceph RGW 16 ignores `If-None-Match` on
+ * CompleteMultipartUpload); only putStream, which is unconditional (bases), goes multipart,
+ * through the snapshots' upload machinery (upload.ts). Same client configuration, timeouts and
+ * error mapping as S3Store.
  */
 export class S3ConditionalStore implements PitrObjectStore {
   readonly description: string;
@@ -50,6 +55,11 @@ export class S3ConditionalStore implements PitrObjectStore {
   readonly #config: S3Config;
   /** The SDK client; it carries the credentials and stays inside this class. */
   readonly #client: S3Client;
+  /** For putStream's parts: one attempt per request, upload.ts retries (the SDK cannot rewind a stream). */
+  readonly #dataClient: S3Client;
+  readonly #partSize: number;
+  readonly #queueSize: number;
+  readonly #maxAttempts: number;
   readonly #timeoutMs: number;
   readonly #now: () => number;
   readonly #pageSize: number | undefined;
@@ -66,6 +76,18 @@ export class S3ConditionalStore implements PitrObjectStore {
     this.#now = options.now ?? Date.now;
     this.#pageSize = options.listPageSize;
     this.#client = createS3Client(config, options);
+    this.#partSize = options.partSizeBytes ?? 16 * MiB;
+    this.#queueSize = options.queueSize ?? 4;
+    this.#maxAttempts = options.maxAttempts ?? 5;
+    // As S3Store's data client: without flexible checksums, which a streamed body would send
+    // as aws-chunked trailers that Ceph RGW 16 refuses (411); the SDK's warnings about
+    // non-retryable streams are upload.ts's business, so they are dropped.
+    const quiet = () => undefined;
+    this.#dataClient = new S3Client({
+      ...s3ClientConfig(config, options, 1, options.idleTimeoutMs ?? this.#timeoutMs + 1000),
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      logger: { trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet },
+    });
     // Inside the deserializer, so error answers (a 412) are seen too, and each retry's answer.
     this.#client.middlewareStack.add(
       (next) => async (args) => {
@@ -94,6 +116,67 @@ export class S3ConditionalStore implements PitrObjectStore {
     } catch (err) {
       if (isNoSuchKey(err)) return undefined;
       throw classifyS3Error(err, this.#config, `download of ${key}`);
+    }
+  }
+
+  async getStream(key: string, options: RequestOptions = {}): Promise<Readable | undefined> {
+    const Key = this.#key(key);
+    const what = `download of ${key}`;
+    // The deadline covers the answer's headers; the body then streams as long as it moves
+    // (the connection's idle timeout ends a stalled one), as S3Store.get does.
+    let res: GetObjectCommandOutput;
+    try {
+      res = await this.#deadline(options.signal, 1, (abortSignal) =>
+        this.#client.send(new GetObjectCommand({ Bucket: this.#config.bucket, Key }), { abortSignal }),
+      );
+    } catch (err) {
+      if (isNoSuchKey(err)) return undefined;
+      throw classifyS3Error(err, this.#config, what);
+    }
+    const body = res.Body;
+    if (!(body instanceof Readable))
+      throw new LifeboatError('S3_ERROR', `the ${what} from ${this.description} returned no body stream`);
+    const out = new PassThrough({ highWaterMark: 1 << 20 });
+    body.on('error', (err) => out.destroy(classifyS3Error(err, this.#config, what)));
+    // A reader that gives up early must free the connection.
+    out.on('close', () => body.destroy());
+    const stop = options.signal ? AbortSignal.any([this.#closing.signal, options.signal]) : this.#closing.signal;
+    const onStop = () =>
+      out.destroy(new LifeboatError('ABORTED', `S3 ${what} was interrupted`, { cause: options.signal?.reason }));
+    if (stop.aborted) onStop();
+    else stop.addEventListener('abort', onStop, { once: true });
+    out.on('close', () => stop.removeEventListener('abort', onStop));
+    body.pipe(out);
+    return out;
+  }
+
+  async putStream(key: string, source: RangeSource, options: RequestOptions = {}): Promise<void> {
+    const Key = this.#key(key);
+    const what = `upload of ${key}`;
+    const upload = stageUpload({
+      dataClient: this.#dataClient,
+      controlClient: this.#client,
+      bucket: this.#config.bucket,
+      key: Key,
+      source,
+      partSize: this.#partSize,
+      queueSize: this.#queueSize,
+      maxAttempts: this.#maxAttempts,
+      control: (_step, call, scale) => this.#deadline(undefined, scale ?? 1, call),
+      stallMs: this.#timeoutMs,
+      signal: options.signal,
+    });
+    try {
+      await upload.commit();
+    } catch (err) {
+      await upload.abort();
+      if (err instanceof SourceFailed) throw err.reason;
+      if (err instanceof UploadStopped) {
+        throw new LifeboatError('ABORTED', `${what} to ${this.description} was interrupted; nothing was stored`, {
+          cause: err.reason,
+        });
+      }
+      throw classifyS3Error(err, this.#config, what);
     }
   }
 
@@ -218,6 +301,7 @@ export class S3ConditionalStore implements PitrObjectStore {
   close(): void {
     this.#closing.abort();
     this.#client.destroy();
+    this.#dataClient.destroy();
   }
 
   /** The object key of a key relative to the prefix; refuses keys that would not list back as themselves. */

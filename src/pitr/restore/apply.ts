@@ -1,0 +1,361 @@
+import { type FileHandle, open, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { KeyLookup } from '../../crypto/stream.js';
+import { LifeboatError } from '../../errors.js';
+import { fsyncDir, linkNoClobber, tempPathFor } from '../../fs/durable.js';
+import { errnoOf } from '../../fs/errno.js';
+import { walChecksum } from '../../sqlite/wal.js';
+import { continuesEpoch, FRAME_HEADER_BYTES, readWalHeader, type WalHeaderFields } from '../../sqlite/wal-header.js';
+import type { PitrObjectStore, RequestOptions } from '../../storage/object-store.js';
+import { missing, type ReadBase, readBase } from '../base-object.js';
+import { dbPrefix } from '../names.js';
+import type { RollingChecksum } from '../rolling.js';
+import { decodeSegment, type Segment, type TxRecord } from '../segment.js';
+import { describe, iso, type PitrTarget, type PlannedSegment, planRestore, type RestorePlan } from './plan.js';
+
+/**
+ * Point-in-time restore (spec §3.10 steps 3–4): the plan's base into a temp file, then its
+ * segments in order, each opened with every check of the segment codec against the plan
+ * (name, ids, seq, page size, prevDigest chain, firstTxid, split transactions), and across
+ * segments SQLite's own chain: each segment's WAL header, start frame and running checksum
+ * (s0, s1) must be where the previous one left off, every frame's salts and running checksum
+ * are recomputed (F3), and an EPOCH must be a proper restart with a valid header checksum.
+ * Each transaction's pages are written at (pgno − 1) × pageSize and the file cut to its
+ * dbPages at its commit, after which the recomputed rolling checksum must equal the commit's
+ * rollingAfter (PITR_CHECKSUM_MISMATCH otherwise). The restore stops after the target; the
+ * file is fsynced and only then linked to the target path, never over an existing file: on
+ * any failure nothing is at the target path and the temp file is gone.
+ *
+ * Time targets: the last transaction observed at or before the time. A transaction captured
+ * late (after downtime) was committed at some unknown moment before its observedMs, so a
+ * time just before a late one is refused (PITR_TARGET_UNRESTORABLE): such transactions are
+ * reached exactly by txid only.
+ */
+
+export interface RestorePitrOptions extends RequestOptions {
+  readonly store: PitrObjectStore;
+  readonly keys: KeyLookup;
+  readonly dbId: string;
+  readonly target: PitrTarget;
+  /** Where the restored database goes; must not exist. The temp file is made beside it. */
+  readonly path: string;
+  /** Segments fetched ahead of the one applied (default 2). */
+  readonly prefetch?: number;
+}
+
+export interface PitrRestoreResult {
+  readonly path: string;
+  readonly genId: string;
+  /** The transaction restored, and when capture observed it. */
+  readonly txid: number;
+  readonly observedMs: number;
+  /** The newest transaction the bucket names for this database (restorable or not): what was not restored. */
+  readonly newestTxid: number;
+  readonly newestMs: number;
+  readonly base: string;
+  readonly segments: number;
+}
+
+/** Lists, plans and restores: the whole of a point-in-time restore short of the validation and swap. */
+export async function restorePitr(options: RestorePitrOptions): Promise<PitrRestoreResult> {
+  const listing = await options.store.list(dbPrefix(options.dbId), options);
+  const plan = planRestore(options.dbId, listing, options.target);
+  return applyPlan(plan, options);
+}
+
+export async function applyPlan(plan: RestorePlan, options: RestorePitrOptions): Promise<PitrRestoreResult> {
+  const temp = tempPathFor(options.path);
+  try {
+    const base = await readBase(options.store, options.keys, { ...plan.base, dbId: plan.dbId }, temp, options);
+    const fh = await open(temp, 'r+');
+    let reached: { txid: number; observedMs: number; segments: number };
+    try {
+      reached = await applySegments(plan, options, fh, base);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    try {
+      await linkNoClobber(temp, options.path);
+    } catch (err) {
+      if (errnoOf(err) !== 'EEXIST') throw err;
+      throw new LifeboatError('OUTPUT_EXISTS', `${options.path} already exists; the restore does not write over it`, {
+        hint: 'restore to a new path; the existing file was left as it was',
+      });
+    }
+    await unlink(temp).catch(() => undefined);
+    await fsyncDir(dirname(options.path));
+    return {
+      path: options.path,
+      genId: plan.genId,
+      txid: reached.txid,
+      observedMs: reached.observedMs,
+      newestTxid: plan.newest.txid,
+      newestMs: plan.newest.ms,
+      base: plan.base.name,
+      segments: reached.segments,
+    };
+  } catch (err) {
+    await unlink(temp).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Where SQLite's WAL chain stands: the epoch in force, frames of it applied, running checksum. */
+interface WalState {
+  header: Buffer;
+  fields: WalHeaderFields;
+  bigEndian: boolean;
+  frame: number;
+  s0: number;
+  s1: number;
+}
+
+async function applySegments(
+  plan: RestorePlan,
+  options: RestorePitrOptions,
+  fh: FileHandle,
+  base: ReadBase,
+): Promise<{ txid: number; observedMs: number; segments: number }> {
+  const { target } = plan;
+  const h = base.header;
+  const pageSize = h.pageSize;
+  const rolling = base.rolling;
+  let done = { txid: h.txid, observedMs: h.observedMs };
+  const reachedTarget = () => target.kind === 'txid' && done.txid === target.txid;
+  if (reachedTarget() || plan.segments.length === 0) return { ...done, segments: 0 };
+
+  const first = plan.segments[0]!;
+  if (h.afterSeq !== first.seq - 1) {
+    if (h.afterSeq < first.seq - 1) {
+      const gap = first.seq - 1 === h.afterSeq + 1 ? `${h.afterSeq + 1}` : `${h.afterSeq + 1}…${first.seq - 1}`;
+      throw new LifeboatError(
+        'PITR_CHAIN_GAP',
+        `base ${plan.base.name} is followed by segment seq ${h.afterSeq + 1}, which is missing (seq ${gap} ` +
+          `not in the bucket; the next listed is ${first.name}). ${describe(plan.dbId, plan.ranges)}`,
+        { hint: 'restore from another base or to another point; check the bucket for deleted objects' },
+      );
+    }
+    throw new LifeboatError(
+      'PITR_OBJECT_MISMATCH',
+      `base ${plan.base.name} says it follows segment seq ${h.afterSeq}, but segment ${first.name} holds ` +
+        'transactions after its txid: the base was taken elsewhere in the chain',
+      { hint: 'restore from another base, and check the bucket for copied or renamed objects' },
+    );
+  }
+
+  // Segments fetched ahead, in order; a fetch that fails is reported when its turn comes.
+  const queue = [...plan.segments];
+  let more = [...plan.more];
+  const inFlight: Array<{ seg: PlannedSegment; body: Promise<Buffer> }> = [];
+  const ahead = Math.max(0, options.prefetch ?? 2);
+  const fill = () => {
+    while (queue.length > 0 && inFlight.length <= ahead) {
+      const seg = queue.shift()!;
+      const body = options.store.get(seg.name, options).then((got) => {
+        if (!got) throw missing(`segment ${seg.name}`);
+        return got.body;
+      });
+      body.catch(() => undefined);
+      inFlight.push({ seg, body });
+    }
+  };
+
+  let prevDigest = h.afterSeq === 0 ? base.digest : h.chainDigest;
+  let firstTxid = h.txid + 1;
+  let continuing = false;
+  let wal: WalState | undefined;
+  let applied = 0;
+  // The checksum after the last commit: a segment's rollingBefore, also when it goes on with a split transaction.
+  let committed = rolling.value();
+  fill();
+  while (inFlight.length > 0) {
+    const { seg, body } = inFlight.shift()!;
+    fill();
+    const segment = await decodeSegment(await body, options.keys, {
+      name: seg.name,
+      dbId: plan.dbId,
+      genId: plan.genId,
+      seq: seg.seq,
+      pageSize,
+      prevDigest,
+      firstTxid,
+      continuing,
+    });
+    applied++;
+    wal = continueWal(wal, segment, seg.name);
+    if (!segment.header.rollingBefore.equals(committed)) {
+      throw mismatch(seg.name, 'its rollingBefore is not the checksum of the database the segments before it built');
+    }
+    let stop = false;
+    let resumed = false;
+    for (const record of segment.records) {
+      if (record.type === 'cont') {
+        resumed = true;
+        continue;
+      }
+      if (record.type === 'epoch') {
+        wal = nextEpoch(wal, record.walHeader, seg.name);
+        continue;
+      }
+      // A piece that continues a transaction was decided on in the segment where it began.
+      if (!resumed && target.kind === 'time' && record.observedMs > target.ms) {
+        // Capture saw the database up to `done` at done.observedMs, so that instant is exact.
+        if (record.late && target.ms > done.observedMs) throw lateRefusal(plan, target.ms, done, record);
+        stop = true;
+        break;
+      }
+      resumed = false;
+      // A piece whose rest is not in the bucket (yet) is never written: the file would hold
+      // pages of a transaction that did not commit. It is a segment's last record.
+      if (record.continues && inFlight.length === 0 && queue.length === 0 && more.length === 0) break;
+      await applyFrames(fh, record, wal, pageSize, rolling, seg.name);
+      if (record.continues) continue;
+      await fh.truncate(record.dbPages * pageSize);
+      rolling.truncate(record.dbPages);
+      if (!rolling.value().equals(record.rollingAfter)) {
+        throw new LifeboatError(
+          'PITR_CHECKSUM_MISMATCH',
+          `after transaction ${record.txid} (segment ${seg.name}) the rebuilt database's rolling checksum ` +
+            `${rolling.value().toString('hex')} is not the ${record.rollingAfter.toString('hex')} its writer recorded`,
+          {
+            hint:
+              `the segments authenticated, so this is a capture or restore bug: report it; restore to txid ` +
+              `${done.txid} or earlier`,
+          },
+        );
+      }
+      done = { txid: record.txid, observedMs: record.observedMs };
+      committed = record.rollingAfter;
+      if (reachedTarget()) {
+        stop = true;
+        break;
+      }
+    }
+    if (stop) return { ...done, segments: applied };
+    prevDigest = segment.digest;
+    const last = segment.records[segment.records.length - 1];
+    continuing = last?.type === 'tx' && last.continues;
+    firstTxid = continuing ? segment.header.lastTxid : segment.header.lastTxid + 1;
+    // The target transaction goes on in a segment the plan did not think it needed.
+    if (queue.length === 0 && inFlight.length === 0 && continuing && target.kind !== 'latest' && more.length > 0) {
+      queue.push(more[0]!);
+      more = more.slice(1);
+      fill();
+    }
+  }
+  if (target.kind === 'txid' && done.txid !== target.txid) {
+    throw new LifeboatError(
+      'PITR_TARGET_UNRESTORABLE',
+      `txid ${target.txid} is not complete in the bucket: the chain of generation ${plan.genId} ends inside it ` +
+        `(the last complete transaction is txid ${done.txid}). ${describe(plan.dbId, plan.ranges)}`,
+      { hint: `restore to txid ${done.txid}, or wait for the writer to ship the rest and try again` },
+    );
+  }
+  return { ...done, segments: applied };
+}
+
+/** The WAL state a segment starts from: its own header's when it is the first, else checked against the previous. */
+function continueWal(wal: WalState | undefined, segment: Segment, name: string): WalState {
+  const h = segment.header;
+  if (!wal) {
+    const state = epochState(h.walHeader, name);
+    if (h.startFrame === 1 && (h.s0 !== state.s0 || h.s1 !== state.s1))
+      throw malformed(name, 'it starts at frame 1, but its s0/s1 are not the WAL header checksum');
+    return { ...state, frame: h.startFrame - 1, s0: h.s0, s1: h.s1 };
+  }
+  if (!h.walHeader.equals(wal.header))
+    throw mismatch(name, "its WAL header is not the one in force where the segment before it ended (SQLite's chain)");
+  if (h.startFrame !== wal.frame + 1 || h.s0 !== wal.s0 || h.s1 !== wal.s1) {
+    throw mismatch(
+      name,
+      `it starts at WAL frame ${h.startFrame} with running checksum ${hex(h.s0)} ${hex(h.s1)}, but the segment ` +
+        `before it ended after frame ${wal.frame} with ${hex(wal.s0)} ${hex(wal.s1)} (SQLite's chain is broken)`,
+    );
+  }
+  return wal;
+}
+
+function epochState(header: Buffer, name: string): WalState {
+  const fields = readWalHeader(header);
+  if (typeof fields === 'string') throw malformed(name, fields);
+  const bigEndian = header.readUInt32BE(0) === 0x377f0683;
+  const [s0, s1] = walChecksum(bigEndian, header.subarray(0, 24), 0, 0);
+  if (s0 !== header.readUInt32BE(24) || s1 !== header.readUInt32BE(28))
+    throw malformed(name, 'a WAL header it carries fails its own checksum');
+  return { header: Buffer.from(header), fields, bigEndian, frame: 0, s0, s1 };
+}
+
+function nextEpoch(wal: WalState, header: Buffer, name: string): WalState {
+  const next = epochState(header, name);
+  if (!continuesEpoch(wal.fields, next.fields))
+    throw malformed(name, 'its EPOCH record is not a restart of the WAL before it (checkpoint sequence +1, salt-1 +1)');
+  return next;
+}
+
+/** Checks each frame against SQLite's chain and writes its page; the rolling checksum follows. */
+async function applyFrames(
+  fh: FileHandle,
+  record: TxRecord,
+  wal: WalState,
+  pageSize: number,
+  rolling: RollingChecksum,
+  name: string,
+): Promise<void> {
+  const frameBytes = FRAME_HEADER_BYTES + pageSize;
+  const salts = wal.header.subarray(16, 24);
+  for (let o = 0; o < record.frames.length; o += frameBytes) {
+    const frame = record.frames.subarray(o, o + frameBytes);
+    const n = wal.frame + 1;
+    if (!frame.subarray(8, 16).equals(salts)) throw malformed(name, `WAL frame ${n} carries other salts`);
+    let [s0, s1] = walChecksum(wal.bigEndian, frame.subarray(0, 8), wal.s0, wal.s1);
+    [s0, s1] = walChecksum(wal.bigEndian, frame.subarray(FRAME_HEADER_BYTES), s0, s1);
+    if (s0 !== frame.readUInt32BE(16) || s1 !== frame.readUInt32BE(20))
+      throw malformed(name, `WAL frame ${n} (transaction ${record.txid}) fails SQLite's running checksum`);
+    wal.frame = n;
+    wal.s0 = s0;
+    wal.s1 = s1;
+    const pgno = frame.readUInt32BE(0);
+    const page = frame.subarray(FRAME_HEADER_BYTES);
+    let done = 0;
+    while (done < pageSize) {
+      const { bytesWritten } = await fh.write(page, done, pageSize - done, (pgno - 1) * pageSize + done);
+      done += bytesWritten;
+    }
+    rolling.setPage(pgno, page);
+  }
+}
+
+function lateRefusal(
+  plan: RestorePlan,
+  ms: number,
+  done: { txid: number; observedMs: number },
+  late: TxRecord,
+): LifeboatError {
+  return new LifeboatError(
+    'PITR_TARGET_UNRESTORABLE',
+    `time ${iso(ms)} of database ${plan.dbId} falls where transactions were captured late: txid ${late.txid} ` +
+      `was observed at ${iso(late.observedMs)} but committed at an unknown time before, so the state at that time ` +
+      `is unknown. The nearest points: txid ${done.txid} (observed ${iso(done.observedMs)}) and txid ` +
+      `${late.txid} and later, by txid`,
+    { hint: `restore to txid:${done.txid}, or to the late transactions by txid (txid:${late.txid} …)` },
+  );
+}
+
+function mismatch(name: string, problem: string): LifeboatError {
+  return new LifeboatError('PITR_OBJECT_MISMATCH', `segment ${name} does not continue the chain: ${problem}`, {
+    hint: 'an object was copied, replayed or spliced in the bucket: restore to a point before it, and check the bucket',
+  });
+}
+
+function malformed(name: string, problem: string): LifeboatError {
+  return new LifeboatError('PITR_OBJECT_MALFORMED', `segment ${name} is malformed: ${problem}`, {
+    hint:
+      'the object authenticated, so it was written with your key, but SQLite would not accept its frames: ' +
+      'a Lifeboat bug or a newer version wrote it — report it; restore to a point before it',
+  });
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16).padStart(8, '0')}`;
+}

@@ -93,6 +93,9 @@ export const ERROR_CODES = [
   'PITR_CHAIN_GAP',
   'PITR_CHECKSUM_MISMATCH',
   'PITR_TARGET_UNRESTORABLE',
+  'PITR_NOT_WAL',
+  'PITR_BASE_FAILED',
+  'PITR_FENCED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

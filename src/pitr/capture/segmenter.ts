@@ -45,6 +45,8 @@ export interface ChainState {
 export interface PendingTransaction {
   readonly tx: WalTransaction;
   readonly observedMs: number;
+  /** Its frames, when they were read before the WAL could restart (a checkpoint cycle); else read at sealing. */
+  readonly frames?: Buffer;
 }
 
 export type SealedSegment = EncodedSegment & { readonly ciphertext: Buffer };
@@ -58,7 +60,8 @@ const EPOCH_BYTES = 33;
 
 /**
  * Seals `pending` (in commit order) into one or more segments continuing `state`, which it
- * advances. Frames are read from `fd`, the `-wal`, while capture's reader keeps them there.
+ * advances. Frames not held in memory are read from `fd`, the `-wal`, while capture's reader
+ * keeps them there.
  */
 export async function sealTransactions(
   fd: number,
@@ -99,7 +102,7 @@ export async function sealTransactions(
     start = snapshot(state);
   };
 
-  for (const { tx, observedMs } of pending) {
+  for (const { tx, observedMs, frames: held } of pending) {
     if (!tx.header.equals(state.position.header)) {
       if (state.position.header.length === 0) {
         // The generation's first epoch: segments start in it, no EPOCH record is needed.
@@ -133,7 +136,7 @@ export async function sealTransactions(
         continue;
       }
       const take = Math.max(1, Math.min(left, room));
-      const frames = readFrames(fd, state, tx.header, next, take, frameBytes);
+      const frames = readFrames(fd, state, tx.header, next, take, frameBytes, held && { held, first: tx.firstFrame });
       const last = next + take - 1 === tx.lastFrame;
       if (continued && records.length === 0) records.push({ type: 'cont', txid });
       if (last) state.rolling.truncate(tx.dbPages);
@@ -174,10 +177,16 @@ function readFrames(
   first: number,
   count: number,
   frameBytes: number,
+  copy?: { readonly held: Buffer; readonly first: number },
 ): Buffer {
-  const buf = Buffer.allocUnsafe(count * frameBytes);
-  if (readFully(fd, buf, frameOffset(header, first)) < buf.length) {
-    throw new WalChangedError(`the WAL ends before frame ${first + count - 1}, which was committed`);
+  let buf: Buffer;
+  if (copy) {
+    buf = copy.held.subarray((first - copy.first) * frameBytes, (first - copy.first + count) * frameBytes);
+  } else {
+    buf = Buffer.allocUnsafe(count * frameBytes);
+    if (readFully(fd, buf, frameOffset(header, first)) < buf.length) {
+      throw new WalChangedError(`the WAL ends before frame ${first + count - 1}, which was committed`);
+    }
   }
   const bigEndian = isBigEndianWal(header);
   let { s0, s1 } = state.position;

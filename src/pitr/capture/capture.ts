@@ -1,0 +1,496 @@
+import { EventEmitter } from 'node:events';
+import { closeSync, fstatSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { basename, join } from 'node:path';
+import type { EncryptionKey } from '../../crypto/keys.js';
+import { LifeboatError } from '../../errors.js';
+import { readFully } from '../../fs/read.js';
+import type { Logger } from '../../log.js';
+import { runCopy } from '../../sqlite/client.js';
+import Database from '../../sqlite/driver.js';
+import type { PitrObjectStore } from '../../storage/object-store.js';
+import { encodeMeta } from '../meta.js';
+import { dbPrefix, metaName, newGenId, parsePitrName } from '../names.js';
+import type { RollingChecksum } from '../rolling.js';
+import { sealObject } from '../sealed.js';
+import { assertSafeSqlite } from '../sqlite-version.js';
+import { writeBaseFromImage } from './base.js';
+import { type ChainState, type PendingTransaction, sealTransactions, WalChangedError } from './segmenter.js';
+import { SegmentUploader } from './uploader.js';
+import { frameOffset, positionAfter, readCommitted, type WalPosition } from './wal-tail.js';
+
+/**
+ * Continuous capture of one live SQLite database (spec §3.2): a generation starts with a base
+ * (the database at a pinned WAL commit), then every committed transaction is read from the
+ * `-wal`, sealed into segments at most `syncIntervalMs` after it was seen, and uploaded in order.
+ *
+ * Why frames cannot be lost (F5–F8): capture always holds a read transaction on one of two
+ * connections. While a reader holds read-lock ≥ 1 the WAL cannot restart; on read-lock 0 no
+ * checkpoint can backfill, so no restart can follow frames written after it began. A reader
+ * is replaced (the new one begins, then the old one ends) only once every transaction
+ * committed so far is sealed in memory — never while one is still only in the WAL.
+ *
+ * This first version keeps what it sealed in memory until uploaded (bounded by `queueMax`:
+ * when full, sealing waits and the WAL grows instead) and starts a new generation, with a new
+ * base, at every start: continuity across a restart of Lifeboat is not proven yet, so the
+ * time between the previous generation's last segment and the new base is a gap.
+ */
+
+export interface CaptureLabel {
+  readonly nodeId: number;
+  readonly filenameDb: string;
+  readonly host: string;
+}
+
+/** Uploads the generation's first base from a database image file; returns its digest and rolling checksum. */
+export type BaseWriter = (request: {
+  readonly store: PitrObjectStore;
+  readonly key: EncryptionKey;
+  readonly imagePath: string;
+  readonly dbId: string;
+  readonly genId: string;
+  readonly txid: number;
+  readonly observedMs: number;
+  readonly pageSize: number;
+}) => Promise<{ readonly digest: Buffer; readonly rolling: RollingChecksum; readonly dbPages: number }>;
+
+export interface CaptureOptions {
+  readonly dbPath: string;
+  /** 32 lower-case hex digits: the database's identity in the bucket. */
+  readonly dbId: string;
+  readonly store: PitrObjectStore;
+  /** The active encryption key. */
+  readonly key: EncryptionKey;
+  /** Uploads the base (default: writeBaseFromImage). */
+  readonly writeBase?: BaseWriter;
+  readonly label?: Partial<CaptureLabel>;
+  /** Longest a seen commit waits before its segment is sealed (default 1000 ms). */
+  readonly syncIntervalMs?: number;
+  /** How often the WAL is looked at (default 200 ms). */
+  readonly pollMs?: number;
+  /** Plaintext bytes of records that seal a segment early (default 16 MiB). */
+  readonly segmentMax?: number;
+  /** Sealed bytes waiting for upload before sealing waits (default 64 MiB). */
+  readonly queueMax?: number;
+  /** WAL frames after which capture runs a PASSIVE checkpoint (default 1000). */
+  readonly checkpointPages?: number;
+  /** Wall clock, unix ms (default Date.now). */
+  readonly now?: () => number;
+  readonly log?: Logger;
+  /** Where the base image is built (default `{db}.lifeboat-pitr/`). */
+  readonly workDir?: string;
+}
+
+export type CaptureState = 'starting' | 'healthy' | 'lagging' | 'stopped';
+
+export interface CaptureStatus {
+  readonly state: CaptureState;
+  readonly dbId: string;
+  readonly genId: string | undefined;
+  /** The last transaction seen committed in the WAL. */
+  readonly lastTxid: number;
+  /** The last transaction whose segment the bucket acknowledged. */
+  readonly shippedTxid: number;
+  readonly shippedMs: number | undefined;
+  readonly queuedBytes: number;
+  readonly walFrames: number;
+  readonly segments: number;
+  /** WAL restarts followed within this generation (each an EPOCH record). */
+  readonly walRestarts: number;
+  readonly error: string | undefined;
+}
+
+type Connection = InstanceType<typeof Database>;
+
+const MiB = 1024 * 1024;
+const BASE_ATTEMPTS = 3;
+
+export class Capture extends EventEmitter {
+  readonly #o: Required<Omit<CaptureOptions, 'log' | 'label' | 'workDir'>> & {
+    log: Logger | undefined;
+    label: CaptureLabel;
+    workDir: string;
+  };
+  readonly #readers: [Connection, Connection];
+  readonly #checkpointer: Connection;
+  /** Holds the write lock for a checkpoint cycle's few milliseconds; never writes. */
+  readonly #barrier: Connection;
+  #active = 0;
+  #walFd: number | undefined;
+  #walIno = 0;
+  #chain: ChainState | undefined;
+  /** Where scanning goes on: after the last commit seen (sealed or pending). */
+  #scan: WalPosition | undefined;
+  #pending: PendingTransaction[] = [];
+  #seenTxid = 0;
+  #restarts = 0;
+  #lastSeenMs = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #ticking: Promise<void> | undefined;
+  #state: CaptureState = 'starting';
+  #error: string | undefined;
+  #sealNow = false;
+  #closed = false;
+  readonly #uploader: SegmentUploader;
+
+  private constructor(options: CaptureOptions) {
+    super();
+    this.#o = {
+      syncIntervalMs: 1000,
+      pollMs: 200,
+      segmentMax: 16 * MiB,
+      queueMax: 64 * MiB,
+      checkpointPages: 1000,
+      now: Date.now,
+      writeBase: writeBaseFromImage,
+      ...options,
+      log: options.log,
+      label: {
+        nodeId: options.label?.nodeId ?? 1,
+        filenameDb: options.label?.filenameDb ?? basename(options.dbPath),
+        host: options.label?.host ?? hostname(),
+      },
+      workDir: options.workDir ?? `${options.dbPath}.lifeboat-pitr`,
+    };
+    const open = () => {
+      const db = new Database(options.dbPath, { fileMustExist: true, timeout: 2000 });
+      db.pragma('wal_autocheckpoint = 0');
+      return db;
+    };
+    this.#readers = [open(), open()];
+    this.#checkpointer = open();
+    this.#barrier = open();
+    // Never wait for the application's writer (in a library it may be this very thread): try again next tick.
+    this.#barrier.pragma('busy_timeout = 0');
+    this.#uploader = new SegmentUploader(options.store, {
+      ...(options.log ? { log: options.log } : {}),
+      onShipped: (txid, ms) => this.emit('shipped', { txid, ms }),
+      onStopped: (reason) => this.#stop(reason),
+    });
+  }
+
+  /** Checks the database and SQLite, uploads a first base, and starts shipping. */
+  static async start(options: CaptureOptions): Promise<Capture> {
+    const capture = new Capture(options);
+    try {
+      await capture.#begin();
+    } catch (err) {
+      await capture.close({ ship: false });
+      throw err;
+    }
+    return capture;
+  }
+
+  status(): CaptureStatus {
+    const shipped = this.#uploader.shipped();
+    return {
+      state: this.#state === 'healthy' && this.#uploader.failing() ? 'lagging' : this.#state,
+      dbId: this.#o.dbId,
+      genId: this.#chain?.genId,
+      lastTxid: this.#seenTxid,
+      shippedTxid: shipped.txid,
+      shippedMs: shipped.ms,
+      queuedBytes: this.#uploader.queuedBytes(),
+      walFrames: this.#scan ? this.#scan.nextFrame - 1 : 0,
+      segments: this.#chain?.seq ?? 0,
+      walRestarts: this.#restarts,
+      error: this.#error ?? this.#uploader.lastError(),
+    };
+  }
+
+  /** Resolves once every transaction committed before the call is in the bucket. */
+  async flush(options: { signal?: AbortSignal } = {}): Promise<number> {
+    this.#sealNow = true;
+    await this.#tickNow();
+    const target = this.#seenTxid;
+    await this.#uploader.waitFor(target, options.signal);
+    return target;
+  }
+
+  /** Ships what is committed (unless `ship` is false), then releases the database. */
+  async close(options: { ship?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+    if (this.#closed) return;
+    if (options.ship !== false && this.#state !== 'stopped' && this.#chain) {
+      await this.flush(options.signal ? { signal: options.signal } : {}).catch((err: unknown) => {
+        this.#o.log?.warn({ err }, 'continuous backup: not everything was shipped before closing');
+      });
+    }
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    await this.#ticking;
+    this.#uploader.stop();
+    for (const db of [...this.#readers, this.#checkpointer, this.#barrier]) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      db.close();
+    }
+    if (this.#walFd !== undefined) closeSync(this.#walFd);
+    this.#walFd = undefined;
+  }
+
+  async #begin(): Promise<void> {
+    const version = String(this.#readers[0].prepare('SELECT sqlite_version()').pluck().get());
+    assertSafeSqlite(version);
+    const mode = String(this.#readers[0].pragma('journal_mode', { simple: true }));
+    if (mode !== 'wal') {
+      throw new LifeboatError('PITR_NOT_WAL', `${this.#o.dbPath} is in journal mode "${mode}", not WAL`, {
+        hint: "continuous backup reads SQLite's write-ahead log: set PRAGMA journal_mode = WAL in the application",
+      });
+    }
+    this.#hold(this.#active);
+    await this.#newGeneration('first-start');
+    this.#state = 'healthy';
+    this.#schedule();
+  }
+
+  /** A base at the newest commit, its meta, and a chain that continues from that commit. */
+  async #newGeneration(reason: string): Promise<void> {
+    const { store, dbId, key } = this.#o;
+    const listed = await store.list(dbPrefix(dbId));
+    let highest = 0;
+    for (const o of listed) {
+      const name = parsePitrName(o.key);
+      if (name?.kind === 'segment') highest = Math.max(highest, name.lastTxid);
+      if (name?.kind === 'base') highest = Math.max(highest, name.txid);
+    }
+    const baseTxid = highest + 1;
+    const genId = newGenId(this.#o.now());
+    mkdirSync(this.#o.workDir, { recursive: true, mode: 0o700 });
+    const image = join(this.#o.workDir, `base-${genId}.sqlite`);
+    let pinned: { position: WalPosition; pageSize: number } | undefined;
+    let why = '';
+    for (let attempt = 1; attempt <= BASE_ATTEMPTS && !pinned; attempt++) {
+      await rm(image, { force: true });
+      const copy = await runCopy({ op: 'copy', source: this.#o.dbPath, dest: image });
+      if (copy.method !== 'file' || !copy.pin) {
+        why = copy.fallback ?? 'the copy did not pin a WAL commit';
+        continue;
+      }
+      const position = positionAfter(this.#openWal(), {
+        salts: Buffer.from(copy.pin.salts, 'hex'),
+        mxFrame: copy.pin.mxFrame,
+        checksum: copy.pin.checksum,
+      });
+      if (typeof position === 'string') why = position;
+      else pinned = { position, pageSize: copy.pages === 0 ? 4096 : copy.bytes / copy.pages };
+    }
+    if (!pinned) {
+      await rm(image, { force: true });
+      throw new LifeboatError(
+        'PITR_BASE_FAILED',
+        `continuous backup could not pin a base of ${this.#o.dbPath}: ${why}`,
+        { hint: 'the application kept its write lock, or the WAL changed, at every attempt; start again' },
+      );
+    }
+    const observedMs = this.#o.now();
+    try {
+      const base = await this.#o.writeBase({
+        store,
+        key,
+        imagePath: image,
+        dbId,
+        genId,
+        txid: baseTxid,
+        observedMs,
+        pageSize: pinned.pageSize,
+      });
+      const meta = encodeMeta({
+        dbId,
+        genId,
+        created: observedMs,
+        firstTxid: baseTxid,
+        pageSize: pinned.pageSize,
+        reason,
+        parent: null,
+        gap: null,
+        timeline: 1,
+        label: this.#o.label,
+      });
+      const sealedMeta = await sealObject(meta, key, { kind: 'LBM1', dbId, genId, n: 0 });
+      const made = await store.putIfAbsent(metaName(dbId, genId), sealedMeta);
+      if (made.kind !== 'written') {
+        throw new LifeboatError(
+          'PITR_FENCED',
+          `the meta of new generation ${genId} already exists in ${store.description}`,
+          { hint: 'another writer uses this database id: stop it, then start again' },
+        );
+      }
+      this.#chain = {
+        dbId,
+        genId,
+        pageSize: pinned.pageSize,
+        seq: 0,
+        prevDigest: base.digest,
+        txid: baseTxid,
+        rolling: base.rolling,
+        position: pinned.position,
+        dbPages: base.dbPages,
+        lastObservedMs: observedMs,
+      };
+    } finally {
+      await rm(image, { force: true });
+    }
+    this.#scan = pinned.position;
+    this.#pending = [];
+    this.#restarts = 0;
+    this.#seenTxid = baseTxid;
+    this.#lastSeenMs = observedMs;
+    this.#o.log?.info({ genId, baseTxid, reason }, 'continuous backup: generation started');
+    this.emit('generation', { genId, baseTxid, reason });
+  }
+
+  #openWal(): number {
+    const path = `${this.#o.dbPath}-wal`;
+    if (this.#walFd !== undefined) {
+      const onDisk = statSync(path, { throwIfNoEntry: false });
+      if (onDisk && onDisk.ino === this.#walIno) return this.#walFd;
+      closeSync(this.#walFd);
+      this.#walFd = undefined;
+    }
+    this.#walFd = openSync(path, 'r');
+    this.#walIno = fstatSync(this.#walFd).ino;
+    return this.#walFd;
+  }
+
+  /** Begins a read transaction on reader `i` (its snapshot keeps the WAL's frames in place). */
+  #hold(i: number): void {
+    const db = this.#readers[i]!;
+    db.exec('BEGIN');
+    db.prepare('SELECT 1 FROM sqlite_schema LIMIT 1').get();
+  }
+
+  /** Make before break (P6): the other reader begins, then the current one ends. */
+  #rotate(): void {
+    const next = 1 - this.#active;
+    this.#hold(next);
+    this.#readers[this.#active]!.exec('COMMIT');
+    this.#active = next;
+  }
+
+  #schedule(): void {
+    if (this.#closed || this.#state === 'stopped') return;
+    this.#timer = setTimeout(() => void this.#tickNow(), this.#o.pollMs);
+    this.#timer.unref();
+  }
+
+  #tickNow(): Promise<void> {
+    if (!this.#ticking) {
+      clearTimeout(this.#timer);
+      this.#ticking = this.#tick().finally(() => {
+        this.#ticking = undefined;
+        this.#schedule();
+      });
+      return this.#ticking;
+    }
+    // A tick is running: the caller gets the one after it, which sees everything committed now.
+    return this.#ticking.then(() => this.#tickNow());
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#closed || this.#state === 'stopped' || !this.#chain || !this.#scan) return;
+    try {
+      this.#read();
+      await this.#sealIfDue();
+    } catch (err) {
+      if (err instanceof WalChangedError || err instanceof ChainBroken) await this.#restartGeneration(err.message);
+      else {
+        this.#error = (err as Error).message;
+        this.#o.log?.error({ err }, 'continuous backup: capture failed');
+        if (this.listenerCount('error') > 0) this.emit('error', err);
+      }
+    }
+  }
+
+  #read(): void {
+    const fd = this.#openWal();
+    for (;;) {
+      const got = readCommitted(fd, this.#scan!);
+      if (got.kind === 'broken') throw new ChainBroken(got.reason);
+      if (got.kind === 'restart') {
+        if (this.#scan!.header.length > 0) this.#restarts += 1;
+        this.#scan = got.position;
+        continue;
+      }
+      for (const tx of got.transactions) {
+        this.#lastSeenMs = Math.max(this.#lastSeenMs, this.#o.now());
+        this.#pending.push({ tx, observedMs: this.#lastSeenMs });
+        this.#seenTxid += 1;
+      }
+      this.#scan = got.end;
+      return;
+    }
+  }
+
+  async #sealIfDue(): Promise<void> {
+    const chain = this.#chain!;
+    const oldest = this.#pending[0];
+    if (!oldest) {
+      this.#sealNow = false;
+      return;
+    }
+    const frameBytes = 24 + chain.pageSize;
+    const pendingBytes = this.#pending.reduce((n, p) => n + (p.tx.lastFrame - p.tx.firstFrame + 1) * frameBytes, 0);
+    const due =
+      this.#sealNow ||
+      this.#o.now() - oldest.observedMs >= this.#o.syncIntervalMs ||
+      pendingBytes >= this.#o.segmentMax;
+    if (!due) return;
+    if (!this.#sealNow && this.#uploader.queuedBytes() >= this.#o.queueMax) return; // back-pressure: the WAL grows
+    this.#sealNow = false;
+    const batch = this.#pending;
+    this.#pending = [];
+    const sealed = await sealTransactions(this.#walFd!, chain, batch, this.#o.key, this.#o.segmentMax);
+    for (const s of sealed) this.#uploader.enqueue(s);
+    this.#rotate();
+    if (this.#scan!.nextFrame - 1 >= this.#o.checkpointPages) this.#checkpointCycle();
+  }
+
+  /**
+   * Lets the WAL restart (spec §3.2, phase 2): while the application commits continuously, a
+   * new reader never finds the WAL fully backfilled, so without this it would grow for ever.
+   * Under a moment's write lock (no commit can happen): read what is committed into memory,
+   * rotate onto the end, checkpoint everything, rotate again — the new reader lands on read-lock
+   * 0 — and release. The application's next commit then restarts the WAL. Nothing committed is
+   * only in the WAL when the restart becomes possible. Skipped when the lock is not free now.
+   */
+  #checkpointCycle(): void {
+    try {
+      this.#barrier.exec('BEGIN IMMEDIATE');
+    } catch {
+      return; // the application is writing: next time
+    }
+    try {
+      this.#read();
+      const frameBytes = 24 + this.#chain!.pageSize;
+      this.#pending = this.#pending.map((p) => {
+        if (p.frames) return p;
+        const frames = Buffer.allocUnsafe((p.tx.lastFrame - p.tx.firstFrame + 1) * frameBytes);
+        readFully(this.#walFd!, frames, frameOffset(p.tx.header, p.tx.firstFrame));
+        return { ...p, frames };
+      });
+      this.#rotate();
+      this.#checkpointer.pragma('wal_checkpoint(PASSIVE)');
+      this.#rotate();
+    } finally {
+      this.#barrier.exec('ROLLBACK');
+    }
+  }
+
+  async #restartGeneration(reason: string): Promise<void> {
+    this.#o.log?.warn({ reason }, 'continuous backup: the WAL does not continue the chain; starting a new generation');
+    this.emit('gap', { fromTxid: this.#chain?.txid, reason });
+    await this.#uploader.waitFor(this.#chain?.txid ?? 0).catch(() => undefined);
+    if (this.#readers[1 - this.#active]!.inTransaction) this.#readers[1 - this.#active]!.exec('COMMIT');
+    await this.#newGeneration('continuity-unproven');
+  }
+
+  #stop(reason: string): void {
+    this.#state = 'stopped';
+    this.#error = reason;
+    clearTimeout(this.#timer);
+    this.#o.log?.error({ reason }, 'continuous backup stopped');
+    this.emit('stopped', { reason });
+  }
+}
+
+class ChainBroken extends Error {}

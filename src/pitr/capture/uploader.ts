@@ -1,0 +1,164 @@
+import type { Logger } from '../../log.js';
+import type { PitrObjectStore } from '../../storage/object-store.js';
+import type { SealedSegment } from './segmenter.js';
+
+/**
+ * Sends sealed segments to the bucket one at a time, in seq order, each with `If-None-Match: *`
+ * (P7): the chain in the bucket never has a hole that a later segment hides, and a second
+ * writer of the same generation is caught by the first name it takes. An S3 outage only
+ * delays: a failed request is tried again with a growing pause (at most `maxPauseMs`) and the
+ * segments wait in memory; the capture's queue bound stops sealing before memory grows past it.
+ * A name that exists holding other bytes is a fencing violation and stops the chain for good.
+ */
+
+export interface UploaderOptions {
+  readonly log?: Logger;
+  readonly onShipped?: (txid: number, observedMs: number) => void;
+  readonly onStopped?: (reason: string) => void;
+  readonly maxPauseMs?: number;
+}
+
+interface Waiter {
+  readonly txid: number;
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
+export class SegmentUploader {
+  readonly #store: PitrObjectStore;
+  readonly #o: UploaderOptions;
+  readonly #queue: SealedSegment[] = [];
+  #queued = 0;
+  #running = false;
+  #stopped: string | undefined;
+  #failures = 0;
+  #lastError: string | undefined;
+  #shipped = { txid: 0, ms: undefined as number | undefined };
+  #waiters: Waiter[] = [];
+  #wake: (() => void) | undefined;
+
+  constructor(store: PitrObjectStore, options: UploaderOptions = {}) {
+    this.#store = store;
+    this.#o = options;
+  }
+
+  enqueue(segment: SealedSegment): void {
+    if (this.#stopped) return;
+    this.#queue.push(segment);
+    this.#queued += segment.ciphertext.length;
+    if (!this.#running) void this.#run();
+  }
+
+  queuedBytes(): number {
+    return this.#queued;
+  }
+
+  shipped(): { txid: number; ms: number | undefined } {
+    return { ...this.#shipped };
+  }
+
+  /** Whether the latest attempt failed (the bucket is unreachable or refusing). */
+  failing(): boolean {
+    return this.#failures > 0;
+  }
+
+  lastError(): string | undefined {
+    return this.#stopped ?? this.#lastError;
+  }
+
+  /** Resolves when every segment up to `txid` is acknowledged; rejects if the chain stops first. */
+  waitFor(txid: number, signal?: AbortSignal): Promise<void> {
+    if (this.#shipped.txid >= txid || (this.#queue.length === 0 && !this.#running && !this.#stopped)) {
+      return Promise.resolve();
+    }
+    if (this.#stopped) return Promise.reject(new Error(this.#stopped));
+    return new Promise((resolve, reject) => {
+      const waiter = { txid, resolve, reject };
+      this.#waiters.push(waiter);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          this.#waiters = this.#waiters.filter((w) => w !== waiter);
+          reject(signal.reason);
+        },
+        { once: true },
+      );
+    });
+  }
+
+  /** Stops sending; what is queued stays unsent (the next start begins a new generation). */
+  stop(reason = 'capture closed'): void {
+    if (this.#stopped) return;
+    this.#stopped = reason;
+    this.#wake?.();
+    for (const w of this.#waiters.splice(0)) w.reject(new Error(reason));
+  }
+
+  async #run(): Promise<void> {
+    this.#running = true;
+    try {
+      while (this.#queue.length > 0 && !this.#stopped) {
+        const segment = this.#queue[0]!;
+        const done = await this.#send(segment);
+        if (!done) continue;
+        this.#queue.shift();
+        this.#queued -= segment.ciphertext.length;
+        this.#shipped = { txid: segment.header.lastTxid, ms: segment.header.lastObservedMs };
+        this.#o.onShipped?.(segment.header.lastTxid, segment.header.lastObservedMs);
+        this.#waiters = this.#waiters.filter((w) => {
+          if (w.txid > this.#shipped.txid) return true;
+          w.resolve();
+          return false;
+        });
+      }
+    } finally {
+      this.#running = false;
+      if (this.#queue.length === 0) for (const w of this.#waiters.splice(0)) w.resolve();
+    }
+  }
+
+  /** One attempt; true when the bucket holds the segment. */
+  async #send(segment: SealedSegment): Promise<boolean> {
+    try {
+      const made = await this.#store.putIfAbsent(segment.name, segment.ciphertext);
+      if (made.kind === 'written') return this.#ok();
+      if (made.kind === 'exists') {
+        // Ours, when an earlier attempt's answer was lost: the same bytes (each segment is sealed once).
+        const there = await this.#store.get(segment.name);
+        if (there?.body.equals(segment.ciphertext)) return this.#ok();
+        this.#fenced(`${segment.name} already exists in ${this.#store.description} with other content`);
+        return false;
+      }
+      throw new Error(`a concurrent conditional write to ${segment.name}`);
+    } catch (err) {
+      this.#failures += 1;
+      this.#lastError = (err as Error).message;
+      const pause = Math.min(this.#o.maxPauseMs ?? 30_000, 250 * 2 ** Math.min(this.#failures - 1, 8));
+      if (this.#failures === 1 || this.#failures % 10 === 0) {
+        this.#o.log?.warn(
+          { err, segment: segment.name, attempts: this.#failures, pauseMs: pause },
+          'continuous backup: segment upload failed; trying again',
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pause);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      return false;
+    }
+  }
+
+  #ok(): boolean {
+    this.#failures = 0;
+    this.#lastError = undefined;
+    return true;
+  }
+
+  #fenced(reason: string): void {
+    this.#o.onStopped?.(`fencing: ${reason}; another writer ships this database`);
+    this.stop(reason);
+  }
+}

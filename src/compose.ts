@@ -8,6 +8,8 @@ import type { RestoreSource } from './restore/source.js';
 import type { StepHook } from './restore/steps.js';
 import { type Clock, systemClock } from './schedule/clock.js';
 import { LocalStore } from './storage/local.js';
+import type { PitrObjectStore } from './storage/object-store.js';
+import type { S3ConditionalStore } from './storage/s3/conditional.js';
 import type { S3StoreOptions } from './storage/s3/store.js';
 import type { BackupStore } from './storage/store.js';
 
@@ -55,6 +57,8 @@ export interface Composition {
   readonly local: LocalStore;
   /** Where encrypted backups go: the caller's store, else the configured S3 bucket; undefined without one. */
   readonly remote: RemoteTarget | undefined;
+  /** The continuous-backup bucket of the configured S3 place, made on first use; undefined without S3. */
+  readonly pitrStore: (() => PitrObjectStore) | undefined;
   readonly locks: {
     /** Held by whoever owns the database (the application's Lifeboat, a restore). */
     readonly database: string;
@@ -93,6 +97,18 @@ export async function compose(options: ComposeOptions): Promise<Composition> {
         })
       : undefined;
   const store = options.remoteStore ?? s3;
+  // Loaded with S3 only (the SDK is loaded then anyway); the store itself is made on first use,
+  // so snapshot-only runs open no connection for it.
+  const Conditional = config.s3 ? (await import('./storage/s3/conditional.js')).S3ConditionalStore : undefined;
+  let pitr: S3ConditionalStore | undefined;
+  const s3Config = config.s3;
+  const pitrStore =
+    Conditional && s3Config
+      ? () => {
+          pitr ??= new Conditional(s3Config, { logger, timeoutMs: config.s3Timeout * 1000, ...options.s3 });
+          return pitr;
+        }
+      : undefined;
   if (store && !config.encryption) {
     throw new ConfigError([
       `${store.description}: backups leave the machine only encrypted, ` +
@@ -112,6 +128,7 @@ export async function compose(options: ComposeOptions): Promise<Composition> {
     dbFile,
     local,
     remote,
+    pitrStore,
     locks: { database: `${dbFile}.lifeboat.lock`, backups: join(local.dir, BACKUP_LOCK) },
     checkRemote: async () => {
       await s3?.checkAccess();
@@ -139,6 +156,7 @@ export async function compose(options: ComposeOptions): Promise<Composition> {
       local,
       remote: store,
       keys: config.encryption,
+      pitr: pitrStore,
       skipValidation: run.skipValidation ?? config.restore.skipValidation,
       expectTables: config.restore.expectTables,
       force: run.force,
@@ -148,6 +166,9 @@ export async function compose(options: ComposeOptions): Promise<Composition> {
       onStep: run.onStep,
       signal: run.signal,
     }),
-    close: () => s3?.close(),
+    close: () => {
+      s3?.close();
+      pitr?.close();
+    },
   };
 }

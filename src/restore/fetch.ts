@@ -10,7 +10,11 @@ import { createDecryptStream } from '../crypto/stream.js';
 import { ConfigError, LifeboatError } from '../errors.js';
 import { fsyncFile } from '../fs/durable.js';
 import { DB_ID_METADATA, readDatabaseId, storeOwner } from '../identity/identity.js';
+import { PITR_ROOT, parsePitrName } from '../pitr/names.js';
+import { applyPlan } from '../pitr/restore/apply.js';
+import { type RestorePlan as PitrPlan, planRestore } from '../pitr/restore/plan.js';
 import type { LocalStore } from '../storage/local.js';
+import type { PitrObjectStore } from '../storage/object-store.js';
 import type { BackupStore, StoredObject } from '../storage/store.js';
 import { fetchParallel } from './parallel-fetch.js';
 import { formatSource, type RestoreSource } from './source.js';
@@ -32,25 +36,51 @@ export interface FetchInputs {
   readonly now?: (() => Date) | undefined;
   /** The database restored into (or verified for): `latest` picks only backups of it (identity.ts). */
   readonly dbFile?: string | undefined;
+  /** The bucket of continuous backup, for pitr: sources (the same S3 place, PITR objects under lifeboat-pitr/). */
+  readonly pitr?: (() => PitrObjectStore) | undefined;
 }
 
 /** A source resolved to one backup: a plain file, or an encrypted object of the remote store. */
 export type ResolvedSource =
   | { readonly kind: 'file'; readonly path: string; readonly size: number }
-  | { readonly kind: 'object'; readonly name: string; readonly size: number | undefined };
+  | { readonly kind: 'object'; readonly name: string; readonly size: number | undefined }
+  | { readonly kind: 'pitr'; readonly plan: PitrPlan; readonly store: PitrObjectStore };
 
 export interface Materialised {
   readonly path: string;
   readonly sha256: string;
   readonly bytes: number;
-  /** The object or file it came from (s3:latest and local: resolved). */
+  /** The object or file it came from (s3:latest and local: resolved); pitr:<dbId>/<genId>/<txid> for a point. */
   readonly origin: string;
+  /** For continuous backup: the point restored, and the newest the bucket holds. */
+  readonly pitr?: PitrPoint;
+}
+
+export interface PitrPoint {
+  readonly txid: number;
+  readonly observedMs: number;
+  readonly newestTxid: number;
+  readonly newestMs: number;
 }
 
 const SQLITE_MAGIC = 'SQLite format 3\u0000';
 
 /** The object name or file path a resolved source reads from. */
-export const originOf = (r: ResolvedSource): string => (r.kind === 'file' ? r.path : r.name);
+export const originOf = (r: ResolvedSource): string =>
+  r.kind === 'file' ? r.path : r.kind === 'object' ? r.name : pitrOrigin(r.plan, r.plan.target);
+
+/** What a continuous-backup restore restored: the marker's origin, so a start-up restore is applied once. */
+function pitrOrigin(plan: PitrPlan, point: PitrPlan['target'] | number): string {
+  const at =
+    typeof point === 'number'
+      ? point
+      : point.kind === 'txid'
+        ? point.txid
+        : point.kind === 'latest'
+          ? 'latest'
+          : `time-${point.ms}`;
+  return `pitr:${plan.dbId}/${plan.genId}/${at}`;
+}
 
 function noBackups(where: string, hint: string): LifeboatError {
   return new LifeboatError('NO_BACKUPS', `there are no backups (backup_node_*.sqlite) in ${where}`, { hint });
@@ -110,7 +140,48 @@ export async function resolveSource(source: RestoreSource, inputs: FetchInputs):
       }
       return { kind: 'object', name: newest.name, size: newest.size };
     }
+    case 'pitr': {
+      if (!inputs.pitr) {
+        throw new ConfigError([
+          `${formatSource(source)}: continuous backup lives in S3, and no S3 store is configured; ` +
+            'set cluster.s3_url (HQL_S3_URL) and the other s3_* keys',
+        ]);
+      }
+      if (!inputs.keys) {
+        throw new ConfigError([
+          `${formatSource(source)}: continuous backups are encrypted, but no keys are configured; ` +
+            'set ENC_KEYS and ENC_KEY_ACTIVE',
+        ]);
+      }
+      const store = inputs.pitr();
+      const dbId = source.dbId ?? (await onlyDatabase(store, inputs.signal));
+      const listing = await store.list(`${PITR_ROOT}${dbId}/`, { signal: inputs.signal });
+      return { kind: 'pitr', plan: planRestore(dbId, listing, source.target), store };
+    }
   }
+}
+
+/**
+ * The database of the only continuous backup in the bucket. Local state (which would name it)
+ * is kept by the capture side; until a restore can read it, another database's backup in the
+ * same place makes the operator name one (--db-id).
+ */
+async function onlyDatabase(store: PitrObjectStore, signal: AbortSignal | undefined): Promise<string> {
+  const ids = new Set<string>();
+  for (const { key } of await store.list(PITR_ROOT, { signal })) {
+    const name = parsePitrName(key);
+    if (name && 'dbId' in name) ids.add(name.dbId);
+  }
+  if (ids.size === 1) return [...ids][0]!;
+  if (ids.size === 0) {
+    throw new LifeboatError('NO_BACKUPS', `there is no continuous backup (${PITR_ROOT}…) in ${store.description}`, {
+      hint: 'check HQL_S3_BUCKET and the prefix, and that continuous backup ran for this database',
+    });
+  }
+  throw new ConfigError([
+    `${store.description} holds continuous backups of ${ids.size} databases (${[...ids].join(', ')}): ` +
+      'name the one to restore with --db-id',
+  ]);
 }
 
 /**
@@ -202,6 +273,7 @@ export async function materialise(
   target: string,
   inputs: FetchInputs,
 ): Promise<Materialised> {
+  if (resolved.kind === 'pitr') return materialisePitr(resolved, target, inputs);
   if (resolved.kind === 'object' && resolved.size !== undefined && inputs.remote && inputs.keys) {
     // Parallel ranges, each chunk written at its offset (parallel-fetch.ts).
     try {
@@ -254,6 +326,42 @@ export async function materialise(
     throw fetchError(err, target, originOf(resolved), inputs.signal);
   }
   return { path: target, sha256: hash.digest('hex'), bytes, origin: originOf(resolved) };
+}
+
+/** A continuous-backup restore into `target` (never a partial file there), then its hash. */
+async function materialisePitr(
+  resolved: Extract<ResolvedSource, { kind: 'pitr' }>,
+  target: string,
+  inputs: FetchInputs,
+): Promise<Materialised> {
+  const { plan, store } = resolved;
+  const origin = originOf(resolved);
+  let point: PitrPoint;
+  try {
+    point = await applyPlan(plan, {
+      store,
+      keys: inputs.keys!,
+      dbId: plan.dbId,
+      target: plan.target,
+      path: target,
+      signal: inputs.signal,
+    });
+  } catch (err) {
+    throw fetchError(err, target, origin, inputs.signal);
+  }
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for await (const chunk of createReadStream(target)) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+  }
+  const pitr = {
+    txid: point.txid,
+    observedMs: point.observedMs,
+    newestTxid: point.newestTxid,
+    newestMs: point.newestMs,
+  };
+  return { path: target, sha256: hash.digest('hex'), bytes, origin: pitrOrigin(plan, point.txid), pitr };
 }
 
 /** A full disk or an interruption named for the operator; other errors as they are. */

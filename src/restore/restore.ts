@@ -5,7 +5,14 @@ import { LifeboatError } from '../errors.js';
 import { ensureDir, fsyncFile, tempPathFor } from '../fs/durable.js';
 import { DB_ID_METADATA, readDatabaseId, storeOwner, writeDatabaseId } from '../identity/identity.js';
 import type { VerifyOutcome } from '../sqlite/protocol.js';
-import { type FetchInputs, materialise, originOf, type ResolvedSource, resolveSource } from './fetch.js';
+import {
+  type FetchInputs,
+  materialise,
+  originOf,
+  type PitrPoint,
+  type ResolvedSource,
+  resolveSource,
+} from './fetch.js';
 import { formatSource, type RestoreSource } from './source.js';
 import type { StepHook } from './steps.js';
 import {
@@ -61,6 +68,8 @@ export interface RestoreReport {
   /** Where the previous database files went (never deleted). */
   readonly movedAside: readonly string[];
   readonly durationMs: number;
+  /** A continuous-backup restore: the transaction restored and the newest one the bucket holds. */
+  readonly pitr?: PitrPoint;
 }
 
 /**
@@ -211,6 +220,7 @@ export async function restoreDatabase(plan: RestorePlan): Promise<RestoreReport>
       tables: check.tables,
       movedAside,
       durationMs: performance.now() - started,
+      ...(got.pitr ? { pitr: got.pitr } : {}),
     };
   } catch (err) {
     throw await afterFailure(err, dbFile, temp, intent);

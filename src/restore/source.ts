@@ -1,6 +1,8 @@
 import { isAbsolute, resolve } from 'node:path';
 import { isBackupName } from '../backup/naming.js';
 import { ConfigError } from '../errors.js';
+import { isId } from '../pitr/names.js';
+import { iso, type PitrTarget } from '../pitr/restore/plan.js';
 
 /**
  * Where a restore comes from: HQL_BACKUP_RESTORE, or the argument of `lifeboat restore|verify`.
@@ -11,7 +13,9 @@ export type RestoreSource =
   | { readonly kind: 's3-latest' }
   | { readonly kind: 'file'; readonly path: string }
   | { readonly kind: 'local'; readonly name: string }
-  | { readonly kind: 'local-latest' };
+  | { readonly kind: 'local-latest' }
+  /** Continuous backup to a point (docs/continuous-backup.md); the database id is found in the bucket when absent. */
+  | { readonly kind: 'pitr'; readonly target: PitrTarget; readonly dbId?: string | undefined };
 
 export interface ParseSourceOptions {
   /** How the value is named in messages; default HQL_BACKUP_RESTORE. */
@@ -26,7 +30,43 @@ export interface ParseSourceOptions {
 
 const FORMS =
   'use s3:<object name> (an encrypted backup in the bucket), s3:latest (the newest one), ' +
-  'local:<name> or local:latest (a backup in the local backups folder), or file:<absolute path> (a plain SQLite file)';
+  'local:<name> or local:latest (a backup in the local backups folder), file:<absolute path> (a plain SQLite file), ' +
+  'or pitr:latest, pitr:txid:<N> or pitr:time:<RFC 3339 time> (continuous backup to a point)';
+/** RFC 3339 with its offset: a time without one would be read in the server's zone. */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * The point of a continuous-backup restore: `latest`, `txid:<N>` (decimal) or `time:<RFC 3339>`;
+ * a string saying what is wrong otherwise.
+ */
+export function parsePitrTarget(form: string): PitrTarget | string {
+  if (form === 'latest') return { kind: 'latest' };
+  if (form.startsWith('txid:')) {
+    const n = form.slice(5);
+    if (!/^[0-9]{1,16}$/.test(n) || !Number.isSafeInteger(Number(n))) return `txid "${n}" is not a whole number`;
+    return { kind: 'txid', txid: Number(n) };
+  }
+  if (form.startsWith('time:')) {
+    const t = form.slice(5);
+    const ms = Date.parse(t.replace(' ', 'T'));
+    // Date.parse rolls 2026-02-30 over to March: the calendar date must exist as written.
+    const [y, m, d] = t.slice(0, 10).split('-').map(Number) as [number, number, number];
+    const day = new Date(Date.UTC(y, m - 1, d));
+    const real = day.getUTCFullYear() === y && day.getUTCMonth() === m - 1 && day.getUTCDate() === d;
+    if (!RFC3339.test(t) || !Number.isFinite(ms) || !real)
+      return `time "${t}" is not an RFC 3339 time with its offset (e.g. 2026-03-01T12:00:00Z)`;
+    return { kind: 'time', ms };
+  }
+  return `"${form}" is not latest, txid:<N> or time:<RFC 3339 time>`;
+}
+
+/** A continuous-backup source for `target` of database `dbId` (32 hex digits), or why not. */
+export function pitrSource(form: string, dbId?: string): RestoreSource | string {
+  const target = parsePitrTarget(form);
+  if (typeof target === 'string') return target;
+  if (dbId !== undefined && !isId(dbId)) return `database id "${dbId}" is not 32 lower-case hex digits`;
+  return { kind: 'pitr', target, dbId };
+}
 
 /**
  * Parses a restore source. Difference from Hiqlite: Hiqlite logs an invalid value and starts
@@ -71,6 +111,11 @@ export function parseRestoreSource(value: string, options: ParseSourceOptions | 
     if (cwd === undefined) throw bad('is a relative path; give the absolute path of the backup file');
     return { kind: 'file', path: resolve(cwd, path) };
   }
+  if (v.startsWith('pitr:')) {
+    const source = pitrSource(v.slice(5));
+    if (typeof source === 'string') throw bad(`is not a point of continuous backup: ${source}`);
+    return source;
+  }
   if (cwd !== undefined && isBackupName(v)) return { kind: 'local', name: v };
   throw bad('has an unknown prefix');
 }
@@ -87,5 +132,10 @@ export function formatSource(source: RestoreSource): string {
       return `local:${source.name}`;
     case 'local-latest':
       return 'local:latest';
+    case 'pitr': {
+      const t = source.target;
+      const form = t.kind === 'latest' ? 'latest' : t.kind === 'txid' ? `txid:${t.txid}` : `time:${iso(t.ms)}`;
+      return `pitr:${form}${source.dbId ? ` (database ${source.dbId})` : ''}`;
+    }
   }
 }

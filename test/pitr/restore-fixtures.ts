@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EncryptionKey } from '../../src/crypto/keys.js';
 import { writeBase } from '../../src/pitr/base-object.js';
-import { encodeSegment, type SegmentRecord, type TxRecord } from '../../src/pitr/segment.js';
+import { encodeSegment, type SegmentFields, type SegmentRecord, type TxRecord } from '../../src/pitr/segment.js';
 import { walChecksum } from '../../src/sqlite/wal.js';
 import type { PitrObjectStore } from '../../src/storage/object-store.js';
 import { Chain, DB_ID, GEN_ID, KEY_A } from './fixtures.js';
@@ -76,8 +76,15 @@ export class Generation<S extends PitrObjectStore = PitrObjectStore> {
     return written.name;
   }
 
-  /** One segment of the records `build` makes (through this.chain), with real WAL checksums. */
-  async segment(build: (g: Generation<S>) => SegmentRecord[]): Promise<string> {
+  /**
+   * One segment of the records `build` makes (through this.chain), with real WAL checksums.
+   * `edit` lets a test make an authentic but wrong segment: it sees the sealed records and the
+   * header fields just before encoding.
+   */
+  async segment(
+    build: (g: Generation<S>) => SegmentRecord[],
+    edit: (records: SegmentRecord[], fields: SegmentFields) => SegmentFields = (_, f) => f,
+  ): Promise<string> {
     const before = this.committed;
     const epoch = this.epoch;
     if (!this.wal) this.wal = startEpoch(epoch);
@@ -93,8 +100,13 @@ export class Generation<S extends PitrObjectStore = PitrObjectStore> {
       }
     }
     this.seq++;
-    const fields = { ...this.chain.fields(this.seq, this.prevDigest, before, epoch), ...start };
-    const encoded = await encodeSegment({ ...fields, dbId: this.dbId, genId: this.genId }, records, this.key);
+    const fields = edit(records, {
+      ...this.chain.fields(this.seq, this.prevDigest, before, epoch),
+      ...start,
+      dbId: this.dbId,
+      genId: this.genId,
+    });
+    const encoded = await encodeSegment(fields, records, this.key);
     const put = await this.store.putIfAbsent(encoded.name, encoded.ciphertext);
     if (put.kind !== 'written') throw new Error(`${encoded.name}: ${put.kind}`);
     this.prevDigest = encoded.digest;

@@ -270,3 +270,91 @@ test('tampering: each attack is refused with its own code and leaves no file', a
     assert.deepEqual(readdirSync(dir), [], `${what}: no temp file either`);
   }
 });
+
+/**
+ * Authentic segments (written with the key) that break what only the applier can see: SQLite's
+ * chain across and inside segments, and the rebuilt database's checksum. A capture bug, not an
+ * attacker, makes these; each is refused with its code, naming the segment.
+ */
+test("the applier's own checks: SQLite's WAL chain and the rolling checksum", async () => {
+  type Edit = Parameters<Generation['segment']>[1];
+  const build = async (edit2: Edit, edit3: Edit) => {
+    const g = new Generation(new MemoryPitrStore(), tempDir());
+    g.prelude([[1, 2]]);
+    await g.base();
+    await g.segment((x) => [x.tx([1]), x.tx([3])]);
+    await g.segment((x) => [x.tx([2]), x.tx([4])], edit2);
+    await g.segment((x) => [x.chain.restart(), x.tx([1, 5])], edit3);
+    return g;
+  };
+  const same: Edit = (_, f) => f;
+  const cases: Array<[string, string, RegExp, Edit, Edit]> = [
+    [
+      'a segment that does not start at the running checksum the one before it ended with',
+      'PITR_OBJECT_MISMATCH',
+      /SQLite's chain is broken/,
+      (_, f) => ({ ...f, s0: (f.s0 + 1) >>> 0 }),
+      same,
+    ],
+    [
+      'a segment that skips a frame index',
+      'PITR_OBJECT_MISMATCH',
+      /starts at WAL frame 4/,
+      (_, f) => ({ ...f, startFrame: f.startFrame + 1 }),
+      same,
+    ],
+    [
+      'a frame whose checksum is not SQLite running checksum',
+      'PITR_OBJECT_MALFORMED',
+      /fails SQLite's running checksum/,
+      (records, f) => {
+        const tx = records[1] as TxRecord;
+        tx.frames[20]! ^= 1;
+        return f;
+      },
+      same,
+    ],
+    [
+      'an EPOCH whose header fails its own checksum',
+      'PITR_OBJECT_MALFORMED',
+      /fails its own checksum/,
+      same,
+      (records, f) => {
+        const epoch = records[0] as { type: 'epoch'; walHeader: Buffer };
+        records[0] = { type: 'epoch', walHeader: Buffer.from(epoch.walHeader) };
+        (records[0] as { walHeader: Buffer }).walHeader[31]! ^= 1;
+        return f;
+      },
+    ],
+    [
+      'a transaction whose recorded checksum is not that of the database it builds',
+      'PITR_CHECKSUM_MISMATCH',
+      /after transaction 5 .* is not the/,
+      (records, f) => {
+        records[1] = { ...(records[1] as TxRecord), rollingAfter: Buffer.alloc(16, 9) };
+        return f;
+      },
+      same,
+    ],
+  ];
+  for (const [what, code, message, edit2, edit3] of cases) {
+    const g = await build(edit2, edit3);
+    const dir = tempDir();
+    const path = join(dir, 'x.db');
+    await assert.rejects(
+      restorePitr({ store: g.store, keys: KEYS, dbId: DB_ID, target: { kind: 'latest' }, path }),
+      (err) => {
+        isLifeboat(code)(err);
+        assert.match((err as Error).message, message, what);
+        assert.match((err as Error).message, /segment lifeboat-pitr\//, `${what}: names the segment`);
+        return true;
+      },
+      what,
+    );
+    assert.deepEqual(readdirSync(dir), [], `${what}: nothing left`);
+  }
+  // And unedited, the same generation restores.
+  const g = await build(same, same);
+  assert.ok((await restore(g.store, { kind: 'latest' })).bytes.equals(g.images.get(6)!));
+  await assert.rejects(restore(g.store, { kind: 'txid', txid: 7 }), isLifeboat('PITR_TARGET_UNRESTORABLE'));
+});

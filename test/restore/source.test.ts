@@ -56,3 +56,42 @@ test('bad values name the variable and the accepted forms', () => {
     );
   }
 });
+
+test('pitr: forms are points of continuous backup; anything else is refused naming the forms', () => {
+  assert.deepEqual(parseRestoreSource('pitr:latest'), { kind: 'pitr', target: { kind: 'latest' }, dbId: undefined });
+  assert.deepEqual(parseRestoreSource('pitr:txid:42'), {
+    kind: 'pitr',
+    target: { kind: 'txid', txid: 42 },
+    dbId: undefined,
+  });
+  for (const [text, ms] of [
+    ['2026-03-01T12:00:00Z', Date.UTC(2026, 2, 1, 12)],
+    ['2026-03-01T13:30:00.250+01:30', Date.UTC(2026, 2, 1, 12, 0, 0, 250)],
+    ['2026-03-01 12:00:00z', Date.UTC(2026, 2, 1, 12)],
+  ] as const) {
+    const source = parseRestoreSource(`pitr:time:${text}`);
+    assert.deepEqual(source, { kind: 'pitr', target: { kind: 'time', ms }, dbId: undefined }, text);
+    assert.equal(formatSource(source), `pitr:time:${new Date(ms).toISOString()}`);
+  }
+  assert.equal(formatSource(parseRestoreSource('pitr:txid:7')), 'pitr:txid:7');
+  for (const value of [
+    'pitr:',
+    'pitr:newest',
+    'pitr:txid:',
+    'pitr:txid:-1',
+    'pitr:txid:1e3',
+    'pitr:txid:99999999999999999',
+    'pitr:time:2026-03-01T12:00:00', // no offset: which zone?
+    'pitr:time:2026-03-01',
+    'pitr:time:2026-02-30T12:00:00Z',
+  ]) {
+    assert.throws(
+      () => parseRestoreSource(value),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        /not a point of continuous backup/.test(err.message) &&
+        /pitr:txid/.test(err.message),
+      value,
+    );
+  }
+});

@@ -2,12 +2,13 @@
 // S3 server: radosgw on 127.0.0.1, or the user's own S3 in conformance mode. What RGW 16.2
 // answers is recorded in /work/shared/notes/real-s3-server.md; nothing here assumes more.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { before, test } from 'node:test';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Config } from '../../src/config/types.js';
+import { patternSource } from '../support/range-source.js';
 import { getTestS3, localTest, onLocalServer, type TestS3 } from '../support/s3.js';
-import { isLifeboat, openConditionalStore, withProxy } from '../support/s3-checks.js';
+import { danglingUploads, isLifeboat, openConditionalStore, withProxy } from '../support/s3-checks.js';
 
 let s3: TestS3;
 before(async () => {
@@ -135,3 +136,33 @@ localTest(
     }
   },
 );
+
+test('putStream uploads a source (multipart above a part) that getStream reads back; none is undefined', async () => {
+  const config = await s3.place();
+  const store = openConditionalStore(config, { partSizeBytes: 5 * 1024 * 1024 });
+  for (const [key, size] of [
+    ['lifeboat-pitr/db1/g/gen1/b/small', 1000],
+    ['lifeboat-pitr/db1/g/gen1/b/large', 11 * 1024 * 1024 + 3],
+  ] as const) {
+    const source = patternSource(size, size);
+    await store.putStream(key, source);
+    const body = await store.getStream(key);
+    assert.ok(body);
+    const hash = createHash('sha256');
+    for await (const piece of body) hash.update(piece as Buffer);
+    assert.equal(hash.digest('hex'), source.sha, `${key}: the same bytes`);
+  }
+  assert.equal(await store.getStream('lifeboat-pitr/db1/g/gen1/b/none'), undefined);
+  assert.equal(await danglingUploads(config), 0);
+});
+
+test('a putStream whose source fails rejects with the source error and leaves no object or upload', async () => {
+  const config = await s3.place();
+  const store = openConditionalStore(config, { partSizeBytes: 5 * 1024 * 1024 });
+  const source = patternSource(12 * 1024 * 1024);
+  const broken = new Error('the image file went away');
+  source.failAt(6 * 1024 * 1024, broken);
+  await assert.rejects(store.putStream('lifeboat-pitr/db1/g/gen1/b/x', source), (err) => err === broken);
+  assert.deepEqual(await store.list(''), []);
+  assert.equal(await danglingUploads(config), 0);
+});

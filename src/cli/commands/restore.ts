@@ -1,12 +1,13 @@
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
-import { LifeboatError } from '../../errors.js';
+import { ConfigError, EXIT_USAGE, LifeboatError } from '../../errors.js';
 import { ensureDir } from '../../fs/durable.js';
 import { acquireLock, lockOwner } from '../../fs/lock.js';
 import { formatSize } from '../../fs/space.js';
+import { iso } from '../../pitr/restore/plan.js';
 import { type RestoreReport, recoverThenRestore } from '../../restore/restore.js';
-import { parseRestoreSource } from '../../restore/source.js';
+import { parseRestoreSource, pitrSource, type RestoreSource } from '../../restore/source.js';
 import { type ConfigFlag, formatDuration, withConfigOption, withParts } from '../context.js';
 import { withInterrupt } from '../interrupt.js';
 import { createProgress } from '../progress.js';
@@ -19,13 +20,33 @@ interface RestoreFlags extends ConfigFlag {
   ifDbNotExists?: boolean;
   ifReplicaExists?: boolean;
   json?: boolean;
+  pitr?: string;
+  dbId?: string;
+}
+
+/** The source from the argument, or from --pitr (and --db-id); exactly one of the two (undefined: neither). */
+function sourceOf(sourceText: string | undefined, flags: RestoreFlags): RestoreSource | undefined {
+  if (flags.pitr === undefined) {
+    if (flags.dbId !== undefined) throw new ConfigError(['--db-id goes with --pitr']);
+    if (sourceText === undefined) return undefined;
+    return parseRestoreSource(sourceText, { name: 'source', cwd: process.cwd() });
+  }
+  if (sourceText !== undefined)
+    throw new ConfigError([`restore either ${sourceText} or --pitr ${flags.pitr}, not both`]);
+  const source = pitrSource(flags.pitr, flags.dbId);
+  if (typeof source === 'string') {
+    throw new ConfigError([`--pitr ${flags.pitr}: ${source}; use latest, txid:<N> or time:<RFC 3339 time>`]);
+  }
+  return source;
 }
 
 /** `lifeboat restore <source>`: the same restore as at start-up, for an operator, while nothing runs. */
 export function registerRestore(program: Command): void {
   withConfigOption(program.command('restore'))
     .description('restore a backup into the database (validated first; the old database is moved aside, not deleted)')
-    .argument('<source>', 's3:<object> | s3:latest | local:<name> | local:latest | <name> | file:<path>')
+    .argument('[source]', 's3:<object> | s3:latest | local:<name> | local:latest | <name> | file:<path>')
+    .option('--pitr <point>', 'restore continuous backup to a point: latest | txid:<N> | time:<RFC 3339 time>')
+    .option('--db-id <id>', 'with --pitr: the database whose continuous backup to use (when the bucket holds several)')
     .option('--db <path>', 'database file to restore into (default: {data_dir}/state_machine/db/{filename_db})')
     .option('--force', 'apply even if this backup was restored before (see the restore marker)')
     .option('--if-db-not-exists', 'do nothing (exit 0) when the database exists: for an init container')
@@ -36,8 +57,14 @@ export function registerRestore(program: Command): void {
     )
     .option('--json', 'print the result as JSON')
     .action(
-      action(async (sourceText: string, flags: RestoreFlags) => {
-        const source = parseRestoreSource(sourceText, { name: 'source', cwd: process.cwd() });
+      action(async (sourceText: string | undefined, flags: RestoreFlags) => {
+        const source = sourceOf(sourceText, flags);
+        if (!source) {
+          // The argument is optional only because --pitr can stand for it: the usage error
+          // commander gives for a missing argument, word for word.
+          process.stderr.write("lifeboat: missing required argument 'source'\ntry 'lifeboat restore --help'\n");
+          return EXIT_USAGE;
+        }
         return withParts(flags, async (parts) => {
           const { dbFile } = parts;
           const say = (text: string, report?: Partial<RestoreReport> & { reason?: string }) =>
@@ -106,6 +133,12 @@ export function registerRestore(program: Command): void {
               `into     ${dbFile}`,
               `size     ${formatSize(report.bytes)}, ${report.tables.length} tables, sha256 ${report.sha256}`,
               `took     ${formatDuration(report.durationMs)}`,
+              ...(report.pitr
+                ? [
+                    `point    txid ${report.pitr.txid}, observed at ${iso(report.pitr.observedMs)}`,
+                    `newest   txid ${report.pitr.newestTxid} (${iso(report.pitr.newestMs)}), the newest in the bucket`,
+                  ]
+                : []),
               report.movedAside.length
                 ? `previous database kept at ${report.movedAside[0]}`
                 : 'there was no previous database',

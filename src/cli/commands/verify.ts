@@ -51,6 +51,7 @@ export function registerVerify(program: Command): void {
               local: parts.local,
               remote: parts.remote?.store,
               keys: config.encryption,
+              pitr: parts.pitrStore,
               logger: parts.logger,
               now: () => parts.clock.now(),
               dbFile: parts.dbFile,
@@ -78,10 +79,12 @@ export function registerVerify(program: Command): void {
               } catch (err) {
                 result = { ok: false, problems: [(err as Error).message], tables: [] };
               }
-              const store = resolved.kind === 'object' ? parts.remote?.store : parts.local;
+              // A continuous-backup point has no "previous backup" to compare its size with.
+              const store =
+                resolved.kind === 'object' ? parts.remote?.store : resolved.kind === 'file' ? parts.local : undefined;
               const name = resolved.kind === 'object' ? resolved.name : basename(got.origin);
               const previous = store && (await previousBackup(store, name).catch(() => undefined));
-              const size = resolved.size ?? got.bytes;
+              const size = (resolved.kind === 'pitr' ? undefined : resolved.size) ?? got.bytes;
               const warnings = result.ok ? drillWarnings({ name, tables: result.tables.length, size }, previous) : [];
               const ms = performance.now() - started;
               if (flags.json) {

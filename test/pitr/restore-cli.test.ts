@@ -1,0 +1,96 @@
+// `lifeboat restore --pitr …`, `lifeboat verify pitr:…` and HQL_BACKUP_RESTORE=pitr:… against the
+// real S3 server, through the real CLI and Lifeboat.open: the existing restore path (validation,
+// crash-safe swap, marker) with a continuous-backup point as its source.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, test } from 'node:test';
+import { Lifeboat } from '../../src/lifeboat.js';
+import { runCli } from '../support/cli.js';
+import { getTestS3, s3Env, type TestS3 } from '../support/s3.js';
+import { openConditionalStore } from '../support/s3-checks.js';
+import { tempDir } from '../support/tmp.js';
+import { DB_ID, GEN_ID, KEY_A } from './fixtures.js';
+import { itemsOf, type ShippedDatabase, shipRealDatabase } from './sqlite-chain.js';
+
+let s3: TestS3;
+let env: Record<string, string | undefined>;
+let shipped: ShippedDatabase;
+before(async () => {
+  s3 = await getTestS3();
+  const config = await s3.place();
+  shipped = await shipRealDatabase(openConditionalStore(config), tempDir(), KEY_A, { dbId: DB_ID, genId: GEN_ID });
+  env = { ...s3Env(config), ENC_KEYS: `${KEY_A.id}/${KEY_A.key.toString('base64')}`, ENC_KEY_ACTIVE: KEY_A.id };
+});
+
+function place(): { cwd: string; env: Record<string, string | undefined>; dbFile: string } {
+  const cwd = tempDir();
+  return {
+    cwd,
+    env: { ...env, HQL_DATA_DIR: join(cwd, 'data') },
+    dbFile: join(cwd, 'data/state_machine/db/hiqlite.db'),
+  };
+}
+
+test('restore --pitr txid:N puts that point in place, says what it restored, and applies it once', async () => {
+  const { cwd, env, dbFile } = place();
+  const txid = shipped.baseTxid + 5;
+  const restored = await runCli(['restore', '--pitr', `txid:${txid}`], { cwd, env });
+  assert.equal(restored.code, 0, restored.stderr);
+  assert.match(restored.stdout, new RegExp(`restored pitr:${DB_ID}/${GEN_ID}/${txid}`));
+  assert.match(restored.stdout, new RegExp(`point\\s+txid ${txid}, observed at `));
+  assert.match(restored.stdout, new RegExp(`newest\\s+txid ${shipped.lastTxid} `));
+  assert.equal(itemsOf(dbFile), shipped.rows.get(txid));
+  const again = await runCli(['restore', '--pitr', `txid:${txid}`], { cwd, env });
+  assert.equal(again.code, 1);
+  assert.match(again.stdout, /not applied: .* was restored before/);
+
+  const t = new Date(shipped.times.get(shipped.baseTxid + 3)! + 400).toISOString();
+  const atTime = await runCli(['restore', '--pitr', `time:${t}`, '--db-id', DB_ID], { cwd, env });
+  assert.equal(atTime.code, 0, atTime.stderr);
+  assert.equal(itemsOf(dbFile), shipped.rows.get(shipped.baseTxid + 3));
+  assert.match(atTime.stdout, /previous database kept at .*before-restore-/);
+
+  const drill = await runCli(['verify', 'pitr:latest'], { cwd, env });
+  assert.equal(drill.code, 0, drill.stderr);
+  assert.match(drill.stdout, /integrity\s+ok/);
+});
+
+test('restore --pitr refuses what cannot be restored, and bad forms as usage errors; nothing changes', async () => {
+  const { cwd, env, dbFile } = place();
+  const far = await runCli(['restore', '--pitr', 'txid:999999'], { cwd, env });
+  assert.equal(far.code, 1);
+  assert.match(far.stderr, /txid 999999 is after the newest shipped transaction/);
+  assert.match(far.stderr, /Restorable: txid 100 /);
+  for (const args of [
+    ['--pitr', 'yesterday'],
+    ['--pitr', 'time:2026-01-01 12:00'],
+    ['s3:latest', '--pitr', 'latest'],
+    ['--pitr', 'latest', '--db-id', 'not-an-id'],
+    ['--db-id', DB_ID],
+  ]) {
+    const bad = await runCli(['restore', ...args], { cwd, env });
+    assert.equal(bad.code, 2, `${args.join(' ')}: ${bad.stderr}`);
+  }
+  assert.ok(!existsSync(dbFile), 'no database was made');
+});
+
+test('HQL_BACKUP_RESTORE=pitr:latest restores at start-up once; later writes survive the next start', async () => {
+  const { cwd, env } = place();
+  const startEnv = { ...env, HQL_BACKUP_RESTORE: 'pitr:latest' };
+  const first = await Lifeboat.open({ cwd, env: startEnv, schedule: false, backupOnStart: 'never' });
+  try {
+    const rows = first.db.prepare('SELECT id, name, n, length(pad) AS pad FROM items ORDER BY id').all();
+    assert.equal(JSON.stringify(rows), shipped.rows.get(shipped.lastTxid));
+    first.db.prepare("INSERT INTO items (name, n) VALUES ('after the restore', 0)").run();
+  } finally {
+    await first.close();
+  }
+  const second = await Lifeboat.open({ cwd, env: startEnv, schedule: false, backupOnStart: 'never' });
+  try {
+    const n = second.db.prepare("SELECT count(*) AS n FROM items WHERE name = 'after the restore'").get();
+    assert.deepEqual(n, { n: 1 }, 'not restored again');
+  } finally {
+    await second.close();
+  }
+});

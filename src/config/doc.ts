@@ -14,6 +14,7 @@ export const DOC_BLOCKS: readonly DocBlock[] = [
   { id: 'cluster', keys: (s) => s.section === 'cluster' && !s.lifeboatOnly },
   { id: 'cluster-additions', keys: (s) => s.section === 'cluster' && s.lifeboatOnly === true },
   { id: 'encryption', keys: (s) => s.section === 'encryption' },
+  { id: 'pitr', keys: (s) => s.section === 'pitr' },
 ];
 
 export const DOC_FILE = 'docs/configuration.md';

@@ -14,7 +14,7 @@ import type { Config, ConfigOverrides } from './types.js';
  */
 
 /** The TOML tables Lifeboat reads (`[cluster]` is Rauthy's name; standalone Hiqlite uses `[hiqlite]`). */
-export const SECTIONS = ['cluster', 'encryption'] as const;
+export const SECTIONS = ['cluster', 'encryption', 'pitr'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** What each kind of value becomes once read and checked. */
@@ -31,6 +31,8 @@ export interface KindValues {
   readonly keys: readonly string[];
   /** `s3:<object>`, `s3:latest` or `file:<absolute path>`, parsed. */
   readonly restoreSource: RestoreSource;
+  /** Milliseconds. `250ms`, `1s`, `5m`, `2h`, `7d`; a bare number is seconds. */
+  readonly duration: number;
 }
 export type Kind = keyof KindValues;
 
@@ -413,6 +415,50 @@ export const KEYS = {
     override: 'encKeyActive',
     doc: 'id of the key that encrypts new backups; must be one of `keys`',
     show: (c) => ({ value: c.encryption?.active.id ?? null }),
+  },
+  pitrEnabled: {
+    section: 'pitr',
+    toml: 'enabled',
+    env: 'LIFEBOAT_PITR',
+    kind: 'bool',
+    default: false,
+    override: 'pitrEnabled',
+    lifeboatOnly: true,
+    doc:
+      'continuous backup: ship every committed transaction, encrypted, to S3 within `sync_interval` and restore to ' +
+      'any of them (`lifeboat restore --pitr`); needs S3, the keys and a database in WAL mode ' +
+      '([continuous-backup.md](continuous-backup.md))',
+    show: (c) => ({ value: c.pitr.enabled }),
+  },
+  pitrSyncInterval: {
+    section: 'pitr',
+    toml: 'sync_interval',
+    env: 'LIFEBOAT_PITR_SYNC_INTERVAL',
+    kind: 'duration',
+    default: 1000,
+    unset: '`1s`',
+    override: 'pitrSyncInterval',
+    lifeboatOnly: true,
+    min: 100,
+    doc:
+      'longest a commit waits before it is sealed and sent (the recovery point): `100ms` to `30d`, ' +
+      'e.g. `250ms`, `1s`, `10s`',
+    show: (c) => ({ value: `${c.pitr.syncIntervalMs}ms` }),
+  },
+  pitrCheckpointPages: {
+    section: 'pitr',
+    toml: 'checkpoint_pages',
+    env: 'LIFEBOAT_PITR_CHECKPOINT_PAGES',
+    kind: 'u64',
+    default: 1000,
+    override: 'pitrCheckpointPages',
+    lifeboatOnly: true,
+    min: 10,
+    unit: 'WAL frames',
+    doc:
+      'WAL frames after which continuous backup lets the WAL start over (a checkpoint; the application waits ' +
+      'milliseconds)',
+    show: (c) => ({ value: c.pitr.checkpointPages }),
   },
 } as const satisfies Record<string, AnyKeySpec>;
 

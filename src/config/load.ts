@@ -14,7 +14,7 @@ import {
   HIQLITE_SECRETS_REF,
 } from './defaults.js';
 import { KEY_LIST, KEYS, type KeyOf, type KeySpec, type Kind, type KindValues, nameOf, SECTIONS } from './keys.js';
-import type { Config, ConfigOverrides, HeartbeatConfig, RestoreConfig, S3Config } from './types.js';
+import type { Config, ConfigOverrides, HeartbeatConfig, PitrConfig, RestoreConfig, S3Config } from './types.js';
 
 export type { ConfigOverrides } from './types.js';
 
@@ -51,6 +51,18 @@ export function warningsOf(config: Config): readonly string[] {
 }
 
 const MAX_U16 = 65_535;
+const MAX_DURATION_MS = 30 * 86_400_000;
+const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `250ms`, `1s`, `1.5s`, `5m`, `2h`, `7d` → milliseconds; a bare number (TOML integer or env digits) is seconds. */
+function parseDuration(value: unknown, origin: Origin): number | undefined {
+  if (typeof value === 'bigint') return Number(value) * 1000;
+  if (typeof value === 'number' && origin !== 'file') return Number.isFinite(value) ? value : undefined;
+  if (typeof value !== 'string') return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(value);
+  if (!m) return undefined;
+  return Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? 's']!);
+}
 type Tables = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 type Value = KindValues[Kind];
 
@@ -217,6 +229,19 @@ class Reader {
           );
         }
         return Object.freeze(list);
+      }
+      case 'duration': {
+        const ms = parseDuration(value, origin);
+        const min = spec.min ?? 0;
+        if (ms === undefined || ms < min || ms > MAX_DURATION_MS) {
+          return this.bad(
+            spec,
+            origin,
+            value,
+            `is not a duration from ${min}ms to 30d: a number and a unit (ms, s, m, h, d), e.g. "1s" or "250ms"`,
+          );
+        }
+        return ms;
       }
       case 'restoreSource':
         if (typeof value !== 'string') return this.bad(spec, origin, value, 'must be a string');
@@ -428,6 +453,18 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const s3Timeout = r.getOrDefault(KEYS.s3Timeout);
   const encryption = readKeys(r, s3Requested);
   const heartbeat = readHeartbeat(r);
+  const pitr: PitrConfig = Object.freeze({
+    enabled: r.getOrDefault(KEYS.pitrEnabled),
+    syncIntervalMs: r.getOrDefault(KEYS.pitrSyncInterval),
+    checkpointPages: r.getOrDefault(KEYS.pitrCheckpointPages),
+  });
+  if (pitr.enabled && !s3Requested) {
+    r.problem(
+      KEYS.pitrEnabled,
+      r.origins.enabled,
+      'continuous backup ships to S3: set s3_url (HQL_S3_URL) and the other S3 keys, and ENC_KEYS, or turn it off',
+    );
+  }
 
   const restore: RestoreConfig = Object.freeze({
     source: r.get(KEYS.restore),
@@ -460,6 +497,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     heartbeat,
     encryption,
     restore,
+    pitr,
     paths: Object.freeze({
       dataDir: absData,
       dbDir,

@@ -36,6 +36,13 @@ export interface RestoreConfig {
   readonly ifMissing: RestoreSource | undefined;
 }
 
+/** Lifeboat addition: continuous backup (the `[pitr]` table). */
+export interface PitrConfig {
+  readonly enabled: boolean;
+  readonly syncIntervalMs: number;
+  readonly checkpointPages: number;
+}
+
 /** Derived absolute paths. */
 export interface ConfigPaths {
   readonly dataDir: string;
@@ -70,6 +77,7 @@ export interface Config {
   /** Present when ENC_KEYS / [encryption] is configured. Required when S3 is. */
   readonly encryption: KeySet | undefined;
   readonly restore: RestoreConfig;
+  readonly pitr: PitrConfig;
   readonly paths: ConfigPaths;
   /** The TOML file that was read, if any. */
   readonly configFile: string | undefined;
@@ -109,4 +117,8 @@ export interface ConfigOverrides {
   readonly backupRestoreIfMissing?: RestoreSource;
   readonly encKeys?: readonly string[];
   readonly encKeyActive?: string;
+  readonly pitrEnabled?: boolean;
+  /** Milliseconds. */
+  readonly pitrSyncInterval?: number;
+  readonly pitrCheckpointPages?: number;
 }

@@ -138,6 +138,9 @@ const SAMPLES: Readonly<Record<keyof typeof KEYS, string>> = {
   restoreIfMissing: 'local:latest',
   encKeys: KEY,
   encKeyActive: 'k1',
+  pitrEnabled: 'true',
+  pitrSyncInterval: '250ms',
+  pitrCheckpointPages: '2000',
 };
 
 const list = (kind: Kind, text: string) => (kind === 'keys' ? text.split('\n') : text.split(','));

@@ -584,3 +584,24 @@ test('Hiqlite\'s "$SECRETS" reference is rejected (not taken as the literal secr
   );
   assert.equal(problems.length, 2, problems.join('\n'));
 });
+
+test('[pitr]: off by default; durations with units from the file or the environment; it needs S3', () => {
+  const off = load({}).run();
+  assert.deepEqual(off.pitr, { enabled: false, syncIntervalMs: 1000, checkpointPages: 1000 });
+  const fromFile = load(S3_ENV, '[pitr]\nenabled = true\nsync_interval = "250ms"\ncheckpoint_pages = 500\n').run();
+  assert.deepEqual(fromFile.pitr, { enabled: true, syncIntervalMs: 250, checkpointPages: 500 });
+  const fromEnv = load(
+    { ...S3_ENV, LIFEBOAT_PITR: 'true', LIFEBOAT_PITR_SYNC_INTERVAL: '1.5s' },
+    '[pitr]\nsync_interval = 9\n',
+  );
+  assert.equal(fromEnv.run().pitr.syncIntervalMs, 1500, 'the environment wins; units are read');
+  assert.equal(load(S3_ENV, '[pitr]\nsync_interval = 9\n').run().pitr.syncIntervalMs, 9000, 'a bare number is seconds');
+  const bad = problemsOf(load({ ...S3_ENV, LIFEBOAT_PITR_SYNC_INTERVAL: '5 parsecs' }).run);
+  assert.match(bad.join('\n'), /^pitr\.sync_interval \(LIFEBOAT_PITR_SYNC_INTERVAL\): "5 parsecs" is not a duration/m);
+  assert.match(
+    problemsOf(load({ ...S3_ENV, LIFEBOAT_PITR_SYNC_INTERVAL: '10ms' }).run).join('\n'),
+    /from 100ms to 30d/,
+  );
+  const noS3 = problemsOf(load({ LIFEBOAT_PITR: 'true' }).run);
+  assert.match(noS3.join('\n'), /^pitr\.enabled \(LIFEBOAT_PITR\): continuous backup ships to S3: set s3_url/m);
+});

@@ -96,6 +96,8 @@ export const ERROR_CODES = [
   'PITR_NOT_WAL',
   'PITR_BASE_FAILED',
   'PITR_FENCED',
+  'PITR_NOT_RUNNING',
+  'PITR_LEASE_HELD',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

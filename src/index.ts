@@ -14,6 +14,8 @@ export {
   type LifeboatOptions,
 } from './lifeboat.js';
 export type { LifeboatLogger, LogFields } from './log.js';
+export type { CaptureStatus } from './pitr/capture/capture.js';
+export type { ContinuousState, ContinuousStatus } from './pitr/continuous.js';
 export type { RestoreReport } from './restore/restore.js';
 export type { Clock } from './schedule/clock.js';
 export type { RemoteState, RemoteStatus, StatusReport } from './server/status.js';

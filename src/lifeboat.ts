@@ -13,6 +13,7 @@ import { ensureDir } from './fs/durable.js';
 import { acquireLock, type LockHandle } from './fs/lock.js';
 import { type LifeboatLogger, libraryLogger } from './log.js';
 import { enableGarbageCollection } from './memory.js';
+import { ContinuousBackup, type ContinuousStatus } from './pitr/continuous.js';
 import { RemoteMonitor } from './remote/monitor.js';
 import { type RestoreReport, restoreDatabase } from './restore/restore.js';
 import { parseRestoreSource } from './restore/source.js';
@@ -113,6 +114,8 @@ export interface LifeboatEvents {
   error: [error: Error, operation: LifeboatOperation];
   /** The remote store's state changed: `ok` (it answers) or `failing`. */
   remote: [status: RemoteStatus];
+  /** Continuous backup's state changed (started, retrying, refused, stopped). */
+  pitr: [status: ContinuousStatus];
 }
 
 /**
@@ -155,6 +158,8 @@ export class Lifeboat extends EventEmitter<LifeboatEvents> {
   private readonly schedule: CronSchedule | undefined;
   private startupBackup: Promise<void> | undefined;
   private closed = false;
+  /** Continuous backup (`[pitr] enabled`); undefined when off. */
+  private readonly continuous: ContinuousBackup | undefined;
   /** The remote store's health and the catch-up after an outage; undefined without a remote store. */
   private readonly monitor: RemoteMonitor | undefined;
 
@@ -205,6 +210,21 @@ export class Lifeboat extends EventEmitter<LifeboatEvents> {
           onChange: (status) => this.notify('remote', status),
         })
       : undefined;
+    this.continuous =
+      parts.config.pitr.enabled && parts.pitrStore && parts.config.encryption
+        ? new ContinuousBackup({
+            dbFile: parts.dbFile,
+            nodeId: parts.config.nodeId,
+            local: parts.local,
+            remote: parts.remote?.store,
+            store: parts.pitrStore(),
+            keys: parts.config.encryption,
+            syncIntervalMs: parts.config.pitr.syncIntervalMs,
+            checkpointPages: parts.config.pitr.checkpointPages,
+            logger: this.logger,
+            onChange: (status) => this.notify('pitr', status),
+          })
+        : undefined;
     const beat = this.config.heartbeat;
     this.heartbeat = beat
       ? new Heartbeat({ ...beat, logger: this.logger, clock: this.clock, version: buildInfo().version })
@@ -328,6 +348,26 @@ export class Lifeboat extends EventEmitter<LifeboatEvents> {
     }
     // After the first backup was queued: the catch-up runs after it, and finds it pushed.
     this.monitor?.start();
+    this.continuous?.start();
+  }
+
+  /**
+   * Continuous backup: resolves with the last transaction id once every transaction committed
+   * before the call is in the bucket (PITR_NOT_RUNNING when continuous backup is off or not
+   * running). Call it before a planned shutdown or after a write that must not be lost.
+   */
+  async flush(options: { signal?: AbortSignal } = {}): Promise<number> {
+    if (!this.continuous) {
+      throw new LifeboatError('PITR_NOT_RUNNING', 'continuous backup is off', {
+        hint: 'turn it on with [pitr] enabled = true (LIFEBOAT_PITR=true); see docs/continuous-backup.md',
+      });
+    }
+    return this.continuous.flush(options.signal);
+  }
+
+  /** Continuous backup's state, or undefined when it is off. */
+  continuousStatus(): ContinuousStatus | undefined {
+    return this.continuous?.status();
   }
 
   /** Resolves when the start-up backup (if any) has finished, successfully or not. */
@@ -533,6 +573,9 @@ export class Lifeboat extends EventEmitter<LifeboatEvents> {
       maxAgeMs: this.schedule ? maxBackupAgeMs(this.schedule, now) : undefined,
       remote: this.remoteStatus(),
       heartbeat: this.heartbeat?.status(),
+      ...(this.continuous
+        ? { pitr: { ...this.continuous.status(), syncIntervalMs: this.config.pitr.syncIntervalMs } }
+        : {}),
     };
   }
 
@@ -541,6 +584,8 @@ export class Lifeboat extends EventEmitter<LifeboatEvents> {
     if (this.closed) return;
     this.closed = true;
     this.monitor?.stop();
+    // First: it ships what is committed, and its connections go before the application's.
+    await this.continuous?.close();
     await this.scheduler?.stop();
     await this.queue;
     await this.heartbeat?.settled();

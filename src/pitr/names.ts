@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /**
  * Object names of continuous backup (spec §3.3), relative to the store's prefix (the store
@@ -52,6 +52,16 @@ export function newDbId(): string {
 }
 
 /** 48-bit ms time then 80 random bits: generations sort by creation time and never collide. */
+/**
+ * The continuous-backup id of a database: its identity (src/identity, a UUID kept beside the
+ * database and in the stores' marker) as 32 hex digits, so it moves with the database to a new
+ * machine and a restore finds it from the bucket's marker. Another form of id is hashed.
+ */
+export function pitrDbId(identity: string): string {
+  const hex = identity.toLowerCase().replaceAll('-', '');
+  return /^[0-9a-f]{32}$/.test(hex) ? hex : createHash('sha256').update(identity).digest('hex').slice(0, 32);
+}
+
 export function newGenId(nowMs: number): string {
   if (!Number.isInteger(nowMs) || nowMs < 0 || nowMs >= 2 ** 48) throw new RangeError(`genId time ${nowMs} ms`);
   return nowMs.toString(16).padStart(12, '0') + randomBytes(10).toString('hex');

@@ -10,7 +10,7 @@ import { createDecryptStream } from '../crypto/stream.js';
 import { ConfigError, LifeboatError } from '../errors.js';
 import { fsyncFile } from '../fs/durable.js';
 import { DB_ID_METADATA, readDatabaseId, storeOwner } from '../identity/identity.js';
-import { PITR_ROOT, parsePitrName } from '../pitr/names.js';
+import { PITR_ROOT, parsePitrName, pitrDbId } from '../pitr/names.js';
 import { applyPlan } from '../pitr/restore/apply.js';
 import { type RestorePlan as PitrPlan, planRestore } from '../pitr/restore/plan.js';
 import type { LocalStore } from '../storage/local.js';
@@ -154,11 +154,25 @@ export async function resolveSource(source: RestoreSource, inputs: FetchInputs):
         ]);
       }
       const store = inputs.pitr();
-      const dbId = source.dbId ?? (await onlyDatabase(store, inputs.signal));
+      const dbId = source.dbId ?? (await ownDatabase(store, inputs)) ?? (await onlyDatabase(store, inputs.signal));
       const listing = await store.list(`${PITR_ROOT}${dbId}/`, { signal: inputs.signal });
       return { kind: 'pitr', plan: planRestore(dbId, listing, source.target), store };
     }
   }
+}
+
+/**
+ * This database's continuous backup: the id of its identity file, else of the snapshots'
+ * store marker (a new machine), when the bucket holds objects under it; else undefined.
+ */
+async function ownDatabase(store: PitrObjectStore, inputs: FetchInputs): Promise<string | undefined> {
+  const identity =
+    (inputs.dbFile && (await readDatabaseId(inputs.dbFile))) ||
+    (inputs.remote && (await storeOwner(inputs.remote).catch(() => undefined)));
+  if (!identity) return undefined;
+  const dbId = pitrDbId(identity);
+  const some = await store.list(`${PITR_ROOT}${dbId}/g/`, { signal: inputs.signal });
+  return some.length > 0 ? dbId : undefined;
 }
 
 /**

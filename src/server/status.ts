@@ -1,5 +1,6 @@
 import { parseBackupName } from '../backup/naming.js';
 import { FUTURE_TOLERANCE_MS } from '../backup/retention.js';
+import { CONTINUOUS_STATES, type ContinuousStatus } from '../pitr/continuous.js';
 import { type CronSchedule, nextFireTimes } from '../schedule/cron.js';
 import type { BuildInfo } from '../version.js';
 
@@ -57,6 +58,22 @@ export interface StatusReport {
   readonly remote?: RemoteStatus | undefined;
   /** The heartbeat after each successful backup; absent when none is configured. */
   readonly heartbeat?: HeartbeatStatus | undefined;
+  /** Continuous backup; absent when it is off. */
+  readonly pitr?: PitrReport | undefined;
+}
+
+/** Continuous backup as /health and /metrics see it (src/pitr/continuous.ts). */
+export interface PitrReport extends ContinuousStatus {
+  readonly syncIntervalMs: number;
+}
+
+/** Lag beyond this many sync intervals makes /health degraded (spec: the lag alert at 10 ×). */
+export const PITR_LAG_INTERVALS = 10;
+
+/** Seconds since the oldest committed transaction not yet in the bucket was seen (0: none waits). */
+export function pitrLagSeconds(p: PitrReport, now: Date): number {
+  const oldest = p.capture?.oldestUnshippedMs;
+  return oldest === undefined ? 0 : Math.max(0, (now.getTime() - oldest) / 1000);
 }
 
 export interface NamedBackup {
@@ -223,6 +240,22 @@ export function assessHealth(r: StatusReport): Health {
         `the remote store (${store}) fails since ${since.toISOString()}${why}; backups are kept locally ` +
         `and the newest is pushed once it answers${next}`,
     };
+  }
+  const pitr = r.pitr;
+  if (pitr && pitr.state !== 'starting') {
+    const lag = pitrLagSeconds(pitr, r.now);
+    const bound = (PITR_LAG_INTERVALS * pitr.syncIntervalMs) / 1000;
+    if (pitr.state === 'retrying' || pitr.state === 'refused' || pitr.state === 'stopped' || lag > bound) {
+      return {
+        state: 'degraded',
+        healthy: false,
+        reason:
+          lag > bound && pitr.state !== 'refused'
+            ? `continuous backup lags ${lag.toFixed(0)} s behind the database (more than ${bound} s)` +
+              `${pitr.error ? `: ${pitr.error}` : ''}; commits wait in memory and are sent once the bucket answers`
+            : `continuous backup is ${pitr.state}${pitr.error ? `: ${pitr.error}` : ''}; snapshots are not affected`,
+      };
+    }
   }
   if (r.maxAgeMs !== undefined) {
     const newest = newestRestorable(r);
@@ -416,6 +449,52 @@ export function renderMetrics(r: StatusReport): string {
       'gauge',
       'When the heartbeat URL last answered 2xx (0: not since the start).',
       one(seconds(beat.lastSuccess)),
+    );
+  }
+  const pitr = r.pitr;
+  if (pitr) {
+    const capture = pitr.capture;
+    metric(
+      'lifeboat_pitr_state',
+      'gauge',
+      'Continuous backup: 1 for its current state (starting, healthy, lagging, retrying, refused, stopped).',
+      CONTINUOUS_STATES.map((state) => [{ state }, pitr.state === state ? 1 : 0]),
+    );
+    metric(
+      'lifeboat_pitr_lag_seconds',
+      'gauge',
+      'Seconds since the oldest committed transaction not yet in the bucket was seen (0: everything is there).',
+      one(pitrLagSeconds(pitr, r.now)),
+    );
+    metric(
+      'lifeboat_pitr_last_txid',
+      'gauge',
+      'The last transaction seen committed in the WAL.',
+      one(capture?.lastTxid ?? 0),
+    );
+    metric(
+      'lifeboat_pitr_shipped_txid',
+      'gauge',
+      'The last transaction whose segment the bucket acknowledged.',
+      one(capture?.shippedTxid ?? 0),
+    );
+    metric(
+      'lifeboat_pitr_queued_bytes',
+      'gauge',
+      'Sealed segments waiting for the bucket, bytes.',
+      one(capture?.queuedBytes ?? 0),
+    );
+    metric(
+      'lifeboat_pitr_wal_frames',
+      'gauge',
+      'Frames in the WAL since its last restart.',
+      one(capture?.walFrames ?? 0),
+    );
+    metric(
+      'lifeboat_pitr_segments',
+      'gauge',
+      'Segments sealed in the current generation.',
+      one(capture?.segments ?? 0),
     );
   }
   metric('lifeboat_healthy', 'gauge', '1 when /health answers 200, else 0.', one(assessHealth(r).healthy ? 1 : 0));

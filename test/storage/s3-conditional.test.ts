@@ -7,7 +7,7 @@ import { before, test } from 'node:test';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Config } from '../../src/config/types.js';
 import { patternSource } from '../support/range-source.js';
-import { getTestS3, localTest, onLocalServer, type TestS3 } from '../support/s3.js';
+import { getTestS3, localTest, type TestS3 } from '../support/s3.js';
 import { danglingUploads, isLifeboat, openConditionalStore, withProxy } from '../support/s3-checks.js';
 
 let s3: TestS3;

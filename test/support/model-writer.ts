@@ -1,13 +1,16 @@
 // A separate application process for continuous-backup tests: commit k (k = 1…N) inserts row k
 // and, every 10th commit, deletes some older rows — so the state after commit k is a known
-// function of k (modelAfter). Its connection checkpoints automatically every few frames, as an
-// application does, so the WAL is checkpointed and restarts while capture reads it. It prints
-// `ready` after `readyAt` commits, then waits for a line on stdin before going on to N.
+// function of k (see modelAfter in the tests). Its connection checkpoints automatically every
+// few frames, as an application does, so the WAL is checkpointed and restarts while capture
+// reads it. It prints `ready` after `readyAt` commits and waits for a line on stdin; then it
+// commits up to N — or until a line `stop` — and prints `done <last k>`.
+import { createInterface } from 'node:readline';
 import Database from '../../src/sqlite/driver.js';
 
-const [path, totalArg, readyArg, autocheckpointArg] = process.argv.slice(2);
+const [path, totalArg, readyArg, autocheckpointArg, pauseArg] = process.argv.slice(2);
 const total = Number(totalArg);
 const readyAt = Number(readyArg ?? 0);
+const pauseMs = Number(pauseArg ?? 4);
 const db = new Database(path!, { timeout: 30_000 });
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = NORMAL');
@@ -21,19 +24,24 @@ const commit = db.transaction((k: number) => {
 });
 
 let k = 1;
-/** Commits in small bursts a few milliseconds apart (about 1,000 a second), as an application does under load. */
+let stopped = false;
+/** Commits in small bursts a few milliseconds apart, as an application does under load. */
 function run(until: number, then: () => void): void {
-  for (let n = 0; n < 5 && k <= until; n++) commit(k++);
-  if (k <= until) setTimeout(() => run(until, then), 4);
+  for (let n = 0; n < 5 && k <= until && !stopped; n++) commit(k++);
+  if (k <= until && !stopped) setTimeout(() => run(until, then), pauseMs);
   else then();
 }
+const lines = createInterface({ input: process.stdin });
 run(readyAt, () => {
   process.stdout.write('ready\n');
-  process.stdin.once('data', () =>
+  lines.once('line', () => {
+    lines.on('line', (line) => {
+      if (line.trim() === 'stop') stopped = true;
+    });
     run(total, () => {
       db.close();
-      process.stdout.write('done\n');
+      process.stdout.write(`done ${k - 1}\n`);
       process.exit(0);
-    }),
-  );
+    });
+  });
 });

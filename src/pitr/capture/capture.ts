@@ -1,21 +1,25 @@
 import { EventEmitter } from 'node:events';
 import { closeSync, fstatSync, mkdirSync, openSync, statSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import type { EncryptionKey } from '../../crypto/keys.js';
+import type { KeyLookup } from '../../crypto/stream.js';
 import { LifeboatError } from '../../errors.js';
-import { readFully } from '../../fs/read.js';
+import { writeFileAtomic } from '../../fs/durable.js';
+import { readFully, readTextIfExists } from '../../fs/read.js';
 import type { Logger } from '../../log.js';
 import { runCopy } from '../../sqlite/client.js';
 import Database from '../../sqlite/driver.js';
 import type { PitrObjectStore } from '../../storage/object-store.js';
 import { encodeMeta } from '../meta.js';
 import { dbPrefix, metaName, newGenId, parsePitrName } from '../names.js';
+import { probeConditionalWrites } from '../probe.js';
 import type { RollingChecksum } from '../rolling.js';
 import { sealObject } from '../sealed.js';
 import { assertSafeSqlite } from '../sqlite-version.js';
 import { writeBaseFromImage } from './base.js';
+import { Lease, newWriterId } from './lease.js';
 import { type ChainState, type PendingTransaction, sealTransactions, WalChangedError } from './segmenter.js';
 import { SegmentUploader } from './uploader.js';
 import { frameOffset, positionAfter, readCommitted, type WalPosition } from './wal-tail.js';
@@ -62,6 +66,12 @@ export interface CaptureOptions {
   readonly store: PitrObjectStore;
   /** The active encryption key. */
   readonly key: EncryptionKey;
+  /** Every key, to read a head another key wrote (default: the active key only). */
+  readonly keys?: KeyLookup;
+  /** This writer's id (default: kept in `{workDir}/state.json`, so a restart is the same writer). */
+  readonly writerId?: string;
+  /** How long the writer's lease on the database runs (default 5 min). */
+  readonly leaseMs?: number;
   /** Uploads the base (default: writeBaseFromImage). */
   readonly writeBase?: BaseWriter;
   readonly label?: Partial<CaptureLabel>;
@@ -94,6 +104,8 @@ export interface CaptureStatus {
   readonly shippedTxid: number;
   readonly shippedMs: number | undefined;
   readonly queuedBytes: number;
+  /** When the oldest committed transaction not yet in the bucket was seen (undefined: none waits). */
+  readonly oldestUnshippedMs: number | undefined;
   readonly walFrames: number;
   readonly segments: number;
   /** WAL restarts followed within this generation (each an EPOCH record). */
@@ -107,7 +119,7 @@ const MiB = 1024 * 1024;
 const BASE_ATTEMPTS = 3;
 
 export class Capture extends EventEmitter {
-  readonly #o: Required<Omit<CaptureOptions, 'log' | 'label' | 'workDir'>> & {
+  readonly #o: Required<Omit<CaptureOptions, 'log' | 'label' | 'workDir' | 'keys' | 'writerId' | 'leaseMs'>> & {
     log: Logger | undefined;
     label: CaptureLabel;
     workDir: string;
@@ -133,9 +145,13 @@ export class Capture extends EventEmitter {
   #sealNow = false;
   #closed = false;
   readonly #uploader: SegmentUploader;
+  #lease: Lease | undefined;
+
+  readonly #given: CaptureOptions;
 
   private constructor(options: CaptureOptions) {
     super();
+    this.#given = options;
     this.#o = {
       syncIntervalMs: 1000,
       pollMs: 200,
@@ -165,12 +181,16 @@ export class Capture extends EventEmitter {
     this.#barrier.pragma('busy_timeout = 0');
     this.#uploader = new SegmentUploader(options.store, {
       ...(options.log ? { log: options.log } : {}),
+      beforeSend: async () => this.#lease?.renew(),
       onShipped: (txid, ms) => this.emit('shipped', { txid, ms }),
       onStopped: (reason) => this.#stop(reason),
     });
   }
 
-  /** Checks the database and SQLite, uploads a first base, and starts shipping. */
+  /**
+   * Checks SQLite, the database and the store (the conditional-write probe), takes the lease,
+   * uploads a first base, and starts shipping.
+   */
   static async start(options: CaptureOptions): Promise<Capture> {
     const capture = new Capture(options);
     try {
@@ -192,6 +212,7 @@ export class Capture extends EventEmitter {
       shippedTxid: shipped.txid,
       shippedMs: shipped.ms,
       queuedBytes: this.#uploader.queuedBytes(),
+      oldestUnshippedMs: this.#uploader.oldestQueuedMs() ?? this.#pending[0]?.observedMs,
       walFrames: this.#scan ? this.#scan.nextFrame - 1 : 0,
       segments: this.#chain?.seq ?? 0,
       walRestarts: this.#restarts,
@@ -208,18 +229,28 @@ export class Capture extends EventEmitter {
     return target;
   }
 
-  /** Ships what is committed (unless `ship` is false), then releases the database. */
-  async close(options: { ship?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+  /**
+   * Ships what is committed (unless `ship` is false; for at most `waitMs`, default 30 s, so an S3
+   * outage cannot hold a shutdown), then releases the database. What was not shipped is in the
+   * database, and in the base of the generation the next start begins.
+   */
+  async close(options: { ship?: boolean; waitMs?: number } = {}): Promise<void> {
     if (this.#closed) return;
     if (options.ship !== false && this.#state !== 'stopped' && this.#chain) {
-      await this.flush(options.signal ? { signal: options.signal } : {}).catch((err: unknown) => {
-        this.#o.log?.warn({ err }, 'continuous backup: not everything was shipped before closing');
+      await this.flush({ signal: AbortSignal.timeout(options.waitMs ?? 30_000) }).catch((err: unknown) => {
+        const { lastTxid, shippedTxid } = this.status();
+        this.#o.log?.warn(
+          { err, lastTxid, shippedTxid },
+          `continuous backup: transactions ${shippedTxid + 1}…${lastTxid} were not shipped before closing; ` +
+            'they are in the database and in the next start’s base',
+        );
       });
     }
     this.#closed = true;
     clearTimeout(this.#timer);
     await this.#ticking;
     this.#uploader.stop();
+    if (this.#state !== 'stopped') await this.#lease?.release();
     for (const db of [...this.#readers, this.#checkpointer, this.#barrier]) {
       if (db.inTransaction) db.exec('ROLLBACK');
       db.close();
@@ -237,6 +268,19 @@ export class Capture extends EventEmitter {
         hint: "continuous backup reads SQLite's write-ahead log: set PRAGMA journal_mode = WAL in the application",
       });
     }
+    const key = this.#o.key;
+    const options = this.#given;
+    this.#lease = new Lease({
+      store: this.#o.store,
+      key,
+      keys: options.keys ?? ((id: string) => (id === key.id ? key : undefined)),
+      dbId: this.#o.dbId,
+      writerId: options.writerId ?? (await writerIdIn(this.#o.workDir)),
+      ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
+      ...(options.now ? { now: options.now } : {}),
+    });
+    // Before any conditional write: proves the store honours them, and sets the ETag form it takes.
+    await probeConditionalWrites(this.#o.store);
     this.#hold(this.#active);
     await this.#newGeneration('first-start');
     this.#state = 'healthy';
@@ -255,6 +299,7 @@ export class Capture extends EventEmitter {
     }
     const baseTxid = highest + 1;
     const genId = newGenId(this.#o.now());
+    await this.#lease!.acquire(genId);
     mkdirSync(this.#o.workDir, { recursive: true, mode: 0o700 });
     const image = join(this.#o.workDir, `base-${genId}.sqlite`);
     let pinned: { position: WalPosition; pageSize: number } | undefined;
@@ -494,3 +539,18 @@ export class Capture extends EventEmitter {
 }
 
 class ChainBroken extends Error {}
+
+/** The writer id kept in `{workDir}/state.json`, made on first use. */
+async function writerIdIn(workDir: string): Promise<string> {
+  await mkdir(workDir, { recursive: true, mode: 0o700 });
+  const path = join(workDir, 'state.json');
+  try {
+    const saved = (JSON.parse((await readTextIfExists(path)) ?? '{}') as { writerId?: unknown }).writerId;
+    if (typeof saved === 'string' && /^[0-9a-f]{32}$/.test(saved)) return saved;
+  } catch {
+    // unreadable: a new writer id (the old one's lease runs out; nothing is lost)
+  }
+  const writerId = newWriterId();
+  await writeFileAtomic(path, `${JSON.stringify({ writerId })}\n`);
+  return writerId;
+}

@@ -16,6 +16,8 @@ export interface UploaderOptions {
   readonly onShipped?: (txid: number, observedMs: number) => void;
   readonly onStopped?: (reason: string) => void;
   readonly maxPauseMs?: number;
+  /** Runs before each request (the lease renewal); PITR_FENCED from it stops the chain. */
+  readonly beforeSend?: () => Promise<void>;
 }
 
 interface Waiter {
@@ -51,6 +53,11 @@ export class SegmentUploader {
 
   queuedBytes(): number {
     return this.#queued;
+  }
+
+  /** When the oldest transaction still waiting here was seen (undefined: nothing waits). */
+  oldestQueuedMs(): number | undefined {
+    return this.#queue[0]?.header.firstObservedMs;
   }
 
   shipped(): { txid: number; ms: number | undefined } {
@@ -120,17 +127,25 @@ export class SegmentUploader {
   /** One attempt; true when the bucket holds the segment. */
   async #send(segment: SealedSegment): Promise<boolean> {
     try {
+      await this.#o.beforeSend?.();
       const made = await this.#store.putIfAbsent(segment.name, segment.ciphertext);
       if (made.kind === 'written') return this.#ok();
       if (made.kind === 'exists') {
         // Ours, when an earlier attempt's answer was lost: the same bytes (each segment is sealed once).
         const there = await this.#store.get(segment.name);
         if (there?.body.equals(segment.ciphertext)) return this.#ok();
-        this.#fenced(`${segment.name} already exists in ${this.#store.description} with other content`);
+        this.#fenced(
+          `${segment.name} already exists in ${this.#store.description} with other content: another writer ` +
+            'ships this database',
+        );
         return false;
       }
       throw new Error(`a concurrent conditional write to ${segment.name}`);
     } catch (err) {
+      if ((err as { code?: unknown }).code === 'PITR_FENCED') {
+        this.#fenced((err as Error).message);
+        return false;
+      }
       this.#failures += 1;
       this.#lastError = (err as Error).message;
       const pause = Math.min(this.#o.maxPauseMs ?? 30_000, 250 * 2 ** Math.min(this.#failures - 1, 8));
@@ -158,7 +173,7 @@ export class SegmentUploader {
   }
 
   #fenced(reason: string): void {
-    this.#o.onStopped?.(`fencing: ${reason}; another writer ships this database`);
+    this.#o.onStopped?.(`fencing: ${reason}`);
     this.stop(reason);
   }
 }

@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { before, test } from 'node:test';
+import { readDatabaseId } from '../../src/identity/identity.js';
+import { Lifeboat } from '../../src/index.js';
+import type { ContinuousStatus } from '../../src/pitr/continuous.js';
+import { pitrDbId } from '../../src/pitr/names.js';
+import { restorePitr } from '../../src/pitr/restore/apply.js';
+import { assessHealth, renderMetrics } from '../../src/server/status.js';
+import Database from '../../src/sqlite/driver.js';
+import { faults } from '../support/fault-proxy.js';
+import { sample } from '../support/metrics.js';
+import { getTestS3, s3Env, type TestS3 } from '../support/s3.js';
+import { openConditionalStore, withProxy } from '../support/s3-checks.js';
+import { tempDir } from '../support/tmp.js';
+import { KEY_A, keySet } from './fixtures.js';
+
+/**
+ * Continuous backup inside the library, configured as an operator does ([pitr] through
+ * LIFEBOAT_PITR*): it starts in the background, flush() returns once every commit is in the
+ * bucket, /metrics and /health report it, and the bucket restores the database to its last
+ * commit. With S3 down, open() still returns at once, snapshots go on, and /health says why.
+ */
+
+const KEYS = { ENC_KEYS: `${KEY_A.id}/${KEY_A.key.toString('base64')}`, ENC_KEY_ACTIVE: KEY_A.id };
+
+let s3: TestS3;
+before(async () => {
+  s3 = await getTestS3();
+});
+
+/** Resolves with the first 'pitr' event whose state is not `starting`. */
+async function settled(lb: Lifeboat): Promise<ContinuousStatus> {
+  const now = lb.continuousStatus();
+  if (now && now.state !== 'starting') return now;
+  for (;;) {
+    const [status] = (await once(lb, 'pitr')) as [ContinuousStatus];
+    if (status.state !== 'starting') return status;
+  }
+}
+
+test('the library ships every commit; flush() means in the bucket; the bucket restores the last commit', {
+  timeout: 120_000,
+}, async () => {
+  const cwd = tempDir();
+  const config = await s3.place();
+  const env = { ...KEYS, ...s3Env(config), LIFEBOAT_PITR: 'true', LIFEBOAT_PITR_SYNC_INTERVAL: '200ms' };
+  const lb = await Lifeboat.open({ cwd, env, backupOnStart: 'never', schedule: false });
+  let txid = 0;
+  try {
+    lb.db.exec('CREATE TABLE items (id INTEGER PRIMARY KEY, body TEXT)');
+    const status = await settled(lb);
+    assert.equal(status.state, 'healthy', status.error);
+    const insert = lb.db.prepare('INSERT INTO items (body) VALUES (?)');
+    for (let i = 0; i < 50; i++) insert.run(`row ${i}`);
+    txid = await lb.flush();
+    const report = await lb.statusReport();
+    assert.equal(report.pitr?.capture?.shippedTxid, txid);
+    const metrics = renderMetrics(report);
+    assert.equal(sample(metrics, 'lifeboat_pitr_shipped_txid'), txid);
+    assert.equal(sample(metrics, 'lifeboat_pitr_lag_seconds'), 0);
+    assert.equal(sample(metrics, 'lifeboat_pitr_state', { state: 'healthy' }), 1);
+    assert.equal(assessHealth(report).state, 'ok');
+  } finally {
+    await lb.close();
+  }
+  const dbFile = lb.dbFile;
+  const identity = await readDatabaseId(dbFile);
+  assert.ok(identity, 'continuous backup gave the database its identity');
+  const restored = join(cwd, 'restored.sqlite');
+  const got = await restorePitr({
+    store: openConditionalStore(config),
+    keys: keySet(KEY_A),
+    dbId: pitrDbId(identity),
+    target: { kind: 'latest' },
+    path: restored,
+  });
+  assert.equal(got.txid, txid);
+  const db = new Database(restored, { readonly: true });
+  assert.equal((db.prepare('SELECT count(*) AS n FROM items').get() as { n: number }).n, 50);
+  db.close();
+});
+
+test('S3 down: open() returns at once, continuous backup retries and /health says so; snapshots go on', {
+  timeout: 120_000,
+}, async () => {
+  const cwd = tempDir();
+  const { proxy, config } = await withProxy();
+  proxy.set(faults.http500(1_000_000));
+  const env = { ...KEYS, ...s3Env(config), LIFEBOAT_PITR: 'true', HQL_S3_TIMEOUT: '2' };
+  const t0 = performance.now();
+  const lb = await Lifeboat.open({ cwd, env, backupOnStart: 'never', schedule: false });
+  try {
+    assert.ok(performance.now() - t0 < 5000, 'open() did not wait for S3');
+    lb.db.exec('CREATE TABLE items (id INTEGER PRIMARY KEY)');
+    const status = await settled(lb);
+    assert.equal(status.state, 'retrying');
+    const report = await lb.statusReport();
+    assert.equal(report.pitr?.state, 'retrying');
+    assert.match(report.pitr?.error ?? '', /injected by the test proxy/);
+    assert.equal(assessHealth(report).state, 'degraded');
+    // With the snapshots' remote answering, the reason is continuous backup's own.
+    const pitrOnly = assessHealth({ ...report, remote: undefined });
+    assert.match(pitrOnly.reason, /continuous backup is retrying: .*injected by the test proxy/);
+    await assert.rejects(lb.flush(), /continuous backup is not running/);
+    const local = await lb.backup().catch((err: { report?: { path: string } }) => err.report);
+    assert.ok(local?.path, 'the snapshot was kept locally');
+  } finally {
+    await lb.close();
+  }
+});

@@ -1,0 +1,38 @@
+// Continuous capture in a process of its own, for the kill-and-restore test: a Lifeboat that
+// can be killed with SIGKILL at any moment. Arguments: database path, work folder, and a JSON
+// of { s3: S3Config, dbId, key: { id, key (base64) } }. It prints `started <genId> <baseTxid>`,
+// then `shipped <txid>` as the bucket acknowledges segments; a line `flush` on stdin makes it
+// flush, print `flushed <txid>`, close and exit.
+import { createInterface } from 'node:readline';
+import { Capture } from '../../src/pitr/capture/capture.js';
+import { S3ConditionalStore } from '../../src/storage/s3/conditional.js';
+
+const [dbPath, workDir, json] = process.argv.slice(2);
+const setup = JSON.parse(json!) as {
+  s3: ConstructorParameters<typeof S3ConditionalStore>[0];
+  dbId: string;
+  key: { id: string; key: string };
+};
+const store = new S3ConditionalStore(setup.s3);
+const capture = await Capture.start({
+  dbPath: dbPath!,
+  dbId: setup.dbId,
+  store,
+  key: { id: setup.key.id, key: Buffer.from(setup.key.key, 'base64') },
+  workDir: workDir!,
+  pollMs: 25,
+  syncIntervalMs: 150,
+  checkpointPages: 100,
+  segmentMax: 128 * 1024,
+});
+const status = capture.status();
+process.stdout.write(`started ${status.genId} ${status.lastTxid}\n`);
+capture.on('shipped', ({ txid }: { txid: number }) => process.stdout.write(`shipped ${txid}\n`));
+for await (const line of createInterface({ input: process.stdin })) {
+  if (line.trim() !== 'flush') continue;
+  const txid = await capture.flush();
+  process.stdout.write(`flushed ${txid}\n`);
+  await capture.close();
+  store.close();
+  process.exit(0);
+}

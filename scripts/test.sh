@@ -9,6 +9,8 @@ npx tsc -p tsconfig.json --noEmit
 npx biome ci --reporter=summary .
 # Lines of at most 120 characters, strings and comments included (Biome does not check those).
 bash scripts/check-lines.sh
+# A test that hangs fails after 5 minutes with its name, instead of holding CI until its limit.
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 exec node --import tsx test/support/with-s3.ts -- \
-  node --import tsx --test --test-reporter=spec --test-concurrency="${LIFEBOAT_TEST_CONCURRENCY:-2}" "${files[@]}"
+  node --import tsx --test --test-reporter=spec --test-concurrency="${LIFEBOAT_TEST_CONCURRENCY:-2}" \
+  --test-timeout=300000 "${files[@]}"

@@ -163,6 +163,15 @@ test('status and list show what capture shipped, with the planner’s ranges; ex
   const ambiguous = await cli(config, ['status']);
   assert.equal(ambiguous.code, 2);
   assert.match(ambiguous.stderr, /holds continuous backups of 2 databases .*--db-id/);
+  // The drill names the database the same way.
+  const env = { ...s3Env(config), ...KEYS };
+  const drillBoth = await runCli(['verify', 'pitr:latest'], { cwd: tempDir(), env });
+  assert.equal(drillBoth.code, 2);
+  assert.match(drillBoth.stderr, /name one with --db-id/);
+  const drill = await runCli(['verify', 'pitr:latest', '--db-id', oldId, '--json'], { cwd: tempDir(), env });
+  assert.equal(drill.code, 0, drill.stderr);
+  assert.equal(JSON.parse(drill.stdout).origin, `pitr:${oldId}/${one.databases[0]!.generations[0]!.genId}/${oldLast}`);
+  assert.equal((await runCli(['verify', 's3:latest', '--db-id', oldId], { cwd: tempDir(), env })).code, 2);
   const text = await cli(config, ['list']);
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, new RegExp(`database ${dbId} `));

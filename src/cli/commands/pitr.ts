@@ -24,6 +24,7 @@ Both read one LIST of the bucket and download nothing: they show what the object
   lifeboat verify pitr:latest            restore into a temp folder, integrity_check, count rows
   lifeboat verify pitr:txid:<N>          the same for one transaction
   lifeboat verify pitr:time:<RFC 3339>
+  (add --db-id <id> when the bucket holds several databases)
 
 and to restore: lifeboat restore --pitr latest|txid:<N>|time:<RFC 3339> [--db-id <id>].`;
 

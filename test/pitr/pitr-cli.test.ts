@@ -144,6 +144,7 @@ test('status and list show what capture shipped, with the planner’s ranges; ex
   old.db.close();
   const stale = await cli(config, ['status', '--db-id', oldId, '--max-age', '5m']);
   assert.equal(stale.code, 5, stale.stderr);
+  assert.match(stale.stdout, new RegExp(`drill     lifeboat verify pitr:latest --db-id ${oldId} `));
   assert.match(stale.stdout, new RegExp(`PROBLEM: the newest restorable transaction, txid ${oldLast} .*--max-age 5m`));
   const staleJson = await cli(config, ['status', '--db-id', oldId, '--max-age', '5m', '--json']);
   assert.equal(staleJson.code, 5);
@@ -242,6 +243,7 @@ test('a second generation and a hole: list shows the missing seq and its bounds,
   );
   assert.match(status.stdout, /PROBLEM: restore --pitr latest is refused: .*segment seq 2 is missing/);
   assert.match(status.stdout, /shipped {3}up to txid \d+ .*beyond the newest restorable transaction/);
+  assert.match(status.stdout, new RegExp(`drill     lifeboat verify pitr:txid:${s1!.lastTxid} \\(`));
   // What status calls refused, restore refuses; what it calls restorable, the drill restores.
   const env = { ...s3Env(config), ...KEYS };
   const refused = await runCli(['restore', '--pitr', 'latest'], { cwd: tempDir(), env });

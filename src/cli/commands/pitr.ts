@@ -198,6 +198,12 @@ export function formatDatabase(d: DatabaseReport): string {
   return lines.join('\n');
 }
 
+/** The drill for this database: `latest` when the planner takes it, else the newest restorable txid. */
+function drillOf(report: DatabaseReport, dbIdGiven: string | undefined): string {
+  const point = report.latest || !report.newest ? 'latest' : `txid:${report.newest.txid}`;
+  return `lifeboat verify pitr:${point}${dbIdGiven ? ` --db-id ${dbIdGiven}` : ''}`;
+}
+
 /** One LIST: of the database's prefix, or of every database's when no id is given. */
 async function listing(store: PitrObjectStore, dbId: string | undefined): Promise<readonly ListedObject[]> {
   return store.list(dbId === undefined ? PITR_ROOT : dbPrefix(dbId));
@@ -271,7 +277,7 @@ export function registerPitr(program: Command): void {
             problems.length === 0
               ? 'status    ok'
               : `status    ${problems.map((p) => `PROBLEM: ${p}`).join('\n          ')}`,
-            'drill     lifeboat verify pitr:latest (restores into a temp folder; this command downloads nothing)',
+            `drill     ${drillOf(report, wanted)} (restores into a temp folder; this command downloads nothing)`,
           );
           process.stdout.write(`${lines.join('\n')}\n`);
           return code;

@@ -11,7 +11,7 @@ import {
 } from './restore/plan.js';
 
 /**
- * What a bucket holds of continuous backup and what of it can be restored, from one LIST and
+ * What a bucket holds of continuous backup and what of it can be restored, from a LIST and
  * nothing else (no object is downloaded or decrypted): `lifeboat pitr list|status`. The ranges
  * are the restore planner's own (surveyRestorable, planRestore in restore/plan.ts), so what this
  * shows as restorable is what `restore --pitr` plans — names can be wrong only towards a

@@ -10,8 +10,7 @@ import { createDecryptStream } from '../crypto/stream.js';
 import { ConfigError, LifeboatError } from '../errors.js';
 import { fsyncFile } from '../fs/durable.js';
 import { DB_ID_METADATA, readDatabaseId, storeOwner } from '../identity/identity.js';
-import { databaseIds } from '../pitr/inspect.js';
-import { PITR_ROOT } from '../pitr/names.js';
+import { PITR_ROOT, parsePitrName } from '../pitr/names.js';
 import { applyPlan } from '../pitr/restore/apply.js';
 import { type RestorePlan as PitrPlan, planRestore } from '../pitr/restore/plan.js';
 import type { LocalStore } from '../storage/local.js';
@@ -167,20 +166,21 @@ export async function resolveSource(source: RestoreSource, inputs: FetchInputs):
  * is kept by the capture side; until a restore can read it, another database's backup in the
  * same place makes the operator name one (--db-id).
  */
-async function onlyDatabase(store: PitrObjectStore, signal: AbortSignal | undefined): Promise<string> {
-  return onlyDatabaseOf(databaseIds(await store.list(PITR_ROOT, { signal })), store.description);
-}
-
-/** The one id of `ids` (those a listing of PITR_ROOT in `where` names), else why there is not one. */
-export function onlyDatabaseOf(ids: readonly string[], where: string): string {
-  if (ids.length === 1) return ids[0]!;
-  if (ids.length === 0) {
-    throw new LifeboatError('NO_BACKUPS', `there is no continuous backup (${PITR_ROOT}…) in ${where}`, {
+export async function onlyDatabase(store: PitrObjectStore, signal?: AbortSignal): Promise<string> {
+  const ids = new Set<string>();
+  for (const { key } of await store.list(PITR_ROOT, { signal })) {
+    const name = parsePitrName(key);
+    if (name && 'dbId' in name) ids.add(name.dbId);
+  }
+  if (ids.size === 1) return [...ids][0]!;
+  if (ids.size === 0) {
+    throw new LifeboatError('NO_BACKUPS', `there is no continuous backup (${PITR_ROOT}…) in ${store.description}`, {
       hint: 'check HQL_S3_BUCKET and the prefix, and that continuous backup ran for this database',
     });
   }
   throw new ConfigError([
-    `${where} holds continuous backups of ${ids.length} databases (${ids.join(', ')}): name one with --db-id`,
+    `${store.description} holds continuous backups of ${ids.size} databases (${[...ids].join(', ')}): ` +
+      'name the one to restore with --db-id',
   ]);
 }
 

@@ -168,7 +168,7 @@ test('status and list show what capture shipped, with the planner’s ranges; ex
   const env = { ...s3Env(config), ...KEYS };
   const drillBoth = await runCli(['verify', 'pitr:latest'], { cwd: tempDir(), env });
   assert.equal(drillBoth.code, 2);
-  assert.match(drillBoth.stderr, /name one with --db-id/);
+  assert.match(drillBoth.stderr, /name the one to restore with --db-id/);
   const drill = await runCli(['verify', 'pitr:latest', '--db-id', oldId, '--json'], { cwd: tempDir(), env });
   assert.equal(drill.code, 0, drill.stderr);
   assert.equal(JSON.parse(drill.stdout).origin, `pitr:${oldId}/${one.databases[0]!.generations[0]!.genId}/${oldLast}`);

@@ -5,7 +5,7 @@ import { formatSize } from '../../fs/space.js';
 import { type DatabaseReport, databaseIds, type GenerationReport, inspectDatabase } from '../../pitr/inspect.js';
 import { dbPrefix, isId, PITR_ROOT } from '../../pitr/names.js';
 import { iso, type RestorableRange } from '../../pitr/restore/plan.js';
-import { onlyDatabaseOf } from '../../restore/fetch.js';
+import { onlyDatabase } from '../../restore/fetch.js';
 import type { ListedObject, PitrObjectStore } from '../../storage/object-store.js';
 import { type ConfigFlag, formatAge, withConfigOption, withParts } from '../context.js';
 import { action } from '../run.js';
@@ -17,7 +17,7 @@ interface PitrFlags extends ConfigFlag {
 }
 
 const HELP_AFTER = `
-Both read one LIST of the bucket and download nothing: they show what the object names say
+Both only LIST the bucket and download nothing: they show what the object names say
 (the planner of \`restore --pitr\` reads the same names). Whether the objects themselves restore
 — keys, checksums, the chain of digests — only a restore shows. The drill:
 
@@ -35,7 +35,7 @@ transaction is older than --max-age, or \`restore --pitr latest\` would be refus
 were shipped beyond a hole); 1 the bucket could not be listed; 2 usage or configuration error.
 For a cron check: lifeboat pitr status --max-age 5m || alert
 
-Reads one LIST and downloads nothing; the drill that restores is \`lifeboat verify pitr:latest\`.`;
+Only LISTs the bucket and downloads nothing; the drill that restores is \`lifeboat verify pitr:latest\`.`;
 
 const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -213,7 +213,7 @@ async function listing(store: PitrObjectStore, dbId: string | undefined): Promis
 export function registerPitr(program: Command): void {
   const pitr = program
     .command('pitr')
-    .description('continuous backup in the bucket: what is restorable (reads one LIST, downloads nothing)')
+    .description('continuous backup in the bucket: what is restorable (only LISTs, downloads nothing)')
     .addHelpText('after', HELP_AFTER);
 
   withConfigOption(pitr.command('status'))
@@ -228,9 +228,9 @@ export function registerPitr(program: Command): void {
         const maxAgeMs = flags.maxAge === undefined ? undefined : parseMaxAge(flags.maxAge);
         return withParts(flags, async (parts) => {
           const store = storeOf(parts);
-          const listed = await listing(store, wanted);
-          const dbId = wanted ?? onlyDatabaseOf(databaseIds(listed), store.description);
-          const report = inspectDatabase(dbId, listed);
+          // The database as restore --pitr finds it, so that status speaks of the one a restore would use.
+          const dbId = wanted ?? (await onlyDatabase(store));
+          const report = inspectDatabase(dbId, await listing(store, dbId));
           const now = parts.clock.now();
           const ageMs = report.newest ? now.getTime() - report.newest.ms : undefined;
           const ago = (p: { ms: number }) => formatAge(new Date(p.ms), now);

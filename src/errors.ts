@@ -1,6 +1,7 @@
 /**
  * Exit codes of the CLI: 0 ok, 1 the work failed, 2 usage or configuration error, 3 the local
- * backup was written and kept but its push to the remote store failed, 4 no backup to restore.
+ * backup was written and kept but its push to the remote store failed, 4 no backup to restore,
+ * 5 `lifeboat pitr status`: restorable, but a check failed.
  */
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -8,6 +9,11 @@ export const EXIT_USAGE = 2;
 export const EXIT_PUSH_FAILED = 3;
 /** `lifeboat restore`/`verify` found no backup to restore (`s3:latest` or `local:latest` with none). */
 export const EXIT_NO_BACKUPS = 4;
+/**
+ * `lifeboat pitr status`: something is restorable, but the newest restorable transaction is older
+ * than `--max-age`, or `restore --pitr latest` would be refused (shipped transactions lie beyond a hole).
+ */
+export const EXIT_CHECK_FAILED = 5;
 
 /**
  * Every code a LifeboatError carries: `err.code` for library callers, and the `code` of an

@@ -154,18 +154,29 @@ export async function resolveSource(source: RestoreSource, inputs: FetchInputs):
         ]);
       }
       const store = inputs.pitr();
-      const dbId = source.dbId ?? (await ownDatabase(store, inputs)) ?? (await onlyDatabase(store, inputs.signal));
+      const dbId = source.dbId ?? (await pitrDatabase(store, inputs));
       const listing = await store.list(`${PITR_ROOT}${dbId}/`, { signal: inputs.signal });
       return { kind: 'pitr', plan: planRestore(dbId, listing, source.target), store };
     }
   }
 }
 
+/** The database a point-in-time restore (or `lifeboat pitr status`) means without --db-id. */
+export async function pitrDatabase(
+  store: PitrObjectStore,
+  inputs: Pick<FetchInputs, 'dbFile' | 'remote' | 'signal'>,
+): Promise<string> {
+  return (await ownDatabase(store, inputs)) ?? (await onlyDatabase(store, inputs.signal));
+}
+
 /**
  * This database's continuous backup: the id of its identity file, else of the snapshots'
  * store marker (a new machine), when the bucket holds objects under it; else undefined.
  */
-async function ownDatabase(store: PitrObjectStore, inputs: FetchInputs): Promise<string | undefined> {
+async function ownDatabase(
+  store: PitrObjectStore,
+  inputs: Pick<FetchInputs, 'dbFile' | 'remote' | 'signal'>,
+): Promise<string | undefined> {
   const identity =
     (inputs.dbFile && (await readDatabaseId(inputs.dbFile))) ||
     (inputs.remote && (await storeOwner(inputs.remote).catch(() => undefined)));
@@ -180,7 +191,7 @@ async function ownDatabase(store: PitrObjectStore, inputs: FetchInputs): Promise
  * is kept by the capture side; until a restore can read it, another database's backup in the
  * same place makes the operator name one (--db-id).
  */
-async function onlyDatabase(store: PitrObjectStore, signal: AbortSignal | undefined): Promise<string> {
+async function onlyDatabase(store: PitrObjectStore, signal?: AbortSignal): Promise<string> {
   const ids = new Set<string>();
   for (const { key } of await store.list(PITR_ROOT, { signal })) {
     const name = parsePitrName(key);

@@ -6,6 +6,7 @@ import { registerEncrypt } from './encrypt.js';
 import { registerIdentity } from './identity.js';
 import { registerKeys } from './keys.js';
 import { registerList } from './list.js';
+import { registerPitr } from './pitr.js';
 import { registerRestore } from './restore.js';
 import { registerSchedule } from './schedule.js';
 import { registerServe } from './serve.js';
@@ -25,5 +26,6 @@ export const commands: readonly RegisterCommand[] = [
   registerKeys,
   registerRestore,
   registerVerify,
+  registerPitr,
   registerIdentity,
 ];

@@ -1,10 +1,12 @@
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { ConfigError } from '../../errors.js';
 import { formatSize } from '../../fs/space.js';
+import { isId } from '../../pitr/names.js';
 import { drillWarnings, openDrillFolder, previousBackup } from '../../restore/drill.js';
 import { materialise, resolveSource } from '../../restore/fetch.js';
-import { parseRestoreSource } from '../../restore/source.js';
+import { parseRestoreSource, type RestoreSource } from '../../restore/source.js';
 import { validateBackup } from '../../restore/validate.js';
 import type { TableInfo } from '../../sqlite/protocol.js';
 import { type ConfigFlag, formatDuration, withConfigOption, withParts } from '../context.js';
@@ -17,6 +19,16 @@ interface VerifyFlags extends ConfigFlag {
   json?: boolean;
   tempDir?: string;
   strict?: boolean;
+  dbId?: string;
+}
+
+/** The source argument, with --db-id for a continuous-backup point (the bucket may hold several databases). */
+function sourceOf(text: string, flags: VerifyFlags): RestoreSource {
+  const source = parseRestoreSource(text, { name: 'source', cwd: process.cwd() });
+  if (flags.dbId === undefined) return source;
+  if (source.kind !== 'pitr') throw new ConfigError([`--db-id goes with a pitr: source, not ${text}`]);
+  if (!isId(flags.dbId)) throw new ConfigError([`--db-id "${flags.dbId}" is not 32 lower-case hex digits`]);
+  return { ...source, dbId: flags.dbId };
 }
 
 /**
@@ -29,7 +41,12 @@ interface VerifyFlags extends ConfigFlag {
 export function registerVerify(program: Command): void {
   withConfigOption(program.command('verify'))
     .description('restore drill: fetch a backup into a temp folder, run integrity_check, count rows; changes nothing')
-    .argument('<source>', 's3:<object> | s3:latest | local:<name> | local:latest | <name> | file:<path>')
+    .argument(
+      '<source>',
+      's3:<object> | s3:latest | local:<name> | local:latest | <name> | file:<path> | pitr:latest | pitr:txid:<N> | ' +
+        'pitr:time:<RFC 3339 time>',
+    )
+    .option('--db-id <id>', 'with a pitr: source: the database (when the bucket holds several; `lifeboat pitr list`)')
     .option(
       '--db <path>',
       'the database whose backups `latest` means (default: {data_dir}/state_machine/db/{filename_db})',
@@ -43,7 +60,7 @@ export function registerVerify(program: Command): void {
     .action(
       action(async (sourceText: string, flags: VerifyFlags) => {
         const started = performance.now();
-        const source = parseRestoreSource(sourceText, { name: 'source', cwd: process.cwd() });
+        const source = sourceOf(sourceText, flags);
         return withParts(flags, (parts) =>
           withInterrupt(async (signal) => {
             const { config } = parts;

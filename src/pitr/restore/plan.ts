@@ -78,9 +78,38 @@ interface Run {
   readonly holeAt: number | undefined;
 }
 
-/** The plan for `target` from a listing of dbPrefix(dbId). */
-export function planRestore(dbId: string, listing: readonly ListedObject[], target: PitrTarget): RestorePlan {
-  checkTarget(target);
+/** A generation as its object names show it: for `lifeboat pitr list`, and what the planner plans from. */
+export interface ListedGeneration {
+  readonly genId: string;
+  /** By txid. */
+  readonly bases: readonly PlannedBase[];
+  /** By seq. */
+  readonly segments: readonly PlannedSegment[];
+  /** What each base and its run can restore, in the order of the bases. */
+  readonly ranges: readonly RestorableRange[];
+}
+
+/** What a listing of dbPrefix(dbId) holds and can restore, without planning a target. */
+export interface RestorableSurvey {
+  readonly dbId: string;
+  /** Oldest first (by genId, which starts with its creation time). */
+  readonly generations: readonly ListedGeneration[];
+  /** Every generation's ranges, oldest generation first: exactly the ranges planRestore works with. */
+  readonly ranges: readonly RestorableRange[];
+  /** The newest transaction any listed base or segment names; undefined when there is none. */
+  readonly newest: { readonly txid: number; readonly ms: number } | undefined;
+}
+
+interface Survey {
+  /** Oldest first. */
+  readonly gens: readonly Generation[];
+  readonly runs: Map<Generation, Run[]>;
+  readonly ranges: readonly RestorableRange[];
+  readonly newest: { txid: number; ms: number };
+}
+
+/** Generations, runs and ranges from a listing: the one reading of the names that planning and `pitr list` share. */
+function surveyOf(dbId: string, listing: readonly ListedObject[]): Survey {
   const prefix = dbPrefix(dbId);
   const generations = new Map<string, Generation>();
   let newest = { txid: -1, ms: 0 };
@@ -108,6 +137,29 @@ export function planRestore(dbId: string, listing: readonly ListedObject[], targ
   }
   const runs = new Map<Generation, Run[]>(gens.map((g) => [g, g.bases.map((b) => runOf(g, b))]));
   const ranges = gens.flatMap((g) => runs.get(g)!.map((r) => rangeOf(g.genId, r)));
+  return { gens, runs, ranges, newest };
+}
+
+/** What the listing of dbPrefix(dbId) can restore, by generation, read from names only. */
+export function surveyRestorable(dbId: string, listing: readonly ListedObject[]): RestorableSurvey {
+  const { gens, runs, ranges, newest } = surveyOf(dbId, listing);
+  return {
+    dbId,
+    generations: gens.map((g) => ({
+      genId: g.genId,
+      bases: g.bases,
+      segments: g.seqs.map((seq) => g.segments.get(seq)!),
+      ranges: runs.get(g)!.map((r) => rangeOf(g.genId, r)),
+    })),
+    ranges,
+    newest: newest.txid < 0 ? undefined : newest,
+  };
+}
+
+/** The plan for `target` from a listing of dbPrefix(dbId). */
+export function planRestore(dbId: string, listing: readonly ListedObject[], target: PitrTarget): RestorePlan {
+  checkTarget(target);
+  const { gens, runs, ranges, newest } = surveyOf(dbId, listing);
   const unrestorable = (what: string): never => {
     throw new LifeboatError('PITR_TARGET_UNRESTORABLE', `${what}. ${describe(dbId, ranges)}`, {
       hint: ranges.length
@@ -240,14 +292,7 @@ export function iso(ms: number): string {
 /** "restorable: txid 5 (time) … txid 90 (time) in generation …; …", merged per generation, at most 6. */
 export function describe(dbId: string, ranges: readonly RestorableRange[]): string {
   if (ranges.length === 0) return `Database ${dbId} has nothing restorable.`;
-  // Runs of one generation overlap (a re-base inside a run): merge them into what is reachable.
-  const merged: RestorableRange[] = [];
-  for (const r of [...ranges].sort((a, b) => a.fromTxid - b.fromTxid)) {
-    const last = merged[merged.length - 1];
-    if (last && last.genId === r.genId && r.fromTxid <= last.toTxid + 1) {
-      if (r.toTxid > last.toTxid) merged[merged.length - 1] = { ...last, toTxid: r.toTxid, toMs: r.toMs };
-    } else merged.push(r);
-  }
+  const merged = mergeRanges(ranges);
   const shown = merged.slice(-6).map((r) => {
     const span =
       r.fromTxid === r.toTxid
@@ -257,4 +302,19 @@ export function describe(dbId: string, ranges: readonly RestorableRange[]): stri
   });
   const older = merged.length > 6 ? ` (and ${merged.length - 6} older)` : '';
   return `Restorable${older}: ${shown.join('; ')}`;
+}
+
+/**
+ * The ranges as reachable windows, by txid: runs of one generation overlap (a re-base inside a
+ * run) and are merged; a hole or a new generation starts a new window.
+ */
+export function mergeRanges(ranges: readonly RestorableRange[]): RestorableRange[] {
+  const merged: RestorableRange[] = [];
+  for (const r of [...ranges].sort((a, b) => a.fromTxid - b.fromTxid)) {
+    const last = merged[merged.length - 1];
+    if (last && last.genId === r.genId && r.fromTxid <= last.toTxid + 1) {
+      if (r.toTxid > last.toTxid) merged[merged.length - 1] = { ...last, toTxid: r.toTxid, toMs: r.toMs };
+    } else merged.push(r);
+  }
+  return merged;
 }

@@ -220,6 +220,8 @@ export class Lifeboat extends EventEmitter<LifeboatEvents> {
             store: parts.pitrStore(),
             keys: parts.config.encryption,
             syncIntervalMs: parts.config.pitr.syncIntervalMs,
+            windowMs: parts.config.pitr.windowMs,
+            rebaseEveryMs: parts.config.pitr.rebaseEveryMs,
             checkpointPages: parts.config.pitr.checkpointPages,
             logger: this.logger,
             onChange: (status) => this.notify('pitr', status),

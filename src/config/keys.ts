@@ -441,9 +441,39 @@ export const KEYS = {
     lifeboatOnly: true,
     min: 100,
     doc:
-      'longest a commit waits before it is sealed and sent (the recovery point): `100ms` to `30d`, ' +
+      'longest a commit waits before it is sealed and sent (the recovery point): from `100ms`, ' +
       'e.g. `250ms`, `1s`, `10s`',
     show: (c) => ({ value: `${c.pitr.syncIntervalMs}ms` }),
+  },
+  pitrWindow: {
+    section: 'pitr',
+    toml: 'window',
+    env: 'LIFEBOAT_PITR_WINDOW',
+    kind: 'duration',
+    default: 7 * 86_400_000,
+    unset: '`7d`',
+    override: 'pitrWindow',
+    lifeboatOnly: true,
+    min: 3_600_000,
+    doc:
+      'how far back a point can be restored: older generations (base and segments) are deleted, never the current ' +
+      'one; `1h` to `366d`',
+    show: (c) => ({ value: `${c.pitr.windowMs / 86_400_000}d` }),
+  },
+  pitrRebaseEvery: {
+    section: 'pitr',
+    toml: 'rebase_every',
+    env: 'LIFEBOAT_PITR_REBASE_EVERY',
+    kind: 'duration',
+    default: 86_400_000,
+    unset: '`24h`',
+    override: 'pitrRebaseEvery',
+    lifeboatOnly: true,
+    min: 60_000,
+    doc:
+      'a fresh base (a full encrypted copy) this often while commits flow, or sooner once the segments since the ' +
+      'last one outweigh it: a restore applies at most about one database of segments',
+    show: (c) => ({ value: `${c.pitr.rebaseEveryMs / 3_600_000}h` }),
   },
   pitrCheckpointPages: {
     section: 'pitr',

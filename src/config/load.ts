@@ -51,7 +51,7 @@ export function warningsOf(config: Config): readonly string[] {
 }
 
 const MAX_U16 = 65_535;
-const MAX_DURATION_MS = 30 * 86_400_000;
+const MAX_DURATION_MS = 366 * 86_400_000;
 const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** `250ms`, `1s`, `1.5s`, `5m`, `2h`, `7d` → milliseconds; a bare number (TOML integer or env digits) is seconds. */
@@ -238,7 +238,7 @@ class Reader {
             spec,
             origin,
             value,
-            `is not a duration from ${min}ms to 30d: a number and a unit (ms, s, m, h, d), e.g. "1s" or "250ms"`,
+            `is not a duration from ${min}ms to 366d: a number and a unit (ms, s, m, h, d), e.g. "1s" or "250ms"`,
           );
         }
         return ms;
@@ -456,6 +456,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const pitr: PitrConfig = Object.freeze({
     enabled: r.getOrDefault(KEYS.pitrEnabled),
     syncIntervalMs: r.getOrDefault(KEYS.pitrSyncInterval),
+    windowMs: r.getOrDefault(KEYS.pitrWindow),
+    rebaseEveryMs: r.getOrDefault(KEYS.pitrRebaseEvery),
     checkpointPages: r.getOrDefault(KEYS.pitrCheckpointPages),
   });
   if (pitr.enabled && !s3Requested) {

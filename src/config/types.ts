@@ -40,6 +40,8 @@ export interface RestoreConfig {
 export interface PitrConfig {
   readonly enabled: boolean;
   readonly syncIntervalMs: number;
+  readonly windowMs: number;
+  readonly rebaseEveryMs: number;
   readonly checkpointPages: number;
 }
 
@@ -120,5 +122,9 @@ export interface ConfigOverrides {
   readonly pitrEnabled?: boolean;
   /** Milliseconds. */
   readonly pitrSyncInterval?: number;
+  /** Milliseconds. */
+  readonly pitrWindow?: number;
+  /** Milliseconds. */
+  readonly pitrRebaseEvery?: number;
   readonly pitrCheckpointPages?: number;
 }

@@ -36,6 +36,8 @@ export interface ContinuousOptions {
   readonly store: PitrObjectStore;
   readonly keys: KeySet;
   readonly syncIntervalMs: number;
+  readonly windowMs: number;
+  readonly rebaseEveryMs: number;
   readonly checkpointPages: number;
   readonly logger: Logger;
   /** Pause before the first retry of a failed start (default 5 s; doubles up to 5 min). */
@@ -114,6 +116,8 @@ export class ContinuousBackup {
         keys: o.keys,
         label: { nodeId: o.nodeId },
         syncIntervalMs: o.syncIntervalMs,
+        windowMs: o.windowMs,
+        rebaseEveryMs: o.rebaseEveryMs,
         checkpointPages: o.checkpointPages,
         log: o.logger,
       });

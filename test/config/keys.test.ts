@@ -140,6 +140,8 @@ const SAMPLES: Readonly<Record<keyof typeof KEYS, string>> = {
   encKeyActive: 'k1',
   pitrEnabled: 'true',
   pitrSyncInterval: '250ms',
+  pitrWindow: '30d',
+  pitrRebaseEvery: '12h',
   pitrCheckpointPages: '2000',
 };
 

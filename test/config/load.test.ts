@@ -587,9 +587,24 @@ test('Hiqlite\'s "$SECRETS" reference is rejected (not taken as the literal secr
 
 test('[pitr]: off by default; durations with units from the file or the environment; it needs S3', () => {
   const off = load({}).run();
-  assert.deepEqual(off.pitr, { enabled: false, syncIntervalMs: 1000, checkpointPages: 1000 });
-  const fromFile = load(S3_ENV, '[pitr]\nenabled = true\nsync_interval = "250ms"\ncheckpoint_pages = 500\n').run();
-  assert.deepEqual(fromFile.pitr, { enabled: true, syncIntervalMs: 250, checkpointPages: 500 });
+  assert.deepEqual(off.pitr, {
+    enabled: false,
+    syncIntervalMs: 1000,
+    windowMs: 7 * 86_400_000,
+    rebaseEveryMs: 86_400_000,
+    checkpointPages: 1000,
+  });
+  const fromFile = load(
+    S3_ENV,
+    '[pitr]\nenabled = true\nsync_interval = "250ms"\nwindow = "30d"\nrebase_every = "6h"\ncheckpoint_pages = 500\n',
+  ).run();
+  assert.deepEqual(fromFile.pitr, {
+    enabled: true,
+    syncIntervalMs: 250,
+    windowMs: 30 * 86_400_000,
+    rebaseEveryMs: 6 * 3_600_000,
+    checkpointPages: 500,
+  });
   const fromEnv = load(
     { ...S3_ENV, LIFEBOAT_PITR: 'true', LIFEBOAT_PITR_SYNC_INTERVAL: '1.5s' },
     '[pitr]\nsync_interval = 9\n',
@@ -600,7 +615,7 @@ test('[pitr]: off by default; durations with units from the file or the environm
   assert.match(bad.join('\n'), /^pitr\.sync_interval \(LIFEBOAT_PITR_SYNC_INTERVAL\): "5 parsecs" is not a duration/m);
   assert.match(
     problemsOf(load({ ...S3_ENV, LIFEBOAT_PITR_SYNC_INTERVAL: '10ms' }).run).join('\n'),
-    /from 100ms to 30d/,
+    /from 100ms to 366d/,
   );
   const noS3 = problemsOf(load({ LIFEBOAT_PITR: 'true' }).run);
   assert.match(noS3.join('\n'), /^pitr\.enabled \(LIFEBOAT_PITR\): continuous backup ships to S3: set s3_url/m);

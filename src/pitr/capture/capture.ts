@@ -13,7 +13,7 @@ import { runCopy } from '../../sqlite/client.js';
 import Database from '../../sqlite/driver.js';
 import type { PitrObjectStore } from '../../storage/object-store.js';
 import { encodeMeta } from '../meta.js';
-import { dbPrefix, metaName, newGenId, parsePitrName } from '../names.js';
+import { dbPrefix, genIdTime, metaName, newGenId, parsePitrName } from '../names.js';
 import { probeConditionalWrites } from '../probe.js';
 import type { RollingChecksum } from '../rolling.js';
 import { sealObject } from '../sealed.js';
@@ -85,6 +85,14 @@ export interface CaptureOptions {
   readonly queueMax?: number;
   /** WAL frames after which capture runs a PASSIVE checkpoint (default 1000). */
   readonly checkpointPages?: number;
+  /** A new generation (a fresh base) after this long with commits (default 24 h): restore work stays bounded. */
+  readonly rebaseEveryMs?: number;
+  /** …or once the segments sealed since the base exceed this many times its size (default 1). */
+  readonly rebaseRatio?: number;
+  /** Generations whose newest commit is older than this are deleted (default 7 days); never the current one. */
+  readonly windowMs?: number;
+  /** How often retention looks (default 1 h; the first tick looks at once). */
+  readonly retentionEveryMs?: number;
   /** Wall clock, unix ms (default Date.now). */
   readonly now?: () => number;
   readonly log?: Logger;
@@ -137,6 +145,11 @@ export class Capture extends EventEmitter {
   #pending: PendingTransaction[] = [];
   #seenTxid = 0;
   #restarts = 0;
+  /** When the current generation's base was taken, its size, and the segment bytes sealed since. */
+  #generation = { startedMs: 0, baseBytes: 0, segmentBytes: 0 };
+  #lastRetentionMs = 0;
+  /** The shipped txid when retention last looked. */
+  #retentionAt = -1;
   #lastSeenMs = 0;
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | undefined;
@@ -158,6 +171,10 @@ export class Capture extends EventEmitter {
       segmentMax: 16 * MiB,
       queueMax: 64 * MiB,
       checkpointPages: 1000,
+      rebaseEveryMs: 86_400_000,
+      rebaseRatio: 1,
+      windowMs: 7 * 86_400_000,
+      retentionEveryMs: 3_600_000,
       now: Date.now,
       writeBase: writeBaseFromImage,
       ...options,
@@ -378,6 +395,7 @@ export class Capture extends EventEmitter {
     this.#scan = pinned.position;
     this.#pending = [];
     this.#restarts = 0;
+    this.#generation = { startedMs: observedMs, baseBytes: this.#chain!.dbPages * pinned.pageSize, segmentBytes: 0 };
     this.#seenTxid = baseTxid;
     this.#lastSeenMs = observedMs;
     this.#o.log?.info({ genId, baseTxid, reason }, 'continuous backup: generation started');
@@ -436,6 +454,8 @@ export class Capture extends EventEmitter {
     try {
       this.#read();
       await this.#sealIfDue();
+      await this.#rebaseIfDue();
+      await this.#retentionIfDue();
     } catch (err) {
       if (err instanceof WalChangedError || err instanceof ChainBroken) await this.#restartGeneration(err.message);
       else {
@@ -485,7 +505,10 @@ export class Capture extends EventEmitter {
     const batch = this.#pending;
     this.#pending = [];
     const sealed = await sealTransactions(this.#walFd!, chain, batch, this.#o.key, this.#o.segmentMax);
-    for (const s of sealed) this.#uploader.enqueue(s);
+    for (const s of sealed) {
+      this.#uploader.enqueue(s);
+      this.#generation.segmentBytes += s.ciphertext.length;
+    }
     this.#rotate();
     if (this.#scan!.nextFrame - 1 >= this.#o.checkpointPages) this.#checkpointCycle();
   }
@@ -527,6 +550,72 @@ export class Capture extends EventEmitter {
     await this.#uploader.waitFor(this.#chain?.txid ?? 0).catch(() => undefined);
     if (this.#readers[1 - this.#active]!.inTransaction) this.#readers[1 - this.#active]!.exec('COMMIT');
     await this.#newGeneration('continuity-unproven');
+  }
+
+  /**
+   * Re-basing (spec §3.8, simplified): after `rebaseEveryMs` with commits, or once the segments
+   * since the base outweigh it `rebaseRatio` times, a new generation starts with a fresh base, so
+   * a restore never applies more than about one database's worth of segments. Only while the
+   * bucket keeps up (a base is the largest upload). The old generation stays restorable until
+   * retention removes it; the few transactions committed while the new base is pinned are
+   * restorable as part of it (`lifeboat pitr status` shows the seam as a `generation` gap).
+   */
+  async #rebaseIfDue(): Promise<void> {
+    const chain = this.#chain!;
+    const g = this.#generation;
+    if (chain.seq === 0 || this.#uploader.failing()) return;
+    const old = this.#o.now() - g.startedMs >= this.#o.rebaseEveryMs;
+    const heavy = g.segmentBytes > this.#o.rebaseRatio * Math.max(g.baseBytes, 1);
+    if (!old && !heavy) return;
+    this.#sealNow = true;
+    await this.#sealIfDue();
+    await this.#uploader.waitFor(chain.txid);
+    if (this.#readers[1 - this.#active]!.inTransaction) this.#readers[1 - this.#active]!.exec('COMMIT');
+    this.#o.log?.info(
+      { genId: chain.genId, segments: chain.seq, segmentBytes: g.segmentBytes, baseBytes: g.baseBytes },
+      'continuous backup: a new base',
+    );
+    await this.#newGeneration('rebase');
+  }
+
+  /**
+   * Retention (spec §3.8, simplified to whole generations): every generation but the current
+   * one whose newest commit is older than `windowMs` is deleted, meta, base and segments. The
+   * window is judged by the names' times (capture's clock when they were written). It looks at
+   * most every `retentionEveryMs`, and only after something was shipped: an idle database
+   * costs no request.
+   */
+  async #retentionIfDue(): Promise<void> {
+    const now = this.#o.now();
+    // No request while idle: only when something was shipped since it last looked.
+    const shipped = this.#uploader.shipped().txid;
+    if (now - this.#lastRetentionMs < this.#o.retentionEveryMs || shipped === this.#retentionAt) return;
+    this.#lastRetentionMs = now;
+    this.#retentionAt = shipped;
+    const { store, dbId } = this.#o;
+    const current = this.#chain!.genId;
+    try {
+      const byGeneration = new Map<string, { keys: string[]; newestMs: number }>();
+      for (const o of await store.list(dbPrefix(dbId))) {
+        const name = parsePitrName(o.key);
+        if (!name || !('genId' in name) || name.genId === current) continue;
+        const g = byGeneration.get(name.genId) ?? { keys: [], newestMs: genIdTime(name.genId) };
+        g.keys.push(o.key);
+        if (name.kind === 'segment') g.newestMs = Math.max(g.newestMs, name.lastMs);
+        if (name.kind === 'base') g.newestMs = Math.max(g.newestMs, name.ms);
+        byGeneration.set(name.genId, g);
+      }
+      const expired = [...byGeneration].filter(([, g]) => g.newestMs < now - this.#o.windowMs);
+      if (expired.length === 0) return;
+      await store.deleteMany(expired.flatMap(([, g]) => g.keys));
+      this.#o.log?.info(
+        { generations: expired.map(([genId]) => genId), objects: expired.reduce((n, [, g]) => n + g.keys.length, 0) },
+        'continuous backup: generations older than the window deleted',
+      );
+      this.emit('retention', { deleted: expired.map(([genId]) => genId) });
+    } catch (err) {
+      this.#o.log?.warn({ err }, 'continuous backup: retention failed; it tries again in an hour');
+    }
   }
 
   #stop(reason: string): void {

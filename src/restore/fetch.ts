@@ -41,7 +41,11 @@ export type ResolvedSource =
 
 export interface Materialised {
   readonly path: string;
-  readonly sha256: string;
+  /**
+   * Hex SHA-256 of the bytes as materialised. For a parallel download it is computed when
+   * asked, by reading the file back: ask while the copy is checked (see sha256Later).
+   */
+  sha256(): Promise<string>;
   readonly bytes: number;
   /** The object or file it came from (s3:latest and local: resolved). */
   readonly origin: string;
@@ -215,7 +219,7 @@ export async function materialise(
         onProgress: inputs.onProgress,
         onWritten: () => inputs.onStep?.('during-materialise'),
       });
-      return { path: target, sha256: got.sha256, bytes: got.bytes, origin: resolved.name };
+      return { path: target, sha256: await sha256Later(target, got.bytes), bytes: got.bytes, origin: resolved.name };
     } catch (err) {
       await rm(target, { force: true });
       throw fetchError(err, target, resolved.name, inputs.signal);
@@ -253,7 +257,60 @@ export async function materialise(
     await rm(target, { force: true });
     throw fetchError(err, target, originOf(resolved), inputs.signal);
   }
-  return { path: target, sha256: hash.digest('hex'), bytes, origin: originOf(resolved) };
+  const sha256 = hash.digest('hex');
+  return { path: target, sha256: () => Promise.resolve(sha256), bytes, origin: originOf(resolved) };
+}
+
+/**
+ * The largest SQLite page size: page 1, the only page the check writes (it switches the copy to
+ * rollback-journal mode, which rewrites header fields), lies within this many bytes.
+ */
+const HEAD_BYTES = 65_536;
+
+/**
+ * The SHA-256 of the `bytes` bytes of `path`, computed when called. A restore is CPU-bound during
+ * its parallel download, while its integrity_check runs on one core and leaves the other idle:
+ * hashing beside the check costs no time. The check rewrites page 1, so the first bytes are
+ * read now, before it starts, and the rest when called. A file that ends early (changed under
+ * us) fails rather than give a wrong digest.
+ */
+async function sha256Later(path: string, bytes: number): Promise<() => Promise<string>> {
+  const head = Buffer.allocUnsafe(Math.min(bytes, HEAD_BYTES));
+  await readExactly(path, head, 0);
+  let digest: Promise<string> | undefined;
+  return () => {
+    digest ??= (async () => {
+      const hash = createHash('sha256').update(head);
+      const buf = Buffer.allocUnsafe(Math.min(Math.max(bytes - head.length, 0), 1 << 20));
+      const fh = await open(path, 'r');
+      try {
+        for (let at = head.length; at < bytes; ) {
+          const want = Math.min(buf.length, bytes - at);
+          const { bytesRead } = await fh.read(buf, 0, want, at);
+          if (bytesRead === 0) throw new Error(`${path} ended at ${at} bytes while its sha256 was computed (${bytes})`);
+          hash.update(buf.subarray(0, bytesRead));
+          at += bytesRead;
+        }
+      } finally {
+        await fh.close();
+      }
+      return hash.digest('hex');
+    })();
+    return digest;
+  };
+}
+
+async function readExactly(path: string, buf: Buffer, position: number): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    for (let got = 0; got < buf.length; ) {
+      const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got);
+      if (bytesRead === 0) throw new Error(`${path} is shorter than ${position + buf.length} bytes`);
+      got += bytesRead;
+    }
+  } finally {
+    await fh.close();
+  }
 }
 
 /** A full disk or an interruption named for the operator; other errors as they are. */

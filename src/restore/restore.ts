@@ -161,16 +161,20 @@ export async function restoreDatabase(plan: RestorePlan): Promise<RestoreReport>
   let intent: Intent | undefined;
   try {
     onStep?.('after-materialise');
-    // Validate the temp copy (the check converts it to rollback-journal mode: it is ours).
-    const check = await validateBackup(temp, {
-      skipValidation: plan.skipValidation,
-      expectTables: plan.expectTables,
-      logger,
-    });
+    // Validate the temp copy (the check converts it to rollback-journal mode: it is ours),
+    // hashing it meanwhile on the core the check leaves free.
+    const [check, sha256] = await bothSettled(
+      validateBackup(temp, {
+        skipValidation: plan.skipValidation,
+        expectTables: plan.expectTables,
+        logger,
+      }),
+      got.sha256(),
+    );
     await rm(`${temp}-journal`, { force: true });
     await fsyncFile(temp);
     logger.info(
-      { origin: got.origin, bytes: got.bytes, sha256: got.sha256, tables: check.tables.length },
+      { origin: got.origin, bytes: got.bytes, sha256, tables: check.tables.length },
       'restore: backup validated',
     );
     onStep?.('after-validate');
@@ -187,7 +191,7 @@ export async function restoreDatabase(plan: RestorePlan): Promise<RestoreReport>
       const marker: RestoreMarker = {
         source: sourceText,
         origin: got.origin,
-        sha256: got.sha256,
+        sha256,
         appliedAt: plan.now().toISOString(),
         movedAside,
       };
@@ -206,7 +210,7 @@ export async function restoreDatabase(plan: RestorePlan): Promise<RestoreReport>
       completedInterrupted: false,
       source: sourceText,
       origin: got.origin,
-      sha256: got.sha256,
+      sha256,
       bytes: got.bytes,
       tables: check.tables,
       movedAside,
@@ -215,6 +219,14 @@ export async function restoreDatabase(plan: RestorePlan): Promise<RestoreReport>
   } catch (err) {
     throw await afterFailure(err, dbFile, temp, intent);
   }
+}
+
+/** Both results; when either fails, its error once both have settled (nothing is left reading the copy). */
+async function bothSettled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [x, y] = await Promise.allSettled([a, b]);
+  if (x.status === 'rejected') throw x.reason;
+  if (y.status === 'rejected') throw y.reason;
+  return [x.value, y.value];
 }
 
 /**

@@ -83,8 +83,11 @@ export async function fetchParallel(f: ParallelFetch): Promise<{ bytes: number }
   }
 }
 
-/** Plaintext bytes gathered before one write: a few syscalls per MiB instead of one per chunk. */
-const WRITE_BYTES = MiB;
+/**
+ * Plaintext bytes gathered before one write: two chunks of the default size, half the syscalls.
+ * Larger batches (1 MiB) kept more Buffers alive across collections: peak RSS 10-15 MB higher.
+ */
+const WRITE_BYTES = 256 * 1024;
 
 /** One range of chunks, streamed and written; fetched again from the first unwritten chunk after a transfer failure. */
 async function fetchJob(
@@ -191,7 +194,7 @@ async function writeAll(fh: FileHandle, buffers: Buffer[], position: number): Pr
  * At most PIECES_AHEAD buffers wait here; the stream is paused meanwhile. IDLE says that
  * nothing is waiting.
  */
-const PIECES_AHEAD = 16;
+const PIECES_AHEAD = 4;
 async function* pieces(body: Readable): AsyncGenerator<Buffer> {
   const queue: Buffer[] = [];
   let head = 0;

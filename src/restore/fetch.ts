@@ -8,7 +8,6 @@ import { newestTrustworthy } from '../backup/retention.js';
 import type { KeySet } from '../crypto/keys.js';
 import { createDecryptStream } from '../crypto/stream.js';
 import { ConfigError, LifeboatError } from '../errors.js';
-import { fsyncFile } from '../fs/durable.js';
 import { DB_ID_METADATA, readDatabaseId, storeOwner } from '../identity/identity.js';
 import type { LocalStore } from '../storage/local.js';
 import type { BackupStore, StoredObject } from '../storage/store.js';
@@ -199,7 +198,9 @@ async function checkFileSource(path: string): Promise<number> {
 
 /**
  * Downloads and decrypts (an object) or copies (a file) the backup into `target`, a new name
- * Lifeboat owns, hashing on the way; fsyncs it. On failure nothing is left behind.
+ * Lifeboat owns. On failure nothing is left behind. The copy is not synced to disk here: a
+ * restore syncs it while it is checked (the check reads it from the page cache), a drill
+ * never needs it on disk.
  */
 export async function materialise(
   resolved: ResolvedSource,
@@ -251,7 +252,6 @@ export async function materialise(
     // One pipeline from the source on: any failure (network, key, authentication, disk) destroys every stage.
     const out = createWriteStream(target, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 22 });
     await (decrypt ? pipeline(body, decrypt, tap, out, options) : pipeline(body, tap, out, options));
-    await fsyncFile(target);
   } catch (err) {
     body.destroy();
     await rm(target, { force: true });

@@ -75,7 +75,6 @@ export async function fetchParallel(f: ParallelFetch): Promise<{ bytes: number }
     await Promise.all(Array.from({ length: Math.min(f.parallel ?? 4, jobs.length) }, worker));
     if (failure) throw failure.error;
     await fh.truncate(layout.plainSize); // an empty final chunk writes nothing
-    await fh.sync();
     return { bytes: layout.plainSize };
   } finally {
     f.signal?.removeEventListener('abort', onOuterAbort);

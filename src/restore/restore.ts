@@ -161,15 +161,17 @@ export async function restoreDatabase(plan: RestorePlan): Promise<RestoreReport>
   let intent: Intent | undefined;
   try {
     onStep?.('after-materialise');
-    // Validate the temp copy (the check converts it to rollback-journal mode: it is ours),
-    // hashing it meanwhile on the core the check leaves free.
-    const [check, sha256] = await bothSettled(
+    // Validate the temp copy (the check converts it to rollback-journal mode: it is ours).
+    // Meanwhile it is hashed on the core the check leaves free, and its gigabytes go to disk
+    // (the check reads them from the page cache); the sync after the check is then short.
+    const [check, sha256] = await allSettled(
       validateBackup(temp, {
         skipValidation: plan.skipValidation,
         expectTables: plan.expectTables,
         logger,
       }),
       got.sha256(),
+      fsyncFile(temp),
     );
     await rm(`${temp}-journal`, { force: true });
     await fsyncFile(temp);
@@ -221,12 +223,11 @@ export async function restoreDatabase(plan: RestorePlan): Promise<RestoreReport>
   }
 }
 
-/** Both results; when either fails, its error once both have settled (nothing is left reading the copy). */
-async function bothSettled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
-  const [x, y] = await Promise.allSettled([a, b]);
-  if (x.status === 'rejected') throw x.reason;
-  if (y.status === 'rejected') throw y.reason;
-  return [x.value, y.value];
+/** All results; when one fails, the first error once all have settled (nothing is left using the copy). */
+async function allSettled<T extends unknown[]>(...promises: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const results = await Promise.allSettled(promises);
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as T;
 }
 
 /**

@@ -10,10 +10,11 @@ import type { BackupStore } from '../storage/store.js';
 /**
  * An encrypted backup downloaded as parallel ranges and written where each chunk belongs: the
  * restore then runs at the speed of several connections instead of one (issue #18). Memory is
- * bounded by the ranges in flight: each is streamed, one chunk opened at a time, and written at
- * its offset. A range that fails (a reset, a stall) is fetched again from its first chunk not
- * yet written; authentication failures are not retried — the data itself is bad. The plaintext
- * is not hashed here: the chunks arrive out of order, and hashing is the one step of a restore
+ * bounded by the ranges in flight: each is streamed, its chunks opened one at a time and written
+ * at their offset, up to WRITE_BYTES at once; the file is not synced here (restore.ts). A range
+ * that fails (a reset, a stall) is fetched again from its first chunk not yet written;
+ * authentication failures are not retried — the data itself is bad. The plaintext is not hashed
+ * here: the chunks arrive out of order, and hashing is the one step of a restore
  * that can wait for the check, when a core is free (fetch.ts, sha256Later).
  */
 
@@ -32,7 +33,7 @@ export interface ParallelFetch {
   readonly signal?: AbortSignal | undefined;
   /** Plaintext bytes written so far, and the total. */
   readonly onProgress?: ((bytes: number, total: number) => void) | undefined;
-  /** Called once bytes are on disk (the crash tests' `during-materialise`). */
+  /** Called once bytes are written to the file (the crash tests' `during-materialise`). */
   readonly onWritten?: (() => void) | undefined;
 }
 

@@ -8,7 +8,6 @@ import { newestTrustworthy } from '../backup/retention.js';
 import type { KeySet } from '../crypto/keys.js';
 import { createDecryptStream } from '../crypto/stream.js';
 import { ConfigError, LifeboatError } from '../errors.js';
-import { fsyncFile } from '../fs/durable.js';
 import { DB_ID_METADATA, readDatabaseId, storeOwner } from '../identity/identity.js';
 import { PITR_ROOT, parsePitrName, pitrDbId } from '../pitr/names.js';
 import { applyPlan } from '../pitr/restore/apply.js';
@@ -48,7 +47,11 @@ export type ResolvedSource =
 
 export interface Materialised {
   readonly path: string;
-  readonly sha256: string;
+  /**
+   * Hex SHA-256 of the bytes as materialised. For a parallel download it is computed when
+   * asked, by reading the file back: ask while the copy is checked (see sha256Later).
+   */
+  sha256(): Promise<string>;
   readonly bytes: number;
   /** The object or file it came from (s3:latest and local: resolved); pitr:<dbId>/<genId>/<txid> for a point. */
   readonly origin: string;
@@ -291,7 +294,9 @@ async function checkFileSource(path: string): Promise<number> {
 
 /**
  * Downloads and decrypts (an object) or copies (a file) the backup into `target`, a new name
- * Lifeboat owns, hashing on the way; fsyncs it. On failure nothing is left behind.
+ * Lifeboat owns. On failure nothing is left behind. The copy is not synced to disk here: a
+ * restore syncs it while it is checked (the check reads it from the page cache), a drill
+ * never needs it on disk.
  */
 export async function materialise(
   resolved: ResolvedSource,
@@ -312,7 +317,7 @@ export async function materialise(
         onProgress: inputs.onProgress,
         onWritten: () => inputs.onStep?.('during-materialise'),
       });
-      return { path: target, sha256: got.sha256, bytes: got.bytes, origin: resolved.name };
+      return { path: target, sha256: await sha256Later(target, got.bytes), bytes: got.bytes, origin: resolved.name };
     } catch (err) {
       await rm(target, { force: true });
       throw fetchError(err, target, resolved.name, inputs.signal);
@@ -344,13 +349,65 @@ export async function materialise(
     // One pipeline from the source on: any failure (network, key, authentication, disk) destroys every stage.
     const out = createWriteStream(target, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 22 });
     await (decrypt ? pipeline(body, decrypt, tap, out, options) : pipeline(body, tap, out, options));
-    await fsyncFile(target);
   } catch (err) {
     body.destroy();
     await rm(target, { force: true });
     throw fetchError(err, target, originOf(resolved), inputs.signal);
   }
-  return { path: target, sha256: hash.digest('hex'), bytes, origin: originOf(resolved) };
+  const sha256 = hash.digest('hex');
+  return { path: target, sha256: () => Promise.resolve(sha256), bytes, origin: originOf(resolved) };
+}
+
+/**
+ * The largest SQLite page size: page 1, the only page the check writes (it switches the copy to
+ * rollback-journal mode, which rewrites header fields), lies within this many bytes.
+ */
+const HEAD_BYTES = 65_536;
+
+/**
+ * The SHA-256 of the `bytes` bytes of `path`, computed when called. A restore is CPU-bound during
+ * its parallel download, while its integrity_check runs on one core and leaves the other idle:
+ * hashing beside the check costs no time. The check rewrites page 1, so the first bytes are
+ * read now, before it starts, and the rest when called. A file that ends early (changed under
+ * us) fails rather than give a wrong digest.
+ */
+async function sha256Later(path: string, bytes: number): Promise<() => Promise<string>> {
+  const head = Buffer.allocUnsafe(Math.min(bytes, HEAD_BYTES));
+  await readExactly(path, head, 0);
+  let digest: Promise<string> | undefined;
+  return () => {
+    digest ??= (async () => {
+      const hash = createHash('sha256').update(head);
+      const buf = Buffer.allocUnsafe(Math.min(Math.max(bytes - head.length, 0), 1 << 20));
+      const fh = await open(path, 'r');
+      try {
+        for (let at = head.length; at < bytes; ) {
+          const want = Math.min(buf.length, bytes - at);
+          const { bytesRead } = await fh.read(buf, 0, want, at);
+          if (bytesRead === 0) throw new Error(`${path} ended at ${at} bytes while its sha256 was computed (${bytes})`);
+          hash.update(buf.subarray(0, bytesRead));
+          at += bytesRead;
+        }
+      } finally {
+        await fh.close();
+      }
+      return hash.digest('hex');
+    })();
+    return digest;
+  };
+}
+
+async function readExactly(path: string, buf: Buffer, position: number): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    for (let got = 0; got < buf.length; ) {
+      const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got);
+      if (bytesRead === 0) throw new Error(`${path} is shorter than ${position + buf.length} bytes`);
+      got += bytesRead;
+    }
+  } finally {
+    await fh.close();
+  }
 }
 
 /** A continuous-backup restore into `target` (never a partial file there), then its hash. */
@@ -374,19 +431,20 @@ async function materialisePitr(
   } catch (err) {
     throw fetchError(err, target, origin, inputs.signal);
   }
-  const hash = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of createReadStream(target)) {
-    hash.update(chunk as Buffer);
-    bytes += (chunk as Buffer).length;
-  }
+  const { size: bytes } = await stat(target);
   const pitr = {
     txid: point.txid,
     observedMs: point.observedMs,
     newestTxid: point.newestTxid,
     newestMs: point.newestMs,
   };
-  return { path: target, sha256: hash.digest('hex'), bytes, origin: pitrOrigin(plan, point.txid), pitr };
+  return {
+    path: target,
+    sha256: await sha256Later(target, bytes),
+    bytes,
+    origin: pitrOrigin(plan, point.txid),
+    pitr,
+  };
 }
 
 /** A full disk or an interruption named for the operator; other errors as they are. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
@@ -27,7 +27,6 @@ before(async () => {
 
 const KEYS = createKeySet([{ id: 'k1', key: Buffer.alloc(32, 9) }], 'k1');
 const MiB = 1024 * 1024;
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const isCode = (code: string) => (err: unknown) => err instanceof LifeboatError && err.code === code;
 
 /** `size` plaintext bytes, encrypted (128 KiB chunks) into `name` in a fresh bucket. */
@@ -61,7 +60,7 @@ test('the chunk layout of a stream follows from its size alone, for every edge',
   assert.throws(() => chunkLayout(other, 100, KEYS), isCode('KEY_UNKNOWN'));
 });
 
-test('ranges in parallel write the exact plaintext and its sha256, for sizes at and around the edges', async () => {
+test('ranges in parallel write the exact plaintext, for sizes at and around the edges', async () => {
   const store = new S3Store(await s3.place());
   for (const size of [0, 1, 128 * 1024, 3 * MiB + 17]) {
     const { plain, size: objectSize, name } = await encryptedObject(size, store);
@@ -78,7 +77,6 @@ test('ranges in parallel write the exact plaintext and its sha256, for sizes at 
       onProgress: (bytes) => seen.push(bytes),
     });
     assert.ok(readFileSync(target).equals(plain), `${size} bytes`);
-    assert.equal(got.sha256, sha(plain));
     assert.equal(got.bytes, size);
     if (size > 0) assert.equal(seen.at(-1), size);
   }
@@ -129,7 +127,7 @@ test('connections cut in the middle of ranges are fetched again from the first c
     const got = await fetchParallel({ store, name, size, keys: KEYS, target, rangeBytes: 2 * MiB, parallel: 2 });
     assert.equal(proxy.injected, 3, 'the cuts really happened');
     assert.ok(readFileSync(target).equals(plain));
-    assert.equal(got.sha256, sha(plain));
+    assert.equal(got.bytes, plain.length);
   } finally {
     await proxy.close();
   }

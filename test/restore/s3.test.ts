@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
@@ -12,6 +13,7 @@ import { Lifeboat } from '../../src/lifeboat.js';
 import { silentLogger } from '../../src/log.js';
 import { restoreDatabase } from '../../src/restore/restore.js';
 import { parseRestoreSource } from '../../src/restore/source.js';
+import { readMarker } from '../../src/restore/swap.js';
 import Database from '../../src/sqlite/driver.js';
 import { S3Store } from '../../src/storage/s3/store.js';
 import { storeObject } from '../../src/storage/store.js';
@@ -135,6 +137,36 @@ test('s3:latest picks the newest backup by name; a tampered object is refused', 
     (err: unknown) => err instanceof LifeboatError && err.code === 'AUTH_FAILED',
   );
   assert.ok(readFileSync(db).equals(before));
+});
+
+test("s3: the sha256 reported and recorded is the backup's, though the check rewrites its first page", async () => {
+  // A WAL-mode backup: the check switches the copy to rollback-journal mode, rewriting page 1
+  // while the copy is hashed beside it (fetch.ts, sha256Later).
+  const config = await s3.place();
+  const name = backupName(1, 1_790_000_000);
+  const file = await uploadBackup(config, name, 20_000);
+  const plain = readFileSync(file);
+  assert.equal(plain[18], 2, 'the backup is in WAL mode');
+  assert.ok(plain.length > 3 * 1024 * 1024, 'several chunks and reads');
+  const db = liveDb(5);
+  const report = await restoreDatabase({
+    source: parseRestoreSource(`s3:${name}`),
+    dbFile: db,
+    remote: new S3Store(config),
+    keys: createKeySet([A], 'rotated_out'),
+    skipValidation: false,
+    expectTables: ['items'],
+    force: false,
+    requestedBy: 'library',
+    logger: silentLogger(),
+    now: () => new Date(),
+  });
+  const restored = readFileSync(db);
+  assert.equal(restored[18], 1, 'the check switched the copy to rollback-journal mode');
+  assert.ok(restored.subarray(100).equals(plain.subarray(100)), 'past the header, the bytes are the backup');
+  const expected = createHash('sha256').update(plain).digest('hex');
+  assert.equal(report.sha256, expected);
+  assert.equal((await readMarker(db))?.sha256, expected);
 });
 
 test('HQL_BACKUP_RESTORE at start-up: applied once, then a loud warning instead of a silent re-apply', async () => {

@@ -225,6 +225,7 @@ export class Lifeboat extends EventEmitter<LifeboatEvents> {
             checkpointPages: parts.config.pitr.checkpointPages,
             logger: this.logger,
             onChange: (status) => this.notify('pitr', status),
+            serialize: (work) => this.inLine(work),
           })
         : undefined;
     const beat = this.config.heartbeat;

@@ -43,6 +43,11 @@ export interface ContinuousOptions {
   /** Pause before the first retry of a failed start (default 5 s; doubles up to 5 min). */
   readonly retryMs?: number;
   readonly onChange?: (status: ContinuousStatus) => void;
+  /**
+   * Runs work in line with the backups (Lifeboat's queue): establishing the database's identity
+   * beside a first backup that does the same would let each make an id of its own.
+   */
+  readonly serialize?: <T>(work: () => Promise<T>) => Promise<T>;
 }
 
 /** Failures a retry cannot fix. */
@@ -102,11 +107,9 @@ export class ContinuousBackup {
     if (this.#closed) return;
     const o = this.#o;
     try {
-      const identity = await establishIdentity(
-        { path: o.dbFile, nodeId: o.nodeId },
-        o.local,
-        o.remote ? [o.remote] : [],
-      );
+      const identify = () =>
+        establishIdentity({ path: o.dbFile, nodeId: o.nodeId }, o.local, o.remote ? [o.remote] : []);
+      const identity = await (o.serialize ? o.serialize(identify) : identify());
       if (this.#closed) return;
       const capture = await Capture.start({
         dbPath: o.dbFile,
@@ -141,6 +144,7 @@ export class ContinuousBackup {
         o.logger.error({ err }, `continuous backup refused to start: ${message}`);
         return;
       }
+      if (this.#closed) return;
       this.#failures += 1;
       const pause = Math.min(300_000, (o.retryMs ?? 5000) * 2 ** Math.min(this.#failures - 1, 6));
       this.#set('retrying', message);

@@ -46,12 +46,15 @@ test('the library ships every commit; flush() means in the bucket; the bucket re
   const cwd = tempDir();
   const config = await s3.place();
   const env = { ...KEYS, ...s3Env(config), LIFEBOAT_PITR: 'true', LIFEBOAT_PITR_SYNC_INTERVAL: '200ms' };
-  const lb = await Lifeboat.open({ cwd, env, backupOnStart: 'never', schedule: false });
+  // A first backup at start as well: it and continuous backup both need the database's identity.
+  const lb = await Lifeboat.open({ cwd, env, backupOnStart: 'always', schedule: false });
   let txid = 0;
   try {
     lb.db.exec('CREATE TABLE items (id INTEGER PRIMARY KEY, body TEXT)');
     const status = await settled(lb);
     assert.equal(status.state, 'healthy', status.error);
+    await lb.whenStarted();
+    assert.ok(lb.status().lastBackup?.remote, `the first backup was pushed: ${lb.status().lastError}`);
     const insert = lb.db.prepare('INSERT INTO items (body) VALUES (?)');
     for (let i = 0; i < 50; i++) insert.run(`row ${i}`);
     txid = await lb.flush();
@@ -108,5 +111,6 @@ test('S3 down: open() returns at once, continuous backup retries and /health say
     assert.ok(local?.path, 'the snapshot was kept locally');
   } finally {
     await lb.close();
+    await proxy.close();
   }
 });

@@ -466,36 +466,18 @@ export function renderMetrics(r: StatusReport): string {
       'Seconds since the oldest committed transaction not yet in the bucket was seen (0: everything is there).',
       one(pitrLagSeconds(pitr, r.now)),
     );
-    metric(
-      'lifeboat_pitr_last_txid',
-      'gauge',
-      'The last transaction seen committed in the WAL.',
-      one(capture?.lastTxid ?? 0),
-    );
-    metric(
-      'lifeboat_pitr_shipped_txid',
-      'gauge',
-      'The last transaction whose segment the bucket acknowledged.',
-      one(capture?.shippedTxid ?? 0),
-    );
-    metric(
-      'lifeboat_pitr_queued_bytes',
-      'gauge',
-      'Sealed segments waiting for the bucket, bytes.',
-      one(capture?.queuedBytes ?? 0),
-    );
-    metric(
-      'lifeboat_pitr_wal_frames',
-      'gauge',
-      'Frames in the WAL since its last restart.',
-      one(capture?.walFrames ?? 0),
-    );
-    metric(
-      'lifeboat_pitr_segments',
-      'gauge',
-      'Segments sealed in the current generation.',
-      one(capture?.segments ?? 0),
-    );
+    const gauges: Array<[name: string, help: string, value: number]> = [
+      ['lifeboat_pitr_last_txid', 'The last transaction seen committed in the WAL.', capture?.lastTxid ?? 0],
+      [
+        'lifeboat_pitr_shipped_txid',
+        'The last transaction whose segment the bucket acknowledged.',
+        capture?.shippedTxid ?? 0,
+      ],
+      ['lifeboat_pitr_queued_bytes', 'Sealed segments waiting for the bucket, bytes.', capture?.queuedBytes ?? 0],
+      ['lifeboat_pitr_wal_frames', 'Frames in the WAL since its last restart.', capture?.walFrames ?? 0],
+      ['lifeboat_pitr_segments', 'Segments sealed in the current generation.', capture?.segments ?? 0],
+    ];
+    for (const [name, help, value] of gauges) metric(name, 'gauge', help, one(value));
   }
   metric('lifeboat_healthy', 'gauge', '1 when /health answers 200, else 0.', one(assessHealth(r).healthy ? 1 : 0));
   return `${lines.join('\n')}\n`;

@@ -42,6 +42,7 @@ localTest('every committed transaction is restorable by txid, with exactly the r
     syncIntervalMs: 100,
     segmentMax: 96 * 1024,
     checkpointPages: 60,
+    rebaseRatio: 1000, // one generation: txid = base + commits
   });
   capture.on('shipped', ({ txid }: { txid: number }) => shipped.push(txid));
   writer.send('go');

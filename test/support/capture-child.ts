@@ -24,6 +24,7 @@ const capture = await Capture.start({
   syncIntervalMs: 150,
   checkpointPages: 100,
   segmentMax: 128 * 1024,
+  rebaseRatio: 1000, // a generation per start, and no other: the test counts them
 });
 const status = capture.status();
 process.stdout.write(`started ${status.genId} ${status.lastTxid}\n`);

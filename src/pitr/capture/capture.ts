@@ -155,7 +155,9 @@ export class Capture extends EventEmitter {
   #ticking: Promise<void> | undefined;
   #state: CaptureState = 'starting';
   #error: string | undefined;
-  #sealNow = false;
+  /** Seals asked for (flush) and the last one a tick has done: a tick seals what it saw if it began after the ask. */
+  #sealAsked = 0;
+  #sealDone = 0;
   #closed = false;
   readonly #uploader: SegmentUploader;
   #lease: Lease | undefined;
@@ -239,9 +241,15 @@ export class Capture extends EventEmitter {
 
   /** Resolves once every transaction committed before the call is in the bucket. */
   async flush(options: { signal?: AbortSignal } = {}): Promise<number> {
-    this.#sealNow = true;
-    await this.#tickNow();
-    const target = this.#seenTxid;
+    const asked = ++this.#sealAsked;
+    // A tick that began before this call may have read the WAL before the latest commits: the one after it has not.
+    for (let tries = 0; this.#sealDone < asked && tries < 3; tries++) await this.#tickNow();
+    if (this.#state === 'stopped' || this.#closed || !this.#chain) {
+      throw new LifeboatError('PITR_NOT_RUNNING', `continuous backup is ${this.#closed ? 'closed' : 'stopped'}`, {
+        hint: 'see the log for why; snapshots are not affected',
+      });
+    }
+    const target = this.#chain.txid;
     await this.#uploader.waitFor(target, options.signal);
     return target;
   }
@@ -392,6 +400,7 @@ export class Capture extends EventEmitter {
     } finally {
       await rm(image, { force: true });
     }
+    this.#uploader.shippedUpTo(baseTxid, observedMs);
     this.#scan = pinned.position;
     this.#pending = [];
     this.#restarts = 0;
@@ -451,9 +460,11 @@ export class Capture extends EventEmitter {
 
   async #tick(): Promise<void> {
     if (this.#closed || this.#state === 'stopped' || !this.#chain || !this.#scan) return;
+    const asked = this.#sealAsked;
     try {
       this.#read();
-      await this.#sealIfDue();
+      await this.#sealIfDue(asked > this.#sealDone);
+      this.#sealDone = Math.max(this.#sealDone, asked);
       await this.#rebaseIfDue();
       await this.#retentionIfDue();
     } catch (err) {
@@ -486,22 +497,16 @@ export class Capture extends EventEmitter {
     }
   }
 
-  async #sealIfDue(): Promise<void> {
+  async #sealIfDue(force: boolean): Promise<void> {
     const chain = this.#chain!;
     const oldest = this.#pending[0];
-    if (!oldest) {
-      this.#sealNow = false;
-      return;
-    }
+    if (!oldest) return;
     const frameBytes = 24 + chain.pageSize;
     const pendingBytes = this.#pending.reduce((n, p) => n + (p.tx.lastFrame - p.tx.firstFrame + 1) * frameBytes, 0);
     const due =
-      this.#sealNow ||
-      this.#o.now() - oldest.observedMs >= this.#o.syncIntervalMs ||
-      pendingBytes >= this.#o.segmentMax;
+      force || this.#o.now() - oldest.observedMs >= this.#o.syncIntervalMs || pendingBytes >= this.#o.segmentMax;
     if (!due) return;
-    if (!this.#sealNow && this.#uploader.queuedBytes() >= this.#o.queueMax) return; // back-pressure: the WAL grows
-    this.#sealNow = false;
+    if (!force && this.#uploader.queuedBytes() >= this.#o.queueMax) return; // back-pressure: the WAL grows
     const batch = this.#pending;
     this.#pending = [];
     const sealed = await sealTransactions(this.#walFd!, chain, batch, this.#o.key, this.#o.segmentMax);
@@ -567,8 +572,7 @@ export class Capture extends EventEmitter {
     const old = this.#o.now() - g.startedMs >= this.#o.rebaseEveryMs;
     const heavy = g.segmentBytes > this.#o.rebaseRatio * Math.max(g.baseBytes, 1);
     if (!old && !heavy) return;
-    this.#sealNow = true;
-    await this.#sealIfDue();
+    await this.#sealIfDue(true);
     await this.#uploader.waitFor(chain.txid);
     if (this.#readers[1 - this.#active]!.inTransaction) this.#readers[1 - this.#active]!.exec('COMMIT');
     this.#o.log?.info(

@@ -64,6 +64,11 @@ export class SegmentUploader {
     return { ...this.#shipped };
   }
 
+  /** A base the bucket holds covers everything up to `txid`: what is shipped from then on. */
+  shippedUpTo(txid: number, observedMs: number): void {
+    if (txid > this.#shipped.txid) this.#shipped = { txid, ms: observedMs };
+  }
+
   /** Whether the latest attempt failed (the bucket is unreachable or refusing). */
   failing(): boolean {
     return this.#failures > 0;

@@ -109,7 +109,8 @@ const cpuS = () => {
 const memory = () => {
   const status = readFileSync('/proc/self/status', 'utf8');
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  const { heapUsed, external, arrayBuffers } = process.memoryUsage();
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM'), heapUsed, external, arrayBuffers };
 };
 const print = (line: string) => process.stdout.write(`${line}\n`);
 

@@ -21,6 +21,7 @@ import type { BenchS3 } from './lib/s3server.js';
 import { type Cell, fmt, MiB, mb, measureCommand, median, percentile, ratio, sleep, table } from './lib/util.js';
 import type { PitrChildRequest, PitrRestoreReply, Shipped } from './pitr-child.js';
 
+const nowMs = () => performance.timeOrigin + performance.now();
 const WRITER = fileURLToPath(new URL('./writer.ts', import.meta.url));
 const TIME_FORMAT = 'LIFEBOAT_BENCH_TIME maxrss_kb=%M user=%U sys=%S';
 const SYNC_INTERVAL_MS = 1000;
@@ -125,6 +126,10 @@ interface Counts {
   /** The capture process's VmRSS and VmHWM at that moment, bytes. */
   readonly rss: number;
   readonly hwm: number;
+  /** process.memoryUsage() of the capture process: V8 heap used, external memory, of which ArrayBuffers. */
+  readonly heapUsed: number;
+  readonly external: number;
+  readonly arrayBuffers: number;
   readonly requests: Record<string, number>;
 }
 
@@ -215,10 +220,18 @@ export async function pitrPart(ctx: PitrContext): Promise<void> {
     note(`continuous backup on (base txid ${started.baseTxid}): the writer commits for ${ctx.seconds} s`);
     const loadOn = loadavg()[0]!;
     writer.send('mark on\ngo');
-    await sleep(windowMs);
+    const goAt = nowMs();
+    // The capture process's memory every 10 s of the load: does it level off?
+    const series: Counts[] = [load0];
+    for (let t = 10_000; t < windowMs; t += 10_000) {
+      await sleep(Math.max(0, goAt + t - nowMs()));
+      series.push(await count(`load-${t / 1000}s`));
+    }
+    await sleep(Math.max(0, goAt + windowMs - nowMs()));
     writer.send('mark -\npause');
     await writer.line('paused');
     const load1 = await count('load1');
+    series.push(load1);
     // The last commits ship on their own schedule (a flush now would shorten their wait).
     await sleep(SYNC_INTERVAL_MS + 2000);
     cap.send('flush');
@@ -264,6 +277,7 @@ export async function pitrPart(ctx: PitrContext): Promise<void> {
       shipped: result.shipped,
       status: result.status,
       load: [load0, load1],
+      series,
       idle: [idle0, idle1],
       offRun,
       capRun,
@@ -298,6 +312,8 @@ interface Measurements {
   shipped: Shipped[];
   status: { segments: number; walRestarts: number; state: string; genId: string };
   load: [Counts, Counts];
+  /** Samples of the capture process every 10 s of the load (first: before it, last: after it). */
+  series: Counts[];
   idle: [Counts, Counts];
   offRun: { maxRss: number; cpuS: number };
   capRun: { maxRss: number; cpuS: number };
@@ -467,6 +483,33 @@ function report(ctx: PitrContext, m: Measurements): void {
           'resident set size, over the whole life of the process (the base upload included); the indented rows are ' +
           "the capture process's own VmRSS / VmHWM (/proc/self/status) at the window edges.",
       ],
+    ),
+  );
+  const t0 = m.series[0]!.at;
+  const memRow = (label: string, c: Counts): Cell[] => [
+    label,
+    mb(c.rss),
+    mb(c.hwm),
+    mb(c.heapUsed),
+    mb(c.external),
+    mb(c.arrayBuffers),
+  ];
+  say(
+    table(
+      'Continuous backup: memory of the capture process through the run',
+      ['when', 'RSS MB', 'high-water MB', 'V8 heap used MB', 'external MB', 'of which ArrayBuffers MB'],
+      [
+        ...m.series.map((c, i) =>
+          memRow(
+            i === 0
+              ? 'base uploaded, before the load'
+              : `${((c.at - t0) / 1000).toFixed(0)} s into the load${i === m.series.length - 1 ? ' (its end)' : ''}`,
+            c,
+          ),
+        ),
+        memRow(`after the flush and ${ctx.idleSeconds} s idle`, m.idle[1]),
+      ],
+      ['From /proc/self/status (VmRSS, VmHWM) and process.memoryUsage() in the capture process.'],
     ),
   );
   summary.push({

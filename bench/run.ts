@@ -1,4 +1,5 @@
 // npm run bench -- [--size-mib 1024] [--rss-sizes 256,1024,4096] [--rounds 3] [--writer-rate 1000]
+//                  [--pitr-seconds 20] [--pitr-idle-seconds 15]
 //                  [--skip-peers] [--skip-s3] [--write-doc] [--tsx] [--keep] [--tmp DIR]
 //
 // Measures Lifeboat end to end, in one run, next to the machine's own limits and next to the
@@ -37,6 +38,7 @@ import {
   ratio,
   table,
 } from './lib/util.js';
+import { pitrPart } from './pitr.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -44,13 +46,15 @@ const { values: opts } = parseArgs({
     'rss-sizes': { type: 'string', default: '256,1024,4096' },
     rounds: { type: 'string', default: '3' },
     'writer-rate': { type: 'string', default: '1000' },
+    'pitr-seconds': { type: 'string', default: '20' },
+    'pitr-idle-seconds': { type: 'string', default: '15' },
     'skip-peers': { type: 'boolean', default: false },
     'skip-s3': { type: 'boolean', default: false },
     'write-doc': { type: 'boolean', default: false },
     tsx: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     tmp: { type: 'string', default: tmpdir() },
-    parts: { type: 'string', default: 'snapshot,s3,split,multipart,rss,latency,peers' },
+    parts: { type: 'string', default: 'snapshot,s3,split,multipart,rss,latency,pitr,peers' },
   },
 });
 const SIZE_MIB = Number(opts['size-mib']);
@@ -913,7 +917,7 @@ async function main(): Promise<void> {
 
   let s3: BenchS3 | undefined;
   try {
-    const needS3 = ['s3', 'split', 'multipart', 'rss', 'latency', 'peers'].some((p) => PARTS.has(p));
+    const needS3 = ['s3', 'split', 'multipart', 'rss', 'latency', 'pitr', 'peers'].some((p) => PARTS.has(p));
     if (!opts['skip-s3'] && needS3) {
       const biggest = Math.max(SIZE_MIB, ...RSS_SIZES) * MiB;
       s3LimitBytes = Math.ceil(biggest * 1.15 + GiB);
@@ -936,6 +940,26 @@ async function main(): Promise<void> {
     }
     if (PARTS.has('rss')) await part('4. peak RSS by size', () => rssPart(runtime, s3, db));
     if (PARTS.has('latency')) await part('5. writer latency', () => latencyPart(runtime, s3, db));
+    if (PARTS.has('pitr')) {
+      const server = s3;
+      if (server)
+        await part('7. continuous backup', () =>
+          pitrPart({
+            runtime,
+            s3: server,
+            db,
+            work,
+            rate: WRITER_RATE,
+            seconds: Number(opts['pitr-seconds']),
+            idleSeconds: Number(opts['pitr-idle-seconds']),
+            rounds: ROUNDS,
+            say,
+            note,
+            summary,
+          }),
+        );
+      else say('### Continuous backup\n\nNot measured: it needs the S3 server (--skip-s3).\n');
+    }
     if (!opts['skip-peers'] && PARTS.has('peers'))
       await part('6. peers', () => peersPart(runtime, s3, db, bytes, missing));
   } finally {

@@ -10,6 +10,8 @@ export interface ChildRuntime {
   readonly kind: 'compiled' | 'tsx';
   /** `node` arguments that run bench/child.ts. */
   readonly childArgs: readonly string[];
+  /** `node` arguments that run another script of bench/ the same way (`name` without extension). */
+  scriptArgs(name: string): string[];
 }
 
 /**
@@ -35,7 +37,7 @@ export async function compileForChildren(dir: string, log: (s: string) => void):
         sourceMap: false,
         incremental: false,
       },
-      include: [join(REPO, 'src'), join(REPO, 'bench', 'child.ts')],
+      include: [join(REPO, 'src'), join(REPO, 'bench', 'child.ts'), join(REPO, 'bench', 'pitr-child.ts')],
     }),
   );
   const tsc = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -53,12 +55,16 @@ export async function compileForChildren(dir: string, log: (s: string) => void):
     throw new Error(`compiling for the child processes produced no ${join(out, 'bench', 'child.js')}`);
   symlinkSync(join(REPO, 'node_modules'), join(out, 'node_modules'));
   writeFileSync(join(out, 'package.json'), JSON.stringify({ type: 'module' }));
-  return { kind: 'compiled', childArgs: ['--no-warnings', join(out, 'bench', 'child.js')] };
+  const scriptArgs = (name: string) => ['--no-warnings', join(out, 'bench', `${name}.js`)];
+  return { kind: 'compiled', childArgs: scriptArgs('child'), scriptArgs };
 }
 
 export function tsxRuntime(): ChildRuntime {
-  return {
-    kind: 'tsx',
-    childArgs: ['--no-warnings', '--import', import.meta.resolve('tsx'), join(REPO, 'bench', 'child.ts')],
-  };
+  const scriptArgs = (name: string) => [
+    '--no-warnings',
+    '--import',
+    import.meta.resolve('tsx'),
+    join(REPO, 'bench', `${name}.ts`),
+  ];
+  return { kind: 'tsx', childArgs: scriptArgs('child'), scriptArgs };
 }

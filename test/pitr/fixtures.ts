@@ -186,3 +186,27 @@ export function applyRecords(image: Buffer, records: readonly SegmentRecord[], p
   }
   return out;
 }
+
+/** Raw WAL frames of one committed transaction as a TX record, its pages put into `rolling` first (as capture does). */
+export function committedTx(
+  rolling: RollingChecksum,
+  tx: { readonly frames: Buffer; readonly dbPages: number },
+  txid: number,
+  observedMs: number,
+): TxRecord {
+  const frameBytes = 24 + rolling.pageSize;
+  for (let o = 0; o < tx.frames.length; o += frameBytes)
+    rolling.setPage(tx.frames.readUInt32BE(o), tx.frames.subarray(o + 24, o + frameBytes));
+  rolling.truncate(tx.dbPages);
+  const rollingAfter = rolling.value();
+  return {
+    type: 'tx',
+    txid,
+    observedMs,
+    late: false,
+    continues: false,
+    dbPages: tx.dbPages,
+    rollingAfter,
+    frames: tx.frames,
+  };
+}

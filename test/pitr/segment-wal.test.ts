@@ -6,7 +6,7 @@ import { RollingChecksum } from '../../src/pitr/rolling.js';
 import { decodeSegment, encodeSegment, type SegmentRecord } from '../../src/pitr/segment.js';
 import Database from '../../src/sqlite/driver.js';
 import { tempDir } from '../support/tmp.js';
-import { applyRecords, DB_ID, GEN_ID, KEY_A, keySet } from './fixtures.js';
+import { applyRecords, committedTx, DB_ID, GEN_ID, KEY_A, keySet } from './fixtures.js';
 
 /**
  * Real frames: what better-sqlite3's SQLite writes to its -wal, through a WAL restart, into a
@@ -73,20 +73,8 @@ test('frames from a real -wal, across a WAL restart and a shrinking commit, rest
   let txid = 100;
   let ms = 1_700_000_000_000;
   const asRecord = (tx: Epoch['txs'][number]): SegmentRecord => {
-    for (let o = 0; o < tx.frames.length; o += 24 + pageSize)
-      rolling.setPage(tx.frames.readUInt32BE(o), tx.frames.subarray(o + 24, o + 24 + pageSize));
-    rolling.truncate(tx.dbPages);
     ms += 40;
-    return {
-      type: 'tx',
-      txid: txid++,
-      observedMs: ms,
-      late: false,
-      continues: false,
-      dbPages: tx.dbPages,
-      rollingAfter: rolling.value(),
-      frames: tx.frames,
-    };
+    return committedTx(rolling, tx, txid++, ms);
   };
   const records: SegmentRecord[] = [
     ...first.txs.map(asRecord),

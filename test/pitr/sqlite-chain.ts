@@ -7,6 +7,7 @@ import { encodeSegment, type SegmentRecord } from '../../src/pitr/segment.js';
 import Database from '../../src/sqlite/driver.js';
 import { walChecksum } from '../../src/sqlite/wal.js';
 import type { PitrObjectStore } from '../../src/storage/object-store.js';
+import { committedTx } from './fixtures.js';
 
 /**
  * A real SQLite database (better-sqlite3, WAL mode, no autocheckpoint) shipped the way the
@@ -142,20 +143,7 @@ export async function shipRealDatabase(
       }
       txid++;
       ms += 1000;
-      const f = PAGE + 24;
-      for (let o = 0; o < tx.frames.length; o += f)
-        rolling.setPage(tx.frames.readUInt32BE(o), tx.frames.subarray(o + 24, o + f));
-      rolling.truncate(tx.dbPages);
-      records.push({
-        type: 'tx',
-        txid,
-        observedMs: ms,
-        late: false,
-        continues: false,
-        dbPages: tx.dbPages,
-        rollingAfter: rolling.value(),
-        frames: tx.frames,
-      });
+      records.push(committedTx(rolling, tx, txid, ms));
       rows.set(txid, itemsOf(path));
       times.set(txid, ms);
       if (records.filter((r) => r.type === 'tx').length >= (options.txPerSegment ?? 3)) await flush();

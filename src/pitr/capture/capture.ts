@@ -535,9 +535,14 @@ export class Capture extends EventEmitter {
     try {
       this.#read();
       const frameBytes = 24 + this.#chain!.pageSize;
+      const size = (p: PendingTransaction) => (p.tx.lastFrame - p.tx.firstFrame + 1) * frameBytes;
+      // One buffer for all of them (many small ones fragment the native heap).
+      const all = Buffer.allocUnsafe(this.#pending.reduce((n, p) => n + (p.frames ? 0 : size(p)), 0));
+      let at = 0;
       this.#pending = this.#pending.map((p) => {
         if (p.frames) return p;
-        const frames = Buffer.allocUnsafe((p.tx.lastFrame - p.tx.firstFrame + 1) * frameBytes);
+        const frames = all.subarray(at, at + size(p));
+        at += frames.length;
         readFully(this.#walFd!, frames, frameOffset(p.tx.header, p.tx.firstFrame));
         return { ...p, frames };
       });

@@ -102,6 +102,24 @@ export async function sealTransactions(
     start = snapshot(state);
   };
 
+  // Frames are read into a few large buffers rather than one per transaction: a thousand small
+  // allocations a second fragment the native heap, and the capture process's memory grew with it.
+  let unread = pending.reduce(
+    (n, p) => n + (p.frames ? 0 : (p.tx.lastFrame - p.tx.firstFrame + 1) * frameBytesOf(p.tx.header)),
+    0,
+  );
+  let arena = Buffer.alloc(0);
+  let used = 0;
+  const space = (bytes: number): Buffer => {
+    if (used + bytes > arena.length) {
+      arena = Buffer.allocUnsafe(Math.max(bytes, Math.min(unread, segmentMax)));
+      used = 0;
+    }
+    used += bytes;
+    unread -= bytes;
+    return arena.subarray(used - bytes, used);
+  };
+
   for (const { tx, observedMs, frames: held } of pending) {
     if (!tx.header.equals(state.position.header)) {
       if (state.position.header.length === 0) {
@@ -136,7 +154,9 @@ export async function sealTransactions(
         continue;
       }
       const take = Math.max(1, Math.min(left, room));
-      const frames = readFrames(fd, state, tx.header, next, take, frameBytes, held && { held, first: tx.firstFrame });
+      const frames = held
+        ? readFrames(fd, state, tx.header, next, take, frameBytes, { held, first: tx.firstFrame })
+        : readFrames(fd, state, tx.header, next, take, frameBytes, undefined, space(take * frameBytes));
       const last = next + take - 1 === tx.lastFrame;
       if (continued && records.length === 0) records.push({ type: 'cont', txid });
       if (last) state.rolling.truncate(tx.dbPages);
@@ -178,12 +198,13 @@ function readFrames(
   count: number,
   frameBytes: number,
   copy?: { readonly held: Buffer; readonly first: number },
+  into?: Buffer,
 ): Buffer {
   let buf: Buffer;
   if (copy) {
     buf = copy.held.subarray((first - copy.first) * frameBytes, (first - copy.first + count) * frameBytes);
   } else {
-    buf = Buffer.allocUnsafe(count * frameBytes);
+    buf = into ?? Buffer.allocUnsafe(count * frameBytes);
     if (readFully(fd, buf, frameOffset(header, first)) < buf.length) {
       throw new WalChangedError(`the WAL ends before frame ${first + count - 1}, which was committed`);
     }

@@ -58,10 +58,13 @@ const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60
 function parseDuration(value: unknown, origin: Origin): number | undefined {
   if (typeof value === 'bigint') return Number(value) * 1000;
   if (typeof value === 'number' && origin !== 'file') return Number.isFinite(value) ? value : undefined;
-  if (typeof value !== 'string') return undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(value);
-  if (!m) return undefined;
-  return Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? 's']!);
+  return typeof value === 'string' ? durationMs(value) : undefined;
+}
+
+/** `250ms`, `1.5s`, `5m`, `2h`, `7d` → milliseconds; a bare number is seconds; undefined when it is none of these. */
+export function durationMs(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
+  return m ? Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? 's']!) : undefined;
 }
 type Tables = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 type Value = KindValues[Kind];

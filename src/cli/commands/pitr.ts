@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { Composition } from '../../compose.js';
+import { durationMs } from '../../config/load.js';
 import { ConfigError, EXIT_CHECK_FAILED, EXIT_NO_BACKUPS } from '../../errors.js';
 import { formatSize } from '../../fs/space.js';
 import { type DatabaseReport, databaseIds, type GenerationReport, inspectDatabase } from '../../pitr/inspect.js';
@@ -37,13 +38,12 @@ For a cron check: lifeboat pitr status --max-age 5m || alert
 
 Only LISTs the bucket and downloads nothing; the drill that restores is \`lifeboat verify pitr:latest\`.`;
 
-const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /** `90s`, `5m`, `1.5h`, `2d`, `250ms`; a bare number is seconds (as the [pitr] durations of the configuration). */
 export function parseMaxAge(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
-  if (!m) throw new ConfigError([`--max-age "${text}" is not a duration: a number and a unit (s, m, h, d), e.g. 5m`]);
-  return Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? 's']!);
+  const ms = durationMs(text);
+  if (ms === undefined)
+    throw new ConfigError([`--max-age "${text}" is not a duration: a number and a unit (s, m, h, d), e.g. 5m`]);
+  return ms;
 }
 
 /** The continuous-backup bucket of the configuration, or why there is none. */

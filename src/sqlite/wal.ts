@@ -76,6 +76,16 @@ export function walChecksum(bigEndian: boolean, data: Uint8Array, s0: number, s1
   return [a, b];
 }
 
+/**
+ * The running checksum after `frame` (24-byte header + page), continuing from (s0, s1), or
+ * undefined when the frame's own checksum fields say otherwise: the frame is not part of the log (F3).
+ */
+export function frameChecksum(bigEndian: boolean, frame: Buffer, s0: number, s1: number): [number, number] | undefined {
+  const [h0, h1] = walChecksum(bigEndian, frame.subarray(0, 8), s0, s1);
+  const [c0, c1] = walChecksum(bigEndian, frame.subarray(FRAME_HEADER_BYTES), h0, h1);
+  return c0 === frame.readUInt32BE(16) && c1 === frame.readUInt32BE(20) ? [c0, c1] : undefined;
+}
+
 /** Where the newest committed version of each page is in the WAL file. */
 export interface WalPages {
   /** Page number → byte offset of that page's data in the WAL file, newest frame ≤ mxFrame. */
@@ -120,10 +130,9 @@ export function scanWal(fd: number, index: WalIndexHeader): WalPages | string {
       const frame = buf.subarray(k * frameBytes, (k + 1) * frameBytes);
       const n = first + k;
       if (!frame.subarray(8, 16).equals(index.salts)) return `WAL frame ${n} carries other salts`;
-      [s0, s1] = walChecksum(bigEndian, frame.subarray(0, 8), s0, s1);
-      [s0, s1] = walChecksum(bigEndian, frame.subarray(FRAME_HEADER_BYTES), s0, s1);
-      if (s0 !== frame.readUInt32BE(16) || s1 !== frame.readUInt32BE(20))
-        return `WAL frame ${n}'s checksum does not match`;
+      const next = frameChecksum(bigEndian, frame, s0, s1);
+      if (!next) return `WAL frame ${n}'s checksum does not match`;
+      [s0, s1] = next;
       const pgno = frame.readUInt32BE(0);
       if (pgno === 0) return `WAL frame ${n} names page 0`;
       offsets.set(pgno, at + k * frameBytes + FRAME_HEADER_BYTES);

@@ -1,6 +1,6 @@
 import type { EncryptionKey } from '../../crypto/keys.js';
 import { readFully } from '../../fs/read.js';
-import { walChecksum } from '../../sqlite/wal.js';
+import { frameChecksum } from '../../sqlite/wal.js';
 import { FRAME_HEADER_BYTES } from '../../sqlite/wal-header.js';
 import type { RollingChecksum } from '../rolling.js';
 import { type EncodedSegment, encodeSegment, type SegmentRecord } from '../segment.js';
@@ -213,15 +213,13 @@ function readFrames(
   let { s0, s1 } = state.position;
   for (let k = 0; k < count; k++) {
     const frame = buf.subarray(k * frameBytes, (k + 1) * frameBytes);
-    [s0, s1] = walChecksum(bigEndian, frame.subarray(0, 8), s0, s1);
-    [s0, s1] = walChecksum(bigEndian, frame.subarray(FRAME_HEADER_BYTES), s0, s1);
-    if (
-      !frame.subarray(8, 16).equals(header.subarray(16, 24)) ||
-      s0 !== frame.readUInt32BE(16) ||
-      s1 !== frame.readUInt32BE(20)
-    ) {
+    const next = frame.subarray(8, 16).equals(header.subarray(16, 24))
+      ? frameChecksum(bigEndian, frame, s0, s1)
+      : undefined;
+    if (!next) {
       throw new WalChangedError(`WAL frame ${first + k} changed after it was read as committed`);
     }
+    [s0, s1] = next;
     state.rolling.setPage(frame.readUInt32BE(0), frame.subarray(FRAME_HEADER_BYTES));
   }
   state.position = { header, nextFrame: first + count, s0, s1 };

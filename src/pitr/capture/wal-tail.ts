@@ -1,5 +1,5 @@
 import { readFully } from '../../fs/read.js';
-import { walChecksum } from '../../sqlite/wal.js';
+import { frameChecksum, walChecksum } from '../../sqlite/wal.js';
 import { continuesEpoch, FRAME_HEADER_BYTES, readWalHeader, WAL_HEADER_BYTES } from '../../sqlite/wal-header.js';
 
 /**
@@ -144,9 +144,9 @@ export function readCommitted(fd: number, from: WalPosition, limitFrames = Numbe
     for (let k = 0; k < got; k++, n++) {
       const frame = buf.subarray(k * frameBytes, (k + 1) * frameBytes);
       if (!frame.subarray(8, 16).equals(salts)) break scan;
-      [s0, s1] = walChecksum(bigEndian, frame.subarray(0, 8), s0, s1);
-      [s0, s1] = walChecksum(bigEndian, frame.subarray(FRAME_HEADER_BYTES), s0, s1);
-      if (s0 !== frame.readUInt32BE(16) || s1 !== frame.readUInt32BE(20)) break scan;
+      const next = frameChecksum(bigEndian, frame, s0, s1);
+      if (!next) break scan;
+      [s0, s1] = next;
       if (frame.readUInt32BE(0) === 0) break scan;
       const dbPages = frame.readUInt32BE(4);
       if (dbPages === 0) continue;

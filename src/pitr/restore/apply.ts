@@ -5,7 +5,7 @@ import type { KeyLookup } from '../../crypto/stream.js';
 import { LifeboatError } from '../../errors.js';
 import { fsyncDir, linkNoClobber, tempPathFor } from '../../fs/durable.js';
 import { errnoOf } from '../../fs/errno.js';
-import { walChecksum } from '../../sqlite/wal.js';
+import { frameChecksum, walChecksum } from '../../sqlite/wal.js';
 import { continuesEpoch, FRAME_HEADER_BYTES, readWalHeader, type WalHeaderFields } from '../../sqlite/wal-header.js';
 import type { PitrObjectStore, RequestOptions } from '../../storage/object-store.js';
 import { missing, type ReadBase, readBase } from '../base-object.js';
@@ -320,13 +320,10 @@ function applyFrames(
     const frame = record.frames.subarray(o, o + frameBytes);
     const n = wal.frame + 1;
     if (!frame.subarray(8, 16).equals(salts)) throw malformed(name, `WAL frame ${n} carries other salts`);
-    let [s0, s1] = walChecksum(wal.bigEndian, frame.subarray(0, 8), wal.s0, wal.s1);
-    [s0, s1] = walChecksum(wal.bigEndian, frame.subarray(FRAME_HEADER_BYTES), s0, s1);
-    if (s0 !== frame.readUInt32BE(16) || s1 !== frame.readUInt32BE(20))
-      throw malformed(name, `WAL frame ${n} (transaction ${record.txid}) fails SQLite's running checksum`);
+    const next = frameChecksum(wal.bigEndian, frame, wal.s0, wal.s1);
+    if (!next) throw malformed(name, `WAL frame ${n} (transaction ${record.txid}) fails SQLite's running checksum`);
     wal.frame = n;
-    wal.s0 = s0;
-    wal.s1 = s1;
+    [wal.s0, wal.s1] = next;
     const pgno = frame.readUInt32BE(0);
     const page = frame.subarray(FRAME_HEADER_BYTES);
     let done = 0;

@@ -33,13 +33,15 @@ export function readWalHeader(h: Buffer): WalHeaderFields | string {
   };
 }
 
-/** Whether `next` can follow `prev` by a WAL restart (F5): sequence +1, salt-1 +1 (both wrap at 2^32). */
+/**
+ * Whether `next` can follow `prev` by a WAL restart (F5): same page size, salt-1 +1 (wrapping at
+ * 2^32). Not the checkpoint sequence: SQLite writes the restarting connection's own count there
+ * (zero when it opened, set from the header only by a recovery), so after an application
+ * restart, or with two writing connections, a proper restart can carry any sequence — requiring
+ * +1 broke a generation at every such restart. Salt-1 comes from the shared wal-index header.
+ */
 export function continuesEpoch(prev: WalHeaderFields, next: WalHeaderFields): boolean {
-  return (
-    next.pageSize === prev.pageSize &&
-    next.checkpointSeq === (prev.checkpointSeq + 1) >>> 0 &&
-    next.salt1 === (prev.salt1 + 1) >>> 0
-  );
+  return next.pageSize === prev.pageSize && next.salt1 === (prev.salt1 + 1) >>> 0;
 }
 
 export function isPageSize(n: number): boolean {

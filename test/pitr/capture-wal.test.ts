@@ -90,10 +90,40 @@ test('a salts mismatch is waited for, and a header that does not continue the ep
     end: awaitingEpoch(Buffer.alloc(8, 7)),
   });
   const stranger = Buffer.from(header);
-  stranger.writeUInt32BE(stranger.readUInt32BE(12) + 5, 12); // another checkpoint sequence
+  stranger.writeUInt32BE(stranger.readUInt32BE(12) - 1, 12); // the sequence before, as a restart has…
+  stranger.writeUInt32BE(stranger.readUInt32BE(16) + 7, 16); // …but not the salt-1 before
   const got = readCommitted(fd, { header: stranger, nextFrame: 1, s0: 0, s1: 0 });
   assert.equal(got.kind, 'broken');
   db.release();
+});
+
+test('a restart by another connection (its own checkpoint sequence) is followed, not taken for a new WAL', () => {
+  const db = liveDb();
+  db.hold(); // capture's connection attaches to the wal-index (and stays open: the app's close is not the last)
+  db.release();
+  // The application's first connection restarts the WAL a few times: its sequence climbs.
+  for (let i = 0; i < 3; i++) {
+    db.insert.run(100);
+    db.app.pragma('wal_checkpoint(PASSIVE)');
+  }
+  db.insert.run(100);
+  const fd = openSync(`${db.path}-wal`, 'r');
+  const before = readFileSync(`${db.path}-wal`).subarray(0, 32);
+  assert.ok(before.readUInt32BE(12) >= 2, `sequence ${before.readUInt32BE(12)} after restarts`);
+  const read = commits(fd, epochStart(before));
+  // The application restarts (a new connection, the old one gone) while capture's connection keeps
+  // the wal-index: the new connection's first restart writes sequence 1.
+  db.app.close();
+  const again = new Database(db.path);
+  again.pragma('wal_checkpoint(PASSIVE)');
+  again.prepare('INSERT INTO t (v) VALUES (randomblob(100))').run();
+  const after = readFileSync(`${db.path}-wal`).subarray(0, 32);
+  assert.equal(after.readUInt32BE(12), 1, 'the new connection counts from zero');
+  assert.equal(after.readUInt32BE(16), (before.readUInt32BE(16) + 1) >>> 0, 'salt-1 +1');
+  const got = readCommitted(fd, read.end);
+  assert.equal(got.kind, 'restart');
+  if (got.kind === 'restart') assert.equal(commits(fd, got.position).transactions.length, 1);
+  again.close();
 });
 
 test('segments sealed from real frames, cut small and across a WAL restart, rebuild the database exactly', async () => {

@@ -8,13 +8,23 @@ import { continuesEpoch, FRAME_HEADER_BYTES, readWalHeader, WAL_HEADER_BYTES } f
  * the salts of the header in force, the running checksum frame by frame (F3) — and cut after
  * the last commit frame (F4): frames of a transaction still open may be rewritten before it
  * commits, so they are read again at the next tick, never shipped. A changed WAL header is a
- * restart (F5), a continuation only when its checkpoint sequence and salt-1 both advance by one.
+ * restart (F5), a continuation only when its salt-1 advances by one (continuesEpoch). With the
+ * wal-index header (`published`), nothing past what SQLite itself counts as committed is read.
  *
  * The file is read with positional reads on a descriptor of the `-wal`, which carries no
  * POSIX locks (F14), so this runs in any process. Frames are not kept: a transaction is
  * returned as a range of frames and read again when its segment is sealed (capture's reader
  * keeps the WAL from restarting until then), so a transaction of any size costs no memory here.
  */
+
+/**
+ * What the wal-index says is committed (wal-index.ts): frames past `mxFrame`, or of an epoch with
+ * other salts, are not read even when their checksums and commit marker are valid.
+ */
+export interface Published {
+  readonly salts: Buffer;
+  readonly mxFrame: number;
+}
 
 /** Where capture stands in the WAL: the epoch's header, the next frame to read and the checksum before it. */
 export interface WalPosition {
@@ -97,30 +107,39 @@ export function readHeaderAt(fd: number): Buffer | undefined {
  * The committed transactions after `from` in the WAL open at `fd`. `limitFrames` bounds one
  * call (a tick) so that a huge backlog is read in steps; the rest comes at the next call.
  */
-export function readCommitted(fd: number, from: WalPosition, limitFrames = Number.MAX_SAFE_INTEGER): TailResult {
+export function readCommitted(
+  fd: number,
+  from: WalPosition,
+  limitFrames = Number.MAX_SAFE_INTEGER,
+  published?: Published,
+): TailResult {
+  const wait: TailResult = { kind: 'commits', transactions: [], end: from };
   const header = readHeaderAt(fd);
-  if (header === undefined) return { kind: 'commits', transactions: [], end: from };
+  if (header === undefined) return wait;
+  // An epoch the wal-index has not published (a restart under way, or a header it never adopted): not yet.
+  if (published && !published.salts.equals(header.subarray(16, 24))) return wait;
   if (!header.equals(from.header)) {
     const problem = walHeaderProblem(header);
     if (problem) {
       // A header being rewritten (a restart in progress) reads torn: look again at the next tick.
-      return { kind: 'commits', transactions: [], end: from };
+      return wait;
     }
     // No epoch yet (the WAL was empty when the base was pinned): everything in the next one is new.
     if (from.header.length === 0) {
       if (from.expectSalts && !header.subarray(16, 24).equals(from.expectSalts)) {
-        return { kind: 'commits', transactions: [], end: from };
+        return wait;
       }
       return { kind: 'restart', position: epochStart(header) };
     }
     const before = readWalHeader(from.header);
     const after = readWalHeader(header);
     if (typeof before === 'string' || typeof after === 'string' || !continuesEpoch(before, after)) {
+      const fields = (h: typeof before) => (typeof h === 'string' ? h : `salt-1 ${h.salt1}, page size ${h.pageSize}`);
       return {
         kind: 'broken',
         reason:
-          `the WAL header changed to checkpoint sequence ${typeof after === 'string' ? '?' : after.checkpointSeq}, ` +
-          'which is not the restart that follows the epoch capture was reading',
+          `the WAL header changed (${fields(after)}) to one that is not the restart following the epoch capture ` +
+          `was reading at frame ${from.nextFrame} (${fields(before)})`,
       };
     }
     return { kind: 'restart', position: epochStart(header) };
@@ -137,7 +156,7 @@ export function readCommitted(fd: number, from: WalPosition, limitFrames = Numbe
   let txS1 = s1;
   let end: WalPosition = from;
   let n = from.nextFrame;
-  const stop = from.nextFrame + limitFrames;
+  const stop = Math.min(from.nextFrame + limitFrames, (published?.mxFrame ?? Number.MAX_SAFE_INTEGER - 1) + 1);
   scan: while (n < stop) {
     const count = Math.min(BATCH_FRAMES, stop - n);
     const got = Math.floor(readFully(fd, buf.subarray(0, count * frameBytes), frameOffset(header, n)) / frameBytes);

@@ -22,6 +22,7 @@ import { writeBaseFromImage } from './base.js';
 import { Lease, newWriterId } from './lease.js';
 import { type ChainState, type PendingTransaction, sealTransactions, WalChangedError } from './segmenter.js';
 import { SegmentUploader } from './uploader.js';
+import { publishedWal } from './wal-index.js';
 import { frameOffset, positionAfter, readCommitted, type WalPosition } from './wal-tail.js';
 
 /**
@@ -479,8 +480,10 @@ export class Capture extends EventEmitter {
 
   #read(): void {
     const fd = this.#openWal();
+    const published = publishedWal(this.#o.dbPath);
+    if (!published) return; // the wal-index is being updated: the next tick
     for (;;) {
-      const got = readCommitted(fd, this.#scan!);
+      const got = readCommitted(fd, this.#scan!, undefined, published);
       if (got.kind === 'broken') throw new ChainBroken(got.reason);
       if (got.kind === 'restart') {
         if (this.#scan!.header.length > 0) this.#restarts += 1;

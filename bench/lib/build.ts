@@ -19,8 +19,13 @@ export interface ChildRuntime {
  * so the measured processes load plain JavaScript as a deployed Lifeboat does — tsx adds
  * ~30 MB of RSS (its loader thread and transpile caches) that production never pays.
  * Layout mirrors the repository (out/src, out/bench); the SQLite worker is compiled beside its client.
+ * `extra` names more entry files (relative to the repository), e.g. test/support scripts the soak spawns.
  */
-export async function compileForChildren(dir: string, log: (s: string) => void): Promise<ChildRuntime> {
+export async function compileForChildren(
+  dir: string,
+  log: (s: string) => void,
+  extra: readonly string[] = [],
+): Promise<ChildRuntime> {
   const out = join(dir, 'out');
   mkdirSync(out, { recursive: true });
   const tsconfig = join(dir, 'tsconfig.json');
@@ -37,7 +42,12 @@ export async function compileForChildren(dir: string, log: (s: string) => void):
         sourceMap: false,
         incremental: false,
       },
-      include: [join(REPO, 'src'), join(REPO, 'bench', 'child.ts'), join(REPO, 'bench', 'pitr-child.ts')],
+      include: [
+        join(REPO, 'src'),
+        join(REPO, 'bench', 'child.ts'),
+        join(REPO, 'bench', 'pitr-child.ts'),
+        ...extra.map((file) => join(REPO, file)),
+      ],
     }),
   );
   const tsc = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');

@@ -49,11 +49,17 @@ export interface LineProcess {
   send(line: string): void;
 }
 
-/** A test-support script in a process of its own, read line by line. */
+/**
+ * A test-support script in a process of its own, read line by line. Through tsx, or — when
+ * LIFEBOAT_TEST_COMPILED names a compiled tree (the soak's, see bench/lib/build.ts) — as plain
+ * JavaScript, which starts several times faster.
+ */
 export function spawnScript(script: string, args: readonly string[]): LineProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../support', script), ...args], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const compiled = process.env.LIFEBOAT_TEST_COMPILED;
+  const entry = compiled
+    ? ['--no-warnings', join(compiled, 'test', 'support', script.replace(/\.ts$/, '.js'))]
+    : ['--import', 'tsx', join(import.meta.dirname, '../support', script)];
+  const child = spawn(process.execPath, [...entry, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   return {
     child,
@@ -66,7 +72,11 @@ export function spawnScript(script: string, args: readonly string[]): LineProces
   };
 }
 
-/** The application: prints `ready` after `readyAt` commits, goes on at `go`, ends with `done <k>`. */
-export function startWriter(path: string, total: number, readyAt: number, pauseMs = 4): LineProcess {
-  return spawnScript('model-writer.ts', [path, String(total), String(readyAt), '40', String(pauseMs)]);
+/**
+ * The application: prints `ready` after `readyAt` commits, goes on at `go`, ends with `done <k>`;
+ * with `report`, prints `at <k> <ms>` as its commits return.
+ */
+export function startWriter(path: string, total: number, readyAt: number, pauseMs = 4, report = false): LineProcess {
+  const args = [path, String(total), String(readyAt), '40', String(pauseMs), report ? 'report' : ''];
+  return spawnScript('model-writer.ts', args);
 }

@@ -1,8 +1,9 @@
 // Continuous capture in a process of its own, for the kill-and-restore test: a Lifeboat that
-// can be killed with SIGKILL at any moment. Arguments: database path, work folder, and a JSON
-// of { s3: S3Config, dbId, key: { id, key (base64) } }. It prints `started <genId> <baseTxid>`,
-// then `shipped <txid>` as the bucket acknowledges segments; a line `flush` on stdin makes it
-// flush, print `flushed <txid>`, close and exit.
+// can be killed with SIGKILL at any moment. Arguments: database path, work folder, and a JSON of
+// { s3: S3Config, dbId, key: { id, key (base64) }, syncIntervalMs?, segmentMax? }. It prints
+// `started <genId> <baseTxid>`, then `shipped <txid>` as the bucket acknowledges segments (and
+// `caught-up` once, see below); a line `flush` on stdin makes it flush, print `flushed <txid>`,
+// close and exit.
 import { createInterface } from 'node:readline';
 import { Capture } from '../../src/pitr/capture/capture.js';
 import { S3ConditionalStore } from '../../src/storage/s3/conditional.js';
@@ -12,6 +13,8 @@ const setup = JSON.parse(json!) as {
   s3: ConstructorParameters<typeof S3ConditionalStore>[0];
   dbId: string;
   key: { id: string; key: string };
+  syncIntervalMs?: number;
+  segmentMax?: number;
 };
 const store = new S3ConditionalStore(setup.s3);
 const capture = await Capture.start({
@@ -21,14 +24,25 @@ const capture = await Capture.start({
   key: { id: setup.key.id, key: Buffer.from(setup.key.key, 'base64') },
   workDir: workDir!,
   pollMs: 25,
-  syncIntervalMs: 150,
+  syncIntervalMs: setup.syncIntervalMs ?? 150,
   checkpointPages: 100,
-  segmentMax: 128 * 1024,
+  segmentMax: setup.segmentMax ?? 128 * 1024,
   rebaseRatio: 1000, // a generation per start, and no other: the test counts them
 });
 const status = capture.status();
 process.stdout.write(`started ${status.genId} ${status.lastTxid}\n`);
-capture.on('shipped', ({ txid }: { txid: number }) => process.stdout.write(`shipped ${txid}\n`));
+capture.on('gap', ({ reason }: { reason: string }) => process.stderr.write(`capture-child: gap: ${reason}\n`));
+// `caught-up` once, at the first acknowledgement after which nothing older than two intervals waits:
+// the start's backlog (commits made while the base was taken) is in the bucket.
+let caughtUp = false;
+capture.on('shipped', ({ txid }: { txid: number }) => {
+  const oldest = capture.status().oldestUnshippedMs;
+  if (!caughtUp && (oldest === undefined || Date.now() - oldest < 2 * (setup.syncIntervalMs ?? 150))) {
+    caughtUp = true;
+    process.stdout.write('caught-up\n');
+  }
+  process.stdout.write(`shipped ${txid}\n`);
+});
 for await (const line of createInterface({ input: process.stdin })) {
   if (line.trim() !== 'flush') continue;
   const txid = await capture.flush();

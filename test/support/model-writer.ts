@@ -3,14 +3,17 @@
 // function of k (see modelAfter in the tests). Its connection checkpoints automatically every
 // few frames, as an application does, so the WAL is checkpointed and restarts while capture
 // reads it. It prints `ready` after `readyAt` commits and waits for a line on stdin; then it
-// commits up to N — or until a line `stop` — and prints `done <last k>`.
+// commits up to N — or until a line `stop` — and prints `done <last k>`. Started on a database
+// it wrote before (after a kill), it goes on from the highest k there. With `report` it prints
+// `at <k> <unix ms>` after each burst of commits: k and everything before it have returned.
 import { createInterface } from 'node:readline';
 import Database from '../../src/sqlite/driver.js';
 
-const [path, totalArg, readyArg, autocheckpointArg, pauseArg] = process.argv.slice(2);
+const [path, totalArg, readyArg, autocheckpointArg, pauseArg, reportArg] = process.argv.slice(2);
 const total = Number(totalArg);
 const readyAt = Number(readyArg ?? 0);
 const pauseMs = Number(pauseArg ?? 4);
+const report = reportArg === 'report';
 const db = new Database(path!, { timeout: 30_000 });
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = NORMAL');
@@ -23,11 +26,13 @@ const commit = db.transaction((k: number) => {
   if (k % 10 === 0) prune.run(k - 50);
 });
 
-let k = 1;
+let k = 1 + (db.prepare('SELECT coalesce(max(k), 0) AS k FROM log').get() as { k: number }).k;
 let stopped = false;
+let reporting = false;
 /** Commits in small bursts a few milliseconds apart, as an application does under load. */
 function run(until: number, then: () => void): void {
   for (let n = 0; n < 5 && k <= until && !stopped; n++) commit(k++);
+  if (reporting) process.stdout.write(`at ${k - 1} ${Date.now()}\n`);
   if (k <= until && !stopped) setTimeout(() => run(until, then), pauseMs);
   else then();
 }
@@ -35,6 +40,7 @@ const lines = createInterface({ input: process.stdin });
 run(readyAt, () => {
   process.stdout.write('ready\n');
   lines.once('line', () => {
+    reporting = report;
     lines.on('line', (line) => {
       if (line.trim() === 'stop') stopped = true;
     });

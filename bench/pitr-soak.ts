@@ -1,0 +1,113 @@
+// The soak of continuous backup's kill-and-restore proof (issue #17, item 6):
+//   npm run soak:pitr -- [--runs 1000] [--first-seed 1] [--interval-ms 250] [--victims capture,app,both]
+//                        [--tmp DIR] [--tsx]
+// Starts one radosgw on 127.0.0.1, compiles the child scripts (capture, application) to plain
+// JavaScript unless --tsx, then runs test/pitr/kill-run.ts once per seed: the application commits
+// while capture, the application or both are killed with SIGKILL at random moments, and every
+// restore is checked against the application's model. A failed run is reported with its seed
+// (replay it with LIFEBOAT_TEST_SEED=<seed> on test/pitr/kill-restore.test.ts) and the soak goes
+// on. Prints a line per 50 runs and a table at the end; exits 1 if any run failed.
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { type KillRunReport, killRun } from '../test/pitr/kill-run.js';
+import { startRadosGw } from '../test/support/radosgw.js';
+import { compileForChildren } from './lib/build.js';
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '1000' },
+    'first-seed': { type: 'string', default: '1' },
+    'interval-ms': { type: 'string', default: '250' },
+    tmp: { type: 'string', default: tmpdir() },
+    tsx: { type: 'boolean', default: false },
+    victims: { type: 'string', default: 'capture,capture,app,both' },
+  },
+});
+const runs = Number(values.runs);
+const firstSeed = Number(values['first-seed']);
+const syncIntervalMs = Number(values['interval-ms']);
+const victims = values.victims.split(',').map((v) => {
+  if (v !== 'capture' && v !== 'app' && v !== 'both') throw new Error(`--victims: ${v} is not capture, app or both`);
+  return v;
+});
+const note = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+
+mkdirSync(values.tmp, { recursive: true });
+const work = mkdtempSync(join(values.tmp, 'lifeboat-soak-'));
+const gw = await startRadosGw({ memoryBytes: 2 * 1024 * 1024 * 1024 });
+const stop = async (code: number) => {
+  await gw.stop().catch(() => undefined);
+  rmSync(work, { recursive: true, force: true });
+  process.exit(code);
+};
+process.once('SIGINT', () => void stop(130));
+note(`radosgw ready at ${gw.endpoint}`);
+if (!values.tsx) {
+  await compileForChildren(join(work, 'build'), note, [
+    'test/support/capture-child.ts',
+    'test/support/model-writer.ts',
+  ]);
+  process.env.LIFEBOAT_TEST_COMPILED = join(work, 'build', 'out');
+}
+const bucket = 'soak';
+const client = new S3Client({
+  endpoint: gw.endpoint,
+  region: gw.region,
+  forcePathStyle: true,
+  credentials: { accessKeyId: gw.accessKey, secretAccessKey: gw.secretKey },
+});
+await client.send(new CreateBucketCommand({ Bucket: bucket }));
+client.destroy();
+const s3 = {
+  url: gw.endpoint,
+  bucket,
+  region: gw.region,
+  pathStyle: true,
+  key: gw.accessKey,
+  secret: gw.secretKey,
+  prefix: '',
+};
+
+const started = Date.now();
+const passed: KillRunReport[] = [];
+const failed: { seed: number; error: string }[] = [];
+for (let seed = firstSeed; seed < firstSeed + runs; seed++) {
+  const dir = mkdtempSync(join(work, 'run-'));
+  try {
+    passed.push(await killRun({ s3, dir, seed, syncIntervalMs, victims, cleanUp: true }));
+  } catch (err) {
+    failed.push({ seed, error: err instanceof Error ? err.message : String(err) });
+    note(`seed ${seed} FAILED: ${failed.at(-1)!.error}`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  const done = seed - firstSeed + 1;
+  if (done % 50 === 0 || done === runs)
+    note(`${done}/${runs} runs, ${failed.length} failed, ${((Date.now() - started) / done / 1000).toFixed(1)} s/run`);
+}
+
+const sum = (f: (r: KillRunReport) => number) => passed.reduce((a, r) => a + f(r), 0);
+const rows: [string, string][] = [
+  ['runs', String(runs)],
+  ['failed seeds', failed.length ? failed.map((f) => f.seed).join(', ') : '0'],
+  ['seeds', `${firstSeed}…${firstSeed + runs - 1}`],
+  ['sync interval', `${syncIntervalMs} ms`],
+  [
+    'kills: capture / application / both',
+    `${sum((r) => r.kills.capture)} / ${sum((r) => r.kills.app)} / ${sum((r) => r.kills.both)}`,
+  ],
+  ['generations', String(sum((r) => r.generations))],
+  ['application commits', String(sum((r) => r.commits))],
+  ['restores checked', String(sum((r) => r.restores))],
+  ['commits checked against a kill’s RPO bound', String(sum((r) => r.rpoChecked))],
+  ['capture kills before it caught up with its start', String(sum((r) => r.killsBeforeCatchUp))],
+  ['wall time', `${((Date.now() - started) / 60_000).toFixed(1)} min`],
+  ['load average (1 min) at the end', loadavg()[0]!.toFixed(1)],
+];
+const width = Math.max(...rows.map(([k]) => k.length));
+process.stdout.write(`\n| ${'measure'.padEnd(width)} | result |\n|${'-'.repeat(width + 2)}|--------|\n`);
+for (const [k, v] of rows) process.stdout.write(`| ${k.padEnd(width)} | ${v} |\n`);
+for (const f of failed) process.stdout.write(`\nseed ${f.seed}: ${f.error}\n`);
+await stop(failed.length ? 1 : 0);

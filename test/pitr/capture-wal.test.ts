@@ -1,12 +1,20 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, copyFileSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { type ChainState, type PendingTransaction, sealTransactions } from '../../src/pitr/capture/segmenter.js';
-import { awaitingEpoch, epochStart, readCommitted, type WalPosition } from '../../src/pitr/capture/wal-tail.js';
+import { publishedWal } from '../../src/pitr/capture/wal-index.js';
+import {
+  awaitingEpoch,
+  epochStart,
+  frameOffset,
+  readCommitted,
+  type WalPosition,
+} from '../../src/pitr/capture/wal-tail.js';
 import { RollingChecksum } from '../../src/pitr/rolling.js';
 import { decodeSegment, type Segment } from '../../src/pitr/segment.js';
 import Database from '../../src/sqlite/driver.js';
+import { walChecksum } from '../../src/sqlite/wal.js';
 import { tempDir } from '../support/tmp.js';
 import { applyRecords, DB_ID, GEN_ID, KEY_A, keySet } from './fixtures.js';
 
@@ -124,6 +132,40 @@ test('a restart by another connection (its own checkpoint sequence) is followed,
   assert.equal(got.kind, 'restart');
   if (got.kind === 'restart') assert.equal(commits(fd, got.position).transactions.length, 1);
   again.close();
+});
+
+test('a commit frame past the wal-index (an application killed before publishing it) is never read', () => {
+  const db = liveDb();
+  db.hold(); // capture's connection keeps the wal-index: no recovery will adopt the frame
+  db.release();
+  for (let i = 0; i < 3; i++) db.insert.run(100);
+  const fd = openSync(`${db.path}-wal`, 'r');
+  const header = readFileSync(`${db.path}-wal`).subarray(0, 32);
+  const published = publishedWal(db.path)!;
+  const read = commits(fd, epochStart(header));
+  assert.equal(read.end.nextFrame, published.mxFrame + 1, 'the file and the wal-index agree so far');
+  // What a writer killed after its commit frame, before updating the wal-index, leaves: a valid frame
+  // continuing the checksum chain, with a commit marker, that SQLite does not count.
+  const ghost = Buffer.alloc(24 + 4096);
+  ghost.writeUInt32BE(2, 0);
+  ghost.writeUInt32BE(published.nPage, 4);
+  header.copy(ghost, 8, 16, 24);
+  readFileSync(db.path).copy(ghost, 24, 4096, 8192);
+  const [h0, h1] = walChecksum(false, ghost.subarray(0, 8), read.end.s0, read.end.s1);
+  const [c0, c1] = walChecksum(false, ghost.subarray(24), h0, h1);
+  ghost.writeUInt32BE(c0, 16);
+  ghost.writeUInt32BE(c1, 20);
+  const raw = openSync(`${db.path}-wal`, 'r+');
+  writeSync(raw, ghost, 0, ghost.length, frameOffset(header, read.end.nextFrame));
+  closeSync(raw);
+  assert.equal(commits(fd, read.end).transactions.length, 1, 'by the file alone it is a commit');
+  const bounded = readCommitted(fd, read.end, undefined, publishedWal(db.path));
+  assert.deepEqual(bounded.kind === 'commits' && bounded.transactions, [], 'past mxFrame: not read');
+  // The application's next commit overwrites it, and that is what capture reads.
+  db.insert.run(100);
+  const next = readCommitted(fd, read.end, undefined, publishedWal(db.path));
+  assert.equal(next.kind === 'commits' && next.transactions.length, 1);
+  assert.equal(String(db.app.pragma('integrity_check', { simple: true })), 'ok');
 });
 
 test('segments sealed from real frames, cut small and across a WAL restart, rebuild the database exactly', async () => {

@@ -10,7 +10,7 @@ import { restorePitr } from '../../src/pitr/restore/apply.js';
 import type { PitrTarget } from '../../src/pitr/restore/plan.js';
 import { openConditionalStore } from '../support/s3-checks.js';
 import { KEY_A, keySet, rng } from './fixtures.js';
-import { type LineProcess, modelAfter, rowsOf, spawnScript, startWriter } from './model.js';
+import { modelAfter, rowsOf, spawnScript, startWriter } from './model.js';
 
 /**
  * One run of the continuous-backup proof (issue #17, item 6), against a real S3 server: an

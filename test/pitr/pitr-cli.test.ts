@@ -94,6 +94,13 @@ test('status and list show what capture shipped, with the planner’s ranges; ex
   assert.match(status.stdout, new RegExp(`newest    txid ${last} \\(`));
   assert.match(status.stdout, /status {4}ok/);
   assert.match(status.stdout, /lifeboat verify pitr:latest/);
+  // The drill it names, also as `pitr verify`: restores the newest transaction into a temp folder.
+  const verify = await cli(config, ['verify']);
+  assert.equal(verify.code, 0, verify.stderr);
+  assert.match(verify.stdout, new RegExp(`backup     pitr:${dbId}/[0-9a-f]{32}/${last}\\n`));
+  assert.match(verify.stdout, /integrity {2}ok/);
+  const badPoint = await cli(config, ['verify', 'txid:soon']);
+  assert.equal(badPoint.code, 2, badPoint.stderr);
 
   const s = statusOf(await cli(config, ['status', '--json', '--max-age', '10m']));
   const planned = planRestore(dbId, await store.list(dbPrefix(dbId)), { kind: 'latest' });
@@ -273,7 +280,7 @@ test('nothing restorable exits 4; bad --db-id and --max-age exit 2; the help nam
   assert.match(badAge.stderr, /--max-age "soon" is not a duration/);
   const help = await runCli(['pitr', '--help']);
   assert.equal(help.code, 0);
-  assert.match(help.stdout, /lifeboat verify pitr:latest/);
+  assert.match(help.stdout, /lifeboat pitr verify \[latest\]/);
   assert.match(help.stdout, /download(s)? nothing/);
   const statusHelp = await runCli(['pitr', 'status', '--help']);
   assert.match(statusHelp.stdout, /Exit codes: 0 .* 4 nothing .* 5 restorable/s);

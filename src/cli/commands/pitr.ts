@@ -10,6 +10,7 @@ import { pitrDatabase } from '../../restore/fetch.js';
 import type { ListedObject, PitrObjectStore } from '../../storage/object-store.js';
 import { type ConfigFlag, formatAge, withConfigOption, withParts } from '../context.js';
 import { action } from '../run.js';
+import { runVerify, type VerifyFlags } from './verify.js';
 
 interface PitrFlags extends ConfigFlag {
   dbId?: string;
@@ -18,13 +19,13 @@ interface PitrFlags extends ConfigFlag {
 }
 
 const HELP_AFTER = `
-Both only LIST the bucket and download nothing: they show what the object names say
+status and list only LIST the bucket and download nothing: they show what the object names say
 (the planner of \`restore --pitr\` reads the same names). Whether the objects themselves restore
 — keys, checksums, the chain of digests — only a restore shows. The drill:
 
-  lifeboat verify pitr:latest            restore into a temp folder, integrity_check, count rows
-  lifeboat verify pitr:txid:<N>          the same for one transaction
-  lifeboat verify pitr:time:<RFC 3339>
+  lifeboat pitr verify [latest]          restore into a temp folder, integrity_check, count rows
+  lifeboat pitr verify txid:<N>          the same for one transaction
+  lifeboat pitr verify time:<RFC 3339>   (each the same as lifeboat verify pitr:<point>)
   (add --db-id <id> when the bucket holds several databases)
 
 and to restore: lifeboat restore --pitr latest|txid:<N>|time:<RFC 3339> [--db-id <id>].`;
@@ -209,7 +210,7 @@ async function listing(store: PitrObjectStore, dbId: string | undefined): Promis
   return store.list(dbId === undefined ? PITR_ROOT : dbPrefix(dbId));
 }
 
-/** `lifeboat pitr status|list`: what continuous backup has put in the bucket, and what of it restores. */
+/** `lifeboat pitr status|list|verify`: what continuous backup has put in the bucket, and whether it restores. */
 export function registerPitr(program: Command): void {
   const pitr = program
     .command('pitr')
@@ -311,4 +312,18 @@ export function registerPitr(program: Command): void {
         });
       }),
     );
+
+  withConfigOption(pitr.command('verify'))
+    .description(
+      'restore drill of a point: restore it into a temp folder, integrity_check, count rows; changes nothing',
+    )
+    .argument('[point]', 'latest | txid:<N> | time:<RFC 3339 time>', 'latest')
+    .option('--db-id <id>', 'the database (default: this database by its identity, else the only one in the bucket)')
+    .option('--json', 'print JSON (as `lifeboat verify --json`)')
+    .option('--temp-dir <dir>', 'where the temporary copy goes (default: the system temp folder)')
+    .addHelpText(
+      'after',
+      '\nThe same drill as `lifeboat verify pitr:<point>`; exit 0 good, 1 not, 4 nothing restorable.',
+    )
+    .action(action((point: string, flags: VerifyFlags) => runVerify(`pitr:${point}`, flags)));
 }

@@ -14,7 +14,7 @@ import { withInterrupt } from '../interrupt.js';
 import { createProgress, type Progress } from '../progress.js';
 import { action } from '../run.js';
 
-interface VerifyFlags extends ConfigFlag {
+export interface VerifyFlags extends ConfigFlag {
   db?: string;
   json?: boolean;
   tempDir?: string;
@@ -57,93 +57,94 @@ export function registerVerify(program: Command): void {
       '--temp-dir <dir>',
       'where the temporary copy goes (default: the system temp folder; it needs room for the whole database)',
     )
-    .action(
-      action(async (sourceText: string, flags: VerifyFlags) => {
-        const started = performance.now();
-        const source = sourceOf(sourceText, flags);
-        return withParts(flags, (parts) =>
-          withInterrupt(async (signal) => {
-            const { config } = parts;
-            const inputs = {
-              local: parts.local,
-              remote: parts.remote?.store,
-              keys: config.encryption,
-              pitr: parts.pitrStore,
-              logger: parts.logger,
-              now: () => parts.clock.now(),
-              dbFile: parts.dbFile,
-              signal,
-            };
-            const resolved = await resolveSource(source, inputs);
-            const folder = await openDrillFolder(flags.tempDir ? resolve(flags.tempDir) : tmpdir());
-            let progress: Progress | undefined;
-            try {
-              const got = await materialise(resolved, join(folder.path, 'backup.sqlite'), {
-                ...inputs,
-                onProgress: (bytes, total) => {
-                  progress ??= createProgress({ label: 'verify', ...(total !== undefined ? { total } : {}) });
-                  progress.update(bytes);
-                },
-              });
-              progress?.done();
-              // Hashed while it is checked: the check leaves a core free.
-              const digest = got.sha256();
-              digest.catch(() => undefined); // awaited below, after the check
-              let result: { ok: boolean; problems: readonly string[]; tables: readonly TableInfo[] };
-              try {
-                result = await validateBackup(got.path, {
-                  skipValidation: false,
-                  expectTables: config.restore.expectTables,
-                  countRows: true,
-                });
-              } catch (err) {
-                result = { ok: false, problems: [(err as Error).message], tables: [] };
-              }
-              const sha256 = await digest;
-              // A continuous-backup point has no "previous backup" to compare its size with.
-              const store =
-                resolved.kind === 'object' ? parts.remote?.store : resolved.kind === 'file' ? parts.local : undefined;
-              const name = resolved.kind === 'object' ? resolved.name : basename(got.origin);
-              const previous = store && (await previousBackup(store, name).catch(() => undefined));
-              const size = (resolved.kind === 'pitr' ? undefined : resolved.size) ?? got.bytes;
-              const warnings = result.ok ? drillWarnings({ name, tables: result.tables.length, size }, previous) : [];
-              const ms = performance.now() - started;
-              if (flags.json) {
-                const summary = {
-                  source: sourceText,
-                  origin: got.origin,
-                  ok: result.ok,
-                  problems: result.problems,
-                  warnings,
-                  tables: result.tables,
-                  bytes: got.bytes,
-                  sha256,
-                  ms,
-                };
-                process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-              } else {
-                const lines = [
-                  `backup     ${got.origin}`,
-                  `integrity  ${result.ok ? 'ok' : `FAILED: ${result.problems.join('; ')}`}`,
-                  `size       ${formatSize(got.bytes)}`,
-                  `sha256     ${sha256}`,
-                  `took       ${formatDuration(ms)}`,
-                  ...warnings.map((w) => `warning    ${w}`),
-                ];
-                if (result.tables.length) {
-                  const width = Math.max(...result.tables.map((t) => t.name.length));
-                  const rows = result.tables.map((t) => `  ${t.name.padEnd(width)}  ${t.rows ?? '?'} rows`);
-                  lines.push('tables:', ...rows);
-                }
-                process.stdout.write(`${lines.join('\n')}\n`);
-              }
-              return result.ok && !(flags.strict && warnings.length > 0) ? 0 : 1;
-            } finally {
-              progress?.done();
-              await folder.remove();
-            }
-          }),
-        );
-      }),
-    );
+    .action(action((sourceText: string, flags: VerifyFlags) => runVerify(sourceText, flags)));
+}
+
+/** The drill of `verify` (also `pitr verify`): its exit code. */
+export async function runVerify(sourceText: string, flags: VerifyFlags): Promise<number> {
+  const started = performance.now();
+  const source = sourceOf(sourceText, flags);
+  return withParts(flags, (parts) =>
+    withInterrupt(async (signal) => {
+      const { config } = parts;
+      const inputs = {
+        local: parts.local,
+        remote: parts.remote?.store,
+        keys: config.encryption,
+        pitr: parts.pitrStore,
+        logger: parts.logger,
+        now: () => parts.clock.now(),
+        dbFile: parts.dbFile,
+        signal,
+      };
+      const resolved = await resolveSource(source, inputs);
+      const folder = await openDrillFolder(flags.tempDir ? resolve(flags.tempDir) : tmpdir());
+      let progress: Progress | undefined;
+      try {
+        const got = await materialise(resolved, join(folder.path, 'backup.sqlite'), {
+          ...inputs,
+          onProgress: (bytes, total) => {
+            progress ??= createProgress({ label: 'verify', ...(total !== undefined ? { total } : {}) });
+            progress.update(bytes);
+          },
+        });
+        progress?.done();
+        // Hashed while it is checked: the check leaves a core free.
+        const digest = got.sha256();
+        digest.catch(() => undefined); // awaited below, after the check
+        let result: { ok: boolean; problems: readonly string[]; tables: readonly TableInfo[] };
+        try {
+          result = await validateBackup(got.path, {
+            skipValidation: false,
+            expectTables: config.restore.expectTables,
+            countRows: true,
+          });
+        } catch (err) {
+          result = { ok: false, problems: [(err as Error).message], tables: [] };
+        }
+        const sha256 = await digest;
+        // A continuous-backup point has no "previous backup" to compare its size with.
+        const store =
+          resolved.kind === 'object' ? parts.remote?.store : resolved.kind === 'file' ? parts.local : undefined;
+        const name = resolved.kind === 'object' ? resolved.name : basename(got.origin);
+        const previous = store && (await previousBackup(store, name).catch(() => undefined));
+        const size = (resolved.kind === 'pitr' ? undefined : resolved.size) ?? got.bytes;
+        const warnings = result.ok ? drillWarnings({ name, tables: result.tables.length, size }, previous) : [];
+        const ms = performance.now() - started;
+        if (flags.json) {
+          const summary = {
+            source: sourceText,
+            origin: got.origin,
+            ok: result.ok,
+            problems: result.problems,
+            warnings,
+            tables: result.tables,
+            bytes: got.bytes,
+            sha256,
+            ms,
+          };
+          process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+        } else {
+          const lines = [
+            `backup     ${got.origin}`,
+            `integrity  ${result.ok ? 'ok' : `FAILED: ${result.problems.join('; ')}`}`,
+            `size       ${formatSize(got.bytes)}`,
+            `sha256     ${sha256}`,
+            `took       ${formatDuration(ms)}`,
+            ...warnings.map((w) => `warning    ${w}`),
+          ];
+          if (result.tables.length) {
+            const width = Math.max(...result.tables.map((t) => t.name.length));
+            const rows = result.tables.map((t) => `  ${t.name.padEnd(width)}  ${t.rows ?? '?'} rows`);
+            lines.push('tables:', ...rows);
+          }
+          process.stdout.write(`${lines.join('\n')}\n`);
+        }
+        return result.ok && !(flags.strict && warnings.length > 0) ? 0 : 1;
+      } finally {
+        progress?.done();
+        await folder.remove();
+      }
+    }),
+  );
 }

@@ -1,6 +1,6 @@
 import { endianness } from 'node:os';
 import { readFully } from '../fs/read.js';
-import { FRAME_HEADER_BYTES, isPageSize, readWalHeader, WAL_HEADER_BYTES } from './wal-header.js';
+import { FRAME_HEADER_BYTES, isPageSize, readWalHeader, WAL_HEADER_BYTES, type WalHeaderFields } from './wal-header.js';
 
 /**
  * Reading a live database's WAL without SQLite, which has no API for it: the wal-index header
@@ -76,6 +76,24 @@ export function walChecksum(bigEndian: boolean, data: Uint8Array, s0: number, s1
   return [a, b];
 }
 
+/** A WAL header SQLite would accept: its fields, word order, and its checksum (where frame 1's chain starts). */
+export interface CheckedWalHeader {
+  readonly fields: WalHeaderFields;
+  readonly bigEndian: boolean;
+  readonly s0: number;
+  readonly s1: number;
+}
+
+/** Checks a 32-byte WAL header (magic, format, its own checksum): the snapshot's scan, capture and restore. */
+export function checkWalHeader(header: Buffer): CheckedWalHeader | string {
+  const fields = readWalHeader(header);
+  if (typeof fields === 'string') return fields;
+  const bigEndian = header.readUInt32BE(0) === 0x377f0683;
+  const [s0, s1] = walChecksum(bigEndian, header.subarray(0, 24), 0, 0);
+  if (s0 !== header.readUInt32BE(24) || s1 !== header.readUInt32BE(28)) return 'the WAL header checksum does not match';
+  return { fields, bigEndian, s0, s1 };
+}
+
 /**
  * The running checksum after `frame` (24-byte header + page), continuing from (s0, s1), or
  * undefined when the frame's own checksum fields say otherwise: the frame is not part of the log (F3).
@@ -107,15 +125,14 @@ const SCAN_FRAMES = 256;
 export function scanWal(fd: number, index: WalIndexHeader): WalPages | string {
   const header = Buffer.alloc(WAL_HEADER_BYTES);
   if (readFully(fd, header, 0) < WAL_HEADER_BYTES) return 'the WAL is shorter than its header';
-  const fields = readWalHeader(header);
-  if (typeof fields === 'string') return fields;
+  const checked = checkWalHeader(header);
+  if (typeof checked === 'string') return checked;
+  const { fields, bigEndian } = checked;
   if (fields.pageSize !== index.pageSize) {
     return `the WAL's page size ${fields.pageSize} is not the wal-index's ${index.pageSize}`;
   }
   if (!header.subarray(16, 24).equals(index.salts)) return "the WAL's salts are not the wal-index's (a restart)";
-  const bigEndian = header.readUInt32BE(0) === 0x377f0683;
-  let [s0, s1] = walChecksum(bigEndian, header.subarray(0, 24), 0, 0);
-  if (s0 !== header.readUInt32BE(24) || s1 !== header.readUInt32BE(28)) return 'the WAL header checksum does not match';
+  let { s0, s1 } = checked;
 
   const frameBytes = FRAME_HEADER_BYTES + index.pageSize;
   const buf = Buffer.alloc(frameBytes * Math.min(SCAN_FRAMES, Math.max(index.mxFrame, 1)));

@@ -317,7 +317,7 @@ test("the applier's own checks: SQLite's WAL chain and the rolling checksum", as
     [
       'an EPOCH whose header fails its own checksum',
       'PITR_OBJECT_MALFORMED',
-      /fails its own checksum/,
+      /a WAL header it carries: the WAL header checksum does not match/,
       same,
       (records, f) => {
         const epoch = records[0] as { type: 'epoch'; walHeader: Buffer };

@@ -1,5 +1,5 @@
 import { readFully } from '../../fs/read.js';
-import { frameChecksum, walChecksum } from '../../sqlite/wal.js';
+import { checkWalHeader, frameChecksum } from '../../sqlite/wal.js';
 import { continuesEpoch, FRAME_HEADER_BYTES, readWalHeader, WAL_HEADER_BYTES } from '../../sqlite/wal-header.js';
 
 /**
@@ -90,11 +90,8 @@ export function epochStart(header: Buffer): WalPosition {
 
 /** Why a 32-byte WAL header is not one SQLite would accept, or undefined. */
 export function walHeaderProblem(header: Buffer): string | undefined {
-  const fields = readWalHeader(header);
-  if (typeof fields === 'string') return fields;
-  const [c0, c1] = walChecksum(isBigEndianWal(header), header.subarray(0, 24), 0, 0);
-  if (c0 !== header.readUInt32BE(24) || c1 !== header.readUInt32BE(28)) return 'the WAL header checksum does not match';
-  return undefined;
+  const checked = checkWalHeader(header);
+  return typeof checked === 'string' ? checked : undefined;
 }
 
 /** Reads the WAL header; undefined when the file is shorter than one (no frame was ever written). */

@@ -5,8 +5,8 @@ import type { KeyLookup } from '../../crypto/stream.js';
 import { LifeboatError } from '../../errors.js';
 import { fsyncDir, linkNoClobber, tempPathFor } from '../../fs/durable.js';
 import { errnoOf } from '../../fs/errno.js';
-import { frameChecksum, walChecksum } from '../../sqlite/wal.js';
-import { continuesEpoch, FRAME_HEADER_BYTES, readWalHeader, type WalHeaderFields } from '../../sqlite/wal-header.js';
+import { checkWalHeader, frameChecksum } from '../../sqlite/wal.js';
+import { continuesEpoch, FRAME_HEADER_BYTES, type WalHeaderFields } from '../../sqlite/wal-header.js';
 import type { PitrObjectStore, RequestOptions } from '../../storage/object-store.js';
 import { missing, type ReadBase, readBase } from '../base-object.js';
 import { dbPrefix } from '../names.js';
@@ -289,19 +289,15 @@ function continueWal(wal: WalState | undefined, segment: Segment, name: string):
 }
 
 function epochState(header: Buffer, name: string): WalState {
-  const fields = readWalHeader(header);
-  if (typeof fields === 'string') throw malformed(name, fields);
-  const bigEndian = header.readUInt32BE(0) === 0x377f0683;
-  const [s0, s1] = walChecksum(bigEndian, header.subarray(0, 24), 0, 0);
-  if (s0 !== header.readUInt32BE(24) || s1 !== header.readUInt32BE(28))
-    throw malformed(name, 'a WAL header it carries fails its own checksum');
-  return { header: Buffer.from(header), fields, bigEndian, frame: 0, s0, s1 };
+  const checked = checkWalHeader(header);
+  if (typeof checked === 'string') throw malformed(name, `a WAL header it carries: ${checked}`);
+  return { header: Buffer.from(header), ...checked, frame: 0 };
 }
 
 function nextEpoch(wal: WalState, header: Buffer, name: string): WalState {
   const next = epochState(header, name);
   if (!continuesEpoch(wal.fields, next.fields))
-    throw malformed(name, 'its EPOCH record is not a restart of the WAL before it (checkpoint sequence +1, salt-1 +1)');
+    throw malformed(name, 'its EPOCH record is not a restart of the WAL before it (salt-1 +1, same page size)');
   return next;
 }
 

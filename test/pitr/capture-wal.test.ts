@@ -134,6 +134,40 @@ test('a restart by another connection (its own checkpoint sequence) is followed,
   again.close();
 });
 
+test('a fresh header over a WAL with no commit, before any frame was read, is followed (first epoch only)', () => {
+  const db = liveDb();
+  db.insert.run(100);
+  db.app.pragma('wal_checkpoint(PASSIVE)'); // all backfilled: the next frame written restarts the WAL
+  // A transaction that spills its pages into the WAL (restarting it) and rolls back: the file has a new
+  // header and no commit; the wal-index has its salts and mxFrame 0 — as after an application was killed.
+  db.app.pragma('cache_size = 5');
+  db.app.exec('BEGIN');
+  for (let i = 0; i < 50; i++) db.insert.run(3000);
+  db.app.exec('ROLLBACK');
+  const stale = readFileSync(`${db.path}-wal`).subarray(0, 32);
+  const published = publishedWal(db.path)!;
+  assert.equal(published.mxFrame, 0);
+  assert.ok(published.salts.equals(stale.subarray(16, 24)), 'the wal-index has the new salts');
+  const fd = openSync(`${db.path}-wal`, 'r');
+  // The base was pinned here (mxFrame 0): capture awaits an epoch with these salts, and takes this one up.
+  const first = readCommitted(fd, awaitingEpoch(published.salts), undefined, published);
+  assert.equal(first.kind, 'restart');
+  if (first.kind !== 'restart') return;
+  // Another connection (the application, started again) writes: it never restarted the WAL, so it
+  // writes a fresh header with random salts.
+  const other = new Database(db.path);
+  other.prepare('INSERT INTO t (v) VALUES (randomblob(100))').run();
+  const fresh = readFileSync(`${db.path}-wal`).subarray(0, 32);
+  assert.notEqual(fresh.readUInt32BE(16), (stale.readUInt32BE(16) + 1) >>> 0, 'not a restart of the stale epoch');
+  const next = readCommitted(fd, first.position, undefined, publishedWal(db.path));
+  assert.equal(next.kind, 'restart', 'nothing of the stale epoch was committed or read: follow the new header');
+  if (next.kind === 'restart') assert.equal(commits(fd, next.position).transactions.length, 1);
+  // Once a frame of an epoch was read, the same change breaks the chain.
+  const settled = { ...first.position, provisional: false };
+  assert.equal(readCommitted(fd, settled, undefined, publishedWal(db.path)).kind, 'broken');
+  other.close();
+});
+
 test('a commit frame past the wal-index (an application killed before publishing it) is never read', () => {
   const db = liveDb();
   db.hold(); // capture's connection keeps the wal-index: no recovery will adopt the frame

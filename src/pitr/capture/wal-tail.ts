@@ -40,6 +40,14 @@ export interface WalPosition {
    * starts with the previous epoch's header, whose frames are all in the database file already.
    */
   readonly expectSalts?: Buffer;
+  /**
+   * An epoch taken up while awaiting one (a generation's first, pinned with no frame in the WAL),
+   * of which no frame has been read yet. Another header may still replace it: a connection that
+   * never restarted the WAL itself (an application started after a crash) writes a fresh header
+   * with random salts over a WAL with no committed frame. Nothing of the epoch was committed, and
+   * nothing was shipped in it, so following the new header loses nothing.
+   */
+  readonly provisional?: boolean;
 }
 
 /** One committed transaction: frames `firstFrame`…`lastFrame` of the epoch `header`. */
@@ -126,8 +134,10 @@ export function readCommitted(
       if (from.expectSalts && !header.subarray(16, 24).equals(from.expectSalts)) {
         return wait;
       }
-      return { kind: 'restart', position: epochStart(header) };
+      return { kind: 'restart', position: { ...epochStart(header), provisional: true } };
     }
+    if (from.provisional && from.nextFrame === 1)
+      return { kind: 'restart', position: { ...epochStart(header), provisional: true } };
     const before = readWalHeader(from.header);
     const after = readWalHeader(header);
     if (typeof before === 'string' || typeof after === 'string' || !continuesEpoch(before, after)) {

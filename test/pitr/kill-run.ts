@@ -91,8 +91,8 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
       kills[victim]++;
       // Half the kills come early (mid-catch-up after a start), half after a few seconds of steady shipping.
       const early = random() < 0.5;
-      if (victim === 'app') await app.commitsPast((commits.at(-1)?.k ?? 0) + (early ? pick(20, 300) : pick(600, 1500)));
-      else await capture.shippedAtLeast(early ? pick(1, 4) : pick(6, 14));
+      if (victim === 'app') await app.commitsPast((commits.at(-1)?.k ?? 0) + (early ? pick(20, 300) : pick(500, 1000)));
+      else await capture.shippedAtLeast(early ? pick(1, 4) : pick(5, 10));
       const ms = Date.now();
       const down = await Promise.all([
         victim !== 'capture' ? app.kill() : undefined,

@@ -11,10 +11,9 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { type KillRunReport, killRun } from '../test/pitr/kill-run.js';
-import { startRadosGw } from '../test/support/radosgw.js';
 import { compileForChildren } from './lib/build.js';
+import { startBenchS3 } from './lib/s3server.js';
 
 const { values } = parseArgs({
   options: {
@@ -37,14 +36,14 @@ const note = (line: string) => process.stderr.write(`${new Date().toISOString().
 
 mkdirSync(values.tmp, { recursive: true });
 const work = mkdtempSync(join(values.tmp, 'lifeboat-soak-'));
-const gw = await startRadosGw({ memoryBytes: 2 * 1024 * 1024 * 1024 });
+const server = await startBenchS3(2 * 1024 * 1024 * 1024);
 const stop = async (code: number) => {
-  await gw.stop().catch(() => undefined);
+  await server.stop().catch(() => undefined);
   rmSync(work, { recursive: true, force: true });
   process.exit(code);
 };
 process.once('SIGINT', () => void stop(130));
-note(`radosgw ready at ${gw.endpoint}`);
+note(`radosgw ready at ${server.endpoint}`);
 if (!values.tsx) {
   await compileForChildren(join(work, 'build'), note, [
     'test/support/capture-child.ts',
@@ -53,23 +52,10 @@ if (!values.tsx) {
   process.env.LIFEBOAT_TEST_COMPILED = join(work, 'build', 'out');
 }
 const bucket = 'soak';
-const client = new S3Client({
-  endpoint: gw.endpoint,
-  region: gw.region,
-  forcePathStyle: true,
-  credentials: { accessKeyId: gw.accessKey, secretAccessKey: gw.secretKey },
-});
-await client.send(new CreateBucketCommand({ Bucket: bucket }));
-client.destroy();
-const s3 = {
-  url: gw.endpoint,
-  bucket,
-  region: gw.region,
-  pathStyle: true,
-  key: gw.accessKey,
-  secret: gw.secretKey,
-  prefix: '',
-};
+await server.ensureBucket(bucket);
+const s3 = server.config(bucket);
+/** Runs between emptying the bucket: radosgw frees a deleted multipart object (a base) only when its GC runs. */
+const EMPTY_EVERY = 25;
 
 const started = Date.now();
 const passed: KillRunReport[] = [];
@@ -84,6 +70,7 @@ for (let seed = firstSeed; seed < firstSeed + runs; seed++) {
   }
   rmSync(dir, { recursive: true, force: true });
   const done = seed - firstSeed + 1;
+  if (done % EMPTY_EVERY === 0) await server.empty(bucket);
   if (done % 50 === 0 || done === runs)
     note(`${done}/${runs} runs, ${failed.length} failed, ${((Date.now() - started) / done / 1000).toFixed(1)} s/run`);
 }
@@ -105,6 +92,7 @@ const rows: [string, string][] = [
   ['capture kills before it caught up with its start', String(sum((r) => r.killsBeforeCatchUp))],
   ['wall time', `${((Date.now() - started) / 60_000).toFixed(1)} min`],
   ['load average (1 min) at the end', loadavg()[0]!.toFixed(1)],
+  ['S3 server (OSD) RSS at the end', `${(server.osdRss() / 2 ** 20).toFixed(0)} MiB`],
 ];
 const width = Math.max(...rows.map(([k]) => k.length));
 process.stdout.write(`\n| ${'measure'.padEnd(width)} | result |\n|${'-'.repeat(width + 2)}|--------|\n`);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { before } from 'node:test';
 import { Capture } from '../../src/pitr/capture/capture.js';
@@ -33,8 +34,11 @@ localTest('every committed transaction is restorable by txid, with exactly the r
   assert.equal(await writer.line(), 'ready');
 
   const shipped: number[] = [];
+  // Capture is given a symlink: SQLite keeps -wal and -shm beside the real file, which capture reads.
+  const link = join(dir, 'link.sqlite');
+  symlinkSync(dbPath, link);
   const capture = await Capture.start({
-    dbPath,
+    dbPath: link,
     dbId,
     store,
     key: KEY_A,

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { closeSync, fstatSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, realpathSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
@@ -181,6 +181,8 @@ export class Capture extends EventEmitter {
       now: Date.now,
       writeBase: writeBaseFromImage,
       ...options,
+      // SQLite keeps -wal and -shm beside the real file: capture reads both by name.
+      dbPath: realOrGiven(options.dbPath),
       log: options.log,
       label: {
         nodeId: options.label?.nodeId ?? 1,
@@ -654,4 +656,12 @@ async function writerIdIn(workDir: string): Promise<string> {
   const writerId = newWriterId();
   await writeFileAtomic(path, `${JSON.stringify({ writerId })}\n`);
   return writerId;
+}
+
+function realOrGiven(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path; // opening it fails with SQLite's own error
+  }
 }

@@ -5,8 +5,8 @@
 // JavaScript unless --tsx, then runs test/pitr/kill-run.ts once per seed: the application commits
 // while capture, the application or both are killed with SIGKILL at random moments, and every
 // restore is checked against the application's model. A failed run is reported with its seed
-// (replay it with LIFEBOAT_TEST_SEED=<seed> on test/pitr/kill-restore.test.ts) and the soak goes
-// on. Prints a line per 50 runs and a table at the end; exits 1 if any run failed.
+// (replay: LIFEBOAT_TEST_SEED=<seed> LIFEBOAT_TEST_INTERVAL_MS=250 on test/pitr/kill-restore.test.ts)
+// and the soak goes on. Prints a line per 50 runs and a table at the end; exits 1 if any run failed.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -6,7 +6,8 @@
 // while capture, the application or both are killed with SIGKILL at random moments, and every
 // restore is checked against the application's model. A failed run is reported with its seed
 // (replay: LIFEBOAT_TEST_SEED=<seed> LIFEBOAT_TEST_INTERVAL_MS=250 on test/pitr/kill-restore.test.ts)
-// and the soak goes on. Prints a line per 50 runs and a table at the end; exits 1 if any run failed.
+// and the soak goes on. Prints a line per 50 runs and a table at the end (also after Ctrl-C, which
+// ends the soak after the current run); exits 1 if any run failed.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,7 +43,14 @@ const stop = async (code: number) => {
   rmSync(work, { recursive: true, force: true });
   process.exit(code);
 };
-process.once('SIGINT', () => void stop(130));
+// Ctrl-C before the runs begin just stops; during them, it ends the soak after the current run, with its table.
+let interrupted = false;
+let running = false;
+process.once('SIGINT', () => {
+  interrupted = true;
+  if (!running) void stop(130);
+  else note('interrupted: ending after this run');
+});
 note(`radosgw ready at ${server.endpoint}`);
 if (!values.tsx) {
   await compileForChildren(join(work, 'build'), note, [
@@ -60,7 +68,10 @@ const EMPTY_EVERY = 25;
 const started = Date.now();
 const passed: KillRunReport[] = [];
 const failed: { seed: number; error: string }[] = [];
-for (let seed = firstSeed; seed < firstSeed + runs; seed++) {
+let lastSeed = firstSeed - 1;
+running = true;
+for (let seed = firstSeed; seed < firstSeed + runs && !interrupted; seed++) {
+  lastSeed = seed;
   const dir = mkdtempSync(join(work, 'run-'));
   try {
     passed.push(await killRun({ s3, dir, seed, syncIntervalMs, victims, cleanUp: true }));
@@ -77,9 +88,9 @@ for (let seed = firstSeed; seed < firstSeed + runs; seed++) {
 
 const sum = (f: (r: KillRunReport) => number) => passed.reduce((a, r) => a + f(r), 0);
 const rows: [string, string][] = [
-  ['runs', String(runs)],
+  ['runs', `${lastSeed - firstSeed + 1}${interrupted ? ` (interrupted; ${runs} asked)` : ''}`],
   ['failed seeds', failed.length ? failed.map((f) => f.seed).join(', ') : '0'],
-  ['seeds', `${firstSeed}…${firstSeed + runs - 1}`],
+  ['seeds', `${firstSeed}…${lastSeed}`],
   ['sync interval', `${syncIntervalMs} ms`],
   [
     'kills: capture / application / both',

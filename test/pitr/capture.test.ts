@@ -6,6 +6,7 @@ import { before } from 'node:test';
 import { Capture } from '../../src/pitr/capture/capture.js';
 import { dbPrefix, newDbId, parsePitrName } from '../../src/pitr/names.js';
 import { restorePitr } from '../../src/pitr/restore/apply.js';
+import Database from '../../src/sqlite/driver.js';
 import { getTestS3, localTest, type TestS3 } from '../support/s3.js';
 import { openConditionalStore } from '../support/s3-checks.js';
 import { tempDir } from '../support/tmp.js';
@@ -99,5 +100,35 @@ localTest('every committed transaction is restorable by txid, with exactly the r
   if (byTime.got.txid < last) {
     const after = await restore({ kind: 'txid', txid: byTime.got.txid + 1 }, 'after');
     assert.ok(after.got.observedMs > mid.got.observedMs, 'the next transaction was seen later');
+  }
+});
+
+localTest('capture started while the WAL is empty ships the first commits after it (random salts)', async () => {
+  const dir = tempDir();
+  const dbPath = join(dir, 'app.sqlite');
+  const setup = new Database(dbPath);
+  setup.pragma('journal_mode = WAL');
+  setup.exec('CREATE TABLE t (v)');
+  setup.close(); // the last close deletes the WAL: the application starts with none, as after a clean restart
+  const app = new Database(dbPath);
+  app.prepare('SELECT count(*) FROM t').get();
+  const store = openConditionalStore(await s3.place());
+  const dbId = newDbId();
+  const capture = await Capture.start({ dbPath, dbId, store, key: KEY_A, pollMs: 20, syncIntervalMs: 100 });
+  try {
+    const base = capture.status().lastTxid;
+    // The application's connection never restarted the WAL, so its first frame brings random salts,
+    // not the ones the wal-index had when the base was pinned: capture used to wait for those for ever.
+    app.prepare('INSERT INTO t VALUES (1)').run();
+    app.prepare('INSERT INTO t VALUES (2)').run();
+    assert.equal(await capture.flush(), base + 2, 'both commits are in the bucket');
+    const path = join(dir, 'restored.sqlite');
+    await restorePitr({ store, keys: keySet(KEY_A), dbId, target: { kind: 'latest' }, path });
+    const restored = new Database(path, { readonly: true });
+    assert.deepEqual(restored.prepare('SELECT v FROM t ORDER BY v').pluck().all(), [1, 2]);
+    restored.close();
+  } finally {
+    await capture.close();
+    app.close();
   }
 });

@@ -35,9 +35,11 @@ export interface WalPosition {
   readonly s0: number;
   readonly s1: number;
   /**
-   * With an empty header: the salts the next epoch's header must carry (the wal-index announces
-   * them at a restart, before the first frame rewrites the header). Until then the file still
-   * starts with the previous epoch's header, whose frames are all in the database file already.
+   * With an empty header and no wal-index header given: the salts the next epoch's header must
+   * carry (the wal-index announces them at a restart, before the first frame rewrites the header).
+   * Until then the file still starts with the previous epoch's header, whose frames are all in the
+   * database file already. Capture passes the wal-index header instead, which also covers a
+   * connection that writes fresh random salts.
    */
   readonly expectSalts?: Buffer;
   /**
@@ -131,7 +133,9 @@ export function readCommitted(
     }
     // No epoch yet (the WAL was empty when the base was pinned): everything in the next one is new.
     if (from.header.length === 0) {
-      if (from.expectSalts && !header.subarray(16, 24).equals(from.expectSalts)) {
+      // With the wal-index (checked above: this header is the live epoch's), any header is the next epoch:
+      // a connection that never restarted the WAL writes random salts, not those announced at the pin.
+      if (!published && from.expectSalts && !header.subarray(16, 24).equals(from.expectSalts)) {
         return wait;
       }
       return { kind: 'restart', position: { ...epochStart(header), provisional: true } };

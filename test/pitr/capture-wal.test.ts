@@ -134,6 +134,32 @@ test('a restart by another connection (its own checkpoint sequence) is followed,
   again.close();
 });
 
+test('committed frames the chain capture read does not reach are a broken chain, not a silent wait', () => {
+  const db = liveDb();
+  db.hold();
+  for (let i = 0; i < 3; i++) db.insert.run(100);
+  const fd = openSync(`${db.path}-wal`, 'r');
+  const header = readFileSync(`${db.path}-wal`).subarray(0, 32);
+  const published = publishedWal(db.path)!;
+  const start = epochStart(header);
+  const read = readCommitted(fd, start, undefined, published);
+  assert.equal(read.kind === 'commits' && read.end.nextFrame, published.mxFrame + 1, 'the right chain reaches mxFrame');
+  // A position whose running checksum is not SQLite's (capture's state gone wrong): the frames do not validate.
+  const wrong = { ...start, s0: (start.s0 ^ 1) >>> 0 };
+  const silent = { kind: 'commits', transactions: [], end: wrong };
+  assert.deepEqual(readCommitted(fd, wrong), silent, 'by the file alone: nothing to read, for ever');
+  const got = readCommitted(fd, wrong, undefined, published);
+  assert.equal(got.kind, 'broken');
+  if (got.kind === 'broken') assert.match(got.reason, /wal-index says WAL frames up to \d+ are committed/);
+  // Caught up, but with another running checksum than the wal-index's.
+  if (read.kind === 'commits') {
+    const off = { ...read.end, s1: (read.end.s1 ^ 1) >>> 0 };
+    const at = readCommitted(fd, off, undefined, published);
+    assert.equal(at.kind === 'broken' && /running checksum/.test(at.reason), true);
+  }
+  db.release();
+});
+
 test('a fresh header over a WAL with no commit, before any frame was read, is followed (first epoch only)', () => {
   const db = liveDb();
   db.insert.run(100);

@@ -24,6 +24,8 @@ import { continuesEpoch, FRAME_HEADER_BYTES, readWalHeader, WAL_HEADER_BYTES } f
 export interface Published {
   readonly salts: Buffer;
   readonly mxFrame: number;
+  /** SQLite's running checksum after frame `mxFrame`. */
+  readonly frameChecksum?: readonly [number, number];
 }
 
 /** Where capture stands in the WAL: the epoch's header, the next frame to read and the checksum before it. */
@@ -187,6 +189,27 @@ export function readCommitted(
       txS1 = s1;
     }
     if (got < count) break;
+  }
+  // What the wal-index published must continue the chain capture read: frames up to mxFrame were
+  // written before it was published and cannot change while capture's reader holds them. A chain
+  // that does not reach it, or reaches it with another running checksum, would otherwise be a
+  // silent stall (nothing read, tick after tick) — end the generation instead.
+  if (published && stop === published.mxFrame + 1) {
+    if (end.nextFrame <= published.mxFrame) {
+      return {
+        kind: 'broken',
+        reason:
+          `the wal-index says WAL frames up to ${published.mxFrame} are committed, but from frame ${end.nextFrame} ` +
+          'they do not continue the chain capture read',
+      };
+    }
+    const sum = published.frameChecksum;
+    if (sum && end.nextFrame > 1 && (end.s0 !== sum[0] || end.s1 !== sum[1])) {
+      return {
+        kind: 'broken',
+        reason: `the running checksum after WAL frame ${published.mxFrame} is not the one the wal-index recorded`,
+      };
+    }
   }
   return { kind: 'commits', transactions, end };
 }

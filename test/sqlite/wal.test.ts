@@ -3,7 +3,7 @@ import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from '../../src/sqlite/driver.js';
-import { parseWalIndexHeader, scanWal, type WalIndexHeader, type WalPages } from '../../src/sqlite/wal.js';
+import { parseWalIndexHeader, scanWal, type WalIndexHeader, type WalPages, walChecksum } from '../../src/sqlite/wal.js';
 import { tempDir } from '../support/tmp.js';
 
 /** A WAL and its wal-index as SQLite left them: 3 transactions, checkpoints off. */
@@ -76,4 +76,37 @@ test('a wal-index header that is being written or damaged is refused', () => {
   torn.copy(both, 48, 0, 48);
   assert.equal(parseWalIndexHeader(both), 'the wal-index header checksum does not match');
   assert.match(String(parseWalIndexHeader(shm.subarray(0, 100))), /shorter than its header/);
+});
+
+test('the WAL checksum is the same in either word order and wraps at 2^32 as SQLite’s u32 sums do', () => {
+  // Reference: SQLite's walChecksumBytes with unbounded integers, reduced mod 2^32 at the end.
+  const reference = (data: Buffer, bigEndian: boolean, s0: number, s1: number): [number, number] => {
+    let a = BigInt(s0);
+    let b = BigInt(s1);
+    for (let i = 0; i < data.length; i += 8) {
+      const w0 = BigInt(bigEndian ? data.readUInt32BE(i) : data.readUInt32LE(i));
+      const w1 = BigInt(bigEndian ? data.readUInt32BE(i + 4) : data.readUInt32LE(i + 4));
+      a = (a + w0 + b) % 2n ** 32n;
+      b = (b + w1 + a) % 2n ** 32n;
+    }
+    return [Number(a), Number(b)];
+  };
+  const data = Buffer.alloc(4096 + 8 + 1);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761 + 7) & 0xff;
+  data.fill(0xff, 100, 140); // words at 2^32 − 1: every add wraps
+  for (const offset of [0, 1]) {
+    const page = data.subarray(offset, offset + 4096 + 8);
+    for (const bigEndian of [false, true]) {
+      for (const [s0, s1] of [
+        [0, 0],
+        [0xffffffff, 0x80000001],
+      ] as const) {
+        assert.deepEqual(
+          walChecksum(bigEndian, page, s0, s1),
+          reference(page, bigEndian, s0, s1),
+          `${offset} ${bigEndian}`,
+        );
+      }
+    }
+  }
 });

@@ -358,3 +358,26 @@ test("the applier's own checks: SQLite's WAL chain and the rolling checksum", as
   assert.ok((await restore(g.store, { kind: 'latest' })).bytes.equals(g.images.get(6)!));
   await assert.rejects(restore(g.store, { kind: 'txid', txid: 7 }), isLifeboat('PITR_TARGET_UNRESTORABLE'));
 });
+
+test('the rolling checksum is compared where the restore ends: each segment’s last commit and the target', async () => {
+  const g = new Generation(new MemoryPitrStore(), tempDir());
+  g.prelude([[1, 2]]);
+  await g.base();
+  await g.segment((x) => [x.tx([1]), x.tx([3])]);
+  // Transaction 4 records a checksum that is not its database's; 5, after it, records the right one.
+  await g.segment(
+    (x) => [x.tx([2]), x.tx([4])],
+    (records, f) => {
+      records[0] = { ...(records[0] as TxRecord), rollingAfter: Buffer.alloc(16, 9) };
+      return f;
+    },
+  );
+  await assert.rejects(restore(g.store, { kind: 'txid', txid: 4 }), (err) => {
+    isLifeboat('PITR_CHECKSUM_MISMATCH')(err);
+    assert.match((err as Error).message, /after transaction 4 .*the first wrong one is in 4…4/);
+    return true;
+  });
+  // Past it, the database each restore builds is the one its writer recorded: checked, and exact.
+  assert.ok((await restore(g.store, { kind: 'latest' })).bytes.equals(g.images.get(5)!));
+  assert.ok((await restore(g.store, { kind: 'txid', txid: 3 })).bytes.equals(g.images.get(3)!));
+});

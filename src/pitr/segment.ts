@@ -156,6 +156,19 @@ export interface EncodeOptions {
 const compress = promisify(brotliCompress);
 const decompress = promisify(brotliDecompress);
 
+/**
+ * zlib's output chunk for a segment's records: large enough that the records usually come out in
+ * one piece. zlib's default, 16 KiB, made each chunk a thread-pool round trip and the end a copy of
+ * them all into fresh memory; a segment of small transactions inflates ~80× (8 MiB from 100 KB),
+ * and those round trips and copies were half of a point-in-time restore's apply time
+ * (docs/benchmarks.md). The guess is bounded: 128× the compressed size, at most a sealed
+ * segment's 16 MiB (a larger one comes out in a few chunks); what it overestimates is address
+ * space, not resident memory.
+ */
+function decompressChunk(compressed: number): number {
+  return Math.min(16 * 1024 * 1024 + 64 * 1024, Math.max(64 * 1024, compressed * 128));
+}
+
 /** The plaintext of a segment: checked, laid out, compressed, digested. */
 export async function encodeSegmentPlaintext(
   fields: SegmentFields,
@@ -281,7 +294,7 @@ export async function decodeSegmentPlaintext(plaintext: Buffer, expected: Segmen
   let raw = body;
   if (header.compressed) {
     try {
-      raw = await decompress(body, { maxOutputLength: SEGMENT_RECORDS_MAX });
+      raw = await decompress(body, { maxOutputLength: SEGMENT_RECORDS_MAX, chunkSize: decompressChunk(body.length) });
     } catch (err) {
       fail(`its records do not decompress (${(err as Error).message})`);
     }

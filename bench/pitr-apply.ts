@@ -1,12 +1,17 @@
 // Point-in-time restore's apply phase on real WAL frames, in one process, no S3:
 //   node --import tsx bench/pitr-apply.ts [--tx 20000] [--base-rows 20000] [--rounds 3]
+//     [--workload insert|transfer|accounts] [--profile out.cpuprofile]
 // A database of `base-rows` rows (the kill runs' row shapes: blobs of 200–6,200 bytes) is the base;
-// `tx` more single-row commits are read from its WAL by capture's tail and sealed into segments
+// `tx` more commits — single-row inserts; with `transfer` two UPDATEs of random rows; with
+// `accounts` two UPDATEs of a 10,000-row table of balances, as bench/writer.ts commits — are read
+// from its WAL by capture's tail and sealed into segments
 // (16 MiB, brotli, encrypted) in an in-memory bucket (test/support/memory-pitr-store.ts, which
 // copies and hashes each object it serves). Each round restores the base alone and then the latest
 // transaction; the difference is the apply: decode, SQLite's checksums, the rolling checksum after
-// every commit, the page writes. Prints one line per round and exits.
-import { copyFileSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+// every commit, the page writes. Prints one line per round and exits; `--profile` writes a CPU
+// profile of the last round's restore to the latest transaction alone.
+import { copyFileSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,8 +30,13 @@ const { values } = parseArgs({
     tx: { type: 'string', default: '20000' },
     'base-rows': { type: 'string', default: '20000' },
     rounds: { type: 'string', default: '3' },
+    workload: { type: 'string', default: 'insert' },
+    profile: { type: 'string' },
   },
 });
+if (!['insert', 'transfer', 'accounts'].includes(values.workload)) {
+  throw new Error('--workload is insert, transfer or accounts');
+}
 const txCount = Number(values.tx);
 const baseRows = Number(values['base-rows']);
 const PAGE = 4096;
@@ -37,6 +47,11 @@ try {
   app.pragma('journal_mode = WAL');
   app.pragma('wal_autocheckpoint = 0');
   app.exec('CREATE TABLE log (k INTEGER PRIMARY KEY, pad BLOB)');
+  app.exec('CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)');
+  app.exec(
+    'WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000) ' +
+      'INSERT INTO accounts SELECT i, 1000 FROM n',
+  );
   const insert = app.prepare('INSERT INTO log (k, pad) VALUES (?, randomblob(?))');
   app.transaction(() => {
     for (let k = 1; k <= baseRows; k++) insert.run(k, 200 + (k % 5) * 1500);
@@ -55,7 +70,25 @@ try {
   const reader = new Database(path);
   reader.exec('BEGIN');
   reader.prepare('SELECT 1 FROM sqlite_schema LIMIT 1').get(); // capture's pin: the WAL does not restart
-  for (let k = baseRows + 1; k <= baseRows + txCount; k++) insert.run(k, 200 + (k % 5) * 1500);
+  if (values.workload === 'insert') {
+    for (let k = baseRows + 1; k <= baseRows + txCount; k++) insert.run(k, 200 + (k % 5) * 1500);
+  } else if (values.workload === 'accounts') {
+    const move = app.prepare('UPDATE accounts SET balance = balance + ? WHERE id = ?');
+    const transfer = app.transaction((a: number, b: number) => {
+      move.run(-1, a);
+      move.run(1, b);
+    });
+    const account = () => 1 + Math.floor(Math.random() * 10_000);
+    for (let n = 0; n < txCount; n++) transfer(account(), account());
+  } else {
+    const touch = app.prepare('UPDATE log SET k = k WHERE k = ?');
+    const transfer = app.transaction((a: number, b: number) => {
+      touch.run(a);
+      touch.run(b);
+    });
+    const row = () => 1 + Math.floor(Math.random() * baseRows);
+    for (let n = 0; n < txCount; n++) transfer(row(), row());
+  }
   const fd = openSync(`${path}-wal`, 'r');
   let scan: WalPosition = awaitingEpoch();
   const pending: PendingTransaction[] = [];
@@ -95,7 +128,19 @@ try {
       return performance.now() - t;
     };
     const baseMs = await timed({ kind: 'txid', txid: 1000 }, `base-${round}.sqlite`);
+    const profiling = values.profile !== undefined && round === Number(values.rounds) - 1;
+    const session = new Session();
+    if (profiling) {
+      session.connect();
+      await session.post('Profiler.enable');
+      await session.post('Profiler.start');
+    }
     const latestMs = await timed({ kind: 'latest' }, `latest-${round}.sqlite`);
+    if (profiling) {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(values.profile!, JSON.stringify(profile));
+      session.disconnect();
+    }
     const applyMs = latestMs - baseMs;
     process.stdout.write(
       `round ${round + 1}: base alone ${baseMs.toFixed(0)} ms, latest ${latestMs.toFixed(0)} ms, apply ` +

@@ -105,12 +105,24 @@ const cpuS = () => {
   const c = process.cpuUsage();
   return (c.user + c.system) / 1e6;
 };
-/** This process's resident set now and its high-water mark (VmRSS, VmHWM), bytes. */
+/**
+ * This process's resident set now and its high-water mark (VmRSS, VmHWM), bytes, and what the resident set is:
+ * anonymous (malloc, V8), file-backed (mapped files: the binary, an mmap'd database) and shared (-shm).
+ */
 const memory = () => {
   const status = readFileSync('/proc/self/status', 'utf8');
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
   const { heapUsed, external, arrayBuffers } = process.memoryUsage();
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM'), heapUsed, external, arrayBuffers };
+  return {
+    rss: kb('VmRSS'),
+    hwm: kb('VmHWM'),
+    anon: kb('RssAnon'),
+    file: kb('RssFile'),
+    shmem: kb('RssShmem'),
+    heapUsed,
+    external,
+    arrayBuffers,
+  };
 };
 const print = (line: string) => process.stdout.write(`${line}\n`);
 

@@ -126,6 +126,10 @@ interface Counts {
   /** The capture process's VmRSS and VmHWM at that moment, bytes. */
   readonly rss: number;
   readonly hwm: number;
+  /** Of the resident set: anonymous, file-backed and shared memory (RssAnon, RssFile, RssShmem), bytes. */
+  readonly anon: number;
+  readonly file: number;
+  readonly shmem: number;
   /** process.memoryUsage() of the capture process: V8 heap used, external memory, of which ArrayBuffers. */
   readonly heapUsed: number;
   readonly external: number;
@@ -258,10 +262,14 @@ export async function pitrPart(ctx: PitrContext): Promise<void> {
         ['latest', { kind: 'latest' }],
       ] as const) {
         const path = join(work, `pitr-restore-${name}-${r}.sqlite`);
-        const m = await measureCommand(
-          process.execPath,
-          childArgs({ op: 'restore', s3: s3Config, dbId, target, path }),
-        );
+        // LIFEBOAT_BENCH_CPU_PROF=<dir>: a CPU profile of each restore process there (where its time goes).
+        const profile = process.env.LIFEBOAT_BENCH_CPU_PROF;
+        const m = await measureCommand(process.execPath, [
+          ...(profile
+            ? ['--cpu-prof', '--cpu-prof-dir', profile, '--cpu-prof-name', `restore-${name}-${r}.cpuprofile`]
+            : []),
+          ...childArgs({ op: 'restore', s3: s3Config, dbId, target, path }),
+        ]);
         const reply = JSON.parse(m.stdout.trim().split('\n').pop()!) as PitrRestoreReply;
         restores[name].push({ ...reply, maxRss: m.maxRss });
         rmSync(path, { force: true });
@@ -490,6 +498,9 @@ function report(ctx: PitrContext, m: Measurements): void {
     label,
     mb(c.rss),
     mb(c.hwm),
+    mb(c.anon),
+    mb(c.file),
+    mb(c.shmem),
     mb(c.heapUsed),
     mb(c.external),
     mb(c.arrayBuffers),
@@ -497,7 +508,17 @@ function report(ctx: PitrContext, m: Measurements): void {
   say(
     table(
       'Continuous backup: memory of the capture process through the run',
-      ['when', 'RSS MB', 'high-water MB', 'V8 heap used MB', 'external MB', 'of which ArrayBuffers MB'],
+      [
+        'when',
+        'RSS MB',
+        'high-water MB',
+        'anonymous MB',
+        'file MB',
+        'shared MB',
+        'V8 heap used MB',
+        'external MB',
+        'of which ArrayBuffers MB',
+      ],
       [
         ...m.series.map((c, i) =>
           memRow(
@@ -509,7 +530,10 @@ function report(ctx: PitrContext, m: Measurements): void {
         ),
         memRow(`after the flush and ${ctx.idleSeconds} s idle`, m.idle[1]),
       ],
-      ['From /proc/self/status (VmRSS, VmHWM) and process.memoryUsage() in the capture process.'],
+      [
+        'From /proc/self/status (VmRSS, VmHWM; RssAnon, RssFile, RssShmem: what the resident set is) and ' +
+          'process.memoryUsage() in the capture process.',
+      ],
     ),
   );
   summary.push({

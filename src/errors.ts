@@ -103,6 +103,7 @@ export const ERROR_CODES = [
   'PITR_BASE_FAILED',
   'PITR_FENCED',
   'PITR_NOT_RUNNING',
+  'PITR_FLUSH_INCOMPLETE',
   'PITR_LEASE_HELD',
 ] as const;
 

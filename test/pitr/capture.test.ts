@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { symlinkSync } from 'node:fs';
+import { closeSync, openSync, readSync, symlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { before } from 'node:test';
 import { Capture } from '../../src/pitr/capture/capture.js';
@@ -8,7 +8,7 @@ import { dbPrefix, newDbId, parsePitrName } from '../../src/pitr/names.js';
 import { restorePitr } from '../../src/pitr/restore/apply.js';
 import Database from '../../src/sqlite/driver.js';
 import { getTestS3, localTest, type TestS3 } from '../support/s3.js';
-import { openConditionalStore } from '../support/s3-checks.js';
+import { isLifeboat, openConditionalStore } from '../support/s3-checks.js';
 import { tempDir } from '../support/tmp.js';
 import { KEY_A, KEY_B, keySet } from './fixtures.js';
 import { modelAfter, rowsOf, startWriter } from './model.js';
@@ -127,6 +127,41 @@ localTest('capture started while the WAL is empty ships the first commits after 
     const restored = new Database(path, { readonly: true });
     assert.deepEqual(restored.prepare('SELECT v FROM t ORDER BY v').pluck().all(), [1, 2]);
     restored.close();
+  } finally {
+    await capture.close();
+    app.close();
+  }
+});
+
+localTest('flush() never answers from a tick that could not read the wal-index: it refuses, then answers', async () => {
+  const dir = tempDir();
+  const dbPath = join(dir, 'app.sqlite');
+  const app = new Database(dbPath);
+  app.pragma('journal_mode = WAL');
+  app.exec('CREATE TABLE t (v)');
+  const store = openConditionalStore(await s3.place());
+  const capture = await Capture.start({ dbPath, dbId: newDbId(), store, key: KEY_A, pollMs: 20, syncIntervalMs: 100 });
+  try {
+    app.prepare('INSERT INTO t VALUES (1)').run();
+    const first = await capture.flush();
+    app.prepare('INSERT INTO t VALUES (2)').run();
+    // A writer updating the wal-index leaves its two header copies different for a moment; held so here
+    // (a byte of the second copy changed in the real -shm), no connection starts a transaction meanwhile.
+    const shm = openSync(`${dbPath}-shm`, 'r+');
+    const copy = Buffer.alloc(1);
+    readSync(shm, copy, 0, 1, 48 + 16);
+    writeSync(shm, Buffer.from([copy[0]! ^ 0xff]), 0, 1, 48 + 16);
+    try {
+      await assert.rejects(capture.flush(), (err) => {
+        isLifeboat('PITR_FLUSH_INCOMPLETE')(err);
+        assert.match((err as Error).message, /-shm stayed unreadable.*after txid/);
+        return true;
+      });
+    } finally {
+      writeSync(shm, copy, 0, 1, 48 + 16);
+      closeSync(shm);
+    }
+    assert.equal(await capture.flush(), first + 1, 'the commit made before the tear is in the bucket');
   } finally {
     await capture.close();
     app.close();

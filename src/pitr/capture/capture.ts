@@ -126,6 +126,8 @@ type Connection = InstanceType<typeof Database>;
 
 const MiB = 1024 * 1024;
 const BASE_ATTEMPTS = 3;
+/** Ticks a flush tries before it says it could not see what is committed (each is immediate). */
+const FLUSH_TICKS = 20;
 
 export class Capture extends EventEmitter {
   readonly #o: Required<Omit<CaptureOptions, 'log' | 'label' | 'workDir' | 'keys' | 'writerId' | 'leaseMs'>> & {
@@ -245,14 +247,27 @@ export class Capture extends EventEmitter {
   /** Resolves once every transaction committed before the call is in the bucket. */
   async flush(options: { signal?: AbortSignal } = {}): Promise<number> {
     const asked = ++this.#sealAsked;
-    // A tick that began before this call may have read the WAL before the latest commits: the one after it has not.
-    for (let tries = 0; this.#sealDone < asked && tries < 3; tries++) await this.#tickNow();
-    if (this.#state === 'stopped' || this.#closed || !this.#chain) {
+    // A tick that began before this call may have read the WAL before the latest commits: the one after it has
+    // not. A tick that could not read what SQLite has committed (the wal-index torn by a writer updating it, or
+    // capture failing) does not count: the answer would leave out commits that returned before this call.
+    for (let tries = 0; this.#sealDone < asked && tries < FLUSH_TICKS && this.#running(); tries++) {
+      await this.#tickNow();
+    }
+    if (!this.#running()) {
       throw new LifeboatError('PITR_NOT_RUNNING', `continuous backup is ${this.#closed ? 'closed' : 'stopped'}`, {
         hint: 'see the log for why; snapshots are not affected',
       });
     }
-    const target = this.#chain.txid;
+    if (this.#sealDone < asked) {
+      throw new LifeboatError(
+        'PITR_FLUSH_INCOMPLETE',
+        `continuous backup could not read what is committed in ${this.#o.dbPath} in ${FLUSH_TICKS} attempts ` +
+          `(${this.#error ?? `the wal-index in ${this.#o.dbPath}-shm stayed unreadable`}): transactions after ` +
+          `txid ${this.status().shippedTxid} may not be in the bucket`,
+        { hint: 'call flush() again; if it keeps failing, see the log and /health' },
+      );
+    }
+    const target = this.#chain!.txid;
     await this.#uploader.waitFor(target, options.signal);
     return target;
   }
@@ -461,13 +476,17 @@ export class Capture extends EventEmitter {
     return this.#ticking.then(() => this.#tickNow());
   }
 
+  #running(): boolean {
+    return !this.#closed && this.#state !== 'stopped' && this.#chain !== undefined;
+  }
+
   async #tick(): Promise<void> {
     if (this.#closed || this.#state === 'stopped' || !this.#chain || !this.#scan) return;
     const asked = this.#sealAsked;
     try {
-      this.#read();
-      await this.#sealIfDue(asked > this.#sealDone);
-      this.#sealDone = Math.max(this.#sealDone, asked);
+      const read = this.#read();
+      await this.#sealIfDue(read && asked > this.#sealDone);
+      if (read) this.#sealDone = Math.max(this.#sealDone, asked);
       await this.#rebaseIfDue();
       await this.#retentionIfDue();
     } catch (err) {
@@ -480,10 +499,11 @@ export class Capture extends EventEmitter {
     }
   }
 
-  #read(): void {
+  /** Reads what is committed into #pending; false when the wal-index is being updated (the next tick reads). */
+  #read(): boolean {
     const fd = this.#openWal();
     const published = publishedWal(this.#o.dbPath);
-    if (!published) return; // the wal-index is being updated: the next tick
+    if (!published) return false;
     for (;;) {
       const got = readCommitted(fd, this.#scan!, undefined, published);
       if (got.kind === 'broken') throw new ChainBroken(got.reason);
@@ -498,7 +518,7 @@ export class Capture extends EventEmitter {
         this.#seenTxid += 1;
       }
       this.#scan = got.end;
-      return;
+      return true;
     }
   }
 

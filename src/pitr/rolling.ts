@@ -6,8 +6,8 @@ import { isPageSize } from '../sqlite/wal-header.js';
  * SHA-256(pgno u32 BE ‖ page), the checksum = XOR of `h` over pages 1…dbPages. A table of 16
  * bytes per page lets a commit update it in O(pages written): XOR out a page's old `h`, XOR in
  * the new one, XOR out pages cut off by a truncation. Capture and restore both keep one, and a
- * restore compares it with each commit's `rollingAfter`: it catches capture and apply bugs and
- * proves continuity across downtime. It is no MAC (the AEAD is).
+ * restore compares it with the `rollingAfter` of each segment's last commit and of its target:
+ * it catches capture and apply bugs and proves continuity across downtime. It is no MAC (the AEAD is).
  *
  * The checksum is that of the database *file image*: a page inside dbPages that was never
  * written (the lock-byte page, or a gap left when the file grows) is all zeros there, as

@@ -22,8 +22,9 @@ import { describe, iso, type PitrTarget, type PlannedSegment, planRestore, type 
  * (s0, s1) must be where the previous one left off, every frame's salts and running checksum
  * are recomputed (F3), and an EPOCH must be a proper restart with a valid header checksum.
  * Each transaction's pages are written at (pgno − 1) × pageSize and the file cut to its
- * dbPages at its commit, after which the recomputed rolling checksum must equal the commit's
- * rollingAfter (PITR_CHECKSUM_MISMATCH otherwise). The restore stops after the target; the
+ * dbPages at its commit; after each segment's last commit and after the target, the recomputed
+ * rolling checksum must equal that commit's rollingAfter (PITR_CHECKSUM_MISMATCH otherwise):
+ * every database a restore can produce is checked. The restore stops after the target; the
  * file is fsynced and only then linked to the target path, never over an existing file: on
  * any failure nothing is at the target path and the temp file is gone.
  *

@@ -274,20 +274,12 @@ export async function decodeSegmentPlaintext(plaintext: Buffer, expected: Segmen
     ['lastTxid', header.lastTxid, named.lastTxid],
     ['lastObservedMs', header.lastObservedMs, named.lastMs],
     ['pageSize', header.pageSize, expected.pageSize],
-    ['firstTxid', header.firstTxid, expected.firstTxid],
   ] as const;
   for (const [field, got, want] of plan) {
     if (want !== undefined && got !== want)
       throw mismatch(object, `its header says ${field} ${got}, the name and plan say ${want}`);
   }
-  if (expected.prevDigest && !header.prevDigest.equals(expected.prevDigest)) {
-    throw mismatch(
-      object,
-      `its prevDigest ${short(header.prevDigest)} is not the digest ${short(expected.prevDigest)} of the ` +
-        'object before it: it belongs to another chain (replayed, spliced from another generation, or a segment ' +
-        'before it was replaced)',
-    );
-  }
+  checkChainHeader(header, object, expected);
 
   const epoch = checkHeaderFields(header, fail);
   const body = plaintext.subarray(SEGMENT_HEADER_BYTES, end);
@@ -313,15 +305,50 @@ export async function decodeSegmentPlaintext(plaintext: Buffer, expected: Segmen
   const rollingAfter = summary.lastComplete?.rollingAfter ?? header.rollingBefore;
   if (!header.rollingAfter.equals(rollingAfter))
     fail(`the header's rollingAfter is not the checksum after its last complete transaction`);
-  if (expected.continuing !== undefined && expected.continuing !== (records[0]?.type === 'cont')) {
+  const segment = { header, records, digest, name: object };
+  checkContinuation(segment, expected);
+  return segment;
+}
+
+/** What ties a segment to the one before it: that one's digest and last txid, and whether it ended inside one. */
+export type ChainExpectation = Pick<SegmentExpectation, 'prevDigest' | 'firstTxid' | 'continuing'>;
+
+/**
+ * The checks of decodeSegment that need the segment before it, for a segment decoded without
+ * them: a restore decodes the next segments (decryption and brotli, in the thread pool) while it
+ * applies one, before that one's digest is known. Same checks, same errors.
+ */
+export function checkChain(segment: Segment, expected: ChainExpectation): void {
+  checkChainHeader(segment.header, segment.name, expected);
+  checkContinuation(segment, expected);
+}
+
+function checkChainHeader(header: SegmentHeader, object: string, expected: ChainExpectation): void {
+  if (expected.firstTxid !== undefined && header.firstTxid !== expected.firstTxid)
     throw mismatch(
       object,
-      expected.continuing
-        ? `the segment before it ended inside transaction ${header.firstTxid}, and this one does not continue it`
-        : `it continues transaction ${header.firstTxid}, but the segment before it ended after a commit`,
+      `its header says firstTxid ${header.firstTxid}, the name and plan say ${expected.firstTxid}`,
+    );
+  if (expected.prevDigest && !header.prevDigest.equals(expected.prevDigest)) {
+    throw mismatch(
+      object,
+      `its prevDigest ${short(header.prevDigest)} is not the digest ${short(expected.prevDigest)} of the ` +
+        'object before it: it belongs to another chain (replayed, spliced from another generation, or a segment ' +
+        'before it was replaced)',
     );
   }
-  return { header, records, digest, name: object };
+}
+
+function checkContinuation(segment: Segment, expected: ChainExpectation): void {
+  if (expected.continuing !== undefined && expected.continuing !== (segment.records[0]?.type === 'cont')) {
+    throw mismatch(
+      segment.name,
+      expected.continuing
+        ? `the segment before it ended inside transaction ${segment.header.firstTxid}, and this one does not ` +
+            'continue it'
+        : `it continues transaction ${segment.header.firstTxid}, but the segment before it ended after a commit`,
+    );
+  }
 }
 
 const MALFORMED_HINT =

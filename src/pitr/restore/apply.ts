@@ -11,7 +11,7 @@ import type { PitrObjectStore, RequestOptions } from '../../storage/object-store
 import { missing, type ReadBase, readBase } from '../base-object.js';
 import { dbPrefix } from '../names.js';
 import type { RollingChecksum } from '../rolling.js';
-import { decodeSegment, type Segment, type SegmentExpectation, type TxRecord } from '../segment.js';
+import { type ChainExpectation, checkChain, decodeSegment, type Segment, type TxRecord } from '../segment.js';
 import { describe, iso, type PitrTarget, type PlannedSegment, planRestore, type RestorePlan } from './plan.js';
 
 /**
@@ -111,8 +111,8 @@ export async function applyPlan(plan: RestorePlan, options: RestorePitrOptions):
  */
 const YIELD_EVERY = 256;
 
-/** What the segment after one must continue: its digest, txid and whether a transaction goes on. */
-type ChainExpectation = Pick<SegmentExpectation, 'prevDigest' | 'firstTxid' | 'continuing'>;
+/** Segments decrypted and decompressed ahead of the one applied (each holds up to 16 MiB of records). */
+const DECODE_AHEAD = 2;
 
 interface Decoded {
   readonly seg: PlannedSegment;
@@ -207,49 +207,56 @@ async function applySegments(
     }
     checkedAfter = done.txid;
   };
-  // A segment is decrypted and decompressed (brotli, in the thread pool) while the one before it is
-  // applied: what checking it needs of the chain is in the header of the one before, not in its pages.
-  const decodeNext = (expect: ChainExpectation): Promise<Decoded> | undefined => {
-    const next = inFlight.shift();
-    if (!next) return undefined;
-    fill();
-    const { seg, body } = next;
-    const decoded = body
-      .then((b) =>
-        decodeSegment(b, options.keys, {
-          name: seg.name,
-          dbId: plan.dbId,
-          genId: plan.genId,
-          seq: seg.seq,
-          pageSize,
-          ...expect,
-        }),
-      )
-      .then((segment) => ({ seg, segment }));
-    decoded.catch(() => undefined); // reported when its turn comes
-    return decoded;
+  // The next segments are decrypted and decompressed (brotli, in the thread pool: two at once on two
+  // cores) while one is applied; what ties each to the one before it is checked when its turn comes.
+  const decoding: Array<Promise<Decoded>> = [];
+  const decodeAhead = () => {
+    while (decoding.length < DECODE_AHEAD) {
+      const next = inFlight.shift();
+      if (!next) return;
+      fill();
+      const { seg, body } = next;
+      const decoded = body
+        .then((b) =>
+          decodeSegment(b, options.keys, {
+            name: seg.name,
+            dbId: plan.dbId,
+            genId: plan.genId,
+            seq: seg.seq,
+            pageSize,
+          }),
+        )
+        .then((segment) => ({ seg, segment }));
+      decoded.catch(() => undefined); // reported when its turn comes
+      decoding.push(decoded);
+    }
   };
   fill();
-  let upcoming = decodeNext({
+  decodeAhead();
+  let expect: ChainExpectation = {
     prevDigest: h.afterSeq === 0 ? base.digest : h.chainDigest,
     firstTxid: h.txid + 1,
     continuing: false,
-  });
-  while (upcoming) {
-    const { seg, segment } = await upcoming;
+  };
+  while (decoding.length > 0) {
+    const { seg, segment } = await decoding.shift()!;
+    checkChain(segment, expect);
     const last = segment.records[segment.records.length - 1];
     const continuing = last?.type === 'tx' && last.continues;
     // The target transaction goes on in a segment the plan did not think it needed.
-    if (queue.length === 0 && inFlight.length === 0 && continuing && target.kind !== 'latest' && more.length > 0) {
+    const planned = queue.length + inFlight.length + decoding.length;
+    if (planned === 0 && continuing && target.kind !== 'latest' && more.length > 0) {
       queue.push(more[0]!);
       more = more.slice(1);
       fill();
     }
-    upcoming = decodeNext({
+    decodeAhead();
+    const upcoming = decoding.length > 0;
+    expect = {
       prevDigest: segment.digest,
       firstTxid: continuing ? segment.header.lastTxid : segment.header.lastTxid + 1,
       continuing,
-    });
+    };
     applied++;
     wal = continueWal(wal, segment, seg.name);
     if (!segment.header.rollingBefore.equals(committed)) {
@@ -277,7 +284,7 @@ async function applySegments(
       resumed = false;
       // A piece whose rest is not in the bucket (yet) is never written: the file would hold
       // pages of a transaction that did not commit. It is a segment's last record.
-      if (record.continues && upcoming === undefined) break;
+      if (record.continues && !upcoming) break;
       applyFrames(pages, record, wal, checksum, seg.name);
       if (record.continues) continue;
       // The file is dbPages pages long here (frames only grow it): cut it only when the commit shrinks it.

@@ -427,6 +427,7 @@ async function materialisePitr(
       target: plan.target,
       path: target,
       signal: inputs.signal,
+      log: inputs.logger,
     });
   } catch (err) {
     throw fetchError(err, target, origin, inputs.signal);

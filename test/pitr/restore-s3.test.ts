@@ -6,7 +6,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { pino } from 'pino';
 import { restorePitr } from '../../src/pitr/restore/apply.js';
+import type { PitrObjectStore } from '../../src/storage/object-store.js';
 import { pragmaCheck } from '../support/db.js';
 import { getTestS3, type TestS3 } from '../support/s3.js';
 import { danglingUploads, isLifeboat, openConditionalStore } from '../support/s3-checks.js';
@@ -70,4 +72,80 @@ test('a real database shipped to S3 restores to its points; a deleted middle seg
     path: early,
   });
   assert.equal(itemsOf(early), shipped.rows.get(r.txid));
+});
+
+/** The real store; the keys written and deleted are recorded, and each GET of a segment counts the holds. */
+function recording(store: PitrObjectStore, refuseHolds = false) {
+  const seen = { created: [] as string[], deleted: [] as string[], holdsAtSegments: [] as number[] };
+  const proxy = new Proxy(store, {
+    get(target, property) {
+      if (property === 'putIfAbsent') {
+        return async (key: string, body: Buffer) => {
+          // Injected: a credential that may only read (one radosgw user here cannot refuse on demand).
+          if (refuseHolds && key.includes('/holds/')) throw new Error('AccessDenied: injected for the test');
+          seen.created.push(key);
+          return target.putIfAbsent(key, body);
+        };
+      }
+      if (property === 'delete') {
+        return async (key: string) => {
+          seen.deleted.push(key);
+          return target.delete(key);
+        };
+      }
+      if (property === 'get') {
+        return async (key: string) => {
+          if (key.endsWith('.lbs'))
+            seen.holdsAtSegments.push((await target.list(`lifeboat-pitr/${DB_ID}/holds/`)).length);
+          return target.get(key);
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { store: proxy, seen };
+}
+
+test('a restore holds its database while it runs and then removes the hold; no hold does not stop it', async () => {
+  const store = openConditionalStore(await s3.place());
+  const shipped = await shipRealDatabase(
+    store,
+    tempDir(),
+    KEY_A,
+    { dbId: DB_ID, genId: GEN_ID },
+    { padRows: 50, txPerSegment: 4 },
+  );
+  const dir = tempDir();
+  const target = { kind: 'latest' } as const;
+
+  const held = recording(store);
+  await restorePitr({ store: held.store, keys: keySet(KEY_A), dbId: DB_ID, target, path: join(dir, 'a.db') });
+  const holds = held.seen.created.filter((k) => k.includes('/holds/'));
+  assert.equal(holds.length, 1, 'one hold placed');
+  assert.deepEqual(held.seen.deleted, holds, 'and deleted at the end');
+  assert.ok(held.seen.holdsAtSegments.length > 0);
+  assert.ok(
+    held.seen.holdsAtSegments.every((n) => n === 1),
+    'in the bucket while segments were read',
+  );
+  assert.deepEqual(await store.list(`lifeboat-pitr/${DB_ID}/holds/`), []);
+
+  const lines: string[] = [];
+  const log = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+  const refused = recording(store, true);
+  const got = await restorePitr({
+    store: refused.store,
+    keys: keySet(KEY_A),
+    dbId: DB_ID,
+    target,
+    path: join(dir, 'b.db'),
+    log,
+  });
+  assert.equal(got.txid, shipped.lastTxid, 'restored all the same');
+  assert.equal(itemsOf(join(dir, 'b.db')), shipped.rows.get(shipped.lastTxid));
+  assert.ok(
+    lines.some((l) => l.includes('could not place a hold')),
+    'and said so',
+  );
 });

@@ -3,8 +3,9 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { Capture } from '../../src/pitr/capture/capture.js';
-import { dbPrefix, newDbId, parsePitrName } from '../../src/pitr/names.js';
+import { dbPrefix, holdName, newDbId, newRandomId, parsePitrName } from '../../src/pitr/names.js';
 import { restorePitr } from '../../src/pitr/restore/apply.js';
+import { placeHold } from '../../src/pitr/restore/hold.js';
 import Database from '../../src/sqlite/driver.js';
 import type { PitrObjectStore } from '../../src/storage/object-store.js';
 import { getTestS3, type TestS3 } from '../support/s3.js';
@@ -96,6 +97,54 @@ test('generations older than the window are deleted once something is shipped; t
     await second.flush();
     assert.deepEqual((await deleted)[0], { deleted: old });
     assert.deepEqual([...(await generations(store, dbId)).keys()], [current], 'only the current generation is left');
+  } finally {
+    await second.close();
+    app.db.close();
+  }
+});
+
+test('a restore’s hold pauses retention; a hold whose restore died runs out and is removed', async () => {
+  const dir = tempDir();
+  const app = liveDb(dir);
+  const store = openConditionalStore(await s3.place());
+  const dbId = newDbId();
+  const first = await Capture.start({ dbPath: app.path, dbId, store, key: KEY_A });
+  app.insert.run(1);
+  await first.flush();
+  await first.close();
+  const old = [...(await generations(store, dbId)).keys()];
+
+  // A restore is running (its hold in force) when the writer, eight days later, looks at retention.
+  const hold = await placeHold(store, dbId);
+  const later = () => Date.now() + 8 * 86_400_000;
+  // Retention looks after every shipment; no re-base (a new generation's base is a shipment too).
+  const second = await Capture.start({
+    dbPath: app.path,
+    dbId,
+    store,
+    key: KEY_A,
+    now: later,
+    retentionEveryMs: 0,
+    rebaseRatio: 1000,
+  });
+  try {
+    const current = second.status().genId!;
+    const held = once(second, 'retention');
+    app.insert.run(2);
+    await second.flush();
+    assert.deepEqual((await held)[0], { deleted: [], held: [hold.key] });
+    assert.deepEqual([...(await generations(store, dbId)).keys()].sort(), [...old, current].sort(), 'nothing deleted');
+
+    // The restore ends; another one died with its hold in the bucket, which has run out.
+    await hold.release();
+    const dead = holdName(dbId, newRandomId());
+    await store.putIfAbsent(dead, Buffer.from(JSON.stringify({ expiresMs: 1 })));
+    const deleted = once(second, 'retention');
+    app.insert.run(3);
+    await second.flush();
+    assert.deepEqual((await deleted)[0], { deleted: old });
+    assert.deepEqual([...(await generations(store, dbId)).keys()], [current]);
+    assert.equal(await store.get(dead), undefined, 'the expired hold is removed');
   } finally {
     await second.close();
     app.db.close();

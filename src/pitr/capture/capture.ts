@@ -15,6 +15,7 @@ import type { PitrObjectStore } from '../../storage/object-store.js';
 import { encodeMeta } from '../meta.js';
 import { dbPrefix, genIdTime, metaName, newGenId, parsePitrName } from '../names.js';
 import { probeConditionalWrites } from '../probe.js';
+import { readHolds } from '../restore/hold.js';
 import type { RollingChecksum } from '../rolling.js';
 import { sealObject } from '../sealed.js';
 import { assertSafeSqlite } from '../sqlite-version.js';
@@ -630,8 +631,10 @@ export class Capture extends EventEmitter {
     const current = this.#chain!.genId;
     try {
       const byGeneration = new Map<string, { keys: string[]; newestMs: number }>();
+      const holdKeys: string[] = [];
       for (const o of await store.list(dbPrefix(dbId))) {
         const name = parsePitrName(o.key);
+        if (name?.kind === 'hold') holdKeys.push(o.key);
         if (!name || !('genId' in name) || name.genId === current) continue;
         const g = byGeneration.get(name.genId) ?? { keys: [], newestMs: genIdTime(name.genId) };
         g.keys.push(o.key);
@@ -640,7 +643,22 @@ export class Capture extends EventEmitter {
         byGeneration.set(name.genId, g);
       }
       const expired = [...byGeneration].filter(([, g]) => g.newestMs < now - this.#o.windowMs);
+      // A restore's hold (restore/hold.ts) pauses every deletion of this database; holds that ran out are removed.
+      const holds = await readHolds(store, holdKeys, store.serverTime() ?? now, this.#o.log);
+      if (holds.expired.length > 0) await store.deleteMany(holds.expired);
       if (expired.length === 0) return;
+      if (holds.inForce.length > 0) {
+        const untilMs = Math.max(...holds.inForce.map((h) => h.expiresMs));
+        const until = Number.isFinite(untilMs)
+          ? `until ${new Date(untilMs).toISOString()} unless renewed`
+          : 'unreadable';
+        this.#o.log?.info(
+          { holds: holds.inForce.map((h) => h.key), untilMs },
+          `continuous backup: retention waits: a restore holds database ${dbId} (${until}); it looks again in an hour`,
+        );
+        this.emit('retention', { deleted: [], held: holds.inForce.map((h) => h.key) });
+        return;
+      }
       await store.deleteMany(expired.flatMap(([, g]) => g.keys));
       this.#o.log?.info(
         { generations: expired.map(([genId]) => genId), objects: expired.reduce((n, [, g]) => n + g.keys.length, 0) },

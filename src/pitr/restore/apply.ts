@@ -5,6 +5,7 @@ import type { KeyLookup } from '../../crypto/stream.js';
 import { LifeboatError } from '../../errors.js';
 import { fsyncDir, linkNoClobber, tempPathFor } from '../../fs/durable.js';
 import { errnoOf } from '../../fs/errno.js';
+import type { Logger } from '../../log.js';
 import { checkWalHeader, frameChecksum } from '../../sqlite/wal.js';
 import { continuesEpoch, FRAME_HEADER_BYTES, type WalHeaderFields } from '../../sqlite/wal-header.js';
 import type { PitrObjectStore, RequestOptions } from '../../storage/object-store.js';
@@ -12,6 +13,7 @@ import { missing, type ReadBase, readBase } from '../base-object.js';
 import { dbPrefix } from '../names.js';
 import type { RollingChecksum } from '../rolling.js';
 import { type ChainExpectation, checkChain, decodeSegment, type Segment, type TxRecord } from '../segment.js';
+import { placeHold } from './hold.js';
 import { describe, iso, type PitrTarget, type PlannedSegment, planRestore, type RestorePlan } from './plan.js';
 
 /**
@@ -43,6 +45,8 @@ export interface RestorePitrOptions extends RequestOptions {
   readonly path: string;
   /** Segments fetched ahead of the one applied (default 2). */
   readonly prefetch?: number;
+  /** Where a hold that could not be placed or deleted is reported (hold.ts). */
+  readonly log?: Logger | undefined;
 }
 
 export interface PitrRestoreResult {
@@ -66,6 +70,16 @@ export async function restorePitr(options: RestorePitrOptions): Promise<PitrRest
 }
 
 export async function applyPlan(plan: RestorePlan, options: RestorePitrOptions): Promise<PitrRestoreResult> {
+  // Retention in the database's writer deletes nothing while the hold is in force.
+  const hold = await placeHold(options.store, plan.dbId, { log: options.log });
+  try {
+    return await applyHeld(plan, options);
+  } finally {
+    await hold.release();
+  }
+}
+
+async function applyHeld(plan: RestorePlan, options: RestorePitrOptions): Promise<PitrRestoreResult> {
   const temp = tempPathFor(options.path);
   try {
     const base = await readBase(options.store, options.keys, { ...plan.base, dbId: plan.dbId }, temp, options);

@@ -43,6 +43,18 @@ function liveDb(dir: string) {
   return { path, db, insert };
 }
 
+/** A database whose continuous backup has one generation (one commit), its capture closed. */
+async function oneOldGeneration() {
+  const app = liveDb(tempDir());
+  const store = openConditionalStore(await s3.place());
+  const dbId = newDbId();
+  const first = await Capture.start({ dbPath: app.path, dbId, store, key: KEY_A });
+  app.insert.run(1);
+  await first.flush();
+  await first.close();
+  return { app, store, dbId, old: [...(await generations(store, dbId)).keys()] };
+}
+
 test('segments that outweigh the base start a new generation; every transaction stays restorable', async () => {
   const dir = tempDir();
   const app = liveDb(dir);
@@ -75,15 +87,7 @@ test('segments that outweigh the base start a new generation; every transaction 
 });
 
 test('generations older than the window are deleted once something is shipped; the current one never', async () => {
-  const dir = tempDir();
-  const app = liveDb(dir);
-  const store = openConditionalStore(await s3.place());
-  const dbId = newDbId();
-  const first = await Capture.start({ dbPath: app.path, dbId, store, key: KEY_A });
-  app.insert.run(1);
-  await first.flush();
-  await first.close();
-  const old = [...(await generations(store, dbId)).keys()];
+  const { app, store, dbId, old } = await oneOldGeneration();
   assert.equal(old.length, 1);
 
   // Eight days later (the default window is seven).
@@ -104,15 +108,7 @@ test('generations older than the window are deleted once something is shipped; t
 });
 
 test('a restore’s hold pauses retention; a hold whose restore died runs out and is removed', async () => {
-  const dir = tempDir();
-  const app = liveDb(dir);
-  const store = openConditionalStore(await s3.place());
-  const dbId = newDbId();
-  const first = await Capture.start({ dbPath: app.path, dbId, store, key: KEY_A });
-  app.insert.run(1);
-  await first.flush();
-  await first.close();
-  const old = [...(await generations(store, dbId)).keys()];
+  const { app, store, dbId, old } = await oneOldGeneration();
 
   // A restore is running (its hold in force) when the writer, eight days later, looks at retention.
   const hold = await placeHold(store, dbId);

@@ -478,6 +478,45 @@ export function renderMetrics(r: StatusReport): string {
       ['lifeboat_pitr_segments', 'Segments sealed in the current generation.', capture?.segments ?? 0],
     ];
     for (const [name, help, value] of gauges) metric(name, 'gauge', help, one(value));
+    // Counters since continuous backup (re)started: rate() and increase() handle the reset at a restart.
+    const shipped = capture?.shipped;
+    const checkpoints = capture?.checkpoints;
+    metric(
+      'lifeboat_pitr_shipped_segments_total',
+      'counter',
+      'Segments the bucket acknowledged.',
+      one(shipped?.segments ?? 0),
+    );
+    metric(
+      'lifeboat_pitr_shipped_bytes_total',
+      'counter',
+      'Bytes the bucket acknowledged (encrypted), by object kind.',
+      [
+        [{ kind: 'segment' }, shipped?.segmentBytes ?? 0],
+        [{ kind: 'base' }, shipped?.baseBytes ?? 0],
+      ],
+    );
+    metric(
+      'lifeboat_pitr_checkpoints_total',
+      'counter',
+      "Capture's checkpoint cycles, by result (skipped: the application was writing; tried again later).",
+      [
+        [{ result: 'done' }, checkpoints?.done ?? 0],
+        [{ result: 'skipped' }, checkpoints?.skipped ?? 0],
+      ],
+    );
+    metric(
+      'lifeboat_pitr_checkpoint_lock_seconds_total',
+      'counter',
+      "Time capture's checkpoint cycles held the database's write lock, all together (commits wait meanwhile).",
+      one((checkpoints?.lockMs ?? 0) / 1000),
+    );
+    metric(
+      'lifeboat_pitr_checkpoint_last_lock_seconds',
+      'gauge',
+      "Time the last checkpoint cycle held the database's write lock.",
+      one((checkpoints?.lastLockMs ?? 0) / 1000),
+    );
   }
   metric('lifeboat_healthy', 'gauge', '1 when /health answers 200, else 0.', one(assessHealth(r).healthy ? 1 : 0));
   return `${lines.join('\n')}\n`;

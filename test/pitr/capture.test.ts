@@ -69,6 +69,16 @@ localTest('every committed transaction is restorable by txid, with exactly the r
   const listed = await store.list(dbPrefix(dbId));
   const bases = listed.map((o) => parsePitrName(o.key)).filter((n) => n?.kind === 'base');
   assert.equal(bases.length, 1);
+  // What the metrics count is what the bucket holds; capture's own checkpoint cycles ran and were timed.
+  const bytesOf = (suffix: string) => listed.filter((o) => o.key.endsWith(suffix)).reduce((n, o) => n + o.size, 0);
+  assert.deepEqual(status.shipped, {
+    segments: status.segments,
+    segmentBytes: bytesOf('.lbs'),
+    bases: 1,
+    baseBytes: bytesOf('.lbb'),
+  });
+  const { done, lockMs, lastLockMs } = status.checkpoints;
+  assert.ok(done > 0 && lockMs >= lastLockMs && lastLockMs > 0, JSON.stringify(status.checkpoints));
   const baseTxid = bases[0]!.kind === 'base' ? bases[0]!.txid : 0;
 
   const keys = keySet(KEY_B, KEY_A);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
@@ -64,6 +65,18 @@ test('the library ships every commit; flush() means in the bucket; the bucket re
     assert.equal(sample(metrics, 'lifeboat_pitr_shipped_txid'), txid);
     assert.equal(sample(metrics, 'lifeboat_pitr_lag_seconds'), 0);
     assert.equal(sample(metrics, 'lifeboat_pitr_state', { state: 'healthy' }), 1);
+    const listed = await openConditionalStore(config).list('lifeboat-pitr/');
+    const bytesOf = (suffix: string) => listed.filter((o) => o.key.endsWith(suffix)).reduce((n, o) => n + o.size, 0);
+    assert.equal(sample(metrics, 'lifeboat_pitr_shipped_bytes_total', { kind: 'segment' }), bytesOf('.lbs'));
+    assert.equal(sample(metrics, 'lifeboat_pitr_shipped_bytes_total', { kind: 'base' }), bytesOf('.lbb'));
+    assert.equal(
+      sample(metrics, 'lifeboat_pitr_shipped_segments_total'),
+      listed.filter((o) => o.key.endsWith('.lbs')).length,
+    );
+    assert.equal(sample(metrics, 'lifeboat_pitr_checkpoints_total', { result: 'done' }), 0, 'too few frames for one');
+    // Valid Prometheus text without a lint finding (promtool comes with Debian's prometheus; CI installs it).
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
+    if (lint.error === undefined) assert.equal(`${lint.stdout}${lint.stderr}`.trim(), '', 'promtool: no finding');
     assert.equal(assessHealth(report).state, 'ok');
   } finally {
     await lb.close();

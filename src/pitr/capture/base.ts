@@ -19,5 +19,5 @@ export const writeBaseFromImage: BaseWriter = async (r) => {
     afterSeq: 0,
     chainDigest: Buffer.alloc(32),
   });
-  return { digest: written.digest, rolling, dbPages: written.header.dbPages };
+  return { digest: written.digest, rolling, dbPages: written.header.dbPages, size: written.size };
 };

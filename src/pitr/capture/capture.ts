@@ -59,7 +59,13 @@ export type BaseWriter = (request: {
   readonly txid: number;
   readonly observedMs: number;
   readonly pageSize: number;
-}) => Promise<{ readonly digest: Buffer; readonly rolling: RollingChecksum; readonly dbPages: number }>;
+}) => Promise<{
+  readonly digest: Buffer;
+  readonly rolling: RollingChecksum;
+  readonly dbPages: number;
+  /** Bytes stored, when known (for the metrics). */
+  readonly size?: number;
+}>;
 
 export interface CaptureOptions {
   readonly dbPath: string;
@@ -120,6 +126,23 @@ export interface CaptureStatus {
   readonly segments: number;
   /** WAL restarts followed within this generation (each an EPOCH record). */
   readonly walRestarts: number;
+  /** Since this capture started: what the bucket acknowledged (segments; bases, ciphertext bytes). */
+  readonly shipped: {
+    readonly segments: number;
+    readonly segmentBytes: number;
+    readonly bases: number;
+    readonly baseBytes: number;
+  };
+  /**
+   * Checkpoint cycles since this capture started: run, skipped (the application was writing), the
+   * time the write lock was held in all of them and in the last one (what a commit may wait).
+   */
+  readonly checkpoints: {
+    readonly done: number;
+    readonly skipped: number;
+    readonly lockMs: number;
+    readonly lastLockMs: number;
+  };
   readonly error: string | undefined;
 }
 
@@ -161,6 +184,8 @@ export class Capture extends EventEmitter {
   #error: string | undefined;
   /** Seals asked for (flush) and the last one a tick has done: a tick seals what it saw if it began after the ask. */
   #sealAsked = 0;
+  #bases = { count: 0, bytes: 0 };
+  #checkpoints = { done: 0, skipped: 0, lockMs: 0, lastLockMs: 0 };
   #sealDone = 0;
   #closed = false;
   readonly #uploader: SegmentUploader;
@@ -241,6 +266,13 @@ export class Capture extends EventEmitter {
       walFrames: this.#scan ? this.#scan.nextFrame - 1 : 0,
       segments: this.#chain?.seq ?? 0,
       walRestarts: this.#restarts,
+      shipped: {
+        segments: this.#uploader.sent().segments,
+        segmentBytes: this.#uploader.sent().bytes,
+        bases: this.#bases.count,
+        baseBytes: this.#bases.bytes,
+      },
+      checkpoints: { ...this.#checkpoints },
       error: this.#error ?? this.#uploader.lastError(),
     };
   }
@@ -372,6 +404,7 @@ export class Capture extends EventEmitter {
       );
     }
     const observedMs = this.#o.now();
+    let baseSize: number | undefined;
     try {
       const base = await this.#o.writeBase({
         store,
@@ -383,6 +416,7 @@ export class Capture extends EventEmitter {
         observedMs,
         pageSize: pinned.pageSize,
       });
+      baseSize = base.size;
       const meta = encodeMeta({
         dbId,
         genId,
@@ -420,6 +454,7 @@ export class Capture extends EventEmitter {
       await rm(image, { force: true });
     }
     this.#uploader.shippedUpTo(baseTxid, observedMs);
+    this.#bases = { count: this.#bases.count + 1, bytes: this.#bases.bytes + (baseSize ?? 0) };
     this.#scan = pinned.position;
     this.#pending = [];
     this.#restarts = 0;
@@ -556,8 +591,10 @@ export class Capture extends EventEmitter {
     try {
       this.#barrier.exec('BEGIN IMMEDIATE');
     } catch {
+      this.#checkpoints.skipped += 1;
       return; // the application is writing: next time
     }
+    const locked = performance.now();
     try {
       this.#read();
       const frameBytes = 24 + this.#chain!.pageSize;
@@ -577,6 +614,10 @@ export class Capture extends EventEmitter {
       this.#rotate();
     } finally {
       this.#barrier.exec('ROLLBACK');
+      const heldMs = performance.now() - locked;
+      this.#checkpoints.done += 1;
+      this.#checkpoints.lockMs += heldMs;
+      this.#checkpoints.lastLockMs = heldMs;
     }
   }
 

@@ -39,6 +39,7 @@ export class SegmentUploader {
   #failures = 0;
   #lastError: string | undefined;
   #shipped = { txid: 0, ms: undefined as number | undefined };
+  #sent = { segments: 0, bytes: 0 };
   #waiters: Waiter[] = [];
   #wake: (() => void) | undefined;
 
@@ -66,6 +67,11 @@ export class SegmentUploader {
 
   shipped(): { txid: number; ms: number | undefined } {
     return { ...this.#shipped };
+  }
+
+  /** Segments the bucket acknowledged since this uploader started, and their bytes (ciphertext). */
+  sent(): { segments: number; bytes: number } {
+    return { ...this.#sent };
   }
 
   /** A base the bucket holds covers everything up to `txid`: what is shipped from then on. */
@@ -119,6 +125,7 @@ export class SegmentUploader {
         if (!done) continue;
         this.#queue.shift();
         this.#queued -= segment.ciphertext.length;
+        this.#sent = { segments: this.#sent.segments + 1, bytes: this.#sent.bytes + segment.ciphertext.length };
         this.#shipped = { txid: segment.header.lastTxid, ms: segment.header.lastObservedMs };
         this.#o.onShipped?.(segment.header.lastTxid, segment.header.lastObservedMs);
         this.#waiters = this.#waiters.filter((w) => {

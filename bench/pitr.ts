@@ -15,6 +15,7 @@ import { copyFileSync, existsSync, rmSync, statSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { CaptureStatus } from '../src/pitr/capture/capture.js';
 import { newDbId } from '../src/pitr/names.js';
 import type { ChildRuntime } from './lib/build.js';
 import type { BenchS3 } from './lib/s3server.js';
@@ -247,7 +248,7 @@ export async function pitrPart(ctx: PitrContext): Promise<void> {
     cap.send('stop');
     const result = JSON.parse(await cap.line('result ')) as {
       shipped: Shipped[];
-      status: { segments: number; walRestarts: number; state: string; genId: string };
+      status: Pick<CaptureStatus, 'segments' | 'walRestarts' | 'state' | 'genId' | 'checkpoints'>;
     };
     const capRun = await cap.finished();
     writer.send('stop');
@@ -318,7 +319,7 @@ interface Measurements {
   off: WriterWindow;
   on: WriterWindow;
   shipped: Shipped[];
-  status: { segments: number; walRestarts: number; state: string; genId: string };
+  status: Pick<CaptureStatus, 'segments' | 'walRestarts' | 'state' | 'genId' | 'checkpoints'>;
   load: [Counts, Counts];
   /** Samples of the capture process every 10 s of the load (first: before it, last: after it). */
   series: Counts[];
@@ -337,6 +338,7 @@ function report(ctx: PitrContext, m: Measurements): void {
   const mapped = m.flushedTxid - m.baseTxid === commits;
   const { rpo, unacked } = rpoOf(m.on.ends, m.baseTxid, m.shipped);
   const rpoP = { p50: percentile(rpo, 50), p99: percentile(rpo, 99), max: rpo[rpo.length - 1] ?? NaN };
+  const cycles = m.status.checkpoints;
   const rateOn = commits / m.on.seconds;
   const rateOff = m.off.ends.length / m.off.seconds;
   say(
@@ -361,7 +363,10 @@ function report(ctx: PitrContext, m: Measurements): void {
           `the flush returned txid ${m.flushedTxid}, base ${m.baseTxid}, ${commits} commits` +
           `${unacked ? `; ${unacked} commits had no acknowledgement` : ''}). ` +
           'Commit times are taken in the writer process, acknowledgements in the capture process, both from the ' +
-          `system clock. WAL restarts followed: ${m.status.walRestarts}; capture state at the end: ${m.status.state}.`,
+          `system clock. WAL restarts followed: ${m.status.walRestarts}; capture state at the end: ${m.status.state}.` +
+          ` Capture's checkpoint cycles: ${cycles.done} (${cycles.skipped} skipped: the writer held the lock), ` +
+          `holding the write lock ${(cycles.lockMs / Math.max(1, cycles.done)).toFixed(1)} ms on average, ` +
+          `${cycles.maxLockMs.toFixed(1)} ms at most (commits wait meanwhile).`,
       ],
     ),
   );

@@ -142,6 +142,7 @@ export interface CaptureStatus {
     readonly skipped: number;
     readonly lockMs: number;
     readonly lastLockMs: number;
+    readonly maxLockMs: number;
   };
   readonly error: string | undefined;
 }
@@ -185,7 +186,7 @@ export class Capture extends EventEmitter {
   /** Seals asked for (flush) and the last one a tick has done: a tick seals what it saw if it began after the ask. */
   #sealAsked = 0;
   #bases = { count: 0, bytes: 0 };
-  #checkpoints = { done: 0, skipped: 0, lockMs: 0, lastLockMs: 0 };
+  #checkpoints = { done: 0, skipped: 0, lockMs: 0, lastLockMs: 0, maxLockMs: 0 };
   #sealDone = 0;
   #closed = false;
   readonly #uploader: SegmentUploader;
@@ -618,6 +619,7 @@ export class Capture extends EventEmitter {
       this.#checkpoints.done += 1;
       this.#checkpoints.lockMs += heldMs;
       this.#checkpoints.lastLockMs = heldMs;
+      this.#checkpoints.maxLockMs = Math.max(this.#checkpoints.maxLockMs, heldMs);
     }
   }
 

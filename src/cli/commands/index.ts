@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { registerBackup } from './backup.js';
 import { registerConfig } from './config.js';
 import { registerDecrypt } from './decrypt.js';
+import { registerDoctor } from './doctor.js';
 import { registerEncrypt } from './encrypt.js';
 import { registerIdentity } from './identity.js';
 import { registerKeys } from './keys.js';
@@ -28,4 +29,5 @@ export const commands: readonly RegisterCommand[] = [
   registerVerify,
   registerPitr,
   registerIdentity,
+  registerDoctor,
 ];

@@ -146,18 +146,7 @@ export class Lease {
   }
 
   #decode(body: Buffer): HeadRecord {
-    try {
-      const record = JSON.parse(decryptValue(this.#o.keys, body).toString('utf8')) as Partial<HeadRecord>;
-      if (record.format === 'LBH1' && typeof record.writerId === 'string' && typeof record.leaseUntilMs === 'number')
-        return record as HeadRecord;
-    } catch (err) {
-      if (err instanceof LifeboatError && err.code === 'KEY_UNKNOWN') throw err;
-    }
-    throw new LifeboatError(
-      'PITR_OBJECT_MALFORMED',
-      `the head of database ${this.#o.dbId} in ${this.#o.store.description} is not a head this Lifeboat reads`,
-      { hint: 'a newer Lifeboat or another tool wrote it; stop the other writer, or report it' },
-    );
+    return decodeHead(body, this.#o.keys, this.#o.dbId, this.#o.store.description);
   }
 
   /** The store's clock when it has answered (a lease is judged by one clock), else ours. */
@@ -170,4 +159,20 @@ function fenced(dbId: string, why: string): LifeboatError {
   return new LifeboatError('PITR_FENCED', `continuous backup of database ${dbId} stops: ${why}`, {
     hint: 'run one Lifeboat per database; a copied volume needs its own identity (`lifeboat identity`)',
   });
+}
+
+/** A head's record (PITR_OBJECT_MALFORMED when it is not one this Lifeboat reads; KEY_UNKNOWN passes through). */
+export function decodeHead(body: Buffer, keys: KeyLookup, dbId: string, where: string): HeadRecord {
+  try {
+    const record = JSON.parse(decryptValue(keys, body).toString('utf8')) as Partial<HeadRecord>;
+    if (record.format === 'LBH1' && typeof record.writerId === 'string' && typeof record.leaseUntilMs === 'number')
+      return record as HeadRecord;
+  } catch (err) {
+    if (err instanceof LifeboatError && err.code === 'KEY_UNKNOWN') throw err;
+  }
+  throw new LifeboatError(
+    'PITR_OBJECT_MALFORMED',
+    `the head of database ${dbId} in ${where} is not a head this Lifeboat reads`,
+    { hint: 'a newer Lifeboat or another tool wrote it; stop the other writer, or report it' },
+  );
 }

@@ -223,7 +223,7 @@ async function localWriterId(workDir: string): Promise<string | undefined> {
 }
 
 /** An error as a finding's detail and hint (the hint apart, as the CLI prints it). */
-function problemOf(err: unknown): { detail: string; hint?: string } {
+export function problemOf(err: unknown): { detail: string; hint?: string } {
   const detail = err instanceof Error ? err.message : String(err);
   return err instanceof LifeboatError && err.hint ? { detail, hint: err.hint } : { detail };
 }

@@ -111,3 +111,28 @@ localTest('doctor --pitr fails a store that ignores conditional writes and a dat
   assert.equal(r.check('database').status, 'fail');
   assert.match(r.check('database').hint ?? '', /journal_mode = WAL/);
 });
+
+localTest(
+  'doctor without --pitr: the database, the keys, and an S3 store that answers — or refuses the credentials',
+  async () => {
+    const config = await s3.place();
+    const run = (c: S3Config) =>
+      runCli(['doctor', '--json', '--db', walDatabase()], { cwd: tempDir(), env: { ...s3Env(c), ...KEYS } });
+    const good = await run(config);
+    assert.equal(good.code, 0, good.stderr);
+    assert.deepEqual(
+      (JSON.parse(good.stdout) as DoctorJson).checks.map((c) => [c.check, c.status]),
+      [
+        ['database', 'ok'],
+        ['keys', 'ok'],
+        ['s3', 'ok'],
+      ],
+    );
+    const wrong = { ...config, secret: `${config.secret}x` };
+    const refused = await run(wrong);
+    assert.equal(refused.code, EXIT_CHECK_FAILED);
+    const s3Check = (JSON.parse(refused.stdout) as DoctorJson).checks.find((c) => c.check === 's3')!;
+    assert.equal(s3Check.status, 'fail');
+    assert.ok(!(refused.stdout + refused.stderr).includes(wrong.secret), 'the S3 secret was printed');
+  },
+);

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ConfigError, EXIT_CHECK_FAILED } from '../../errors.js';
 import { readDatabaseId } from '../../identity/identity.js';
-import { databaseFinding, diagnosePitr, type Finding } from '../../pitr/doctor.js';
+import { databaseFinding, diagnosePitr, type Finding, problemOf } from '../../pitr/doctor.js';
 import { isId, pitrDbId } from '../../pitr/names.js';
 import { buildInfo } from '../../version.js';
 import { type ConfigFlag, withConfigOption, withParts } from '../context.js';
@@ -78,8 +78,7 @@ export function registerDoctor(program: Command): void {
                 await parts.checkRemote();
                 found.push({ check: 's3', status: 'ok', detail: `${parts.remote.store.description} answers` });
               } catch (err) {
-                const detail = err instanceof Error ? err.message : String(err);
-                found.push({ check: 's3', status: 'fail', detail });
+                found.push({ check: 's3', status: 'fail', ...problemOf(err) });
               }
             }
             return found;

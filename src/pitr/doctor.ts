@@ -1,9 +1,9 @@
-import { open, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { KeySet } from '../crypto/keys.js';
 import { LifeboatError } from '../errors.js';
-import { readFully } from '../fs/read.js';
+import { DB_HEADER_BYTES, hasSqliteMagic, headerPageSize, readFileHead } from '../sqlite/file-header.js';
 import type { PitrObjectStore } from '../storage/object-store.js';
 import { decodeHead } from './capture/lease.js';
 import { headName } from './names.js';
@@ -125,13 +125,7 @@ export async function diagnosePitr(inputs: PitrDoctorInputs): Promise<Finding[]>
 export async function databaseFinding(dbFile: string, options: { requireWal?: boolean } = {}): Promise<Finding> {
   let header: Buffer;
   try {
-    const fh = await open(dbFile, 'r');
-    try {
-      header = Buffer.alloc(100);
-      header = header.subarray(0, readFully(fh.fd, header, 0));
-    } finally {
-      await fh.close();
-    }
+    header = await readFileHead(dbFile);
   } catch (err) {
     return {
       check: 'database',
@@ -140,15 +134,14 @@ export async function databaseFinding(dbFile: string, options: { requireWal?: bo
       hint: 'start the application first (it creates the database), or pass --db <path>',
     };
   }
-  if (header.length < 100 || header.subarray(0, 16).toString('latin1') !== 'SQLite format 3\0') {
+  if (header.length < DB_HEADER_BYTES || !hasSqliteMagic(header)) {
     return {
       check: 'database',
       status: 'fail',
       detail: `${dbFile} is not an SQLite database (or is still empty)`,
     };
   }
-  const raw = header.readUInt16BE(16);
-  const pageSize = raw === 1 ? 65536 : raw;
+  const pageSize = headerPageSize(header);
   const wal = header[18] === 2 && header[19] === 2;
   if (!wal && options.requireWal === false) {
     return { check: 'database', status: 'ok', detail: `${dbFile}: rollback-journal mode, ${pageSize}-byte pages` };

@@ -12,6 +12,7 @@ import { DB_ID_METADATA, readDatabaseId, storeOwner } from '../identity/identity
 import { PITR_ROOT, parsePitrName, pitrDbId } from '../pitr/names.js';
 import { applyPlan } from '../pitr/restore/apply.js';
 import { type RestorePlan as PitrPlan, planRestore } from '../pitr/restore/plan.js';
+import { hasSqliteMagic, readFileHead } from '../sqlite/file-header.js';
 import type { LocalStore } from '../storage/local.js';
 import type { PitrObjectStore } from '../storage/object-store.js';
 import type { BackupStore, StoredObject } from '../storage/store.js';
@@ -65,8 +66,6 @@ export interface PitrPoint {
   readonly newestTxid: number;
   readonly newestMs: number;
 }
-
-const SQLITE_MAGIC = 'SQLite format 3\u0000';
 
 /** The object name or file path a resolved source reads from. */
 export const originOf = (r: ResolvedSource): string =>
@@ -238,17 +237,6 @@ function pickLatest<T extends StoredObject>(what: string, objects: readonly T[],
   return pick;
 }
 
-async function readHead(path: string, length: number): Promise<Buffer> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(length);
-    const { bytesRead } = await fh.read(buf, 0, length, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
-
 /**
  * A file source must be a complete, plain SQLite file: it exists, is regular, has the SQLite
  * header, and has no pending WAL or journal beside it. Returns its size.
@@ -267,7 +255,7 @@ async function checkFileSource(path: string): Promise<number> {
         'e.g. file:/var/lib/app/state_machine/backups/backup_node_1_1732415400.sqlite',
     });
   }
-  if ((await readHead(path, 16)).toString('latin1') !== SQLITE_MAGIC) {
+  if (!hasSqliteMagic(await readFileHead(path, 16))) {
     throw new LifeboatError('NOT_SQLITE', `${path} is not an SQLite database (bad file header)`, {
       hint:
         'file: takes a plain SQLite backup; an encrypted S3 backup must be decrypted first ' +

@@ -6,12 +6,12 @@ import { closeSync, openSync, statSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { readFully } from '../fs/read.js';
 import Database from './driver.js';
+import { DB_HEADER_BYTES, hasSqliteMagic, headerPageSize } from './file-header.js';
 import type { CheckMode, TableInfo, VerifyOutcome, VerifyRequest } from './protocol.js';
 import { replyOf } from './reply.js';
 
 type Connection = InstanceType<typeof Database>;
 
-const SQLITE_MAGIC = 'SQLite format 3\u0000';
 /**
  * Page cache of the worker's connections, KiB. The copy reads every page once and the check
  * walks each b-tree once, so a cache only costs memory: better-sqlite3's default (16 MB) was
@@ -22,7 +22,7 @@ const CACHE_KIB = 2048;
 function readHeader(path: string): Buffer {
   const fd = openSync(path, 'r');
   try {
-    const buf = Buffer.alloc(100);
+    const buf = Buffer.alloc(DB_HEADER_BYTES);
     return buf.subarray(0, readFully(fd, buf, 0));
   } finally {
     closeSync(fd);
@@ -34,10 +34,10 @@ function headerProblem(path: string): string | undefined {
   const size = statSync(path).size;
   if (size === 0) return 'the file is empty';
   const header = readHeader(path);
-  if (header.length < 100 || header.toString('latin1', 0, 16) !== SQLITE_MAGIC) {
+  if (header.length < DB_HEADER_BYTES || !hasSqliteMagic(header)) {
     return 'it is not an SQLite database (bad file header)';
   }
-  const pageSize = header.readUInt16BE(16) === 1 ? 65536 : header.readUInt16BE(16);
+  const pageSize = headerPageSize(header);
   const pageCount = header.readUInt32BE(28);
   if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0) return `the header has an invalid page size (${pageSize})`;
   if (pageCount > 0 && size < pageSize * pageCount) {

@@ -255,6 +255,7 @@ export class Capture extends EventEmitter {
 
   status(): CaptureStatus {
     const shipped = this.#uploader.shipped();
+    const sent = this.#uploader.sent();
     return {
       state: this.#state === 'healthy' && this.#uploader.failing() ? 'lagging' : this.#state,
       dbId: this.#o.dbId,
@@ -268,8 +269,8 @@ export class Capture extends EventEmitter {
       segments: this.#chain?.seq ?? 0,
       walRestarts: this.#restarts,
       shipped: {
-        segments: this.#uploader.sent().segments,
-        segmentBytes: this.#uploader.sent().bytes,
+        segments: sent.segments,
+        segmentBytes: sent.bytes,
         bases: this.#bases.count,
         baseBytes: this.#bases.bytes,
       },
@@ -518,7 +519,7 @@ export class Capture extends EventEmitter {
   }
 
   async #tick(): Promise<void> {
-    if (this.#closed || this.#state === 'stopped' || !this.#chain || !this.#scan) return;
+    if (!this.#running() || !this.#scan) return;
     const asked = this.#sealAsked;
     try {
       const read = this.#read();

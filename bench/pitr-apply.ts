@@ -7,8 +7,8 @@
 // from its WAL by capture's tail and sealed into segments
 // (16 MiB, brotli, encrypted) in an in-memory bucket (test/support/memory-pitr-store.ts, which
 // copies and hashes each object it serves). Each round restores the base alone and then the latest
-// transaction; the difference is the apply: decode, SQLite's checksums, the rolling checksum after
-// every commit, the page writes. Prints one line per round and exits; `--profile` writes a CPU
+// transaction; the difference is the apply: decode, SQLite's checksums, the rolling checksum (at
+// each segment's end), the page writes. Prints one line per round and exits; `--profile` writes a CPU
 // profile of the last round's restore to the latest transaction alone.
 import { copyFileSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -72,21 +72,18 @@ try {
   reader.prepare('SELECT 1 FROM sqlite_schema LIMIT 1').get(); // capture's pin: the WAL does not restart
   if (values.workload === 'insert') {
     for (let k = baseRows + 1; k <= baseRows + txCount; k++) insert.run(k, 200 + (k % 5) * 1500);
-  } else if (values.workload === 'accounts') {
-    const move = app.prepare('UPDATE accounts SET balance = balance + ? WHERE id = ?');
-    const transfer = app.transaction((a: number, b: number) => {
-      move.run(-1, a);
-      move.run(1, b);
-    });
-    const account = () => 1 + Math.floor(Math.random() * 10_000);
-    for (let n = 0; n < txCount; n++) transfer(account(), account());
   } else {
-    const touch = app.prepare('UPDATE log SET k = k WHERE k = ?');
+    // Two UPDATEs of random rows per commit: of the balances, or of the blob rows themselves.
+    const [sql, rows] =
+      values.workload === 'accounts'
+        ? ['UPDATE accounts SET balance = balance + 1 WHERE id = ?', 10_000]
+        : ['UPDATE log SET k = k WHERE k = ?', baseRows];
+    const update = app.prepare(sql);
     const transfer = app.transaction((a: number, b: number) => {
-      touch.run(a);
-      touch.run(b);
+      update.run(a);
+      update.run(b);
     });
-    const row = () => 1 + Math.floor(Math.random() * baseRows);
+    const row = () => 1 + Math.floor(Math.random() * rows);
     for (let n = 0; n < txCount; n++) transfer(row(), row());
   }
   const fd = openSync(`${path}-wal`, 'r');
@@ -128,15 +125,14 @@ try {
       return performance.now() - t;
     };
     const baseMs = await timed({ kind: 'txid', txid: 1000 }, `base-${round}.sqlite`);
-    const profiling = values.profile !== undefined && round === Number(values.rounds) - 1;
-    const session = new Session();
-    if (profiling) {
+    const session = values.profile !== undefined && round === Number(values.rounds) - 1 ? new Session() : undefined;
+    if (session) {
       session.connect();
       await session.post('Profiler.enable');
       await session.post('Profiler.start');
     }
     const latestMs = await timed({ kind: 'latest' }, `latest-${round}.sqlite`);
-    if (profiling) {
+    if (session) {
       const { profile } = await session.post('Profiler.stop');
       writeFileSync(values.profile!, JSON.stringify(profile));
       session.disconnect();

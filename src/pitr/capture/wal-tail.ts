@@ -100,12 +100,6 @@ export function epochStart(header: Buffer): WalPosition {
   return { header, nextFrame: 1, s0: header.readUInt32BE(24), s1: header.readUInt32BE(28) };
 }
 
-/** Why a 32-byte WAL header is not one SQLite would accept, or undefined. */
-export function walHeaderProblem(header: Buffer): string | undefined {
-  const checked = checkWalHeader(header);
-  return typeof checked === 'string' ? checked : undefined;
-}
-
 /** Reads the WAL header; undefined when the file is shorter than one (no frame was ever written). */
 export function readHeaderAt(fd: number): Buffer | undefined {
   const header = Buffer.alloc(WAL_HEADER_BYTES);
@@ -226,8 +220,8 @@ export function positionAfter(
   if (pin.mxFrame === 0) return awaitingEpoch(pin.salts);
   const header = readHeaderAt(fd);
   if (header === undefined) return 'the WAL has no header, but the snapshot had frames in it';
-  const problem = walHeaderProblem(header);
-  if (problem) return problem;
+  const checked = checkWalHeader(header);
+  if (typeof checked === 'string') return checked;
   if (!header.subarray(16, 24).equals(pin.salts)) return 'the WAL restarted after the snapshot was pinned';
   const read = readCommitted(fd, epochStart(header), pin.mxFrame);
   if (read.kind !== 'commits') return 'the WAL changed while it was read';

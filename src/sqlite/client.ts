@@ -2,6 +2,7 @@ import { fork } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { LifeboatError } from '../errors.js';
+import { threadEntry } from '../threads.js';
 import type { CopyOutcome, CopyProgress, CopyRequest, VerifyOutcome, VerifyRequest, WorkerReply } from './protocol.js';
 
 /** A failure inside the SQLite worker; `sqliteCode` is SQLite's (e.g. SQLITE_CORRUPT). */
@@ -21,21 +22,8 @@ export class SqliteWorkerError extends LifeboatError {
  */
 const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 64 };
 
-/**
- * worker.js beside this file once compiled (dist/). Run from the TypeScript sources (tests,
- * `npm run lifeboat`), worker.ts needs tsx's loader, which Node 20 does not pass on to worker
- * threads from `--import`: a two-line bootstrap registers it there first.
- */
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
-const WORKER: { readonly entry: string | URL; readonly eval: boolean } = FROM_SOURCE
-  ? {
-      entry:
-        `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})\n` +
-        '        .then((tsx) => { tsx.register(); ' +
-        `return import(${JSON.stringify(new URL('./worker.ts', import.meta.url).href)}); })`,
-      eval: true,
-    }
-  : { entry: new URL('./worker.js', import.meta.url), eval: false };
+const WORKER = threadEntry(import.meta.url, 'worker');
 
 /** Runs one check on a fresh worker thread and resolves with its outcome (the copy runs in a process: runCopy). */
 export function runSqliteWorker(request: VerifyRequest): Promise<VerifyOutcome> {

@@ -151,9 +151,15 @@ export interface EncodeOptions {
   readonly compress?: boolean;
   /** Fixed cryptr nonce prefix, for known-answer tests only. */
   readonly noncePrefix?: Buffer;
+  /** Runs brotli (default: Node's brotliCompress, on libuv's pool); capture brings a thread of its own. */
+  readonly compressor?: BrotliCompressor;
 }
 
-const compress = promisify(brotliCompress);
+/** Compresses a segment's records with these brotli params; it may take `raw` (detach its memory). */
+export type BrotliCompressor = (raw: Buffer, params: Record<number, number>) => Promise<Buffer>;
+
+const compressAsync = promisify(brotliCompress);
+const poolCompressor: BrotliCompressor = (raw, params) => compressAsync(raw, { params });
 const decompress = promisify(brotliDecompress);
 
 /**
@@ -203,7 +209,7 @@ export async function encodeSegmentPlaintext(
   const raw = writeRecords(records, fields.pageSize);
   if (raw.length > SEGMENT_RECORDS_MAX) fail(`${raw.length} bytes of records exceed ${SEGMENT_RECORDS_MAX}`);
   const body = header.compressed
-    ? await compress(raw, { params: { ...BROTLI.params, [zlib.BROTLI_PARAM_SIZE_HINT]: raw.length } })
+    ? await (options.compressor ?? poolCompressor)(raw, { ...BROTLI.params, [zlib.BROTLI_PARAM_SIZE_HINT]: raw.length })
     : raw;
   const head = writeHeader(header);
   const digest = createHash('sha256').update(head).update(body).digest();

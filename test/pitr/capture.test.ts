@@ -3,9 +3,11 @@ import { once } from 'node:events';
 import { closeSync, openSync, readSync, symlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { before } from 'node:test';
+import { BrotliThread } from '../../src/pitr/capture/brotli-thread.js';
 import { Capture } from '../../src/pitr/capture/capture.js';
 import { dbPrefix, newDbId, parsePitrName } from '../../src/pitr/names.js';
 import { restorePitr } from '../../src/pitr/restore/apply.js';
+import type { BrotliCompressor } from '../../src/pitr/segment.js';
 import Database from '../../src/sqlite/driver.js';
 import { getTestS3, localTest, type TestS3 } from '../support/s3.js';
 import { isLifeboat, openConditionalStore } from '../support/s3-checks.js';
@@ -177,3 +179,50 @@ localTest('flush() never answers from a tick that could not read the wal-index: 
     app.close();
   }
 });
+
+localTest(
+  'a segment that cannot be sealed (its compression fails) starts a new generation: nothing is lost',
+  async () => {
+    const dir = tempDir();
+    const dbPath = join(dir, 'app.sqlite');
+    const app = new Database(dbPath);
+    app.pragma('journal_mode = WAL');
+    app.exec('CREATE TABLE t (v)');
+    const store = openConditionalStore(await s3.place());
+    const dbId = newDbId();
+    // Injected: a real compression thread cannot be made to fail on demand (it can die, or run out of memory).
+    const thread = new BrotliThread();
+    let calls = 0;
+    const compressor: BrotliCompressor = (raw, params) =>
+      ++calls === 2 ? Promise.reject(new Error('the compression thread exited')) : thread.compress(raw, params);
+    const capture = await Capture.start({
+      dbPath,
+      dbId,
+      store,
+      key: KEY_A,
+      pollMs: 20,
+      syncIntervalMs: 100,
+      compressor,
+    });
+    try {
+      app.prepare('INSERT INTO t VALUES (1)').run();
+      await capture.flush();
+      app.prepare('INSERT INTO t VALUES (2)').run(); // its segment fails
+      await capture.flush().catch(() => undefined);
+      app.prepare('INSERT INTO t VALUES (3)').run();
+      await capture.flush();
+      assert.ok(calls > 2, `sealing went on (${calls} calls)`);
+      const bases = (await store.list(dbPrefix(dbId))).filter((o) => parsePitrName(o.key)?.kind === 'base');
+      assert.equal(bases.length, 2, 'a second generation, its base taken after the failure');
+      const path = join(dir, 'restored.sqlite');
+      await restorePitr({ store, keys: keySet(KEY_A), dbId, target: { kind: 'latest' }, path });
+      const restored = new Database(path, { readonly: true });
+      assert.deepEqual(restored.prepare('SELECT v FROM t ORDER BY v').pluck().all(), [1, 2, 3]);
+      restored.close();
+    } finally {
+      await capture.close();
+      await thread.close();
+      app.close();
+    }
+  },
+);

@@ -18,10 +18,18 @@ import { probeConditionalWrites } from '../probe.js';
 import { readHolds } from '../restore/hold.js';
 import type { RollingChecksum } from '../rolling.js';
 import { sealObject } from '../sealed.js';
+import type { BrotliCompressor } from '../segment.js';
 import { assertSafeSqlite } from '../sqlite-version.js';
 import { writeBaseFromImage } from './base.js';
+import { BrotliThread } from './brotli-thread.js';
 import { Lease, newWriterId } from './lease.js';
-import { type ChainState, type PendingTransaction, sealTransactions, WalChangedError } from './segmenter.js';
+import {
+  type ChainState,
+  type PendingTransaction,
+  type SealedSegment,
+  sealTransactions,
+  WalChangedError,
+} from './segmenter.js';
 import { SegmentUploader } from './uploader.js';
 import { publishedWal } from './wal-index.js';
 import { frameOffset, positionAfter, readCommitted, type WalPosition } from './wal-tail.js';
@@ -82,6 +90,8 @@ export interface CaptureOptions {
   readonly leaseMs?: number;
   /** Uploads the base (default: writeBaseFromImage). */
   readonly writeBase?: BaseWriter;
+  /** Runs brotli for the segments (default: a thread of capture's own, brotli-thread.ts); tests inject failures. */
+  readonly compressor?: BrotliCompressor;
   readonly label?: Partial<CaptureLabel>;
   /** Longest a seen commit waits before its segment is sealed (default 1000 ms). */
   readonly syncIntervalMs?: number;
@@ -190,6 +200,7 @@ export class Capture extends EventEmitter {
   #sealDone = 0;
   #closed = false;
   readonly #uploader: SegmentUploader;
+  readonly #brotli = new BrotliThread();
   #lease: Lease | undefined;
 
   readonly #given: CaptureOptions;
@@ -209,6 +220,7 @@ export class Capture extends EventEmitter {
       retentionEveryMs: 3_600_000,
       now: Date.now,
       writeBase: writeBaseFromImage,
+      compressor: this.#brotli.compress,
       ...options,
       // SQLite keeps -wal and -shm beside the real file: capture reads both by name.
       dbPath: realOrGiven(options.dbPath),
@@ -327,6 +339,7 @@ export class Capture extends EventEmitter {
     this.#closed = true;
     clearTimeout(this.#timer);
     await this.#ticking;
+    await this.#brotli.close();
     this.#uploader.stop();
     if (this.#state !== 'stopped') await this.#lease?.release();
     for (const db of [...this.#readers, this.#checkpointer, this.#barrier]) {
@@ -572,7 +585,18 @@ export class Capture extends EventEmitter {
     if (!force && this.#uploader.queuedBytes() >= this.#o.queueMax) return; // back-pressure: the WAL grows
     const batch = this.#pending;
     this.#pending = [];
-    const sealed = await sealTransactions(this.#walFd!, chain, batch, this.#o.key, this.#o.segmentMax);
+    const fromTxid = chain.txid + 1;
+    let sealed: SealedSegment[];
+    try {
+      sealed = await sealTransactions(this.#walFd!, chain, batch, this.#o.key, this.#o.segmentMax, {
+        compressor: this.#o.compressor,
+      });
+    } catch (err) {
+      if (err instanceof WalChangedError) throw err;
+      // The chain state moved on with the transactions read, which are in no segment: only a new
+      // generation (a base holding them) continues without a hole.
+      throw new ChainBroken(`sealing the transactions from txid ${fromTxid} failed: ${(err as Error).message}`);
+    }
     for (const s of sealed) {
       this.#uploader.enqueue(s);
       this.#generation.segmentBytes += s.ciphertext.length;

@@ -3,7 +3,7 @@ import { readFully } from '../../fs/read.js';
 import { frameChecksum } from '../../sqlite/wal.js';
 import { FRAME_HEADER_BYTES } from '../../sqlite/wal-header.js';
 import type { RollingChecksum } from '../rolling.js';
-import { type EncodedSegment, encodeSegment, type SegmentRecord } from '../segment.js';
+import { type EncodedSegment, type EncodeOptions, encodeSegment, type SegmentRecord } from '../segment.js';
 import {
   epochStart,
   frameBytesOf,
@@ -69,6 +69,7 @@ export async function sealTransactions(
   pending: readonly PendingTransaction[],
   key: EncryptionKey,
   segmentMax: number,
+  options: Pick<EncodeOptions, 'compressor'> = {},
 ): Promise<SealedSegment[]> {
   const out: SealedSegment[] = [];
   let records: SegmentRecord[] = [];
@@ -93,6 +94,7 @@ export async function sealTransactions(
       },
       records,
       key,
+      options,
     );
     state.seq += 1;
     state.prevDigest = sealed.digest;

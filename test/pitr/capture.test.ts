@@ -28,6 +28,28 @@ before(async () => {
   s3 = await getTestS3();
 });
 
+/** An application's database in WAL mode with one table, `t (v)`, and its connection. */
+function walApp() {
+  const dir = tempDir();
+  const dbPath = join(dir, 'app.sqlite');
+  const app = new Database(dbPath);
+  app.pragma('journal_mode = WAL');
+  app.exec('CREATE TABLE t (v)');
+  return { dir, dbPath, app };
+}
+
+/** The values of `t` in a restore of the database's latest point (into `dir`). */
+async function latestValues(store: ReturnType<typeof openConditionalStore>, dbId: string, dir: string) {
+  const path = join(dir, 'latest.sqlite');
+  await restorePitr({ store, keys: keySet(KEY_A), dbId, target: { kind: 'latest' }, path });
+  const restored = new Database(path, { readonly: true });
+  try {
+    return restored.prepare('SELECT v FROM t ORDER BY v').pluck().all();
+  } finally {
+    restored.close();
+  }
+}
+
 localTest('every committed transaction is restorable by txid, with exactly the rows of that commit', async () => {
   const dir = tempDir();
   const dbPath = join(dir, 'app.sqlite');
@@ -134,11 +156,7 @@ localTest('capture started while the WAL is empty ships the first commits after 
     app.prepare('INSERT INTO t VALUES (1)').run();
     app.prepare('INSERT INTO t VALUES (2)').run();
     assert.equal(await capture.flush(), base + 2, 'both commits are in the bucket');
-    const path = join(dir, 'restored.sqlite');
-    await restorePitr({ store, keys: keySet(KEY_A), dbId, target: { kind: 'latest' }, path });
-    const restored = new Database(path, { readonly: true });
-    assert.deepEqual(restored.prepare('SELECT v FROM t ORDER BY v').pluck().all(), [1, 2]);
-    restored.close();
+    assert.deepEqual(await latestValues(store, dbId, dir), [1, 2]);
   } finally {
     await capture.close();
     app.close();
@@ -146,11 +164,7 @@ localTest('capture started while the WAL is empty ships the first commits after 
 });
 
 localTest('flush() never answers from a tick that could not read the wal-index: it refuses, then answers', async () => {
-  const dir = tempDir();
-  const dbPath = join(dir, 'app.sqlite');
-  const app = new Database(dbPath);
-  app.pragma('journal_mode = WAL');
-  app.exec('CREATE TABLE t (v)');
+  const { dbPath, app } = walApp();
   const store = openConditionalStore(await s3.place());
   const capture = await Capture.start({ dbPath, dbId: newDbId(), store, key: KEY_A, pollMs: 20, syncIntervalMs: 100 });
   try {
@@ -183,11 +197,7 @@ localTest('flush() never answers from a tick that could not read the wal-index: 
 localTest(
   'a segment that cannot be sealed (its compression fails) starts a new generation: nothing is lost',
   async () => {
-    const dir = tempDir();
-    const dbPath = join(dir, 'app.sqlite');
-    const app = new Database(dbPath);
-    app.pragma('journal_mode = WAL');
-    app.exec('CREATE TABLE t (v)');
+    const { dir, dbPath, app } = walApp();
     const store = openConditionalStore(await s3.place());
     const dbId = newDbId();
     // Injected: a real compression thread cannot be made to fail on demand (it can die, or run out of memory).
@@ -214,11 +224,7 @@ localTest(
       assert.ok(calls > 2, `sealing went on (${calls} calls)`);
       const bases = (await store.list(dbPrefix(dbId))).filter((o) => parsePitrName(o.key)?.kind === 'base');
       assert.equal(bases.length, 2, 'a second generation, its base taken after the failure');
-      const path = join(dir, 'restored.sqlite');
-      await restorePitr({ store, keys: keySet(KEY_A), dbId, target: { kind: 'latest' }, path });
-      const restored = new Database(path, { readonly: true });
-      assert.deepEqual(restored.prepare('SELECT v FROM t ORDER BY v').pluck().all(), [1, 2, 3]);
-      restored.close();
+      assert.deepEqual(await latestValues(store, dbId, dir), [1, 2, 3]);
     } finally {
       await capture.close();
       await thread.close();

@@ -3,7 +3,14 @@ import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from '../../src/sqlite/driver.js';
-import { parseWalIndexHeader, scanWal, type WalIndexHeader, type WalPages, walChecksum } from '../../src/sqlite/wal.js';
+import {
+  frameChecksum,
+  parseWalIndexHeader,
+  scanWal,
+  type WalIndexHeader,
+  type WalPages,
+  walChecksum,
+} from '../../src/sqlite/wal.js';
 import { tempDir } from '../support/tmp.js';
 
 /** A WAL and its wal-index as SQLite left them: 3 transactions, checkpoints off. */
@@ -107,6 +114,35 @@ test('the WAL checksum is the same in either word order and wraps at 2^32 as SQL
           `${offset} ${bigEndian}`,
         );
       }
+    }
+  }
+});
+
+test("a frame's running checksum: every frame of a real WAL, at every alignment, and a changed byte refused", () => {
+  const pageSize = wal.readUInt32BE(8);
+  const frameBytes = 24 + pageSize;
+  const bigEndian = wal.readUInt32BE(0) === 0x377f0683;
+  const frames = (wal.length - 32) / frameBytes;
+  assert.ok(frames >= 3 && Number.isInteger(frames), `${frames} frames`);
+  for (const offset of [0, 1, 2, 4]) {
+    // The WAL copied to `offset` bytes into a larger buffer: frames at each alignment a segment gives them.
+    const moved = Buffer.alloc(wal.length + 8);
+    wal.copy(moved, offset);
+    let [s0, s1] = [wal.readUInt32BE(24), wal.readUInt32BE(28)];
+    for (let f = 0; f < frames; f++) {
+      const at = offset + 32 + f * frameBytes;
+      const frame = moved.subarray(at, at + frameBytes);
+      const next = frameChecksum(bigEndian, frame, s0, s1);
+      assert.deepEqual(next, [frame.readUInt32BE(16), frame.readUInt32BE(20)], `frame ${f + 1} at offset ${offset}`);
+      const [h0, h1] = walChecksum(bigEndian, frame.subarray(0, 8), s0, s1);
+      assert.deepEqual(next, walChecksum(bigEndian, frame.subarray(24), h0, h1));
+      [s0, s1] = next!;
+    }
+    const first = moved.subarray(offset + 32, offset + 32 + frameBytes);
+    for (const byte of [0, 7, 24, frameBytes - 1]) {
+      first[byte]! ^= 1;
+      assert.equal(frameChecksum(bigEndian, first, wal.readUInt32BE(24), wal.readUInt32BE(28)), undefined, `${byte}`);
+      first[byte]! ^= 1;
     }
   }
 });

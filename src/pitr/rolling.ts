@@ -19,10 +19,12 @@ export const HASH_BYTES = 16;
 /** SQLite's largest page number. */
 export const MAX_PGNO = 0xfffffffe;
 
+/** pageHash's pgno bytes: update() copies them, so one buffer serves every call. */
+const pgnoBytes = Buffer.alloc(4);
+
 export function pageHash(pgno: number, page: Buffer): Buffer {
-  const head = Buffer.allocUnsafe(4);
-  head.writeUInt32BE(pgno, 0);
-  return createHash('sha256').update(head).update(page).digest().subarray(0, HASH_BYTES);
+  pgnoBytes.writeUInt32BE(pgno, 0);
+  return createHash('sha256').update(pgnoBytes).update(page).digest().subarray(0, HASH_BYTES);
 }
 
 function xorInto(target: Buffer, at: number, value: Buffer, from = 0): void {

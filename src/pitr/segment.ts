@@ -589,10 +589,11 @@ function readRecords(b: Buffer, pageSize: number, fail: (problem: string) => nev
     if (o + bytes > b.length)
       fail(`record ${records.length} (${what}) needs ${bytes} bytes at offset ${o}, only ${b.length - o} are left`);
   };
+  // Two u32 reads rather than readBigUInt64BE: two BigInts per transaction were a restore's garbage.
   const u64 = (at: number): number => {
-    const v = b.readBigUInt64BE(at);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) fail(`record ${records.length}: ${v} is above 2^53 - 1`);
-    return Number(v);
+    const high = b.readUInt32BE(at);
+    if (high > 0x1fffff) fail(`record ${records.length}: ${b.readBigUInt64BE(at)} is above 2^53 - 1`);
+    return high * 0x1_0000_0000 + b.readUInt32BE(at + 4);
   };
   while (o < b.length) {
     const type = b[o]!;

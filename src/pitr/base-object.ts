@@ -161,7 +161,7 @@ export interface BaseRef {
 
 /**
  * Downloads, decrypts and checks the base `ref.name` and writes its image to `targetPath`, a
- * new file (created exclusively, mode 0600, fsynced), hashing its pages on the way. Errors name
+ * new file (created exclusively, mode 0600, fsynced unless `sync` is false), hashing its pages on the way. Errors name
  * the object: PITR_OBJECT_MISSING (gone), PITR_KEY_MISSING, PITR_OBJECT_TAMPERED (fails
  * authentication: modified, cut, moved), PITR_OBJECT_MISMATCH (header vs name and plan),
  * PITR_OBJECT_MALFORMED (image length), PITR_CHECKSUM_MISMATCH (image vs the header's rolling
@@ -172,7 +172,10 @@ export async function readBase(
   keys: KeyLookup,
   ref: BaseRef,
   targetPath: string,
-  options: RequestOptions = {},
+  options: RequestOptions & {
+    /** false: the caller fsyncs the file before it relies on it (default true). */
+    readonly sync?: boolean;
+  } = {},
 ): Promise<ReadBase> {
   const named = parseBaseName(ref.name);
   if (!named || named.dbId !== ref.dbId || named.genId !== ref.genId) {
@@ -267,7 +270,7 @@ export async function readBase(
       );
     }
     await fh.truncate(expectedBytes);
-    await fh.sync();
+    if (options.sync !== false) await fh.sync();
     await fh.close();
     return { header, digest: sha.digest(), rolling };
   } catch (err) {

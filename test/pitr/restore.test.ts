@@ -73,6 +73,31 @@ test('restore to every txid from the base to the newest gives the database as of
   assert.ok(latest.bytes.equals(g.images.get(14)!));
 });
 
+test('segments are fetched while the base downloads, not after it', async () => {
+  const events: string[] = [];
+  class Recording extends MemoryPitrStore {
+    override get(key: string) {
+      events.push(`get ${key.split('/').pop()}`);
+      return super.get(key);
+    }
+    override async getStream(key: string) {
+      const stream = await super.getStream(key);
+      stream?.on('end', () => events.push('base read'));
+      return stream;
+    }
+  }
+  const g = await sample(new Recording());
+  const r = await restore(g.store, { kind: 'latest' });
+  assert.ok(r.bytes.equals(g.images.get(14)!));
+  const baseRead = events.indexOf('base read');
+  assert.ok(baseRead > 0, events.join(', '));
+  assert.deepEqual(
+    events.slice(0, baseRead).filter((e) => e.startsWith('get ')).length,
+    5,
+    `all five segments (well inside the byte budget) requested before the base was read: ${events.join(', ')}`,
+  );
+});
+
 test('a split transaction completes in the segment after the one whose name ends with its txid', async () => {
   const g = await sample();
   const plan = planRestore(DB_ID, await g.store.list(''), { kind: 'txid', txid: 12 });

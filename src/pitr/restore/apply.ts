@@ -9,12 +9,13 @@ import type { Logger } from '../../log.js';
 import { checkWalHeader, frameChecksum } from '../../sqlite/wal.js';
 import { continuesEpoch, FRAME_HEADER_BYTES, type WalHeaderFields } from '../../sqlite/wal-header.js';
 import type { PitrObjectStore, RequestOptions } from '../../storage/object-store.js';
-import { missing, type ReadBase, readBase } from '../base-object.js';
+import { type ReadBase, readBase } from '../base-object.js';
 import { dbPrefix } from '../names.js';
 import type { RollingChecksum } from '../rolling.js';
-import { type ChainExpectation, checkChain, decodeSegment, type Segment, type TxRecord } from '../segment.js';
+import { type ChainExpectation, checkChain, type Segment, type TxRecord } from '../segment.js';
+import { SegmentFeed } from './feed.js';
 import { placeHold } from './hold.js';
-import { describe, iso, type PitrTarget, type PlannedSegment, planRestore, type RestorePlan } from './plan.js';
+import { describe, iso, type PitrTarget, planRestore, type RestorePlan } from './plan.js';
 
 /**
  * Point-in-time restore (spec §3.10 steps 3–4): the plan's base into a temp file, then its
@@ -43,8 +44,8 @@ export interface RestorePitrOptions extends RequestOptions {
   readonly target: PitrTarget;
   /** Where the restored database goes; must not exist. The temp file is made beside it. */
   readonly path: string;
-  /** Segments fetched ahead of the one applied (default 2). */
-  readonly prefetch?: number;
+  /** Stored segment bytes fetched ahead of the one applied, at most (default 32 MiB; feed.ts). */
+  readonly aheadBytes?: number;
   /** Where a hold that could not be placed or deleted is reported (hold.ts). */
   readonly log?: Logger | undefined;
 }
@@ -81,12 +82,31 @@ export async function applyPlan(plan: RestorePlan, options: RestorePitrOptions):
 
 async function applyHeld(plan: RestorePlan, options: RestorePitrOptions): Promise<PitrRestoreResult> {
   const temp = tempPathFor(options.path);
+  // Segments are fetched while the base downloads (feed.ts).
+  const feed = new SegmentFeed(plan.segments, { ...options, genId: plan.genId });
   try {
-    const base = await readBase(options.store, options.keys, { ...plan.base, dbId: plan.dbId }, temp, options);
+    // The base's fsync is started, not awaited: the disk writes the image back while the segments are applied.
+    // The file is linked to its path only after it and a last fsync.
+    const base = await readBase(options.store, options.keys, { ...plan.base, dbId: plan.dbId }, temp, {
+      ...options,
+      sync: false,
+    });
     const fh = await open(temp, 'r+');
     let reached: { txid: number; observedMs: number; segments: number };
     try {
-      reached = await applySegments(plan, options, fh, base);
+      const early = fh.datasync().then(
+        () => undefined,
+        (err: unknown) => ({ err }),
+      );
+      try {
+        reached = await applySegments(plan, fh, base, feed);
+      } catch (err) {
+        await early;
+        throw err;
+      }
+      // Linux reports a writeback error once: one this fsync saw is not seen by the next.
+      const failed = await early;
+      if (failed) throw failed.err;
       await fh.sync();
     } finally {
       await fh.close();
@@ -114,6 +134,8 @@ async function applyHeld(plan: RestorePlan, options: RestorePitrOptions): Promis
   } catch (err) {
     await unlink(temp).catch(() => undefined);
     throw err;
+  } finally {
+    feed.stop();
   }
 }
 
@@ -124,14 +146,6 @@ async function applyHeld(plan: RestorePlan, options: RestorePitrOptions): Promis
  * gets a turn every this many transactions.
  */
 const YIELD_EVERY = 256;
-
-/** Segments decrypted and decompressed ahead of the one applied (each holds up to 16 MiB of records). */
-const DECODE_AHEAD = 2;
-
-interface Decoded {
-  readonly seg: PlannedSegment;
-  readonly segment: Segment;
-}
 
 /** Where SQLite's WAL chain stands: the epoch in force, frames of it applied, running checksum. */
 interface WalState {
@@ -145,9 +159,9 @@ interface WalState {
 
 async function applySegments(
   plan: RestorePlan,
-  options: RestorePitrOptions,
   fh: FileHandle,
   base: ReadBase,
+  feed: SegmentFeed,
 ): Promise<{ txid: number; observedMs: number; segments: number }> {
   const { target } = plan;
   const h = base.header;
@@ -176,22 +190,7 @@ async function applySegments(
     );
   }
 
-  // Segments fetched ahead, in order; a fetch that fails is reported when its turn comes.
-  const queue = [...plan.segments];
   let more = [...plan.more];
-  const inFlight: Array<{ seg: PlannedSegment; body: Promise<Buffer> }> = [];
-  const ahead = Math.max(0, options.prefetch ?? 2);
-  const fill = () => {
-    while (queue.length > 0 && inFlight.length <= ahead) {
-      const seg = queue.shift()!;
-      const body = options.store.get(seg.name, options).then((got) => {
-        if (!got) throw missing(`segment ${seg.name}`);
-        return got.body;
-      });
-      body.catch(() => undefined);
-      inFlight.push({ seg, body });
-    }
-  };
 
   let wal: WalState | undefined;
   let applied = 0;
@@ -221,51 +220,25 @@ async function applySegments(
     }
     checkedAfter = done.txid;
   };
-  // The next segments are decrypted and decompressed (brotli, in the thread pool: two at once on two
-  // cores) while one is applied; what ties each to the one before it is checked when its turn comes.
-  const decoding: Array<Promise<Decoded>> = [];
-  const decodeAhead = () => {
-    while (decoding.length < DECODE_AHEAD) {
-      const next = inFlight.shift();
-      if (!next) return;
-      fill();
-      const { seg, body } = next;
-      const decoded = body
-        .then((b) =>
-          decodeSegment(b, options.keys, {
-            name: seg.name,
-            dbId: plan.dbId,
-            genId: plan.genId,
-            seq: seg.seq,
-            pageSize,
-          }),
-        )
-        .then((segment) => ({ seg, segment }));
-      decoded.catch(() => undefined); // reported when its turn comes
-      decoding.push(decoded);
-    }
-  };
-  fill();
-  decodeAhead();
   let expect: ChainExpectation = {
     prevDigest: h.afterSeq === 0 ? base.digest : h.chainDigest,
     firstTxid: h.txid + 1,
     continuing: false,
   };
-  while (decoding.length > 0) {
-    const { seg, segment } = await decoding.shift()!;
+  for (let next = await feed.next(); next; next = await feed.next()) {
+    const { seg, segment } = next;
+    if (segment.header.pageSize !== pageSize) {
+      throw mismatch(seg.name, `its header says page size ${segment.header.pageSize}, its base's is ${pageSize}`);
+    }
     checkChain(segment, expect);
     const last = segment.records[segment.records.length - 1];
     const continuing = last?.type === 'tx' && last.continues;
     // The target transaction goes on in a segment the plan did not think it needed.
-    const planned = queue.length + inFlight.length + decoding.length;
-    if (planned === 0 && continuing && target.kind !== 'latest' && more.length > 0) {
-      queue.push(more[0]!);
+    if (feed.remaining === 0 && continuing && target.kind !== 'latest' && more.length > 0) {
+      feed.append(more[0]!);
       more = more.slice(1);
-      fill();
     }
-    decodeAhead();
-    const upcoming = decoding.length > 0;
+    const upcoming = feed.remaining > 0;
     expect = {
       prevDigest: segment.digest,
       firstTxid: continuing ? segment.header.lastTxid : segment.header.lastTxid + 1,
@@ -370,16 +343,17 @@ function applyFrames(pages: PageBatch, record: TxRecord, wal: WalState, rolling:
   const pageSize = pages.pageSize;
   const frameBytes = FRAME_HEADER_BYTES + pageSize;
   const salts = wal.header.subarray(16, 24);
-  for (let o = 0; o < record.frames.length; o += frameBytes) {
-    const frame = record.frames.subarray(o, o + frameBytes);
+  const frames = record.frames;
+  for (let o = 0; o < frames.length; o += frameBytes) {
+    const frame = frames.subarray(o, o + frameBytes);
     const n = wal.frame + 1;
-    if (!frame.subarray(8, 16).equals(salts)) throw malformed(name, `WAL frame ${n} carries other salts`);
+    if (frames.compare(salts, 0, 8, o + 8, o + 16) !== 0) throw malformed(name, `WAL frame ${n} carries other salts`);
     const next = frameChecksum(wal.bigEndian, frame, wal.s0, wal.s1);
     if (!next) throw malformed(name, `WAL frame ${n} (transaction ${record.txid}) fails SQLite's running checksum`);
     wal.frame = n;
     [wal.s0, wal.s1] = next;
-    const pgno = frame.readUInt32BE(0);
-    const page = frame.subarray(FRAME_HEADER_BYTES);
+    const pgno = frames.readUInt32BE(o);
+    const page = frames.subarray(o + FRAME_HEADER_BYTES, o + frameBytes);
     pages.set(pgno, page);
     rolling.setPage(pgno, page);
   }

@@ -83,7 +83,11 @@ localTest('every committed transaction is restorable by txid, with exactly the r
   assert.equal(status.state, 'healthy');
   assert.equal(status.shippedTxid, last);
   assert.ok(status.segments > 5, `several segments (${status.segments})`);
-  assert.ok(status.walRestarts > 0, `the application's checkpoints restarted the WAL (${status.walRestarts})`);
+  assert.ok(
+    status.walRestarts > 0,
+    `the application's checkpoints restarted the WAL (${status.walRestarts}; capture's checkpoint cycles: ` +
+      `${JSON.stringify(status.checkpoints)})`,
+  );
   assert.deepEqual(
     [...shipped].sort((a, b) => a - b),
     shipped,

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { closeSync, openSync, readSync, symlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, renameSync, symlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { before } from 'node:test';
+import { pino } from 'pino';
 import { BrotliThread } from '../../src/pitr/capture/brotli-thread.js';
 import { Capture } from '../../src/pitr/capture/capture.js';
 import { dbPrefix, newDbId, parsePitrName } from '../../src/pitr/names.js';
@@ -192,6 +193,49 @@ localTest('flush() never answers from a tick that could not read the wal-index: 
       closeSync(shm);
     }
     assert.equal(await capture.flush(), first + 1, 'the commit made before the tear is in the bucket');
+  } finally {
+    await capture.close();
+    app.close();
+  }
+});
+
+localTest('an error that lasts is logged once (not at every poll) and its end once; status clears it', async () => {
+  const { dbPath, app } = walApp();
+  const store = openConditionalStore(await s3.place());
+  const lines: Array<{ level: number; msg: string; failedTicks?: number }> = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+  const errors: Error[] = [];
+  let clock = Date.now();
+  const now = () => clock;
+  const capture = await Capture.start({ dbPath, dbId: newDbId(), store, key: KEY_A, pollMs: 20, log, now });
+  capture.on('error', (err: Error) => errors.push(err));
+  try {
+    app.prepare('INSERT INTO t VALUES (1)').run();
+    const first = await capture.flush();
+    // The -shm moved away (an operator's cleanup script): capture cannot read the wal-index at any tick.
+    renameSync(`${dbPath}-shm`, `${dbPath}-shm.away`);
+    try {
+      app.prepare('INSERT INTO t VALUES (2)').run();
+      await assert.rejects(capture.flush(), isLifeboat('PITR_FLUSH_INCOMPLETE'));
+      await assert.rejects(capture.flush(), isLifeboat('PITR_FLUSH_INCOMPLETE'));
+      assert.match(capture.status().error ?? '', /-shm does not exist/);
+      assert.equal(lines.filter((l) => /still fails/.test(l.msg)).length, 0);
+      clock += 61_000; // a minute later, still failing: one reminder with the count
+      await assert.rejects(capture.flush(), isLifeboat('PITR_FLUSH_INCOMPLETE'));
+      const reminders = lines.filter((l) => /still fails/.test(l.msg));
+      assert.equal(reminders.length, 1);
+      assert.ok(reminders[0]!.failedTicks! > 40, `${reminders[0]!.failedTicks}`);
+    } finally {
+      renameSync(`${dbPath}-shm.away`, `${dbPath}-shm`);
+    }
+    const failures = lines.filter((l) => /capture failed/.test(l.msg));
+    assert.equal(failures.length, 1, `one line for 60 failed ticks: ${JSON.stringify(lines)}`);
+    assert.equal(errors.length, 1, 'one error event');
+    assert.equal(await capture.flush(), first + 1, 'the commit made meanwhile is shipped');
+    const recovered = lines.filter((l) => /works again/.test(l.msg));
+    assert.equal(recovered.length, 1);
+    assert.ok(recovered[0]!.failedTicks! >= 60, `failed ticks counted (${recovered[0]!.failedTicks})`);
+    assert.equal(capture.status().error, undefined, 'the error is cleared once capture works again');
   } finally {
     await capture.close();
     app.close();

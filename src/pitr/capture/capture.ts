@@ -163,6 +163,8 @@ const MiB = 1024 * 1024;
 const BASE_ATTEMPTS = 3;
 /** Ticks a flush tries before it says it could not see what is committed (each is immediate). */
 const FLUSH_TICKS = 20;
+/** How often a capture error that lasts is logged again. */
+const FAILURE_LOG_EVERY_MS = 60_000;
 
 export class Capture extends EventEmitter {
   readonly #o: Required<Omit<CaptureOptions, 'log' | 'label' | 'workDir' | 'keys' | 'writerId' | 'leaseMs'>> & {
@@ -193,6 +195,8 @@ export class Capture extends EventEmitter {
   #ticking: Promise<void> | undefined;
   #state: CaptureState = 'starting';
   #error: string | undefined;
+  /** Ticks failing in a row with one error: logged when it starts, each minute while it lasts, and when it ends. */
+  #failing: { message: string; sinceMs: number; ticks: number; loggedMs: number } | undefined;
   /** Seals asked for (flush) and the last one a tick has done: a tick seals what it saw if it began after the ask. */
   #sealAsked = 0;
   #bases = { count: 0, bytes: 0 };
@@ -540,14 +544,50 @@ export class Capture extends EventEmitter {
       if (read) this.#sealDone = Math.max(this.#sealDone, asked);
       await this.#rebaseIfDue();
       await this.#retentionIfDue();
+      if (this.#failing) this.#recovered();
     } catch (err) {
       if (err instanceof WalChangedError || err instanceof ChainBroken) await this.#restartGeneration(err.message);
-      else {
-        this.#error = (err as Error).message;
-        this.#o.log?.error({ err }, 'continuous backup: capture failed');
-        if (this.listenerCount('error') > 0) this.emit('error', err);
-      }
+      else this.#failed(err as Error);
     }
+  }
+
+  /**
+   * A tick failed. Ticks run every poll (200 ms), so an error that lasts (the -shm removed, a disk
+   * error) is logged and emitted when it starts or changes, then once a minute with the count —
+   * not five times a second; /health says the lag meanwhile.
+   */
+  #failed(err: Error): void {
+    const now = this.#o.now();
+    const f = this.#failing;
+    if (f?.message === err.message) {
+      f.ticks += 1;
+      if (now - f.loggedMs < FAILURE_LOG_EVERY_MS) return;
+      f.loggedMs = now;
+      this.#o.log?.error(
+        { err, failedTicks: f.ticks },
+        `continuous backup: capture still fails, ${f.ticks} attempts since ${new Date(f.sinceMs).toISOString()}; ` +
+          'commits wait in the WAL',
+      );
+      return;
+    }
+    this.#failing = { message: err.message, sinceMs: now, ticks: 1, loggedMs: now };
+    this.#error = err.message;
+    this.#o.log?.error(
+      { err },
+      'continuous backup: capture failed; it tries again at every poll (logged again each minute while it lasts)',
+    );
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  #recovered(): void {
+    const f = this.#failing!;
+    this.#failing = undefined;
+    if (this.#error === f.message) this.#error = undefined;
+    this.#o.log?.warn(
+      { failedTicks: f.ticks, error: f.message },
+      `continuous backup: capture works again after ${f.ticks} failed attempts since ` +
+        `${new Date(f.sinceMs).toISOString()}`,
+    );
   }
 
   /** Reads what is committed into #pending; false when the wal-index is being updated (the next tick reads). */

@@ -132,6 +132,7 @@ test('after stop() no further segment is fetched; appended segments come after t
   store.release(names[0]!);
   await settle();
   assert.deepEqual(store.requested, names.slice(0, 1));
+  assert.equal(stopped.remaining, 1, 'only the segment already decoding is left; nothing more is fetched');
 
   const again = await generation(3);
   const feed = feedOf(again.store, again.planned.slice(0, 2), {});

@@ -49,6 +49,7 @@ export class SegmentFeed {
   readonly #decoding: Array<Promise<DecodedSegment>> = [];
   #fetchedBytes = 0;
   #gets = 0;
+  #stopped = false;
 
   constructor(segments: readonly PlannedSegment[], options: SegmentFeedOptions) {
     this.#options = options;
@@ -77,12 +78,15 @@ export class SegmentFeed {
     return got;
   }
 
-  /** Starts no more fetches (the restore ended early or failed); those in flight finish unread. */
+  /** Starts no more fetches or decodes (the restore ended early or failed); those in flight finish unread. */
   stop(): void {
+    this.#stopped = true;
     this.#queue.length = 0;
+    this.#fetching.length = 0;
   }
 
   #pump(): void {
+    if (this.#stopped) return;
     const o = this.#options;
     const gets = Math.max(1, o.gets ?? DEFAULT_GETS);
     const budget = o.aheadBytes ?? DEFAULT_AHEAD_BYTES;

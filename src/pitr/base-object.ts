@@ -175,6 +175,8 @@ export async function readBase(
   options: RequestOptions & {
     /** false: the caller fsyncs the file before it relies on it (default true). */
     readonly sync?: boolean;
+    /** Stored (encrypted) bytes read so far, as they arrive. */
+    readonly onBytes?: (bytes: number) => void;
   } = {},
 ): Promise<ReadBase> {
   const named = parseBaseName(ref.name);
@@ -230,6 +232,14 @@ export async function readBase(
     };
     try {
       body.on('error', (err) => decrypt.destroy(err));
+      const { onBytes } = options;
+      if (onBytes) {
+        let read = 0;
+        body.on('data', (chunk: Buffer) => {
+          read += chunk.length;
+          onBytes(read);
+        });
+      }
       body.pipe(decrypt);
       for await (const piece of decrypt as AsyncIterable<Buffer>) {
         sha.update(piece);

@@ -416,6 +416,7 @@ async function materialisePitr(
       path: target,
       signal: inputs.signal,
       log: inputs.logger,
+      onProgress: inputs.onProgress,
     });
   } catch (err) {
     throw fetchError(err, target, origin, inputs.signal);

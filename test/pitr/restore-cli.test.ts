@@ -37,6 +37,8 @@ test('restore --pitr txid:N puts that point in place, says what it restored, and
   const txid = shipped.baseTxid + 5;
   const restored = await runCli(['restore', '--pitr', `txid:${txid}`], { cwd, env });
   assert.equal(restored.code, 0, restored.stderr);
+  // Progress off a terminal: logged at each 10% step of the stored bytes (the base, then each segment applied).
+  assert.match(restored.stderr, /"stage":"restore","bytes":(\d+),"total":\1,"percent":100/);
   assert.match(restored.stdout, new RegExp(`restored pitr:${DB_ID}/${GEN_ID}/${txid}`));
   assert.match(restored.stdout, new RegExp(`point\\s+txid ${txid}, observed at `));
   assert.match(restored.stdout, new RegExp(`newest\\s+txid ${shipped.lastTxid} `));

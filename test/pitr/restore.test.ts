@@ -98,6 +98,43 @@ test('segments are fetched while the base downloads, not after it', async () => 
   );
 });
 
+test('progress: stored bytes of the base as it downloads, then of each segment applied, of the total', async () => {
+  const g = await sample();
+  const seen: Array<[number, number]> = [];
+  const path = join(tempDir(), 'restored.db');
+  await restorePitr({
+    store: g.store,
+    keys: KEYS,
+    dbId: DB_ID,
+    target: { kind: 'latest' },
+    path,
+    onProgress: (bytes, total) => seen.push([bytes, total]),
+  });
+  const sizes = [...g.store.objects].filter(([k]) => !k.includes('/holds/'));
+  const base = sizes.find(([k]) => k.endsWith('.lbb'))![1].length;
+  const segments = sizes.filter(([k]) => k.endsWith('.lbs')).map(([, b]) => b.length);
+  const total = base + segments.reduce((a, b) => a + b, 0);
+  const during = seen.slice(0, -segments.length).map(([b]) => b);
+  assert.ok(during.length > 0 && during.every((b) => b <= base), `the base's reports: ${during}`);
+  assert.equal(during.at(-1), base, 'the whole base, then the segments');
+  assert.ok(
+    seen.every(([, t]) => t === total),
+    'one total',
+  );
+  assert.ok(
+    seen.every(([b], i) => i === 0 || b >= seen[i - 1]![0]),
+    'never goes back',
+  );
+  assert.deepEqual(seen.at(-1), [total, total]);
+  // The last reports are the segments, one each, after the whole base.
+  const tail = seen.slice(-segments.length).map(([b]) => b);
+  let at = base;
+  assert.deepEqual(
+    tail,
+    segments.map((n) => (at += n)),
+  );
+});
+
 test('a split transaction completes in the segment after the one whose name ends with its txid', async () => {
   const g = await sample();
   const plan = planRestore(DB_ID, await g.store.list(''), { kind: 'txid', txid: 12 });

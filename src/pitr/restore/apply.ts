@@ -48,6 +48,8 @@ export interface RestorePitrOptions extends RequestOptions {
   readonly aheadBytes?: number;
   /** Where a hold that could not be placed or deleted is reported (hold.ts). */
   readonly log?: Logger | undefined;
+  /** Stored bytes fetched and used so far (the base as it downloads, each segment once applied), of `total`. */
+  readonly onProgress?: ((bytes: number, total: number) => void) | undefined;
 }
 
 export interface PitrRestoreResult {
@@ -87,9 +89,11 @@ async function applyHeld(plan: RestorePlan, options: RestorePitrOptions): Promis
   try {
     // The base's fsync is started, not awaited: the disk writes the image back while the segments are applied.
     // The file is linked to its path only after it and a last fsync.
+    const progress = new Progress(plan, options.onProgress);
     const base = await readBase(options.store, options.keys, { ...plan.base, dbId: plan.dbId }, temp, {
       ...options,
       sync: false,
+      onBytes: (bytes) => progress.base(bytes),
     });
     const fh = await open(temp, 'r+');
     let reached: { txid: number; observedMs: number; segments: number };
@@ -99,7 +103,7 @@ async function applyHeld(plan: RestorePlan, options: RestorePitrOptions): Promis
         (err: unknown) => ({ err }),
       );
       try {
-        reached = await applySegments(plan, fh, base, feed);
+        reached = await applySegments(plan, fh, base, feed, progress);
       } catch (err) {
         await early;
         throw err;
@@ -162,6 +166,7 @@ async function applySegments(
   fh: FileHandle,
   base: ReadBase,
   feed: SegmentFeed,
+  progress: Progress,
 ): Promise<{ txid: number; observedMs: number; segments: number }> {
   const { target } = plan;
   const h = base.header;
@@ -236,6 +241,7 @@ async function applySegments(
     // The target transaction goes on in a segment the plan did not think it needed.
     if (feed.remaining === 0 && continuing && target.kind !== 'latest' && more.length > 0) {
       feed.append(more[0]!);
+      progress.planned(more[0]!.size);
       more = more.slice(1);
     }
     const upcoming = feed.remaining > 0;
@@ -291,6 +297,7 @@ async function applySegments(
     }
     check(seg.name);
     pages.flush();
+    progress.segment(seg.size);
     if (stop) return { ...done, segments: applied };
   }
   if (target.kind === 'txid' && done.txid !== target.txid) {
@@ -302,6 +309,35 @@ async function applySegments(
     );
   }
   return { ...done, segments: applied };
+}
+
+/** What a restore reports: stored bytes of the base downloaded, plus those of each segment applied, of the plan's. */
+class Progress {
+  #total: number;
+  #base = 0;
+  #segments = 0;
+
+  constructor(
+    plan: RestorePlan,
+    readonly report: ((bytes: number, total: number) => void) | undefined,
+  ) {
+    this.#total = plan.base.size + plan.segments.reduce((n, s) => n + s.size, 0);
+  }
+
+  base(bytes: number): void {
+    this.#base = bytes;
+    this.report?.(this.#base + this.#segments, this.#total);
+  }
+
+  segment(bytes: number): void {
+    this.#segments += bytes;
+    this.report?.(this.#base + this.#segments, this.#total);
+  }
+
+  /** A segment the plan did not count (the target goes on in it). */
+  planned(bytes: number): void {
+    this.#total += bytes;
+  }
 }
 
 /** The WAL state a segment starts from: its own header's when it is the first, else checked against the previous. */

@@ -1,5 +1,5 @@
 // `lifeboat restore --pitr …`, `lifeboat verify pitr:…` and HQL_BACKUP_RESTORE=pitr:… against the
-// real S3 server, through the real CLI and Lifeboat.open: the existing restore path (validation,
+// real S3 server, through the real CLI and Lifeboat (at start-up and restore()): the existing restore path (validation,
 // crash-safe swap, marker) with a continuous-backup point as its source.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -94,5 +94,25 @@ test('HQL_BACKUP_RESTORE=pitr:latest restores at start-up once; later writes sur
     assert.deepEqual(n, { n: 1 }, 'not restored again');
   } finally {
     await second.close();
+  }
+});
+
+test("the library's restore('pitr:txid:N') puts that point over the open database, with progress", async () => {
+  const { cwd, env } = place();
+  const lifeboat = await Lifeboat.open({ cwd, env, schedule: false, backupOnStart: 'never' });
+  try {
+    lifeboat.db.exec('CREATE TABLE mine (x)');
+    const txid = shipped.baseTxid + 7;
+    const seen: Array<[number, number | undefined]> = [];
+    const report = await lifeboat.restore(`pitr:txid:${txid}`, { onProgress: (b, t) => seen.push([b, t]) });
+    assert.equal(report.origin, `pitr:${DB_ID}/${GEN_ID}/${txid}`);
+    const rows = lifeboat.db.prepare('SELECT id, name, n, length(pad) AS pad FROM items ORDER BY id').all();
+    assert.equal(JSON.stringify(rows), shipped.rows.get(txid));
+    assert.equal(lifeboat.db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'mine'").pluck().get(), 0);
+    assert.ok(report.movedAside.length > 0, 'the database it replaced was kept');
+    const [bytes, total] = seen.at(-1)!;
+    assert.ok(seen.length > 1 && total !== undefined && bytes === total, JSON.stringify(seen.slice(-3)));
+  } finally {
+    await lifeboat.close();
   }
 });

@@ -18,11 +18,11 @@ export const SHM_HEADER_BYTES = 136;
 const INDEX_HEADER_BYTES = 48;
 const INDEX_VERSION = 3007000;
 const BIG_ENDIAN_HOST = endianness() === 'BE';
-/** walChecksum's aligned copy of unaligned data (it is synchronous, so one is enough). */
-let scratch = new Uint8Array(64 * 1024 + 24);
-/** frameChecksum's aligned copy of an unaligned frame (a page of at most 64 KiB and its header), as words. */
-const frameScratch = new Uint8Array(64 * 1024 + 24);
-const frameWords = new Int32Array(frameScratch.buffer);
+/** The checksums' aligned copy of unaligned data (they are synchronous, so one is enough), and its bytes. */
+let scratch = new Int32Array((64 * 1024 + 24) / 4);
+let scratchBytes = Buffer.from(scratch.buffer);
+/** The running sums between two runs of words (frameChecksum: the frame header's first 8 bytes, then the page). */
+const sums = new Int32Array(2);
 
 export interface WalIndexHeader {
   readonly pageSize: number;
@@ -71,27 +71,11 @@ export function parseWalIndexHeader(shm: Buffer): WalIndexHeader | string {
  * words are big-endian when `bigEndian` (the WAL magic says which).
  */
 export function walChecksum(bigEndian: boolean, data: Uint8Array, s0: number, s1: number): [number, number] {
-  // Words in this machine's order: read them as a typed array — from an aligned copy when the data
-  // is not 4-byte aligned (frames inside a segment often are not) — rather than through a DataView
-  // (5.4 µs per 4 KiB frame here); a restore checks every frame it applies, capture every frame it ships.
   if (bigEndian === BIG_ENDIAN_HOST) {
-    let aligned = data;
-    if (data.byteOffset % 4 !== 0) {
-      if (scratch.length < data.byteLength) scratch = new Uint8Array(Math.max(data.byteLength, 2 * scratch.length));
-      scratch.set(data);
-      aligned = scratch;
-    }
-    // Signed words and `| 0`: V8 keeps the sums in int32 registers (adds wrap mod 2^32 as SQLite's
-    // u32 do); uint32 words and `>>> 0` made every add a float64 one, 7× slower (4.9 → 0.7 µs a frame).
-    const words = new Int32Array(aligned.buffer, aligned.byteOffset, data.byteLength >>> 2);
-    let a = s0 | 0;
-    let b = s1 | 0;
-    const n = words.length - 1;
-    for (let i = 0; i < n; i += 2) {
-      a = (a + words[i]! + b) | 0;
-      b = (b + words[i + 1]! + a) | 0;
-    }
-    return [a >>> 0, b >>> 0];
+    sums[0] = s0;
+    sums[1] = s1;
+    sumWords(hostWords(data), 0, data.byteLength >>> 2);
+    return [sums[0]! >>> 0, sums[1]! >>> 0];
   }
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const little = !bigEndian;
@@ -102,6 +86,38 @@ export function walChecksum(bigEndian: boolean, data: Uint8Array, s0: number, s1
     b = (b + view.getUint32(i + 4, little) + a) >>> 0;
   }
   return [a, b];
+}
+
+/**
+ * Words in this machine's order, read as a typed array — from an aligned copy when the data is
+ * not 4-byte aligned (frames inside a segment often are not) — rather than through a DataView
+ * (5.4 µs per 4 KiB frame here); a restore checks every frame it applies, capture every frame it
+ * ships. The copy may be longer than the data: callers bound their reads by the data's length.
+ */
+function hostWords(data: Uint8Array): Int32Array {
+  if (data.byteOffset % 4 === 0) return new Int32Array(data.buffer, data.byteOffset, data.byteLength >>> 2);
+  if (scratchBytes.length < data.byteLength) {
+    scratch = new Int32Array(Math.ceil(Math.max(data.byteLength, 2 * scratchBytes.length) / 4));
+    scratchBytes = Buffer.from(scratch.buffer);
+  }
+  scratchBytes.set(data);
+  return scratch;
+}
+
+/**
+ * SQLite's checksum over words [from, end) in pairs, continuing from `sums` and left there.
+ * Signed words and `| 0`: V8 keeps the sums in int32 registers (adds wrap mod 2^32 as SQLite's
+ * u32 do); uint32 words and `>>> 0` made every add a float64 one, 7× slower (4.9 → 0.7 µs a frame).
+ */
+function sumWords(words: Int32Array, from: number, end: number): void {
+  let a = sums[0]!;
+  let b = sums[1]!;
+  for (let i = from; i + 1 < end; i += 2) {
+    a = (a + words[i]! + b) | 0;
+    b = (b + words[i + 1]! + a) | 0;
+  }
+  sums[0] = a;
+  sums[1] = b;
 }
 
 /** A WAL header SQLite would accept: its fields, word order, and its checksum (where frame 1's chain starts). */
@@ -127,28 +143,22 @@ export function checkWalHeader(header: Buffer): CheckedWalHeader | string {
  * undefined when the frame's own checksum fields say otherwise: the frame is not part of the log (F3).
  */
 export function frameChecksum(bigEndian: boolean, frame: Buffer, s0: number, s1: number): [number, number] | undefined {
-  if (bigEndian !== BIG_ENDIAN_HOST || frame.length > frameScratch.length || frame.length % 8 !== 0) {
-    const [h0, h1] = walChecksum(bigEndian, frame.subarray(0, 8), s0, s1);
-    const [c0, c1] = walChecksum(bigEndian, frame.subarray(FRAME_HEADER_BYTES), h0, h1);
-    return c0 === frame.readUInt32BE(16) && c1 === frame.readUInt32BE(20) ? [c0, c1] : undefined;
+  let c0: number;
+  let c1: number;
+  if (bigEndian === BIG_ENDIAN_HOST) {
+    // One view (or copy) of the whole frame, summed in two runs: capture and restore check every frame, and two
+    // subarrays, two word views and an intermediate pair per frame were a fair part of a restore's garbage.
+    const words = hostWords(frame);
+    sums[0] = s0;
+    sums[1] = s1;
+    sumWords(words, 0, 2);
+    sumWords(words, FRAME_HEADER_BYTES >>> 2, frame.length >>> 2);
+    c0 = sums[0]! >>> 0;
+    c1 = sums[1]! >>> 0;
+  } else {
+    [c0, c1] = walChecksum(bigEndian, frame.subarray(0, 8), s0, s1);
+    [c0, c1] = walChecksum(bigEndian, frame.subarray(FRAME_HEADER_BYTES), c0, c1);
   }
-  // The common case inline, one pass over one view of the frame: capture and restore check every frame, and the
-  // two subarrays, two word views and an intermediate pair per frame were a fair part of a restore's garbage.
-  let words: Int32Array;
-  if (frame.byteOffset % 4 === 0) words = new Int32Array(frame.buffer, frame.byteOffset, frame.length >>> 2);
-  else {
-    frameScratch.set(frame);
-    words = frameWords;
-  }
-  let a = (s0 + words[0]! + s1) | 0;
-  let b = (s1 + words[1]! + a) | 0;
-  const n = (frame.length >>> 2) - 1;
-  for (let i = FRAME_HEADER_BYTES >>> 2; i < n; i += 2) {
-    a = (a + words[i]! + b) | 0;
-    b = (b + words[i + 1]! + a) | 0;
-  }
-  const c0 = a >>> 0;
-  const c1 = b >>> 0;
   return c0 === frame.readUInt32BE(16) && c1 === frame.readUInt32BE(20) ? [c0, c1] : undefined;
 }
 

@@ -87,8 +87,6 @@ async function applyHeld(plan: RestorePlan, options: RestorePitrOptions): Promis
   // Segments are fetched while the base downloads (feed.ts).
   const feed = new SegmentFeed(plan.segments, { ...options, genId: plan.genId });
   try {
-    // The base's fsync is started, not awaited: the disk writes the image back while the segments are applied.
-    // The file is linked to its path only after it and a last fsync.
     const progress = new Progress(plan, options.onProgress);
     const base = await readBase(options.store, options.keys, { ...plan.base, dbId: plan.dbId }, temp, {
       ...options,
@@ -98,6 +96,8 @@ async function applyHeld(plan: RestorePlan, options: RestorePitrOptions): Promis
     const fh = await open(temp, 'r+');
     let reached: { txid: number; observedMs: number; segments: number };
     try {
+      // The base's fsync is started, not awaited: the disk writes the image back while the segments are applied.
+      // The file is linked to its path only after it and a last fsync.
       const early = fh.datasync().then(
         () => undefined,
         (err: unknown) => ({ err }),

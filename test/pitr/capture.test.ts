@@ -75,6 +75,13 @@ localTest('every committed transaction is restorable by txid, with exactly the r
     rebaseRatio: 1000, // one generation: txid = base + commits
   });
   capture.on('shipped', ({ txid }: { txid: number }) => shipped.push(txid));
+  // Half way, with the application between commits, a flush runs capture's checkpoint cycle (its
+  // WAL is far past 60 pages): the application's next commit then restarts the WAL, whatever the
+  // machine's load did to the timing of the cycles while it commits.
+  writer.send('to 600');
+  assert.equal(await writer.line(), 'paused 600');
+  await capture.flush();
+  assert.ok(capture.status().checkpoints.done > 0, 'the flush ran a checkpoint cycle');
   writer.send('go');
   assert.equal(await writer.line(), 'done 1200');
   await once(writer.child, 'exit');
@@ -84,11 +91,7 @@ localTest('every committed transaction is restorable by txid, with exactly the r
   assert.equal(status.state, 'healthy');
   assert.equal(status.shippedTxid, last);
   assert.ok(status.segments > 5, `several segments (${status.segments})`);
-  assert.ok(
-    status.walRestarts > 0,
-    `the application's checkpoints restarted the WAL (${status.walRestarts}; capture's checkpoint cycles: ` +
-      `${JSON.stringify(status.checkpoints)})`,
-  );
+  assert.ok(status.walRestarts > 0, `the application restarted the WAL (${JSON.stringify(status.checkpoints)})`);
   assert.deepEqual(
     [...shipped].sort((a, b) => a - b),
     shipped,

@@ -4,7 +4,9 @@
 // few frames, as an application does, so the WAL is checkpointed and restarts while capture
 // reads it. It prints `ready` after `readyAt` commits and waits for a line on stdin; then it
 // commits up to N — or until a line `stop` — and prints `done <last k>`. Started on a database
-// it wrote before (after a kill), it goes on from the highest k there. With `report` it prints
+// it wrote before (after a kill), it goes on from the highest k there. A line `to <k>` instead
+// commits up to k, prints `paused <k>` and waits for the next line, so a test can act at a known
+// point between commits (nothing else runs in the writer then). With `report` it prints
 // `at <k> <unix ms>` after each burst of commits: k and everything before it have returned.
 import { createInterface } from 'node:readline';
 import Database from '../../src/sqlite/driver.js';
@@ -37,12 +39,20 @@ function run(until: number, then: () => void): void {
   else then();
 }
 const lines = createInterface({ input: process.stdin });
-run(readyAt, () => {
-  process.stdout.write('ready\n');
-  lines.once('line', () => {
+/** Waits for the next line: `to <k>` commits up to k and waits again; anything else runs to the end. */
+function next(): void {
+  lines.once('line', (line) => {
+    const to = /^to (\d+)$/.exec(line.trim());
+    if (to) {
+      run(Number(to[1]), () => {
+        process.stdout.write(`paused ${k - 1}\n`);
+        next();
+      });
+      return;
+    }
     reporting = report;
-    lines.on('line', (line) => {
-      if (line.trim() === 'stop') stopped = true;
+    lines.on('line', (more) => {
+      if (more.trim() === 'stop') stopped = true;
     });
     run(total, () => {
       db.close();
@@ -50,4 +60,8 @@ run(readyAt, () => {
       process.exit(0);
     });
   });
+}
+run(readyAt, () => {
+  process.stdout.write('ready\n');
+  next();
 });

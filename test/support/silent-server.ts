@@ -10,14 +10,18 @@ export interface SilentServer {
   readonly url: string;
   /** Connections accepted so far (each retry of a request opens one). */
   readonly connections: number;
+  /** performance.now() when the first connection was accepted (undefined before). */
+  readonly firstConnectionAt: number | undefined;
   close(): Promise<void>;
 }
 
 export async function startSilentServer(): Promise<SilentServer> {
   const sockets = new Set<Socket>();
   let connections = 0;
+  let firstConnectionAt: number | undefined;
   const server = createServer((socket) => {
     connections++;
+    firstConnectionAt ??= performance.now();
     sockets.add(socket);
     socket.on('data', () => undefined);
     socket.on('error', () => undefined);
@@ -28,6 +32,9 @@ export async function startSilentServer(): Promise<SilentServer> {
     url,
     get connections() {
       return connections;
+    },
+    get firstConnectionAt() {
+      return firstConnectionAt;
     },
     close: async () => {
       for (const s of sockets) s.destroy();

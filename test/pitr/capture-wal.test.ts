@@ -306,6 +306,13 @@ test('segments sealed from real frames, cut small and across a WAL restart, rebu
     segments.some((s) => s.records.some((r) => r.type === 'cont')),
     'the large transaction was split',
   );
+  // Each segment begins from the checksum after the last commit before it, also one that goes on
+  // with a split transaction (spec §3.4), which is what a restore has there.
+  let committed = segments[0]!.header.rollingBefore;
+  for (const s of segments) {
+    assert.ok(s.header.rollingBefore.equals(committed), `segment ${s.header.seq}'s rollingBefore`);
+    for (const r of s.records) if (r.type === 'tx' && !r.continues) committed = r.rollingAfter;
+  }
   assert.equal(state.txid, 109);
 
   let image: Buffer = baseImage;

@@ -145,6 +145,43 @@ localTest('every committed transaction is restorable by txid, with exactly the r
   }
 });
 
+localTest(
+  'a transaction larger than segment_max is split across segments and restores, and so does the next',
+  async () => {
+    const { dir, dbPath, app } = walApp();
+    const store = openConditionalStore(await s3.place());
+    const dbId = newDbId();
+    const capture = await Capture.start({ dbPath, dbId, store, key: KEY_A, segmentMax: 64 * 1024, pollMs: 20 });
+    try {
+      app.prepare('INSERT INTO t VALUES (0)').run();
+      await capture.flush();
+      const insert = app.prepare('INSERT INTO t VALUES (?)');
+      // ~600 KiB of pages in one transaction: about ten 64 KiB segments.
+      app.transaction(() => {
+        for (let v = 1; v <= 200; v++) insert.run(Buffer.alloc(3000, v).toString('hex').slice(0, 3000));
+      })();
+      const big = await capture.flush();
+      insert.run('after');
+      const next = await capture.flush();
+      assert.ok(capture.status().segments >= 8, `split into ${capture.status().segments} segments`);
+      for (const [txid, rows] of [
+        [big, 201],
+        [next, 202],
+      ] as const) {
+        const path = join(dir, `r${txid}.sqlite`);
+        const got = await restorePitr({ store, keys: keySet(KEY_A), dbId, target: { kind: 'txid', txid }, path });
+        assert.equal(got.txid, txid);
+        const restored = new Database(path, { readonly: true });
+        assert.equal(restored.prepare('SELECT count(*) FROM t').pluck().get(), rows, `txid ${txid}`);
+        restored.close();
+      }
+    } finally {
+      await capture.close();
+      app.close();
+    }
+  },
+);
+
 localTest('capture started while the WAL is empty ships the first commits after it (random salts)', async () => {
   const dir = tempDir();
   const dbPath = join(dir, 'app.sqlite');

@@ -9,6 +9,7 @@ import type { KeySet } from '../../src/crypto/keys.js';
 import { newGenId } from '../../src/pitr/names.js';
 import { type PitrRestoreResult, restorePitr } from '../../src/pitr/restore/apply.js';
 import { type PitrTarget, planRestore } from '../../src/pitr/restore/plan.js';
+import { RollingChecksum } from '../../src/pitr/rolling.js';
 import type { TxRecord } from '../../src/pitr/segment.js';
 import { MemoryPitrStore } from '../support/memory-pitr-store.js';
 import { isLifeboat } from '../support/s3-checks.js';
@@ -71,6 +72,43 @@ test('restore to every txid from the base to the newest gives the database as of
   assert.equal(latest.txid, 14);
   assert.equal(latest.segments, 5);
   assert.ok(latest.bytes.equals(g.images.get(14)!));
+});
+
+// Capture sealed the segment going on with a split transaction with the first part's pages in its
+// rollingBefore until 2026-12-06 (restores across one were refused); the spec's form is the last commit's.
+test('a split transaction restores with either form of rollingBefore where it goes on; no other', async () => {
+  for (const form of ['after the last commit', 'with the first part', 'neither'] as const) {
+    const g = new Generation(new MemoryPitrStore(), tempDir(), KEY_A, GEN_ID, DB_ID);
+    g.prelude([[1, 2], [3], [1]]);
+    await g.base();
+    await g.segment((x) => [x.tx([2, 4])]); // 4
+    let rest: TxRecord | undefined;
+    let withHead: Buffer | undefined;
+    await g.segment((x) => {
+      const [head, tail] = splitTx(x.tx([2, 3, 4]), 2, 1024); // 5, split after 2 frames
+      rest = tail;
+      const r = RollingChecksum.fromDatabaseImage(g.images.get(4)!, 1024);
+      for (let o = 0; o < head.frames.length; o += 24 + 1024) {
+        r.setPage(head.frames.readUInt32BE(o), head.frames.subarray(o + 24, o + 24 + 1024));
+      }
+      withHead = r.value();
+      return [head];
+    });
+    await g.segment(
+      (x) => [{ type: 'cont', txid: rest!.txid }, rest!, x.tx([1])], // 5's rest, 6
+      (_, f) =>
+        form === 'after the last commit'
+          ? f
+          : { ...f, rollingBefore: form === 'with the first part' ? withHead! : Buffer.alloc(16, 7) },
+    );
+    if (form === 'neither') {
+      await assert.rejects(restore(g.store, { kind: 'latest' }), /PITR_OBJECT_MISMATCH|rollingBefore/);
+      continue;
+    }
+    const latest = await restore(g.store, { kind: 'latest' });
+    assert.equal(latest.txid, 6, form);
+    assert.ok(latest.bytes.equals(g.images.get(6)!), form);
+  }
 });
 
 test('segments are fetched while the base downloads, not after it', async () => {

@@ -143,6 +143,10 @@ export async function sealTransactions(
     const txid = state.txid + 1;
     const ms = Math.max(observedMs, state.lastObservedMs);
     const frameBytes = frameBytesOf(tx.header);
+    // A segment that goes on with this transaction starts from the checksum after the last commit
+    // (spec §3.4: rollingBefore is the database's before its first transaction), not from one with
+    // the pages of the transaction's first part in it.
+    const committed = state.rolling.value();
     let next = tx.firstFrame;
     let continued = false;
     while (next <= tx.lastFrame) {
@@ -177,6 +181,7 @@ export async function sealTransactions(
       if (!last) {
         continued = true;
         await flush();
+        start = { ...start, rolling: committed };
       }
     }
     state.txid = txid;

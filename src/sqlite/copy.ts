@@ -1,8 +1,9 @@
 import { closeSync, openSync, realpathSync, statSync, unlinkSync } from 'node:fs';
+import { LifeboatError } from '../errors.js';
 import { readFully } from '../fs/read.js';
 import Database from './driver.js';
 import { ImageChangedError, writeDatabaseImage } from './file-copy.js';
-import type { CopyOutcome, CopyProgress, CopyRequest, WalPin } from './protocol.js';
+import type { CallerPin, CopyOutcome, CopyProgress, CopyRequest, WalPin } from './protocol.js';
 import { parseWalIndexHeader, SHM_HEADER_BYTES, scanWal, type WalIndexHeader, type WalPages } from './wal.js';
 
 /**
@@ -41,6 +42,7 @@ export async function copyDatabase(
   onProgress?: (progress: CopyProgress) => void,
 ): Promise<CopyOutcome> {
   const { source, dest } = request;
+  if (request.pinnedByCaller) return copyUnderCallersPin(request, request.pinnedByCaller, onProgress);
   const t0 = performance.now();
   const real = realpathSync(source);
   const files = new RawFiles();
@@ -93,6 +95,69 @@ export async function copyDatabase(
 }
 
 /**
+ * The file-speed copy of the commit another connection holds a read transaction at: its read
+ * mark keeps checkpoints from copying later frames into the file and the WAL from restarting
+ * (on read-mark 0 no checkpoint copies anything), so the file's pages with the WAL's frames up to
+ * the pin over them are that commit. No connection is opened here: nothing to pin, no lock to lose.
+ * A WAL that no longer holds what the pin says fails the copy (SOURCE_CHANGED): the caller's pin
+ * was not held.
+ */
+async function copyUnderCallersPin(
+  request: CopyRequest,
+  pin: CallerPin,
+  onProgress: ((progress: CopyProgress) => void) | undefined,
+): Promise<CopyOutcome> {
+  const t0 = performance.now();
+  const real = realpathSync(request.source);
+  const files = new RawFiles();
+  const changed = (why: string) =>
+    new LifeboatError('SOURCE_CHANGED', `${real} is not the commit its reader pinned: ${why}`, {
+      hint: 'the read transaction that pins the commit must be held until the copy ends',
+    });
+  try {
+    const index: WalIndexHeader = {
+      pageSize: pin.pageSize,
+      mxFrame: pin.mxFrame,
+      nPage: pin.pages,
+      frameChecksum: pin.checksum,
+      salts: Buffer.from(pin.salts, 'hex'),
+      nBackfill: pin.nBackfill,
+    };
+    let wal: { fd: number; pages: WalPages } | undefined;
+    if (index.mxFrame > index.nBackfill) {
+      const fd = files.open(`${real}-wal`);
+      const pages = scanWal(fd, index); // its last commit must say `pin.pages` pages
+      if (typeof pages === 'string') throw changed(`${pages} (${real}-wal)`);
+      wal = { fd, pages };
+    }
+    const dbFd = files.open(real);
+    const destFd = openSync(request.dest, 'wx', 0o600);
+    try {
+      onProgress?.({ progress: 'image', bytes: pin.pages * pin.pageSize });
+      const source = { dbFd, pageSize: pin.pageSize, nPage: pin.pages, keepHeader: request.keepHeader === true };
+      await writeDatabaseImage({ ...source, ...(wal ? { wal } : {}) }, destFd, (b) =>
+        onProgress?.({ progress: 'written', bytes: b }),
+      );
+    } catch (err) {
+      unlinkSync(request.dest);
+      throw err instanceof ImageChangedError ? changed(err.message) : err;
+    } finally {
+      closeSync(destFd);
+    }
+  } finally {
+    files.closeAll();
+  }
+  return {
+    journalMode: 'wal',
+    pages: pin.pages,
+    bytes: statSync(request.dest).size,
+    ms: performance.now() - t0,
+    method: 'file',
+    pin: { salts: pin.salts, mxFrame: pin.mxFrame, checksum: pin.checksum },
+  };
+}
+
+/**
  * The file-speed copy under a pinned snapshot: the pages written and the wal-index header of
  * the pinned commit (WAL mode), or why the snapshot could
  * not be proven (nothing is left at `dest` then). I/O errors are thrown.
@@ -132,7 +197,8 @@ async function fileCopy(
     const destFd = openSync(request.dest, 'wx', 0o600);
     try {
       onProgress?.({ progress: 'image', bytes: nPage * pageSize });
-      await writeDatabaseImage({ dbFd, pageSize, nPage, ...(wal ? { wal } : {}) }, destFd, (bytes) =>
+      const keepHeader = request.keepHeader === true;
+      await writeDatabaseImage({ dbFd, pageSize, nPage, keepHeader, ...(wal ? { wal } : {}) }, destFd, (bytes) =>
         onProgress?.({ progress: 'written', bytes }),
       );
     } catch (err) {

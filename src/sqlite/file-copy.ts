@@ -40,11 +40,13 @@ export interface ImageSource {
   readonly nPage: number;
   /** The WAL and its committed pages, when the snapshot needs frames from it. */
   readonly wal?: { readonly fd: number; readonly pages: WalPages };
+  /** Page 1 as SQLite wrote it (a WAL-mode header), not made standalone: continuous backup's bases. */
+  readonly keepHeader?: boolean;
 }
 
 /**
- * Copies the snapshot's `nPage` pages into `destFd` as a rollback-journal database and makes
- * them durable (fdatasync).
+ * Copies the snapshot's `nPage` pages into `destFd` as a rollback-journal database (unless
+ * `keepHeader`) and makes them durable (fdatasync).
  */
 export async function writeDatabaseImage(
   source: ImageSource,
@@ -75,7 +77,7 @@ export async function writeDatabaseImage(
       }
       frame.copy(view, (pgno - 1) * pageSize - at, FRAME_HEADER_BYTES);
     }
-    if (at === 0) standalone(view, nPage);
+    if (at === 0 && !source.keepHeader) standalone(view, nPage);
     let written = 0;
     while (written < n) written += writeSync(destFd, view, written, n - written);
     unsynced += n;

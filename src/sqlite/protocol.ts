@@ -19,6 +19,26 @@ export interface CopyRequest {
    * can pin a snapshot (default 2000 ms); after that, SQLite's backup API copies instead.
    */
   readonly writerWaitMs?: number;
+  /**
+   * The caller holds a read transaction at this commit for the whole copy (continuous backup's
+   * base inside a generation): the copy opens no connection and pins nothing, it writes the
+   * database file's pages with the WAL's frames up to `pin` over them.
+   */
+  readonly pinnedByCaller?: CallerPin;
+  /**
+   * Page 1 exactly as SQLite has it (WAL mode's header), not made a standalone rollback-journal
+   * file: continuous backup's bases, whose rolling checksum must be the live database's.
+   */
+  readonly keepHeader?: boolean;
+}
+
+/** A commit another connection holds a read transaction at: the wal-index header as it read it, and the size. */
+export interface CallerPin extends WalPin {
+  readonly pageSize: number;
+  /** Pages in the database at that commit (PRAGMA page_count inside the caller's read transaction). */
+  readonly pages: number;
+  /** Frames checkpoints had copied into the file when the caller read the header. */
+  readonly nBackfill: number;
 }
 
 /**

@@ -97,6 +97,7 @@ const rows: [string, string][] = [
     `${sum((r) => r.kills.capture)} / ${sum((r) => r.kills.app)} / ${sum((r) => r.kills.both)}`,
   ],
   ['generations', String(sum((r) => r.generations))],
+  ['bases inside a generation (re-bases; even seeds)', String(sum((r) => r.rebases))],
   ['application commits', String(sum((r) => r.commits))],
   ['restores checked', String(sum((r) => r.restores))],
   ['commits checked against a kill’s RPO bound', String(sum((r) => r.rpoChecked))],

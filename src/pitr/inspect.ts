@@ -180,20 +180,23 @@ function generationReport(dbId: string, g: ListedGeneration, listing: readonly L
     hasMeta: objects.some((o) => parsePitrName(o.key)?.kind === 'meta'),
     objects: objects.length,
     bytes: objects.reduce((sum, o) => sum + o.size, 0),
-    holes: holesOf(g.segments),
+    holes: holesOf(g.segments, g.bases),
     ranges: g.ranges,
   };
 }
 
 /**
  * The seqs missing from 1 to the highest listed. Capture numbers a generation's segments from 1
- * without holes and nothing deletes segments yet (no retention), so every missing seq is a loss.
+ * without holes, so a missing seq is a loss — except the first ones when retention removed them:
+ * it keeps the segment the oldest base it keeps follows (whose last txid is that base's), and
+ * deletes only those before it, which no base left needs.
  */
-export function holesOf(segments: readonly PlannedSegment[]): Hole[] {
+export function holesOf(segments: readonly PlannedSegment[], bases: readonly { readonly txid: number }[] = []): Hole[] {
   const holes: Hole[] = [];
   let previous: PlannedSegment | undefined;
+  const pruned = segments[0] !== undefined && bases.some((b) => b.txid === segments[0]!.lastTxid);
   for (const s of segments) {
-    const expected = previous ? previous.seq + 1 : 1;
+    const expected = previous ? previous.seq + 1 : pruned ? s.seq : 1;
     if (s.seq > expected) {
       holes.push({
         fromSeq: expected,

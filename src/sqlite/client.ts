@@ -64,14 +64,27 @@ const COPY_PROCESS = FROM_SOURCE
   ? { entry: new URL('./copy-process.ts', import.meta.url), execArgv: ['--import', import.meta.resolve('tsx')] }
   : { entry: new URL('./copy-process.js', import.meta.url), execArgv: [] };
 
-/** The online copy in its child process; `onProgress` hears what it says before its reply. */
-export function runCopy(request: CopyRequest, onProgress?: (progress: CopyProgress) => void): Promise<CopyOutcome> {
+/**
+ * The online copy in its child process; `onProgress` hears what it says before its reply. An
+ * abort kills the process (the reply then fails with WORKER_EXIT; what it wrote is the caller's to remove).
+ */
+export function runCopy(
+  request: CopyRequest,
+  onProgress?: (progress: CopyProgress) => void,
+  signal?: AbortSignal,
+): Promise<CopyOutcome> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
   const child = fork(COPY_PROCESS.entry, [], {
     execArgv: [...COPY_PROCESS.execArgv, '--max-old-space-size=64', '--max-semi-space-size=2'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'advanced',
   });
   const reply = replyOf<CopyOutcome>(child, 'the snapshot copy process', onProgress);
+  if (signal) {
+    const kill = () => child.kill('SIGKILL');
+    signal.addEventListener('abort', kill, { once: true });
+    void reply.catch(() => undefined).finally(() => signal.removeEventListener('abort', kill));
+  }
   child.send(request);
   return reply;
 }

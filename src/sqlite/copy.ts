@@ -5,6 +5,7 @@ import Database from './driver.js';
 import { ImageChangedError, writeDatabaseImage } from './file-copy.js';
 import type { CallerPin, CopyOutcome, CopyProgress, CopyRequest, WalPin } from './protocol.js';
 import { parseWalIndexHeader, SHM_HEADER_BYTES, scanWal, type WalIndexHeader, type WalPages } from './wal.js';
+import { isPageSize } from './wal-header.js';
 
 /**
  * A consistent online copy of a live database: at file speed under a pinned snapshot
@@ -115,6 +116,9 @@ async function copyUnderCallersPin(
       hint: 'the read transaction that pins the commit must be held until the copy ends',
     });
   try {
+    if (!isPageSize(pin.pageSize) || !Number.isSafeInteger(pin.pages) || pin.pages < 1) {
+      throw new RangeError(`a caller's pin of ${real} with page size ${pin.pageSize} and ${pin.pages} pages`);
+    }
     const index: WalIndexHeader = {
       pageSize: pin.pageSize,
       mxFrame: pin.mxFrame,

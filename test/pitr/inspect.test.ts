@@ -51,6 +51,18 @@ test('holes are the missing seqs from 1 to the highest, with the segments around
     { fromSeq: 1, toSeq: 1, before: undefined, after: { seq: 2, txid: 70, ms: T + 10_000 } },
   ]);
   assert.deepEqual(holesOf([]), []);
+  // Retention removed seqs 1–2 and kept seq 3, which the base at its last txid (45) follows: no hole.
+  const pruned = surveyRestorable(DB_ID, [
+    obj(baseName(DB_ID, G1, 45, T + 3500), 4096),
+    obj(segmentName(DB_ID, G1, 3, 45, T + 3000)),
+    obj(segmentName(DB_ID, G1, 4, 50, T + 4000)),
+    obj(segmentName(DB_ID, G1, 6, 60, T + 6000)),
+  ]).generations[0]!;
+  assert.deepEqual(holesOf(pruned.segments, pruned.bases), [
+    { fromSeq: 5, toSeq: 5, before: { seq: 4, txid: 50, ms: T + 4000 }, after: { seq: 6, txid: 60, ms: T + 6000 } },
+  ]);
+  // The first seqs lost while the base before them is still there: a hole.
+  assert.deepEqual(holesOf(g2.segments, g2.bases).length, 1);
 });
 
 test('a database report: generations, the planner’s ranges, windows and gaps, and what latest restores', () => {

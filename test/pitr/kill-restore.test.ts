@@ -35,3 +35,22 @@ localTest(
     }
   },
 );
+
+localTest(
+  'bases inside the generation while the application is killed: every restore is exactly one commit',
+  async () => {
+    // Capture is not killed, so its bases get through; a capture killed while it copies or uploads
+    // one (even seeds above and in the soak) leaves nothing a restore uses.
+    const report = await killRun({
+      s3: await s3.place(),
+      dir: tempDir(),
+      seed: 20,
+      kills: 2,
+      victims: ['app'],
+      syncIntervalMs,
+      rebaseRatio: 0.02,
+    });
+    assert.ok(report.rebases >= 2, `${report.rebases} bases inside the generation`);
+    assert.ok(report.restores > 4, `${report.restores} restores`);
+  },
+);

@@ -37,6 +37,11 @@ export interface KillRunOptions {
   readonly syncIntervalMs?: number;
   /** Who may be killed (default all three kinds, capture twice as often). */
   readonly victims?: readonly Victim[];
+  /**
+   * Capture's rebaseRatio (default by the seed: even seeds 0.02, so bases inside the generation are
+   * taken, and killed, while the application commits; odd seeds 1000, none).
+   */
+  readonly rebaseRatio?: number;
   /** Delete the run's objects once it passed (a soak keeps the server's memory flat; a failed run's stay). */
   readonly cleanUp?: boolean;
 }
@@ -45,6 +50,8 @@ export interface KillRunReport {
   readonly seed: number;
   readonly kills: { capture: number; app: number; both: number };
   readonly generations: number;
+  /** Bases in the bucket beyond each generation's first: re-bases inside a generation. */
+  readonly rebases: number;
   readonly commits: number;
   readonly restores: number;
   /** Commits checked against a kill's recovery-point bound (returned ≥ 2 intervals before it). */
@@ -74,6 +81,7 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
     syncIntervalMs: intervalMs,
     // The application writes ~7 MB/s of WAL: 128 KiB segments, one PUT at a time, would not keep up.
     segmentMax: 1024 * 1024,
+    rebaseRatio: options.rebaseRatio ?? (seed % 2 === 0 ? 0.02 : 1000),
   });
   const at = `seed ${seed}`;
 
@@ -133,11 +141,16 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
     assert.equal(latest.txid, flushed, `${at}: latest is the flushed txid`);
     assert.equal(latest.k, lastCommit, `${at}: latest after flush is the application's last commit`);
 
-    const generations = new Map<string, { base: number; last: number }>();
+    const generations = new Map<string, { base: number; last: number; bases: number[] }>();
+    let bases = 0;
     for (const o of await store.list(dbPrefix(dbId))) {
       const name = parsePitrName(o.key);
       if (name?.kind !== 'base' && name?.kind !== 'segment') continue;
-      const g = generations.get(name.genId) ?? { base: Infinity, last: 0 };
+      const g = generations.get(name.genId) ?? { base: Infinity, last: 0, bases: [] };
+      if (name.kind === 'base') {
+        bases++;
+        g.bases.push(name.txid);
+      }
       if (name.kind === 'base') g.base = Math.min(g.base, name.txid);
       else g.last = Math.max(g.last, name.lastTxid);
       generations.set(name.genId, g);
@@ -168,8 +181,14 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
       );
     }
 
-    for (const [genId, { base, last }] of generations) {
+    for (const [genId, { base, last, bases: inside }] of generations) {
       const first = await restore({ kind: 'txid', txid: base }, `generation ${genId}'s base`);
+      // Each base inside the generation: the restore of its txid (the base alone) and of the one after it.
+      for (const txid of inside.filter((t) => t > base).flatMap((t) => [t, t + 1])) {
+        if (txid > last) continue;
+        const got = await restore({ kind: 'txid', txid }, `txid ${txid} (a base inside the generation)`);
+        assert.equal(got.k - first.k, txid - base, `${at}: txid ${txid}: one txid per commit after the base`);
+      }
       if (last <= base) continue;
       for (let i = 0; i < 2; i++) {
         const txid = pick(base + 1, last);
@@ -193,6 +212,7 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
       seed,
       kills,
       generations: generations.size,
+      rebases: bases - generations.size,
       commits: lastCommit,
       restores: n,
       rpoChecked,

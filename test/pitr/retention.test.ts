@@ -15,9 +15,10 @@ import { KEY_A, keySet } from './fixtures.js';
 
 /**
  * Restore work stays bounded and the bucket does not grow for ever, against the real S3 server:
- * once the segments outweigh the base, capture starts a new generation with a fresh base (and
- * every transaction stays restorable, old generation or new); generations whose newest commit
- * is older than the window are deleted, never the current one.
+ * once the segments outweigh the base, capture takes a new base inside the generation while it
+ * goes on shipping (every transaction stays restorable); generations whose newest commit is
+ * older than the window are deleted, never the current one, and inside the current one what only
+ * restores points older than the window.
  */
 
 let s3: TestS3;
@@ -55,35 +56,172 @@ async function oneOldGeneration() {
   return { app, store, dbId, old: [...(await generations(store, dbId)).keys()] };
 }
 
-test('segments that outweigh the base start a new generation; every transaction stays restorable', async () => {
+/**
+ * `real`, except that the upload of the n-th base waits until the test lets it go: a base that
+ * takes long (a large database) on demand, which a real server cannot be made to do.
+ */
+function holdingNthBase(real: PitrObjectStore, n: number) {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let started!: () => void;
+  const holding = new Promise<void>((resolve) => {
+    started = resolve;
+  });
+  let bases = 0;
+  const store = new Proxy(real, {
+    get(target, prop) {
+      if (prop === 'putStream') {
+        return async (...args: Parameters<PitrObjectStore['putStream']>) => {
+          if (++bases === n) {
+            started();
+            await released;
+          }
+          return target.putStream(...args);
+        };
+      }
+      const value = Reflect.get(target, prop);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { store, holding, release };
+}
+
+/** The newest k in a restore of `txid`, and the base the restore began from. */
+async function restoredK(store: PitrObjectStore, dbId: string, txid: number, dir: string) {
+  const path = join(dir, `r${txid}-${newRandomId()}.sqlite`);
+  const got = await restorePitr({ store, keys: keySet(KEY_A), dbId, target: { kind: 'txid', txid }, path });
+  assert.equal(got.txid, txid);
+  const rows = new Database(path, { readonly: true });
+  try {
+    const base = parsePitrName(got.base);
+    assert.ok(base?.kind === 'base', got.base);
+    return { k: (rows.prepare('SELECT max(k) AS k FROM t').get() as { k: number | null }).k, baseTxid: base.txid };
+  } finally {
+    rows.close();
+  }
+}
+
+test('segments outweigh the base: a new base inside the generation; shipping goes on while it uploads', async () => {
+  const dir = tempDir();
+  const app = liveDb(dir);
+  const { store, holding, release } = holdingNthBase(openConditionalStore(await s3.place()), 2);
+  const dbId = newDbId();
+  // A base of a few pages: a handful of commits outweigh it.
+  const capture = await Capture.start({ dbPath: app.path, dbId, store, key: KEY_A, rebaseRatio: 2, pollMs: 20 });
+  const bases: Array<{ txid: number; afterSeq: number }> = [];
+  capture.on('base', (b: { txid: number; afterSeq: number }) => bases.push(b));
+  const txids: Array<{ txid: number; k: number }> = [];
+  let k = 1;
+  const commit = async () => {
+    app.insert.run(k);
+    txids.push({ txid: await capture.flush(), k: k++ });
+  };
+  let seen = false;
+  void holding.then(() => {
+    seen = true;
+  });
+  try {
+    while (!seen) {
+      assert.ok(k < 200, 'a second base began');
+      await commit();
+    }
+    // Its upload is held: commits are shipped all the same (each flush waits for its segment).
+    for (let n = 0; n < 5; n++) await commit();
+    assert.equal(bases.length, 0, 'the held base is not in the bucket yet');
+    const shipped = once(capture, 'base');
+    release();
+    await shipped;
+    // Another one, not held.
+    while (bases.length < 2) {
+      assert.ok(k < 400, 'a third base');
+      await commit();
+      if (bases.length < 2) await new Promise((resolve) => setImmediate(resolve));
+    }
+  } finally {
+    release();
+    await capture.close();
+  }
+  assert.equal(capture.status().shipped.bases, 3);
+  assert.equal((await generations(store, dbId)).size, 1, 'one generation: no seam at a re-base');
+  const [first, second] = bases as [{ txid: number; afterSeq: number }, { txid: number; afterSeq: number }];
+  assert.ok(first.afterSeq > 0 && second.afterSeq > first.afterSeq, JSON.stringify(bases));
+  // Every transaction restores, from whichever base is newest before it.
+  for (const { txid, k: want } of txids) {
+    const got = await restoredK(store, dbId, txid, dir);
+    assert.equal(got.k, want, `txid ${txid}`);
+    const from = txid >= second.txid ? second.txid : txid >= first.txid ? first.txid : undefined;
+    if (from !== undefined) assert.equal(got.baseTxid, from, `txid ${txid} from the newest base before it`);
+  }
+  app.db.close();
+});
+
+test('inside the generation, bases and segments that restore only points before the window are deleted', async () => {
   const dir = tempDir();
   const app = liveDb(dir);
   const store = openConditionalStore(await s3.place());
   const dbId = newDbId();
-  // A base of a few pages: a handful of commits outweigh it.
-  const capture = await Capture.start({ dbPath: app.path, dbId, store, key: KEY_A, rebaseRatio: 2, pollMs: 20 });
-  const bases: number[] = [];
-  capture.on('generation', ({ baseTxid }: { baseTxid: number }) => bases.push(baseTxid));
-  const txids: Array<{ txid: number; k: number }> = [];
+  let offset = 0;
+  const now = () => Date.now() + offset;
+  const capture = await Capture.start({
+    dbPath: app.path,
+    dbId,
+    store,
+    key: KEY_A,
+    rebaseRatio: 2,
+    pollMs: 20,
+    retentionEveryMs: 0,
+    now,
+  });
+  const bases: Array<{ txid: number; afterSeq: number }> = [];
+  capture.on('base', (b: { txid: number; afterSeq: number }) => bases.push(b));
+  const txids: number[] = [];
   try {
-    for (let k = 1; k <= 30; k++) {
+    for (let k = 1; bases.length < 2; k++) {
+      assert.ok(k < 400, 'two bases inside the generation');
       app.insert.run(k);
-      txids.push({ txid: await capture.flush(), k });
+      txids.push(await capture.flush());
     }
+    const before = await store.list(dbPrefix(dbId));
+    // Eight days later (the default window is seven), one more commit: every base so far is older than
+    // the window, so the newest of them restores every point inside it; what is older only serves older points.
+    offset = 8 * 86_400_000;
+    const retention = once(capture, 'retention');
+    app.insert.run(10_000);
+    const last = await capture.flush();
+    const [event] = (await retention) as [{ deleted: string[]; superseded?: string[] }];
+    assert.deepEqual(event.deleted, []);
+    const keep = bases[1]!;
+    const expected = before
+      .filter((o) => {
+        const name = parsePitrName(o.key);
+        if (name?.kind === 'base') return name.txid < keep.txid;
+        return name?.kind === 'segment' && name.lastTxid < keep.txid;
+      })
+      .map((o) => o.key);
+    assert.ok(expected.length > 2);
+    assert.deepEqual([...(event.superseded ?? [])].sort(), expected.sort());
+    const left = new Set((await store.list(dbPrefix(dbId))).map((o) => o.key));
+    for (const key of expected) assert.ok(!left.has(key), `${key} deleted`);
+    assert.equal((await generations(store, dbId)).size, 1);
+    // The kept base and what follows it still restore; what only the deleted objects held does not.
+    assert.equal((await restoredK(store, dbId, last, dir)).k, 10_000);
+    assert.equal((await restoredK(store, dbId, keep.txid, dir)).baseTxid, keep.txid);
+    await assert.rejects(
+      restorePitr({
+        store,
+        keys: keySet(KEY_A),
+        dbId,
+        target: { kind: 'txid', txid: txids[0]! },
+        path: join(dir, 'gone.sqlite'),
+      }),
+      /txid \d+ is outside what can be restored/,
+    );
   } finally {
     await capture.close();
+    app.db.close();
   }
-  assert.ok(bases.length >= 2, `re-based ${bases.length} times`);
-  assert.ok((await generations(store, dbId)).size >= 3, 'the first generation and the re-based ones');
-  for (const { txid, k } of txids) {
-    const path = join(dir, `r${txid}.sqlite`);
-    const got = await restorePitr({ store, keys: keySet(KEY_A), dbId, target: { kind: 'txid', txid }, path });
-    assert.equal(got.txid, txid);
-    const rows = new Database(path, { readonly: true });
-    assert.equal((rows.prepare('SELECT max(k) AS k FROM t').get() as { k: number }).k, k, `txid ${txid}`);
-    rows.close();
-  }
-  app.db.close();
 });
 
 test('generations older than the window are deleted once something is shipped; the current one never', async () => {

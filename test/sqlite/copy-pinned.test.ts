@@ -43,7 +43,7 @@ function pinNow(path: string, pinner: Connection, barrier: Connection): CallerPi
       mxFrame: index.mxFrame,
       checksum: index.frameChecksum,
       nBackfill: index.nBackfill,
-      pageSize: index.pageSize,
+      pageSize: Number(pinner.pragma('page_size', { simple: true })),
       pages,
     };
   } finally {
@@ -119,5 +119,35 @@ test('a pin the WAL does not hold fails the copy with SOURCE_CHANGED and leaves 
     pinner.close();
     barrier.close();
     app.close();
+  }
+});
+
+test('a copy whose signal aborts is killed: it rejects, and one aborted before it starts never forks', async () => {
+  const dir = tempDir();
+  const db = join(dir, 'bank.db');
+  createBank(db, 20_000);
+  const pinner = new Database(db);
+  const barrier = new Database(db);
+  try {
+    const pin = pinNow(db, pinner, barrier);
+    const stop = new AbortController();
+    const copy = runCopy(
+      { op: 'copy', source: db, dest: join(dir, 'a.sqlite'), pinnedByCaller: pin },
+      (p) => {
+        if (p.progress === 'image') stop.abort(new Error('closing'));
+      },
+      stop.signal,
+    );
+    await assert.rejects(copy, /exited \(SIGKILL\) before answering/);
+    const before = new AbortController();
+    before.abort(new Error('closed already'));
+    await assert.rejects(
+      runCopy({ op: 'copy', source: db, dest: join(dir, 'b.sqlite'), pinnedByCaller: pin }, undefined, before.signal),
+      /closed already/,
+    );
+    assert.equal(existsSync(join(dir, 'b.sqlite')), false);
+  } finally {
+    pinner.close();
+    barrier.close();
   }
 });

@@ -1,6 +1,6 @@
 // Continuous capture in a process of its own, for the kill-and-restore test: a Lifeboat that
 // can be killed with SIGKILL at any moment. Arguments: database path, work folder, and a JSON of
-// { s3: S3Config, dbId, key: { id, key (base64) }, syncIntervalMs?, segmentMax? }. It prints
+// { s3: S3Config, dbId, key: { id, key (base64) }, syncIntervalMs?, segmentMax?, rebaseRatio? }. It prints
 // `started <genId> <baseTxid>`, then `shipped <txid>` as the bucket acknowledges segments (and
 // `caught-up` once, see below); a line `flush` on stdin makes it flush, print `flushed <txid>`,
 // close and exit.
@@ -15,6 +15,7 @@ const setup = JSON.parse(json!) as {
   key: { id: string; key: string };
   syncIntervalMs?: number;
   segmentMax?: number;
+  rebaseRatio?: number;
 };
 const store = new S3ConditionalStore(setup.s3);
 const capture = await Capture.start({
@@ -27,7 +28,8 @@ const capture = await Capture.start({
   syncIntervalMs: setup.syncIntervalMs ?? 150,
   checkpointPages: 100,
   segmentMax: setup.segmentMax ?? 128 * 1024,
-  rebaseRatio: 1000, // a generation per start, and no other: the test counts them
+  // A generation per start (the test counts them); bases inside it as often as the run asks.
+  rebaseRatio: setup.rebaseRatio ?? 1000,
 });
 const status = capture.status();
 process.stdout.write(`started ${status.genId} ${status.lastTxid}\n`);

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { closeSync, fstatSync, mkdirSync, openSync, realpathSync, statSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import type { EncryptionKey } from '../../crypto/keys.js';
@@ -11,7 +11,9 @@ import { readFully, readTextIfExists } from '../../fs/read.js';
 import type { Logger } from '../../log.js';
 import { runCopy } from '../../sqlite/client.js';
 import Database from '../../sqlite/driver.js';
+import type { CallerPin } from '../../sqlite/protocol.js';
 import type { PitrObjectStore } from '../../storage/object-store.js';
+import { writeBase } from '../base-object.js';
 import { encodeMeta } from '../meta.js';
 import { dbPrefix, genIdTime, metaName, newGenId, parsePitrName } from '../names.js';
 import { probeConditionalWrites } from '../probe.js';
@@ -165,6 +167,8 @@ const BASE_ATTEMPTS = 3;
 const FLUSH_TICKS = 20;
 /** How often a capture error that lasts is logged again. */
 const FAILURE_LOG_EVERY_MS = 60_000;
+/** After a base inside the generation failed, the next try waits this long. */
+const REBASE_RETRY_MS = 600_000;
 
 export class Capture extends EventEmitter {
   readonly #o: Required<Omit<CaptureOptions, 'log' | 'label' | 'workDir' | 'keys' | 'writerId' | 'leaseMs'>> & {
@@ -176,6 +180,13 @@ export class Capture extends EventEmitter {
   readonly #checkpointer: Connection;
   /** Holds the write lock for a checkpoint cycle's few milliseconds; never writes. */
   readonly #barrier: Connection;
+  /** Holds the commit a base inside the generation is copied at, for as long as the copy runs. */
+  readonly #pinner: Connection;
+  /** The base inside the generation being copied and uploaded, while it is. */
+  #rebasing: Promise<void> | undefined;
+  readonly #rebaseAbort = new AbortController();
+  /** No new base is tried before this (unix ms) after one failed. */
+  #rebaseRetryMs = 0;
   #active = 0;
   #walFd: number | undefined;
   #walIno = 0;
@@ -185,8 +196,8 @@ export class Capture extends EventEmitter {
   #pending: PendingTransaction[] = [];
   #seenTxid = 0;
   #restarts = 0;
-  /** When the current generation's base was taken, its size, and the segment bytes sealed since. */
-  #generation = { startedMs: 0, baseBytes: 0, segmentBytes: 0 };
+  /** The newest base (the generation's first or one inside it): when, its size and txid; segment bytes sealed since. */
+  #generation = { startedMs: 0, baseBytes: 0, segmentBytes: 0, baseTxid: 0 };
   #lastRetentionMs = 0;
   /** The shipped txid when retention last looked. */
   #retentionAt = -1;
@@ -244,6 +255,7 @@ export class Capture extends EventEmitter {
     this.#readers = [open(), open()];
     this.#checkpointer = open();
     this.#barrier = open();
+    this.#pinner = open();
     // Never wait for the application's writer (in a library it may be this very thread): try again next tick.
     this.#barrier.pragma('busy_timeout = 0');
     this.#uploader = new SegmentUploader(options.store, {
@@ -346,7 +358,9 @@ export class Capture extends EventEmitter {
     await this.#brotli.close();
     this.#uploader.stop();
     if (this.#state !== 'stopped') await this.#lease?.release();
-    for (const db of [...this.#readers, this.#checkpointer, this.#barrier]) {
+    this.#rebaseAbort.abort(new Error('capture is closing'));
+    await this.#rebasing;
+    for (const db of [...this.#readers, this.#checkpointer, this.#barrier, this.#pinner]) {
       if (db.inTransaction) db.exec('ROLLBACK');
       db.close();
     }
@@ -378,6 +392,7 @@ export class Capture extends EventEmitter {
     await probeConditionalWrites(this.#o.store);
     this.#hold(this.#active);
     await this.#newGeneration('first-start');
+    await removeImagesLeft(this.#o.workDir); // under the lease, before any base inside the generation
     this.#state = 'healthy';
     this.#schedule();
   }
@@ -401,7 +416,9 @@ export class Capture extends EventEmitter {
     let why = '';
     for (let attempt = 1; attempt <= BASE_ATTEMPTS && !pinned; attempt++) {
       await rm(image, { force: true });
-      const copy = await runCopy({ op: 'copy', source: this.#o.dbPath, dest: image });
+      // Page 1 as SQLite has it: the chain's checksum is the live database's, so a later base inside
+      // the generation, copied from the live files, has the checksum the segments before it end with.
+      const copy = await runCopy({ op: 'copy', source: this.#o.dbPath, dest: image, keepHeader: true });
       if (copy.method !== 'file' || !copy.pin) {
         why = copy.fallback ?? 'the copy did not pin a WAL commit';
         continue;
@@ -477,7 +494,8 @@ export class Capture extends EventEmitter {
     this.#scan = pinned.position;
     this.#pending = [];
     this.#restarts = 0;
-    this.#generation = { startedMs: observedMs, baseBytes: this.#chain!.dbPages * pinned.pageSize, segmentBytes: 0 };
+    const baseBytes = this.#chain!.dbPages * pinned.pageSize;
+    this.#generation = { startedMs: observedMs, baseBytes, segmentBytes: 0, baseTxid };
     this.#seenTxid = baseTxid;
     this.#lastSeenMs = observedMs;
     this.#o.log?.info({ genId, baseTxid, reason }, 'continuous backup: generation started');
@@ -697,36 +715,157 @@ export class Capture extends EventEmitter {
   }
 
   /**
-   * Re-basing (spec §3.8, simplified): after `rebaseEveryMs` with commits, or once the segments
-   * since the base outweigh it `rebaseRatio` times, a new generation starts with a fresh base, so
-   * a restore never applies more than about one database's worth of segments. Only while the
-   * bucket keeps up (a base is the largest upload). The old generation stays restorable until
-   * retention removes it; the few transactions committed while the new base is pinned are
-   * restorable as part of it (`lifeboat pitr status` shows the seam as a `generation` gap).
+   * Re-basing inside the generation (spec §3.8): after `rebaseEveryMs` with commits, or once the
+   * segments since the last base outweigh it `rebaseRatio` times, a new base of the same
+   * generation is taken at a segment boundary, so a restore never applies more than about one
+   * database's worth of segments. Shipping goes on while it is copied and uploaded: the recovery
+   * point does not wait for a base, and the chain has no seam (the base binds to the segment it
+   * follows, afterSeq and chainDigest). Only while the bucket keeps up (a base is the largest
+   * upload); after a failure, not again for `REBASE_RETRY_MS`.
    */
   async #rebaseIfDue(): Promise<void> {
     const chain = this.#chain!;
     const g = this.#generation;
-    if (chain.seq === 0 || this.#uploader.failing()) return;
-    const old = this.#o.now() - g.startedMs >= this.#o.rebaseEveryMs;
+    const now = this.#o.now();
+    if (chain.txid === g.baseTxid || this.#rebasing || this.#uploader.failing() || now < this.#rebaseRetryMs) return;
+    const old = now - g.startedMs >= this.#o.rebaseEveryMs;
     const heavy = g.segmentBytes > this.#o.rebaseRatio * Math.max(g.baseBytes, 1);
     if (!old && !heavy) return;
-    await this.#sealIfDue(true);
-    await this.#uploader.waitFor(chain.txid);
-    if (this.#readers[1 - this.#active]!.inTransaction) this.#readers[1 - this.#active]!.exec('COMMIT');
+    const pin = this.#pinForBase();
+    if (!pin) return; // the application was writing: next tick
+    let at: BaseAt;
+    try {
+      // Everything up to the pinned commit goes into segments now: the base follows the last of them.
+      await this.#sealIfDue(true);
+      const p = chain.position;
+      if (p.nextFrame !== pin.mxFrame + 1 || !p.header.subarray(16, 24).equals(Buffer.from(pin.salts, 'hex'))) {
+        throw new Error(`the sealed chain ends at WAL frame ${p.nextFrame - 1}, the pinned commit at ${pin.mxFrame}`);
+      }
+      at = {
+        txid: chain.txid,
+        seq: chain.seq,
+        chainDigest: Buffer.from(chain.prevDigest),
+        rolling: chain.rolling.value(),
+        observedMs: chain.lastObservedMs,
+      };
+    } catch (err) {
+      this.#unpin();
+      throw err;
+    }
+    const before = { ...g };
+    this.#generation = { startedMs: now, baseBytes: pin.pages * pin.pageSize, segmentBytes: 0, baseTxid: at.txid };
     this.#o.log?.info(
-      { genId: chain.genId, segments: chain.seq, segmentBytes: g.segmentBytes, baseBytes: g.baseBytes },
-      'continuous backup: a new base',
+      { genId: chain.genId, txid: at.txid, afterSeq: at.seq, segmentBytes: before.segmentBytes },
+      'continuous backup: a new base inside the generation',
     );
-    await this.#newGeneration('rebase');
+    this.#rebasing = this.#baseInGeneration(pin, at)
+      .catch((err: unknown) => {
+        this.#rebaseRetryMs = this.#o.now() + REBASE_RETRY_MS;
+        // The segments since the cut count towards the next attempt, with those before it.
+        if (this.#chain?.genId === chain.genId) {
+          const gen = this.#generation;
+          this.#generation = { ...before, segmentBytes: before.segmentBytes + gen.segmentBytes };
+        }
+        if (!this.#closed) {
+          this.#o.log?.warn(
+            { err, txid: at.txid },
+            'continuous backup: a new base failed; shipping goes on, the base is tried again in 10 minutes',
+          );
+        }
+      })
+      .finally(() => {
+        this.#unpin();
+        this.#rebasing = undefined;
+      });
   }
 
   /**
-   * Retention (spec §3.8, simplified to whole generations): every generation but the current
-   * one whose newest commit is older than `windowMs` is deleted, meta, base and segments. The
-   * window is judged by the names' times (capture's clock when they were written). It looks at
-   * most every `retentionEveryMs`, and only after something was shipped: an idle database
-   * costs no request.
+   * Under a moment's write lock: reads what is committed, and begins the pinner's read
+   * transaction at exactly that commit (no one can commit in between), with the wal-index header
+   * that describes it. Undefined when the lock is not free now or the WAL has no frame yet.
+   */
+  #pinForBase(): CallerPin | undefined {
+    try {
+      this.#barrier.exec('BEGIN IMMEDIATE');
+    } catch {
+      return undefined;
+    }
+    try {
+      if (!this.#read()) return undefined;
+      this.#pinner.exec('BEGIN');
+      this.#pinner.prepare('SELECT 1 FROM sqlite_schema LIMIT 1').get(); // the read transaction begins here
+      const pages = Number(this.#pinner.pragma('page_count', { simple: true }));
+      const index = publishedWal(this.#o.dbPath);
+      if (!index || index.mxFrame === 0 || index.mxFrame !== this.#scan!.nextFrame - 1) {
+        this.#unpin();
+        return undefined;
+      }
+      return {
+        salts: index.salts.toString('hex'),
+        mxFrame: index.mxFrame,
+        checksum: index.frameChecksum,
+        nBackfill: index.nBackfill,
+        pageSize: this.#chain!.pageSize,
+        pages,
+      };
+    } catch (err) {
+      this.#unpin();
+      throw err;
+    } finally {
+      this.#barrier.exec('ROLLBACK');
+    }
+  }
+
+  #unpin(): void {
+    if (this.#pinner.inTransaction) this.#pinner.exec('COMMIT');
+  }
+
+  /** Copies the pinned commit (then lets it go) and uploads it as a base following segment `at.seq`. */
+  async #baseInGeneration(pin: CallerPin, at: BaseAt): Promise<void> {
+    const { store, key, dbId } = this.#o;
+    const genId = this.#chain!.genId;
+    mkdirSync(this.#o.workDir, { recursive: true, mode: 0o700 });
+    const image = join(this.#o.workDir, `base-${genId}-${at.txid}.sqlite`);
+    try {
+      await rm(image, { force: true });
+      const source = this.#o.dbPath;
+      const request = { op: 'copy', source, dest: image, pinnedByCaller: pin, keepHeader: true } as const;
+      await runCopy(request, undefined, this.#rebaseAbort.signal);
+      this.#unpin(); // the WAL may restart again
+      const written = await writeBase(
+        store,
+        key,
+        image,
+        {
+          dbId,
+          genId,
+          txid: at.txid,
+          observedMs: at.observedMs,
+          pageSize: pin.pageSize,
+          rolling: at.rolling,
+          afterSeq: at.seq,
+          chainDigest: at.chainDigest,
+        },
+        { signal: this.#rebaseAbort.signal },
+      );
+      this.#bases = { count: this.#bases.count + 1, bytes: this.#bases.bytes + written.size };
+      this.#o.log?.info(
+        { genId, txid: at.txid, afterSeq: at.seq, base: written.name },
+        'continuous backup: base shipped',
+      );
+      this.emit('base', { genId, txid: at.txid, afterSeq: at.seq });
+    } finally {
+      await rm(image, { force: true });
+    }
+  }
+
+  /**
+   * Retention (spec §3.8): every generation but the current one whose newest commit is older
+   * than `windowMs` is deleted, meta, base and segments; inside the current generation, the bases
+   * before the newest one taken before `now − windowMs`, and the segments before the one it
+   * follows, which only restore points older than the window. The window is judged by the names' times (capture's
+   * clock when they were written). It looks at most every `retentionEveryMs`, and only after
+   * something was shipped: an idle database costs no request.
    */
   async #retentionIfDue(): Promise<void> {
     const now = this.#o.now();
@@ -737,24 +876,41 @@ export class Capture extends EventEmitter {
     this.#retentionAt = shipped;
     const { store, dbId } = this.#o;
     const current = this.#chain!.genId;
+    const horizon = now - this.#o.windowMs;
     try {
       const byGeneration = new Map<string, { keys: string[]; newestMs: number }>();
       const holdKeys: string[] = [];
+      const bases: Array<{ key: string; txid: number; ms: number }> = [];
+      const segments: Array<{ key: string; lastTxid: number }> = [];
       for (const o of await store.list(dbPrefix(dbId))) {
         const name = parsePitrName(o.key);
         if (name?.kind === 'hold') holdKeys.push(o.key);
-        if (!name || !('genId' in name) || name.genId === current) continue;
+        if (!name || !('genId' in name)) continue;
+        if (name.genId === current) {
+          if (name.kind === 'base') bases.push({ key: o.key, txid: name.txid, ms: name.ms });
+          if (name.kind === 'segment') segments.push({ key: o.key, lastTxid: name.lastTxid });
+          continue;
+        }
         const g = byGeneration.get(name.genId) ?? { keys: [], newestMs: genIdTime(name.genId) };
         g.keys.push(o.key);
         if (name.kind === 'segment') g.newestMs = Math.max(g.newestMs, name.lastMs);
         if (name.kind === 'base') g.newestMs = Math.max(g.newestMs, name.ms);
         byGeneration.set(name.genId, g);
       }
-      const expired = [...byGeneration].filter(([, g]) => g.newestMs < now - this.#o.windowMs);
+      const expired = [...byGeneration].filter(([, g]) => g.newestMs < horizon);
+      // The newest base of the current generation taken before the horizon restores every point after it.
+      const keep = bases.filter((b) => b.ms <= horizon).sort((a, b) => b.txid - a.txid)[0];
+      const superseded = keep
+        ? [
+            ...bases.filter((b) => b.txid < keep.txid).map((b) => b.key),
+            // The segment the kept base follows stays: `pitr list` sees the seqs before it were removed, not lost.
+            ...segments.filter((x) => x.lastTxid < keep.txid).map((x) => x.key),
+          ]
+        : [];
       // A restore's hold (restore/hold.ts) pauses every deletion of this database; holds that ran out are removed.
       const holds = await readHolds(store, holdKeys, store.serverTime() ?? now, this.#o.log);
       if (holds.expired.length > 0) await store.deleteMany(holds.expired);
-      if (expired.length === 0) return;
+      if (expired.length === 0 && superseded.length === 0) return;
       if (holds.inForce.length > 0) {
         const untilMs = Math.max(...holds.inForce.map((h) => h.expiresMs));
         const until = Number.isFinite(untilMs)
@@ -767,12 +923,19 @@ export class Capture extends EventEmitter {
         this.emit('retention', { deleted: [], held: holds.inForce.map((h) => h.key) });
         return;
       }
-      await store.deleteMany(expired.flatMap(([, g]) => g.keys));
+      await store.deleteMany([...expired.flatMap(([, g]) => g.keys), ...superseded]);
       this.#o.log?.info(
-        { generations: expired.map(([genId]) => genId), objects: expired.reduce((n, [, g]) => n + g.keys.length, 0) },
-        'continuous backup: generations older than the window deleted',
+        {
+          generations: expired.map(([genId]) => genId),
+          objects: expired.reduce((n, [, g]) => n + g.keys.length, 0) + superseded.length,
+          ...(keep ? { oldestBaseTxid: keep.txid } : {}),
+        },
+        'continuous backup: what only restores points older than the window deleted',
       );
-      this.emit('retention', { deleted: expired.map(([genId]) => genId) });
+      this.emit('retention', {
+        deleted: expired.map(([genId]) => genId),
+        ...(superseded.length > 0 ? { superseded } : {}),
+      });
     } catch (err) {
       this.#o.log?.warn({ err }, 'continuous backup: retention failed; it tries again in an hour');
     }
@@ -789,6 +952,15 @@ export class Capture extends EventEmitter {
 
 class ChainBroken extends Error {}
 
+/** Where a base inside the generation is taken: the last sealed transaction and segment, the chain's state there. */
+interface BaseAt {
+  readonly txid: number;
+  readonly seq: number;
+  readonly chainDigest: Buffer;
+  readonly rolling: Buffer;
+  readonly observedMs: number;
+}
+
 /** The writer id kept in `{workDir}/state.json`, made on first use. */
 async function writerIdIn(workDir: string): Promise<string> {
   await mkdir(workDir, { recursive: true, mode: 0o700 });
@@ -802,6 +974,12 @@ async function writerIdIn(workDir: string): Promise<string> {
   const writerId = newWriterId();
   await writeFileAtomic(path, `${JSON.stringify({ writerId })}\n`);
   return writerId;
+}
+
+/** Base images a capture killed while it copied or uploaded them left in its work folder (only one capture uses it). */
+async function removeImagesLeft(workDir: string): Promise<void> {
+  const names = await readdir(workDir).catch(() => [] as string[]);
+  for (const name of names) if (/^base-.*\.sqlite$/.test(name)) await rm(join(workDir, name), { force: true });
 }
 
 function realOrGiven(path: string): string {

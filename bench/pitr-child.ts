@@ -25,6 +25,8 @@ export type PitrChildRequest =
       readonly s3: S3Config;
       readonly dbId: string;
       readonly syncIntervalMs: number;
+      /** Capture's rebaseRatio (default: capture's own, 1). */
+      readonly rebaseRatio?: number;
     }
   | { readonly op: 'idle'; readonly s3: S3Config }
   | {
@@ -137,6 +139,7 @@ async function capture(req: Extract<PitrChildRequest, { op: 'capture' }>): Promi
     key: BENCH_KEYS.active,
     keys: BENCH_KEYS,
     syncIntervalMs: req.syncIntervalMs,
+    ...(req.rebaseRatio !== undefined ? { rebaseRatio: req.rebaseRatio } : {}),
   });
   c.on('shipped', ({ txid }: { txid: number }) => shipped.push({ txid, at: nowMs() }));
   // The application is paused: nothing was committed since the base, so the last txid seen is the base's.

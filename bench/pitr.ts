@@ -52,6 +52,8 @@ export interface PitrContext {
   readonly seconds: number;
   /** Length of the idle window after the flush, seconds. */
   readonly idleSeconds: number;
+  /** Capture's rebaseRatio: small enough, and bases inside the generation are taken during the load. */
+  readonly rebaseRatio?: number;
   readonly rounds: number;
   readonly say: (s: string) => void;
   readonly note: (s: string) => void;
@@ -212,7 +214,14 @@ export async function pitrPart(ctx: PitrContext): Promise<void> {
     note('starting capture (the base is uploaded while the writer waits)');
     const cap = new LineProcess(
       'pitr-capture',
-      childArgs({ op: 'capture', db, s3: s3Config, dbId, syncIntervalMs: SYNC_INTERVAL_MS }),
+      childArgs({
+        op: 'capture',
+        db,
+        s3: s3Config,
+        dbId,
+        syncIntervalMs: SYNC_INTERVAL_MS,
+        ...(ctx.rebaseRatio !== undefined ? { rebaseRatio: ctx.rebaseRatio } : {}),
+      }),
       true,
     );
     children.push(cap);
@@ -248,9 +257,13 @@ export async function pitrPart(ctx: PitrContext): Promise<void> {
     cap.send('stop');
     const result = JSON.parse(await cap.line('result ')) as {
       shipped: Shipped[];
-      status: Pick<CaptureStatus, 'segments' | 'walRestarts' | 'state' | 'genId' | 'checkpoints'>;
+      status: Pick<CaptureStatus, 'segments' | 'walRestarts' | 'state' | 'genId' | 'checkpoints' | 'shipped'>;
     };
     const capRun = await cap.finished();
+    note(
+      `capture shipped ${result.status.shipped.bases} base(s): the generation's first and ` +
+        `${result.status.shipped.bases - 1} inside it (rebase ratio ${ctx.rebaseRatio ?? 'default'})`,
+    );
     writer.send('stop');
     const printed = `{${await writer.line('{', 60_000)}`;
     const windows = (JSON.parse(printed) as { windows: Record<string, WriterWindow> }).windows;

@@ -1,5 +1,5 @@
 // npm run bench -- [--size-mib 1024] [--rss-sizes 256,1024,4096] [--rounds 3] [--writer-rate 1000]
-//                  [--pitr-seconds 20] [--pitr-idle-seconds 15]
+//                  [--pitr-seconds 20] [--pitr-idle-seconds 15] [--pitr-rebase-ratio R]
 //                  [--skip-peers] [--skip-s3] [--write-doc] [--tsx] [--keep] [--tmp DIR]
 //
 // Measures Lifeboat end to end, in one run, next to the machine's own limits and next to the
@@ -48,6 +48,7 @@ const { values: opts } = parseArgs({
     'writer-rate': { type: 'string', default: '1000' },
     'pitr-seconds': { type: 'string', default: '20' },
     'pitr-idle-seconds': { type: 'string', default: '15' },
+    'pitr-rebase-ratio': { type: 'string' },
     'skip-peers': { type: 'boolean', default: false },
     'skip-s3': { type: 'boolean', default: false },
     'write-doc': { type: 'boolean', default: false },
@@ -952,6 +953,7 @@ async function main(): Promise<void> {
             rate: WRITER_RATE,
             seconds: Number(opts['pitr-seconds']),
             idleSeconds: Number(opts['pitr-idle-seconds']),
+            ...(opts['pitr-rebase-ratio'] ? { rebaseRatio: Number(opts['pitr-rebase-ratio']) } : {}),
             rounds: ROUNDS,
             say,
             note,

@@ -127,27 +127,10 @@ async function copyUnderCallersPin(
       salts: Buffer.from(pin.salts, 'hex'),
       nBackfill: pin.nBackfill,
     };
-    let wal: { fd: number; pages: WalPages } | undefined;
-    if (index.mxFrame > index.nBackfill) {
-      const fd = files.open(`${real}-wal`);
-      const pages = scanWal(fd, index); // its last commit must say `pin.pages` pages
-      if (typeof pages === 'string') throw changed(`${pages} (${real}-wal)`);
-      wal = { fd, pages };
-    }
-    const dbFd = files.open(real);
-    const destFd = openSync(request.dest, 'wx', 0o600);
-    try {
-      onProgress?.({ progress: 'image', bytes: pin.pages * pin.pageSize });
-      const source = { dbFd, pageSize: pin.pageSize, nPage: pin.pages, keepHeader: request.keepHeader === true };
-      await writeDatabaseImage({ ...source, ...(wal ? { wal } : {}) }, destFd, (b) =>
-        onProgress?.({ progress: 'written', bytes: b }),
-      );
-    } catch (err) {
-      unlinkSync(request.dest);
-      throw err instanceof ImageChangedError ? changed(err.message) : err;
-    } finally {
-      closeSync(destFd);
-    }
+    const keepHeader = request.keepHeader === true;
+    const image = { index, pageSize: pin.pageSize, nPage: pin.pages, keepHeader };
+    const problem = await writeSnapshotImage(real, request.dest, files, image, onProgress);
+    if (problem !== undefined) throw changed(problem);
   } finally {
     files.closeAll();
   }
@@ -189,32 +172,57 @@ async function fileCopy(
     if (index !== undefined && index.mxFrame > 0 && index.nPage !== nPage) {
       return `the wal-index says ${index.nPage} pages, the snapshot has ${nPage}`;
     }
-    // Frames not yet checkpointed are part of the snapshot; once all are, the file holds it alone.
-    let wal: { fd: number; pages: WalPages } | undefined;
-    if (index !== undefined && index.mxFrame > index.nBackfill) {
-      const fd = files.open(`${real}-wal`);
-      const pages = scanWal(fd, index); // its last commit must say index.nPage pages
-      if (typeof pages === 'string') return `${pages} (${real}-wal)`;
-      wal = { fd, pages };
-    }
-    const dbFd = files.open(real);
-    const destFd = openSync(request.dest, 'wx', 0o600);
-    try {
-      onProgress?.({ progress: 'image', bytes: nPage * pageSize });
-      const keepHeader = request.keepHeader === true;
-      await writeDatabaseImage({ dbFd, pageSize, nPage, keepHeader, ...(wal ? { wal } : {}) }, destFd, (bytes) =>
-        onProgress?.({ progress: 'written', bytes }),
-      );
-    } catch (err) {
-      if (!(err instanceof ImageChangedError)) throw err;
-      unlinkSync(request.dest);
-      return err.message;
-    } finally {
-      closeSync(destFd);
-    }
+    const keepHeader = request.keepHeader === true;
+    const problem = await writeSnapshotImage(
+      real,
+      request.dest,
+      files,
+      { index, pageSize, nPage, keepHeader },
+      onProgress,
+    );
+    if (problem !== undefined) return problem;
     return { pages: nPage, index };
   } finally {
     if (src.inTransaction) src.exec('ROLLBACK');
+  }
+}
+
+/**
+ * Writes the snapshot at `dest` (a new file): the database file's pages with, when `index`
+ * describes a commit not all checkpointed, the WAL's frames up to it over them — while a read
+ * transaction somewhere pins that commit. Returns why the WAL did not hold what was pinned; on
+ * that and on any error nothing is left at `dest`.
+ */
+async function writeSnapshotImage(
+  real: string,
+  dest: string,
+  files: RawFiles,
+  image: { index: WalIndexHeader | undefined; pageSize: number; nPage: number; keepHeader: boolean },
+  onProgress: ((progress: CopyProgress) => void) | undefined,
+): Promise<string | undefined> {
+  const { index, pageSize, nPage, keepHeader } = image;
+  // Frames not yet checkpointed are part of the snapshot; once all are, the file holds it alone.
+  let wal: { fd: number; pages: WalPages } | undefined;
+  if (index !== undefined && index.mxFrame > index.nBackfill) {
+    const fd = files.open(`${real}-wal`);
+    const pages = scanWal(fd, index); // its last commit must say index.nPage pages
+    if (typeof pages === 'string') return `${pages} (${real}-wal)`;
+    wal = { fd, pages };
+  }
+  const dbFd = files.open(real);
+  const destFd = openSync(dest, 'wx', 0o600);
+  try {
+    onProgress?.({ progress: 'image', bytes: nPage * pageSize });
+    await writeDatabaseImage({ dbFd, pageSize, nPage, keepHeader, ...(wal ? { wal } : {}) }, destFd, (bytes) =>
+      onProgress?.({ progress: 'written', bytes }),
+    );
+    return undefined;
+  } catch (err) {
+    unlinkSync(dest);
+    if (err instanceof ImageChangedError) return err.message;
+    throw err;
+  } finally {
+    closeSync(destFd);
   }
 }
 

@@ -517,9 +517,7 @@ export class Capture extends EventEmitter {
 
   /** Begins a read transaction on reader `i` (its snapshot keeps the WAL's frames in place). */
   #hold(i: number): void {
-    const db = this.#readers[i]!;
-    db.exec('BEGIN');
-    db.prepare('SELECT 1 FROM sqlite_schema LIMIT 1').get();
+    beginRead(this.#readers[i]!);
   }
 
   /** Make before break (P6): the other reader begins, then the current one ends. */
@@ -792,8 +790,7 @@ export class Capture extends EventEmitter {
     }
     try {
       if (!this.#read()) return undefined;
-      this.#pinner.exec('BEGIN');
-      this.#pinner.prepare('SELECT 1 FROM sqlite_schema LIMIT 1').get(); // the read transaction begins here
+      beginRead(this.#pinner);
       const pages = Number(this.#pinner.pragma('page_count', { simple: true }));
       const index = publishedWal(this.#o.dbPath);
       if (!index || index.mxFrame === 0 || index.mxFrame !== this.#scan!.nextFrame - 1) {
@@ -974,6 +971,12 @@ async function writerIdIn(workDir: string): Promise<string> {
   const writerId = newWriterId();
   await writeFileAtomic(path, `${JSON.stringify({ writerId })}\n`);
   return writerId;
+}
+
+/** Begins a read transaction on `db` now (a bare BEGIN begins it only at the first read). */
+function beginRead(db: Connection): void {
+  db.exec('BEGIN');
+  db.prepare('SELECT 1 FROM sqlite_schema LIMIT 1').get();
 }
 
 /** Base images a capture killed while it copied or uploaded them left in its work folder (only one capture uses it). */

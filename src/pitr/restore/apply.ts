@@ -259,7 +259,7 @@ async function applySegments(
     if (!before.equals(committed) && !(resumesSplit && before.equals(checksum.value()))) {
       throw mismatch(
         seg.name,
-        `its rollingBefore ${segment.header.rollingBefore.toString('hex')} is not ${committed.toString('hex')}, the ` +
+        `its rollingBefore ${before.toString('hex')} is not ${committed.toString('hex')}, the ` +
           `checksum of the database base ${plan.base.name} and the ${applied - 1} segment(s) after it built`,
       );
     }

@@ -14,7 +14,7 @@ import {
   type WalHeaderFields,
 } from '../sqlite/wal-header.js';
 import { parseSegmentName, type SegmentName, segmentName } from './names.js';
-import { headerWithPrefix, type ObjectPrefix, readPrefix, readSafeU64 } from './prefix.js';
+import { FLAG_RESUMES, headerWithPrefix, type ObjectPrefix, readPrefix, readSafeU64 } from './prefix.js';
 import { HASH_BYTES } from './rolling.js';
 import { openObject, sealObject } from './sealed.js';
 
@@ -22,7 +22,7 @@ import { openObject, sealObject } from './sealed.js';
  * The LBS1 segment (spec §3.4): a run of committed transactions as SQLite's own WAL frames,
  * bound to its database, generation, seq and predecessor. Plaintext, all big-endian:
  *
- *   header (196 bytes)  "LBS1" version u16 flags u16 | dbId[16] genId[16] seq u64 |
+ *   header (196 bytes)  "LBS1" version u16 flags u16 (bit 0 compressed, bit 1 resumes) | dbId[16] genId[16] seq u64 |
  *                       firstTxid lastTxid firstObservedMs lastObservedMs u64 | pageSize dbPagesAfter u32 |
  *                       walHeader[32] startFrame s0 s1 u32 | prevDigest[32] | rollingBefore[16] rollingAfter[16]
  *   records             brotli-compressed when flags bit 0 (quality 4, 4 MiB window), else raw:
@@ -105,6 +105,12 @@ export interface SegmentFields {
   readonly rollingBefore: Buffer;
   /** Database pages before the first record: the header's dbPagesAfter when no transaction completes here. */
   readonly dbPagesBefore: number;
+  /**
+   * SQLite's WAL chain starts again at this segment (header flag bit 1): capture restarted and proved
+   * with the rolling checksum that the database was where the chain had ended (spec §3.9). Only the
+   * content carries on: the walHeader, startFrame and s0/s1 are checked as a first segment's are.
+   */
+  readonly resumes?: boolean;
 }
 
 export interface SegmentHeader extends Omit<SegmentFields, 'dbPagesBefore'> {
@@ -198,6 +204,7 @@ export async function encodeSegmentPlaintext(
     prevDigest: fields.prevDigest,
     rollingBefore: fields.rollingBefore,
     compressed: options.compress ?? true,
+    resumes: fields.resumes ?? false,
     firstTxid: summary.firstTxid,
     lastTxid: summary.lastTxid,
     firstObservedMs: summary.firstObservedMs,
@@ -266,7 +273,7 @@ export async function decodeSegmentPlaintext(plaintext: Buffer, expected: Segmen
   };
   if (plaintext.length < SEGMENT_HEADER_BYTES + DIGEST_BYTES)
     fail(`${plaintext.length} bytes is shorter than a header and a trailer`);
-  const prefix = readPrefix(plaintext, SEGMENT_MAGIC, SEGMENT_VERSION, fail, '; a newer one wrote it?');
+  const prefix = readPrefix(plaintext, SEGMENT_MAGIC, SEGMENT_VERSION, fail, '; a newer one wrote it?', FLAG_RESUMES);
   const end = plaintext.length - DIGEST_BYTES;
   const digest = createHash('sha256').update(plaintext.subarray(0, end)).digest();
   if (!digest.equals(plaintext.subarray(end))) fail('the trailer digest is not the SHA-256 of the segment');

@@ -5,10 +5,10 @@ import { tempDir } from '../support/tmp.js';
 import { killRun } from './kill-run.js';
 
 /**
- * The proof of continuous backup (issue #17, item 6) in CI: two runs of test/pitr/kill-run.ts —
- * capture, the application or both killed with SIGKILL at random moments while it commits, then
- * every kind of restore checked against the application's model. `npm run soak:pitr` runs a
- * thousand; LIFEBOAT_TEST_SEED replays one.
+ * The proof of continuous backup (issue #17, item 6) in CI: runs of test/pitr/kill-run.ts —
+ * capture, the application or both killed with SIGKILL at random moments while it commits, or
+ * both restarted cleanly, then every kind of restore checked against the application's model.
+ * `npm run soak:pitr` runs a thousand; LIFEBOAT_TEST_SEED replays one.
  */
 
 let s3: TestS3;
@@ -30,7 +30,8 @@ localTest(
       // A 500 ms interval (the soak's is 250 ms): CI runs this beside other test files on 2 cores, and the
       // recovery-point check (two intervals, once capture caught up) should fail on capture, not on load.
       const report = await killRun({ s3: await s3.place(), dir: tempDir(), seed, kills, syncIntervalMs });
-      if (kills) assert.equal(report.kills.capture + report.kills.app + report.kills.both, kills);
+      const { capture, app, both, restart } = report.kills;
+      if (kills) assert.equal(capture + app + both + restart, kills);
       assert.ok(report.restores > 8, `seed ${seed}: ${report.restores} restores`);
     }
   },
@@ -51,6 +52,26 @@ localTest(
       rebaseRatio: 0.02,
     });
     assert.ok(report.rebases >= 2, `${report.rebases} bases inside the generation`);
+    assert.ok(report.restores > 4, `${report.restores} restores`);
+  },
+);
+
+localTest(
+  'clean restarts of both between commits: capture resumes its generation, every restore is exactly one commit',
+  async () => {
+    // Each restart stops the application, flushes and closes capture (SQLite deletes the WAL), starts
+    // capture (it must go on with the generation) and the application (a WAL with fresh salts).
+    const report = await killRun({
+      s3: await s3.place(),
+      dir: tempDir(),
+      seed: 21,
+      kills: 2,
+      victims: ['restart'],
+      syncIntervalMs,
+      rebaseRatio: 0.05,
+    });
+    assert.equal(report.resumes, 2);
+    assert.equal(report.generations, 1);
     assert.ok(report.restores > 4, `${report.restores} restores`);
   },
 );

@@ -35,7 +35,7 @@ export interface KillRunOptions {
   readonly kills?: number;
   /** Capture's sync interval (default 250 ms). */
   readonly syncIntervalMs?: number;
-  /** Who may be killed (default all three kinds, capture twice as often). */
+  /** Who may be killed (default all four kinds, capture twice as often). */
   readonly victims?: readonly Victim[];
   /**
    * Capture's rebaseRatio (default by the seed: even seeds 0.02, so bases inside the generation are
@@ -48,8 +48,10 @@ export interface KillRunOptions {
 
 export interface KillRunReport {
   readonly seed: number;
-  readonly kills: { capture: number; app: number; both: number };
+  readonly kills: { capture: number; app: number; both: number; restart: number };
   readonly generations: number;
+  /** Capture starts that went on with the generation before them (spec §3.9). */
+  readonly resumes: number;
   /** Bases in the bucket beyond each generation's first: re-bases inside a generation. */
   readonly rebases: number;
   readonly commits: number;
@@ -61,7 +63,8 @@ export interface KillRunReport {
   readonly ms: number;
 }
 
-export type Victim = 'capture' | 'app' | 'both';
+/** `restart`: no kill — the application stops, capture flushes and exits, both start again (capture resumes). */
+export type Victim = 'capture' | 'app' | 'both' | 'restart';
 
 export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
   const started = Date.now();
@@ -89,14 +92,30 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
   const commits: { k: number; ms: number }[] = [];
   let app = await startApp(dbPath, commits, true);
   let capture = await startCapture(dir, setup);
+  /** The generation each capture start shipped into. */
+  const starts = [capture.genId];
   const killed: { genId: string; ms: number; acknowledged: number; caughtUpMs: number | undefined }[] = [];
-  const kills = { capture: 0, app: 0, both: 0 };
+  const kills = { capture: 0, app: 0, both: 0, restart: 0 };
   try {
     const events = options.kills ?? pick(1, 3);
     for (let e = 0; e < events; e++) {
-      const victims = options.victims ?? ['capture', 'capture', 'app', 'both'];
+      const victims = options.victims ?? ['capture', 'capture', 'app', 'both', 'restart'];
       const victim = victims[pick(0, victims.length - 1)]!;
       kills[victim]++;
+      if (victim === 'restart') {
+        // A clean restart with nothing committed in between: the next capture goes on with the same
+        // generation (no base, no gap), into a WAL the application's next start makes afresh.
+        await app.commitsPast((commits.at(-1)?.k ?? 0) + pick(20, 600));
+        await app.stop();
+        await exited(app.child);
+        const before = capture.genId;
+        await capture.flushAndExit();
+        capture = await startCapture(dir, setup);
+        starts.push(capture.genId);
+        assert.equal(capture.genId, before, `${at}: a clean restart goes on with generation ${before}`);
+        app = await startApp(dbPath, commits, false);
+        continue;
+      }
       // Half the kills come early (mid-catch-up after a start), half after a few seconds of steady shipping.
       const early = random() < 0.5;
       if (victim === 'app') await app.commitsPast((commits.at(-1)?.k ?? 0) + (early ? pick(20, 300) : pick(500, 1000)));
@@ -113,7 +132,9 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
         if (down[0] !== undefined) app = await startApp(dbPath, commits, false);
       };
       const restartCapture = async () => {
-        if (down[1] !== undefined) capture = await startCapture(dir, setup);
+        if (down[1] === undefined) return;
+        capture = await startCapture(dir, setup);
+        starts.push(capture.genId);
       };
       if (random() < 0.5) await restartApp().then(restartCapture);
       else await restartCapture().then(restartApp);
@@ -155,7 +176,12 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
       else g.last = Math.max(g.last, name.lastTxid);
       generations.set(name.genId, g);
     }
-    assert.equal(generations.size, killed.length + 1, `${at}: a generation per capture start`);
+    const resumes = starts.filter((g, i) => i > 0 && g === starts[i - 1]).length;
+    assert.equal(
+      generations.size,
+      starts.length - resumes,
+      `${at}: a generation per capture start that did not resume`,
+    );
 
     let rpoChecked = 0;
     for (const kill of killed) {
@@ -212,6 +238,7 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
       seed,
       kills,
       generations: generations.size,
+      resumes,
       rebases: bases - generations.size,
       commits: lastCommit,
       restores: n,

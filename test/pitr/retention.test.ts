@@ -44,7 +44,10 @@ function liveDb(dir: string) {
   return { path, db, insert };
 }
 
-/** A database whose continuous backup has one generation (one commit), its capture closed. */
+/**
+ * A database whose continuous backup has one generation (one commit), its capture closed, and one
+ * commit made after that: the next start cannot go on with that generation, it begins another.
+ */
 async function oneOldGeneration() {
   const app = liveDb(tempDir());
   const store = openConditionalStore(await s3.place());
@@ -53,6 +56,7 @@ async function oneOldGeneration() {
   app.insert.run(1);
   await first.flush();
   await first.close();
+  app.insert.run(-1);
   return { app, store, dbId, old: [...(await generations(store, dbId)).keys()] };
 }
 

@@ -147,6 +147,26 @@ test('round trip uncompressed (flags bit 0 clear); compression makes a compressi
   assert.ok(small.plaintext.length < raw.plaintext.length / 10, `${small.plaintext.length} vs ${raw.plaintext.length}`);
 });
 
+test('resumes (flags bit 1) round-trips on a segment and is clear unless set', async () => {
+  const b = await built;
+  const plain = await decodeSegment(b.seg2.ciphertext, KEYS, expect2(b));
+  assert.equal(plain.header.resumes, false);
+  const chain = new Chain(4096);
+  const start = chain.snapshot();
+  const records = [chain.tx([1])];
+  const fields = { ...chain.fields(1, BASE_DIGEST, start), resumes: true };
+  const sealed = await encodeSegment(fields, records, KEY_A, { compress: false });
+  assert.equal(sealed.plaintext.readUInt16BE(6), 2, 'bit 1 alone (uncompressed)');
+  const opened = await decodeSegment(sealed.ciphertext, KEYS, {
+    name: sealed.name,
+    dbId: DB_ID,
+    genId: GEN_ID,
+    seq: 1,
+  });
+  assert.equal(opened.header.resumes, true);
+  assert.deepEqual(opened.records, records);
+});
+
 test('the plaintext is laid out as the spec table, and opens with an independently derived key', async () => {
   const b = await builtRaw;
   const info = Buffer.concat([

@@ -1,30 +1,29 @@
 import { EventEmitter } from 'node:events';
 import { closeSync, fstatSync, mkdirSync, openSync, realpathSync, statSync } from 'node:fs';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import type { EncryptionKey } from '../../crypto/keys.js';
 import type { KeyLookup } from '../../crypto/stream.js';
 import { LifeboatError } from '../../errors.js';
-import { writeFileAtomic } from '../../fs/durable.js';
-import { readFully, readTextIfExists } from '../../fs/read.js';
+import { readFully } from '../../fs/read.js';
 import type { Logger } from '../../log.js';
 import { runCopy } from '../../sqlite/client.js';
 import Database from '../../sqlite/driver.js';
 import type { CallerPin } from '../../sqlite/protocol.js';
 import type { PitrObjectStore } from '../../storage/object-store.js';
-import { writeBase } from '../base-object.js';
+import { rollingOfFile, writeBase } from '../base-object.js';
 import { encodeMeta } from '../meta.js';
-import { dbPrefix, genIdTime, metaName, newGenId, parsePitrName } from '../names.js';
+import { dbPrefix, genIdTime, metaName, newGenId, parsePitrName, type SegmentName } from '../names.js';
 import { probeConditionalWrites } from '../probe.js';
 import { readHolds } from '../restore/hold.js';
 import type { RollingChecksum } from '../rolling.js';
 import { sealObject } from '../sealed.js';
-import type { BrotliCompressor } from '../segment.js';
+import { type BrotliCompressor, decodeSegment } from '../segment.js';
 import { assertSafeSqlite } from '../sqlite-version.js';
 import { writeBaseFromImage } from './base.js';
 import { BrotliThread } from './brotli-thread.js';
-import { Lease, newWriterId } from './lease.js';
+import { Lease } from './lease.js';
 import {
   type ChainState,
   type PendingTransaction,
@@ -32,7 +31,8 @@ import {
   sealTransactions,
   WalChangedError,
 } from './segmenter.js';
-import { SegmentUploader } from './uploader.js';
+import { CaptureStateFile, type SavedChain } from './state-file.js';
+import { SegmentUploader, type ShippedSegment } from './uploader.js';
 import { publishedWal } from './wal-index.js';
 import { frameOffset, positionAfter, readCommitted, type WalPosition } from './wal-tail.js';
 
@@ -47,10 +47,12 @@ import { frameOffset, positionAfter, readCommitted, type WalPosition } from './w
  * is replaced (the new one begins, then the old one ends) only once every transaction
  * committed so far is sealed in memory — never while one is still only in the WAL.
  *
- * This first version keeps what it sealed in memory until uploaded (bounded by `queueMax`:
- * when full, sealing waits and the WAL grows instead) and starts a new generation, with a new
- * base, at every start: continuity across a restart of Lifeboat is not proven yet, so the
- * time between the previous generation's last segment and the new base is a gap.
+ * What it sealed is kept in memory until uploaded (bounded by `queueMax`: when full, sealing
+ * waits and the WAL grows instead). A start goes on with the generation `state.json` names when
+ * the bucket ends where it says and the database hashes to the chain's checksum there (spec
+ * §3.9; `#resume`); otherwise — commits the bucket lacks, as after a crash with segments still in
+ * memory — it begins a new generation with a new base, and the time between the previous
+ * generation's last segment and that base is a gap.
  */
 
 export interface CaptureLabel {
@@ -217,6 +219,7 @@ export class Capture extends EventEmitter {
   readonly #uploader: SegmentUploader;
   readonly #brotli = new BrotliThread();
   #lease: Lease | undefined;
+  #stateFile: CaptureStateFile | undefined;
 
   readonly #given: CaptureOptions;
 
@@ -261,7 +264,7 @@ export class Capture extends EventEmitter {
     this.#uploader = new SegmentUploader(options.store, {
       ...(options.log ? { log: options.log } : {}),
       beforeSend: async () => this.#lease?.renew(),
-      onShipped: (txid, ms) => this.emit('shipped', { txid, ms }),
+      onShipped: (segment) => this.#shipped(segment),
       onStopped: (reason) => this.#stop(reason),
     });
   }
@@ -358,6 +361,7 @@ export class Capture extends EventEmitter {
     await this.#brotli.close();
     this.#uploader.stop();
     if (this.#state !== 'stopped') await this.#lease?.release();
+    await this.#stateFile?.settled();
     this.#rebaseAbort.abort(new Error('capture is closing'));
     await this.#rebasing;
     for (const db of [...this.#readers, this.#checkpointer, this.#barrier, this.#pinner]) {
@@ -379,42 +383,124 @@ export class Capture extends EventEmitter {
     }
     const key = this.#o.key;
     const options = this.#given;
+    this.#stateFile = await CaptureStateFile.open(this.#o.workDir, this.#o.log);
     this.#lease = new Lease({
       store: this.#o.store,
       key,
-      keys: options.keys ?? ((id: string) => (id === key.id ? key : undefined)),
+      keys: this.#keys,
       dbId: this.#o.dbId,
-      writerId: options.writerId ?? (await writerIdIn(this.#o.workDir)),
+      writerId: options.writerId ?? this.#stateFile.writerId,
       ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
       ...(options.now ? { now: options.now } : {}),
     });
     // Before any conditional write: proves the store honours them, and sets the ETag form it takes.
     await probeConditionalWrites(this.#o.store);
     this.#hold(this.#active);
-    await this.#newGeneration('first-start');
-    await removeImagesLeft(this.#o.workDir); // under the lease, before any base inside the generation
+    const saved = this.#stateFile.chain;
+    if (saved?.dbId === this.#o.dbId) {
+      await this.#lease.acquire(saved.genId);
+      await removeImagesLeft(this.#o.workDir); // under the lease
+      const image = await this.#pinImage(join(this.#o.workDir, `base-resume-${saved.genId}.sqlite`));
+      const why = await this.#resume(saved, image).catch(async (err: unknown) => {
+        await rm(image.path, { force: true });
+        throw err;
+      });
+      if (why !== undefined) {
+        this.#o.log?.warn(
+          { genId: saved.genId, txid: saved.txid, why },
+          'continuous backup: the chain cannot go on after this start; a new generation begins',
+        );
+        await this.#newGeneration('continuity-unproven', image);
+      }
+    } else {
+      await this.#newGeneration('first-start');
+      await removeImagesLeft(this.#o.workDir); // under the lease, before any base inside the generation
+    }
     this.#state = 'healthy';
     this.#schedule();
   }
 
-  /** A base at the newest commit, its meta, and a chain that continues from that commit. */
-  async #newGeneration(reason: string): Promise<void> {
-    const { store, dbId, key } = this.#o;
-    const listed = await store.list(dbPrefix(dbId));
+  get #keys(): KeyLookup {
+    const key = this.#o.key;
+    return this.#given.keys ?? ((id: string) => (id === key.id ? key : undefined));
+  }
+
+  /**
+   * Continues the generation the state file names, when the bucket's chain ends exactly where the
+   * file says and the database hashes to the rolling checksum there (spec §3.9: nothing was
+   * committed since, or it was all shipped): the same generation goes on, with no base and no
+   * gap. Returns why not otherwise, and changes nothing. `image` is the database at a pinned
+   * commit; it is removed when the chain goes on.
+   */
+  async #resume(saved: SavedChain, image: PinnedImage): Promise<string | undefined> {
+    const { store, dbId } = this.#o;
     let highest = 0;
-    for (const o of listed) {
+    let last: (SegmentName & { key: string }) | undefined;
+    let base = false;
+    for (const o of await store.list(dbPrefix(dbId))) {
       const name = parsePitrName(o.key);
-      if (name?.kind === 'segment') highest = Math.max(highest, name.lastTxid);
-      if (name?.kind === 'base') highest = Math.max(highest, name.txid);
+      if (name?.kind !== 'segment' && name?.kind !== 'base') continue;
+      highest = Math.max(highest, name.kind === 'segment' ? name.lastTxid : name.txid);
+      if (name.genId !== saved.genId) continue;
+      if (name.kind === 'segment' && name.seq > (last?.seq ?? 0)) last = { ...name, key: o.key };
+      if (name.kind === 'base' && name.txid === saved.txid) base = true;
     }
-    const baseTxid = highest + 1;
-    const genId = newGenId(this.#o.now());
-    await this.#lease!.acquire(genId);
+    if (highest !== saved.txid)
+      return `the bucket's newest transaction is ${highest}, the chain this capture shipped ended at ${saved.txid}`;
+    if ((last?.seq ?? 0) !== saved.seq)
+      return `generation ${saved.genId} ends at segment ${last?.seq ?? 0} in the bucket, not ${saved.seq}`;
+    if (!last && !base) return `the base of generation ${saved.genId} at txid ${saved.txid} is not in the bucket`;
+    if (last) {
+      const object = await store.get(last.key);
+      if (!object) return `segment ${last.key} is gone`;
+      const segment = await decodeSegment(object.body, this.#keys, {
+        name: last.key,
+        dbId,
+        genId: saved.genId,
+        seq: last.seq,
+      });
+      if (
+        segment.digest.toString('hex') !== saved.digest ||
+        segment.header.rollingAfter.toString('hex') !== saved.rolling
+      )
+        return `segment ${last.key} is not the one this capture shipped`;
+    }
+    if (image.pageSize !== saved.pageSize)
+      return `the page size is ${image.pageSize}, the generation's ${saved.pageSize}`;
+    const rolling = await rollingOfFile(image.path, image.pageSize);
+    if (rolling.value().toString('hex') !== saved.rolling)
+      return 'the database changed since the chain ended (commits the bucket does not hold)';
+    await rm(image.path, { force: true });
+    this.#chain = {
+      dbId,
+      genId: saved.genId,
+      pageSize: saved.pageSize,
+      seq: saved.seq,
+      prevDigest: Buffer.from(saved.digest, 'hex'),
+      txid: saved.txid,
+      rolling,
+      position: image.position,
+      dbPages: rolling.dbPages,
+      lastObservedMs: saved.observedMs,
+      resumes: true,
+    };
+    this.#uploader.shippedUpTo(saved.txid, saved.observedMs);
+    this.#scan = image.position;
+    this.#pending = [];
+    this.#restarts = 0;
+    this.#generation = { ...saved.generation };
+    this.#seenTxid = saved.txid;
+    this.#lastSeenMs = this.#o.now();
+    this.#o.log?.info({ genId: saved.genId, txid: saved.txid }, 'continuous backup: the generation goes on');
+    this.emit('resumed', { genId: saved.genId, txid: saved.txid });
+    return undefined;
+  }
+
+  /** The database copied at a commit pinned in the WAL, and where the WAL goes on after it. */
+  async #pinImage(image: string): Promise<PinnedImage> {
     mkdirSync(this.#o.workDir, { recursive: true, mode: 0o700 });
-    const image = join(this.#o.workDir, `base-${genId}.sqlite`);
-    let pinned: { position: WalPosition; pageSize: number } | undefined;
     let why = '';
-    for (let attempt = 1; attempt <= BASE_ATTEMPTS && !pinned; attempt++) {
+    for (let attempt = 1; attempt <= BASE_ATTEMPTS; attempt++) {
       await rm(image, { force: true });
       // Page 1 as SQLite has it: the chain's checksum is the live database's, so a later base inside
       // the generation, copied from the live files, has the checksum the segments before it end with.
@@ -429,16 +515,34 @@ export class Capture extends EventEmitter {
         checksum: copy.pin.checksum,
       });
       if (typeof position === 'string') why = position;
-      else pinned = { position, pageSize: copy.pages === 0 ? 4096 : copy.bytes / copy.pages };
+      else return { path: image, position, pageSize: copy.pages === 0 ? 4096 : copy.bytes / copy.pages };
     }
-    if (!pinned) {
-      await rm(image, { force: true });
-      throw new LifeboatError(
-        'PITR_BASE_FAILED',
-        `continuous backup could not pin a base of ${this.#o.dbPath}: ${why}`,
-        { hint: 'the application kept its write lock, or the WAL changed, at every attempt; start again' },
-      );
+    await rm(image, { force: true });
+    throw new LifeboatError('PITR_BASE_FAILED', `continuous backup could not pin a base of ${this.#o.dbPath}: ${why}`, {
+      hint: 'the application kept its write lock, or the WAL changed, at every attempt; start again',
+    });
+  }
+
+  /** A base at the newest commit (or `given`, an image pinned already), its meta, and a chain continuing from it. */
+  async #newGeneration(reason: string, given?: PinnedImage): Promise<void> {
+    const { store, dbId, key } = this.#o;
+    const listed = await store.list(dbPrefix(dbId));
+    let highest = 0;
+    for (const o of listed) {
+      const name = parsePitrName(o.key);
+      if (name?.kind === 'segment') highest = Math.max(highest, name.lastTxid);
+      if (name?.kind === 'base') highest = Math.max(highest, name.txid);
     }
+    const baseTxid = highest + 1;
+    const genId = newGenId(this.#o.now());
+    const pinned = await this.#lease!.acquire(genId).then(
+      () => given ?? this.#pinImage(join(this.#o.workDir, `base-${genId}.sqlite`)),
+      async (err: unknown) => {
+        if (given) await rm(given.path, { force: true });
+        throw err;
+      },
+    );
+    const image = pinned.path;
     const observedMs = this.#o.now();
     let baseSize: number | undefined;
     try {
@@ -498,8 +602,42 @@ export class Capture extends EventEmitter {
     this.#generation = { startedMs: observedMs, baseBytes, segmentBytes: 0, baseTxid };
     this.#seenTxid = baseTxid;
     this.#lastSeenMs = observedMs;
+    this.#saveChain({
+      seq: 0,
+      txid: baseTxid,
+      digest: this.#chain!.prevDigest,
+      rolling: this.#chain!.rolling.value(),
+      observedMs,
+    });
     this.#o.log?.info({ genId, baseTxid, reason }, 'continuous backup: generation started');
     this.emit('generation', { genId, baseTxid, reason });
+  }
+
+  /** A segment the bucket acknowledged: the chain a restart can continue ends there (unless inside a transaction). */
+  #shipped(segment: ShippedSegment): void {
+    const h = segment.header;
+    this.emit('shipped', { txid: h.lastTxid, ms: h.lastObservedMs });
+    if (segment.continues || h.genId !== this.#chain?.genId) return;
+    this.#saveChain({
+      seq: h.seq,
+      txid: h.lastTxid,
+      digest: segment.digest,
+      rolling: h.rollingAfter,
+      observedMs: h.lastObservedMs,
+    });
+  }
+
+  #saveChain(end: { seq: number; txid: number; digest: Buffer; rolling: Buffer; observedMs: number }): void {
+    const chain = this.#chain!;
+    this.#stateFile?.save({
+      dbId: chain.dbId,
+      genId: chain.genId,
+      pageSize: chain.pageSize,
+      ...end,
+      digest: end.digest.toString('hex'),
+      rolling: end.rolling.toString('hex'),
+      generation: { ...this.#generation },
+    });
   }
 
   #openWal(): number {
@@ -940,6 +1078,7 @@ export class Capture extends EventEmitter {
 
   #stop(reason: string): void {
     this.#state = 'stopped';
+    this.#stateFile?.save(undefined); // no restart continues a chain this capture gave up
     this.#error = reason;
     clearTimeout(this.#timer);
     this.#o.log?.error({ reason }, 'continuous backup stopped');
@@ -949,6 +1088,14 @@ export class Capture extends EventEmitter {
 
 class ChainBroken extends Error {}
 
+/** A copy of the database at a commit pinned in the WAL. */
+interface PinnedImage {
+  readonly path: string;
+  /** Where the WAL goes on after the pinned commit. */
+  readonly position: WalPosition;
+  readonly pageSize: number;
+}
+
 /** Where a base inside the generation is taken: the last sealed transaction and segment, the chain's state there. */
 interface BaseAt {
   readonly txid: number;
@@ -956,21 +1103,6 @@ interface BaseAt {
   readonly chainDigest: Buffer;
   readonly rolling: Buffer;
   readonly observedMs: number;
-}
-
-/** The writer id kept in `{workDir}/state.json`, made on first use. */
-async function writerIdIn(workDir: string): Promise<string> {
-  await mkdir(workDir, { recursive: true, mode: 0o700 });
-  const path = join(workDir, 'state.json');
-  try {
-    const saved = (JSON.parse((await readTextIfExists(path)) ?? '{}') as { writerId?: unknown }).writerId;
-    if (typeof saved === 'string' && /^[0-9a-f]{32}$/.test(saved)) return saved;
-  } catch {
-    // unreadable: a new writer id (the old one's lease runs out; nothing is lost)
-  }
-  const writerId = newWriterId();
-  await writeFileAtomic(path, `${JSON.stringify({ writerId })}\n`);
-  return writerId;
 }
 
 /** Begins a read transaction on `db` now (a bare BEGIN begins it only at the first read). */

@@ -39,6 +39,8 @@ export interface ChainState {
   dbPages: number;
   /** The largest observedMs sealed so far (observation times never go back). */
   lastObservedMs: number;
+  /** The next segment starts SQLite's WAL chain afresh: capture resumed the chain after a restart (§3.9). */
+  resumes?: boolean;
 }
 
 /** A committed transaction waiting to be sealed, and when capture saw it. */
@@ -91,6 +93,7 @@ export async function sealTransactions(
         prevDigest: state.prevDigest,
         rollingBefore: start.rolling,
         dbPagesBefore: start.dbPages,
+        ...(state.resumes ? { resumes: true } : {}),
       },
       records,
       key,
@@ -98,6 +101,7 @@ export async function sealTransactions(
     );
     state.seq += 1;
     state.prevDigest = sealed.digest;
+    state.resumes = false;
     out.push(sealed);
     records = [];
     bytes = 0;

@@ -13,7 +13,7 @@ import type { SealedSegment } from './segmenter.js';
 
 export interface UploaderOptions {
   readonly log?: Logger;
-  readonly onShipped?: (txid: number, observedMs: number) => void;
+  readonly onShipped?: (segment: ShippedSegment) => void;
   readonly onStopped?: (reason: string) => void;
   readonly maxPauseMs?: number;
   /** Runs before each request (the lease renewal); PITR_FENCED from it stops the chain. */
@@ -26,8 +26,11 @@ interface Waiter {
   readonly reject: (err: unknown) => void;
 }
 
+/** A segment the bucket acknowledged: its header, digest, and whether it ends inside a transaction. */
+export type ShippedSegment = Pick<SealedSegment, 'header' | 'digest'> & { readonly continues: boolean };
+
 /** A sealed segment as it waits for the bucket. */
-type QueuedSegment = Pick<SealedSegment, 'name' | 'header' | 'ciphertext'>;
+type QueuedSegment = ShippedSegment & Pick<SealedSegment, 'name' | 'ciphertext'>;
 
 export class SegmentUploader {
   readonly #store: PitrObjectStore;
@@ -51,7 +54,14 @@ export class SegmentUploader {
   enqueue(segment: SealedSegment): void {
     if (this.#stopped) return;
     // Only what is sent: the records (views of the frames read) and the plaintext are let go now.
-    this.#queue.push({ name: segment.name, header: segment.header, ciphertext: segment.ciphertext });
+    const last = segment.records.at(-1);
+    this.#queue.push({
+      name: segment.name,
+      header: segment.header,
+      digest: segment.digest,
+      continues: last?.type === 'tx' && last.continues,
+      ciphertext: segment.ciphertext,
+    });
     this.#queued += segment.ciphertext.length;
     if (!this.#running) void this.#run();
   }
@@ -127,7 +137,7 @@ export class SegmentUploader {
         this.#queued -= segment.ciphertext.length;
         this.#sent = { segments: this.#sent.segments + 1, bytes: this.#sent.bytes + segment.ciphertext.length };
         this.#shipped = { txid: segment.header.lastTxid, ms: segment.header.lastObservedMs };
-        this.#o.onShipped?.(segment.header.lastTxid, segment.header.lastObservedMs);
+        this.#o.onShipped?.(segment);
         this.#waiters = this.#waiters.filter((w) => {
           if (w.txid > this.#shipped.txid) return true;
           w.resolve();

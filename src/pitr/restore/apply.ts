@@ -251,7 +251,9 @@ async function applySegments(
       continuing,
     };
     applied++;
-    wal = continueWal(wal, segment, seg.name);
+    // A segment that resumes after a restart of capture starts SQLite's chain afresh; its content
+    // carries on, which rollingBefore (checked below) proves.
+    wal = continueWal(segment.header.resumes ? undefined : wal, segment, seg.name);
     // Segments that go on with a split transaction were sealed before 2026-12-06 with the checksum
     // including its first part's pages; that is the checksum the pages applied so far give.
     const resumesSplit = segment.records[0]?.type === 'cont';

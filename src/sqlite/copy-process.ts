@@ -4,7 +4,22 @@ import { copyDatabase } from './copy.js';
 import type { CopyProgress, CopyRequest } from './protocol.js';
 import { replyOf } from './reply.js';
 
+let replied = false;
+// The parent died (killed): nobody will use the copy, and its read transaction keeps the
+// application's WAL from restarting while it runs. Stop now, quietly; the parent's next start
+// removes what was written.
+process.once('disconnect', () => {
+  if (!replied) process.exit(2);
+});
+// A message that cannot be sent means the parent is gone: 'disconnect' ends the process.
+const ignore = () => undefined;
+
 process.once('message', async (request: CopyRequest) => {
-  const reply = await replyOf(() => copyDatabase(request, (progress: CopyProgress) => process.send?.(progress)));
-  process.send?.(reply, () => process.disconnect());
+  const reply = await replyOf(() =>
+    copyDatabase(request, (progress: CopyProgress) => process.send?.(progress, ignore)),
+  );
+  replied = true;
+  process.send?.(reply, () => {
+    if (process.connected) process.disconnect();
+  });
 });

@@ -1,5 +1,5 @@
 // The soak of continuous backup's kill-and-restore proof (issue #17, item 6):
-//   npm run soak:pitr -- [--runs 1000] [--first-seed 1] [--interval-ms 250] [--victims capture,app,both]
+//   npm run soak:pitr -- [--runs 1000] [--first-seed 1] [--interval-ms 250] [--victims capture,app,both,restart]
 //                        [--tmp DIR] [--tsx]
 // Starts one radosgw on 127.0.0.1, compiles the child scripts (capture, application) to plain
 // JavaScript unless --tsx, then runs test/pitr/kill-run.ts once per seed: the application commits
@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type KillRunReport, killRun } from '../test/pitr/kill-run.js';
+import { type KillRunReport, killRun, type Victim } from '../test/pitr/kill-run.js';
 import { compileForChildren } from './lib/build.js';
 import { startBenchS3 } from './lib/s3server.js';
 
@@ -23,15 +23,17 @@ const { values } = parseArgs({
     'interval-ms': { type: 'string', default: '250' },
     tmp: { type: 'string', default: tmpdir() },
     tsx: { type: 'boolean', default: false },
-    victims: { type: 'string', default: 'capture,capture,app,both' },
+    victims: { type: 'string', default: 'capture,capture,app,both,restart' },
   },
 });
 const runs = Number(values.runs);
 const firstSeed = Number(values['first-seed']);
 const syncIntervalMs = Number(values['interval-ms']);
+const VICTIMS: readonly Victim[] = ['capture', 'app', 'both', 'restart'];
 const victims = values.victims.split(',').map((v) => {
-  if (v !== 'capture' && v !== 'app' && v !== 'both') throw new Error(`--victims: ${v} is not capture, app or both`);
-  return v;
+  const victim = VICTIMS.find((known) => known === v);
+  if (!victim) throw new Error(`--victims: ${v} is not ${VICTIMS.join(', ')}`);
+  return victim;
 });
 const note = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 

@@ -184,3 +184,29 @@ localTest('a state file behind the bucket never forks the chain: the next start 
   app.close();
   assert.deepEqual(await restoredRows(store, dbId, dir, { kind: 'latest' }), upTo(25));
 });
+
+localTest('a last segment that does not open (tampered in the bucket) is not continued: a new generation', async () => {
+  const dir = tempDir();
+  const { dbPath, app } = walApp(dir);
+  const store = openConditionalStore(await s3.place());
+  const dbId = newDbId();
+
+  const first = await started(dbPath, dbId, store);
+  commit(app, 1, 10);
+  await first.capture.flush();
+  await first.capture.close();
+  const keys = (await store.list(dbPrefix(dbId))).map((o) => o.key).filter((k) => k.endsWith('.lbs'));
+  const last = keys.at(-1)!;
+  const body = (await store.get(last))!.body;
+  body[body.length - 40]! ^= 1;
+  await store.delete(last);
+  assert.equal((await store.putIfAbsent(last, body)).kind, 'written');
+
+  const second = await started(dbPath, dbId, store);
+  assert.equal(second.how, 'generation');
+  commit(app, 11, 12);
+  await second.capture.flush();
+  await second.capture.close();
+  app.close();
+  assert.deepEqual(await restoredRows(store, dbId, dir, { kind: 'latest' }), upTo(12));
+});

@@ -436,15 +436,16 @@ export class Capture extends EventEmitter {
     const { store, dbId } = this.#o;
     let highest = 0;
     let last: (SegmentName & { key: string }) | undefined;
-    let base = false;
+    const bases = new Set<number>();
     for (const o of await store.list(dbPrefix(dbId))) {
       const name = parsePitrName(o.key);
       if (name?.kind !== 'segment' && name?.kind !== 'base') continue;
       highest = Math.max(highest, name.kind === 'segment' ? name.lastTxid : name.txid);
       if (name.genId !== saved.genId) continue;
       if (name.kind === 'segment' && name.seq > (last?.seq ?? 0)) last = { ...name, key: o.key };
-      if (name.kind === 'base' && name.txid === saved.txid) base = true;
+      if (name.kind === 'base') bases.add(name.txid);
     }
+    const base = bases.has(saved.txid);
     if (highest !== saved.txid)
       return `the bucket's newest transaction is ${highest}, the chain this capture shipped ended at ${saved.txid}`;
     if ((last?.seq ?? 0) !== saved.seq)
@@ -453,12 +454,14 @@ export class Capture extends EventEmitter {
     if (last) {
       const object = await store.get(last.key);
       if (!object) return `segment ${last.key} is gone`;
+      // One this capture cannot open (tampered, or under a key no longer in the set) is not continued.
       const segment = await decodeSegment(object.body, this.#keys, {
         name: last.key,
         dbId,
         genId: saved.genId,
         seq: last.seq,
-      });
+      }).catch((err: unknown) => (err instanceof LifeboatError ? err.message : Promise.reject(err)));
+      if (typeof segment === 'string') return segment;
       if (
         segment.digest.toString('hex') !== saved.digest ||
         segment.header.rollingAfter.toString('hex') !== saved.rolling
@@ -488,7 +491,10 @@ export class Capture extends EventEmitter {
     this.#scan = image.position;
     this.#pending = [];
     this.#restarts = 0;
-    this.#generation = { ...saved.generation };
+    // A base inside the generation that was still uploading when the state was saved may never
+    // have reached the bucket: then the next commit's tick takes one.
+    const baseThere = bases.has(saved.generation.baseTxid);
+    this.#generation = { ...saved.generation, ...(baseThere ? {} : { segmentBytes: Number.MAX_SAFE_INTEGER }) };
     this.#seenTxid = saved.txid;
     this.#lastSeenMs = this.#o.now();
     this.#o.log?.info({ genId: saved.genId, txid: saved.txid }, 'continuous backup: the generation goes on');

@@ -490,6 +490,22 @@ export const KEYS = {
       'milliseconds)',
     show: (c) => ({ value: c.pitr.checkpointPages }),
   },
+  pitrWalMaxPages: {
+    section: 'pitr',
+    toml: 'wal_max_pages',
+    env: 'LIFEBOAT_PITR_WAL_MAX_PAGES',
+    kind: 'u64',
+    default: 65_536,
+    override: 'pitrWalMaxPages',
+    lifeboatOnly: true,
+    min: 100,
+    unit: 'WAL frames',
+    doc:
+      'WAL frames at which continuous backup, while the bucket cannot take its segments, lets go of the WAL so ' +
+      'that the application can start it over: the disk does not fill; what was not shipped is a gap, and a new ' +
+      'generation begins once S3 answers (256 MiB at 4 KiB pages)',
+    show: (c) => ({ value: c.pitr.walMaxPages }),
+  },
 } as const satisfies Record<string, AnyKeySpec>;
 
 /** The keys in table order (the order of `lifeboat config` and of the docs' tables). */

@@ -462,6 +462,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     windowMs: r.getOrDefault(KEYS.pitrWindow),
     rebaseEveryMs: r.getOrDefault(KEYS.pitrRebaseEvery),
     checkpointPages: r.getOrDefault(KEYS.pitrCheckpointPages),
+    walMaxPages: r.getOrDefault(KEYS.pitrWalMaxPages),
   });
   if (pitr.enabled && !s3Requested) {
     r.problem(

@@ -43,6 +43,7 @@ export interface PitrConfig {
   readonly windowMs: number;
   readonly rebaseEveryMs: number;
   readonly checkpointPages: number;
+  readonly walMaxPages: number;
 }
 
 /** Derived absolute paths. */
@@ -127,4 +128,5 @@ export interface ConfigOverrides {
   /** Milliseconds. */
   readonly pitrRebaseEvery?: number;
   readonly pitrCheckpointPages?: number;
+  readonly pitrWalMaxPages?: number;
 }

@@ -39,6 +39,7 @@ export interface ContinuousOptions {
   readonly windowMs: number;
   readonly rebaseEveryMs: number;
   readonly checkpointPages: number;
+  readonly walMaxPages: number;
   readonly logger: Logger;
   /** Pause before the first retry of a failed start (default 5 s; doubles up to 5 min). */
   readonly retryMs?: number;
@@ -122,6 +123,7 @@ export class ContinuousBackup {
         windowMs: o.windowMs,
         rebaseEveryMs: o.rebaseEveryMs,
         checkpointPages: o.checkpointPages,
+        walMaxPages: o.walMaxPages,
         log: o.logger,
       });
       if (this.#closed) {

@@ -593,10 +593,12 @@ test('[pitr]: off by default; durations with units from the file or the environm
     windowMs: 7 * 86_400_000,
     rebaseEveryMs: 86_400_000,
     checkpointPages: 1000,
+    walMaxPages: 65_536,
   });
   const fromFile = load(
     S3_ENV,
-    '[pitr]\nenabled = true\nsync_interval = "250ms"\nwindow = "30d"\nrebase_every = "6h"\ncheckpoint_pages = 500\n',
+    '[pitr]\nenabled = true\nsync_interval = "250ms"\nwindow = "30d"\nrebase_every = "6h"\ncheckpoint_pages = 500\n' +
+      'wal_max_pages = 9000\n',
   ).run();
   assert.deepEqual(fromFile.pitr, {
     enabled: true,
@@ -604,6 +606,7 @@ test('[pitr]: off by default; durations with units from the file or the environm
     windowMs: 30 * 86_400_000,
     rebaseEveryMs: 6 * 3_600_000,
     checkpointPages: 500,
+    walMaxPages: 9000,
   });
   const fromEnv = load(
     { ...S3_ENV, LIFEBOAT_PITR: 'true', LIFEBOAT_PITR_SYNC_INTERVAL: '1.5s' },

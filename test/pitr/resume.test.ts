@@ -25,6 +25,7 @@ before(async () => {
 });
 
 type Store = ReturnType<typeof openConditionalStore>;
+type Connection = InstanceType<typeof Database>;
 
 function walApp(dir: string) {
   const dbPath = join(dir, 'app.sqlite');
@@ -39,7 +40,7 @@ function walApp(dir: string) {
 }
 
 /** Commits `from`…`to`, one row per transaction. */
-function commit(app: InstanceType<typeof Database>, from: number, to: number): void {
+function commit(app: Connection, from: number, to: number): void {
   const insert = app.prepare('INSERT INTO t VALUES (?, randomblob(300))');
   for (let v = from; v <= to; v++) insert.run(v);
 }
@@ -134,79 +135,68 @@ localTest('a clean restart continues the generation: no base, no gap, every tran
   }
 });
 
-localTest('commits made while capture was down begin a new generation, and none is lost', async () => {
+/**
+ * A database whose capture shipped commits 1…10 and closed cleanly (`more` runs before the close,
+ * with the capture still open).
+ */
+async function shippedTen(more?: (ctx: { capture: Capture; app: Connection; statePath: string }) => Promise<void>) {
   const dir = tempDir();
   const { dbPath, app } = walApp(dir);
   const store = openConditionalStore(await s3.place());
   const dbId = newDbId();
-
   const first = await started(dbPath, dbId, store);
   commit(app, 1, 10);
   await first.capture.flush();
+  const statePath = join(`${dbPath}.lifeboat-pitr`, 'state.json');
+  await more?.({ capture: first.capture, app, statePath });
   await first.capture.close();
-  commit(app, 11, 15); // nobody ships these
+  return { dir, dbPath, app, store, dbId, first, statePath };
+}
 
-  const second = await started(dbPath, dbId, store);
-  assert.equal(second.how, 'generation');
-  assert.notEqual(second.genId, first.genId);
-  commit(app, 16, 20);
+/** Starts capture again, commits `from`…`to`, ships them, closes both; what the start did, and latest's rows. */
+async function startAgain(ctx: Awaited<ReturnType<typeof shippedTen>>, from: number, to: number) {
+  const second = await started(ctx.dbPath, ctx.dbId, ctx.store);
+  commit(ctx.app, from, to);
   await second.capture.flush();
   await second.capture.close();
-  app.close();
+  ctx.app.close();
+  return { ...second, latest: await restoredRows(ctx.store, ctx.dbId, ctx.dir, { kind: 'latest' }) };
+}
 
-  const metas = (await objects(store, dbId)).filter((n) => n.kind === 'meta');
+localTest('commits made while capture was down begin a new generation, and none is lost', async () => {
+  const ctx = await shippedTen();
+  commit(ctx.app, 11, 15); // nobody ships these
+  const second = await startAgain(ctx, 16, 20);
+  assert.equal(second.how, 'generation');
+  assert.notEqual(second.genId, ctx.first.genId);
+  const metas = (await objects(ctx.store, ctx.dbId)).filter((n) => n.kind === 'meta');
   assert.equal(metas.length, 2);
-  assert.deepEqual(await restoredRows(store, dbId, dir, { kind: 'latest' }), upTo(20));
+  assert.deepEqual(second.latest, upTo(20));
 });
 
 localTest('a state file behind the bucket never forks the chain: the next start begins a new generation', async () => {
-  const dir = tempDir();
-  const { dbPath, app } = walApp(dir);
-  const store = openConditionalStore(await s3.place());
-  const dbId = newDbId();
-  const statePath = join(`${dbPath}.lifeboat-pitr`, 'state.json');
-
-  const first = await started(dbPath, dbId, store);
-  commit(app, 1, 10);
-  await first.capture.flush();
-  const behind = readFileSync(statePath, 'utf8');
-  commit(app, 11, 20);
-  await first.capture.flush();
-  await first.capture.close();
+  let behind = '';
+  const ctx = await shippedTen(async ({ capture, app, statePath }) => {
+    behind = readFileSync(statePath, 'utf8');
+    commit(app, 11, 20);
+    await capture.flush();
+  });
   // As if the process had died before the newest state reached the disk (its segments did reach the bucket).
-  writeFileSync(statePath, behind);
-
-  const second = await started(dbPath, dbId, store);
+  writeFileSync(ctx.statePath, behind);
+  const second = await startAgain(ctx, 21, 25);
   assert.equal(second.how, 'generation', 'the bucket holds segments after the saved end: not continued');
-  commit(app, 21, 25);
-  await second.capture.flush();
-  await second.capture.close();
-  app.close();
-  assert.deepEqual(await restoredRows(store, dbId, dir, { kind: 'latest' }), upTo(25));
+  assert.deepEqual(second.latest, upTo(25));
 });
 
 localTest('a last segment that does not open (tampered in the bucket) is not continued: a new generation', async () => {
-  const dir = tempDir();
-  const { dbPath, app } = walApp(dir);
-  const store = openConditionalStore(await s3.place());
-  const dbId = newDbId();
-
-  const first = await started(dbPath, dbId, store);
-  commit(app, 1, 10);
-  await first.capture.flush();
-  await first.capture.close();
-  const keys = (await store.list(dbPrefix(dbId))).map((o) => o.key).filter((k) => k.endsWith('.lbs'));
+  const ctx = await shippedTen();
+  const keys = (await ctx.store.list(dbPrefix(ctx.dbId))).map((o) => o.key).filter((k) => k.endsWith('.lbs'));
   const last = keys.at(-1)!;
-  const body = (await store.get(last))!.body;
+  const body = (await ctx.store.get(last))!.body;
   body[body.length - 40]! ^= 1;
-  await store.delete(last);
-  assert.equal((await store.putIfAbsent(last, body)).kind, 'written');
-
-  const second = await started(dbPath, dbId, store);
+  await ctx.store.delete(last);
+  assert.equal((await ctx.store.putIfAbsent(last, body)).kind, 'written');
+  const second = await startAgain(ctx, 11, 12);
   assert.equal(second.how, 'generation');
-  commit(app, 11, 12);
-  await second.capture.flush();
-  await second.capture.close();
-  app.close();
-  assert.deepEqual(await restoredRows(store, dbId, dir, { kind: 'latest' }), upTo(12));
+  assert.deepEqual(second.latest, upTo(12));
 });

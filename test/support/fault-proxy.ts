@@ -102,6 +102,11 @@ export class FaultProxy {
     for (const freeze of this.freezers) freeze();
   }
 
+  /** Resets every open connection (a server going down): the next requests open new ones, which get the fault. */
+  resetOpen(): void {
+    for (const socket of this.sockets) socket.destroy();
+  }
+
   /** Sets the fault for new connections and zeroes the `injected` count. */
   set(fault: Fault): void {
     this.fault = fault;

@@ -48,7 +48,7 @@ import { frameOffset, positionAfter, readCommitted, type WalPosition } from './w
  * committed so far is sealed in memory — never while one is still only in the WAL.
  *
  * What it sealed is kept in memory until uploaded (bounded by `queueMax`: when full, sealing
- * waits and the WAL grows instead). A start goes on with the generation `state.json` names when
+ * waits and the WAL grows instead, up to `walMaxPages`, where capture lets go of it). A start goes on with the generation `state.json` names when
  * the bucket ends where it says and the database hashes to the chain's checksum there (spec
  * §3.9; `#resume`); otherwise — commits the bucket lacks, as after a crash with segments still in
  * memory — it begins a new generation with a new base, and the time between the previous
@@ -107,6 +107,12 @@ export interface CaptureOptions {
   readonly queueMax?: number;
   /** WAL frames after which capture runs a PASSIVE checkpoint (default 1000). */
   readonly checkpointPages?: number;
+  /**
+   * WAL frames at which capture lets go of the WAL while the bucket cannot take its segments
+   * (default 65,536): the application's WAL starts over instead of filling the disk; what was not
+   * shipped becomes a gap, and a new generation begins once the bucket answers.
+   */
+  readonly walMaxPages?: number;
   /** A new generation (a fresh base) after this long with commits (default 24 h): restore work stays bounded. */
   readonly rebaseEveryMs?: number;
   /** …or once the segments sealed since the base exceed this many times its size (default 1). */
@@ -169,6 +175,8 @@ const BASE_ATTEMPTS = 3;
 const FLUSH_TICKS = 20;
 /** How often a capture error that lasts is logged again. */
 const FAILURE_LOG_EVERY_MS = 60_000;
+/** While capture has let go of the WAL, a new generation that failed is tried again after this long. */
+const LET_GO_RETRY_MS = 10_000;
 /** After a base inside the generation failed, the next try waits this long. */
 const REBASE_RETRY_MS = 600_000;
 
@@ -187,6 +195,8 @@ export class Capture extends EventEmitter {
   /** The base inside the generation being copied and uploaded, while it is. */
   #rebasing: Promise<void> | undefined;
   readonly #rebaseAbort = new AbortController();
+  /** Stops the base inside the generation in flight (capture let go of the WAL). */
+  #rebaseStop: AbortController | undefined;
   /** No new base is tried before this (unix ms) after one failed. */
   #rebaseRetryMs = 0;
   #active = 0;
@@ -215,6 +225,12 @@ export class Capture extends EventEmitter {
   #bases = { count: 0, bytes: 0 };
   #checkpoints = { done: 0, skipped: 0, lockMs: 0, lastLockMs: 0, maxLockMs: 0 };
   #sealDone = 0;
+  /**
+   * Set while capture has let go of the WAL (the bucket could not take the segments until the WAL
+   * reached walMaxPages): when the oldest commit not in the bucket was seen, and when to try the
+   * new generation again.
+   */
+  #letGo: { oldestMs: number; retryMs: number } | undefined;
   #closed = false;
   readonly #uploader: SegmentUploader;
   readonly #brotli = new BrotliThread();
@@ -232,6 +248,7 @@ export class Capture extends EventEmitter {
       segmentMax: 16 * MiB,
       queueMax: 64 * MiB,
       checkpointPages: 1000,
+      walMaxPages: 65_536,
       rebaseEveryMs: 86_400_000,
       rebaseRatio: 1,
       windowMs: 7 * 86_400_000,
@@ -288,14 +305,14 @@ export class Capture extends EventEmitter {
     const shipped = this.#uploader.shipped();
     const sent = this.#uploader.sent();
     return {
-      state: this.#state === 'healthy' && this.#uploader.failing() ? 'lagging' : this.#state,
+      state: this.#state === 'healthy' && (this.#uploader.failing() || this.#letGo) ? 'lagging' : this.#state,
       dbId: this.#o.dbId,
       genId: this.#chain?.genId,
       lastTxid: this.#seenTxid,
       shippedTxid: shipped.txid,
       shippedMs: shipped.ms,
       queuedBytes: this.#uploader.queuedBytes(),
-      oldestUnshippedMs: this.#uploader.oldestQueuedMs() ?? this.#pending[0]?.observedMs,
+      oldestUnshippedMs: this.#letGo?.oldestMs ?? this.#uploader.oldestQueuedMs() ?? this.#pending[0]?.observedMs,
       walFrames: this.#scan ? this.#scan.nextFrame - 1 : 0,
       segments: this.#chain?.seq ?? 0,
       walRestarts: this.#restarts,
@@ -312,6 +329,11 @@ export class Capture extends EventEmitter {
 
   /** Resolves once every transaction committed before the call is in the bucket. */
   async flush(options: { signal?: AbortSignal } = {}): Promise<number> {
+    if (this.#letGo) {
+      throw new LifeboatError('PITR_FLUSH_INCOMPLETE', `continuous backup is not shipping: ${this.#error}`, {
+        hint: 'when S3 answers again a new generation holds everything; call flush() then',
+      });
+    }
     const asked = ++this.#sealAsked;
     // A tick that began before this call may have read the WAL before the latest commits: the one after it has
     // not. A tick that could not read what SQLite has committed (the wal-index torn by a writer updating it, or
@@ -699,9 +721,17 @@ export class Capture extends EventEmitter {
     if (!this.#running() || !this.#scan) return;
     const asked = this.#sealAsked;
     try {
+      if (this.#letGo) {
+        await this.#afterLettingGo();
+        return;
+      }
       const read = this.#read();
       await this.#sealIfDue(read && asked > this.#sealDone);
       if (read) this.#sealDone = Math.max(this.#sealDone, asked);
+      if (this.#walOverBound()) {
+        this.#letGoOfWal();
+        return;
+      }
       await this.#rebaseIfDue();
       await this.#retentionIfDue();
       if (this.#failing) this.#recovered();
@@ -748,6 +778,52 @@ export class Capture extends EventEmitter {
       `continuous backup: capture works again after ${f.ticks} failed attempts since ` +
         `${new Date(f.sinceMs).toISOString()}`,
     );
+  }
+
+  /** The WAL reached walMaxPages because sealing waits for the bucket (its queue is full). */
+  #walOverBound(): boolean {
+    return this.#scan!.nextFrame - 1 >= this.#o.walMaxPages && this.#uploader.queuedBytes() >= this.#o.queueMax;
+  }
+
+  /**
+   * The hard WAL bound (spec §3.2, back-pressure): an S3 outage must not fill the application's
+   * disk. Capture ends its read transactions, so the application's next checkpoints backfill the
+   * WAL and its next commit starts it over; what was committed and not sealed is no longer in a
+   * chain (a gap). The segments sealed before still go up; then a new generation begins.
+   */
+  #letGoOfWal(): void {
+    const now = this.#o.now();
+    const oldestMs = this.#uploader.oldestQueuedMs() ?? this.#pending[0]?.observedMs ?? now;
+    const reason =
+      `the WAL reached ${this.#scan!.nextFrame - 1} frames (wal_max_pages ${this.#o.walMaxPages}) while the bucket ` +
+      `could not take the segments (${this.#uploader.lastError() ?? 'no answer'}): capture let go of it, so the ` +
+      `application's WAL can start over; transactions after txid ${this.#uploader.shipped().txid} are not in the ` +
+      'bucket until a new generation begins, once it answers';
+    this.#letGo = { oldestMs, retryMs: now };
+    this.#pending = [];
+    for (const reader of this.#readers) if (reader.inTransaction) reader.exec('COMMIT');
+    // A base being copied holds the pinner's read transaction: the copy is killed, and its image not used.
+    this.#rebaseStop?.abort(new Error('capture let go of the WAL'));
+    this.#unpin();
+    this.#error = reason;
+    this.#o.log?.error({ shippedTxid: this.#uploader.shipped().txid }, `continuous backup: ${reason}`);
+    this.emit('gap', { fromTxid: this.#uploader.shipped().txid, reason });
+  }
+
+  /** While let go: once what was sealed before is in the bucket, a new generation (tried every 10 s). */
+  async #afterLettingGo(): Promise<void> {
+    const letGo = this.#letGo!;
+    if (this.#uploader.queuedBytes() > 0 || this.#o.now() < letGo.retryMs) return;
+    this.#hold(this.#active);
+    try {
+      await this.#newGeneration('spool-overflow');
+    } catch (err) {
+      for (const reader of this.#readers) if (reader.inTransaction) reader.exec('COMMIT');
+      letGo.retryMs = this.#o.now() + LET_GO_RETRY_MS;
+      throw err;
+    }
+    this.#letGo = undefined;
+    this.#error = undefined;
   }
 
   /** Reads what is committed into #pending; false when the wal-index is being updated (the next tick reads). */
@@ -900,7 +976,9 @@ export class Capture extends EventEmitter {
       { genId: chain.genId, txid: at.txid, afterSeq: at.seq, segmentBytes: before.segmentBytes },
       'continuous backup: a new base inside the generation',
     );
-    this.#rebasing = this.#baseInGeneration(pin, at)
+    this.#rebaseStop = new AbortController();
+    const signal = AbortSignal.any([this.#rebaseAbort.signal, this.#rebaseStop.signal]);
+    this.#rebasing = this.#baseInGeneration(pin, at, signal)
       .catch((err: unknown) => {
         this.#rebaseRetryMs = this.#o.now() + REBASE_RETRY_MS;
         // The segments since the cut count towards the next attempt, with those before it.
@@ -962,7 +1040,7 @@ export class Capture extends EventEmitter {
   }
 
   /** Copies the pinned commit (then lets it go) and uploads it as a base following segment `at.seq`. */
-  async #baseInGeneration(pin: CallerPin, at: BaseAt): Promise<void> {
+  async #baseInGeneration(pin: CallerPin, at: BaseAt, signal: AbortSignal): Promise<void> {
     const { store, key, dbId } = this.#o;
     const genId = this.#chain!.genId;
     mkdirSync(this.#o.workDir, { recursive: true, mode: 0o700 });
@@ -971,7 +1049,7 @@ export class Capture extends EventEmitter {
       await rm(image, { force: true });
       const source = this.#o.dbPath;
       const request = { op: 'copy', source, dest: image, pinnedByCaller: pin, keepHeader: true } as const;
-      await runCopy(request, undefined, this.#rebaseAbort.signal);
+      await runCopy(request, undefined, signal);
       this.#unpin(); // the WAL may restart again
       const written = await writeBase(
         store,
@@ -987,7 +1065,7 @@ export class Capture extends EventEmitter {
           afterSeq: at.seq,
           chainDigest: at.chainDigest,
         },
-        { signal: this.#rebaseAbort.signal },
+        { signal },
       );
       this.#bases = { count: this.#bases.count + 1, bytes: this.#bases.bytes + written.size };
       this.#o.log?.info(

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { before } from 'node:test';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { Capture } from '../../src/pitr/capture/capture.js';
+import { publishedWal } from '../../src/pitr/capture/wal-index.js';
+import { dbPrefix, newDbId, parsePitrName } from '../../src/pitr/names.js';
+import { restorePitr } from '../../src/pitr/restore/apply.js';
+import Database from '../../src/sqlite/driver.js';
+import { faults } from '../support/fault-proxy.js';
+import { getTestS3, localTest } from '../support/s3.js';
+import { openConditionalStore, withProxy } from '../support/s3-checks.js';
+import { tempDir } from '../support/tmp.js';
+import { KEY_A, keySet } from './fixtures.js';
+
+/**
+ * The hard WAL bound (spec §3.2, back-pressure), against the real S3 server behind the test's
+ * fault proxy (the one fake: a server that answers 500 to everything, on demand). While the
+ * bucket cannot take the segments, capture's sealed queue fills and it stops sealing; its read
+ * transaction would keep the application's WAL from starting over, so the WAL — and the disk —
+ * would grow for as long as the outage lasts. At `walMaxPages` capture lets go: the
+ * application's WAL starts over, capture says so (lagging, a gap), and once the bucket answers a
+ * new generation holds everything; nothing committed is lost.
+ */
+
+before(async () => {
+  await getTestS3();
+});
+
+localTest(
+  'an S3 outage: at walMaxPages capture lets go of the WAL, which starts over; then a new generation',
+  async () => {
+    const dir = tempDir();
+    const dbPath = join(dir, 'app.sqlite');
+    const app = new Database(dbPath);
+    app.pragma('journal_mode = WAL');
+    app.pragma('wal_autocheckpoint = 100');
+    app.exec('CREATE TABLE t (v INTEGER PRIMARY KEY, pad BLOB)');
+    const insert = app.prepare('INSERT INTO t VALUES (?, randomblob(3000))');
+    let v = 0;
+    const commit = (n: number) => {
+      for (let i = 0; i < n; i++) insert.run(++v);
+    };
+
+    const { proxy, config } = await withProxy();
+    const store = openConditionalStore(config);
+    const dbId = newDbId();
+    const walMaxPages = 400;
+    const capture = await Capture.start({
+      dbPath,
+      dbId,
+      store,
+      key: KEY_A,
+      pollMs: 20,
+      syncIntervalMs: 50,
+      segmentMax: 32 * 1024,
+      queueMax: 64 * 1024,
+      checkpointPages: 50,
+      walMaxPages,
+    });
+    const events: { kind: string; reason?: string }[] = [];
+    capture.on('gap', ({ reason }: { reason: string }) => events.push({ kind: 'gap', reason }));
+    capture.on('generation', ({ reason }: { reason: string }) => events.push({ kind: 'generation', reason }));
+    try {
+      commit(20);
+      await capture.flush();
+      const firstGen = capture.status().genId;
+
+      proxy.set(faults.http500(Number.POSITIVE_INFINITY));
+      proxy.resetOpen();
+      // Two pages a commit: the queue (64 KiB) fills within a few dozen, the WAL reaches 400 frames within ~200.
+      for (let round = 0; round < 400 && !events.some((e) => e.kind === 'gap'); round++) {
+        commit(5);
+        await yieldToLoop();
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      const gap = events.find((e) => e.kind === 'gap');
+      assert.ok(gap, `capture let go of the WAL (${v} commits, ${JSON.stringify(capture.status())})`);
+      assert.match(gap.reason ?? '', /wal_max_pages 400/);
+      assert.equal(capture.status().state, 'lagging');
+      assert.ok(capture.status().oldestUnshippedMs !== undefined, 'the lag is still reported');
+      await assert.rejects(capture.flush(), /continuous backup is not shipping/);
+
+      // The application's own checkpoints now backfill everything and its next commit starts the WAL over.
+      // (A base inside the generation that was being copied is killed first: its pin goes with it.)
+      const frames: number[] = [];
+      for (let round = 0; round < 200; round++) {
+        commit(20);
+        frames.push(publishedWal(dbPath)?.mxFrame ?? Number.NaN);
+        if (frames.at(-1)! < walMaxPages) break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.ok(frames.at(-1)! < walMaxPages, `the WAL started over (frames after each 20 commits: ${frames})`);
+
+      proxy.set({ kind: 'none' });
+      for (let i = 0; i < 2000 && !events.some((e) => e.kind === 'generation'); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      const generation = events.find((e) => e.kind === 'generation');
+      assert.equal(generation?.reason, 'spool-overflow');
+      assert.notEqual(capture.status().genId, firstGen);
+      commit(10);
+      await capture.flush();
+      assert.equal(capture.status().state, 'healthy');
+
+      const path = join(dir, 'latest.sqlite');
+      await restorePitr({ store, keys: keySet(KEY_A), dbId, target: { kind: 'latest' }, path });
+      const restored = new Database(path, { readonly: true });
+      const rows = restored.prepare('SELECT count(*) AS n, max(v) AS top FROM t').get();
+      restored.close();
+      assert.deepEqual(rows, { n: v, top: v }, 'every commit is in the latest restore');
+      const metas = (await store.list(dbPrefix(dbId))).filter((o) => parsePitrName(o.key)?.kind === 'meta');
+      assert.equal(metas.length, 2);
+    } finally {
+      await capture.close({ ship: false });
+      app.close();
+      await proxy.close();
+    }
+  },
+);

@@ -48,11 +48,12 @@ import { frameOffset, positionAfter, readCommitted, type WalPosition } from './w
  * committed so far is sealed in memory — never while one is still only in the WAL.
  *
  * What it sealed is kept in memory until uploaded (bounded by `queueMax`: when full, sealing
- * waits and the WAL grows instead, up to `walMaxPages`, where capture lets go of it). A start goes on with the generation `state.json` names when
- * the bucket ends where it says and the database hashes to the chain's checksum there (spec
- * §3.9; `#resume`); otherwise — commits the bucket lacks, as after a crash with segments still in
- * memory — it begins a new generation with a new base, and the time between the previous
- * generation's last segment and that base is a gap.
+ * waits and the WAL grows instead, up to `walMaxPages`, where capture lets go of it). A start
+ * goes on with the generation `state.json` names when the bucket ends where it says and the
+ * database hashes to the chain's checksum there (spec §3.9; `#resume`); otherwise — commits
+ * the bucket lacks, as after a crash with segments still in memory — it begins a new generation
+ * with a new base, and the time between the previous generation's last segment and that base
+ * is a gap.
  */
 
 export interface CaptureLabel {

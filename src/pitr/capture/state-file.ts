@@ -96,6 +96,7 @@ export class CaptureStateFile {
   readonly #log: Logger | undefined;
   #next: { chain: SavedChain | undefined } | undefined;
   #writing: Promise<void> | undefined;
+  #failing = false;
 
   private constructor(workDir: string, state: StateFile, log: Logger | undefined) {
     this.#workDir = workDir;
@@ -127,9 +128,21 @@ export class CaptureStateFile {
     while (this.#next) {
       const { chain } = this.#next;
       this.#next = undefined;
-      await this.#write(chain).catch((err: unknown) => {
-        this.#log?.warn({ err }, `continuous backup: could not write ${stateFilePath(this.#workDir)}`);
-      });
+      try {
+        await this.#write(chain);
+        if (this.#failing) this.#log?.info(`continuous backup: ${stateFilePath(this.#workDir)} is written again`);
+        this.#failing = false;
+      } catch (err) {
+        // Once per failure spell, not once a segment: the next start just cannot go on with the generation.
+        if (!this.#failing) {
+          this.#log?.warn(
+            { err },
+            `continuous backup: could not write ${stateFilePath(this.#workDir)}; until it can, a restart ` +
+              'begins a new generation',
+          );
+        }
+        this.#failing = true;
+      }
     }
     this.#writing = undefined;
   }

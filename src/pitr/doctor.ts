@@ -1,11 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import type { KeySet } from '../crypto/keys.js';
 import { LifeboatError } from '../errors.js';
 import { DB_HEADER_BYTES, hasSqliteMagic, headerPageSize, readFileHead } from '../sqlite/file-header.js';
 import type { PitrObjectStore } from '../storage/object-store.js';
 import { decodeHead } from './capture/lease.js';
+import { readStateFile } from './capture/state-file.js';
 import { headName } from './names.js';
 import { probeConditionalWrites } from './probe.js';
 import { FIXED_SQLITE_VERSIONS, SQLITE_UPGRADE_HINT, walResetBugProblem } from './sqlite-version.js';
@@ -174,7 +173,8 @@ async function writerFinding(inputs: PitrDoctorInputs, store: PitrObjectStore): 
     }
     const head = decodeHead(got.body, inputs.keys, inputs.dbId, store.description);
     const now = store.serverTime() ?? (inputs.now ?? Date.now)();
-    const mine = head.writerId === (await localWriterId(inputs.workDir));
+    const local = await readStateFile(inputs.workDir);
+    const mine = head.writerId === local.writerId;
     const who = `${head.host}, pid ${head.pid}${mine ? ' (this host’s writer id)' : ''}`;
     const until = new Date(head.leaseUntilMs).toISOString();
     if (head.leaseUntilMs <= now) {
@@ -187,10 +187,15 @@ async function writerFinding(inputs: PitrDoctorInputs, store: PitrObjectStore): 
       };
     }
     if (mine) {
+      const chain = local.chain?.dbId === inputs.dbId ? local.chain : undefined;
       return {
         check: 'writer',
         status: 'ok',
-        detail: `database ${inputs.dbId} is shipped by ${who}, lease until ${until}: a restart here continues it`,
+        detail:
+          `database ${inputs.dbId} is shipped by ${who}, lease until ${until}: a restart here continues it` +
+          (chain
+            ? ` (in generation ${chain.genId} after txid ${chain.txid}, if nothing is committed that the bucket lacks)`
+            : ''),
       };
     }
     return {
@@ -203,15 +208,6 @@ async function writerFinding(inputs: PitrDoctorInputs, store: PitrObjectStore): 
     };
   } catch (err) {
     return { check: 'writer', status: 'fail', ...problemOf(err) };
-  }
-}
-
-async function localWriterId(workDir: string): Promise<string | undefined> {
-  try {
-    const saved = (JSON.parse(await readFile(join(workDir, 'state.json'), 'utf8')) as { writerId?: unknown }).writerId;
-    return typeof saved === 'string' ? saved : undefined;
-  } catch {
-    return undefined;
   }
 }
 

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { before } from 'node:test';
+import { setTimeout } from 'node:timers/promises';
 import type { DoctorJson } from '../../src/cli/commands/doctor.js';
 import type { S3Config } from '../../src/config/types.js';
 import { EXIT_CHECK_FAILED } from '../../src/errors.js';
@@ -87,6 +89,21 @@ localTest('doctor --pitr: the requirements pass, and it names the Lifeboat that 
   const released = await doctor(config, db, '--db-id', dbId);
   assert.equal(released.check('writer').status, 'ok');
   assert.match(released.check('writer').detail, /lease ran out .*a start here takes over/);
+
+  // This host's own writer (its id in the state beside the database) ships it: a restart here goes on with it.
+  const own = await Capture.start({ dbPath: db, dbId, store: openConditionalStore(config), key: KEY_A });
+  try {
+    const state = join(`${db}.lifeboat-pitr`, 'state.json');
+    for (let i = 0; i < 500 && !readFileSync(state, 'utf8').includes('"chain"'); i++) await setTimeout(10);
+    const mine = await doctor(config, db, '--db-id', dbId);
+    assert.equal(mine.check('writer').status, 'ok');
+    assert.match(
+      mine.check('writer').detail,
+      new RegExp(`a restart here continues it \\(in generation ${own.status().genId} after txid \\d+`),
+    );
+  } finally {
+    await own.close();
+  }
 });
 
 localTest('doctor --pitr fails a store that ignores conditional writes and a database not in WAL mode', async () => {

@@ -48,7 +48,8 @@ function stateFilePath(workDir: string): string {
   return join(workDir, 'state.json');
 }
 
-async function readStateFile(workDir: string): Promise<Partial<StateFile>> {
+/** What `{workDir}/state.json` holds, read only (nothing is created); an unreadable file holds nothing. */
+export async function readStateFile(workDir: string): Promise<Partial<StateFile>> {
   try {
     const parsed: unknown = JSON.parse((await readTextIfExists(stateFilePath(workDir))) ?? '{}');
     if (typeof parsed !== 'object' || parsed === null) return {};

@@ -11,7 +11,7 @@ import type { Logger } from '../../log.js';
 import { runCopy } from '../../sqlite/client.js';
 import Database from '../../sqlite/driver.js';
 import type { CallerPin } from '../../sqlite/protocol.js';
-import type { PitrObjectStore } from '../../storage/object-store.js';
+import type { ListedObject, PitrObjectStore } from '../../storage/object-store.js';
 import { rollingOfFile, writeBase } from '../base-object.js';
 import { encodeMeta } from '../meta.js';
 import { dbPrefix, genIdTime, metaName, newGenId, parsePitrName, type SegmentName } from '../names.js';
@@ -31,7 +31,7 @@ import {
   sealTransactions,
   WalChangedError,
 } from './segmenter.js';
-import { CaptureStateFile, type SavedChain } from './state-file.js';
+import { CaptureStateFile, type SavedChain, type SavedGeneration } from './state-file.js';
 import { SegmentUploader, type ShippedSegment } from './uploader.js';
 import { publishedWal } from './wal-index.js';
 import { frameOffset, positionAfter, readCommitted, type WalPosition } from './wal-tail.js';
@@ -457,14 +457,13 @@ export class Capture extends EventEmitter {
    */
   async #resume(saved: SavedChain, image: PinnedImage): Promise<string | undefined> {
     const { store, dbId } = this.#o;
-    let highest = 0;
+    const listed = await store.list(dbPrefix(dbId));
+    const highest = highestTxid(listed);
     let last: (SegmentName & { key: string }) | undefined;
     const bases = new Set<number>();
-    for (const o of await store.list(dbPrefix(dbId))) {
+    for (const o of listed) {
       const name = parsePitrName(o.key);
-      if (name?.kind !== 'segment' && name?.kind !== 'base') continue;
-      highest = Math.max(highest, name.kind === 'segment' ? name.lastTxid : name.txid);
-      if (name.genId !== saved.genId) continue;
+      if ((name?.kind !== 'segment' && name?.kind !== 'base') || name.genId !== saved.genId) continue;
       if (name.kind === 'segment' && name.seq > (last?.seq ?? 0)) last = { ...name, key: o.key };
       if (name.kind === 'base') bases.add(name.txid);
     }
@@ -497,29 +496,26 @@ export class Capture extends EventEmitter {
     if (rolling.value().toString('hex') !== saved.rolling)
       return 'the database changed since the chain ended (commits the bucket does not hold)';
     await rm(image.path, { force: true });
-    this.#chain = {
-      dbId,
-      genId: saved.genId,
-      pageSize: saved.pageSize,
-      seq: saved.seq,
-      prevDigest: Buffer.from(saved.digest, 'hex'),
-      txid: saved.txid,
-      rolling,
-      position: image.position,
-      dbPages: rolling.dbPages,
-      lastObservedMs: saved.observedMs,
-      resumes: true,
-    };
-    this.#uploader.shippedUpTo(saved.txid, saved.observedMs);
-    this.#scan = image.position;
-    this.#pending = [];
-    this.#restarts = 0;
     // A base inside the generation that was still uploading when the state was saved may never
     // have reached the bucket: then the next commit's tick takes one.
     const baseThere = bases.has(saved.generation.baseTxid);
-    this.#generation = { ...saved.generation, ...(baseThere ? {} : { segmentBytes: Number.MAX_SAFE_INTEGER }) };
-    this.#seenTxid = saved.txid;
-    this.#lastSeenMs = this.#o.now();
+    this.#follow(
+      {
+        dbId,
+        genId: saved.genId,
+        pageSize: saved.pageSize,
+        seq: saved.seq,
+        prevDigest: Buffer.from(saved.digest, 'hex'),
+        txid: saved.txid,
+        rolling,
+        position: image.position,
+        dbPages: rolling.dbPages,
+        lastObservedMs: saved.observedMs,
+        resumes: true,
+      },
+      { ...saved.generation, ...(baseThere ? {} : { segmentBytes: Number.MAX_SAFE_INTEGER }) },
+      this.#o.now(),
+    );
     this.#o.log?.info({ genId: saved.genId, txid: saved.txid }, 'continuous backup: the generation goes on');
     this.emit('resumed', { genId: saved.genId, txid: saved.txid });
     return undefined;
@@ -555,14 +551,7 @@ export class Capture extends EventEmitter {
   /** A base at the newest commit (or `given`, an image pinned already), its meta, and a chain continuing from it. */
   async #newGeneration(reason: string, given?: PinnedImage): Promise<void> {
     const { store, dbId, key } = this.#o;
-    const listed = await store.list(dbPrefix(dbId));
-    let highest = 0;
-    for (const o of listed) {
-      const name = parsePitrName(o.key);
-      if (name?.kind === 'segment') highest = Math.max(highest, name.lastTxid);
-      if (name?.kind === 'base') highest = Math.max(highest, name.txid);
-    }
-    const baseTxid = highest + 1;
+    const baseTxid = highestTxid(await store.list(dbPrefix(dbId))) + 1;
     const genId = newGenId(this.#o.now());
     const pinned = await this.#lease!.acquire(genId).then(
       () => given ?? this.#pinImage(join(this.#o.workDir, `base-${genId}.sqlite`)),
@@ -574,6 +563,7 @@ export class Capture extends EventEmitter {
     const image = pinned.path;
     const observedMs = this.#o.now();
     let baseSize: number | undefined;
+    let chain: ChainState;
     try {
       const base = await this.#o.writeBase({
         store,
@@ -607,7 +597,7 @@ export class Capture extends EventEmitter {
           { hint: 'another writer uses this database id: stop it, then start again' },
         );
       }
-      this.#chain = {
+      chain = {
         dbId,
         genId,
         pageSize: pinned.pageSize,
@@ -622,22 +612,10 @@ export class Capture extends EventEmitter {
     } finally {
       await rm(image, { force: true });
     }
-    this.#uploader.shippedUpTo(baseTxid, observedMs);
     this.#bases = { count: this.#bases.count + 1, bytes: this.#bases.bytes + (baseSize ?? 0) };
-    this.#scan = pinned.position;
-    this.#pending = [];
-    this.#restarts = 0;
-    const baseBytes = this.#chain!.dbPages * pinned.pageSize;
-    this.#generation = { startedMs: observedMs, baseBytes, segmentBytes: 0, baseTxid };
-    this.#seenTxid = baseTxid;
-    this.#lastSeenMs = observedMs;
-    this.#saveChain({
-      seq: 0,
-      txid: baseTxid,
-      digest: this.#chain!.prevDigest,
-      rolling: this.#chain!.rolling.value(),
-      observedMs,
-    });
+    const baseBytes = chain.dbPages * pinned.pageSize;
+    this.#follow(chain, { startedMs: observedMs, baseBytes, segmentBytes: 0, baseTxid }, observedMs);
+    this.#saveChain({ seq: 0, txid: baseTxid, digest: chain.prevDigest, rolling: chain.rolling.value(), observedMs });
     this.#o.log?.info({ genId, baseTxid, reason }, 'continuous backup: generation started');
     this.emit('generation', { genId, baseTxid, reason });
   }
@@ -669,6 +647,18 @@ export class Capture extends EventEmitter {
     });
   }
 
+  /** Capture goes on from `chain` (a new generation's base, or a resumed one): everything up to it is shipped. */
+  #follow(chain: ChainState, generation: SavedGeneration, lastSeenMs: number): void {
+    this.#chain = chain;
+    this.#uploader.shippedUpTo(chain.txid, chain.lastObservedMs);
+    this.#scan = chain.position;
+    this.#pending = [];
+    this.#restarts = 0;
+    this.#generation = generation;
+    this.#seenTxid = chain.txid;
+    this.#lastSeenMs = lastSeenMs;
+  }
+
   #openWal(): number {
     const path = `${this.#o.dbPath}-wal`;
     if (this.#walFd !== undefined) {
@@ -685,6 +675,11 @@ export class Capture extends EventEmitter {
   /** Begins a read transaction on reader `i` (its snapshot keeps the WAL's frames in place). */
   #hold(i: number): void {
     beginRead(this.#readers[i]!);
+  }
+
+  /** Ends both readers' read transactions: nothing of capture's keeps the WAL from starting over. */
+  #endReads(): void {
+    for (const reader of this.#readers) if (reader.inTransaction) reader.exec('COMMIT');
   }
 
   /** Make before break (P6): the other reader begins, then the current one ends. */
@@ -802,7 +797,7 @@ export class Capture extends EventEmitter {
       'bucket until a new generation begins, once it answers';
     this.#letGo = { oldestMs, retryMs: now };
     this.#pending = [];
-    for (const reader of this.#readers) if (reader.inTransaction) reader.exec('COMMIT');
+    this.#endReads();
     // A base being copied holds the pinner's read transaction: the copy is killed, and its image not used.
     this.#rebaseStop?.abort(new Error('capture let go of the WAL'));
     this.#unpin();
@@ -819,7 +814,7 @@ export class Capture extends EventEmitter {
     try {
       await this.#newGeneration('spool-overflow');
     } catch (err) {
-      for (const reader of this.#readers) if (reader.inTransaction) reader.exec('COMMIT');
+      this.#endReads();
       letGo.retryMs = this.#o.now() + LET_GO_RETRY_MS;
       throw err;
     }
@@ -1200,6 +1195,17 @@ function beginRead(db: Connection): void {
 async function removeImagesLeft(workDir: string): Promise<void> {
   const names = await readdir(workDir).catch(() => [] as string[]);
   for (const name of names) if (/^base-.*\.sqlite$/.test(name)) await rm(join(workDir, name), { force: true });
+}
+
+/** The highest txid any segment or base of the database in the bucket holds (0: none). */
+function highestTxid(listed: readonly ListedObject[]): number {
+  let highest = 0;
+  for (const o of listed) {
+    const name = parsePitrName(o.key);
+    if (name?.kind === 'segment') highest = Math.max(highest, name.lastTxid);
+    if (name?.kind === 'base') highest = Math.max(highest, name.txid);
+  }
+  return highest;
 }
 
 function realOrGiven(path: string): string {

@@ -27,7 +27,8 @@ const outcome =
   'each restore either swaps cleanly or fails with a clear DB_IN_USE (never a raw ENOENT), leaves nothing ' +
   'for a later start to "complete", and every committed row is in the live database or a kept copy';
 const noUnshare = unshareUnavailable();
-// Seen: the restore finds the application's process in /proc and refuses before the download.
+// Seen: the restore finds the application's process in /proc and refuses before the download
+// (when it has the database open at that moment).
 // Hidden: the restore runs in a PID namespace of its own (as in another container), so only the
 // swap's own lock and checks stand between the application and the swap.
 for (const view of ['seen', 'hidden'] as const) {
@@ -93,6 +94,11 @@ async function race(view: 'seen' | 'hidden'): Promise<void> {
   }
   const lost = [...committed].filter((n) => !everywhere.has(n));
   assert.deepEqual(lost, [], `committed rows missing from the database and every kept copy (${refused} refused)`);
-  const swapped = results.filter((r) => r.code === 0).length;
-  if (view === 'seen') assert.equal(swapped, 0, 'an application seen in /proc always stops the restore early');
+  // The /proc probe is best effort: between two transactions this application has no file open,
+  // and a restore that probes then goes on to the swap, whose lock and checks decide (as when
+  // hidden). What seen must show is that the probe finds it and names it; four misses in a row
+  // would mean the probe does not work.
+  const named = results.filter((r) => r.stderr.includes(`process ${writer.pid} has it open`)).length;
+  if (view === 'seen') assert.ok(named > 0, `no restore named the application's process ${writer.pid}`);
+  else assert.equal(named, 0, 'a restore in a PID namespace of its own cannot see the application');
 }

@@ -43,10 +43,23 @@ localTest(
     };
 
     const { proxy, config } = await withProxy();
-    const store = openConditionalStore(config);
+    const real = openConditionalStore(config);
+    // The one fault the proxy cannot make: a bucket that takes PUTs but not a LIST (an S3 that flaps
+    // between them). `gate.list`, when set, answers the next LIST in place of the bucket.
+    const gate: { list?: () => Promise<never> } = {};
+    const store = new Proxy(real, {
+      get(target, prop) {
+        if (prop === 'list' && gate.list) return gate.list;
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
     const dbId = newDbId();
     const walMaxPages = 400;
+    // Capture's clock runs ahead on demand, to bring its next try at a new generation (every 10 s) now.
+    let ahead = 0;
     const capture = await Capture.start({
+      now: () => Date.now() + ahead,
       dbPath,
       dbId,
       store,
@@ -92,8 +105,38 @@ localTest(
       }
       assert.ok(frames.at(-1)! < walMaxPages, `the WAL started over (frames after each 20 commits: ${frames})`);
 
+      // S3 takes the sealed segments again, but its first LIST (capture's try at a new generation)
+      // hangs, then fails. The bucket is asked before any read transaction is taken, so the
+      // application's WAL keeps starting over meanwhile. (Commits in the WAL first, so that a reader
+      // taken now would hold a mark in it.)
+      commit(10);
+      let release!: () => void;
+      const hung = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      let listing!: () => void;
+      const listed = new Promise<void>((resolve) => {
+        listing = resolve;
+      });
+      gate.list = async () => {
+        gate.list = undefined;
+        listing();
+        await hung;
+        throw new Error('LIST refused by the test');
+      };
       proxy.set({ kind: 'none' });
+      await listed;
+      // Synchronous: capture cannot move while these commits run, so what it holds stays held.
+      const during: number[] = [];
+      for (let i = 0; i < 150; i++) {
+        commit(1);
+        during.push(publishedWal(dbPath)?.mxFrame ?? Number.NaN);
+      }
+      release();
+      assert.ok(Math.max(...during) < 250, `the WAL kept starting over while the LIST hung: ${during}`);
+
       for (let i = 0; i < 2000 && !events.some((e) => e.kind === 'generation'); i++) {
+        ahead += 500; // the next try is 10 s after the failed one
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
       const generation = events.find((e) => e.kind === 'generation');

@@ -548,10 +548,13 @@ export class Capture extends EventEmitter {
     });
   }
 
-  /** A base at the newest commit (or `given`, an image pinned already), its meta, and a chain continuing from it. */
-  async #newGeneration(reason: string, given?: PinnedImage): Promise<void> {
+  /**
+   * A base at the newest commit (or `given`, an image pinned already), its meta, and a chain
+   * continuing from it. `listed`: the database's objects, when the caller has just listed them.
+   */
+  async #newGeneration(reason: string, given?: PinnedImage, listed?: readonly ListedObject[]): Promise<void> {
     const { store, dbId, key } = this.#o;
-    const baseTxid = highestTxid(await store.list(dbPrefix(dbId))) + 1;
+    const baseTxid = highestTxid(listed ?? (await store.list(dbPrefix(dbId)))) + 1;
     const genId = newGenId(this.#o.now());
     const pinned = await this.#lease!.acquire(genId).then(
       () => given ?? this.#pinImage(join(this.#o.workDir, `base-${genId}.sqlite`)),
@@ -810,9 +813,18 @@ export class Capture extends EventEmitter {
   async #afterLettingGo(): Promise<void> {
     const letGo = this.#letGo!;
     if (this.#uploader.queuedBytes() > 0 || this.#o.now() < letGo.retryMs) return;
+    // The bucket is asked first, with no read transaction: one held through a LIST that fails (for
+    // seconds, with the SDK's retries) would keep the WAL from starting over that long, every try.
+    let listed: readonly ListedObject[];
+    try {
+      listed = await this.#o.store.list(dbPrefix(this.#o.dbId));
+    } catch (err) {
+      letGo.retryMs = this.#o.now() + LET_GO_RETRY_MS;
+      throw err;
+    }
     this.#hold(this.#active);
     try {
-      await this.#newGeneration('spool-overflow');
+      await this.#newGeneration('spool-overflow', undefined, listed);
     } catch (err) {
       this.#endReads();
       letGo.retryMs = this.#o.now() + LET_GO_RETRY_MS;

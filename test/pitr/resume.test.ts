@@ -155,7 +155,16 @@ async function shippedTen(more?: (ctx: { capture: Capture; app: Connection; stat
 
 /** Starts capture again, commits `from`…`to`, ships them, closes both; what the start did, and latest's rows. */
 async function startAgain(ctx: Awaited<ReturnType<typeof shippedTen>>, from: number, to: number) {
-  const second = await started(ctx.dbPath, ctx.dbId, ctx.store);
+  // The bucket as the start sees it, counting its LISTs.
+  let lists = 0;
+  const store = new Proxy(ctx.store, {
+    get(target, prop) {
+      if (prop === 'list') lists++;
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const second = { ...(await started(ctx.dbPath, ctx.dbId, store)), listsAtStart: lists };
   commit(ctx.app, from, to);
   await second.capture.flush();
   await second.capture.close();
@@ -168,6 +177,7 @@ localTest('commits made while capture was down begin a new generation, and none 
   commit(ctx.app, 11, 15); // nobody ships these
   const second = await startAgain(ctx, 16, 20);
   assert.equal(second.how, 'generation');
+  assert.equal(second.listsAtStart, 1, 'one LIST for the refused resume and the new generation it begins');
   assert.notEqual(second.genId, ctx.first.genId);
   const metas = (await objects(ctx.store, ctx.dbId)).filter((n) => n.kind === 'meta');
   assert.equal(metas.length, 2);

@@ -424,16 +424,23 @@ export class Capture extends EventEmitter {
       await this.#lease.acquire(saved.genId);
       await removeImagesLeft(this.#o.workDir); // under the lease
       const image = await this.#pinImage(join(this.#o.workDir, `base-resume-${saved.genId}.sqlite`));
-      const why = await this.#resume(saved, image).catch(async (err: unknown) => {
+      // Listed under the lease: nobody else adds to the bucket until the chain goes on or a new
+      // generation begins, so a refused resume's new generation starts above this listing.
+      let listed: readonly ListedObject[];
+      let why: string | undefined;
+      try {
+        listed = await this.#o.store.list(dbPrefix(this.#o.dbId));
+        why = await this.#resume(saved, image, listed);
+      } catch (err) {
         await rm(image.path, { force: true });
         throw err;
-      });
+      }
       if (why !== undefined) {
         this.#o.log?.warn(
           { genId: saved.genId, txid: saved.txid, why },
           'continuous backup: the chain cannot go on after this start; a new generation begins',
         );
-        await this.#newGeneration('continuity-unproven', image);
+        await this.#newGeneration('continuity-unproven', image, listed);
       }
     } else {
       await this.#newGeneration('first-start');
@@ -455,9 +462,8 @@ export class Capture extends EventEmitter {
    * gap. Returns why not otherwise, and changes nothing. `image` is the database at a pinned
    * commit; it is removed when the chain goes on.
    */
-  async #resume(saved: SavedChain, image: PinnedImage): Promise<string | undefined> {
+  async #resume(saved: SavedChain, image: PinnedImage, listed: readonly ListedObject[]): Promise<string | undefined> {
     const { store, dbId } = this.#o;
-    const listed = await store.list(dbPrefix(dbId));
     const highest = highestTxid(listed);
     let last: (SegmentName & { key: string }) | undefined;
     const bases = new Set<number>();

@@ -819,20 +819,14 @@ export class Capture extends EventEmitter {
   async #afterLettingGo(): Promise<void> {
     const letGo = this.#letGo!;
     if (this.#uploader.queuedBytes() > 0 || this.#o.now() < letGo.retryMs) return;
-    // The bucket is asked first, with no read transaction: one held through a LIST that fails (for
-    // seconds, with the SDK's retries) would keep the WAL from starting over that long, every try.
-    let listed: readonly ListedObject[];
     try {
-      listed = await this.#o.store.list(dbPrefix(this.#o.dbId));
-    } catch (err) {
-      letGo.retryMs = this.#o.now() + LET_GO_RETRY_MS;
-      throw err;
-    }
-    this.#hold(this.#active);
-    try {
+      // The bucket is asked first, with no read transaction: one held through a LIST that fails (for
+      // seconds, with the SDK's retries) would keep the WAL from starting over that long, every try.
+      const listed = await this.#o.store.list(dbPrefix(this.#o.dbId));
+      this.#hold(this.#active);
       await this.#newGeneration('spool-overflow', undefined, listed);
     } catch (err) {
-      this.#endReads();
+      this.#endReads(); // none held when the LIST failed
       letGo.retryMs = this.#o.now() + LET_GO_RETRY_MS;
       throw err;
     }

@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { restorePitr } from '../../src/pitr/restore/apply.js';
 import type { PitrObjectStore } from '../../src/storage/object-store.js';
 import { pragmaCheck } from '../support/db.js';
+import { overriding } from '../support/observed-store.js';
 import { getTestS3, type TestS3 } from '../support/s3.js';
 import { danglingUploads, isLifeboat, openConditionalStore } from '../support/s3-checks.js';
 import { tempDir } from '../support/tmp.js';
@@ -77,31 +78,20 @@ test('a real database shipped to S3 restores to its points; a deleted middle seg
 /** The real store; the keys written and deleted are recorded, and each GET of a segment counts the holds. */
 function recording(store: PitrObjectStore, refuseHolds = false) {
   const seen = { created: [] as string[], deleted: [] as string[], holdsAtSegments: [] as number[] };
-  const proxy = new Proxy(store, {
-    get(target, property) {
-      if (property === 'putIfAbsent') {
-        return async (key: string, body: Buffer) => {
-          // Injected: a credential that may only read (one radosgw user here cannot refuse on demand).
-          if (refuseHolds && key.includes('/holds/')) throw new Error('AccessDenied: injected for the test');
-          seen.created.push(key);
-          return target.putIfAbsent(key, body);
-        };
-      }
-      if (property === 'delete') {
-        return async (key: string) => {
-          seen.deleted.push(key);
-          return target.delete(key);
-        };
-      }
-      if (property === 'get') {
-        return async (key: string) => {
-          if (key.endsWith('.lbs'))
-            seen.holdsAtSegments.push((await target.list(`lifeboat-pitr/${DB_ID}/holds/`)).length);
-          return target.get(key);
-        };
-      }
-      const value: unknown = Reflect.get(target, property, target);
-      return typeof value === 'function' ? value.bind(target) : value;
+  const proxy = overriding(store, {
+    putIfAbsent: async (key, body) => {
+      // Injected: a credential that may only read (one radosgw user here cannot refuse on demand).
+      if (refuseHolds && key.includes('/holds/')) throw new Error('AccessDenied: injected for the test');
+      seen.created.push(key);
+      return store.putIfAbsent(key, body);
+    },
+    delete: async (key) => {
+      seen.deleted.push(key);
+      return store.delete(key);
+    },
+    get: async (key) => {
+      if (key.endsWith('.lbs')) seen.holdsAtSegments.push((await store.list(`lifeboat-pitr/${DB_ID}/holds/`)).length);
+      return store.get(key);
     },
   });
   return { store: proxy, seen };

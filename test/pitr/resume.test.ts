@@ -6,6 +6,7 @@ import { Capture, type CaptureOptions } from '../../src/pitr/capture/capture.js'
 import { dbPrefix, newDbId, type PitrName, parsePitrName } from '../../src/pitr/names.js';
 import { restorePitr } from '../../src/pitr/restore/apply.js';
 import Database from '../../src/sqlite/driver.js';
+import { overriding } from '../support/observed-store.js';
 import { getTestS3, localTest, type TestS3 } from '../support/s3.js';
 import { openConditionalStore } from '../support/s3-checks.js';
 import { tempDir } from '../support/tmp.js';
@@ -157,11 +158,10 @@ async function shippedTen(more?: (ctx: { capture: Capture; app: Connection; stat
 async function startAgain(ctx: Awaited<ReturnType<typeof shippedTen>>, from: number, to: number) {
   // The bucket as the start sees it, counting its LISTs.
   let lists = 0;
-  const store = new Proxy(ctx.store, {
-    get(target, prop) {
-      if (prop === 'list') lists++;
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? value.bind(target) : value;
+  const store = overriding(ctx.store, {
+    list: (prefix, options) => {
+      lists++;
+      return ctx.store.list(prefix, options);
     },
   });
   const second = { ...(await started(ctx.dbPath, ctx.dbId, store)), listsAtStart: lists };

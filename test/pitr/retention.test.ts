@@ -8,6 +8,7 @@ import { restorePitr } from '../../src/pitr/restore/apply.js';
 import { placeHold } from '../../src/pitr/restore/hold.js';
 import Database from '../../src/sqlite/driver.js';
 import type { PitrObjectStore } from '../../src/storage/object-store.js';
+import { overriding } from '../support/observed-store.js';
 import { getTestS3, type TestS3 } from '../support/s3.js';
 import { openConditionalStore } from '../support/s3-checks.js';
 import { tempDir } from '../support/tmp.js';
@@ -74,19 +75,13 @@ function holdingNthBase(real: PitrObjectStore, n: number) {
     started = resolve;
   });
   let bases = 0;
-  const store = new Proxy(real, {
-    get(target, prop) {
-      if (prop === 'putStream') {
-        return async (...args: Parameters<PitrObjectStore['putStream']>) => {
-          if (++bases === n) {
-            started();
-            await released;
-          }
-          return target.putStream(...args);
-        };
+  const store = overriding(real, {
+    putStream: async (...args) => {
+      if (++bases === n) {
+        started();
+        await released;
       }
-      const value = Reflect.get(target, prop);
-      return typeof value === 'function' ? value.bind(target) : value;
+      return real.putStream(...args);
     },
   });
   return { store, holding, release };

@@ -8,6 +8,7 @@ import { dbPrefix, newDbId, parsePitrName } from '../../src/pitr/names.js';
 import { restorePitr } from '../../src/pitr/restore/apply.js';
 import Database from '../../src/sqlite/driver.js';
 import { faults } from '../support/fault-proxy.js';
+import { overriding } from '../support/observed-store.js';
 import { getTestS3, localTest } from '../support/s3.js';
 import { openConditionalStore, withProxy } from '../support/s3-checks.js';
 import { tempDir } from '../support/tmp.js';
@@ -47,13 +48,7 @@ localTest(
     // The one fault the proxy cannot make: a bucket that takes PUTs but not a LIST (an S3 that flaps
     // between them). `gate.list`, when set, answers the next LIST in place of the bucket.
     const gate: { list?: () => Promise<never> } = {};
-    const store = new Proxy(real, {
-      get(target, prop) {
-        if (prop === 'list' && gate.list) return gate.list;
-        const value: unknown = Reflect.get(target, prop, target);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
+    const store = overriding(real, { list: (prefix, options) => gate.list?.() ?? real.list(prefix, options) });
     const dbId = newDbId();
     const walMaxPages = 400;
     // Capture's clock runs ahead on demand, to bring its next try at a new generation (every 10 s) now.

@@ -18,3 +18,18 @@ export function observeStage(real: BackupStore, onStage: (name: string) => void)
     },
   };
 }
+
+/**
+ * `real` as it is, except for the methods in `overrides` (a spy on a real store, or a fault a real
+ * server cannot be made to produce on demand — not a mock of one). The others are the real
+ * store's own, bound to it (its private fields need that).
+ */
+export function overriding<T extends object>(real: T, overrides: Partial<T>): T {
+  return new Proxy(real, {
+    get(target, prop) {
+      if (Object.hasOwn(overrides, prop)) return overrides[prop as keyof T];
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}

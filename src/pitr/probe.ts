@@ -9,7 +9,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { LifeboatError } from '../errors.js';
-import type { CreateOutcome, EtagForm, PitrObjectStore, ReplaceOutcome } from '../storage/object-store.js';
+import {
+  type CreateOutcome,
+  createOwn,
+  type EtagForm,
+  type PitrObjectStore,
+  type ReplaceOutcome,
+  replaceOwn,
+} from '../storage/object-store.js';
 
 /** Where the probe writes, relative to the store's prefix (src/pitr/names.ts is to own key names). */
 const PROBE_FOLDER = 'lifeboat-pitr/.probe/';
@@ -37,7 +44,9 @@ export interface ProbeOptions {
  * Runs the six steps on `lifeboat-pitr/.probe/<random>`: (1) create → 200; (2) create again →
  * 412; (3) If-Match a foreign ETag → 412, in both forms; (4) If-Match the current ETag → 200,
  * quoted first, bare if quoted gets 412; (5) If-Match the now stale ETag → 412, and the object
- * still holds step 4's bytes; (6) delete. A 409 (a concurrent conditional write) is retried
+ * still holds step 4's bytes; (6) delete. Steps 1 and 4 read a refused write's object back: the
+ * SDK's retry of a write whose answer was lost is refused by the write itself, which must not
+ * read as a store without conditional writes. A 409 (a concurrent conditional write) is retried
  * once. The probe object is deleted whatever happens, as far as the store lets it. Rejects
  * with PITR_NO_CONDITIONAL_WRITES naming the store, the step and the answer seen.
  */
@@ -55,7 +64,7 @@ export async function probeConditionalWrites(store: PitrObjectStore, options: Pr
       1,
       'PUT If-None-Match: * of a new object',
       '200',
-      (): Promise<CreateOutcome> => store.putIfAbsent(key, body(1), { signal }),
+      (): Promise<CreateOutcome> => createOwn(store, key, body(1), { signal }),
     );
     if (created.kind !== 'written') throw step.unexpected(created);
     const first = created.etag;
@@ -77,7 +86,7 @@ export async function probeConditionalWrites(store: PitrObjectStore, options: Pr
     const step4 = body(4);
     const replace = (form: EtagForm) =>
       step(4, `PUT If-Match: <the current ETag, ${form}>`, '200', () =>
-        store.putIfMatch(key, step4, first, { signal, etagForm: form }),
+        replaceOwn(store, key, step4, first, { signal, etagForm: form }),
       );
     let etagForm: EtagForm = 'quoted';
     let replaced = await replace(etagForm);

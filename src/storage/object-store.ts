@@ -86,3 +86,48 @@ export interface PitrObjectStore {
   /** The server's clock now (unix ms; ±1 s, the HTTP Date header's resolution) from its latest answer, if any. */
   serverTime(): number | undefined;
 }
+
+/**
+ * `putIfAbsent` for a body no other writer can produce (sealed under a random nonce, or under a
+ * fresh random key): an `exists` whose object holds exactly `body` is this writer's own earlier
+ * attempt, whose answer was lost and whose retry the store refused, so it is `written`, with the
+ * ETag read back. Anything else is returned as the store answered.
+ */
+export async function createOwn(
+  store: PitrObjectStore,
+  key: string,
+  body: Buffer,
+  options?: RequestOptions,
+): Promise<CreateOutcome> {
+  const made = await store.putIfAbsent(key, body, options);
+  if (made.kind !== 'exists') return made;
+  return (await ownWrite(store, key, body, options)) ?? made;
+}
+
+/**
+ * `putIfMatch` for a body no other writer can produce: a `changed` whose object now holds exactly
+ * `body` is this writer's own replace, applied by an attempt whose answer was lost (its retry
+ * then found the ETag it had itself replaced). Without this, a dropped connection at the wrong
+ * moment would read as another writer taking the object.
+ */
+export async function replaceOwn(
+  store: PitrObjectStore,
+  key: string,
+  body: Buffer,
+  etag: Etag,
+  options?: RequestOptions & { readonly etagForm?: EtagForm },
+): Promise<ReplaceOutcome> {
+  const done = await store.putIfMatch(key, body, etag, options);
+  if (done.kind !== 'changed') return done;
+  return (await ownWrite(store, key, body, options)) ?? done;
+}
+
+async function ownWrite(
+  store: PitrObjectStore,
+  key: string,
+  body: Buffer,
+  options?: RequestOptions,
+): Promise<{ readonly kind: 'written'; readonly etag: Etag } | undefined> {
+  const there = await store.get(key, options);
+  return there?.body.equals(body) ? { kind: 'written', etag: there.etag } : undefined;
+}

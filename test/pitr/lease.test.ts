@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
+import type { S3Config } from '../../src/config/types.js';
 import { Capture } from '../../src/pitr/capture/capture.js';
 import { Lease, newWriterId } from '../../src/pitr/capture/lease.js';
 import { newDbId } from '../../src/pitr/names.js';
 import { probeConditionalWrites } from '../../src/pitr/probe.js';
 import Database from '../../src/sqlite/driver.js';
-import { getTestS3, type TestS3 } from '../support/s3.js';
-import { isLifeboat, openConditionalStore } from '../support/s3-checks.js';
+import { getTestS3, localTest, type TestS3 } from '../support/s3.js';
+import { isLifeboat, openConditionalStore, withProxy } from '../support/s3-checks.js';
 import { tempDir } from '../support/tmp.js';
 import { KEY_A, KEY_B, keySet } from './fixtures.js';
 
@@ -25,10 +26,10 @@ before(async () => {
 
 const LEASE = 60_000;
 
-async function setup() {
+async function setup(config?: S3Config) {
   let offset = 0;
   const now = () => Date.now() + offset;
-  const store = openConditionalStore(await s3.place(), { now });
+  const store = openConditionalStore(config ?? (await s3.place()), { now });
   await probeConditionalWrites(store); // as Capture does first: it finds the ETag form If-Match takes here
   const dbId = newDbId();
   const lease = (writerId: string, key = KEY_A) =>
@@ -63,6 +64,31 @@ test('a second writer waits while the lease runs and takes over when it runs out
     assert.match(err.message, /another writer replaced the head/);
     return true;
   });
+});
+
+localTest('a renewal whose answer is lost, and whose retry the head then refuses, still holds the lease', async () => {
+  // The proxy resets the connection as the server starts to answer the If-Match PUT (the one fault
+  // here): the head was replaced, and the SDK's retry, on a fresh connection, sends the ETag it
+  // replaced. Without reading the head back, that 412 read as another writer's takeover.
+  const { proxy, config } = await withProxy();
+  try {
+    const { lease, advance } = await setup(config);
+    const first = lease(newWriterId());
+    await first.acquire('g1');
+    const until = first.until;
+    advance(LEASE / 2 + 1000);
+    proxy.resetOpen();
+    proxy.set({ kind: 'cut', afterBytes: 0, times: 1 });
+    await first.renew();
+    assert.equal(proxy.injected, 1, 'the answer to the renewal was cut');
+    assert.ok(first.until > until, 'renewed');
+    await assert.rejects(lease(newWriterId(), KEY_B).acquire('g2'), isLifeboat('PITR_LEASE_HELD'));
+    advance(LEASE / 2 + 1000);
+    await first.renew(); // with the ETag read back: the next renewal's If-Match holds
+    assert.equal(proxy.injected, 1);
+  } finally {
+    await proxy.close();
+  }
 });
 
 test('the same writer after a restart takes its head back at once; a released lease is free at once', async () => {

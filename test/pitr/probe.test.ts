@@ -86,6 +86,22 @@ localTest('a store that answers 501 NotImplemented to conditions (B2-like) fails
   }
 });
 
+localTest('a first write whose answer is lost is not taken for a store without conditional writes', async () => {
+  // The proxy resets the first connection as the server starts to answer (the object was created);
+  // the SDK's retry is then refused (412) by that very object.
+  const { proxy, config, direct } = await withProxy();
+  try {
+    proxy.set({ kind: 'cut', afterBytes: 0, times: 1 });
+    const store = openConditionalStore(config);
+    const result = await probeConditionalWrites(store);
+    assert.equal(proxy.injected, 1, 'the answer to step 1 was cut');
+    assert.equal(result.etagForm, 'bare', 'as RGW takes it');
+    assert.deepEqual(await openConditionalStore(direct).list(''), [], 'the probe object was deleted');
+  } finally {
+    await proxy.close();
+  }
+});
+
 localTest('a store that cannot be reached is S3_UNREACHABLE, not a verdict on conditional writes', async () => {
   const { proxy, config, direct } = await withProxy();
   await proxy.close(); // nothing listens there any more

@@ -6,6 +6,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { before, test } from 'node:test';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Config } from '../../src/config/types.js';
+import { probeConditionalWrites } from '../../src/pitr/probe.js';
+import { createOwn, replaceOwn } from '../../src/storage/object-store.js';
 import { patternSource } from '../support/range-source.js';
 import { getTestS3, localTest, type TestS3 } from '../support/s3.js';
 import { danglingUploads, isLifeboat, openConditionalStore, withProxy } from '../support/s3-checks.js';
@@ -115,6 +117,34 @@ test('keys that would not list back as themselves are refused before any request
     await assert.rejects(store.putIfAbsent(key, Buffer.from('x')), isLifeboat('BAD_NAME'), JSON.stringify(key));
   }
   assert.deepEqual(await store.list(''), []);
+});
+
+localTest('createOwn and replaceOwn take a write whose answer was lost as written, and only their own', async () => {
+  // The proxy resets each connection as the server starts to answer (the one fault here): the
+  // write is applied, and the SDK's retry finds its own object (412).
+  const { proxy, config } = await withProxy();
+  try {
+    const store = openConditionalStore(config);
+    await probeConditionalWrites(store);
+    const first = randomBytes(64);
+    proxy.resetOpen(); // the probe's connections were opened before the fault
+    proxy.set({ kind: 'cut', afterBytes: 0, times: 1 });
+    const made = await createOwn(store, 'k', first);
+    assert.equal(proxy.injected, 1);
+    assert.equal(made.kind, 'written');
+    const second = randomBytes(64);
+    proxy.resetOpen();
+    proxy.set({ kind: 'cut', afterBytes: 0, times: 1 });
+    const replaced = await replaceOwn(store, 'k', second, made.kind === 'written' ? made.etag : '');
+    assert.equal(proxy.injected, 1);
+    assert.equal(replaced.kind, 'written');
+    assert.equal(replaced.kind === 'written' && replaced.etag, (await store.get('k'))?.etag);
+    assert.deepEqual((await createOwn(store, 'k', first)).kind, 'exists', 'other bytes are not its own');
+    assert.deepEqual((await replaceOwn(store, 'k', first, 'f'.repeat(32))).kind, 'changed');
+    assert.deepEqual((await store.get('k'))?.body, second);
+  } finally {
+    await proxy.close();
+  }
 });
 
 localTest(

@@ -11,7 +11,7 @@ import type { Logger } from '../../log.js';
 import { runCopy } from '../../sqlite/client.js';
 import Database from '../../sqlite/driver.js';
 import type { CallerPin } from '../../sqlite/protocol.js';
-import type { ListedObject, PitrObjectStore } from '../../storage/object-store.js';
+import { createOwn, type ListedObject, type PitrObjectStore } from '../../storage/object-store.js';
 import { rollingOfFile, writeBase } from '../base-object.js';
 import { encodeMeta } from '../meta.js';
 import { dbPrefix, genIdTime, metaName, newGenId, parsePitrName, type SegmentName } from '../names.js';
@@ -598,7 +598,7 @@ export class Capture extends EventEmitter {
         label: this.#o.label,
       });
       const sealedMeta = await sealObject(meta, key, { kind: 'LBM1', dbId, genId, n: 0 });
-      const made = await store.putIfAbsent(metaName(dbId, genId), sealedMeta);
+      const made = await createOwn(store, metaName(dbId, genId), sealedMeta);
       if (made.kind !== 'written') {
         throw new LifeboatError(
           'PITR_FENCED',

@@ -4,7 +4,7 @@ import type { EncryptionKey } from '../../crypto/keys.js';
 import type { KeyLookup } from '../../crypto/stream.js';
 import { decryptValue, encryptValue } from '../../crypto/value.js';
 import { LifeboatError } from '../../errors.js';
-import type { Etag, PitrObjectStore } from '../../storage/object-store.js';
+import { createOwn, type Etag, type PitrObjectStore, replaceOwn } from '../../storage/object-store.js';
 import { headName } from '../names.js';
 
 /**
@@ -78,7 +78,7 @@ export class Lease {
     for (let attempt = 0; attempt < 3; attempt++) {
       const found = await this.#o.store.get(headName(this.#o.dbId));
       if (!found) {
-        const made = await this.#o.store.putIfAbsent(headName(this.#o.dbId), this.#body());
+        const made = await createOwn(this.#o.store, headName(this.#o.dbId), this.#body());
         if (made.kind === 'written') return this.#held(made.etag);
         continue; // another writer created it meanwhile: read it
       }
@@ -121,7 +121,8 @@ export class Lease {
 
   async #replace(etag: Etag): Promise<boolean> {
     const until = this.#serverNow() + this.#leaseMs;
-    const done = await this.#o.store.putIfMatch(headName(this.#o.dbId), this.#body(until), etag);
+    // The body is sealed under a fresh nonce: a copy of it in the head can only be this writer's.
+    const done = await replaceOwn(this.#o.store, headName(this.#o.dbId), this.#body(until), etag);
     if (done.kind !== 'written') return false;
     this.#held(done.etag, until);
     return true;

@@ -1,5 +1,5 @@
 import type { Logger } from '../../log.js';
-import type { PitrObjectStore } from '../../storage/object-store.js';
+import { createOwn, type PitrObjectStore } from '../../storage/object-store.js';
 import type { SealedSegment } from './segmenter.js';
 
 /**
@@ -154,12 +154,10 @@ export class SegmentUploader {
   async #send(segment: QueuedSegment): Promise<boolean> {
     try {
       await this.#o.beforeSend?.();
-      const made = await this.#store.putIfAbsent(segment.name, segment.ciphertext);
+      // Each segment is sealed once: the same bytes in the bucket are an earlier attempt whose answer was lost.
+      const made = await createOwn(this.#store, segment.name, segment.ciphertext);
       if (made.kind === 'written') return this.#ok();
       if (made.kind === 'exists') {
-        // Ours, when an earlier attempt's answer was lost: the same bytes (each segment is sealed once).
-        const there = await this.#store.get(segment.name);
-        if (there?.body.equals(segment.ciphertext)) return this.#ok();
         this.#fenced(
           `${segment.name} already exists in ${this.#store.description} with other content: another writer ` +
             'ships this database',

@@ -1,5 +1,5 @@
 import type { Logger } from '../../log.js';
-import type { PitrObjectStore } from '../../storage/object-store.js';
+import { createOwn, type PitrObjectStore } from '../../storage/object-store.js';
 import { holdName, newRandomId, parsePitrName } from '../names.js';
 
 /**
@@ -46,8 +46,8 @@ export async function placeHold(store: PitrObjectStore, dbId: string, options: P
     const next = holdName(dbId, newRandomId());
     const body = Buffer.from(JSON.stringify({ expiresMs: clock() + ttlMs }));
     try {
-      const outcome = await store.putIfAbsent(next, body);
-      // A fresh random name cannot exist; anything but written is not a hold in force.
+      const outcome = await createOwn(store, next, body);
+      // A fresh random name exists only as this attempt's own; anything else is not a hold in force.
       if (outcome.kind !== 'written') throw new Error(`the store answered ${outcome.kind}`);
       return next;
     } catch (err) {

@@ -1,9 +1,11 @@
 // The soak of continuous backup's kill-and-restore proof (issue #17, item 6):
-//   npm run soak:pitr -- [--runs 1000] [--first-seed 1] [--interval-ms 250] [--victims capture,app,both,restart]
+//   npm run soak:pitr -- [--runs 1000] [--first-seed 1] [--interval-ms 250]
+//                        [--victims capture,app,both,restart,outage]
 //                        [--tmp DIR] [--tsx]
 // Starts one radosgw on 127.0.0.1, compiles the child scripts (capture, application) to plain
 // JavaScript unless --tsx, then runs test/pitr/kill-run.ts once per seed: the application commits
-// while capture, the application or both are killed with SIGKILL at random moments, and every
+// while capture, the application or both are killed with SIGKILL at random moments, or capture's S3
+// goes down for a while (errors, resets, lost answers, a hung server; through a fault proxy), and every
 // restore is checked against the application's model. A failed run is reported with its seed
 // (replay: LIFEBOAT_TEST_SEED=<seed> LIFEBOAT_TEST_INTERVAL_MS=250 on test/pitr/kill-restore.test.ts)
 // and the soak goes on. Prints a line per 50 runs and a table at the end (also after Ctrl-C, which
@@ -12,7 +14,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type KillRunReport, killRun, type Victim } from '../test/pitr/kill-run.js';
+import { type KillRunReport, killRun, VICTIMS, type Victim } from '../test/pitr/kill-run.js';
 import { compileForChildren } from './lib/build.js';
 import { startBenchS3 } from './lib/s3server.js';
 
@@ -23,16 +25,15 @@ const { values } = parseArgs({
     'interval-ms': { type: 'string', default: '250' },
     tmp: { type: 'string', default: tmpdir() },
     tsx: { type: 'boolean', default: false },
-    victims: { type: 'string', default: 'capture,capture,app,both,restart' },
+    victims: { type: 'string', default: VICTIMS.join(',') },
   },
 });
 const runs = Number(values.runs);
 const firstSeed = Number(values['first-seed']);
 const syncIntervalMs = Number(values['interval-ms']);
-const VICTIMS: readonly Victim[] = ['capture', 'app', 'both', 'restart'];
-const victims = values.victims.split(',').map((v) => {
+const victims = values.victims.split(',').map((v): Victim => {
   const victim = VICTIMS.find((known) => known === v);
-  if (!victim) throw new Error(`--victims: ${v} is not ${VICTIMS.join(', ')}`);
+  if (!victim) throw new Error(`--victims: ${v} is not ${[...new Set(VICTIMS)].join(', ')}`);
   return victim;
 });
 const note = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
@@ -99,6 +100,10 @@ const rows: [string, string][] = [
     `${sum((r) => r.kills.capture)} / ${sum((r) => r.kills.app)} / ${sum((r) => r.kills.both)}`,
   ],
   ['clean restarts (capture resumed its generation)', String(sum((r) => r.kills.restart))],
+  [
+    'S3 outages for capture (the application went on; capture caught up)',
+    `${sum((r) => r.kills.outage)} (${sum((r) => r.outageCommits)} commits during them)`,
+  ],
   ['generations', String(sum((r) => r.generations))],
   ['capture starts that resumed a generation', String(sum((r) => r.resumes))],
   ['bases inside a generation (re-bases; even seeds)', String(sum((r) => r.rebases))],

@@ -38,6 +38,26 @@ localTest(
 );
 
 localTest(
+  'S3 down for capture in four ways: the application goes on, capture catches up, every restore is exactly one commit',
+  async () => {
+    // Errors (503), resets, answers lost after each write (so every retry meets its own object, the
+    // lease's renewals included) and a hung server, in turn, each while the application makes
+    // 100–400 commits; then a kill of capture, whose recovery point is counted from its catching up.
+    const report = await killRun({
+      s3: await s3.place(),
+      dir: tempDir(),
+      seed: 22,
+      kills: 5,
+      victims: ['outage', 'outage', 'outage', 'capture'],
+      syncIntervalMs,
+    });
+    assert.ok(report.kills.outage >= 2, `${report.kills.outage} outages`);
+    assert.ok(report.outageCommits >= 100 * report.kills.outage, `${report.outageCommits} commits during them`);
+    assert.ok(report.restores > 4, `${report.restores} restores`);
+  },
+);
+
+localTest(
   'bases inside the generation while the application is killed: every restore is exactly one commit',
   async () => {
     // Capture is not killed, so its bases get through; a capture killed while it copies or uploads

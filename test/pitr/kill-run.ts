@@ -8,6 +8,7 @@ import { LifeboatError } from '../../src/errors.js';
 import { dbPrefix, newDbId, parsePitrName } from '../../src/pitr/names.js';
 import { restorePitr } from '../../src/pitr/restore/apply.js';
 import type { PitrTarget } from '../../src/pitr/restore/plan.js';
+import { type Fault, FaultProxy } from '../support/fault-proxy.js';
 import { openConditionalStore } from '../support/s3-checks.js';
 import { KEY_A, keySet, rng } from './fixtures.js';
 import { modelAfter, rowsOf, spawnScript, startWriter } from './model.js';
@@ -16,8 +17,11 @@ import { modelAfter, rowsOf, spawnScript, startWriter } from './model.js';
  * One run of the continuous-backup proof (issue #17, item 6), against a real S3 server: an
  * application process commits the whole time while a chaos controller kills with SIGKILL, at
  * random moments, Lifeboat's capture (its own process), the application, or both at once, and
- * starts them again. Then restores — `latest`, random transaction ids in every generation, random
- * times, each killed generation's newest transaction — must each hold exactly the rows the
+ * starts them again; or the S3 server goes down for capture (a fault proxy in front of it: errors,
+ * resets, answers lost after the write, a hung server) while the application must go on committing,
+ * and capture must catch up by itself once it is back. Then restores — `latest`, random
+ * transaction ids in every generation, random times, each killed generation's newest
+ * transaction — must each hold exactly the rows the
  * application had after one of its commits (nothing missing, nothing invented, integrity ok);
  * transaction ids map to commits one to one; a time target restores the last transaction
  * observed at or before it and not the next; everything a capture acknowledged before its kill,
@@ -35,7 +39,7 @@ export interface KillRunOptions {
   readonly kills?: number;
   /** Capture's sync interval (default 250 ms). */
   readonly syncIntervalMs?: number;
-  /** Who may be killed (default all four kinds, capture twice as often). */
+  /** Who may be killed, or `outage` (default all five kinds, capture twice as often). */
   readonly victims?: readonly Victim[];
   /**
    * Capture's rebaseRatio (default by the seed: even seeds 0.02, so bases inside the generation are
@@ -48,7 +52,9 @@ export interface KillRunOptions {
 
 export interface KillRunReport {
   readonly seed: number;
-  readonly kills: { capture: number; app: number; both: number; restart: number };
+  readonly kills: { capture: number; app: number; both: number; restart: number; outage: number };
+  /** Commits the application made while the S3 server was down for capture. */
+  readonly outageCommits: number;
   readonly generations: number;
   /** Capture starts that went on with the generation before them (spec §3.9). */
   readonly resumes: number;
@@ -63,8 +69,30 @@ export interface KillRunReport {
   readonly ms: number;
 }
 
-/** `restart`: no kill — the application stops, capture flushes and exits, both start again (capture resumes). */
-export type Victim = 'capture' | 'app' | 'both' | 'restart';
+/**
+ * `restart`: no kill — the application stops, capture flushes and exits, both start again (capture resumes).
+ * `outage`: no kill — capture's S3 fails in one of OUTAGES' ways while the application makes 200–800 commits.
+ */
+export type Victim = 'capture' | 'app' | 'both' | 'restart' | 'outage';
+
+export const VICTIMS: readonly Victim[] = ['capture', 'capture', 'app', 'both', 'restart', 'outage'];
+
+/**
+ * How the server fails for capture in an outage: S3's own error, connections reset as the request
+ * arrives, requests applied but every answer lost (each retry meets its own write), and a hung
+ * server (open connections freeze, new ones get no answer: the S3 timeout must end each request).
+ */
+const OUTAGES: readonly { readonly name: string; readonly fault: Fault; readonly hang?: true }[] = [
+  { name: '503 SlowDown', fault: { kind: 'status', status: 503, code: 'SlowDown', times: Infinity } },
+  { name: 'connections reset', fault: { kind: 'reset', afterBytes: 0, times: Infinity } },
+  { name: 'answers lost', fault: { kind: 'cut', afterBytes: 0, times: Infinity } },
+  { name: 'hung server', fault: { kind: 'stall' }, hang: true },
+];
+
+/** Capture's S3 timeout in runs with outages: a hung request ends within it (the default, 30 s, would only be slow). */
+const OUTAGE_S3_TIMEOUT_MS = 4000;
+/** Capture's lease in runs with outages: renewed every second or so, so renewals meet the outages. */
+const OUTAGE_LEASE_MS = 2000;
 
 export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
   const started = Date.now();
@@ -77,8 +105,11 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
   const dbPath = join(dir, 'app.sqlite');
   const store = openConditionalStore(options.s3);
   const dbId = newDbId();
+  const victims = options.victims ?? VICTIMS;
+  const proxy = victims.includes('outage') ? await FaultProxy.start(options.s3.url) : undefined;
   const setup = JSON.stringify({
-    s3: options.s3,
+    s3: proxy ? { ...options.s3, url: proxy.url } : options.s3,
+    ...(proxy ? { s3TimeoutMs: OUTAGE_S3_TIMEOUT_MS, leaseMs: OUTAGE_LEASE_MS } : {}),
     dbId,
     key: { id: KEY_A.id, key: KEY_A.key.toString('base64') },
     syncIntervalMs: intervalMs,
@@ -95,13 +126,39 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
   /** The generation each capture start shipped into. */
   const starts = [capture.genId];
   const killed: { genId: string; ms: number; acknowledged: number; caughtUpMs: number | undefined }[] = [];
-  const kills = { capture: 0, app: 0, both: 0, restart: 0 };
+  const kills = { capture: 0, app: 0, both: 0, restart: 0, outage: 0 };
+  let outageCommits = 0;
   try {
     const events = options.kills ?? pick(1, 3);
     for (let e = 0; e < events; e++) {
-      const victims = options.victims ?? ['capture', 'capture', 'app', 'both', 'restart'];
       const victim = victims[pick(0, victims.length - 1)]!;
       kills[victim]++;
+      if (victim === 'outage' && proxy) {
+        await capture.shippedAtLeast(pick(1, 6));
+        // In turn from the seed's: a run with four outages meets every kind.
+        const { name, fault, hang } = OUTAGES[(seed + kills.outage) % OUTAGES.length]!;
+        const from = commits.at(-1)?.k ?? 0;
+        if (hang) proxy.hang(fault);
+        else {
+          proxy.set(fault);
+          proxy.resetOpen(); // S3 goes down for the connections capture keeps alive too
+        }
+        await within(
+          app.commitsPast(from + pick(200, 800)),
+          30_000,
+          `${at}: the application did not go on committing while S3 was down (${name})`,
+        );
+        const injected = proxy.injected;
+        proxy.set({ kind: 'none' });
+        outageCommits += (commits.at(-1)?.k ?? 0) - from;
+        if (!hang) assert.ok(injected > 0, `${at}: capture met the outage (${name})`);
+        await within(
+          capture.caughtUpAgain(),
+          60_000,
+          `${at}: capture did not catch up within 60 s once S3 was back (${name})`,
+        );
+        continue;
+      }
       if (victim === 'restart') {
         // A clean restart with nothing committed in between: the next capture goes on with the same
         // generation (no base, no gap), into a WAL the application's next start makes afresh.
@@ -237,6 +294,7 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
     return {
       seed,
       kills,
+      outageCommits,
       generations: generations.size,
       resumes,
       rebases: bases - generations.size,
@@ -250,6 +308,20 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
     app.child.kill('SIGKILL');
     capture.child.kill('SIGKILL');
     store.close();
+    await proxy?.close();
+  }
+}
+
+/** `work`, or a failure naming `what` after `ms` (a bound on a wait, not a pause). */
+async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(what)), ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -320,6 +392,8 @@ interface CaptureProcess {
   /** The newest txid the bucket acknowledged to it. */
   readonly acknowledged: number;
   shippedAtLeast(segments: number): Promise<void>;
+  /** Resolves at its next `caught-up` (asked for with `watch`), which becomes `caughtUpMs`. */
+  caughtUpAgain(): Promise<void>;
   kill(): Promise<true>;
   flushAndExit(): Promise<number>;
 }
@@ -333,6 +407,7 @@ async function startCapture(dir: string, setup: string): Promise<CaptureProcess>
   let shipped = 0;
   let caughtUpMs: number | undefined;
   let flushed: ((txid: number) => void) | undefined;
+  let caughtUpWaiter: (() => void) | undefined;
   const waiters: { n: number; wake: () => void }[] = [];
   const pump = (async () => {
     for (;;) {
@@ -343,8 +418,11 @@ async function startCapture(dir: string, setup: string): Promise<CaptureProcess>
         acknowledged = Number(s[1]);
         shipped++;
         for (const w of waiters.filter((w) => w.n <= shipped)) w.wake();
-      } else if (line === 'caught-up') caughtUpMs = Date.now();
-      else if (line.startsWith('flushed ')) flushed?.(Number(line.slice(8)));
+      } else if (line === 'caught-up') {
+        caughtUpMs = Date.now();
+        caughtUpWaiter?.();
+        caughtUpWaiter = undefined;
+      } else if (line.startsWith('flushed ')) flushed?.(Number(line.slice(8)));
     }
   })();
   return {
@@ -357,6 +435,13 @@ async function startCapture(dir: string, setup: string): Promise<CaptureProcess>
       return acknowledged;
     },
     shippedAtLeast: (n) => (shipped >= n ? Promise.resolve() : new Promise((wake) => waiters.push({ n, wake }))),
+    caughtUpAgain: () => {
+      const next = new Promise<void>((wake) => {
+        caughtUpWaiter = wake;
+      });
+      proc.send('watch');
+      return next;
+    },
     kill: async () => {
       proc.child.kill('SIGKILL');
       await exited(proc.child);

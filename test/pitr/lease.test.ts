@@ -7,6 +7,7 @@ import { Lease, newWriterId } from '../../src/pitr/capture/lease.js';
 import { newDbId } from '../../src/pitr/names.js';
 import { probeConditionalWrites } from '../../src/pitr/probe.js';
 import Database from '../../src/sqlite/driver.js';
+import type { S3ConditionalStoreOptions } from '../../src/storage/s3/conditional.js';
 import { getTestS3, localTest, type TestS3 } from '../support/s3.js';
 import { isLifeboat, openConditionalStore, withProxy } from '../support/s3-checks.js';
 import { tempDir } from '../support/tmp.js';
@@ -26,10 +27,10 @@ before(async () => {
 
 const LEASE = 60_000;
 
-async function setup(config?: S3Config) {
+async function setup(config?: S3Config, options: S3ConditionalStoreOptions = {}) {
   let offset = 0;
   const now = () => Date.now() + offset;
-  const store = openConditionalStore(config ?? (await s3.place()), { now });
+  const store = openConditionalStore(config ?? (await s3.place()), { ...options, now });
   await probeConditionalWrites(store); // as Capture does first: it finds the ETag form If-Match takes here
   const dbId = newDbId();
   const lease = (writerId: string, key = KEY_A) =>
@@ -66,30 +67,43 @@ test('a second writer waits while the lease runs and takes over when it runs out
   });
 });
 
-localTest('a renewal whose answer is lost, and whose retry the head then refuses, still holds the lease', async () => {
-  // The proxy resets the connection as the server starts to answer the If-Match PUT (the one fault
-  // here): the head was replaced, and the SDK's retry, on a fresh connection, sends the ETag it
-  // replaced. Without reading the head back, that 412 read as another writer's takeover.
-  const { proxy, config } = await withProxy();
-  try {
-    const { lease, advance } = await setup(config);
-    const first = lease(newWriterId());
-    await first.acquire('g1');
-    const until = first.until;
-    advance(LEASE / 2 + 1000);
-    proxy.resetOpen();
-    proxy.set({ kind: 'cut', afterBytes: 0, times: 1 });
-    await first.renew();
-    assert.equal(proxy.injected, 1, 'the answer to the renewal was cut');
-    assert.ok(first.until > until, 'renewed');
-    await assert.rejects(lease(newWriterId(), KEY_B).acquire('g2'), isLifeboat('PITR_LEASE_HELD'));
-    advance(LEASE / 2 + 1000);
-    await first.renew(); // with the ETag read back: the next renewal's If-Match holds
-    assert.equal(proxy.injected, 1);
-  } finally {
-    await proxy.close();
-  }
-});
+localTest(
+  'a renewal whose answer is lost, and whose retries the head then refuses, still holds the lease',
+  async () => {
+    // The proxy resets connections as the server starts to answer an If-Match PUT (the one fault
+    // here): the head was replaced, and every later try sends the ETag it replaced. Without reading
+    // the head back, that 412 read as another writer's takeover and stopped continuous backup.
+    const { proxy, config } = await withProxy();
+    try {
+      const { lease, advance } = await setup(config, { maxAttempts: 3 });
+      const first = lease(newWriterId());
+      await first.acquire('g1');
+      const until = first.until;
+      advance(LEASE / 2 + 1000);
+      proxy.resetOpen();
+      proxy.set({ kind: 'cut', afterBytes: 0, times: 1 });
+      await first.renew(); // the SDK's retry meets the write it retries
+      assert.equal(proxy.injected, 1, 'the answer to the renewal was cut');
+      assert.ok(first.until > until, 'renewed');
+      await assert.rejects(lease(newWriterId(), KEY_B).acquire('g2'), isLifeboat('PITR_LEASE_HELD'));
+
+      // Every answer lost for a while: the renewal fails (its outcome unknown), and the next one, with
+      // other bytes, meets the head an earlier try wrote.
+      advance(LEASE / 2 + 1000);
+      proxy.resetOpen();
+      proxy.set({ kind: 'cut', afterBytes: 0, times: Infinity });
+      await assert.rejects(first.renew(), isLifeboat(/^S3_/));
+      assert.ok(proxy.injected >= 2, `answers cut: ${proxy.injected}`);
+      proxy.set({ kind: 'none' });
+      await first.renew();
+      advance(LEASE / 2 + 1000);
+      await first.renew(); // with the ETag read back: the next renewal's If-Match holds
+      await assert.rejects(lease(newWriterId(), KEY_B).acquire('g2'), isLifeboat('PITR_LEASE_HELD'));
+    } finally {
+      await proxy.close();
+    }
+  },
+);
 
 test('the same writer after a restart takes its head back at once; a released lease is free at once', async () => {
   const { lease } = await setup();

@@ -1,9 +1,9 @@
 // Continuous capture in a process of its own, for the kill-and-restore test: a Lifeboat that
 // can be killed with SIGKILL at any moment. Arguments: database path, work folder, and a JSON of
-// { s3: S3Config, dbId, key: { id, key (base64) }, syncIntervalMs?, segmentMax?, rebaseRatio? }. It prints
-// `started <genId> <baseTxid>`, then `shipped <txid>` as the bucket acknowledges segments (and
-// `caught-up` once, see below); a line `flush` on stdin makes it flush, print `flushed <txid>`,
-// close and exit.
+// { s3: S3Config, dbId, key: { id, key (base64) }, syncIntervalMs?, segmentMax?, rebaseRatio?, s3TimeoutMs?,
+// leaseMs? }. It prints `started <genId> <baseTxid>`, then `shipped <txid>` as the bucket acknowledges
+// segments (and `caught-up`, see below); a line `watch` on stdin asks for `caught-up` once more (after an
+// S3 outage); a line `flush` makes it flush, print `flushed <txid>`, close and exit.
 import { createInterface } from 'node:readline';
 import { Capture } from '../../src/pitr/capture/capture.js';
 import { S3ConditionalStore } from '../../src/storage/s3/conditional.js';
@@ -16,8 +16,10 @@ const setup = JSON.parse(json!) as {
   syncIntervalMs?: number;
   segmentMax?: number;
   rebaseRatio?: number;
+  s3TimeoutMs?: number;
+  leaseMs?: number;
 };
-const store = new S3ConditionalStore(setup.s3);
+const store = new S3ConditionalStore(setup.s3, setup.s3TimeoutMs ? { timeoutMs: setup.s3TimeoutMs } : {});
 const capture = await Capture.start({
   dbPath: dbPath!,
   dbId: setup.dbId,
@@ -30,12 +32,14 @@ const capture = await Capture.start({
   segmentMax: setup.segmentMax ?? 128 * 1024,
   // A generation per start (the test counts them); bases inside it as often as the run asks.
   rebaseRatio: setup.rebaseRatio ?? 1000,
+  ...(setup.leaseMs ? { leaseMs: setup.leaseMs } : {}),
 });
 const status = capture.status();
 process.stdout.write(`started ${status.genId} ${status.lastTxid}\n`);
 capture.on('gap', ({ reason }: { reason: string }) => process.stderr.write(`capture-child: gap: ${reason}\n`));
-// `caught-up` once, at the first acknowledgement after which nothing older than two intervals waits:
-// the start's backlog (commits made while the base was taken) is in the bucket.
+capture.on('stopped', ({ reason }: { reason: string }) => process.stderr.write(`capture-child: stopped: ${reason}\n`));
+// `caught-up` at the first acknowledgement after which nothing older than two intervals waits: the
+// start's backlog (commits made while the base was taken) is in the bucket; after `watch`, an outage's.
 let caughtUp = false;
 capture.on('shipped', ({ txid }: { txid: number }) => {
   const oldest = capture.status().oldestUnshippedMs;
@@ -46,6 +50,7 @@ capture.on('shipped', ({ txid }: { txid: number }) => {
   process.stdout.write(`shipped ${txid}\n`);
 });
 for await (const line of createInterface({ input: process.stdin })) {
+  if (line.trim() === 'watch') caughtUp = false;
   if (line.trim() !== 'flush') continue;
   const txid = await capture.flush();
   process.stdout.write(`flushed ${txid}\n`);

@@ -4,7 +4,7 @@ import type { EncryptionKey } from '../../crypto/keys.js';
 import type { KeyLookup } from '../../crypto/stream.js';
 import { decryptValue, encryptValue } from '../../crypto/value.js';
 import { LifeboatError } from '../../errors.js';
-import { createOwn, type Etag, type PitrObjectStore, replaceOwn } from '../../storage/object-store.js';
+import { createOwn, type Etag, type PitrObjectStore } from '../../storage/object-store.js';
 import { headName } from '../names.js';
 
 /**
@@ -30,6 +30,8 @@ export interface HeadRecord {
   readonly pid: number;
   /** Unix ms. */
   readonly leaseUntilMs: number;
+  /** Random, one per Lease object: a head carrying it was written by that object (absent before stop 29). */
+  readonly session?: string;
 }
 
 export interface LeaseOptions {
@@ -58,6 +60,7 @@ export class Lease {
   #etag: Etag | undefined;
   #until = 0;
   #genId = '';
+  readonly #session = randomBytes(16).toString('hex');
 
   constructor(options: LeaseOptions) {
     this.#o = options;
@@ -121,10 +124,26 @@ export class Lease {
 
   async #replace(etag: Etag): Promise<boolean> {
     const until = this.#serverNow() + this.#leaseMs;
-    // The body is sealed under a fresh nonce: a copy of it in the head can only be this writer's.
-    const done = await replaceOwn(this.#o.store, headName(this.#o.dbId), this.#body(until), etag);
-    if (done.kind !== 'written') return false;
-    this.#held(done.etag, until);
+    const done = await this.#o.store.putIfMatch(headName(this.#o.dbId), this.#body(until), etag);
+    if (done.kind === 'written') {
+      this.#held(done.etag, until);
+      return true;
+    }
+    return done.kind === 'changed' && (await this.#ownAfterAll());
+  }
+
+  /**
+   * Whether the head that refused this writer's If-Match was written by this very Lease: an
+   * earlier renewal applied by the server whose answer was lost (the SDK's retry of it, or any
+   * later renewal, then sends the ETag it replaced). Any attempt since the last answer may be the
+   * one that landed, so the head is recognised by this object's session, not by the bytes sent.
+   */
+  async #ownAfterAll(): Promise<boolean> {
+    const found = await this.#o.store.get(headName(this.#o.dbId));
+    if (!found) return false;
+    const head = this.#decode(found.body);
+    if (head.session !== this.#session || head.writerId !== this.#o.writerId) return false;
+    this.#held(found.etag, head.leaseUntilMs);
     return true;
   }
 
@@ -142,6 +161,7 @@ export class Lease {
       host: hostname(),
       pid: process.pid,
       leaseUntilMs: until,
+      session: this.#session,
     };
     return encryptValue(this.#o.key, Buffer.from(JSON.stringify(record)));
   }

@@ -33,8 +33,8 @@ async function setup(config?: S3Config, options: S3ConditionalStoreOptions = {})
   const store = openConditionalStore(config ?? (await s3.place()), { ...options, now });
   await probeConditionalWrites(store); // as Capture does first: it finds the ETag form If-Match takes here
   const dbId = newDbId();
-  const lease = (writerId: string, key = KEY_A) =>
-    new Lease({ store, key, keys: keySet(KEY_A, KEY_B), dbId, writerId, leaseMs: LEASE, now });
+  const lease = (writerId: string, key = KEY_A, keys = keySet(KEY_A, KEY_B)) =>
+    new Lease({ store, key, keys, dbId, writerId, leaseMs: LEASE, now });
   return { store, dbId, lease, advance: (ms: number) => (offset += ms) };
 }
 
@@ -104,6 +104,16 @@ localTest(
     }
   },
 );
+
+test('a writer whose key set lacks the key of the head that replaced its own is fenced, not stuck', async () => {
+  const { lease, advance } = await setup();
+  const first = lease(newWriterId(), KEY_A, keySet(KEY_A));
+  await first.acquire('g1');
+  advance(LEASE + 1000);
+  await lease(newWriterId(), KEY_B).acquire('g2');
+  // The head it reads back after its refused If-Match is sealed under KEY_B, which it cannot open.
+  await assert.rejects(first.renew(), isLifeboat('PITR_FENCED'));
+});
 
 test('the same writer after a restart takes its head back at once; a released lease is free at once', async () => {
   const { lease } = await setup();

@@ -141,7 +141,12 @@ export class Lease {
   async #ownAfterAll(): Promise<boolean> {
     const found = await this.#o.store.get(headName(this.#o.dbId));
     if (!found) return false;
-    const head = this.#decode(found.body);
+    let head: HeadRecord;
+    try {
+      head = this.#decode(found.body);
+    } catch {
+      return false; // sealed under a key this writer lacks, or not a head it reads: not its own
+    }
     if (head.session !== this.#session || head.writerId !== this.#o.writerId) return false;
     this.#held(found.etag, head.leaseUntilMs);
     return true;

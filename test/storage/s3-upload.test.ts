@@ -76,6 +76,51 @@ localTest(
   },
 );
 
+const COMPLETE = /^POST \S*\?uploadId=/;
+
+localTest(
+  'a CompleteMultipartUpload applied but answered to nobody: the upload succeeds, the object is whole',
+  async () => {
+    // The proxy resets the connection as the server starts to answer the Complete; the SDK retries
+    // it. RGW answers the retry with 200; other servers (MinIO) with 404 NoSuchUpload, as the proxy
+    // does in the second case (the upload was completed, so they no longer know it).
+    for (const afterwards of [undefined, 'NoSuchUpload'] as const) {
+      const { proxy, config, direct } = await withProxy();
+      try {
+        proxy.set({ kind: 'cutAnswerTo', request: COMPLETE, times: 1, ...(afterwards ? { afterwards } : {}) });
+        const store = new S3Store(config, { partSizeBytes: 5 * MiB, queueSize: 2 });
+        const source = patternSource(11 * MiB + 5, 6);
+        await storeObject(store, 'backup_node_1_250.sqlite', source);
+        assert.equal(proxy.injected, afterwards ? 2 : 1, 'the answer to the Complete was cut (and the retry refused)');
+        assert.equal(await shaOf(direct, 'backup_node_1_250.sqlite'), source.sha);
+        assert.equal(await danglingUploads(direct), 0);
+      } finally {
+        await proxy.close();
+      }
+    }
+  },
+);
+
+localTest(
+  'a CompleteMultipartUpload answered NoSuchUpload that stored nothing fails: no object is taken for it',
+  async () => {
+    const { proxy, config, direct } = await withProxy();
+    try {
+      proxy.set({ kind: 'cutAnswerTo', request: COMPLETE, times: 0, afterwards: 'NoSuchUpload' });
+      const store = new S3Store(config, { partSizeBytes: 5 * MiB, queueSize: 2, maxAttempts: 2 });
+      await assert.rejects(
+        storeObject(store, 'backup_node_1_260.sqlite', patternSource(11 * MiB, 7)),
+        isLifeboat(/^S3_/),
+      );
+      assert.ok(proxy.injected >= 1);
+      assert.deepEqual(await names(direct), []);
+      assert.equal(await danglingUploads(direct), 0);
+    } finally {
+      await proxy.close();
+    }
+  },
+);
+
 localTest('HTTP 500 and 503 SlowDown on parts and on the small object path are retried', async () => {
   const { proxy, config, direct } = await withProxy();
   try {

@@ -51,7 +51,21 @@ export type Fault =
    * Answer 501 NotImplemented to every request that carries `If-None-Match` or `If-Match`, as
    * Backblaze B2 does, and forward the rest; Ceph RGW cannot be made to refuse them.
    */
-  | { readonly kind: 'refuseConditions' };
+  | { readonly kind: 'refuseConditions' }
+  /**
+   * Forward everything, but reset the connection as the server starts to answer a request whose
+   * request line (`POST /bucket/key?uploadId=… HTTP/1.1`) matches, the next `times` such requests:
+   * that request was applied and its answer lost, and no other request is touched. With
+   * `afterwards: 'NoSuchUpload'`, matching requests beyond those are answered 404 NoSuchUpload by
+   * the proxy, not forwarded — what MinIO and other servers answer to a CompleteMultipartUpload
+   * retried after it succeeded, which Ceph RGW answers with 200 again.
+   */
+  | {
+      readonly kind: 'cutAnswerTo';
+      readonly request: RegExp;
+      readonly times: number;
+      readonly afterwards?: 'NoSuchUpload';
+    };
 
 /** Shorthands for the common faults. */
 export const faults = {
@@ -138,7 +152,7 @@ export class FaultProxy {
       });
       return;
     }
-    if (fault.kind === 'stripConditions' || fault.kind === 'refuseConditions') {
+    if (fault.kind === 'stripConditions' || fault.kind === 'refuseConditions' || fault.kind === 'cutAnswerTo') {
       this.conditions(client, fault);
       return;
     }
@@ -223,13 +237,27 @@ export class FaultProxy {
 
   /**
    * Reads the client's requests one by one (head, then Content-Length bytes of body: the SDK
-   * sends the small bodies of conditional PUTs with a length) and strips or refuses those with
-   * a condition. Answers pass back unchanged.
+   * sends every body Lifeboat gives it with a length) and strips or refuses those with a
+   * condition, or cuts the answer to the matching one. Other answers pass back unchanged (the
+   * SDK does not pipeline: the bytes after a request are its answer).
    */
-  private conditions(client: Socket, fault: Extract<Fault, { kind: 'stripConditions' | 'refuseConditions' }>): void {
+  private conditions(
+    client: Socket,
+    fault: Extract<Fault, { kind: 'stripConditions' | 'refuseConditions' | 'cutAnswerTo' }>,
+  ): void {
     const upstream = createConnection(this.target);
     this.track(upstream);
-    upstream.pipe(client);
+    let cutNext = false;
+    upstream.on('data', (chunk: Buffer) => {
+      if (cutNext) {
+        client.resetAndDestroy();
+        upstream.destroy();
+      } else if (!client.write(chunk)) {
+        upstream.pause();
+        client.once('drain', () => upstream.resume());
+      }
+    });
+    upstream.on('end', () => client.end());
     let answered = false; // by the proxy: the client keeps its answer when the upstream closes
     upstream.on('close', () => answered || client.destroy());
     client.on('close', () => upstream.destroy());
@@ -258,7 +286,25 @@ export class FaultProxy {
         bodyLeft = Number(header('content-length')?.split(':')[1]?.trim() ?? 0);
         const isCondition = (l: string) => /^if-(none-)?match:/i.test(l);
         let head = lines;
-        if (lines.some(isCondition)) {
+        if (fault.kind === 'cutAnswerTo') {
+          if (fault.request.test(lines[0] ?? '')) {
+            if (this.injected < fault.times) cutNext = true;
+            else if (fault.afterwards) {
+              this.injected++;
+              answered = true;
+              const body =
+                '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchUpload</Code><Message>The specified ' +
+                'upload does not exist (answered by the test proxy)</Message></Error>';
+              client.end(
+                'HTTP/1.1 404 Not Found\r\nContent-Type: application/xml\r\n' +
+                  `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+              );
+              upstream.destroy();
+              return;
+            }
+            if (cutNext) this.injected++;
+          }
+        } else if (lines.some(isCondition)) {
           this.injected++;
           if (fault.kind === 'refuseConditions') {
             answered = true;

@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { type Readable, Transform } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   type CompletedPart,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  HeadObjectCommand,
   PutObjectCommand,
   type S3Client,
   UploadPartCommand,
@@ -11,6 +13,7 @@ import {
 import { isClockSkewError, isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
 import type { RangeSource } from '../store.js';
 import { watchStall } from './deadline.js';
+import { errorFacts } from './errors.js';
 
 /**
  * A staged upload of a RangeSource. Parts go up as soon as it is staged, streamed from the
@@ -229,6 +232,10 @@ export function stageUpload(u: UploadSpec): StagedUpload {
           );
           settledRemotely = true;
         } catch (err) {
+          if (await completedAfterAll(u, err, parts, size)) {
+            settledRemotely = true;
+            return;
+          }
           await abortRemote();
           throw err;
         }
@@ -247,6 +254,35 @@ export function stageUpload(u: UploadSpec): StagedUpload {
       end();
     },
   };
+}
+
+/**
+ * Whether a Complete that failed with NoSuchUpload was in fact applied: the SDK retries a
+ * Complete whose answer was lost (a connection dropped as the server answered), and the server,
+ * having completed the upload, no longer knows it. The object then has exactly these parts: its
+ * size, and S3's multipart ETag (the MD5 of the parts' MD5s, "-" and their count), which no
+ * other upload of other bytes can have. A server whose part ETags are not MD5s fails the check:
+ * the error stands, as before.
+ */
+async function completedAfterAll(
+  u: UploadSpec,
+  err: unknown,
+  parts: readonly CompletedPart[],
+  size: number,
+): Promise<boolean> {
+  const { name, code, status } = errorFacts(err);
+  if (name !== 'NoSuchUpload' && code !== 'NoSuchUpload' && status !== 404) return false;
+  const md5s = parts.map((p) => Buffer.from((p.ETag ?? '').replaceAll('"', ''), 'hex'));
+  if (md5s.some((m) => m.length !== 16)) return false;
+  const expected = `${createHash('md5').update(Buffer.concat(md5s)).digest('hex')}-${parts.length}`;
+  try {
+    const head = await u.control('HeadObject', (abortSignal) =>
+      u.controlClient.send(new HeadObjectCommand({ Bucket: u.bucket, Key: u.key }), { abortSignal }),
+    );
+    return head.ContentLength === size && (head.ETag ?? '').replaceAll('"', '') === expected;
+  } catch {
+    return false;
+  }
 }
 
 /** Sums the bytes sent of every part into one running total (a retried part starts again from 0). */

@@ -24,6 +24,8 @@ type Collect = (options?: { type: 'minor'; execution: 'sync' }) => void;
 let enabled = false;
 let collect: Collect | null | undefined;
 let since = 0;
+/** Bytes of Buffers dropped since the last full collection. */
+let sinceFull = 0;
 /** Lowest ArrayBuffer memory seen at a check since the last full collection. */
 let low: number | undefined;
 
@@ -67,6 +69,7 @@ function collector(): Collect | null {
 export function droppedBuffers(bytes: number): void {
   if (!enabled) return;
   since += bytes;
+  sinceFull += bytes;
   if (since < COLLECT_EVERY_BYTES) return;
   since = 0;
   const gc = collector();
@@ -82,4 +85,22 @@ export function droppedBuffers(bytes: number): void {
   // No options: a full collection on every V8 (Node 20's treats { type: 'major' } as minor).
   gc();
   low = undefined;
+  sinceFull = 0;
+}
+
+/**
+ * A large transfer ended (an upload committed): its last Buffers, fewer than a collection's
+ * worth or promoted to the old generation while parts waited for the network, are dropped now
+ * and would otherwise wait for whatever comes next — continuous backup's first second of
+ * commits after a base, say, whose own Buffers then pile on top (docs/benchmarks.md). A full
+ * collection, when at least COLLECT_EVERY_BYTES went through since the last one.
+ */
+export function transferEnded(): void {
+  if (!enabled || sinceFull < COLLECT_EVERY_BYTES) return;
+  const gc = collector();
+  if (!gc) return;
+  gc();
+  low = undefined;
+  since = 0;
+  sinceFull = 0;
 }

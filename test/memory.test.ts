@@ -8,6 +8,7 @@ import {
   droppedBuffers,
   enableGarbageCollection,
   FULL_COLLECT_GROWTH_BYTES,
+  transferEnded,
 } from '../src/memory.js';
 
 /**
@@ -78,6 +79,20 @@ test(droppedBuffersFull, async () => {
   const again = await collectionsDuring(() => droppedBuffers(COLLECT_EVERY_BYTES));
   assert.ok(again.major >= 1, 'the threshold reached again: another full collection');
   assert.equal(held.length, (3.5 * FULL_COLLECT_GROWTH_BYTES) / MiB);
+});
+
+test('a transfer that ends: a full collection when COLLECT_EVERY_BYTES were dropped since the last one', async () => {
+  // A known start: the count reaches the threshold (a collection), then any full collection it owes.
+  droppedBuffers(COLLECT_EVERY_BYTES);
+  transferEnded();
+  droppedBuffers(COLLECT_EVERY_BYTES - 1);
+  const short = await collectionsDuring(() => transferEnded());
+  assert.equal(short.major + short.minor, 0, 'less than COLLECT_EVERY_BYTES since the last full collection');
+  droppedBuffers(1); // a young collection: no full one is owed by then
+  const due = await collectionsDuring(() => transferEnded());
+  assert.ok(due.major >= 1, 'COLLECT_EVERY_BYTES since the last full collection: one now');
+  const again = await collectionsDuring(() => transferEnded());
+  assert.equal(again.major, 0, 'and not twice');
 });
 
 test('dropped buffers: no gc global is left behind, for this context or a new one', () => {

@@ -11,6 +11,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { isClockSkewError, isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
+import { transferEnded } from '../../memory.js';
 import type { RangeSource } from '../store.js';
 import { watchStall } from './deadline.js';
 import { errorFacts } from './errors.js';
@@ -189,6 +190,7 @@ export function stageUpload(u: UploadSpec): StagedUpload {
   const end = () => {
     ended = true;
     u.signal?.removeEventListener('abort', onOuterAbort);
+    transferEnded();
   };
 
   return {

@@ -7,7 +7,8 @@ import { killRun } from './kill-run.js';
 /**
  * The proof of continuous backup (issue #17, item 6) in CI: runs of test/pitr/kill-run.ts —
  * capture, the application or both killed with SIGKILL at random moments while it commits, or
- * both restarted cleanly, then every kind of restore checked against the application's model.
+ * both restarted cleanly, or capture's S3 down for a while, then every kind of restore checked
+ * against the application's model.
  * `npm run soak:pitr` runs a thousand; LIFEBOAT_TEST_SEED replays one.
  */
 
@@ -30,8 +31,8 @@ localTest(
       // A 500 ms interval (the soak's is 250 ms): CI runs this beside other test files on 2 cores, and the
       // recovery-point check (two intervals, once capture caught up) should fail on capture, not on load.
       const report = await killRun({ s3: await s3.place(), dir: tempDir(), seed, kills, syncIntervalMs });
-      const { capture, app, both, restart } = report.kills;
-      if (kills) assert.equal(capture + app + both + restart, kills);
+      const { capture, app, both, restart, outage } = report.kills;
+      if (kills) assert.equal(capture + app + both + restart + outage, kills);
       assert.ok(report.restores > 8, `seed ${seed}: ${report.restores} restores`);
     }
   },

@@ -139,17 +139,9 @@ export class FaultProxy {
     const fault = this.fault;
     if (fault.kind === 'status' && this.injected < fault.times) {
       this.injected++;
-      const body =
-        `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault.code}</Code><Message>injected ` +
-        `by the test proxy</Message></Error>`;
       const reason = fault.status === 500 ? 'Internal Server Error' : 'Service Unavailable';
       // Answer once the request has started to arrive, as a real server would.
-      client.once('data', () => {
-        client.end(
-          `HTTP/1.1 ${fault.status} ${reason}\r\nContent-Type: application/xml\r\n` +
-            `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-        );
-      });
+      client.once('data', () => client.end(s3Error(`${fault.status} ${reason}`, fault.code, reason)));
       return;
     }
     if (fault.kind === 'stripConditions' || fault.kind === 'refuseConditions' || fault.kind === 'cutAnswerTo') {
@@ -292,13 +284,7 @@ export class FaultProxy {
             else if (fault.afterwards) {
               this.injected++;
               answered = true;
-              const body =
-                '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchUpload</Code><Message>The specified ' +
-                'upload does not exist (answered by the test proxy)</Message></Error>';
-              client.end(
-                'HTTP/1.1 404 Not Found\r\nContent-Type: application/xml\r\n' +
-                  `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-              );
+              client.end(s3Error('404 Not Found', 'NoSuchUpload', 'The specified upload does not exist'));
               upstream.destroy();
               return;
             }
@@ -308,13 +294,8 @@ export class FaultProxy {
           this.injected++;
           if (fault.kind === 'refuseConditions') {
             answered = true;
-            const body =
-              '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>A header you ' +
-              'provided implies functionality that is not implemented (injected by the test proxy)</Message></Error>';
-            client.end(
-              'HTTP/1.1 501 Not Implemented\r\nContent-Type: application/xml\r\n' +
-                `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-            );
+            const message = 'A header you provided implies functionality that is not implemented';
+            client.end(s3Error('501 Not Implemented', 'NotImplemented', message));
             upstream.destroy();
             return;
           }
@@ -418,4 +399,15 @@ function resign(lines: readonly string[], secretKey: string): string[] {
     `authorization: AWS4-HMAC-SHA256 Credential=${accessKey}/${scope}, ` +
     `SignedHeaders=${signed.join(';')}, Signature=${signature}`;
   return [requestLine, ...fields.map((l) => (l.toLowerCase().startsWith('authorization:') ? authorization : l))];
+}
+
+/** An S3 error answer made by the proxy, closing the connection. */
+function s3Error(status: string, code: string, message: string): string {
+  const body =
+    `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message} (injected by the test ` +
+    'proxy)</Message></Error>';
+  return (
+    `HTTP/1.1 ${status}\r\nContent-Type: application/xml\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  );
 }

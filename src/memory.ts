@@ -82,10 +82,7 @@ export function droppedBuffers(bytes: number): void {
     gc({ type: 'minor', execution: 'sync' });
     return;
   }
-  // No options: a full collection on every V8 (Node 20's treats { type: 'major' } as minor).
-  gc();
-  low = undefined;
-  sinceFull = 0;
+  collectFully(gc);
 }
 
 /**
@@ -98,7 +95,12 @@ export function droppedBuffers(bytes: number): void {
 export function transferEnded(): void {
   if (!enabled || sinceFull < COLLECT_EVERY_BYTES) return;
   const gc = collector();
-  if (!gc) return;
+  if (gc) collectFully(gc);
+}
+
+/** A full collection, after which every count starts again. */
+function collectFully(gc: Collect): void {
+  // No options: a full collection on every V8 (Node 20's treats { type: 'major' } as minor).
   gc();
   low = undefined;
   since = 0;

@@ -24,7 +24,7 @@ import type { RangeSource } from '../store.js';
 import { withDeadline } from './deadline.js';
 import { classifyS3Error, errorFacts, isPreconditionFailed } from './errors.js';
 import { createS3Client, type S3StoreOptions, s3ClientConfig, s3TimeoutMs } from './store.js';
-import { SourceFailed, stageUpload, UploadStopped } from './upload.js';
+import { bareEtag, SourceFailed, stageUpload, UploadStopped } from './upload.js';
 
 const MiB = 1024 * 1024;
 /** DeleteObjects takes at most this many keys per request (an S3 rule). */
@@ -317,7 +317,7 @@ export class S3ConditionalStore implements PitrObjectStore {
 
   /** The ETag without its quotes; an answer without one cannot take part in conditional writes. */
   #etagOf(raw: string | undefined, operation: string, key: string): Etag {
-    const etag = raw?.replace(/^"(.*)"$/, '$1');
+    const etag = bareEtag(raw);
     if (!etag) {
       throw new LifeboatError(
         'S3_ERROR',

@@ -274,17 +274,22 @@ async function completedAfterAll(
 ): Promise<boolean> {
   const { name, code, status } = errorFacts(err);
   if (name !== 'NoSuchUpload' && code !== 'NoSuchUpload' && status !== 404) return false;
-  const md5s = parts.map((p) => Buffer.from((p.ETag ?? '').replaceAll('"', ''), 'hex'));
+  const md5s = parts.map((p) => Buffer.from(bareEtag(p.ETag), 'hex'));
   if (md5s.some((m) => m.length !== 16)) return false;
   const expected = `${createHash('md5').update(Buffer.concat(md5s)).digest('hex')}-${parts.length}`;
   try {
     const head = await u.control('HeadObject', (abortSignal) =>
       u.controlClient.send(new HeadObjectCommand({ Bucket: u.bucket, Key: u.key }), { abortSignal }),
     );
-    return head.ContentLength === size && (head.ETag ?? '').replaceAll('"', '') === expected;
+    return head.ContentLength === size && bareEtag(head.ETag) === expected;
   } catch {
     return false;
   }
+}
+
+/** An ETag as S3 answers it (quoted), without its quotes; '' for none. */
+export function bareEtag(raw: string | undefined): string {
+  return raw?.replace(/^"(.*)"$/, '$1') ?? '';
 }
 
 /** Sums the bytes sent of every part into one running total (a retried part starts again from 0). */

@@ -145,7 +145,7 @@ export class FaultProxy {
       return;
     }
     if (fault.kind === 'stripConditions' || fault.kind === 'refuseConditions' || fault.kind === 'cutAnswerTo') {
-      this.conditions(client, fault);
+      this.perRequest(client, fault);
       return;
     }
     const upstream = createConnection(this.target);
@@ -233,7 +233,7 @@ export class FaultProxy {
    * condition, or cuts the answer to the matching one. Other answers pass back unchanged (the
    * SDK does not pipeline: the bytes after a request are its answer).
    */
-  private conditions(
+  private perRequest(
     client: Socket,
     fault: Extract<Fault, { kind: 'stripConditions' | 'refuseConditions' | 'cutAnswerTo' }>,
   ): void {

@@ -104,6 +104,8 @@ export class SegmentUploader {
       return Promise.resolve();
     }
     if (this.#stopped) return Promise.reject(new Error(this.#stopped));
+    // Aborted already (a flush whose ticks outlasted its bound): no abort event will come.
+    if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
       const waiter = { txid, resolve, reject };
       this.#waiters.push(waiter);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before } from 'node:test';
+import { LifeboatError } from '../../src/errors.js';
 import { Capture, type CaptureOptions } from '../../src/pitr/capture/capture.js';
 import { dbPrefix, newDbId, type PitrName, parsePitrName } from '../../src/pitr/names.js';
 import { restorePitr } from '../../src/pitr/restore/apply.js';
@@ -16,8 +17,11 @@ import { KEY_A, keySet } from './fixtures.js';
  * Continuity across a restart of capture (spec §3.9), against the real S3 server: a start that
  * finds the database exactly where the bucket's chain ended continues that generation — no base,
  * no gap — whether the application kept its WAL open or closed it (a fresh WAL, other salts);
- * a start after commits the bucket does not hold, or with a state file behind the bucket,
- * begins a new generation instead, and nothing committed is lost either way.
+ * so does a start whose WAL still holds the chain's end and the commits after it (case A: made
+ * while capture was down, or sealed and never shipped), which go into the chain flagged late;
+ * a start after commits the bucket does not hold that a checkpoint moved out of the WAL, with a
+ * WAL end the WAL does not hold, or with a state file behind the bucket, begins a new generation
+ * instead, and nothing committed is lost either way.
  */
 
 let s3: TestS3;
@@ -140,17 +144,20 @@ localTest('a clean restart continues the generation: no base, no gap, every tran
  * A database whose capture shipped commits 1…10 and closed cleanly (`more` runs before the close,
  * with the capture still open).
  */
-async function shippedTen(more?: (ctx: { capture: Capture; app: Connection; statePath: string }) => Promise<void>) {
+async function shippedTen(
+  more?: (ctx: { capture: Capture; app: Connection; statePath: string }) => Promise<void>,
+  captureStore: (store: Store) => Store = (store) => store,
+) {
   const dir = tempDir();
   const { dbPath, app } = walApp(dir);
   const store = openConditionalStore(await s3.place());
   const dbId = newDbId();
-  const first = await started(dbPath, dbId, store);
+  const first = await started(dbPath, dbId, captureStore(store));
   commit(app, 1, 10);
   await first.capture.flush();
   const statePath = join(`${dbPath}.lifeboat-pitr`, 'state.json');
   await more?.({ capture: first.capture, app, statePath });
-  await first.capture.close();
+  await first.capture.close({ ship: false });
   return { dir, dbPath, app, store, dbId, first, statePath };
 }
 
@@ -172,15 +179,126 @@ async function startAgain(ctx: Awaited<ReturnType<typeof shippedTen>>, from: num
   return { ...second, latest: await restoredRows(ctx.store, ctx.dbId, ctx.dir, { kind: 'latest' }) };
 }
 
-localTest('commits made while capture was down begin a new generation, and none is lost', async () => {
+localTest(
+  'commits made while capture was down are read from the WAL: the generation goes on, flagged late',
+  async () => {
+    const ctx = await shippedTen();
+    const saved = JSON.parse(readFileSync(ctx.statePath, 'utf8')).chain;
+    assert.ok(saved.wal, 'the state file says where the chain ends in the WAL');
+    commit(ctx.app, 11, 15); // nobody ships these
+    const second = await startAgain(ctx, 16, 20);
+    assert.equal(second.how, 'resumed', 'case A: the WAL still holds the chain’s end and everything after it');
+    assert.equal(second.genId, ctx.first.genId);
+    assert.equal(second.listsAtStart, 1, 'one LIST at the start');
+    const names = await objects(ctx.store, ctx.dbId);
+    assert.equal(names.filter((n) => n.kind === 'meta').length, 1, 'no new generation');
+    assert.deepEqual(second.latest, upTo(20));
+    const base = names.find((n) => n.kind === 'base');
+    assert.ok(base?.kind === 'base');
+    for (const k of [10, 11, 13, 15, 16]) {
+      assert.deepEqual(
+        await restoredRows(ctx.store, ctx.dbId, ctx.dir, { kind: 'txid', txid: base.txid + k }),
+        upTo(k),
+      );
+    }
+    // Commits 11…15 were made at unknown times between the chain's last observation and the restart.
+    await assert.rejects(
+      restoredRows(ctx.store, ctx.dbId, ctx.dir, { kind: 'time', ms: saved.observedMs + 1 }),
+      (err: unknown) => err instanceof LifeboatError && err.code === 'PITR_TARGET_UNRESTORABLE',
+    );
+    assert.deepEqual(
+      await restoredRows(ctx.store, ctx.dbId, ctx.dir, { kind: 'time', ms: saved.observedMs }),
+      upTo(10),
+      'the chain’s last observation is exact',
+    );
+  },
+);
+
+localTest('segments sealed but not shipped when capture stopped are sealed again from the WAL', async () => {
+  let down = false;
+  let sent!: () => void;
+  const sending = new Promise<void>((resolve) => {
+    sent = resolve;
+  });
+  const ctx = await shippedTen(
+    async ({ capture, app }) => {
+      down = true;
+      commit(app, 11, 20);
+      // Sealed, and on its way to a bucket that does not answer: the flush ends once the segment is sent.
+      const sealed = new AbortController();
+      void sending.then(() => sealed.abort());
+      await assert.rejects(capture.flush({ signal: sealed.signal }));
+      assert.ok(capture.status().queuedBytes > 0, 'the segment is still waiting for the bucket');
+      assert.equal(capture.status().shippedTxid, capture.status().lastTxid - 10);
+    },
+    (store) =>
+      overriding(store, {
+        putIfAbsent: (key, body, options) => {
+          if (!down) return store.putIfAbsent(key, body, options);
+          sent();
+          return Promise.reject(new Error('S3 is down (injected)'));
+        },
+      }),
+  );
+  const second = await startAgain(ctx, 21, 25);
+  assert.equal(second.how, 'resumed');
+  assert.equal(second.genId, ctx.first.genId);
+  assert.deepEqual(second.latest, upTo(25));
+});
+
+localTest(
+  'commits the bucket lacks, checkpointed out of a WAL that restarted while capture was down: a new generation',
+  async () => {
+    const ctx = await shippedTen();
+    commit(ctx.app, 11, 15);
+    // The application's own checkpoint (capture holds no reader now) moves 11…15 into the database file;
+    // commit 16 restarts the WAL over their frames.
+    ctx.app.pragma('wal_checkpoint(RESTART)');
+    commit(ctx.app, 16, 16);
+    const second = await startAgain(ctx, 17, 20);
+    assert.equal(second.how, 'generation', 'the database file holds commits after the chain’s end');
+    assert.notEqual(second.genId, ctx.first.genId);
+    assert.deepEqual(second.latest, upTo(20));
+  },
+);
+
+localTest(
+  'a checkpoint that kept the WAL: the chain’s end is rebuilt from its frames, the generation goes on',
+  async () => {
+    const ctx = await shippedTen();
+    commit(ctx.app, 11, 15);
+    // Every page 11…15 wrote is in the frames before the chain's end too: the WAL still tells the database there.
+    ctx.app.pragma('wal_checkpoint(PASSIVE)');
+    // Checkpointed to its end, the WAL restarts at commit 16, and 16…60 overwrite the frames of 11…15 before
+    // capture's first tick: it must have read them at its start.
+    const second = await startAgain(ctx, 16, 60);
+    assert.equal(second.how, 'resumed');
+    const metas = (await objects(ctx.store, ctx.dbId)).filter((n) => n.kind === 'meta');
+    assert.equal(metas.length, 1, 'one generation: nothing broke the chain after the start');
+    assert.deepEqual(second.latest, upTo(60));
+  },
+);
+
+localTest(
+  'a WAL restarted after the chain’s end, with commits only in the new epoch: the generation goes on',
+  async () => {
+    const ctx = await shippedTen();
+    ctx.app.pragma('wal_checkpoint(RESTART)'); // all of the epoch into the database; the next commit starts over
+    commit(ctx.app, 11, 15);
+    const second = await startAgain(ctx, 16, 20);
+    assert.equal(second.how, 'resumed');
+    assert.deepEqual(second.latest, upTo(20));
+  },
+);
+
+localTest('a saved WAL end the WAL does not hold (its checksum) is not trusted: a new generation', async () => {
   const ctx = await shippedTen();
-  commit(ctx.app, 11, 15); // nobody ships these
+  const state = JSON.parse(readFileSync(ctx.statePath, 'utf8'));
+  state.chain.wal.s0 = (state.chain.wal.s0 + 1) >>> 0;
+  writeFileSync(ctx.statePath, JSON.stringify(state));
+  commit(ctx.app, 11, 15);
   const second = await startAgain(ctx, 16, 20);
   assert.equal(second.how, 'generation');
-  assert.equal(second.listsAtStart, 1, 'one LIST for the refused resume and the new generation it begins');
-  assert.notEqual(second.genId, ctx.first.genId);
-  const metas = (await objects(ctx.store, ctx.dbId)).filter((n) => n.kind === 'meta');
-  assert.equal(metas.length, 2);
   assert.deepEqual(second.latest, upTo(20));
 });
 

@@ -47,7 +47,8 @@ function liveDb(dir: string) {
 
 /**
  * A database whose continuous backup has one generation (one commit), its capture closed, and one
- * commit made after that: the next start cannot go on with that generation, it begins another.
+ * commit made after that and checkpointed out of the WAL: the next start cannot go on with that
+ * generation, it begins another.
  */
 async function oneOldGeneration() {
   const app = liveDb(tempDir());
@@ -58,6 +59,7 @@ async function oneOldGeneration() {
   await first.flush();
   await first.close();
   app.insert.run(-1);
+  app.db.pragma('wal_checkpoint(TRUNCATE)');
   return { app, store, dbId, old: [...(await generations(store, dbId)).keys()] };
 }
 

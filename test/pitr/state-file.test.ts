@@ -21,6 +21,7 @@ const CHAIN: SavedChain = {
   pageSize: 4096,
   observedMs: 1_796_000_000_000,
   generation: { startedMs: 1_795_000_000_000, baseBytes: 8192, segmentBytes: 4000, baseTxid: 100 },
+  wal: { header: 'f'.repeat(64), nextFrame: 42, s0: 0xffffffff, s1: 7, dbPages: 3 },
 };
 
 test('a writer id is made once; saves are read back, the newest one wins; undefined clears the chain', async () => {
@@ -28,6 +29,10 @@ test('a writer id is made once; saves are read back, the newest one wins; undefi
   const first = await CaptureStateFile.open(dir);
   assert.match(first.writerId, /^[0-9a-f]{32}$/);
   assert.equal(first.chain, undefined);
+  const { wal: _, ...noWal } = CHAIN;
+  first.save(noWal);
+  await first.settled();
+  assert.deepEqual((await CaptureStateFile.open(dir)).chain, noWal, 'a chain without a WAL end is whole');
   first.save({ ...CHAIN, seq: 6, txid: 120 });
   first.save(CHAIN);
   await first.settled();
@@ -51,6 +56,11 @@ test('a chain that is not whole or well formed is dropped; the writer id stays',
     { ...CHAIN, txid: 1.5 },
     { ...CHAIN, generation: { ...CHAIN.generation, baseTxid: '100' } },
     { ...CHAIN, generation: undefined },
+    { ...CHAIN, wal: { ...CHAIN.wal, header: 'f'.repeat(62) } },
+    { ...CHAIN, wal: { ...CHAIN.wal, nextFrame: 0 } },
+    { ...CHAIN, wal: { ...CHAIN.wal, s0: 2 ** 32 } },
+    { ...CHAIN, wal: { ...CHAIN.wal, dbPages: undefined } },
+    { ...CHAIN, wal: 'end' },
     'chain',
   ];
   for (const chain of bad) {

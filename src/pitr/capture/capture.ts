@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { closeSync, fstatSync, mkdirSync, openSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, realpathSync, statSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
@@ -23,6 +23,7 @@ import { type BrotliCompressor, decodeSegment } from '../segment.js';
 import { assertSafeSqlite } from '../sqlite-version.js';
 import { writeBaseFromImage } from './base.js';
 import { BrotliThread } from './brotli-thread.js';
+import { rollingAtWalEnd } from './continuity.js';
 import { Lease } from './lease.js';
 import {
   type ChainState,
@@ -30,11 +31,12 @@ import {
   type SealedSegment,
   sealTransactions,
   WalChangedError,
+  type WalEnd,
 } from './segmenter.js';
 import { CaptureStateFile, type SavedChain, type SavedGeneration } from './state-file.js';
 import { SegmentUploader, type ShippedSegment } from './uploader.js';
 import { publishedWal } from './wal-index.js';
-import { frameOffset, positionAfter, readCommitted, type WalPosition } from './wal-tail.js';
+import { frameOffset, positionAfter, readCommitted, type WalPosition, type WalTransaction } from './wal-tail.js';
 
 /**
  * Continuous capture of one live SQLite database (spec §3.2): a generation starts with a base
@@ -423,24 +425,16 @@ export class Capture extends EventEmitter {
     if (saved?.dbId === this.#o.dbId) {
       await this.#lease.acquire(saved.genId);
       await removeImagesLeft(this.#o.workDir); // under the lease
-      const image = await this.#pinImage(join(this.#o.workDir, `base-resume-${saved.genId}.sqlite`));
       // Listed under the lease: nobody else adds to the bucket until the chain goes on or a new
       // generation begins, so a refused resume's new generation starts above this listing.
-      let listed: readonly ListedObject[];
-      let why: string | undefined;
-      try {
-        listed = await this.#o.store.list(dbPrefix(this.#o.dbId));
-        why = await this.#resume(saved, image, listed);
-      } catch (err) {
-        await rm(image.path, { force: true });
-        throw err;
-      }
+      const listed = await this.#o.store.list(dbPrefix(this.#o.dbId));
+      const why = await this.#resume(saved, listed);
       if (why !== undefined) {
         this.#o.log?.warn(
-          { genId: saved.genId, txid: saved.txid, why },
+          { genId: saved.genId, txid: saved.txid, why: why.why },
           'continuous backup: the chain cannot go on after this start; a new generation begins',
         );
-        await this.#newGeneration('continuity-unproven', image, listed);
+        await this.#newGeneration('continuity-unproven', why.image, listed);
       }
     } else {
       await this.#newGeneration('first-start');
@@ -456,13 +450,57 @@ export class Capture extends EventEmitter {
   }
 
   /**
-   * Continues the generation the state file names, when the bucket's chain ends exactly where the
-   * file says and the database hashes to the rolling checksum there (spec §3.9: nothing was
-   * committed since, or it was all shipped): the same generation goes on, with no base and no
-   * gap. Returns why not otherwise, and changes nothing. `image` is the database at a pinned
-   * commit; it is removed when the chain goes on.
+   * Continues the generation the state file names (spec §3.9), when the bucket's chain ends exactly
+   * where the file says and the database continues it from there: either the WAL still holds the
+   * chain's end and the database rebuilt there hashes to the chain's rolling checksum (case A: the
+   * transactions after it, committed while capture was down or sealed but not shipped when it
+   * died, are read from the WAL, flagged late), or the database as it is now hashes to it (case B:
+   * nothing was committed since, or it was all shipped). Either way the same generation goes on
+   * with no base and no gap. Otherwise returns why not, with the image pinned for case B (the new
+   * generation's base), and changes nothing.
    */
-  async #resume(saved: SavedChain, image: PinnedImage, listed: readonly ListedObject[]): Promise<string | undefined> {
+  async #resume(
+    saved: SavedChain,
+    listed: readonly ListedObject[],
+  ): Promise<{ why: string; image?: PinnedImage } | undefined> {
+    const inBucket = await this.#chainInBucket(saved, listed);
+    if (typeof inBucket === 'string') return { why: inBucket };
+    const fromWal = await this.#fromWal(saved);
+    if (typeof fromWal !== 'string') {
+      const { rolling, position, tail, end, observedMs } = fromWal;
+      this.#goOn(saved, rolling, position, inBucket.baseThere, false);
+      this.#pending = tail;
+      this.#scan = end;
+      this.#seenTxid += tail.length;
+      this.#lastSeenMs = observedMs;
+      return undefined;
+    }
+    const image = await this.#pinImage(join(this.#o.workDir, `base-resume-${saved.genId}.sqlite`));
+    let rolling: RollingChecksum | undefined;
+    try {
+      if (image.pageSize === saved.pageSize) rolling = await rollingOfFile(image.path, image.pageSize);
+    } catch (err) {
+      await rm(image.path, { force: true });
+      throw err;
+    }
+    if (rolling?.value().toString('hex') !== saved.rolling) {
+      const now =
+        rolling === undefined
+          ? `the page size is ${image.pageSize}, the generation's ${saved.pageSize}`
+          : 'the database changed since the chain ended (commits the bucket does not hold)';
+      return { why: `${now}, and it cannot be rebuilt at the chain's end from the WAL: ${fromWal}`, image };
+    }
+    await rm(image.path, { force: true });
+    this.#goOn(saved, rolling, image.position, inBucket.baseThere, true);
+    return undefined;
+  }
+
+  /**
+   * Whether the bucket's chain of generation `saved.genId` ends exactly where the state file
+   * says (its newest transaction, its last segment, that segment's digest and checksum); why not
+   * otherwise. `baseThere`: the newest base the file names is in the bucket.
+   */
+  async #chainInBucket(saved: SavedChain, listed: readonly ListedObject[]): Promise<string | { baseThere: boolean }> {
     const { store, dbId } = this.#o;
     const highest = highestTxid(listed);
     let last: (SegmentName & { key: string }) | undefined;
@@ -473,12 +511,12 @@ export class Capture extends EventEmitter {
       if (name.kind === 'segment' && name.seq > (last?.seq ?? 0)) last = { ...name, key: o.key };
       if (name.kind === 'base') bases.add(name.txid);
     }
-    const base = bases.has(saved.txid);
     if (highest !== saved.txid)
       return `the bucket's newest transaction is ${highest}, the chain this capture shipped ended at ${saved.txid}`;
     if ((last?.seq ?? 0) !== saved.seq)
       return `generation ${saved.genId} ends at segment ${last?.seq ?? 0} in the bucket, not ${saved.seq}`;
-    if (!last && !base) return `the base of generation ${saved.genId} at txid ${saved.txid} is not in the bucket`;
+    if (!last && !bases.has(saved.txid))
+      return `the base of generation ${saved.genId} at txid ${saved.txid} is not in the bucket`;
     if (last) {
       const object = await store.get(last.key);
       if (!object) return `segment ${last.key} is gone`;
@@ -496,15 +534,96 @@ export class Capture extends EventEmitter {
       )
         return `segment ${last.key} is not the one this capture shipped`;
     }
-    if (image.pageSize !== saved.pageSize)
-      return `the page size is ${image.pageSize}, the generation's ${saved.pageSize}`;
-    const rolling = await rollingOfFile(image.path, image.pageSize);
-    if (rolling.value().toString('hex') !== saved.rolling)
-      return 'the database changed since the chain ended (commits the bucket does not hold)';
-    await rm(image.path, { force: true });
     // A base inside the generation that was still uploading when the state was saved may never
     // have reached the bucket: then the next commit's tick takes one.
-    const baseThere = bases.has(saved.generation.baseTxid);
+    return { baseThere: bases.has(saved.generation.baseTxid) };
+  }
+
+  /**
+   * Case A: the database rebuilt at the chain's end in the WAL, when it hashes to the chain's
+   * checksum, and the transactions after it, their frames in memory, flagged late (committed at
+   * unknown moments before capture saw them); or why not.
+   */
+  async #fromWal(saved: SavedChain): Promise<
+    | {
+        rolling: RollingChecksum;
+        position: WalPosition;
+        tail: PendingTransaction[];
+        end: WalPosition;
+        observedMs: number;
+      }
+    | string
+  > {
+    const wal = saved.wal;
+    if (!wal) return 'the chain did not end inside a WAL epoch';
+    const position: WalPosition = {
+      header: Buffer.from(wal.header, 'hex'),
+      nextFrame: wal.nextFrame,
+      s0: wal.s0,
+      s1: wal.s1,
+    };
+    const walFd = existsSync(`${this.#o.dbPath}-wal`) ? this.#openWal() : undefined;
+    const rolling = await rollingAtWalEnd(this.#o.dbPath, walFd, { position, dbPages: wal.dbPages }, saved.pageSize);
+    if (typeof rolling === 'string') return rolling;
+    if (rolling.value().toString('hex') !== saved.rolling)
+      return 'the database rebuilt there does not hash to the chain’s checksum (a checkpoint copied later commits in)';
+    const tail = this.#tailAfter(position);
+    if (typeof tail === 'string') return tail;
+    const observedMs = Math.max(this.#o.now(), saved.observedMs);
+    const late = tail.transactions.map((tx) => ({ tx, observedMs, late: true }));
+    // On a WAL checkpointed to its end capture's reader may be on read-lock 0, which does not keep the
+    // application's next commit from restarting the WAL over these frames: they are read now. Otherwise no
+    // checkpoint can reach the end while the reader is held, and they are read when sealed, as always.
+    const pending = tail.checkpointed ? withFrames(this.#walFd!, late, saved.pageSize) : late;
+    // A restart while the frames were read may have put another epoch's frames where they were.
+    if (!this.#stillPublished(tail.end))
+      return 'the WAL restarted while the transactions after the chain’s end were read';
+    return { rolling, position, observedMs, tail: pending, end: tail.end };
+  }
+
+  /**
+   * Case A, the transactions after the chain's end: every one the wal-index counts as committed, read
+   * at once. Until capture has read them its reader may not keep them in the WAL: one that began on a
+   * fully checkpointed WAL (read-lock 0) lets the application's next commit restart it over them, and
+   * a restart after them would read as one that continues the chain, leaving them out
+   * (`checkpointed`: the caller reads their frames into memory). So they are taken only while the
+   * wal-index still publishes the epoch they are in, up to its end; a WAL that restarted since the
+   * chain's end is followed once.
+   */
+  #tailAfter(from: WalPosition): { transactions: WalTransaction[]; end: WalPosition; checkpointed: boolean } | string {
+    const published = publishedWal(this.#o.dbPath);
+    if (!published) return 'the wal-index was being updated';
+    const fd = this.#openWal();
+    const transactions: WalTransaction[] = [];
+    let at = from;
+    for (let step = 0; step < 2; step++) {
+      const got = readCommitted(fd, at, undefined, published);
+      if (got.kind === 'broken') return got.reason;
+      if (got.kind === 'restart') {
+        at = got.position;
+        continue;
+      }
+      transactions.push(...got.transactions);
+      return this.#stillPublished(got.end, published)
+        ? { transactions, end: got.end, checkpointed: published.nBackfill >= published.mxFrame }
+        : 'the wal-index publishes another epoch than the one after the chain’s end (a restart under way)';
+    }
+    return 'the WAL restarted more than once after the chain’s end';
+  }
+
+  /** Whether the wal-index still publishes the epoch of `end`, up to it at least (no restart since). */
+  #stillPublished(end: WalPosition, published = publishedWal(this.#o.dbPath)): boolean {
+    return (
+      published !== undefined &&
+      end.header.length > 0 &&
+      published.salts.equals(end.header.subarray(16, 24)) &&
+      published.mxFrame >= end.nextFrame - 1
+    );
+  }
+
+  /** The generation `saved` names goes on from `position`, where the database hashes to `rolling`. */
+  #goOn(saved: SavedChain, rolling: RollingChecksum, position: WalPosition, baseThere: boolean, resumes: boolean) {
+    const { dbId } = this.#o;
     this.#follow(
       {
         dbId,
@@ -514,17 +633,17 @@ export class Capture extends EventEmitter {
         prevDigest: Buffer.from(saved.digest, 'hex'),
         txid: saved.txid,
         rolling,
-        position: image.position,
+        position,
         dbPages: rolling.dbPages,
         lastObservedMs: saved.observedMs,
-        resumes: true,
+        ...(resumes ? { resumes: true } : {}),
       },
       { ...saved.generation, ...(baseThere ? {} : { segmentBytes: Number.MAX_SAFE_INTEGER }) },
       this.#o.now(),
     );
-    this.#o.log?.info({ genId: saved.genId, txid: saved.txid }, 'continuous backup: the generation goes on');
-    this.emit('resumed', { genId: saved.genId, txid: saved.txid });
-    return undefined;
+    const how = resumes ? 'the database is where it ended' : 'from the WAL';
+    this.#o.log?.info({ genId: saved.genId, txid: saved.txid }, `continuous backup: the generation goes on (${how})`);
+    this.emit('resumed', { genId: saved.genId, txid: saved.txid, fromWal: !resumes });
   }
 
   /** The database copied at a commit pinned in the WAL, and where the WAL goes on after it. */
@@ -624,7 +743,14 @@ export class Capture extends EventEmitter {
     this.#bases = { count: this.#bases.count + 1, bytes: this.#bases.bytes + (baseSize ?? 0) };
     const baseBytes = chain.dbPages * pinned.pageSize;
     this.#follow(chain, { startedMs: observedMs, baseBytes, segmentBytes: 0, baseTxid }, observedMs);
-    this.#saveChain({ seq: 0, txid: baseTxid, digest: chain.prevDigest, rolling: chain.rolling.value(), observedMs });
+    this.#saveChain({
+      seq: 0,
+      txid: baseTxid,
+      digest: chain.prevDigest,
+      rolling: chain.rolling.value(),
+      observedMs,
+      walEnd: { position: chain.position, dbPages: chain.dbPages },
+    });
     this.#o.log?.info({ genId, baseTxid, reason }, 'continuous backup: generation started');
     this.emit('generation', { genId, baseTxid, reason });
   }
@@ -640,19 +766,41 @@ export class Capture extends EventEmitter {
       digest: segment.digest,
       rolling: h.rollingAfter,
       observedMs: h.lastObservedMs,
+      walEnd: segment.walEnd,
     });
   }
 
-  #saveChain(end: { seq: number; txid: number; digest: Buffer; rolling: Buffer; observedMs: number }): void {
+  #saveChain(end: {
+    seq: number;
+    txid: number;
+    digest: Buffer;
+    rolling: Buffer;
+    observedMs: number;
+    walEnd: WalEnd;
+  }): void {
     const chain = this.#chain!;
+    const { walEnd, ...at } = end;
+    const p = walEnd.position;
     this.#stateFile?.save({
       dbId: chain.dbId,
       genId: chain.genId,
       pageSize: chain.pageSize,
-      ...end,
+      ...at,
       digest: end.digest.toString('hex'),
       rolling: end.rolling.toString('hex'),
       generation: { ...this.#generation },
+      // Not an epoch no frame was read of: another header may still replace it (wal-tail.ts, provisional).
+      ...(p.header.length > 0 && !p.provisional
+        ? {
+            wal: {
+              header: p.header.toString('hex'),
+              nextFrame: p.nextFrame,
+              s0: p.s0,
+              s1: p.s1,
+              dbPages: walEnd.dbPages,
+            },
+          }
+        : {}),
     });
   }
 
@@ -907,18 +1055,7 @@ export class Capture extends EventEmitter {
     const locked = performance.now();
     try {
       this.#read();
-      const frameBytes = 24 + this.#chain!.pageSize;
-      const size = (p: PendingTransaction) => (p.tx.lastFrame - p.tx.firstFrame + 1) * frameBytes;
-      // One buffer for all of them (many small ones fragment the native heap).
-      const all = Buffer.allocUnsafe(this.#pending.reduce((n, p) => n + (p.frames ? 0 : size(p)), 0));
-      let at = 0;
-      this.#pending = this.#pending.map((p) => {
-        if (p.frames) return p;
-        const frames = all.subarray(at, at + size(p));
-        at += frames.length;
-        readFully(this.#walFd!, frames, frameOffset(p.tx.header, p.tx.firstFrame));
-        return { ...p, frames };
-      });
+      this.#pending = withFrames(this.#walFd!, this.#pending, this.#chain!.pageSize);
       this.#rotate();
       this.#checkpointer.pragma('wal_checkpoint(PASSIVE)');
       this.#rotate();
@@ -1198,6 +1335,25 @@ interface BaseAt {
 }
 
 /** Begins a read transaction on `db` now (a bare BEGIN begins it only at the first read). */
+/**
+ * `pending` with each transaction's frames read into memory, before the WAL may restart over them
+ * (read again when sealed, their checksums checked then). One buffer for all of them: many small
+ * ones fragment the native heap.
+ */
+function withFrames(walFd: number, pending: readonly PendingTransaction[], pageSize: number): PendingTransaction[] {
+  const frameBytes = 24 + pageSize;
+  const size = (p: PendingTransaction) => (p.tx.lastFrame - p.tx.firstFrame + 1) * frameBytes;
+  const all = Buffer.allocUnsafe(pending.reduce((n, p) => n + (p.frames ? 0 : size(p)), 0));
+  let at = 0;
+  return pending.map((p) => {
+    if (p.frames) return p;
+    const frames = all.subarray(at, at + size(p));
+    at += frames.length;
+    readFully(walFd, frames, frameOffset(p.tx.header, p.tx.firstFrame));
+    return { ...p, frames };
+  });
+}
+
 function beginRead(db: Connection): void {
   db.exec('BEGIN');
   db.prepare('SELECT 1 FROM sqlite_schema LIMIT 1').get();

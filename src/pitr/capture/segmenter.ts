@@ -47,11 +47,22 @@ export interface ChainState {
 export interface PendingTransaction {
   readonly tx: WalTransaction;
   readonly observedMs: number;
+  /** Committed before capture saw it, at an unknown time before observedMs (read after a restart; spec §3.9). */
+  readonly late?: boolean;
   /** Its frames, when they were read before the WAL could restart (a checkpoint cycle); else read at sealing. */
   readonly frames?: Buffer;
 }
 
-export type SealedSegment = EncodedSegment & { readonly ciphertext: Buffer };
+/**
+ * Where a segment's last complete transaction ends in the WAL, and the database's size there: a
+ * restart after a crash can read on from it when the WAL still holds it (spec §3.9 case A).
+ */
+export interface WalEnd {
+  readonly position: WalPosition;
+  readonly dbPages: number;
+}
+
+export type SealedSegment = EncodedSegment & { readonly ciphertext: Buffer; readonly walEnd: WalEnd };
 
 /** The WAL and SQLite disagree with what was scanned: the chain cannot go on (a new generation). */
 export class WalChangedError extends Error {}
@@ -102,7 +113,7 @@ export async function sealTransactions(
     state.seq += 1;
     state.prevDigest = sealed.digest;
     state.resumes = false;
-    out.push(sealed);
+    out.push({ ...sealed, walEnd: { position: state.position, dbPages: state.dbPages } });
     records = [];
     bytes = 0;
     start = snapshot(state);
@@ -126,7 +137,7 @@ export async function sealTransactions(
     return arena.subarray(used - bytes, used);
   };
 
-  for (const { tx, observedMs, frames: held } of pending) {
+  for (const { tx, observedMs, late, frames: held } of pending) {
     if (!tx.header.equals(state.position.header)) {
       if (state.position.header.length === 0) {
         // The generation's first epoch: segments start in it, no EPOCH record is needed.
@@ -174,7 +185,7 @@ export async function sealTransactions(
         type: 'tx',
         txid,
         observedMs: ms,
-        late: false,
+        late: late === true,
         continues: !last,
         dbPages: last ? tx.dbPages : 0,
         rollingAfter: last ? state.rolling.value() : Buffer.alloc(16),

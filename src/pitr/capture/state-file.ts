@@ -27,6 +27,17 @@ export interface SavedChain {
   readonly observedMs: number;
   /** The newest base of the generation and the segment bytes since: re-basing goes on across a restart. */
   readonly generation: SavedGeneration;
+  /** Where `txid` ends in the WAL (absent: the chain ended before the WAL had an epoch). */
+  readonly wal?: SavedWalEnd;
+}
+
+/** A WalEnd (segmenter.ts) as JSON: the epoch's 32-byte header in hex. */
+export interface SavedWalEnd {
+  readonly header: string;
+  readonly nextFrame: number;
+  readonly s0: number;
+  readonly s1: number;
+  readonly dbPages: number;
 }
 
 /** When the newest base was taken, its size and txid, and the segment bytes sealed since. */
@@ -80,7 +91,20 @@ function isSavedChain(c: unknown): c is SavedChain {
     HEX32.test(v.rolling) &&
     typeof g === 'object' &&
     g !== null &&
-    [g.startedMs, g.baseBytes, g.segmentBytes, g.baseTxid].every(count)
+    [g.startedMs, g.baseBytes, g.segmentBytes, g.baseTxid].every(count) &&
+    (v.wal === undefined || isSavedWalEnd(v.wal))
+  );
+}
+
+function isSavedWalEnd(w: unknown): w is SavedWalEnd {
+  if (typeof w !== 'object' || w === null) return false;
+  const v = w as Record<string, unknown>;
+  const u32 = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0 && (x as number) <= 0xffffffff;
+  return (
+    typeof v.header === 'string' &&
+    /^[0-9a-f]{64}$/.test(v.header) &&
+    [v.nextFrame, v.s0, v.s1, v.dbPages].every(u32) &&
+    (v.nextFrame as number) >= 1
   );
 }
 

@@ -26,8 +26,8 @@ interface Waiter {
   readonly reject: (err: unknown) => void;
 }
 
-/** A segment the bucket acknowledged: its header, digest, and whether it ends inside a transaction. */
-export type ShippedSegment = Pick<SealedSegment, 'header' | 'digest'> & { readonly continues: boolean };
+/** A segment the bucket acknowledged: its header, digest, WAL end, and whether it ends inside a transaction. */
+export type ShippedSegment = Pick<SealedSegment, 'header' | 'digest' | 'walEnd'> & { readonly continues: boolean };
 
 /** A sealed segment as it waits for the bucket. */
 type QueuedSegment = ShippedSegment & Pick<SealedSegment, 'name' | 'ciphertext'>;
@@ -59,6 +59,7 @@ export class SegmentUploader {
       name: segment.name,
       header: segment.header,
       digest: segment.digest,
+      walEnd: segment.walEnd,
       continues: last?.type === 'tx' && last.continues,
       ciphertext: segment.ciphertext,
     });

@@ -106,6 +106,7 @@ const rows: [string, string][] = [
   ],
   ['generations', String(sum((r) => r.generations))],
   ['capture starts that resumed a generation', String(sum((r) => r.resumes))],
+  ['…of which after a kill of capture', String(sum((r) => r.resumesAfterKill))],
   ['bases inside a generation (re-bases; even seeds)', String(sum((r) => r.rebases))],
   ['application commits', String(sum((r) => r.commits))],
   ['restores checked', String(sum((r) => r.restores))],

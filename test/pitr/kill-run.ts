@@ -46,6 +46,12 @@ export interface KillRunOptions {
    * taken, and killed, while the application commits; odd seeds 1000, none).
    */
   readonly rebaseRatio?: number;
+  /**
+   * The application's wal_autocheckpoint (default by the seed: a multiple of 3 takes SQLite's 1000, so
+   * the WAL often still holds the chain's end when capture comes back; others 40, a checkpoint every few
+   * commits, so checkpoints and restarts meet every kill).
+   */
+  readonly appCheckpointFrames?: number;
   /** Delete the run's objects once it passed (a soak keeps the server's memory flat; a failed run's stay). */
   readonly cleanUp?: boolean;
 }
@@ -58,6 +64,8 @@ export interface KillRunReport {
   readonly generations: number;
   /** Capture starts that went on with the generation before them (spec §3.9). */
   readonly resumes: number;
+  /** …of which after capture was killed (the WAL still held the chain's end: §3.9 case A, or nothing was committed). */
+  readonly resumesAfterKill: number;
   /** Bases in the bucket beyond each generation's first: re-bases inside a generation. */
   readonly rebases: number;
   readonly commits: number;
@@ -121,13 +129,16 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
 
   /** Every commit the application reported, in order: k and when it returned. */
   const commits: { k: number; ms: number }[] = [];
-  let app = await startApp(dbPath, commits, true);
+  const checkpointFrames = options.appCheckpointFrames ?? (seed % 3 === 0 ? 1000 : 40);
+  const startApp = (fresh: boolean) => startAppAt(dbPath, commits, fresh, checkpointFrames);
+  let app = await startApp(true);
   let capture = await startCapture(dir, setup);
   /** The generation each capture start shipped into. */
   const starts = [capture.genId];
   const killed: { genId: string; ms: number; acknowledged: number; caughtUpMs: number | undefined }[] = [];
   const kills = { capture: 0, app: 0, both: 0, restart: 0, outage: 0 };
   let outageCommits = 0;
+  let resumesAfterKill = 0;
   try {
     const events = options.kills ?? pick(1, 3);
     for (let e = 0; e < events; e++) {
@@ -170,7 +181,7 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
         capture = await startCapture(dir, setup);
         starts.push(capture.genId);
         assert.equal(capture.genId, before, `${at}: a clean restart goes on with generation ${before}`);
-        app = await startApp(dbPath, commits, false);
+        app = await startApp(false);
         continue;
       }
       // Half the kills come early (mid-catch-up after a start), half after a few seconds of steady shipping.
@@ -186,12 +197,14 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
         killed.push({ genId: capture.genId, ms, acknowledged: capture.acknowledged, caughtUpMs: capture.caughtUpMs });
       // Start again in a random order: capture may find the application's crash not yet recovered.
       const restartApp = async () => {
-        if (down[0] !== undefined) app = await startApp(dbPath, commits, false);
+        if (down[0] !== undefined) app = await startApp(false);
       };
       const restartCapture = async () => {
         if (down[1] === undefined) return;
+        const before = capture.genId;
         capture = await startCapture(dir, setup);
         starts.push(capture.genId);
+        if (capture.genId === before) resumesAfterKill++;
       };
       if (random() < 0.5) await restartApp().then(restartCapture);
       else await restartCapture().then(restartApp);
@@ -297,6 +310,7 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
       outageCommits,
       generations: generations.size,
       resumes,
+      resumesAfterKill,
       rebases: bases - generations.size,
       commits: lastCommit,
       restores: n,
@@ -347,8 +361,13 @@ interface App {
   stop(): Promise<number>;
 }
 
-async function startApp(dbPath: string, commits: { k: number; ms: number }[], fresh: boolean): Promise<App> {
-  const proc = startWriter(dbPath, Number.MAX_SAFE_INTEGER, fresh ? 100 : 0, 8, true);
+async function startAppAt(
+  dbPath: string,
+  commits: { k: number; ms: number }[],
+  fresh: boolean,
+  checkpointFrames: number,
+): Promise<App> {
+  const proc = startWriter(dbPath, Number.MAX_SAFE_INTEGER, fresh ? 100 : 0, 8, true, checkpointFrames);
   assert.equal(await proc.line(), 'ready');
   proc.send('go');
   let done: ((k: number) => void) | undefined;

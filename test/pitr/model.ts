@@ -76,7 +76,21 @@ export function spawnScript(script: string, args: readonly string[]): LineProces
  * The application: prints `ready` after `readyAt` commits, goes on at `go`, ends with `done <k>`;
  * with `report`, prints `at <k> <ms>` as its commits return.
  */
-export function startWriter(path: string, total: number, readyAt: number, pauseMs = 4, report = false): LineProcess {
-  const args = [path, String(total), String(readyAt), '40', String(pauseMs), report ? 'report' : ''];
+export function startWriter(
+  path: string,
+  total: number,
+  readyAt: number,
+  pauseMs = 4,
+  report = false,
+  checkpointFrames = 40,
+): LineProcess {
+  const args = [
+    path,
+    String(total),
+    String(readyAt),
+    String(checkpointFrames),
+    String(pauseMs),
+    report ? 'report' : '',
+  ];
   return spawnScript('model-writer.ts', args);
 }

@@ -1,4 +1,6 @@
-import { open } from 'node:fs/promises';
+import { read, statSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { heldDescriptor } from '../../fs/held.js';
 import { readFully } from '../../fs/read.js';
 import { checkWalHeader, scanWal } from '../../sqlite/wal.js';
 import { continuesEpoch, readWalHeader } from '../../sqlite/wal-header.js';
@@ -19,10 +21,14 @@ import { readHeaderAt } from './wal-tail.js';
  * the epoch's end, if nothing after it was committed and checkpointed). A checkpoint that copied
  * later frames into the database file — during the downtime, or while this reads it — leaves
  * pages of later commits there, and the hash does not match: the caller begins a new generation.
+ *
+ * The database file is read through a descriptor that is never closed (fs/held.ts): capture may
+ * run in the application's process, whose SQLite locks a close would release.
  */
 
 /** Bytes of the database file read per step (whole pages for every page size). */
 const READ_BYTES = 1 << 20;
+const readAt = promisify(read);
 
 /**
  * The rolling checksum, with its page table, of the database at `end`; or why it cannot be
@@ -59,33 +65,29 @@ export async function rollingAtWalEnd(
       return 'the WAL started over with a header that does not follow the epoch the chain ended in';
     // A restart follows only a checkpoint of the whole epoch: the database file holds its end.
   }
-  const fh = await open(dbPath, 'r');
-  try {
-    const rolling = new RollingChecksum(pageSize);
-    const perRead = Math.max(1, Math.floor(READ_BYTES / pageSize));
-    const chunk = Buffer.alloc(perRead * pageSize);
-    const fromWal = Buffer.alloc(pageSize);
-    for (let first = 1; first <= end.dbPages; first += perRead) {
-      const count = Math.min(perRead, end.dbPages - first + 1);
-      const want = count * pageSize;
-      let got = 0;
-      while (got < want) {
-        const { bytesRead } = await fh.read(chunk, got, want - got, (first - 1) * pageSize + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      // Pages past the file's end are zero pages, as ftruncate leaves them (rolling.ts).
-      chunk.fill(0, got, want);
-      for (let k = 0; k < count; k++) {
-        const pgno = first + k;
-        const at = offsets.get(pgno);
-        if (at !== undefined && readFully(walFd!, fromWal, at) < pageSize) return `the WAL ends inside page ${pgno}`;
-        rolling.setPage(pgno, at !== undefined ? fromWal : chunk.subarray(k * pageSize, (k + 1) * pageSize));
-      }
+  const dbFd = heldDescriptor(dbPath, statSync(dbPath).ino);
+  const rolling = new RollingChecksum(pageSize);
+  const perRead = Math.max(1, Math.floor(READ_BYTES / pageSize));
+  const chunk = Buffer.alloc(perRead * pageSize);
+  const fromWal = Buffer.alloc(pageSize);
+  for (let first = 1; first <= end.dbPages; first += perRead) {
+    const count = Math.min(perRead, end.dbPages - first + 1);
+    const want = count * pageSize;
+    let got = 0;
+    while (got < want) {
+      const { bytesRead } = await readAt(dbFd, chunk, got, want - got, (first - 1) * pageSize + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
     }
-    rolling.truncate(end.dbPages);
-    return rolling;
-  } finally {
-    await fh.close();
+    // Pages past the file's end are zero pages, as ftruncate leaves them (rolling.ts).
+    chunk.fill(0, got, want);
+    for (let k = 0; k < count; k++) {
+      const pgno = first + k;
+      const at = offsets.get(pgno);
+      if (at !== undefined && readFully(walFd!, fromWal, at) < pageSize) return `the WAL ends inside page ${pgno}`;
+      rolling.setPage(pgno, at !== undefined ? fromWal : chunk.subarray(k * pageSize, (k + 1) * pageSize));
+    }
   }
+  rolling.truncate(end.dbPages);
+  return rolling;
 }

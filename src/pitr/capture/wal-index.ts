@@ -1,4 +1,5 @@
-import { fstatSync, openSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { heldDescriptor } from '../../fs/held.js';
 import { readFully } from '../../fs/read.js';
 import { parseWalIndexHeader, SHM_HEADER_BYTES, type WalIndexHeader } from '../../sqlite/wal.js';
 
@@ -11,12 +12,10 @@ import { parseWalIndexHeader, SHM_HEADER_BYTES, type WalIndexHeader } from '../.
  * overwrites it. Shipping it would put a transaction in the backup the database never had.
  *
  * Closing any descriptor of `-shm` releases every POSIX lock this process holds on it — the
- * application's own SQLite connections' locks too, in library mode (F14). So the descriptor is
- * opened once per `-shm` file and never closed; a new one (after the last connection closed and
- * SQLite deleted the file) gets a new descriptor, and the old one stays open, unused, until exit.
+ * application's own SQLite connections' locks too, in library mode (F14): it is read through a
+ * descriptor that is never closed (fs/held.ts).
  */
 
-const held = new Map<string, { fd: number; ino: number }>();
 const TORN_RETRIES = 8;
 
 /** The wal-index header of the database at `dbPath`; undefined while a writer is updating it (look again). */
@@ -24,16 +23,11 @@ export function publishedWal(dbPath: string): WalIndexHeader | undefined {
   const path = `${dbPath}-shm`;
   const onDisk = statSync(path, { throwIfNoEntry: false });
   if (!onDisk) throw new Error(`${path} does not exist while capture's connections are open`);
-  let entry = held.get(path);
-  if (entry?.ino !== onDisk.ino) {
-    const fd = openSync(path, 'r');
-    entry = { fd, ino: fstatSync(fd).ino };
-    held.set(path, entry);
-  }
+  const fd = heldDescriptor(path, onDisk.ino);
   const buf = Buffer.alloc(SHM_HEADER_BYTES);
   let problem = '';
   for (let i = 0; i < TORN_RETRIES; i++) {
-    const got = parseWalIndexHeader(buf.subarray(0, readFully(entry.fd, buf, 0)));
+    const got = parseWalIndexHeader(buf.subarray(0, readFully(fd, buf, 0)));
     if (typeof got !== 'string') return got;
     problem = got;
   }

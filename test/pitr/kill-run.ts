@@ -47,11 +47,11 @@ export interface KillRunOptions {
    */
   readonly rebaseRatio?: number;
   /**
-   * The application's wal_autocheckpoint (default by the seed: a multiple of 3 takes SQLite's 1000, so
-   * the WAL often still holds the chain's end when capture comes back; others 40, a checkpoint every few
-   * commits, so checkpoints and restarts meet every kill).
+   * The application's wal_autocheckpoint and capture's checkpointPages (default by the seed: a multiple
+   * of 3 takes SQLite's 1000 for both, so the WAL may still hold the chain's end when capture comes back
+   * (§3.9 case A); others 40 and 100, checkpoints and restarts every few commits, meeting every kill).
    */
-  readonly appCheckpointFrames?: number;
+  readonly checkpointFrames?: { readonly app: number; readonly capture: number };
   /** Delete the run's objects once it passed (a soak keeps the server's memory flat; a failed run's stay). */
   readonly cleanUp?: boolean;
 }
@@ -115,7 +115,10 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
   const dbId = newDbId();
   const victims = options.victims ?? VICTIMS;
   const proxy = victims.includes('outage') ? await FaultProxy.start(options.s3.url) : undefined;
+  const checkpoints =
+    options.checkpointFrames ?? (seed % 3 === 0 ? { app: 1000, capture: 1000 } : { app: 40, capture: 100 });
   const setup = JSON.stringify({
+    checkpointPages: checkpoints.capture,
     s3: proxy ? { ...options.s3, url: proxy.url } : options.s3,
     ...(proxy ? { s3TimeoutMs: OUTAGE_S3_TIMEOUT_MS, leaseMs: OUTAGE_LEASE_MS } : {}),
     dbId,
@@ -129,8 +132,7 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
 
   /** Every commit the application reported, in order: k and when it returned. */
   const commits: { k: number; ms: number }[] = [];
-  const checkpointFrames = options.appCheckpointFrames ?? (seed % 3 === 0 ? 1000 : 40);
-  const startApp = (fresh: boolean) => startAppAt(dbPath, commits, fresh, checkpointFrames);
+  const startApp = (fresh: boolean) => startAppAt(dbPath, commits, fresh, checkpoints.app);
   let app = await startApp(true);
   let capture = await startCapture(dir, setup);
   /** The generation each capture start shipped into. */

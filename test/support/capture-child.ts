@@ -1,9 +1,10 @@
 // Continuous capture in a process of its own, for the kill-and-restore test: a Lifeboat that
 // can be killed with SIGKILL at any moment. Arguments: database path, work folder, and a JSON of
-// { s3: S3Config, dbId, key: { id, key (base64) }, syncIntervalMs?, segmentMax?, rebaseRatio?, s3TimeoutMs?,
-// leaseMs? }. It prints `started <genId> <baseTxid>`, then `shipped <txid>` as the bucket acknowledges
-// segments (and `caught-up`, see below); a line `watch` on stdin asks for `caught-up` once more (after an
-// S3 outage); a line `flush` makes it flush, print `flushed <txid>`, close and exit.
+// { s3: S3Config, dbId, key: { id, key (base64) }, syncIntervalMs?, segmentMax?, rebaseRatio?,
+// s3TimeoutMs?, leaseMs?, checkpointPages? }. It prints `started <genId> <baseTxid>`, then
+// `shipped <txid>` as the bucket acknowledges segments (and `caught-up`, see below); a line `watch`
+// on stdin asks for `caught-up` once more (after an S3 outage); a line `flush` makes it flush,
+// print `flushed <txid>`, close and exit.
 import { createInterface } from 'node:readline';
 import { Capture } from '../../src/pitr/capture/capture.js';
 import { S3ConditionalStore } from '../../src/storage/s3/conditional.js';
@@ -18,6 +19,7 @@ const setup = JSON.parse(json!) as {
   rebaseRatio?: number;
   s3TimeoutMs?: number;
   leaseMs?: number;
+  checkpointPages?: number;
 };
 const store = new S3ConditionalStore(setup.s3, setup.s3TimeoutMs ? { timeoutMs: setup.s3TimeoutMs } : {});
 const capture = await Capture.start({
@@ -28,7 +30,7 @@ const capture = await Capture.start({
   workDir: workDir!,
   pollMs: 25,
   syncIntervalMs: setup.syncIntervalMs ?? 150,
-  checkpointPages: 100,
+  checkpointPages: setup.checkpointPages ?? 100,
   segmentMax: setup.segmentMax ?? 128 * 1024,
   // A generation per start (the test counts them); bases inside it as often as the run asks.
   rebaseRatio: setup.rebaseRatio ?? 1000,

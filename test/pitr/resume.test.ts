@@ -55,8 +55,8 @@ function startCapture(dbPath: string, dbId: string, store: Store, extra: Partial
 }
 
 /** What a start did: went on with a generation, or began one (and why). */
-async function started(dbPath: string, dbId: string, store: Store) {
-  const capture = await startCapture(dbPath, dbId, store);
+async function started(dbPath: string, dbId: string, store: Store, extra: Partial<CaptureOptions> = {}) {
+  const capture = await startCapture(dbPath, dbId, store, extra);
   // Both events are emitted inside start(), before a listener could be added: the bases shipped tell.
   const status = capture.status();
   return { capture, how: status.shipped.bases === 0 ? 'resumed' : 'generation', genId: status.genId! };
@@ -162,7 +162,12 @@ async function shippedTen(
 }
 
 /** Starts capture again, commits `from`…`to`, ships them, closes both; what the start did, and latest's rows. */
-async function startAgain(ctx: Awaited<ReturnType<typeof shippedTen>>, from: number, to: number) {
+async function startAgain(
+  ctx: Awaited<ReturnType<typeof shippedTen>>,
+  from: number,
+  to: number,
+  extra: Partial<CaptureOptions> = {},
+) {
   // The bucket as the start sees it, counting its LISTs.
   let lists = 0;
   const store = overriding(ctx.store, {
@@ -171,7 +176,7 @@ async function startAgain(ctx: Awaited<ReturnType<typeof shippedTen>>, from: num
       return ctx.store.list(prefix, options);
     },
   });
-  const second = { ...(await started(ctx.dbPath, ctx.dbId, store)), listsAtStart: lists };
+  const second = { ...(await started(ctx.dbPath, ctx.dbId, store, extra)), listsAtStart: lists };
   commit(ctx.app, from, to);
   await second.capture.flush();
   await second.capture.close();
@@ -278,6 +283,15 @@ localTest(
     assert.deepEqual(second.latest, upTo(60));
   },
 );
+
+localTest('checkpointed frames after the chain’s end beyond queueMax are not read in: a new generation', async () => {
+  const ctx = await shippedTen();
+  commit(ctx.app, 11, 15);
+  ctx.app.pragma('wal_checkpoint(PASSIVE)');
+  const second = await startAgain(ctx, 16, 20, { queueMax: 4096 });
+  assert.equal(second.how, 'generation');
+  assert.deepEqual(second.latest, upTo(20));
+});
 
 localTest(
   'a WAL restarted after the chain’s end, with commits only in the new epoch: the generation goes on',

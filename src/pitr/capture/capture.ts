@@ -574,6 +574,9 @@ export class Capture extends EventEmitter {
     // On a WAL checkpointed to its end capture's reader may be on read-lock 0, which does not keep the
     // application's next commit from restarting the WAL over these frames: they are read now. Otherwise no
     // checkpoint can reach the end while the reader is held, and they are read when sealed, as always.
+    const bytes = late.reduce((n, p) => n + (p.tx.lastFrame - p.tx.firstFrame + 1) * (24 + saved.pageSize), 0);
+    if (tail.checkpointed && bytes > this.#o.queueMax)
+      return `the WAL holds ${bytes} bytes of checkpointed frames after the chain's end, over queue_max to read in`;
     const pending = tail.checkpointed ? withFrames(this.#walFd!, late, saved.pageSize) : late;
     // A restart while the frames were read may have put another epoch's frames where they were.
     if (!this.#stillPublished(tail.end))
@@ -1334,7 +1337,6 @@ interface BaseAt {
   readonly observedMs: number;
 }
 
-/** Begins a read transaction on `db` now (a bare BEGIN begins it only at the first read). */
 /**
  * `pending` with each transaction's frames read into memory, before the WAL may restart over them
  * (read again when sealed, their checksums checked then). One buffer for all of them: many small
@@ -1354,6 +1356,7 @@ function withFrames(walFd: number, pending: readonly PendingTransaction[], pageS
   });
 }
 
+/** Begins a read transaction on `db` now (a bare BEGIN begins it only at the first read). */
 function beginRead(db: Connection): void {
   db.exec('BEGIN');
   db.prepare('SELECT 1 FROM sqlite_schema LIMIT 1').get();

@@ -38,6 +38,8 @@ export interface RestoreRun {
   readonly requestedBy: RestoreRequester;
   /** Apply even when the marker says this backup was applied already. */
   readonly force: boolean;
+  /** pitr: sources: restore what the bucket holds even where this host's capture shipped more. */
+  readonly acceptOlder?: boolean | undefined;
   /** Default: HQL_BACKUP_SKIP_VALIDATION. */
   readonly skipValidation?: boolean | undefined;
   readonly onProgress?: ((bytes: number, total: number | undefined) => void) | undefined;
@@ -160,6 +162,7 @@ export async function compose(options: ComposeOptions): Promise<Composition> {
       skipValidation: run.skipValidation ?? config.restore.skipValidation,
       expectTables: config.restore.expectTables,
       force: run.force,
+      acceptOlder: run.acceptOlder,
       logger,
       now: () => clock.now(),
       onProgress: run.onProgress,

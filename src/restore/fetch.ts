@@ -9,8 +9,10 @@ import type { KeySet } from '../crypto/keys.js';
 import { createDecryptStream } from '../crypto/stream.js';
 import { ConfigError, LifeboatError } from '../errors.js';
 import { DB_ID_METADATA, readDatabaseId, storeOwner } from '../identity/identity.js';
+import { readStateFile } from '../pitr/capture/state-file.js';
 import { PITR_ROOT, parsePitrName, pitrDbId } from '../pitr/names.js';
 import { applyPlan } from '../pitr/restore/apply.js';
+import { bucketBehind } from '../pitr/restore/behind.js';
 import { type RestorePlan as PitrPlan, planRestore } from '../pitr/restore/plan.js';
 import { hasSqliteMagic, readFileHead } from '../sqlite/file-header.js';
 import type { LocalStore } from '../storage/local.js';
@@ -38,6 +40,8 @@ export interface FetchInputs {
   readonly dbFile?: string | undefined;
   /** The bucket of continuous backup, for pitr: sources (the same S3 place, PITR objects under lifeboat-pitr/). */
   readonly pitr?: (() => PitrObjectStore) | undefined;
+  /** pitr: sources: restore what the bucket holds even where this host's capture shipped more (PITR_BUCKET_BEHIND). */
+  readonly acceptOlder?: boolean | undefined;
 }
 
 /** A source resolved to one backup: a plain file, or an encrypted object of the remote store. */
@@ -158,6 +162,18 @@ export async function resolveSource(source: RestoreSource, inputs: FetchInputs):
       const store = inputs.pitr();
       const dbId = source.dbId ?? (await pitrDatabase(store, inputs));
       const listing = await store.list(`${PITR_ROOT}${dbId}/`, { signal: inputs.signal });
+      // A txid is restored exactly or refused; `latest` and a time would quietly stop where the bucket does.
+      if (inputs.dbFile && !inputs.acceptOlder && source.target.kind !== 'txid') {
+        const saved = (await readStateFile(`${inputs.dbFile}.lifeboat-pitr`)).chain;
+        const behind = bucketBehind(dbId, listing, saved);
+        if (behind) {
+          throw new LifeboatError('PITR_BUCKET_BEHIND', `${formatSource(source)}: ${behind}`, {
+            hint:
+              'segments were deleted or the bucket rolled back (see its versioning); to restore what it holds ' +
+              'anyway, use `lifeboat restore --pitr … --accept-older` or a txid:N it holds',
+          });
+        }
+      }
       return { kind: 'pitr', plan: planRestore(dbId, listing, source.target), store };
     }
   }

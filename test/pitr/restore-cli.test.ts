@@ -2,7 +2,7 @@
 // real S3 server, through the real CLI and Lifeboat (at start-up and restore()): the existing restore path (validation,
 // crash-safe swap, marker) with a continuous-backup point as its source.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { Lifeboat } from '../../src/lifeboat.js';
@@ -75,6 +75,42 @@ test('restore --pitr refuses what cannot be restored, and bad forms as usage err
     assert.equal(bad.code, 2, `${args.join(' ')}: ${bad.stderr}`);
   }
   assert.ok(!existsSync(dbFile), 'no database was made');
+});
+
+test('a bucket behind what this host shipped: latest, a time refused; a txid, --accept-older restore', async () => {
+  const { cwd, env, dbFile } = place();
+  // This host's capture recorded that it shipped the generation 7 transactions further than the bucket holds.
+  const workDir = `${dbFile}.lifeboat-pitr`;
+  mkdirSync(workDir, { recursive: true });
+  const chain = {
+    dbId: DB_ID,
+    genId: GEN_ID,
+    seq: 999,
+    txid: shipped.lastTxid + 7,
+    digest: 'c'.repeat(64),
+    rolling: 'd'.repeat(32),
+    pageSize: 4096,
+    observedMs: shipped.times.get(shipped.lastTxid)! + 5000,
+    generation: { startedMs: 0, baseBytes: 0, segmentBytes: 0, baseTxid: shipped.baseTxid },
+  };
+  writeFileSync(join(workDir, 'state.json'), JSON.stringify({ writerId: 'e'.repeat(32), chain }));
+  const behind = new RegExp(`holds generation ${GEN_ID} up to txid ${shipped.lastTxid}, but this host's capture`);
+  const latest = await runCli(['restore', '--pitr', 'latest'], { cwd, env });
+  assert.equal(latest.code, 1);
+  assert.match(latest.stderr, behind);
+  assert.match(latest.stderr, /--accept-older/);
+  const t = new Date(chain.observedMs).toISOString();
+  const atTime = await runCli(['restore', '--pitr', `time:${t}`], { cwd, env });
+  assert.equal(atTime.code, 1);
+  assert.match(atTime.stderr, behind);
+  assert.ok(!existsSync(dbFile), 'nothing was restored');
+
+  const accepted = await runCli(['restore', '--pitr', 'latest', '--accept-older'], { cwd, env });
+  assert.equal(accepted.code, 0, accepted.stderr);
+  assert.equal(itemsOf(dbFile), shipped.rows.get(shipped.lastTxid));
+  const exact = await runCli(['restore', '--pitr', `txid:${shipped.lastTxid - 1}`], { cwd, env });
+  assert.equal(exact.code, 0, exact.stderr);
+  assert.equal(itemsOf(dbFile), shipped.rows.get(shipped.lastTxid - 1));
 });
 
 test('HQL_BACKUP_RESTORE=pitr:latest restores at start-up once; later writes survive the next start', async () => {

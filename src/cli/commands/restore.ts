@@ -16,6 +16,7 @@ import { action } from '../run.js';
 interface RestoreFlags extends ConfigFlag {
   db?: string;
   force?: boolean;
+  acceptOlder?: boolean;
   skipValidation?: boolean;
   ifDbNotExists?: boolean;
   ifReplicaExists?: boolean;
@@ -49,6 +50,10 @@ export function registerRestore(program: Command): void {
     .option('--db-id <id>', 'with --pitr: the database whose continuous backup to use (when the bucket holds several)')
     .option('--db <path>', 'database file to restore into (default: {data_dir}/state_machine/db/{filename_db})')
     .option('--force', 'apply even if this backup was restored before (see the restore marker)')
+    .option(
+      '--accept-older',
+      "with --pitr: restore what the bucket holds even where this host's capture shipped more (PITR_BUCKET_BEHIND)",
+    )
     .option('--if-db-not-exists', 'do nothing (exit 0) when the database exists: for an init container')
     .option('--if-replica-exists', 'do nothing (exit 0) when there is no backup to restore, instead of exit 4')
     .option(
@@ -95,6 +100,7 @@ export function registerRestore(program: Command): void {
                 parts.restorePlan(source, {
                   requestedBy: 'cli',
                   force: flags.force ?? false,
+                  acceptOlder: flags.acceptOlder,
                   skipValidation: flags.skipValidation,
                   signal,
                   onProgress: (bytes, total) => {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { LifeboatError } from '../errors.js';
 import { open, seal } from './aead.js';
+import { Chunker } from './chunker.js';
 import {
   chunkNonce,
   DEFAULT_CHUNK_KIB,
@@ -26,11 +27,8 @@ import type { EncryptionKey, KeySet } from './keys.js';
  * plus what the stream machinery buffers, whatever the size of the data.
  *
  * Performance: the cipher itself (node:crypto → OpenSSL) is the cost; around it the code
- * avoids copies. A chunk that lies whole inside an incoming buffer *and* is followed by more
- * bytes is sealed/opened straight from that buffer (a view, no copy). Only the tail of each
- * incoming buffer is copied into the staging chunk, because a full chunk at the very end of
- * what has arrived may be the final one, which is only known at the end of the input.
- * Ciphertext and tag are pushed as two buffers instead of being concatenated.
+ * avoids copies: chunks are cut by a Chunker (chunker.ts), which copies only what straddles a
+ * chunk boundary. Ciphertext and tag are pushed as two buffers instead of being concatenated.
  */
 
 export interface EncryptStreamOptions {
@@ -79,9 +77,7 @@ export class EncryptStream extends Transform {
   private readonly key: Buffer;
   private readonly prefix: Buffer;
   private readonly nonce = Buffer.allocUnsafe(NONCE_BYTES);
-  private readonly staging: Buffer;
-  private readonly chunkBytes: number;
-  private fill = 0;
+  private readonly chunks: Chunker;
   private index = 0;
   private plainBytes = 0;
 
@@ -94,8 +90,7 @@ export class EncryptStream extends Transform {
     this.keyId = key.id;
     this.chunkKiB = kib;
     this.key = key.key;
-    this.chunkBytes = kib * 1024;
-    this.staging = Buffer.allocUnsafe(this.chunkBytes);
+    this.chunks = new Chunker(kib * 1024);
     this.prefix = options.noncePrefix ? Buffer.from(options.noncePrefix) : randomBytes(STREAM_NONCE_PREFIX_BYTES);
     // Header first: a reader needs it before anything else, and it names the key.
     this.push(encodeHeader(key.id, kib, this.prefix));
@@ -108,26 +103,8 @@ export class EncryptStream extends Transform {
 
   override _transform(data: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     try {
-      const size = this.chunkBytes;
-      const length = data.length;
-      this.plainBytes += length;
-      let offset = 0;
-      while (offset < length) {
-        // A full staged chunk is sealed only now that a further byte exists: it is not the last.
-        if (this.fill === size) {
-          this.sealChunk(this.staging, false);
-          this.fill = 0;
-        }
-        if (this.fill === 0 && length - offset > size) {
-          this.sealChunk(data.subarray(offset, offset + size), false);
-          offset += size;
-          continue;
-        }
-        const n = Math.min(size - this.fill, length - offset);
-        data.copy(this.staging, this.fill, offset, offset + n);
-        this.fill += n;
-        offset += n;
-      }
+      this.plainBytes += data.length;
+      this.chunks.take(data, (chunk) => this.sealChunk(chunk, false));
       done();
     } catch (err) {
       done(err as Error);
@@ -138,8 +115,7 @@ export class EncryptStream extends Transform {
     try {
       // Whatever is staged is the final chunk: a full one for an exact multiple, an empty one
       // (tag only) for an empty input.
-      this.sealChunk(this.staging.subarray(0, this.fill), true);
-      this.fill = 0;
+      this.sealChunk(this.chunks.staged, true);
       done();
     } catch (err) {
       done(err as Error);
@@ -212,9 +188,8 @@ export class DecryptStream extends Transform {
   private readonly nonce = Buffer.allocUnsafe(NONCE_BYTES);
   /** Header bytes while the header is incomplete: a few dozen bytes at most, never chunk data. */
   private head: Buffer | undefined;
-  private staging: Buffer | undefined;
-  private segmentBytes = 0;
-  private fill = 0;
+  /** Sealed chunks (ciphertext + tag), once the header is read. */
+  private chunks: Chunker | undefined;
   private index = 0;
   /** Stream offset of the first byte of the current segment, for messages. */
   private position = 0;
@@ -243,7 +218,7 @@ export class DecryptStream extends Transform {
   override _transform(input: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     try {
       let data = input;
-      if (!this.staging) {
+      if (!this.chunks) {
         const rest = this.readHeader(data);
         if (!rest) {
           done();
@@ -251,26 +226,7 @@ export class DecryptStream extends Transform {
         }
         data = rest;
       }
-      const staging = this.staging!;
-      const size = this.segmentBytes;
-      const length = data.length;
-      let offset = 0;
-      while (offset < length) {
-        // A full segment is opened only once a further byte exists; at the end it is the final one.
-        if (this.fill === size) {
-          this.openSegment(staging);
-          this.fill = 0;
-        }
-        if (this.fill === 0 && length - offset > size) {
-          this.openSegment(data.subarray(offset, offset + size));
-          offset += size;
-          continue;
-        }
-        const n = Math.min(size - this.fill, length - offset);
-        data.copy(staging, this.fill, offset, offset + n);
-        this.fill += n;
-        offset += n;
-      }
+      this.chunks!.take(data, (sealed) => this.openSegment(sealed));
       done();
     } catch (err) {
       done(err as Error);
@@ -279,7 +235,7 @@ export class DecryptStream extends Transform {
 
   override _flush(done: TransformCallback): void {
     try {
-      if (!this.staging) {
+      if (!this.chunks) {
         const got = this.head?.length ?? 0;
         throw new LifeboatError(
           'TRUNCATED',
@@ -289,7 +245,8 @@ export class DecryptStream extends Transform {
           { hint: TRUNCATED_HINT },
         );
       }
-      if (this.fill === 0) {
+      const last = this.chunks.staged;
+      if (last.length === 0) {
         throw new LifeboatError(
           'TRUNCATED',
           this.index === 0
@@ -299,14 +256,14 @@ export class DecryptStream extends Transform {
           { hint: TRUNCATED_HINT },
         );
       }
-      if (this.fill < TAG_BYTES) {
+      if (last.length < TAG_BYTES) {
         throw new LifeboatError(
           'TRUNCATED',
-          `the encrypted stream ends ${this.fill} bytes into chunk ${this.index}, too short to hold even its tag`,
+          `the encrypted stream ends ${last.length} bytes into chunk ${this.index}, too short to hold even its tag`,
           { hint: TRUNCATED_HINT },
         );
       }
-      this.openFinal(this.staging.subarray(0, this.fill));
+      this.openFinal(last);
       this.finished = true;
       done();
     } catch (err) {
@@ -328,8 +285,7 @@ export class DecryptStream extends Transform {
     this.parsed = header;
     this.key = key;
     this.prefix = nonce;
-    this.segmentBytes = header.chunkKiB * 1024 + TAG_BYTES;
-    this.staging = Buffer.allocUnsafe(this.segmentBytes);
+    this.chunks = new Chunker(header.chunkKiB * 1024 + TAG_BYTES);
     this.position = payloadOffset;
     this.head = undefined;
     return buf.subarray(payloadOffset);
@@ -371,7 +327,7 @@ export class DecryptStream extends Transform {
       return;
     }
     // Cut off exactly at a chunk boundary: the piece is a good chunk, but not the final one.
-    if (sealed.length === this.segmentBytes && this.tryOpen(sealed, this.index, false)) {
+    if (sealed.length === this.chunks!.size && this.tryOpen(sealed, this.index, false)) {
       throw new LifeboatError(
         'TRUNCATED',
         `the encrypted stream ends after chunk ${this.index}, which is not the final chunk: the rest is missing`,

@@ -1,5 +1,6 @@
 import { parseBackupName } from '../backup/naming.js';
 import { FUTURE_TOLERANCE_MS } from '../backup/retention.js';
+import { GENERATION_REASONS } from '../pitr/capture/capture.js';
 import { CONTINUOUS_STATES, type ContinuousStatus } from '../pitr/continuous.js';
 import { type CronSchedule, nextFireTimes } from '../schedule/cron.js';
 import type { BuildInfo } from '../version.js';
@@ -503,6 +504,27 @@ export function renderMetrics(r: StatusReport): string {
       [
         [{ result: 'done' }, checkpoints?.done ?? 0],
         [{ result: 'skipped' }, checkpoints?.skipped ?? 0],
+      ],
+    );
+    metric(
+      'lifeboat_pitr_generations_total',
+      'counter',
+      'Generations capture began, by reason; any but first-start leaves a gap in what can be restored by transaction.',
+      GENERATION_REASONS.map((reason) => [{ reason }, capture?.generations[reason] ?? 0]),
+    );
+    metric(
+      'lifeboat_pitr_last_gap_timestamp_seconds',
+      'gauge',
+      'When capture last began a generation that leaves a gap (unix time; 0: none since capture started).',
+      one((capture?.lastGapMs ?? 0) / 1000),
+    );
+    metric(
+      'lifeboat_pitr_resumes_total',
+      'counter',
+      'Starts of capture that went on with the generation before (no gap), by what proved it: wal or database.',
+      [
+        [{ from: 'wal' }, capture?.resumes.wal ?? 0],
+        [{ from: 'database' }, capture?.resumes.database ?? 0],
       ],
     );
     metric(

@@ -74,6 +74,10 @@ test('the library ships every commit; flush() means in the bucket; the bucket re
       listed.filter((o) => o.key.endsWith('.lbs')).length,
     );
     assert.equal(sample(metrics, 'lifeboat_pitr_checkpoints_total', { result: 'done' }), 0, 'too few frames for one');
+    assert.equal(sample(metrics, 'lifeboat_pitr_generations_total', { reason: 'first-start' }), 1);
+    assert.equal(sample(metrics, 'lifeboat_pitr_generations_total', { reason: 'continuity-unproven' }), 0);
+    assert.equal(sample(metrics, 'lifeboat_pitr_resumes_total', { from: 'wal' }), 0);
+    assert.equal(sample(metrics, 'lifeboat_pitr_last_gap_timestamp_seconds'), 0);
     // Valid Prometheus text without a lint finding (promtool comes with Debian's prometheus; CI installs it).
     const lint = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
     if (lint.error === undefined) assert.equal(`${lint.stdout}${lint.stderr}`.trim(), '', 'promtool: no finding');

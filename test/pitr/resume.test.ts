@@ -59,7 +59,10 @@ async function started(dbPath: string, dbId: string, store: Store, extra: Partia
   const capture = await startCapture(dbPath, dbId, store, extra);
   // Both events are emitted inside start(), before a listener could be added: the bases shipped tell.
   const status = capture.status();
-  return { capture, how: status.shipped.bases === 0 ? 'resumed' : 'generation', genId: status.genId! };
+  const how = status.shipped.bases === 0 ? 'resumed' : 'generation';
+  // What proved the resume: the WAL (case A) or the database as it was (case B); and the generations' reasons.
+  const proof = status.resumes.wal ? 'wal' : status.resumes.database ? 'database' : undefined;
+  return { capture, how, proof, genId: status.genId!, generations: status.generations, gapMs: status.lastGapMs };
 }
 
 async function objects(store: Store, dbId: string): Promise<PitrName[]> {
@@ -94,6 +97,8 @@ localTest('a clean restart continues the generation: no base, no gap, every tran
 
   const first = await started(dbPath, dbId, store);
   assert.equal(first.how, 'generation');
+  assert.equal(first.generations['first-start'], 1);
+  assert.equal(first.gapMs, undefined, 'a first start leaves no gap');
   commit(app, 1, 20);
   await first.capture.flush();
   await first.capture.close();
@@ -103,6 +108,7 @@ localTest('a clean restart continues the generation: no base, no gap, every tran
   // The application keeps its connection (and its WAL, frames and all) while capture restarts.
   const second = await started(dbPath, dbId, store);
   assert.equal(second.how, 'resumed');
+  assert.equal(second.proof, 'wal', 'the WAL kept by the application holds the chain’s end');
   assert.equal(second.genId, first.genId);
   commit(app, 21, 40);
   await second.capture.flush();
@@ -113,6 +119,7 @@ localTest('a clean restart continues the generation: no base, no gap, every tran
   const reopened = open();
   const third = await started(dbPath, dbId, store);
   assert.equal(third.how, 'resumed');
+  assert.equal(third.proof, 'database', 'the WAL was deleted: the database as it is proves it');
   commit(reopened, 41, 60);
   const last = await third.capture.flush();
   await third.capture.close();
@@ -193,6 +200,7 @@ localTest(
     commit(ctx.app, 11, 15); // nobody ships these
     const second = await startAgain(ctx, 16, 20);
     assert.equal(second.how, 'resumed', 'case A: the WAL still holds the chain’s end and everything after it');
+    assert.equal(second.proof, 'wal');
     assert.equal(second.genId, ctx.first.genId);
     assert.equal(second.listsAtStart, 1, 'one LIST at the start');
     const names = await objects(ctx.store, ctx.dbId);
@@ -247,6 +255,7 @@ localTest('segments sealed but not shipped when capture stopped are sealed again
   );
   const second = await startAgain(ctx, 21, 25);
   assert.equal(second.how, 'resumed');
+  assert.equal(second.proof, 'wal');
   assert.equal(second.genId, ctx.first.genId);
   assert.deepEqual(second.latest, upTo(25));
 });
@@ -262,6 +271,8 @@ localTest(
     commit(ctx.app, 16, 16);
     const second = await startAgain(ctx, 17, 20);
     assert.equal(second.how, 'generation', 'the database file holds commits after the chain’s end');
+    assert.equal(second.generations['continuity-unproven'], 1);
+    assert.ok(second.gapMs && second.gapMs > Date.now() - 60_000, 'the gap is dated');
     assert.notEqual(second.genId, ctx.first.genId);
     assert.deepEqual(second.latest, upTo(20));
   },
@@ -278,6 +289,7 @@ localTest(
     // capture's first tick: it must have read them at its start.
     const second = await startAgain(ctx, 16, 60);
     assert.equal(second.how, 'resumed');
+    assert.equal(second.proof, 'wal');
     const metas = (await objects(ctx.store, ctx.dbId)).filter((n) => n.kind === 'meta');
     assert.equal(metas.length, 1, 'one generation: nothing broke the chain after the start');
     assert.deepEqual(second.latest, upTo(60));
@@ -301,6 +313,7 @@ localTest(
     commit(ctx.app, 11, 15);
     const second = await startAgain(ctx, 16, 20);
     assert.equal(second.how, 'resumed');
+    assert.equal(second.proof, 'wal');
     assert.deepEqual(second.latest, upTo(20));
   },
 );

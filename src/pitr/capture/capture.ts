@@ -167,8 +167,21 @@ export interface CaptureStatus {
     readonly lastLockMs: number;
     readonly maxLockMs: number;
   };
+  /**
+   * Since this capture started: generations begun, by reason (every reason but `first-start` leaves a
+   * gap in what can be restored by transaction), and starts that went on with the generation before,
+   * from the WAL (§3.9 case A) or from the database as it was (case B).
+   */
+  readonly generations: Readonly<Record<GenerationReason, number>>;
+  readonly resumes: { readonly wal: number; readonly database: number };
+  /** When this capture last began a generation that leaves a gap (any reason but first-start), unix ms. */
+  readonly lastGapMs: number | undefined;
   readonly error: string | undefined;
 }
+
+/** Why a generation began: no chain to go on with; one that could not be proven to go on; the WAL let go of. */
+export const GENERATION_REASONS = ['first-start', 'continuity-unproven', 'spool-overflow'] as const;
+export type GenerationReason = (typeof GENERATION_REASONS)[number];
 
 type Connection = InstanceType<typeof Database>;
 
@@ -227,6 +240,13 @@ export class Capture extends EventEmitter {
   #sealAsked = 0;
   #bases = { count: 0, bytes: 0 };
   #checkpoints = { done: 0, skipped: 0, lockMs: 0, lastLockMs: 0, maxLockMs: 0 };
+  readonly #generationsBy: Record<GenerationReason, number> = {
+    'first-start': 0,
+    'continuity-unproven': 0,
+    'spool-overflow': 0,
+  };
+  readonly #resumes = { wal: 0, database: 0 };
+  #lastGapMs: number | undefined;
   #sealDone = 0;
   /**
    * Set while capture has let go of the WAL (the bucket could not take the segments until the WAL
@@ -326,6 +346,9 @@ export class Capture extends EventEmitter {
         baseBytes: this.#bases.bytes,
       },
       checkpoints: { ...this.#checkpoints },
+      generations: { ...this.#generationsBy },
+      resumes: { ...this.#resumes },
+      lastGapMs: this.#lastGapMs,
       error: this.#error ?? this.#uploader.lastError(),
     };
   }
@@ -644,6 +667,7 @@ export class Capture extends EventEmitter {
       { ...saved.generation, ...(baseThere ? {} : { segmentBytes: Number.MAX_SAFE_INTEGER }) },
       this.#o.now(),
     );
+    this.#resumes[resumes ? 'database' : 'wal'] += 1;
     const how = resumes ? 'the database is where it ended' : 'from the WAL';
     this.#o.log?.info({ genId: saved.genId, txid: saved.txid }, `continuous backup: the generation goes on (${how})`);
     this.emit('resumed', { genId: saved.genId, txid: saved.txid, fromWal: !resumes });
@@ -680,7 +704,7 @@ export class Capture extends EventEmitter {
    * A base at the newest commit (or `given`, an image pinned already), its meta, and a chain
    * continuing from it. `listed`: the database's objects, when the caller has just listed them.
    */
-  async #newGeneration(reason: string, given?: PinnedImage, listed?: readonly ListedObject[]): Promise<void> {
+  async #newGeneration(reason: GenerationReason, given?: PinnedImage, listed?: readonly ListedObject[]): Promise<void> {
     const { store, dbId, key } = this.#o;
     const baseTxid = highestTxid(listed ?? (await store.list(dbPrefix(dbId)))) + 1;
     const genId = newGenId(this.#o.now());
@@ -754,6 +778,8 @@ export class Capture extends EventEmitter {
       observedMs,
       walEnd: { position: chain.position, dbPages: chain.dbPages },
     });
+    this.#generationsBy[reason] += 1;
+    if (reason !== 'first-start') this.#lastGapMs = observedMs;
     this.#o.log?.info({ genId, baseTxid, reason }, 'continuous backup: generation started');
     this.emit('generation', { genId, baseTxid, reason });
   }

@@ -3,8 +3,9 @@ import { closeSync, copyFileSync, openSync, readFileSync, truncateSync } from 'n
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { rollingOfFile } from '../../src/pitr/base-object.js';
-import { rollingAtWalEnd } from '../../src/pitr/capture/continuity.js';
+import { rollingAtWalEnd, tailAfter } from '../../src/pitr/capture/continuity.js';
 import type { WalEnd } from '../../src/pitr/capture/segmenter.js';
+import { publishedWal } from '../../src/pitr/capture/wal-index.js';
 import { epochStart, frameOffset, readCommitted } from '../../src/pitr/capture/wal-tail.js';
 import Database from '../../src/sqlite/driver.js';
 import { tempDir } from '../support/tmp.js';
@@ -61,13 +62,14 @@ async function sqliteAt(db: ReturnType<typeof liveDb>, end: WalEnd, name: string
   return (await rollingOfFile(copy, 4096)).value().toString('hex');
 }
 
-async function rebuilt(path: string, end: WalEnd): Promise<string> {
+async function rebuilt(path: string, end: WalEnd, followsRestart = false): Promise<string> {
   const fd = openSync(`${path}-wal`, 'r');
   try {
     const got = await rollingAtWalEnd(path, fd, end, 4096);
     assert.ok(typeof got !== 'string', `rebuilt: ${got}`);
-    assert.equal(got.dbPages, end.dbPages);
-    return got.value().toString('hex');
+    assert.equal(got.rolling.dbPages, end.dbPages);
+    assert.equal(got.followsRestart, followsRestart);
+    return got.rolling.value().toString('hex');
   } finally {
     closeSync(fd);
   }
@@ -127,5 +129,41 @@ test('after a restart that follows the epoch, the database file is the rebuilt i
   db.app.pragma('wal_checkpoint(RESTART)');
   db.insert.run(2000); // the first frame of the next epoch rewrites the header (salt-1 + 1)
   assert.notDeepEqual(readFileSync(`${db.path}-wal`).subarray(0, 32), last.position.header);
-  assert.equal(await rebuilt(db.path, last), atEnd);
+  assert.equal(await rebuilt(db.path, last, true), atEnd);
+});
+
+/** The tail after `end` as capture takes it, with the wal-index as SQLite publishes it now. */
+function tail(db: ReturnType<typeof liveDb>, end: WalEnd, restartSeen: boolean) {
+  const fd = openSync(`${db.path}-wal`, 'r');
+  try {
+    const published = publishedWal(db.path);
+    assert.ok(published);
+    return tailAfter(fd, end.position, published, restartSeen);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+test('the tail after the chain’s end: its commits, checkpointed or not; a restart only when the rebuild saw it', () => {
+  const db = liveDb();
+  for (let i = 1; i <= 5; i++) db.insert.run(1000);
+  const at = ends(db.path);
+  const got = tail(db, at[1]!, false);
+  assert.ok(typeof got !== 'string', String(got));
+  assert.equal(got.transactions.length, 3, 'commits 3, 4 and 5');
+  assert.deepEqual(got.end, at[4]!.position);
+  assert.equal(got.checkpointed, false);
+  db.app.pragma('wal_checkpoint(PASSIVE)');
+  const checkpointed = tail(db, at[1]!, false);
+  assert.ok(typeof checkpointed !== 'string' && checkpointed.checkpointed, 'all of it is in the database file too');
+
+  // The WAL restarts and commit 6 is the new epoch's first: after commits 3…5 that only the database file holds now.
+  db.app.pragma('wal_checkpoint(RESTART)');
+  db.insert.run(1000);
+  assert.match(String(tail(db, at[1]!, false)), /restarted while the database was rebuilt/);
+  // Seen by the rebuild (it hashed the database file alone, which then held nothing after the chain's end): followed.
+  const followed = tail(db, at[4]!, true);
+  assert.ok(typeof followed !== 'string', String(followed));
+  assert.equal(followed.transactions.length, 1, 'commit 6, from frame 1 of the new epoch');
+  assert.equal(followed.transactions[0]!.firstFrame, 1);
 });

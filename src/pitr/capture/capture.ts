@@ -23,7 +23,7 @@ import { type BrotliCompressor, decodeSegment } from '../segment.js';
 import { assertSafeSqlite } from '../sqlite-version.js';
 import { writeBaseFromImage } from './base.js';
 import { BrotliThread } from './brotli-thread.js';
-import { rollingAtWalEnd } from './continuity.js';
+import { rollingAtWalEnd, stillPublished, tailAfter } from './continuity.js';
 import { Lease } from './lease.js';
 import {
   type ChainState,
@@ -36,7 +36,7 @@ import {
 import { CaptureStateFile, type SavedChain, type SavedGeneration } from './state-file.js';
 import { SegmentUploader, type ShippedSegment } from './uploader.js';
 import { publishedWal } from './wal-index.js';
-import { frameOffset, positionAfter, readCommitted, type WalPosition, type WalTransaction } from './wal-tail.js';
+import { frameOffset, positionAfter, readCommitted, type WalPosition } from './wal-tail.js';
 
 /**
  * Continuous capture of one live SQLite database (spec §3.2): a generation starts with a base
@@ -586,11 +586,14 @@ export class Capture extends EventEmitter {
       s1: wal.s1,
     };
     const walFd = existsSync(`${this.#o.dbPath}-wal`) ? this.#openWal() : undefined;
-    const rolling = await rollingAtWalEnd(this.#o.dbPath, walFd, { position, dbPages: wal.dbPages }, saved.pageSize);
-    if (typeof rolling === 'string') return rolling;
+    const rebuilt = await rollingAtWalEnd(this.#o.dbPath, walFd, { position, dbPages: wal.dbPages }, saved.pageSize);
+    if (typeof rebuilt === 'string') return rebuilt;
+    const { rolling } = rebuilt;
     if (rolling.value().toString('hex') !== saved.rolling)
       return 'the database rebuilt there does not hash to the chain’s checksum (a checkpoint copied later commits in)';
-    const tail = this.#tailAfter(position);
+    const published = publishedWal(this.#o.dbPath);
+    if (!published) return 'the wal-index was being updated';
+    const tail = tailAfter(this.#openWal(), position, published, rebuilt.followsRestart);
     if (typeof tail === 'string') return tail;
     const observedMs = Math.max(this.#o.now(), saved.observedMs);
     const late = tail.transactions.map((tx) => ({ tx, observedMs, late: true }));
@@ -602,49 +605,9 @@ export class Capture extends EventEmitter {
       return `the WAL holds ${bytes} bytes of checkpointed frames after the chain's end, over queue_max to read in`;
     const pending = tail.checkpointed ? withFrames(this.#walFd!, late, saved.pageSize) : late;
     // A restart while the frames were read may have put another epoch's frames where they were.
-    if (!this.#stillPublished(tail.end))
+    if (!stillPublished(tail.end, publishedWal(this.#o.dbPath)))
       return 'the WAL restarted while the transactions after the chain’s end were read';
     return { rolling, position, observedMs, tail: pending, end: tail.end };
-  }
-
-  /**
-   * Case A, the transactions after the chain's end: every one the wal-index counts as committed, read
-   * at once. Until capture has read them its reader may not keep them in the WAL: one that began on a
-   * fully checkpointed WAL (read-lock 0) lets the application's next commit restart it over them, and
-   * a restart after them would read as one that continues the chain, leaving them out
-   * (`checkpointed`: the caller reads their frames into memory). So they are taken only while the
-   * wal-index still publishes the epoch they are in, up to its end; a WAL that restarted since the
-   * chain's end is followed once.
-   */
-  #tailAfter(from: WalPosition): { transactions: WalTransaction[]; end: WalPosition; checkpointed: boolean } | string {
-    const published = publishedWal(this.#o.dbPath);
-    if (!published) return 'the wal-index was being updated';
-    const fd = this.#openWal();
-    const transactions: WalTransaction[] = [];
-    let at = from;
-    for (let step = 0; step < 2; step++) {
-      const got = readCommitted(fd, at, undefined, published);
-      if (got.kind === 'broken') return got.reason;
-      if (got.kind === 'restart') {
-        at = got.position;
-        continue;
-      }
-      transactions.push(...got.transactions);
-      return this.#stillPublished(got.end, published)
-        ? { transactions, end: got.end, checkpointed: published.nBackfill >= published.mxFrame }
-        : 'the wal-index publishes another epoch than the one after the chain’s end (a restart under way)';
-    }
-    return 'the WAL restarted more than once after the chain’s end';
-  }
-
-  /** Whether the wal-index still publishes the epoch of `end`, up to it at least (no restart since). */
-  #stillPublished(end: WalPosition, published = publishedWal(this.#o.dbPath)): boolean {
-    return (
-      published !== undefined &&
-      end.header.length > 0 &&
-      published.salts.equals(end.header.subarray(16, 24)) &&
-      published.mxFrame >= end.nextFrame - 1
-    );
   }
 
   /** The generation `saved` names goes on from `position`, where the database hashes to `rolling`. */

@@ -2,11 +2,11 @@ import { read, statSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { heldDescriptor } from '../../fs/held.js';
 import { readFully } from '../../fs/read.js';
-import { checkWalHeader, scanWal } from '../../sqlite/wal.js';
+import { checkWalHeader, scanWal, type WalIndexHeader } from '../../sqlite/wal.js';
 import { continuesEpoch, readWalHeader } from '../../sqlite/wal-header.js';
 import { RollingChecksum } from '../rolling.js';
 import type { WalEnd } from './segmenter.js';
-import { readHeaderAt } from './wal-tail.js';
+import { readCommitted, readHeaderAt, type WalPosition, type WalTransaction } from './wal-tail.js';
 
 /**
  * The database as it was where a chain ended in the WAL (spec §3.9 case A), rebuilt after a
@@ -30,6 +30,13 @@ import { readHeaderAt } from './wal-tail.js';
 const READ_BYTES = 1 << 20;
 const readAt = promisify(read);
 
+/** The database rebuilt at a chain's end: its checksum with the page table, and how it was had. */
+export interface RebuiltEnd {
+  readonly rolling: RollingChecksum;
+  /** The WAL had restarted after the chain's epoch: the database file alone was hashed (nothing overlaid). */
+  readonly followsRestart: boolean;
+}
+
 /**
  * The rolling checksum, with its page table, of the database at `end`; or why it cannot be
  * rebuilt. `walFd` is a descriptor of the live `-wal` (undefined: there is none).
@@ -39,7 +46,7 @@ export async function rollingAtWalEnd(
   walFd: number | undefined,
   end: WalEnd,
   pageSize: number,
-): Promise<RollingChecksum | string> {
+): Promise<RebuiltEnd | string> {
   const saved = end.position.header;
   const header = walFd === undefined ? undefined : readHeaderAt(walFd);
   if (!header) return 'the WAL is gone or empty';
@@ -89,5 +96,43 @@ export async function rollingAtWalEnd(
     }
   }
   rolling.truncate(end.dbPages);
-  return rolling;
+  return { rolling, followsRestart: !header.equals(saved) };
+}
+
+/**
+ * The transactions after the chain's end `from` (case A): every one the wal-index `published`
+ * counts as committed, read at once. Until capture has read them its reader may not keep them in
+ * the WAL: one that began on a fully checkpointed WAL (read-lock 0) lets the application's next
+ * commit restart it over them, and a restart after them reads as one that continues the chain,
+ * leaving them out. So they are taken only while the wal-index publishes the epoch they are in, up
+ * to its end (`checkpointed`: all of it is in the database file, and the caller reads their frames
+ * into memory before anything else). A restart is followed only when the rebuild already saw it
+ * (`restartSeen`, it hashed the database file alone): one that came after the rebuild overlaid the
+ * frames may have followed commits the overlay hid, now only in the database file.
+ */
+export function tailAfter(
+  walFd: number,
+  from: WalPosition,
+  published: WalIndexHeader,
+  restartSeen: boolean,
+): { transactions: readonly WalTransaction[]; end: WalPosition; checkpointed: boolean } | string {
+  const got = readCommitted(walFd, from, undefined, published);
+  if (got.kind === 'broken') return got.reason;
+  if (got.kind === 'restart') {
+    if (!restartSeen) return 'the WAL restarted while the database was rebuilt at the chain’s end';
+    return tailAfter(walFd, got.position, published, false);
+  }
+  if (!stillPublished(got.end, published))
+    return 'the wal-index publishes another epoch than the one after the chain’s end (a restart under way)';
+  return { transactions: got.transactions, end: got.end, checkpointed: published.nBackfill >= published.mxFrame };
+}
+
+/** Whether the wal-index still publishes the epoch of `end`, up to it at least (no restart since). */
+export function stillPublished(end: WalPosition, published: WalIndexHeader | undefined): boolean {
+  return (
+    published !== undefined &&
+    end.header.length > 0 &&
+    published.salts.equals(end.header.subarray(16, 24)) &&
+    published.mxFrame >= end.nextFrame - 1
+  );
 }

@@ -36,7 +36,7 @@ import {
 import { CaptureStateFile, type SavedChain, type SavedGeneration } from './state-file.js';
 import { SegmentUploader, type ShippedSegment } from './uploader.js';
 import { publishedWal } from './wal-index.js';
-import { frameOffset, positionAfter, readCommitted, type WalPosition } from './wal-tail.js';
+import { frameOffset, positionAfter, readCommitted, transactionBytes, type WalPosition } from './wal-tail.js';
 
 /**
  * Continuous capture of one live SQLite database (spec §3.2): a generation starts with a base
@@ -600,10 +600,10 @@ export class Capture extends EventEmitter {
     // On a WAL checkpointed to its end capture's reader may be on read-lock 0, which does not keep the
     // application's next commit from restarting the WAL over these frames: they are read now. Otherwise no
     // checkpoint can reach the end while the reader is held, and they are read when sealed, as always.
-    const bytes = late.reduce((n, p) => n + (p.tx.lastFrame - p.tx.firstFrame + 1) * (24 + saved.pageSize), 0);
+    const bytes = late.reduce((n, p) => n + transactionBytes(p.tx), 0);
     if (tail.checkpointed && bytes > this.#o.queueMax)
       return `the WAL holds ${bytes} bytes of checkpointed frames after the chain's end, over queue_max to read in`;
-    const pending = tail.checkpointed ? withFrames(this.#walFd!, late, saved.pageSize) : late;
+    const pending = tail.checkpointed ? withFrames(this.#walFd!, late) : late;
     // A restart while the frames were read may have put another epoch's frames where they were.
     if (!stillPublished(tail.end, publishedWal(this.#o.dbPath)))
       return 'the WAL restarted while the transactions after the chain’s end were read';
@@ -1001,8 +1001,7 @@ export class Capture extends EventEmitter {
     const chain = this.#chain!;
     const oldest = this.#pending[0];
     if (!oldest) return;
-    const frameBytes = 24 + chain.pageSize;
-    const pendingBytes = this.#pending.reduce((n, p) => n + (p.tx.lastFrame - p.tx.firstFrame + 1) * frameBytes, 0);
+    const pendingBytes = this.#pending.reduce((n, p) => n + transactionBytes(p.tx), 0);
     const due =
       force || this.#o.now() - oldest.observedMs >= this.#o.syncIntervalMs || pendingBytes >= this.#o.segmentMax;
     if (!due) return;
@@ -1047,7 +1046,7 @@ export class Capture extends EventEmitter {
     const locked = performance.now();
     try {
       this.#read();
-      this.#pending = withFrames(this.#walFd!, this.#pending, this.#chain!.pageSize);
+      this.#pending = withFrames(this.#walFd!, this.#pending);
       this.#rotate();
       this.#checkpointer.pragma('wal_checkpoint(PASSIVE)');
       this.#rotate();
@@ -1331,14 +1330,12 @@ interface BaseAt {
  * (read again when sealed, their checksums checked then). One buffer for all of them: many small
  * ones fragment the native heap.
  */
-function withFrames(walFd: number, pending: readonly PendingTransaction[], pageSize: number): PendingTransaction[] {
-  const frameBytes = 24 + pageSize;
-  const size = (p: PendingTransaction) => (p.tx.lastFrame - p.tx.firstFrame + 1) * frameBytes;
-  const all = Buffer.allocUnsafe(pending.reduce((n, p) => n + (p.frames ? 0 : size(p)), 0));
+function withFrames(walFd: number, pending: readonly PendingTransaction[]): PendingTransaction[] {
+  const all = Buffer.allocUnsafe(pending.reduce((n, p) => n + (p.frames ? 0 : transactionBytes(p.tx)), 0));
   let at = 0;
   return pending.map((p) => {
     if (p.frames) return p;
-    const frames = all.subarray(at, at + size(p));
+    const frames = all.subarray(at, at + transactionBytes(p.tx));
     at += frames.length;
     readFully(walFd, frames, frameOffset(p.tx.header, p.tx.firstFrame));
     return { ...p, frames };

@@ -9,6 +9,7 @@ import {
   frameBytesOf,
   frameOffset,
   isBigEndianWal,
+  transactionBytes,
   type WalPosition,
   type WalTransaction,
 } from './wal-tail.js';
@@ -121,10 +122,7 @@ export async function sealTransactions(
 
   // Frames are read into a few large buffers rather than one per transaction: a thousand small
   // allocations a second fragment the native heap, and the capture process's memory grew with it.
-  let unread = pending.reduce(
-    (n, p) => n + (p.frames ? 0 : (p.tx.lastFrame - p.tx.firstFrame + 1) * frameBytesOf(p.tx.header)),
-    0,
-  );
+  let unread = pending.reduce((n, p) => n + (p.frames ? 0 : transactionBytes(p.tx)), 0);
   let arena = Buffer.alloc(0);
   let used = 0;
   const space = (bytes: number): Buffer => {

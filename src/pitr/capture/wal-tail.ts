@@ -85,6 +85,11 @@ export function frameBytesOf(header: Buffer): number {
   return FRAME_HEADER_BYTES + header.readUInt32BE(8);
 }
 
+/** Bytes of a transaction's frames in the WAL (headers and pages). */
+export function transactionBytes(tx: WalTransaction): number {
+  return (tx.lastFrame - tx.firstFrame + 1) * frameBytesOf(tx.header);
+}
+
 /** Byte offset of frame `n` (1-based) in a WAL with this header. */
 export function frameOffset(header: Buffer, n: number): number {
   return WAL_HEADER_BYTES + (n - 1) * frameBytesOf(header);

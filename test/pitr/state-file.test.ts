@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CaptureStateFile, type SavedChain } from '../../src/pitr/capture/state-file.js';
+import { CaptureStateFile, type SavedChain, savedWalEnd, walEndOf } from '../../src/pitr/capture/state-file.js';
 import { tempDir } from '../support/tmp.js';
 
 /**
@@ -95,4 +95,13 @@ test('a save that cannot be written is logged once per spell, and settled() stil
   await file.settled();
   assert.match(messages[1] ?? '', /state\.json is written again/);
   assert.deepEqual((await CaptureStateFile.open(dir)).chain, CHAIN);
+});
+
+test('a WAL end is recorded and read back exactly; none before an epoch or in a provisional one', () => {
+  const end = { position: { header: Buffer.alloc(32, 7), nextFrame: 42, s0: 0xffffffff, s1: 7 }, dbPages: 3 };
+  const saved = savedWalEnd(end);
+  assert.deepEqual(saved, { header: '07'.repeat(32), nextFrame: 42, s0: 0xffffffff, s1: 7, dbPages: 3 });
+  assert.deepEqual(walEndOf(saved!), end);
+  assert.equal(savedWalEnd({ ...end, position: { ...end.position, header: Buffer.alloc(0) } }), undefined);
+  assert.equal(savedWalEnd({ ...end, position: { ...end.position, provisional: true } }), undefined);
 });

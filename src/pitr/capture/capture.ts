@@ -33,7 +33,7 @@ import {
   WalChangedError,
   type WalEnd,
 } from './segmenter.js';
-import { CaptureStateFile, type SavedChain, type SavedGeneration } from './state-file.js';
+import { CaptureStateFile, type SavedChain, type SavedGeneration, savedWalEnd, walEndOf } from './state-file.js';
 import { SegmentUploader, type ShippedSegment } from './uploader.js';
 import { publishedWal } from './wal-index.js';
 import { frameOffset, positionAfter, readCommitted, transactionBytes, type WalPosition } from './wal-tail.js';
@@ -577,16 +577,11 @@ export class Capture extends EventEmitter {
       }
     | string
   > {
-    const wal = saved.wal;
-    if (!wal) return 'the chain did not end inside a WAL epoch';
-    const position: WalPosition = {
-      header: Buffer.from(wal.header, 'hex'),
-      nextFrame: wal.nextFrame,
-      s0: wal.s0,
-      s1: wal.s1,
-    };
+    if (!saved.wal) return 'the chain did not end inside a WAL epoch';
+    const end = walEndOf(saved.wal);
+    const { position } = end;
     const walFd = existsSync(`${this.#o.dbPath}-wal`) ? this.#openWal() : undefined;
-    const rebuilt = await rollingAtWalEnd(this.#o.dbPath, walFd, { position, dbPages: wal.dbPages }, saved.pageSize);
+    const rebuilt = await rollingAtWalEnd(this.#o.dbPath, walFd, end, saved.pageSize);
     if (typeof rebuilt === 'string') return rebuilt;
     const { rolling } = rebuilt;
     if (rolling.value().toString('hex') !== saved.rolling)
@@ -772,7 +767,7 @@ export class Capture extends EventEmitter {
   }): void {
     const chain = this.#chain!;
     const { walEnd, ...at } = end;
-    const p = walEnd.position;
+    const wal = savedWalEnd(walEnd);
     this.#stateFile?.save({
       dbId: chain.dbId,
       genId: chain.genId,
@@ -781,18 +776,7 @@ export class Capture extends EventEmitter {
       digest: end.digest.toString('hex'),
       rolling: end.rolling.toString('hex'),
       generation: { ...this.#generation },
-      // Not an epoch no frame was read of: another header may still replace it (wal-tail.ts, provisional).
-      ...(p.header.length > 0 && !p.provisional
-        ? {
-            wal: {
-              header: p.header.toString('hex'),
-              nextFrame: p.nextFrame,
-              s0: p.s0,
-              s1: p.s1,
-              dbPages: walEnd.dbPages,
-            },
-          }
-        : {}),
+      ...(wal ? { wal } : {}),
     });
   }
 

@@ -51,7 +51,8 @@ export async function rollingAtWalEnd(
   const header = walFd === undefined ? undefined : readHeaderAt(walFd);
   if (!header) return 'the WAL is gone or empty';
   let offsets: ReadonlyMap<number, number> = new Map();
-  if (header.equals(saved)) {
+  const sameEpoch = header.equals(saved);
+  if (sameEpoch) {
     const frames = end.position.nextFrame - 1;
     if (frames > 0) {
       const scanned = scanWal(walFd!, {
@@ -96,7 +97,7 @@ export async function rollingAtWalEnd(
     }
   }
   rolling.truncate(end.dbPages);
-  return { rolling, followsRestart: !header.equals(saved) };
+  return { rolling, followsRestart: !sameEpoch };
 }
 
 /**

@@ -4,6 +4,7 @@ import { writeFileAtomic } from '../../fs/durable.js';
 import { readTextIfExists } from '../../fs/read.js';
 import type { Logger } from '../../log.js';
 import { newWriterId } from './lease.js';
+import type { WalEnd } from './segmenter.js';
 
 /**
  * `{workDir}/state.json`: capture's writer id (so a restart is the same writer) and where the
@@ -38,6 +39,23 @@ export interface SavedWalEnd {
   readonly s0: number;
   readonly s1: number;
   readonly dbPages: number;
+}
+
+/**
+ * `end` as the state file records it; undefined for an end no restart can read on from: before the
+ * WAL's first epoch, or in an epoch no frame was read of (another header may still replace it;
+ * wal-tail.ts, provisional).
+ */
+export function savedWalEnd(end: WalEnd): SavedWalEnd | undefined {
+  const p = end.position;
+  if (p.header.length === 0 || p.provisional) return undefined;
+  return { header: p.header.toString('hex'), nextFrame: p.nextFrame, s0: p.s0, s1: p.s1, dbPages: end.dbPages };
+}
+
+/** The WAL end a state file records. */
+export function walEndOf(saved: SavedWalEnd): WalEnd {
+  const { header, nextFrame, s0, s1, dbPages } = saved;
+  return { position: { header: Buffer.from(header, 'hex'), nextFrame, s0, s1 }, dbPages };
 }
 
 /** When the newest base was taken, its size and txid, and the segment bytes sealed since. */

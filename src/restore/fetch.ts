@@ -170,7 +170,8 @@ export async function resolveSource(source: RestoreSource, inputs: FetchInputs):
           throw new LifeboatError('PITR_BUCKET_BEHIND', `${formatSource(source)}: ${behind}`, {
             hint:
               'segments were deleted or the bucket rolled back (see its versioning); to restore what it holds ' +
-              'anyway, use `lifeboat restore --pitr … --accept-older` or a txid:N it holds',
+              'anyway, add --accept-older (`lifeboat restore --pitr …`, `lifeboat verify pitr:…`) ' +
+              'or use a txid:N it holds',
           });
         }
       }

@@ -105,6 +105,17 @@ test('a bucket behind what this host shipped: latest, a time refused; a txid, --
   assert.match(atTime.stderr, behind);
   assert.ok(!existsSync(dbFile), 'nothing was restored');
 
+  // The drill refuses as the restore does, and drills what the bucket holds when told to.
+  const drill = await runCli(['verify', 'pitr:latest'], { cwd, env });
+  assert.equal(drill.code, 1);
+  assert.match(drill.stderr, behind);
+  const drillOlder = await runCli(['pitr', 'verify', 'latest', '--accept-older', '--json'], { cwd, env });
+  assert.equal(drillOlder.code, 0, drillOlder.stderr);
+  assert.equal(JSON.parse(drillOlder.stdout).ok, true);
+  const notPitr = await runCli(['verify', 's3:latest', '--accept-older'], { cwd, env });
+  assert.equal(notPitr.code, 2, notPitr.stderr);
+  assert.match(notPitr.stderr, /--accept-older goes with a pitr: source/);
+
   const accepted = await runCli(['restore', '--pitr', 'latest', '--accept-older'], { cwd, env });
   assert.equal(accepted.code, 0, accepted.stderr);
   assert.equal(itemsOf(dbFile), shipped.rows.get(shipped.lastTxid));

@@ -10,7 +10,7 @@ import { pitrDatabase } from '../../restore/fetch.js';
 import type { ListedObject, PitrObjectStore } from '../../storage/object-store.js';
 import { type ConfigFlag, formatAge, withConfigOption, withParts } from '../context.js';
 import { action } from '../run.js';
-import { runVerify, type VerifyFlags } from './verify.js';
+import { ACCEPT_OLDER_HELP, runVerify, type VerifyFlags } from './verify.js';
 
 interface PitrFlags extends ConfigFlag {
   dbId?: string;
@@ -319,6 +319,7 @@ export function registerPitr(program: Command): void {
     )
     .argument('[point]', 'latest | txid:<N> | time:<RFC 3339 time>', 'latest')
     .option('--db-id <id>', 'the database (default: this database by its identity, else the only one in the bucket)')
+    .option('--accept-older', ACCEPT_OLDER_HELP)
     .option('--json', 'print JSON (as `lifeboat verify --json`)')
     .option('--temp-dir <dir>', 'where the temporary copy goes (default: the system temp folder)')
     .addHelpText(

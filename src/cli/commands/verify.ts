@@ -20,11 +20,19 @@ export interface VerifyFlags extends ConfigFlag {
   tempDir?: string;
   strict?: boolean;
   dbId?: string;
+  acceptOlder?: boolean;
 }
+
+/** The drill refuses a bucket behind what this host shipped, as the restore does: an alert worth having. */
+export const ACCEPT_OLDER_HELP =
+  "with a pitr: source: drill what the bucket holds even where this host's capture shipped more (PITR_BUCKET_BEHIND)";
 
 /** The source argument, with --db-id for a continuous-backup point (the bucket may hold several databases). */
 function sourceOf(text: string, flags: VerifyFlags): RestoreSource {
   const source = parseRestoreSource(text, { name: 'source', cwd: process.cwd() });
+  if (flags.acceptOlder && source.kind !== 'pitr') {
+    throw new ConfigError([`--accept-older goes with a pitr: source, not ${text}`]);
+  }
   if (flags.dbId === undefined) return source;
   if (source.kind !== 'pitr') throw new ConfigError([`--db-id goes with a pitr: source, not ${text}`]);
   if (!isId(flags.dbId)) throw new ConfigError([`--db-id "${flags.dbId}" is not 32 lower-case hex digits`]);
@@ -47,6 +55,7 @@ export function registerVerify(program: Command): void {
         'pitr:time:<RFC 3339 time>',
     )
     .option('--db-id <id>', 'with a pitr: source: the database (when the bucket holds several; `lifeboat pitr list`)')
+    .option('--accept-older', ACCEPT_OLDER_HELP)
     .option(
       '--db <path>',
       'the database whose backups `latest` means (default: {data_dir}/state_machine/db/{filename_db})',
@@ -75,6 +84,7 @@ export async function runVerify(sourceText: string, flags: VerifyFlags): Promise
         logger: parts.logger,
         now: () => parts.clock.now(),
         dbFile: parts.dbFile,
+        acceptOlder: flags.acceptOlder,
         signal,
       };
       const resolved = await resolveSource(source, inputs);

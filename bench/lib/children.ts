@@ -15,8 +15,11 @@ export interface ChildResult extends ChildReply {
 
 /**
  * Runs one operation of bench/child.ts in its own process under GNU time; with `cpus`
- * (a taskset list such as "0"), only on those cores.
+ * (a taskset list such as "0"), only on those cores. LIFEBOAT_BENCH_CPU_PROF=<dir> writes a
+ * CPU profile of each child there, named by its operation (where its time goes).
  */
+let profiles = 0;
+
 export async function runChild(
   runtime: ChildRuntime,
   request: ChildRequest,
@@ -24,7 +27,14 @@ export async function runChild(
   cpus?: string,
 ): Promise<ChildResult> {
   const cpu0 = serverPids.map(processCpuS);
-  const args = [...runtime.childArgs, JSON.stringify(request)];
+  const profile = process.env.LIFEBOAT_BENCH_CPU_PROF;
+  const args = [
+    ...(profile
+      ? ['--cpu-prof', '--cpu-prof-dir', profile, '--cpu-prof-name', `${request.op}-${++profiles}.cpuprofile`]
+      : []),
+    ...runtime.childArgs,
+    JSON.stringify(request),
+  ];
   const m =
     cpus === undefined
       ? await measureCommand(process.execPath, args)

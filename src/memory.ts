@@ -19,6 +19,14 @@ export const COLLECT_EVERY_BYTES = 8 << 20;
 /** Growth of ArrayBuffer memory above its low point that starts a full collection. */
 export const FULL_COLLECT_GROWTH_BYTES = 16 << 20;
 
+/**
+ * Checks in a row the growth must last. One reading swings by tens of MiB (Buffers in flight
+ * on several sockets, dead ones a background thread has not freed yet): judged alone, a
+ * 1 GiB restore ran a full collection every other check, 121 of them, ~1.5 s of CPU
+ * (docs/benchmarks.md). Promoted garbage only piles up, so it lifts every reading.
+ */
+export const FULL_COLLECT_CHECKS = 3;
+
 type Collect = (options?: { type: 'minor'; execution: 'sync' }) => void;
 
 let enabled = false;
@@ -28,6 +36,8 @@ let since = 0;
 let sinceFull = 0;
 /** Lowest ArrayBuffer memory seen at a check since the last full collection. */
 let low: number | undefined;
+/** Checks in a row whose reading was FULL_COLLECT_GROWTH_BYTES above the low point. */
+let grown = 0;
 
 /** Opts this process in (see above). */
 export function enableGarbageCollection(): void {
@@ -78,7 +88,8 @@ export function droppedBuffers(bytes: number): void {
   // thread, so a reading just after one still counts them.
   const buffers = process.memoryUsage().arrayBuffers;
   low = Math.min(low ?? buffers, buffers);
-  if (buffers - low < FULL_COLLECT_GROWTH_BYTES) {
+  grown = buffers - low < FULL_COLLECT_GROWTH_BYTES ? 0 : grown + 1;
+  if (grown < FULL_COLLECT_CHECKS) {
     gc({ type: 'minor', execution: 'sync' });
     return;
   }
@@ -103,6 +114,7 @@ function collectFully(gc: Collect): void {
   // No options: a full collection on every V8 (Node 20's treats { type: 'major' } as minor).
   gc();
   low = undefined;
+  grown = 0;
   since = 0;
   sinceFull = 0;
 }

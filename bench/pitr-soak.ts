@@ -1,11 +1,12 @@
 // The soak of continuous backup's kill-and-restore proof (issue #17, item 6):
 //   npm run soak:pitr -- [--runs 1000] [--first-seed 1] [--interval-ms 250]
-//                        [--victims capture,app,both,restart,outage]
+//                        [--victims capture,app,both,restart,outage,fault]
 //                        [--tmp DIR] [--tsx]
 // Starts one radosgw on 127.0.0.1, compiles the child scripts (capture, application) to plain
 // JavaScript unless --tsx, then runs test/pitr/kill-run.ts once per seed: the application commits
 // while capture, the application or both are killed with SIGKILL at random moments, or capture's S3
-// goes down for a while (errors, resets, lost answers, a hung server; through a fault proxy), and every
+// goes down for a while (errors, resets, lost answers, a hung server; through a fault proxy), or capture
+// dies at a named fault point (src/pitr/fault.ts), and every
 // restore is checked against the application's model. A failed run is reported with its seed
 // (replay: LIFEBOAT_TEST_SEED=<seed> LIFEBOAT_TEST_INTERVAL_MS=250 on test/pitr/kill-restore.test.ts)
 // and the soak goes on. Prints a line per 50 runs and a table at the end (also after Ctrl-C, which
@@ -14,6 +15,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { FAULT_POINTS } from '../src/pitr/fault.js';
 import { type KillRunReport, killRun, VICTIMS, type Victim } from '../test/pitr/kill-run.js';
 import { compileForChildren } from './lib/build.js';
 import { startBenchS3 } from './lib/s3server.js';
@@ -103,6 +105,11 @@ const rows: [string, string][] = [
   [
     'S3 outages for capture (the application went on; capture caught up)',
     `${sum((r) => r.kills.outage)} (${sum((r) => r.outageCommits)} commits during them)`,
+  ],
+  [
+    'capture deaths at fault points (files they left, removed by the next start)',
+    `${sum((r) => r.kills.fault)}: ${FAULT_POINTS.map((p) => `${p} ${sum((r) => r.faults[p] ?? 0)}`).join(', ')} ` +
+      `(${sum((r) => r.leftBehind)})`,
   ],
   ['generations', String(sum((r) => r.generations))],
   ['capture starts that resumed a generation', String(sum((r) => r.resumes))],

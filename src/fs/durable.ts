@@ -100,6 +100,8 @@ export interface AtomicWriteOptions {
   readonly signal?: AbortSignal;
   /** Bytes of a stream body written so far. */
   readonly onProgress?: (bytes: number) => void;
+  /** Called once the temp file is synced, before it gets its name (a fault point of the crash tests). */
+  readonly beforeRename?: () => void;
 }
 
 /**
@@ -130,6 +132,7 @@ export async function writeFileAtomic(
     }
     if (options.owner) await chown(temp, options.owner.uid, options.owner.gid);
     await fsyncFile(temp);
+    options.beforeRename?.();
     if (options.noClobber) {
       if ((await linkNoClobber(temp, target)) === 'linked') await unlink(temp);
     } else {

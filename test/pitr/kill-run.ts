@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { S3Config } from '../../src/config/types.js';
 import { LifeboatError } from '../../src/errors.js';
+import { TEMP_PREFIX } from '../../src/fs/durable.js';
+import { FAULT_POINTS, type FaultPoint } from '../../src/pitr/fault.js';
 import { dbPrefix, newDbId, parsePitrName } from '../../src/pitr/names.js';
 import { restorePitr } from '../../src/pitr/restore/apply.js';
 import type { PitrTarget } from '../../src/pitr/restore/plan.js';
@@ -39,7 +41,7 @@ export interface KillRunOptions {
   readonly kills?: number;
   /** Capture's sync interval (default 250 ms). */
   readonly syncIntervalMs?: number;
-  /** Who may be killed, or `outage` (default all five kinds, capture twice as often). */
+  /** Who may be killed, or `outage` (default all six kinds, capture twice as often). */
   readonly victims?: readonly Victim[];
   /**
    * Capture's rebaseRatio (default by the seed: even seeds 0.02, so bases inside the generation are
@@ -58,7 +60,11 @@ export interface KillRunOptions {
 
 export interface KillRunReport {
   readonly seed: number;
-  readonly kills: { capture: number; app: number; both: number; restart: number; outage: number };
+  readonly kills: { capture: number; app: number; both: number; restart: number; outage: number; fault: number };
+  /** Capture's deaths at each named fault point (src/pitr/fault.ts). */
+  readonly faults: Readonly<Partial<Record<FaultPoint, number>>>;
+  /** Base images and temp files those deaths left in capture's work folder, each removed by the next start. */
+  readonly leftBehind: number;
   /** Commits the application made while the S3 server was down for capture. */
   readonly outageCommits: number;
   readonly generations: number;
@@ -80,10 +86,11 @@ export interface KillRunReport {
 /**
  * `restart`: no kill — the application stops, capture flushes and exits, both start again (capture resumes).
  * `outage`: no kill — capture's S3 fails in one of OUTAGES' ways while the application makes 200–800 commits.
+ * `fault`: capture dies by SIGKILL at a named fault point (src/pitr/fault.ts), the next time it passes it.
  */
-export type Victim = 'capture' | 'app' | 'both' | 'restart' | 'outage';
+export type Victim = 'capture' | 'app' | 'both' | 'restart' | 'outage' | 'fault';
 
-export const VICTIMS: readonly Victim[] = ['capture', 'capture', 'app', 'both', 'restart', 'outage'];
+export const VICTIMS: readonly Victim[] = ['capture', 'capture', 'app', 'both', 'restart', 'outage', 'fault'];
 
 /**
  * How the server fails for capture in an outage: S3's own error, connections reset as the request
@@ -117,6 +124,7 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
   const proxy = victims.includes('outage') ? await FaultProxy.start(options.s3.url) : undefined;
   const checkpoints =
     options.checkpointFrames ?? (seed % 3 === 0 ? { app: 1000, capture: 1000 } : { app: 40, capture: 100 });
+  const rebaseRatio = options.rebaseRatio ?? (seed % 2 === 0 ? 0.02 : 1000);
   const setup = JSON.stringify({
     checkpointPages: checkpoints.capture,
     s3: proxy ? { ...options.s3, url: proxy.url } : options.s3,
@@ -126,7 +134,7 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
     syncIntervalMs: intervalMs,
     // The application writes ~7 MB/s of WAL: 128 KiB segments, one PUT at a time, would not keep up.
     segmentMax: 1024 * 1024,
-    rebaseRatio: options.rebaseRatio ?? (seed % 2 === 0 ? 0.02 : 1000),
+    rebaseRatio,
   });
   const at = `seed ${seed}`;
 
@@ -138,8 +146,13 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
   /** The generation each capture start shipped into. */
   const starts = [capture.genId];
   const killed: { genId: string; ms: number; acknowledged: number; caughtUpMs: number | undefined }[] = [];
-  const kills = { capture: 0, app: 0, both: 0, restart: 0, outage: 0 };
+  const kills = { capture: 0, app: 0, both: 0, restart: 0, outage: 0, fault: 0 };
+  const faults: Partial<Record<FaultPoint, number>> = {};
+  // A base inside the generation is copied only where the run asks for bases.
+  const points = FAULT_POINTS.filter((p) => p !== 'during-rebase' || rebaseRatio < 1);
   let outageCommits = 0;
+  /** Files capture left in its work folder when it died at a fault point (removed by the next start). */
+  let leftBehind = 0;
   let resumesAfterKill = 0;
   try {
     const events = options.kills ?? pick(1, 3);
@@ -170,6 +183,27 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
           60_000,
           `${at}: capture did not catch up within 60 s once S3 was back (${name})`,
         );
+        continue;
+      }
+      if (victim === 'fault') {
+        // In turn from the seed's: a run with as many fault kills as points meets every one.
+        const point = points[(seed + kills.fault) % points.length]!;
+        await capture.shippedAtLeast(pick(1, 6));
+        const ms = Date.now(); // before the death: commits owed are counted from here
+        const acknowledgedBefore = capture.acknowledged;
+        await within(capture.dieAt(point), 30_000, `${at}: capture did not reach fault point ${point} within 30 s`);
+        faults[point] = (faults[point] ?? 0) + 1;
+        killed.push({ genId: capture.genId, ms, acknowledged: capture.acknowledged, caughtUpMs: capture.caughtUpMs });
+        assert.ok(capture.acknowledged >= acknowledgedBefore);
+        // What the dead capture left in its work folder (a base image, a state.json not renamed): gone after a start.
+        const left = leftovers(join(dir, 'pitr'));
+        const before = capture.genId;
+        capture = await startCapture(dir, setup);
+        starts.push(capture.genId);
+        if (capture.genId === before) resumesAfterKill++;
+        const still = leftovers(join(dir, 'pitr')).filter((name) => left.includes(name));
+        assert.deepEqual(still, [], `${at}: the files capture left when it died at ${point} are gone after its start`);
+        leftBehind += left.length;
         continue;
       }
       if (victim === 'restart') {
@@ -309,6 +343,8 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
     return {
       seed,
       kills,
+      faults,
+      leftBehind,
       outageCommits,
       generations: generations.size,
       resumes,
@@ -329,6 +365,11 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
 }
 
 /** `work`, or a failure naming `what` after `ms` (a bound on a wait, not a pause). */
+/** Base images and temp files in capture's work folder (state.json itself is not one). */
+function leftovers(workDir: string): string[] {
+  return readdirSync(workDir).filter((name) => name.startsWith(TEMP_PREFIX) || /^base-.*\.sqlite$/.test(name));
+}
+
 async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
@@ -416,6 +457,8 @@ interface CaptureProcess {
   /** Resolves at its next `caught-up` (asked for with `watch`), which becomes `caughtUpMs`. */
   caughtUpAgain(): Promise<void>;
   kill(): Promise<true>;
+  /** Arms a fault point (src/pitr/fault.ts) and resolves once capture died there. */
+  dieAt(point: FaultPoint): Promise<void>;
   flushAndExit(): Promise<number>;
 }
 
@@ -468,6 +511,13 @@ async function startCapture(dir: string, setup: string): Promise<CaptureProcess>
       await exited(proc.child);
       await pump;
       return true;
+    },
+    dieAt: async (point) => {
+      const gone = once(proc.child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+      proc.send(`fault ${point}`);
+      const [, signal] = await gone;
+      assert.equal(signal, 'SIGKILL', `capture died at ${point} by its own SIGKILL`);
+      await pump;
     },
     flushAndExit: async () => {
       const txid = new Promise<number>((resolve) => {

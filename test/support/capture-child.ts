@@ -3,10 +3,12 @@
 // { s3: S3Config, dbId, key: { id, key (base64) }, syncIntervalMs?, segmentMax?, rebaseRatio?,
 // s3TimeoutMs?, leaseMs?, checkpointPages? }. It prints `started <genId> <baseTxid>`, then
 // `shipped <txid>` as the bucket acknowledges segments (and `caught-up`, see below); a line `watch`
-// on stdin asks for `caught-up` once more (after an S3 outage); a line `flush` makes it flush,
+// on stdin asks for `caught-up` once more (after an S3 outage); a line `fault <point>` arms that
+// fault point (src/pitr/fault.ts: it dies by SIGKILL there); a line `flush` makes it flush,
 // print `flushed <txid>`, close and exit.
 import { createInterface } from 'node:readline';
 import { Capture } from '../../src/pitr/capture/capture.js';
+import { FAULT_ENV } from '../../src/pitr/fault.js';
 import { S3ConditionalStore } from '../../src/storage/s3/conditional.js';
 
 const [dbPath, workDir, json] = process.argv.slice(2);
@@ -53,6 +55,7 @@ capture.on('shipped', ({ txid }: { txid: number }) => {
 });
 for await (const line of createInterface({ input: process.stdin })) {
   if (line.trim() === 'watch') caughtUp = false;
+  if (line.startsWith('fault ')) process.env[FAULT_ENV] = line.slice(6).trim();
   if (line.trim() !== 'flush') continue;
   const txid = await capture.flush();
   process.stdout.write(`flushed ${txid}\n`);

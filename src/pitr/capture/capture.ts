@@ -6,6 +6,7 @@ import { basename, join } from 'node:path';
 import type { EncryptionKey } from '../../crypto/keys.js';
 import type { KeyLookup } from '../../crypto/stream.js';
 import { LifeboatError } from '../../errors.js';
+import { removeStaleTemps } from '../../fs/durable.js';
 import { readFully } from '../../fs/read.js';
 import type { Logger } from '../../log.js';
 import { runCopy } from '../../sqlite/client.js';
@@ -13,6 +14,7 @@ import Database from '../../sqlite/driver.js';
 import type { CallerPin } from '../../sqlite/protocol.js';
 import { createOwn, type ListedObject, type PitrObjectStore } from '../../storage/object-store.js';
 import { rollingOfFile, writeBase } from '../base-object.js';
+import { faultPoint } from '../fault.js';
 import { encodeMeta } from '../meta.js';
 import { dbPrefix, genIdTime, metaName, newGenId, parsePitrName, type SegmentName } from '../names.js';
 import { probeConditionalWrites } from '../probe.js';
@@ -447,7 +449,7 @@ export class Capture extends EventEmitter {
     const saved = this.#stateFile.chain;
     if (saved?.dbId === this.#o.dbId) {
       await this.#lease.acquire(saved.genId);
-      await removeImagesLeft(this.#o.workDir); // under the lease
+      await removeLeftovers(this.#o.workDir); // under the lease
       // Listed under the lease: nobody else adds to the bucket until the chain goes on or a new
       // generation begins, so a refused resume's new generation starts above this listing.
       const listed = await this.#o.store.list(dbPrefix(this.#o.dbId));
@@ -461,7 +463,7 @@ export class Capture extends EventEmitter {
       }
     } else {
       await this.#newGeneration('first-start');
-      await removeImagesLeft(this.#o.workDir); // under the lease, before any base inside the generation
+      await removeLeftovers(this.#o.workDir); // under the lease, before any base inside the generation
     }
     this.#state = 'healthy';
     this.#schedule();
@@ -1008,6 +1010,7 @@ export class Capture extends EventEmitter {
       this.#uploader.enqueue(s);
       this.#generation.segmentBytes += s.ciphertext.length;
     }
+    faultPoint('after-seal');
     this.#rotate();
     if (this.#scan!.nextFrame - 1 >= this.#o.checkpointPages) this.#checkpointCycle();
   }
@@ -1033,6 +1036,7 @@ export class Capture extends EventEmitter {
       this.#pending = withFrames(this.#walFd!, this.#pending);
       this.#rotate();
       this.#checkpointer.pragma('wal_checkpoint(PASSIVE)');
+      faultPoint('during-checkpoint');
       this.#rotate();
     } finally {
       this.#barrier.exec('ROLLBACK');
@@ -1170,6 +1174,7 @@ export class Capture extends EventEmitter {
       const source = this.#o.dbPath;
       const request = { op: 'copy', source, dest: image, pinnedByCaller: pin, keepHeader: true } as const;
       await runCopy(request, undefined, signal);
+      faultPoint('during-rebase');
       this.#unpin(); // the WAL may restart again
       const written = await writeBase(
         store,
@@ -1332,10 +1337,14 @@ function beginRead(db: Connection): void {
   db.prepare('SELECT 1 FROM sqlite_schema LIMIT 1').get();
 }
 
-/** Base images a capture killed while it copied or uploaded them left in its work folder (only one capture uses it). */
-async function removeImagesLeft(workDir: string): Promise<void> {
+/**
+ * What a capture killed in its work folder left there (only one capture uses it): base images it
+ * copied or uploaded, database-sized, and temp files of state.json it had not renamed yet.
+ */
+async function removeLeftovers(workDir: string): Promise<void> {
   const names = await readdir(workDir).catch(() => [] as string[]);
   for (const name of names) if (/^base-.*\.sqlite$/.test(name)) await rm(join(workDir, name), { force: true });
+  await removeStaleTemps(workDir);
 }
 
 /** The highest txid any segment or base of the database in the bucket holds (0: none). */

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../../fs/durable.js';
 import { readTextIfExists } from '../../fs/read.js';
 import type { Logger } from '../../log.js';
+import { faultPoint } from '../fault.js';
 import { newWriterId } from './lease.js';
 import type { WalEnd } from './segmenter.js';
 
@@ -192,6 +193,8 @@ export class CaptureStateFile {
 
   async #write(chain: SavedChain | undefined): Promise<void> {
     const state: StateFile = { writerId: this.writerId, ...(chain ? { chain } : {}) };
-    await writeFileAtomic(stateFilePath(this.#workDir), `${JSON.stringify(state)}\n`);
+    await writeFileAtomic(stateFilePath(this.#workDir), `${JSON.stringify(state)}\n`, {
+      beforeRename: () => faultPoint('before-state-rename'),
+    });
   }
 }

@@ -1,5 +1,6 @@
 import type { Logger } from '../../log.js';
 import { createOwn, type PitrObjectStore } from '../../storage/object-store.js';
+import { faultPoint } from '../fault.js';
 import type { SealedSegment } from './segmenter.js';
 
 /**
@@ -159,7 +160,10 @@ export class SegmentUploader {
       await this.#o.beforeSend?.();
       // Each segment is sealed once: the same bytes in the bucket are an earlier attempt whose answer was lost.
       const made = await createOwn(this.#store, segment.name, segment.ciphertext);
-      if (made.kind === 'written') return this.#ok();
+      if (made.kind === 'written') {
+        faultPoint('after-put');
+        return this.#ok();
+      }
       if (made.kind === 'exists') {
         this.#fenced(
           `${segment.name} already exists in ${this.#store.description} with other content: another writer ` +

@@ -75,6 +75,7 @@ localTest(
     for (const point of FAULT_POINTS) assert.equal(report.faults[point], 1, `one death at ${point}`);
     // A base image (during-rebase) and a state.json not renamed (before-state-rename), at least.
     assert.ok(report.leftBehind >= 2, `${report.leftBehind} files left behind`);
+    assert.ok(report.rpoChecked > 0, 'commits were owed at the deaths (returned two intervals before)');
     assert.ok(report.restores > 8, `${report.restores} restores`);
   },
 );

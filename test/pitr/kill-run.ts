@@ -188,7 +188,10 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
       if (victim === 'fault') {
         // In turn from the seed's: a run with as many fault kills as points meets every one.
         const point = points[(seed + kills.fault) % points.length]!;
-        await capture.shippedAtLeast(pick(1, 6));
+        // Once capture caught up with its start's backlog, and the application went on for a second or two
+        // (segments come faster than the interval under this load), so that commits are owed at the death.
+        await capture.shippedAfterCatchUp(1);
+        await app.commitsPast((commits.at(-1)?.k ?? 0) + pick(1000, 3000));
         const ms = Date.now(); // before the death: commits owed are counted from here
         const acknowledgedBefore = capture.acknowledged;
         await within(capture.dieAt(point), 30_000, `${at}: capture did not reach fault point ${point} within 30 s`);
@@ -454,6 +457,8 @@ interface CaptureProcess {
   /** The newest txid the bucket acknowledged to it. */
   readonly acknowledged: number;
   shippedAtLeast(segments: number): Promise<void>;
+  /** Resolves once `segments` more were acknowledged after its (first) `caught-up`. */
+  shippedAfterCatchUp(segments: number): Promise<void>;
   /** Resolves at its next `caught-up` (asked for with `watch`), which becomes `caughtUpMs`. */
   caughtUpAgain(): Promise<void>;
   kill(): Promise<true>;
@@ -470,9 +475,13 @@ async function startCapture(dir: string, setup: string): Promise<CaptureProcess>
   let acknowledged = Number(m[2]);
   let shipped = 0;
   let caughtUpMs: number | undefined;
+  let shippedAtCatchUp = 0;
+  const catchUps: (() => void)[] = [];
   let flushed: ((txid: number) => void) | undefined;
   let caughtUpWaiter: (() => void) | undefined;
   const waiters: { n: number; wake: () => void }[] = [];
+  const shippedAtLeast = (n: number) =>
+    shipped >= n ? Promise.resolve() : new Promise<void>((wake) => waiters.push({ n, wake }));
   const pump = (async () => {
     for (;;) {
       const line = await proc.line().catch(() => undefined);
@@ -484,6 +493,8 @@ async function startCapture(dir: string, setup: string): Promise<CaptureProcess>
         for (const w of waiters.filter((w) => w.n <= shipped)) w.wake();
       } else if (line === 'caught-up') {
         caughtUpMs = Date.now();
+        shippedAtCatchUp = shipped;
+        for (const wake of catchUps.splice(0)) wake();
         caughtUpWaiter?.();
         caughtUpWaiter = undefined;
       } else if (line.startsWith('flushed ')) flushed?.(Number(line.slice(8)));
@@ -498,7 +509,11 @@ async function startCapture(dir: string, setup: string): Promise<CaptureProcess>
     get acknowledged() {
       return acknowledged;
     },
-    shippedAtLeast: (n) => (shipped >= n ? Promise.resolve() : new Promise((wake) => waiters.push({ n, wake }))),
+    shippedAtLeast,
+    shippedAfterCatchUp: async (n) => {
+      if (caughtUpMs === undefined) await new Promise<void>((wake) => catchUps.push(wake));
+      await shippedAtLeast(shippedAtCatchUp + n);
+    },
     caughtUpAgain: () => {
       const next = new Promise<void>((wake) => {
         caughtUpWaiter = wake;

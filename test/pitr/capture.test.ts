@@ -109,8 +109,9 @@ localTest('every committed transaction is restorable by txid, with exactly the r
     bases: 1,
     baseBytes: bytesOf('.lbb'),
   });
-  const { done, lockMs, lastLockMs } = status.checkpoints;
+  const { done, lockMs, lastLockMs, phase1Ms } = status.checkpoints;
   assert.ok(done > 0 && lockMs >= lastLockMs && lastLockMs > 0, JSON.stringify(status.checkpoints));
+  assert.ok(phase1Ms > 0, 'each cycle began with a checkpoint outside the write lock');
   const baseTxid = bases[0]!.kind === 'base' ? bases[0]!.txid : 0;
 
   const keys = keySet(KEY_B, KEY_A);

@@ -168,6 +168,8 @@ export interface CaptureStatus {
     readonly lockMs: number;
     readonly lastLockMs: number;
     readonly maxLockMs: number;
+    /** Time of the phase-1 checkpoints, which run before the write lock is taken and block no writer. */
+    readonly phase1Ms: number;
   };
   /**
    * Since this capture started: generations begun, by reason (every reason but `first-start` leaves a
@@ -241,7 +243,7 @@ export class Capture extends EventEmitter {
   /** Seals asked for (flush) and the last one a tick has done: a tick seals what it saw if it began after the ask. */
   #sealAsked = 0;
   #bases = { count: 0, bytes: 0 };
-  #checkpoints = { done: 0, skipped: 0, lockMs: 0, lastLockMs: 0, maxLockMs: 0 };
+  #checkpoints = { done: 0, skipped: 0, lockMs: 0, lastLockMs: 0, maxLockMs: 0, phase1Ms: 0 };
   readonly #generationsBy: Record<GenerationReason, number> = {
     'first-start': 0,
     'continuity-unproven': 0,
@@ -1024,6 +1026,13 @@ export class Capture extends EventEmitter {
    * only in the WAL when the restart becomes possible. Skipped when the lock is not free now.
    */
   #checkpointCycle(): void {
+    // Phase 1 (spec §3.2), blocking no writer: backfill what every reader has passed, so that the
+    // lock below is held only to copy the commits made meanwhile (13.7 ms on average before, in the
+    // benchmark). Safe without the lock, like the application's own checkpoints: none goes past
+    // capture's oldest read mark, and capture has read every frame up to it (#rotate).
+    const phase1 = performance.now();
+    this.#checkpointer.pragma('wal_checkpoint(PASSIVE)');
+    this.#checkpoints.phase1Ms += performance.now() - phase1;
     try {
       this.#barrier.exec('BEGIN IMMEDIATE');
     } catch {

@@ -1028,8 +1028,8 @@ export class Capture extends EventEmitter {
   #checkpointCycle(): void {
     // Phase 1 (spec §3.2), blocking no writer: backfill what every reader has passed, so that the
     // lock below is held only to copy the commits made meanwhile (13.7 ms on average before, in the
-    // benchmark). Safe without the lock, like the application's own checkpoints: none goes past
-    // capture's oldest read mark, and capture has read every frame up to it (#rotate).
+    // benchmark). Safe without the lock for the reason the application's own checkpoints are: none
+    // goes past the read mark of capture's reader, and the WAL cannot start over while it is held.
     const phase1 = performance.now();
     this.#checkpointer.pragma('wal_checkpoint(PASSIVE)');
     this.#checkpoints.phase1Ms += performance.now() - phase1;

@@ -367,12 +367,12 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
   }
 }
 
-/** `work`, or a failure naming `what` after `ms` (a bound on a wait, not a pause). */
 /** Base images and temp files in capture's work folder (state.json itself is not one). */
 function leftovers(workDir: string): string[] {
   return readdirSync(workDir).filter((name) => name.startsWith(TEMP_PREFIX) || /^base-.*\.sqlite$/.test(name));
 }
 
+/** `work`, or a failure naming `what` after `ms` (a bound on a wait, not a pause). */
 async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {

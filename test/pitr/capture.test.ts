@@ -6,6 +6,7 @@ import { before } from 'node:test';
 import { pino } from 'pino';
 import { BrotliThread } from '../../src/pitr/capture/brotli-thread.js';
 import { Capture } from '../../src/pitr/capture/capture.js';
+import { readStateFile } from '../../src/pitr/capture/state-file.js';
 import { dbPrefix, newDbId, parsePitrName } from '../../src/pitr/names.js';
 import { restorePitr } from '../../src/pitr/restore/apply.js';
 import type { BrotliCompressor } from '../../src/pitr/segment.js';
@@ -197,6 +198,11 @@ localTest('capture started while the WAL is empty ships the first commits after 
   const capture = await Capture.start({ dbPath, dbId, store, key: KEY_A, pollMs: 20, syncIntervalMs: 100 });
   try {
     const base = capture.status().lastTxid;
+    // A first start records its chain before it answers (its clean-up of a dead capture's temp files once
+    // removed this start's own state.json on its way to its name: a restart then began a new generation).
+    const saved = await readStateFile(`${dbPath}.lifeboat-pitr`);
+    assert.equal(saved.chain?.genId, capture.status().genId, 'state.json holds the new chain');
+    assert.equal(saved.chain?.txid, base);
     // The application's connection never restarted the WAL, so its first frame brings random salts,
     // not the ones the wal-index had when the base was pinned: capture used to wait for those for ever.
     app.prepare('INSERT INTO t VALUES (1)').run();

@@ -465,7 +465,10 @@ export class Capture extends EventEmitter {
       }
     } else {
       await this.#newGeneration('first-start');
-      await removeLeftovers(this.#o.workDir); // under the lease, before any base inside the generation
+      // Under the lease, before any base inside the generation; once the new chain's state.json is
+      // written, or its own temp file would be taken for a dead capture's.
+      await this.#stateFile.settled();
+      await removeLeftovers(this.#o.workDir);
     }
     this.#state = 'healthy';
     this.#schedule();

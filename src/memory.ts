@@ -109,8 +109,16 @@ export function transferEnded(): void {
   if (gc) collectFully(gc);
 }
 
+let fullCount = 0;
+
+/** Full collections this module ran (tests; V8's own are not counted). */
+export function fullCollections(): number {
+  return fullCount;
+}
+
 /** A full collection, after which every count starts again. */
 function collectFully(gc: Collect): void {
+  fullCount++;
   // No options: a full collection on every V8 (Node 20's treats { type: 'major' } as minor).
   gc();
   low = undefined;

@@ -38,6 +38,8 @@ let sinceFull = 0;
 let low: number | undefined;
 /** Checks in a row whose reading was FULL_COLLECT_GROWTH_BYTES above the low point. */
 let grown = 0;
+/** Full collections run (collectFully). */
+let fullCount = 0;
 
 /** Opts this process in (see above). */
 export function enableGarbageCollection(): void {
@@ -108,8 +110,6 @@ export function transferEnded(): void {
   const gc = collector();
   if (gc) collectFully(gc);
 }
-
-let fullCount = 0;
 
 /** Full collections this module ran (tests; V8's own are not counted). */
 export function fullCollections(): number {

@@ -13,13 +13,14 @@ export interface ChildResult extends ChildReply {
   readonly serverCpuS: number;
 }
 
+/** Profiles written so far: their names must differ. */
+let profiles = 0;
+
 /**
  * Runs one operation of bench/child.ts in its own process under GNU time; with `cpus`
  * (a taskset list such as "0"), only on those cores. LIFEBOAT_BENCH_CPU_PROF=<dir> writes a
  * CPU profile of each child there, named by its operation (where its time goes).
  */
-let profiles = 0;
-
 export async function runChild(
   runtime: ChildRuntime,
   request: ChildRequest,

@@ -223,6 +223,7 @@ export class Lifeboat extends EventEmitter<LifeboatEvents> {
             windowMs: parts.config.pitr.windowMs,
             rebaseEveryMs: parts.config.pitr.rebaseEveryMs,
             checkpointPages: parts.config.pitr.checkpointPages,
+            walHardPages: parts.config.pitr.walHardPages,
             walMaxPages: parts.config.pitr.walMaxPages,
             logger: this.logger,
             onChange: (status) => this.notify('pitr', status),

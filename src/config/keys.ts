@@ -490,6 +490,22 @@ export const KEYS = {
       'milliseconds)',
     show: (c) => ({ value: c.pitr.checkpointPages }),
   },
+  pitrWalHardPages: {
+    section: 'pitr',
+    toml: 'wal_hard_pages',
+    env: 'LIFEBOAT_PITR_WAL_HARD_PAGES',
+    kind: 'u64',
+    default: 16_384,
+    override: 'pitrWalHardPages',
+    lifeboatOnly: true,
+    min: 10,
+    unit: 'WAL frames',
+    doc:
+      'WAL frames at which continuous backup, to let the WAL start over, waits up to 250 ms for the ' +
+      "application's write lock instead of trying it once: a writer that is nearly always inside a transaction " +
+      'cannot grow the WAL without bound (64 MiB at 4 KiB pages; at least checkpoint_pages)',
+    show: (c) => ({ value: c.pitr.walHardPages }),
+  },
   pitrWalMaxPages: {
     section: 'pitr',
     toml: 'wal_max_pages',

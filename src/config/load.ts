@@ -462,8 +462,17 @@ export function loadConfig(options: LoadOptions = {}): Config {
     windowMs: r.getOrDefault(KEYS.pitrWindow),
     rebaseEveryMs: r.getOrDefault(KEYS.pitrRebaseEvery),
     checkpointPages: r.getOrDefault(KEYS.pitrCheckpointPages),
+    walHardPages: r.getOrDefault(KEYS.pitrWalHardPages),
     walMaxPages: r.getOrDefault(KEYS.pitrWalMaxPages),
   });
+  if (pitr.walHardPages < pitr.checkpointPages) {
+    r.problem(
+      KEYS.pitrWalHardPages,
+      r.origins.wal_hard_pages,
+      `${pitr.walHardPages} is below checkpoint_pages (${pitr.checkpointPages}): set it to at least that ` +
+        '(every checkpoint would wait for the write lock)',
+    );
+  }
   if (pitr.enabled && !s3Requested) {
     r.problem(
       KEYS.pitrEnabled,

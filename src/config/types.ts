@@ -43,6 +43,7 @@ export interface PitrConfig {
   readonly windowMs: number;
   readonly rebaseEveryMs: number;
   readonly checkpointPages: number;
+  readonly walHardPages: number;
   readonly walMaxPages: number;
 }
 
@@ -128,5 +129,6 @@ export interface ConfigOverrides {
   /** Milliseconds. */
   readonly pitrRebaseEvery?: number;
   readonly pitrCheckpointPages?: number;
+  readonly pitrWalHardPages?: number;
   readonly pitrWalMaxPages?: number;
 }

@@ -39,6 +39,7 @@ export interface ContinuousOptions {
   readonly windowMs: number;
   readonly rebaseEveryMs: number;
   readonly checkpointPages: number;
+  readonly walHardPages: number;
   readonly walMaxPages: number;
   readonly logger: Logger;
   /** Pause before the first retry of a failed start (default 5 s; doubles up to 5 min). */
@@ -123,6 +124,7 @@ export class ContinuousBackup {
         windowMs: o.windowMs,
         rebaseEveryMs: o.rebaseEveryMs,
         checkpointPages: o.checkpointPages,
+        walHardPages: o.walHardPages,
         walMaxPages: o.walMaxPages,
         log: o.logger,
       });

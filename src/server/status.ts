@@ -507,6 +507,13 @@ export function renderMetrics(r: StatusReport): string {
       ],
     );
     metric(
+      'lifeboat_pitr_checkpoints_forced_total',
+      'counter',
+      'Checkpoint cycles run with the WAL at wal_hard_pages, which waited up to 250 ms for the write lock ' +
+        '(also counted in lifeboat_pitr_checkpoints_total).',
+      one(checkpoints?.forced ?? 0),
+    );
+    metric(
       'lifeboat_pitr_generations_total',
       'counter',
       'Generations capture began, by reason; any but first-start leaves a gap in what can be restored by transaction.',

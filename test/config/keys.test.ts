@@ -143,6 +143,7 @@ const SAMPLES: Readonly<Record<keyof typeof KEYS, string>> = {
   pitrWindow: '30d',
   pitrRebaseEvery: '12h',
   pitrCheckpointPages: '2000',
+  pitrWalHardPages: '8000',
   pitrWalMaxPages: '20000',
 };
 

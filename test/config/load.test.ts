@@ -593,12 +593,13 @@ test('[pitr]: off by default; durations with units from the file or the environm
     windowMs: 7 * 86_400_000,
     rebaseEveryMs: 86_400_000,
     checkpointPages: 1000,
+    walHardPages: 16_384,
     walMaxPages: 65_536,
   });
   const fromFile = load(
     S3_ENV,
     '[pitr]\nenabled = true\nsync_interval = "250ms"\nwindow = "30d"\nrebase_every = "6h"\ncheckpoint_pages = 500\n' +
-      'wal_max_pages = 9000\n',
+      'wal_hard_pages = 4000\nwal_max_pages = 9000\n',
   ).run();
   assert.deepEqual(fromFile.pitr, {
     enabled: true,
@@ -606,8 +607,13 @@ test('[pitr]: off by default; durations with units from the file or the environm
     windowMs: 30 * 86_400_000,
     rebaseEveryMs: 6 * 3_600_000,
     checkpointPages: 500,
+    walHardPages: 4000,
     walMaxPages: 9000,
   });
+  assert.match(
+    problemsOf(load({ ...S3_ENV, LIFEBOAT_PITR_WAL_HARD_PAGES: '800' }).run).join('\n'),
+    /^pitr\.wal_hard_pages \(LIFEBOAT_PITR_WAL_HARD_PAGES\): 800 is below checkpoint_pages \(1000\)/m,
+  );
   const fromEnv = load(
     { ...S3_ENV, LIFEBOAT_PITR: 'true', LIFEBOAT_PITR_SYNC_INTERVAL: '1.5s' },
     '[pitr]\nsync_interval = 9\n',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { before } from 'node:test';
+import { before, test } from 'node:test';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { Capture } from '../../src/pitr/capture/capture.js';
 import { publishedWal } from '../../src/pitr/capture/wal-index.js';
@@ -13,6 +13,7 @@ import { getTestS3, localTest } from '../support/s3.js';
 import { openConditionalStore, withProxy } from '../support/s3-checks.js';
 import { tempDir } from '../support/tmp.js';
 import { KEY_A, keySet } from './fixtures.js';
+import { spawnScript } from './model.js';
 
 /**
  * The hard WAL bound (spec §3.2, back-pressure), against the real S3 server behind the test's
@@ -26,6 +27,65 @@ import { KEY_A, keySet } from './fixtures.js';
 
 before(async () => {
   await getTestS3();
+});
+
+test('a writer nearly always inside a transaction: at walHardPages the checkpoint waits for the lock', async () => {
+  const dir = tempDir();
+  const dbPath = join(dir, 'app.sqlite');
+  const setup = new Database(dbPath);
+  setup.pragma('journal_mode = WAL');
+  setup.exec('CREATE TABLE t (v INTEGER PRIMARY KEY, pad BLOB)');
+  setup.close();
+  const store = openConditionalStore(await (await getTestS3()).place());
+  const dbId = newDbId();
+  const walHardPages = 80;
+  const capture = await Capture.start({
+    dbPath,
+    dbId,
+    store,
+    key: KEY_A,
+    pollMs: 20,
+    syncIntervalMs: 50,
+    checkpointPages: 20,
+    walHardPages,
+    // No base inside the generation: its pinned reader would keep the WAL from starting over while
+    // it is copied, whatever the checkpoints do (the segments soon outweigh this tiny database).
+    rebaseRatio: 1e6,
+  });
+  // Each transaction holds the write lock for 100 ms and lets it go for 15: capture's one try
+  // after each segment (sealed 50 ms after the commit it holds) always finds it taken.
+  const hog = spawnScript('lock-hog-writer.ts', [dbPath, '100', '15']);
+  try {
+    const frames: number[] = [];
+    let rows = 0;
+    for (let n = 0; n < 40; n++) {
+      const [word, , v] = (await hog.line()).split(' ');
+      assert.equal(word, 'committed');
+      rows = Number(v);
+      frames.push(publishedWal(dbPath)?.mxFrame ?? Number.NaN);
+    }
+    const { checkpoints } = capture.status();
+    assert.ok(checkpoints.forced >= 1, `cycles at the bound waited for the lock: ${JSON.stringify(checkpoints)}`);
+    assert.ok(checkpoints.done >= 1, `and got it: ${JSON.stringify(checkpoints)}`);
+    assert.ok(
+      frames.some((f, i) => i > 0 && f < frames[i - 1]!),
+      `the WAL started over (frames after each commit: ${frames})`,
+    );
+    assert.ok(Math.max(...frames) <= walHardPages + 40, `the WAL stayed near its bound: ${frames}`);
+
+    hog.send('stop');
+    for (let line = await hog.line(); line !== 'stopped'; line = await hog.line()) rows = Number(line.split(' ')[2]);
+    await capture.flush();
+    const path = join(dir, 'latest.sqlite');
+    await restorePitr({ store, keys: keySet(KEY_A), dbId, target: { kind: 'latest' }, path });
+    const restored = new Database(path, { readonly: true });
+    const got = restored.prepare('SELECT count(*) AS n, max(v) AS top FROM t').get();
+    restored.close();
+    assert.deepEqual(got, { n: rows, top: rows }, 'every commit is in the latest restore');
+  } finally {
+    hog.child.kill();
+    await capture.close({ ship: false });
+  }
 });
 
 localTest(

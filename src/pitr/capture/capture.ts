@@ -113,6 +113,12 @@ export interface CaptureOptions {
   /** WAL frames after which capture runs a PASSIVE checkpoint (default 1000). */
   readonly checkpointPages?: number;
   /**
+   * WAL frames at which a checkpoint cycle waits for the application's write lock (up to
+   * HARD_WAIT_MS) instead of trying it once (default 16,384): a writer that is nearly always
+   * in a transaction cannot keep the WAL from starting over.
+   */
+  readonly walHardPages?: number;
+  /**
    * WAL frames at which capture lets go of the WAL while the bucket cannot take its segments
    * (default 65,536): the application's WAL starts over instead of filling the disk; what was not
    * shipped becomes a gap, and a new generation begins once the bucket answers.
@@ -170,6 +176,8 @@ export interface CaptureStatus {
     readonly maxLockMs: number;
     /** Time of the phase-1 checkpoints, which run before the write lock is taken and block no writer. */
     readonly phase1Ms: number;
+    /** Cycles run with the WAL at walHardPages, which waited for the write lock (also counted in done or skipped). */
+    readonly forced: number;
   };
   /**
    * Since this capture started: generations begun, by reason (every reason but `first-start` leaves a
@@ -199,6 +207,13 @@ const FAILURE_LOG_EVERY_MS = 60_000;
 const LET_GO_RETRY_MS = 10_000;
 /** After a base inside the generation failed, the next try waits this long. */
 const REBASE_RETRY_MS = 600_000;
+/**
+ * How long a checkpoint cycle at walHardPages waits for the write lock: longer than the
+ * application's typical write transaction, short enough to stall a library's thread only briefly.
+ */
+const HARD_WAIT_MS = 250;
+/** Atomics.wait on it sleeps the thread between two tries for the write lock. */
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
 
 export class Capture extends EventEmitter {
   readonly #o: Required<Omit<CaptureOptions, 'log' | 'label' | 'workDir' | 'keys' | 'writerId' | 'leaseMs'>> & {
@@ -243,7 +258,9 @@ export class Capture extends EventEmitter {
   /** Seals asked for (flush) and the last one a tick has done: a tick seals what it saw if it began after the ask. */
   #sealAsked = 0;
   #bases = { count: 0, bytes: 0 };
-  #checkpoints = { done: 0, skipped: 0, lockMs: 0, lastLockMs: 0, maxLockMs: 0, phase1Ms: 0 };
+  #checkpoints = { done: 0, skipped: 0, lockMs: 0, lastLockMs: 0, maxLockMs: 0, phase1Ms: 0, forced: 0 };
+  /** When a forced cycle that did not get the write lock last said so (one warning a minute). */
+  #forcedWarnedMs = Number.NEGATIVE_INFINITY;
   readonly #generationsBy: Record<GenerationReason, number> = {
     'first-start': 0,
     'continuity-unproven': 0,
@@ -275,6 +292,7 @@ export class Capture extends EventEmitter {
       segmentMax: 16 * MiB,
       queueMax: 64 * MiB,
       checkpointPages: 1000,
+      walHardPages: 16_384,
       walMaxPages: 65_536,
       rebaseEveryMs: 86_400_000,
       rebaseRatio: 1,
@@ -1026,7 +1044,8 @@ export class Capture extends EventEmitter {
    * Under a moment's write lock (no commit can happen): read what is committed into memory,
    * rotate onto the end, checkpoint everything, rotate again — the new reader lands on read-lock
    * 0 — and release. The application's next commit then restarts the WAL. Nothing committed is
-   * only in the WAL when the restart becomes possible. Skipped when the lock is not free now.
+   * only in the WAL when the restart becomes possible. Skipped when the lock is not free now —
+   * unless the WAL has reached walHardPages: then it waits for the lock (spec §3.2).
    */
   #checkpointCycle(): void {
     // Phase 1 (spec §3.2), blocking no writer: backfill what every reader has passed, so that the
@@ -1036,10 +1055,20 @@ export class Capture extends EventEmitter {
     const phase1 = performance.now();
     this.#checkpointer.pragma('wal_checkpoint(PASSIVE)');
     this.#checkpoints.phase1Ms += performance.now() - phase1;
-    try {
-      this.#barrier.exec('BEGIN IMMEDIATE');
-    } catch {
+    const frames = this.#scan!.nextFrame - 1;
+    const forced = frames >= this.#o.walHardPages;
+    if (forced) this.#checkpoints.forced += 1;
+    if (!this.#takeWriteLock(forced ? HARD_WAIT_MS : 0)) {
       this.#checkpoints.skipped += 1;
+      if (forced && performance.now() - this.#forcedWarnedMs >= 60_000) {
+        this.#forcedWarnedMs = performance.now();
+        this.#o.log?.warn(
+          { walFrames: frames, walHardPages: this.#o.walHardPages, waitedMs: HARD_WAIT_MS },
+          `continuous backup: the WAL has ${frames} frames (wal_hard_pages ${this.#o.walHardPages}) and the ` +
+            `application held the write lock for all of ${HARD_WAIT_MS} ms; the WAL cannot start over until a ` +
+            'checkpoint gets it (tried after every segment)',
+        );
+      }
       return; // the application is writing: next time
     }
     const locked = performance.now();
@@ -1057,6 +1086,25 @@ export class Capture extends EventEmitter {
       this.#checkpoints.lockMs += heldMs;
       this.#checkpoints.lastLockMs = heldMs;
       this.#checkpoints.maxLockMs = Math.max(this.#checkpoints.maxLockMs, heldMs);
+    }
+  }
+
+  /**
+   * BEGIN IMMEDIATE on the barrier, tried every millisecond for up to `waitMs`. Not SQLite's
+   * busy handler: it sleeps up to 100 ms between tries, and a writer that takes the lock back
+   * within a few milliseconds of each commit would never be caught. The wait blocks this thread
+   * (in a library, the application's) for at most waitMs, and only at walHardPages.
+   */
+  #takeWriteLock(waitMs: number): boolean {
+    const until = performance.now() + waitMs;
+    for (;;) {
+      try {
+        this.#barrier.exec('BEGIN IMMEDIATE');
+        return true;
+      } catch {
+        if (performance.now() >= until) return false;
+        Atomics.wait(PAUSE, 0, 0, 1);
+      }
     }
   }
 

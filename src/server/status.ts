@@ -516,7 +516,8 @@ export function renderMetrics(r: StatusReport): string {
     metric(
       'lifeboat_pitr_generations_total',
       'counter',
-      'Generations capture began, by reason; any but first-start leaves a gap in what can be restored by transaction.',
+      'Generations capture began, by reason; any but first-start and restored leaves a gap in what can be restored ' +
+        'by transaction.',
       GENERATION_REASONS.map((reason) => [{ reason }, capture?.generations[reason] ?? 0]),
     );
     metric(

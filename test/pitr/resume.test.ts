@@ -1,14 +1,17 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { before } from 'node:test';
 import { LifeboatError } from '../../src/errors.js';
 import { Capture, type CaptureOptions } from '../../src/pitr/capture/capture.js';
-import { dbPrefix, newDbId, type PitrName, parsePitrName } from '../../src/pitr/names.js';
+import { decodeMeta } from '../../src/pitr/meta.js';
+import { dbPrefix, metaName, newDbId, type PitrName, parsePitrName } from '../../src/pitr/names.js';
 import { restorePitr } from '../../src/pitr/restore/apply.js';
+import { openObject } from '../../src/pitr/sealed.js';
 import Database from '../../src/sqlite/driver.js';
+import { runCli } from '../support/cli.js';
 import { overriding } from '../support/observed-store.js';
-import { getTestS3, localTest, type TestS3 } from '../support/s3.js';
+import { getTestS3, localTest, s3Env, type TestS3 } from '../support/s3.js';
 import { openConditionalStore } from '../support/s3-checks.js';
 import { tempDir } from '../support/tmp.js';
 import { KEY_A, keySet } from './fixtures.js';
@@ -32,8 +35,8 @@ before(async () => {
 type Store = ReturnType<typeof openConditionalStore>;
 type Connection = InstanceType<typeof Database>;
 
-function walApp(dir: string) {
-  const dbPath = join(dir, 'app.sqlite');
+function walApp(dir: string, file = 'app.sqlite') {
+  const dbPath = join(dir, file);
   const open = () => {
     const db = new Database(dbPath);
     db.pragma('journal_mode = WAL');
@@ -355,3 +358,61 @@ localTest('a last segment that does not open (tampered in the bucket) is not con
   assert.equal(second.how, 'generation');
   assert.deepEqual(second.latest, upTo(12));
 });
+
+localTest(
+  'the start after a restore to a point begins the restore’s generation: its parent, a new timeline, no gap',
+  async () => {
+    const cwd = tempDir();
+    const dbPath = join(cwd, 'data/state_machine/db/hiqlite.db');
+    mkdirSync(dirname(dbPath), { recursive: true });
+    const { app } = walApp(dirname(dbPath), 'hiqlite.db');
+    const config = await s3.place();
+    const store = openConditionalStore(config);
+    const dbId = newDbId();
+    const first = await started(dbPath, dbId, store);
+    commit(app, 1, 10);
+    const point = await first.capture.flush();
+    commit(app, 11, 20);
+    await first.capture.flush();
+    await first.capture.close();
+    app.close();
+
+    // The operator's restore, through the CLI: the crash-safe swap and its marker beside the database.
+    const env = {
+      ...s3Env(config),
+      HQL_DATA_DIR: join(cwd, 'data'),
+      ENC_KEYS: `${KEY_A.id}/${KEY_A.key.toString('base64')}`,
+      ENC_KEY_ACTIVE: KEY_A.id,
+    };
+    const restore = await runCli(['restore', '--pitr', `txid:${point}`], { cwd, env });
+    assert.equal(restore.code, 0, restore.stderr);
+
+    // The application opens the restored database (a restore leaves it in rollback-journal mode) and goes on.
+    const reopened = new Database(dbPath);
+    reopened.pragma('journal_mode = WAL');
+    const second = await started(dbPath, dbId, store);
+    assert.equal(second.how, 'generation');
+    assert.equal(second.generations.restored, 1, JSON.stringify(second.generations));
+    assert.equal(second.generations['continuity-unproven'], 0);
+    assert.equal(second.gapMs, undefined, 'a restore is not a gap');
+    const name = metaName(dbId, second.genId);
+    const sealed = await store.get(name);
+    assert.ok(sealed);
+    const ref = { kind: 'LBM1', dbId, genId: second.genId, n: 0, name } as const;
+    const meta = decodeMeta(await openObject(sealed.body, keySet(KEY_A), ref), { name, dbId, genId: second.genId });
+    assert.equal(meta.reason, 'restored');
+    assert.deepEqual(meta.parent, { genId: first.genId, txid: point });
+    assert.equal(meta.timeline, 2);
+
+    // The new timeline goes on from the restored rows; a later clean restart continues it, not a second restore's.
+    commit(reopened, 21, 25);
+    await second.capture.flush();
+    await second.capture.close();
+    const third = await started(dbPath, dbId, store);
+    assert.equal(third.how, 'resumed');
+    assert.equal(third.generations.restored, 0);
+    await third.capture.close();
+    reopened.close();
+    assert.deepEqual(await restoredRows(store, dbId, cwd, { kind: 'latest' }), [...upTo(10), 21, 22, 23, 24, 25]);
+  },
+);

@@ -9,6 +9,7 @@ import { LifeboatError } from '../../errors.js';
 import { removeStaleTemps } from '../../fs/durable.js';
 import { readFully } from '../../fs/read.js';
 import type { Logger } from '../../log.js';
+import { readMarker } from '../../restore/swap.js';
 import { runCopy } from '../../sqlite/client.js';
 import Database from '../../sqlite/driver.js';
 import type { CallerPin } from '../../sqlite/protocol.js';
@@ -27,6 +28,7 @@ import { writeBaseFromImage } from './base.js';
 import { BrotliThread } from './brotli-thread.js';
 import { rollingAtWalEnd, stillPublished, tailAfter } from './continuity.js';
 import { Lease } from './lease.js';
+import { nextTimeline, type RestoredFrom, restoredFrom } from './restored.js';
 import {
   type ChainState,
   type PendingTransaction,
@@ -192,7 +194,7 @@ export interface CaptureStatus {
 }
 
 /** Why a generation began: no chain to go on with; one that could not be proven to go on; the WAL let go of. */
-export const GENERATION_REASONS = ['first-start', 'continuity-unproven', 'spool-overflow'] as const;
+export const GENERATION_REASONS = ['first-start', 'restored', 'continuity-unproven', 'spool-overflow'] as const;
 export type GenerationReason = (typeof GENERATION_REASONS)[number];
 
 type Connection = InstanceType<typeof Database>;
@@ -263,6 +265,7 @@ export class Capture extends EventEmitter {
   #forcedWarnedMs = Number.NEGATIVE_INFINITY;
   readonly #generationsBy: Record<GenerationReason, number> = {
     'first-start': 0,
+    restored: 0,
     'continuity-unproven': 0,
     'spool-overflow': 0,
   };
@@ -475,14 +478,19 @@ export class Capture extends EventEmitter {
       const listed = await this.#o.store.list(dbPrefix(this.#o.dbId));
       const why = await this.#resume(saved, listed);
       if (why !== undefined) {
-        this.#o.log?.warn(
-          { genId: saved.genId, txid: saved.txid, why: why.why },
-          'continuous backup: the chain cannot go on after this start; a new generation begins',
-        );
-        await this.#newGeneration('continuity-unproven', why.image, listed);
+        const restored = await this.#restoredFrom(listed);
+        if (!restored) {
+          this.#o.log?.warn(
+            { genId: saved.genId, txid: saved.txid, why: why.why },
+            'continuous backup: the chain cannot go on after this start; a new generation begins',
+          );
+        }
+        await this.#newGeneration(restored ? 'restored' : 'continuity-unproven', why.image, listed, restored);
       }
     } else {
-      await this.#newGeneration('first-start');
+      const listed = await this.#o.store.list(dbPrefix(this.#o.dbId));
+      const restored = await this.#restoredFrom(listed);
+      await this.#newGeneration(restored ? 'restored' : 'first-start', undefined, listed, restored);
       // Under the lease, before any base inside the generation; once the new chain's state.json is
       // written, or its own temp file would be taken for a dead capture's.
       await this.#stateFile.settled();
@@ -490,6 +498,20 @@ export class Capture extends EventEmitter {
     }
     this.#state = 'healthy';
     this.#schedule();
+  }
+
+  /** The restore the database came from, when nothing reached the bucket since it (restored.ts). */
+  async #restoredFrom(listed: readonly ListedObject[]): Promise<RestoredFrom | undefined> {
+    // An unreadable marker only costs the label: the new generation is begun either way.
+    const marker = await readMarker(this.#given.dbPath).catch(() => undefined);
+    const restored = restoredFrom(marker, this.#o.dbId, listed);
+    if (restored) {
+      this.#o.log?.info(
+        { source: restored.source, origin: restored.origin, parent: restored.parent },
+        `continuous backup: the database was restored from ${restored.origin}; a new generation begins from it`,
+      );
+    }
+    return restored;
   }
 
   get #keys(): KeyLookup {
@@ -687,9 +709,17 @@ export class Capture extends EventEmitter {
    * A base at the newest commit (or `given`, an image pinned already), its meta, and a chain
    * continuing from it. `listed`: the database's objects, when the caller has just listed them.
    */
-  async #newGeneration(reason: GenerationReason, given?: PinnedImage, listed?: readonly ListedObject[]): Promise<void> {
+  async #newGeneration(
+    reason: GenerationReason,
+    given?: PinnedImage,
+    listed?: readonly ListedObject[],
+    restored?: RestoredFrom,
+  ): Promise<void> {
     const { store, dbId, key } = this.#o;
-    const baseTxid = highestTxid(listed ?? (await store.list(dbPrefix(dbId)))) + 1;
+    listed ??= await store.list(dbPrefix(dbId));
+    const baseTxid = highestTxid(listed) + 1;
+    // A restore to a point of this database opens a timeline above every one in use (spec §3.5).
+    const timeline = restored?.parent ? await nextTimeline(store, this.#keys, dbId, listed, this.#o.log) : 1;
     const genId = newGenId(this.#o.now());
     const pinned = await this.#lease!.acquire(genId).then(
       () => given ?? this.#pinImage(join(this.#o.workDir, `base-${genId}.sqlite`)),
@@ -721,9 +751,9 @@ export class Capture extends EventEmitter {
         firstTxid: baseTxid,
         pageSize: pinned.pageSize,
         reason,
-        parent: null,
+        parent: restored?.parent ?? null,
         gap: null,
-        timeline: 1,
+        timeline,
         label: this.#o.label,
       });
       const sealedMeta = await sealObject(meta, key, { kind: 'LBM1', dbId, genId, n: 0 });
@@ -762,7 +792,7 @@ export class Capture extends EventEmitter {
       walEnd: { position: chain.position, dbPages: chain.dbPages },
     });
     this.#generationsBy[reason] += 1;
-    if (reason !== 'first-start') this.#lastGapMs = observedMs;
+    if (reason !== 'first-start' && reason !== 'restored') this.#lastGapMs = observedMs;
     this.#o.log?.info({ genId, baseTxid, reason }, 'continuous backup: generation started');
     this.emit('generation', { genId, baseTxid, reason });
   }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { before } from 'node:test';
 import { LifeboatError } from '../../src/errors.js';
@@ -91,6 +91,15 @@ async function restoredRows(
 }
 
 const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
+/** A generation's meta, opened. */
+async function metaOf(store: Store, dbId: string, genId: string) {
+  const name = metaName(dbId, genId);
+  const sealed = await store.get(name);
+  assert.ok(sealed, `${name} is in the bucket`);
+  const plain = await openObject(sealed.body, keySet(KEY_A), { kind: 'LBM1', dbId, genId, n: 0, name });
+  return decodeMeta(plain, { name, dbId, genId });
+}
 
 localTest('a clean restart continues the generation: no base, no gap, every transaction restorable', async () => {
   const dir = tempDir();
@@ -395,11 +404,7 @@ localTest(
     assert.equal(second.generations.restored, 1, JSON.stringify(second.generations));
     assert.equal(second.generations['continuity-unproven'], 0);
     assert.equal(second.gapMs, undefined, 'a restore is not a gap');
-    const name = metaName(dbId, second.genId);
-    const sealed = await store.get(name);
-    assert.ok(sealed);
-    const ref = { kind: 'LBM1', dbId, genId: second.genId, n: 0, name } as const;
-    const meta = decodeMeta(await openObject(sealed.body, keySet(KEY_A), ref), { name, dbId, genId: second.genId });
+    const meta = await metaOf(store, dbId, second.genId);
     assert.equal(meta.reason, 'restored');
     assert.deepEqual(meta.parent, { genId: first.genId, txid: point });
     assert.equal(meta.timeline, 2);
@@ -412,6 +417,13 @@ localTest(
     assert.equal(third.how, 'resumed');
     assert.equal(third.generations.restored, 0);
     await third.capture.close();
+    // Without its state file the next start cannot go on: a new generation after a gap, on the restore's timeline.
+    rmSync(join(`${dbPath}.lifeboat-pitr`, 'state.json'));
+    const fourth = await started(dbPath, dbId, store);
+    assert.equal(fourth.generations['first-start'], 1, JSON.stringify(fourth.generations));
+    await fourth.capture.close();
+    const after = await metaOf(store, dbId, fourth.genId);
+    assert.deepEqual([after.reason, after.parent, after.timeline], ['first-start', null, 2]);
     reopened.close();
     assert.deepEqual(await restoredRows(store, dbId, cwd, { kind: 'latest' }), [...upTo(10), 21, 22, 23, 24, 25]);
   },

@@ -28,7 +28,7 @@ import { writeBaseFromImage } from './base.js';
 import { BrotliThread } from './brotli-thread.js';
 import { rollingAtWalEnd, stillPublished, tailAfter } from './continuity.js';
 import { Lease } from './lease.js';
-import { nextTimeline, type RestoredFrom, restoredFrom } from './restored.js';
+import { type RestoredFrom, restoredFrom, timelineOf } from './lineage.js';
 import {
   type ChainState,
   type PendingTransaction,
@@ -500,7 +500,7 @@ export class Capture extends EventEmitter {
     this.#schedule();
   }
 
-  /** The restore the database came from, when nothing reached the bucket since it (restored.ts). */
+  /** The restore the database came from, when nothing reached the bucket since it (lineage.ts). */
   async #restoredFrom(listed: readonly ListedObject[]): Promise<RestoredFrom | undefined> {
     // An unreadable marker only costs the label: the new generation is begun either way.
     const marker = await readMarker(this.#given.dbPath).catch(() => undefined);
@@ -718,8 +718,9 @@ export class Capture extends EventEmitter {
     const { store, dbId, key } = this.#o;
     listed ??= await store.list(dbPrefix(dbId));
     const baseTxid = highestTxid(listed) + 1;
-    // A restore to a point of this database opens a timeline above every one in use (spec §3.5).
-    const timeline = restored?.parent ? await nextTimeline(store, this.#keys, dbId, listed, this.#o.log) : 1;
+    // A restore to a point of this database opens a timeline above every one in use (spec §3.5);
+    // any other new generation goes on with the timeline of the one before it.
+    const timeline = await timelineOf(Boolean(restored?.parent), store, this.#keys, dbId, listed, this.#o.log);
     const genId = newGenId(this.#o.now());
     const pinned = await this.#lease!.acquire(genId).then(
       () => given ?? this.#pinImage(join(this.#o.workDir, `base-${genId}.sqlite`)),

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { restoredFrom } from '../../src/pitr/capture/restored.js';
+import { restoredFrom } from '../../src/pitr/capture/lineage.js';
 import { baseName, metaName, segmentName } from '../../src/pitr/names.js';
 import type { RestoreMarker } from '../../src/restore/swap.js';
 
 /**
- * Which new generation is a restore's (capture/restored.ts): the marker beside the database
+ * Which new generation is a restore's (capture/lineage.ts): the marker beside the database
  * against the newest time the bucket's names show for the database — pure, no I/O.
  */
 

@@ -57,7 +57,7 @@ function newestMs(dbId: string, listed: readonly ListedObject[]): number {
  * The timeline of a new generation: for one that branches from a restore to a point of this
  * database, one above the highest any generation is on; for any other, the timeline of the
  * newest generation before it (the one it follows, after a gap), or 1 for the first. A meta that
- * cannot be read (a key no longer in the key set, a damaged object) is passed over and logged.
+ * cannot be opened (a key no longer in the key set, a damaged object) is passed over and logged.
  */
 export async function timelineOf(
   branches: boolean,
@@ -90,9 +90,10 @@ async function readTimeline(
   log: Logger | undefined,
 ): Promise<number | undefined> {
   const name = metaName(dbId, genId);
+  // A failing store fails the new generation (it is tried again), rather than give it a wrong timeline.
+  const object = await store.get(name);
+  if (!object) return undefined; // removed by retention since the listing
   try {
-    const object = await store.get(name);
-    if (!object) return undefined; // removed by retention since the listing
     const plain = await openObject(object.body, keys, { kind: 'LBM1', dbId, genId, n: 0, name });
     return decodeMeta(plain, { name, dbId, genId }).timeline;
   } catch (err) {

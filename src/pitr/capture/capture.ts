@@ -182,9 +182,9 @@ export interface CaptureStatus {
     readonly forced: number;
   };
   /**
-   * Since this capture started: generations begun, by reason (every reason but `first-start` leaves a
-   * gap in what can be restored by transaction), and starts that went on with the generation before,
-   * from the WAL (§3.9 case A) or from the database as it was (case B).
+   * Since this capture started: generations begun, by reason (every reason but `first-start` and
+   * `restored` leaves a gap in what can be restored by transaction), and starts that went on with the
+   * generation before, from the WAL (§3.9 case A) or from the database as it was (case B).
    */
   readonly generations: Readonly<Record<GenerationReason, number>>;
   readonly resumes: { readonly wal: number; readonly database: number };
@@ -193,7 +193,10 @@ export interface CaptureStatus {
   readonly error: string | undefined;
 }
 
-/** Why a generation began: no chain to go on with; one that could not be proven to go on; the WAL let go of. */
+/**
+ * Why a generation began: no chain to go on with; a restore replaced the database; a chain that could not be
+ * proven to go on; the WAL let go of.
+ */
 export const GENERATION_REASONS = ['first-start', 'restored', 'continuity-unproven', 'spool-overflow'] as const;
 export type GenerationReason = (typeof GENERATION_REASONS)[number];
 

@@ -11,6 +11,7 @@ import { dbPrefix, newDbId, parsePitrName } from '../../src/pitr/names.js';
 import { restorePitr } from '../../src/pitr/restore/apply.js';
 import type { BrotliCompressor } from '../../src/pitr/segment.js';
 import Database from '../../src/sqlite/driver.js';
+import { createWalDb } from '../support/db.js';
 import { getTestS3, localTest, type TestS3 } from '../support/s3.js';
 import { isLifeboat, openConditionalStore } from '../support/s3-checks.js';
 import { tempDir } from '../support/tmp.js';
@@ -187,10 +188,7 @@ localTest(
 localTest('capture started while the WAL is empty ships the first commits after it (random salts)', async () => {
   const dir = tempDir();
   const dbPath = join(dir, 'app.sqlite');
-  const setup = new Database(dbPath);
-  setup.pragma('journal_mode = WAL');
-  setup.exec('CREATE TABLE t (v)');
-  setup.close(); // the last close deletes the WAL: the application starts with none, as after a clean restart
+  createWalDb(dbPath, 'CREATE TABLE t (v)'); // the application starts with no WAL, as after a clean restart
   const app = new Database(dbPath);
   app.prepare('SELECT count(*) FROM t').get();
   const store = openConditionalStore(await s3.place());

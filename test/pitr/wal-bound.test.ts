@@ -7,6 +7,7 @@ import { publishedWal } from '../../src/pitr/capture/wal-index.js';
 import { dbPrefix, newDbId, parsePitrName } from '../../src/pitr/names.js';
 import { restorePitr } from '../../src/pitr/restore/apply.js';
 import Database from '../../src/sqlite/driver.js';
+import { createWalDb } from '../support/db.js';
 import { faults } from '../support/fault-proxy.js';
 import { overriding } from '../support/observed-store.js';
 import { getTestS3, localTest } from '../support/s3.js';
@@ -32,10 +33,7 @@ before(async () => {
 test('a writer nearly always inside a transaction: at walHardPages the checkpoint waits for the lock', async () => {
   const dir = tempDir();
   const dbPath = join(dir, 'app.sqlite');
-  const setup = new Database(dbPath);
-  setup.pragma('journal_mode = WAL');
-  setup.exec('CREATE TABLE t (v INTEGER PRIMARY KEY, pad BLOB)');
-  setup.close();
+  createWalDb(dbPath, 'CREATE TABLE t (v INTEGER PRIMARY KEY, pad BLOB)');
   const store = openConditionalStore(await (await getTestS3()).place());
   const dbId = newDbId();
   const walHardPages = 80;

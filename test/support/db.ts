@@ -1,5 +1,16 @@
 import Database from '../../src/sqlite/driver.js';
 
+/**
+ * A new database at `path` in WAL mode with `schema`, closed again: the last close deletes the
+ * WAL, so the next opener starts with none, as after a clean restart.
+ */
+export function createWalDb(path: string, schema: string): void {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.exec(schema);
+  db.close();
+}
+
 /** A small real database in WAL mode with `rows` rows in table `items`. */
 export function createItemsDb(path: string, rows: number): void {
   const db = new Database(path);

@@ -2,9 +2,8 @@ import type { KeyLookup } from '../../crypto/stream.js';
 import type { Logger } from '../../log.js';
 import type { RestoreMarker } from '../../restore/swap.js';
 import type { ListedObject, PitrObjectStore } from '../../storage/object-store.js';
-import { decodeMeta } from '../meta.js';
-import { genIdTime, metaName, parsePitrName } from '../names.js';
-import { openObject } from '../sealed.js';
+import { readMeta, unreadableMeta } from '../meta-object.js';
+import { genIdTime, parsePitrName } from '../names.js';
 
 /**
  * Where a new generation sits in its database's history (spec §3.5, timelines): after a gap on
@@ -89,15 +88,12 @@ async function readTimeline(
   genId: string,
   log: Logger | undefined,
 ): Promise<number | undefined> {
-  const name = metaName(dbId, genId);
-  // A failing store fails the new generation (it is tried again), rather than give it a wrong timeline.
-  const object = await store.get(name);
-  if (!object) return undefined; // removed by retention since the listing
   try {
-    const plain = await openObject(object.body, keys, { kind: 'LBM1', dbId, genId, n: 0, name });
-    return decodeMeta(plain, { name, dbId, genId }).timeline;
+    return (await readMeta(store, keys, dbId, genId))?.timeline;
   } catch (err) {
-    log?.warn({ err, meta: name }, 'continuous backup: a generation meta cannot be read; its timeline is not counted');
+    // A failing store fails the new generation (it is tried again), rather than give it a wrong timeline.
+    if (!unreadableMeta(err)) throw err;
+    log?.warn({ err, genId }, 'continuous backup: a generation meta cannot be read; its timeline is not counted');
     return undefined;
   }
 }

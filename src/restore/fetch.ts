@@ -13,6 +13,7 @@ import { readStateFile } from '../pitr/capture/state-file.js';
 import { PITR_ROOT, parsePitrName, pitrDbId } from '../pitr/names.js';
 import { applyPlan } from '../pitr/restore/apply.js';
 import { bucketBehind } from '../pitr/restore/behind.js';
+import { readLineage } from '../pitr/restore/lineage.js';
 import { type RestorePlan as PitrPlan, planRestore } from '../pitr/restore/plan.js';
 import { hasSqliteMagic, readFileHead } from '../sqlite/file-header.js';
 import type { LocalStore } from '../storage/local.js';
@@ -175,7 +176,12 @@ export async function resolveSource(source: RestoreSource, inputs: FetchInputs):
           });
         }
       }
-      return { kind: 'pitr', plan: planRestore(dbId, listing, source.target), store };
+      // A time is a moment of the current line of restores (pitr/restore/lineage.ts): the metas tell it.
+      const line =
+        source.target.kind === 'time' && inputs.keys
+          ? await readLineage(store, inputs.keys, dbId, listing, { log: inputs.logger, signal: inputs.signal })
+          : undefined;
+      return { kind: 'pitr', plan: planRestore(dbId, listing, source.target, line), store };
     }
   }
 }

@@ -381,8 +381,13 @@ localTest(
     const first = await started(dbPath, dbId, store);
     commit(app, 1, 10);
     const point = await first.capture.flush();
-    commit(app, 11, 20);
+    // Rows 11–20 are the branch the restore below leaves; a moment in the middle of it, once 11–15 are shipped.
+    commit(app, 11, 15);
     await first.capture.flush();
+    const midBranch = Date.now();
+    commit(app, 16, 20);
+    await first.capture.flush();
+    const abandonedAt = Date.now();
     await first.capture.close();
     app.close();
 
@@ -426,5 +431,20 @@ localTest(
     assert.deepEqual([after.reason, after.parent, after.timeline], ['first-start', null, 2]);
     reopened.close();
     assert.deepEqual(await restoredRows(store, dbId, cwd, { kind: 'latest' }), [...upTo(10), 21, 22, 23, 24, 25]);
+    // Times before the restore, after the point: along the line of restores, the point restored — never rows of the
+    // branch it left (in the middle of it, a time over every generation gives rows 1–15).
+    assert.deepEqual(await restoredRows(store, dbId, cwd, { kind: 'time', ms: midBranch }), upTo(10));
+    assert.deepEqual(await restoredRows(store, dbId, cwd, { kind: 'time', ms: abandonedAt }), upTo(10));
+    assert.deepEqual(await restoredRows(store, dbId, cwd, { kind: 'txid', txid: point + 10 }), upTo(20), 'by txid');
+    // The CLI's restore resolves a time along the same line (on another host: this process keeps the database open).
+    const elsewhere = tempDir();
+    const byTime = await runCli(['restore', '--pitr', `time:${new Date(midBranch).toISOString()}`, '--db-id', dbId], {
+      cwd: elsewhere,
+      env: { ...env, HQL_DATA_DIR: join(elsewhere, 'data') },
+    });
+    assert.equal(byTime.code, 0, byTime.stderr);
+    const restored = new Database(join(elsewhere, 'data/state_machine/db/hiqlite.db'), { readonly: true });
+    assert.deepEqual(restored.prepare('SELECT v FROM t ORDER BY v').pluck().all(), upTo(10));
+    restored.close();
   },
 );

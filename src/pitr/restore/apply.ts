@@ -15,6 +15,7 @@ import type { RollingChecksum } from '../rolling.js';
 import { type ChainExpectation, checkChain, type Segment, type TxRecord } from '../segment.js';
 import { SegmentFeed } from './feed.js';
 import { placeHold } from './hold.js';
+import { readLineage } from './lineage.js';
 import { describe, iso, type PitrTarget, planRestore, type RestorePlan } from './plan.js';
 
 /**
@@ -68,7 +69,12 @@ export interface PitrRestoreResult {
 /** Lists, plans and restores: the whole of a point-in-time restore short of the validation and swap. */
 export async function restorePitr(options: RestorePitrOptions): Promise<PitrRestoreResult> {
   const listing = await options.store.list(dbPrefix(options.dbId), options);
-  const plan = planRestore(options.dbId, listing, options.target);
+  const { store, keys, dbId, target } = options;
+  const line =
+    target.kind === 'time'
+      ? await readLineage(store, keys, dbId, listing, { log: options.log, signal: options.signal })
+      : undefined;
+  const plan = planRestore(dbId, listing, target, line);
   return applyPlan(plan, options);
 }
 
@@ -173,7 +179,7 @@ async function applySegments(
   const pageSize = h.pageSize;
   const rolling = base.rolling;
   let done = { txid: h.txid, observedMs: h.observedMs };
-  const reachedTarget = () => target.kind === 'txid' && done.txid === target.txid;
+  const reachedTarget = () => (target.kind === 'txid' && done.txid === target.txid) || done.txid === plan.stopAtTxid;
   if (reachedTarget() || plan.segments.length === 0) return { ...done, segments: 0 };
 
   const first = plan.segments[0]!;

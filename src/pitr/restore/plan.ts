@@ -1,6 +1,7 @@
 import { LifeboatError } from '../../errors.js';
 import type { ListedObject } from '../../storage/object-store.js';
 import { type BaseName, dbPrefix, parsePitrName, type SegmentName } from '../names.js';
+import type { Lineage } from './lineage.js';
 
 /**
  * What a point-in-time restore fetches, planned from one LIST of `lifeboat-pitr/<dbId>/`
@@ -20,7 +21,9 @@ import { type BaseName, dbPrefix, parsePitrName, type SegmentName } from '../nam
  * `txid` = the generation and newest base whose run holds it; `time` = the newest generation
  * with a base observed at or before it, its newest such base, up to the first segment whose
  * lastMs is after the time (the applier finds the exact transaction in its records). A target no run reaches fails with
- * PITR_TARGET_UNRESTORABLE or PITR_CHAIN_GAP, naming the nearest restorable ranges.
+ * PITR_TARGET_UNRESTORABLE or PITR_CHAIN_GAP, naming the nearest restorable ranges. Given a lineage
+ * (lineage.ts), a time is resolved only in its generations, and in an ancestor only up to the
+ * point its child branched from (`stopAtTxid`).
  */
 
 export type PitrTarget =
@@ -57,6 +60,11 @@ export interface RestorePlan {
    * target transaction (split across segments: its name gives only its last txid).
    */
   readonly more: readonly PlannedSegment[];
+  /**
+   * A time target in an ancestor on the lineage: the restored point its child branched from.
+   * The restore stops there even when the time is later (what came after it is another branch).
+   */
+  readonly stopAtTxid?: number;
   /** The newest transaction any listed object names (every generation): what exists, restorable or not. */
   readonly newest: { readonly txid: number; readonly ms: number };
   /** The ranges this database can be restored to, oldest first (for messages and `pitr status`). */
@@ -156,8 +164,13 @@ export function surveyRestorable(dbId: string, listing: readonly ListedObject[])
   };
 }
 
-/** The plan for `target` from a listing of dbPrefix(dbId). */
-export function planRestore(dbId: string, listing: readonly ListedObject[], target: PitrTarget): RestorePlan {
+/** The plan for `target` from a listing of dbPrefix(dbId); a time along `line` when given. */
+export function planRestore(
+  dbId: string,
+  listing: readonly ListedObject[],
+  target: PitrTarget,
+  line?: Lineage,
+): RestorePlan {
   checkTarget(target);
   const { gens, runs, ranges, newest } = surveyOf(dbId, listing);
   const unrestorable = (what: string): never => {
@@ -208,16 +221,23 @@ export function planRestore(dbId: string, listing: readonly ListedObject[], targ
   }
 
   const t = target.ms;
-  for (const g of newestFirst) {
-    const before = runs.get(g)!.filter((r) => r.base.ms <= t);
+  const onLine = line ? gens.filter((g) => line.has(g.genId)) : gens;
+  for (const g of [...onLine].reverse().filter((x) => x.bases.length > 0)) {
+    const cut = line?.get(g.genId);
+    const before = runs.get(g)!.filter((r) => r.base.ms <= t && (cut === undefined || r.base.txid <= cut));
     if (before.length === 0) continue;
-    const run = before[before.length - 1]!;
+    const run = cut === undefined ? before[before.length - 1]! : upTo(before[before.length - 1]!, cut);
     const after = run.segments.findIndex((s) => s.lastMs > t);
+    if (after < 0 && cut !== undefined) {
+      // At or after the branch point: the line's state until its child began is that point.
+      if (end(run).txid < cut) break; // the chain ends before it (a hole): refused below
+      return { ...plan(g, run, run.segments.length), stopAtTxid: cut };
+    }
     if (after < 0) {
       // The run ends at or before t: its end is the state at t only if nothing came after it —
       // no segment beyond a hole, no newer generation (whose start may follow a gap).
       if (run.holeAt !== undefined) break;
-      const newer = gens.find((other) => other.genId > g.genId);
+      const newer = onLine.find((other) => other.genId > g.genId);
       if (newer) {
         unrestorable(
           `time ${iso(t)} lies between generation ${g.genId} (its last shipped transaction is txid ` +
@@ -225,7 +245,8 @@ export function planRestore(dbId: string, listing: readonly ListedObject[], targ
         );
       }
     }
-    return plan(g, run, after < 0 ? run.segments.length : after + 1);
+    const planned = plan(g, run, after < 0 ? run.segments.length : after + 1);
+    return cut === undefined ? planned : { ...planned, stopAtTxid: cut };
   }
   return refuse(gens, runs, ranges, dbId, `time ${iso(t)}`, (r) => r.base.ms <= t, unrestorable);
 }
@@ -256,6 +277,16 @@ function refuse(
     }
   }
   return unrestorable(`${what} is outside what can be restored`);
+}
+
+/**
+ * `r` up to the segment whose name reaches txid `cut`, and the one after it, where `cut` goes on
+ * when it was split across the two (a name gives only its last txid); all of `r` when it ends before.
+ */
+function upTo(r: Run, cut: number): Run {
+  const holding = r.segments.findIndex((s) => s.lastTxid >= cut);
+  if (holding < 0 || holding + 2 >= r.segments.length) return r;
+  return { ...r, segments: r.segments.slice(0, holding + 2), holeAt: undefined };
 }
 
 /** The contiguous segments after base `b`: from the lowest seq whose lastTxid is above b's txid. */

@@ -1,0 +1,96 @@
+import type { KeyLookup } from '../../crypto/stream.js';
+import type { Logger } from '../../log.js';
+import type { ListedObject, PitrObjectStore } from '../../storage/object-store.js';
+import { readMeta, unreadableMeta } from '../meta-object.js';
+import { parsePitrName } from '../names.js';
+
+/**
+ * The line of descent a time target is resolved along (spec §3.5, §3.10). After a restore to a
+ * point, capture's next generation names that point as its parent and opens a new timeline; the
+ * commits the old generation kept after the point are another branch. A time is a moment of the
+ * head's history: in an ancestor, only up to the point its child branched from — not the
+ * abandoned branch's rows, which a restore to undo them must not bring back. (A txid names one
+ * transaction wherever it is, and `latest` is the head: neither needs this.)
+ */
+
+/** What a generation's meta says about where it sits. */
+export interface GenerationLink {
+  readonly parent: { readonly genId: string; readonly txid: number } | null;
+  readonly timeline: number;
+}
+
+/** Each generation on the line, with the last txid of it the line holds (undefined: all of it). */
+export type Lineage = ReadonlyMap<string, number | undefined>;
+
+/**
+ * The line from `head` back: a generation that branched from a restore goes on in its parent, up
+ * to the parent's txid; any other in the newest older generation on its timeline (the one it
+ * followed after a gap), all of it. A parent whose meta is unknown is on the line and ends it.
+ */
+export function lineageOf(links: ReadonlyMap<string, GenerationLink>, head: string): Lineage {
+  const line = new Map<string, number | undefined>();
+  const oldestFirst = [...links.keys()].sort(); // genIds begin with their creation time
+  let at: string | undefined = head;
+  let cut: number | undefined;
+  while (at !== undefined && !line.has(at)) {
+    line.set(at, cut);
+    const link = links.get(at);
+    if (!link) break;
+    if (link.parent) {
+      [at, cut] = [link.parent.genId, link.parent.txid];
+      continue;
+    }
+    const here: string = at;
+    at = oldestFirst.filter((g) => g < here && links.get(g)!.timeline === link.timeline).at(-1);
+    cut = undefined;
+  }
+  return line;
+}
+
+/**
+ * The lineage of the newest generation with a base, from the metas of `listing` (GETs, a few at
+ * a time). Undefined when the head's meta cannot be read: the caller then resolves the time over
+ * every generation, as before metas named parents. Metas that do not open are logged and left out.
+ */
+export async function readLineage(
+  store: PitrObjectStore,
+  keys: KeyLookup,
+  dbId: string,
+  listing: readonly ListedObject[],
+  options: { readonly log?: Logger | undefined; readonly signal?: AbortSignal | undefined } = {},
+): Promise<Lineage | undefined> {
+  const withMeta: string[] = [];
+  let head: string | undefined;
+  for (const { key } of listing) {
+    const name = parsePitrName(key);
+    if (!name || !('genId' in name) || name.dbId !== dbId) continue;
+    if (name.kind === 'meta') withMeta.push(name.genId);
+    if (name.kind === 'base' && (head === undefined || name.genId > head)) head = name.genId;
+  }
+  if (head === undefined) return undefined;
+  const links = new Map<string, GenerationLink>();
+  for (let i = 0; i < withMeta.length; i += META_READS) {
+    await Promise.all(
+      withMeta.slice(i, i + META_READS).map(async (genId) => {
+        try {
+          const meta = await readMeta(store, keys, dbId, genId, { signal: options.signal });
+          if (meta) links.set(genId, { parent: meta.parent, timeline: meta.timeline });
+        } catch (err) {
+          if (!unreadableMeta(err)) throw err;
+          options.log?.warn({ err, genId }, 'restore: a generation meta cannot be read; it is left out of the lineage');
+        }
+      }),
+    );
+  }
+  if (!links.has(head)) {
+    options.log?.warn(
+      { genId: head },
+      'restore: the newest generation has no readable meta; a time is resolved over every generation',
+    );
+    return undefined;
+  }
+  return lineageOf(links, head);
+}
+
+/** Metas fetched at once. */
+const META_READS = 8;

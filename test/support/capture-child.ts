@@ -36,6 +36,8 @@ const capture = await Capture.start({
   segmentMax: setup.segmentMax ?? 128 * 1024,
   // A generation per start (the test counts them); bases inside it as often as the run asks.
   rebaseRatio: setup.rebaseRatio ?? 1000,
+  // A base that an outage failed is tried again soon, so that the run can still meet `during-rebase` after it.
+  rebaseRetryMs: 1000,
   ...(setup.leaseMs ? { leaseMs: setup.leaseMs } : {}),
 });
 const status = capture.status();

@@ -130,6 +130,8 @@ export interface CaptureOptions {
   readonly rebaseEveryMs?: number;
   /** …or once the segments sealed since the base exceed this many times its size (default 1). */
   readonly rebaseRatio?: number;
+  /** After a base inside the generation failed (S3 down mid-upload), the next try waits this long (default 10 min). */
+  readonly rebaseRetryMs?: number;
   /** Generations whose newest commit is older than this are deleted (default 7 days); never the current one. */
   readonly windowMs?: number;
   /** How often retention looks (default 1 h; the first tick looks at once). */
@@ -210,8 +212,6 @@ const FLUSH_TICKS = 20;
 const FAILURE_LOG_EVERY_MS = 60_000;
 /** While capture has let go of the WAL, a new generation that failed is tried again after this long. */
 const LET_GO_RETRY_MS = 10_000;
-/** After a base inside the generation failed, the next try waits this long. */
-const REBASE_RETRY_MS = 600_000;
 /**
  * How long a checkpoint cycle at walHardPages waits for the write lock: longer than the
  * application's typical write transaction, short enough to stall a library's thread only briefly.
@@ -302,6 +302,7 @@ export class Capture extends EventEmitter {
       walMaxPages: 65_536,
       rebaseEveryMs: 86_400_000,
       rebaseRatio: 1,
+      rebaseRetryMs: 600_000,
       windowMs: 7 * 86_400_000,
       retentionEveryMs: 3_600_000,
       now: Date.now,
@@ -1157,7 +1158,7 @@ export class Capture extends EventEmitter {
    * database's worth of segments. Shipping goes on while it is copied and uploaded: the recovery
    * point does not wait for a base, and the chain has no seam (the base binds to the segment it
    * follows, afterSeq and chainDigest). Only while the bucket keeps up (a base is the largest
-   * upload); after a failure, not again for `REBASE_RETRY_MS`.
+   * upload); after a failure, not again for `rebaseRetryMs`.
    */
   async #rebaseIfDue(): Promise<void> {
     const chain = this.#chain!;
@@ -1198,7 +1199,7 @@ export class Capture extends EventEmitter {
     const signal = AbortSignal.any([this.#rebaseAbort.signal, this.#rebaseStop.signal]);
     this.#rebasing = this.#baseInGeneration(pin, at, signal)
       .catch((err: unknown) => {
-        this.#rebaseRetryMs = this.#o.now() + REBASE_RETRY_MS;
+        this.#rebaseRetryMs = this.#o.now() + this.#o.rebaseRetryMs;
         // The segments since the cut count towards the next attempt, with those before it.
         if (this.#chain?.genId === chain.genId) {
           const gen = this.#generation;
@@ -1206,8 +1207,8 @@ export class Capture extends EventEmitter {
         }
         if (!this.#closed) {
           this.#o.log?.warn(
-            { err, txid: at.txid },
-            'continuous backup: a new base failed; shipping goes on, the base is tried again in 10 minutes',
+            { err, txid: at.txid, retryInMs: this.#o.rebaseRetryMs },
+            'continuous backup: a new base failed; shipping goes on, and the base is tried again later',
           );
         }
       })

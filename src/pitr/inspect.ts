@@ -1,6 +1,7 @@
 import { LifeboatError } from '../errors.js';
 import type { ListedObject } from '../storage/object-store.js';
 import { generationPrefix, genIdTime, PITR_ROOT, parsePitrName } from './names.js';
+import type { GenerationLink } from './restore/lineage.js';
 import {
   type ListedGeneration,
   mergeRanges,
@@ -58,8 +59,12 @@ export interface Gap {
    * `hole`: segments are missing. `generation`: a newer generation starts with a base; what was
    * committed between the older one's last shipped transaction and that base is in the base,
    * but not restorable one transaction at a time, and no time in between can be restored.
+   * `restore`: the newer generation began from a restore to `branchedFrom` (its meta says so);
+   * nothing was lost, and a time in between restores that point (restore/lineage.ts).
    */
-  readonly kind: 'hole' | 'generation';
+  readonly kind: 'hole' | 'generation' | 'restore';
+  /** For a `restore`: the point restored. */
+  readonly branchedFrom?: { readonly genId: string; readonly txid: number };
   /** The last restorable transaction before the gap. */
   readonly from: { readonly genId: string; readonly txid: number; readonly ms: number };
   /** The first restorable transaction after it. */
@@ -97,8 +102,15 @@ export function databaseIds(listing: readonly ListedObject[]): string[] {
   return [...ids];
 }
 
-/** The report of one database from a listing of its prefix (a listing of more is filtered). */
-export function inspectDatabase(dbId: string, listing: readonly ListedObject[]): DatabaseReport {
+/**
+ * The report of one database from a listing of its prefix (a listing of more is filtered); with
+ * the generations' links (from their metas), a generation a restore began is told from a gap.
+ */
+export function inspectDatabase(
+  dbId: string,
+  listing: readonly ListedObject[],
+  links?: ReadonlyMap<string, GenerationLink>,
+): DatabaseReport {
   const survey = surveyRestorable(dbId, listing);
   const mine = listing.filter((o) => o.key.startsWith(`${PITR_ROOT}${dbId}/`));
   const generations = survey.generations.map((g) => generationReport(dbId, g, mine));
@@ -118,11 +130,14 @@ export function inspectDatabase(dbId: string, listing: readonly ListedObject[]):
   for (let i = 1; i < windows.length; i++) {
     const a = windows[i - 1]!;
     const b = windows[i]!;
-    gaps.push({
-      kind: a.genId === b.genId ? 'hole' : 'generation',
-      from: { genId: a.genId, txid: a.toTxid, ms: a.toMs },
-      to: { genId: b.genId, txid: b.fromTxid, ms: b.fromMs },
-    });
+    const from = { genId: a.genId, txid: a.toTxid, ms: a.toMs };
+    const to = { genId: b.genId, txid: b.fromTxid, ms: b.fromMs };
+    const parent = a.genId === b.genId ? null : (links?.get(b.genId)?.parent ?? null);
+    gaps.push(
+      parent
+        ? { kind: 'restore', from, to, branchedFrom: parent }
+        : { kind: a.genId === b.genId ? 'hole' : 'generation', from, to },
+    );
   }
   const first = windows[0];
   const last = windows.reduce<RestorableRange | undefined>((m, w) => (!m || w.toTxid > m.toTxid ? w : m), undefined);

@@ -283,7 +283,7 @@ test('nothing restorable exits 4; bad --db-id and --max-age exit 2; the help nam
   const help = await runCli(['pitr', '--help']);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /lifeboat pitr verify \[latest\]/);
-  assert.match(help.stdout, /download(s)? nothing/);
+  assert.match(help.stdout, /no base or segment is downloaded/);
   const statusHelp = await runCli(['pitr', 'status', '--help']);
   assert.match(statusHelp.stdout, /Exit codes: 0 .* 4 nothing .* 5 restorable/s);
   noSecrets(config, empty, absent, list);

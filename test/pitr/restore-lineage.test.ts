@@ -20,10 +20,10 @@ const G3 = newGenId(T0 + 60_000);
 const G4 = newGenId(T0 + 90_000);
 
 const links = new Map<string, GenerationLink>([
-  [G1, { parent: null, timeline: 1 }],
-  [G2, { parent: null, timeline: 1 }],
-  [G3, { parent: { genId: G1, txid: 20 }, timeline: 2 }],
-  [G4, { parent: null, timeline: 2 }],
+  [G1, { reason: 'first-start', parent: null, timeline: 1 }],
+  [G2, { reason: 'continuity-unproven', parent: null, timeline: 1 }],
+  [G3, { reason: 'restored', parent: { genId: G1, txid: 20 }, timeline: 2 }],
+  [G4, { reason: 'continuity-unproven', parent: null, timeline: 2 }],
 ]);
 
 /** G1: base txid 1 at T0, a segment of 10 txids every 5 s up to txid 41 (T0+20 s); G2…G4: a base and a segment. */

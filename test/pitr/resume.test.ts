@@ -436,6 +436,14 @@ localTest(
     assert.deepEqual(await restoredRows(store, dbId, cwd, { kind: 'time', ms: midBranch }), upTo(10));
     assert.deepEqual(await restoredRows(store, dbId, cwd, { kind: 'time', ms: abandonedAt }), upTo(10));
     assert.deepEqual(await restoredRows(store, dbId, cwd, { kind: 'txid', txid: point + 10 }), upTo(20), 'by txid');
+    // `pitr status` tells the restore's generation from a gap (it reads the metas with the keys configured).
+    const status = await runCli(['pitr', 'status', '--json', '--db-id', dbId], { cwd, env });
+    const gaps = (JSON.parse(status.stdout) as { gaps: { kind: string; branchedFrom?: unknown }[] }).gaps;
+    assert.deepEqual(
+      gaps.filter((g) => g.kind === 'restore').map((g) => g.branchedFrom),
+      [{ genId: first.genId, txid: point }],
+      status.stdout,
+    );
     // The CLI's restore resolves a time along the same line (on another host: this process keeps the database open).
     const elsewhere = tempDir();
     const byTime = await runCli(['restore', '--pitr', `time:${new Date(midBranch).toISOString()}`, '--db-id', dbId], {

@@ -5,6 +5,7 @@ import { ConfigError, EXIT_CHECK_FAILED, EXIT_NO_BACKUPS } from '../../errors.js
 import { formatSize } from '../../fs/space.js';
 import { type DatabaseReport, databaseIds, type GenerationReport, inspectDatabase } from '../../pitr/inspect.js';
 import { dbPrefix, isId, PITR_ROOT } from '../../pitr/names.js';
+import { type GenerationLink, genIdsWithMeta, readLinks } from '../../pitr/restore/lineage.js';
 import { iso, type RestorableRange } from '../../pitr/restore/plan.js';
 import { pitrDatabase } from '../../restore/fetch.js';
 import type { ListedObject, PitrObjectStore } from '../../storage/object-store.js';
@@ -19,9 +20,10 @@ interface PitrFlags extends ConfigFlag {
 }
 
 const HELP_AFTER = `
-status and list only LIST the bucket and download nothing: they show what the object names say
-(the planner of \`restore --pitr\` reads the same names). Whether the objects themselves restore
-— keys, checksums, the chain of digests — only a restore shows. The drill:
+status and list LIST the bucket and, with the keys configured, read each generation's small meta
+(to tell a restore's new generation from a gap); no base or segment is downloaded: they show
+what the names say (the planner of \`restore --pitr\` reads the same). Whether the objects
+themselves restore — keys, checksums, the chain of digests — only a restore shows. The drill:
 
   lifeboat pitr verify [latest]          restore into a temp folder, integrity_check, count rows
   lifeboat pitr verify txid:<N>          the same for one transaction
@@ -37,7 +39,8 @@ transaction is older than --max-age, or \`restore --pitr latest\` would be refus
 were shipped beyond a hole); 1 the bucket could not be listed; 2 usage or configuration error.
 For a cron check: lifeboat pitr status --max-age 5m || alert
 
-Only LISTs the bucket and downloads nothing; the drill that restores is \`lifeboat verify pitr:latest\`.`;
+LISTs the bucket and reads the generations' metas, nothing more; the drill that restores is
+\`lifeboat verify pitr:latest\`.`;
 
 /** `90s`, `5m`, `1.5h`, `2d`, `250ms`; a bare number is seconds (as the [pitr] durations of the configuration). */
 export function parseMaxAge(text: string): number {
@@ -56,6 +59,18 @@ function storeOf(parts: Composition): PitrObjectStore {
     ]);
   }
   return parts.pitrStore();
+}
+
+/** The generations' links from their metas when the keys are configured (restore/lineage.ts); else none. */
+async function linksOf(
+  parts: Composition,
+  store: PitrObjectStore,
+  dbId: string,
+  listed: readonly ListedObject[],
+): Promise<ReadonlyMap<string, GenerationLink> | undefined> {
+  const keys = parts.config.encryption;
+  if (!keys) return undefined;
+  return readLinks(store, keys, dbId, genIdsWithMeta(dbId, listed), { log: parts.logger });
 }
 
 function dbIdFlag(flags: PitrFlags): string | undefined {
@@ -127,7 +142,7 @@ function databaseJson(d: DatabaseReport) {
     latest: d.latest ? genPoint(d.latest) : null,
     latestRefused: d.latestRefused ?? null,
     windows: d.windows.map(rangeJson),
-    gaps: d.gaps.map((g) => ({ kind: g.kind, from: genPoint(g.from), to: genPoint(g.to) })),
+    gaps: d.gaps.map(gapJson),
     ranges: d.ranges.map(rangeJson),
     generations: d.generations.map(generationJson),
   };
@@ -153,17 +168,30 @@ function statusJson(
     newestShipped: report.newestShipped ? point(report.newestShipped) : null,
     latest: report.latest ? genPoint(report.latest) : null,
     windows: report.windows.map(rangeJson),
-    gaps: report.gaps.map((g) => ({ kind: g.kind, from: genPoint(g.from), to: genPoint(g.to) })),
+    gaps: report.gaps.map(gapJson),
   };
 }
 
 const at = (p: { txid: number; ms: number }) => `txid ${p.txid} (${iso(p.ms)})`;
 
+function gapJson(g: DatabaseReport['gaps'][number]) {
+  return {
+    kind: g.kind,
+    from: genPoint(g.from),
+    to: genPoint(g.to),
+    ...(g.branchedFrom ? { branchedFrom: g.branchedFrom } : {}),
+  };
+}
+
 function gapLine(g: DatabaseReport['gaps'][number]): string {
   const why =
     g.kind === 'hole'
       ? `segments are missing in generation ${g.to.genId}`
-      : `generation ${g.to.genId} begins: what was committed in between is in its base, not restorable one by one`;
+      : g.kind === 'restore'
+        ? `generation ${g.to.genId} begins from a restore to txid ${g.branchedFrom?.txid} of generation ` +
+          `${g.branchedFrom?.genId}: a time in between restores that point; the later commits there are ` +
+          'another branch, restorable by txid'
+        : `generation ${g.to.genId} begins: what was committed in between is in its base, not restorable one by one`;
   return `after ${at(g.from)} until ${at(g.to)}: ${why}`;
 }
 
@@ -231,7 +259,8 @@ export function registerPitr(program: Command): void {
           const store = storeOf(parts);
           // The database as restore --pitr finds it, so that status speaks of the one a restore would use.
           const dbId = wanted ?? (await pitrDatabase(store, { dbFile: parts.dbFile, remote: parts.remote?.store }));
-          const report = inspectDatabase(dbId, await listing(store, dbId));
+          const listed = await listing(store, dbId);
+          const report = inspectDatabase(dbId, listed, await linksOf(parts, store, dbId, listed));
           const now = parts.clock.now();
           const ageMs = report.newest ? now.getTime() - report.newest.ms : undefined;
           const ago = (p: { ms: number }) => formatAge(new Date(p.ms), now);
@@ -297,7 +326,9 @@ export function registerPitr(program: Command): void {
           const store = storeOf(parts);
           const listed = await listing(store, wanted);
           const ids = wanted === undefined ? databaseIds(listed) : [wanted];
-          const reports = ids.map((id) => inspectDatabase(id, listed));
+          const reports = await Promise.all(
+            ids.map(async (id) => inspectDatabase(id, listed, await linksOf(parts, store, id, listed))),
+          );
           if (flags.json) {
             const output: PitrListJson = { remote: remoteOf(parts), databases: reports.map(databaseJson) };
             process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);

@@ -15,6 +15,7 @@ import { parsePitrName } from '../names.js';
 
 /** What a generation's meta says about where it sits. */
 export interface GenerationLink {
+  readonly reason: string;
   readonly parent: { readonly genId: string; readonly txid: number } | null;
   readonly timeline: number;
 }
@@ -59,29 +60,14 @@ export async function readLineage(
   listing: readonly ListedObject[],
   options: { readonly log?: Logger | undefined; readonly signal?: AbortSignal | undefined } = {},
 ): Promise<Lineage | undefined> {
-  const withMeta: string[] = [];
   let head: string | undefined;
   for (const { key } of listing) {
     const name = parsePitrName(key);
-    if (!name || !('genId' in name) || name.dbId !== dbId) continue;
-    if (name.kind === 'meta') withMeta.push(name.genId);
-    if (name.kind === 'base' && (head === undefined || name.genId > head)) head = name.genId;
+    if (name?.kind === 'base' && name.dbId === dbId && (head === undefined || name.genId > head)) head = name.genId;
   }
+  const withMeta = genIdsWithMeta(dbId, listing);
   if (head === undefined) return undefined;
-  const links = new Map<string, GenerationLink>();
-  for (let i = 0; i < withMeta.length; i += META_READS) {
-    await Promise.all(
-      withMeta.slice(i, i + META_READS).map(async (genId) => {
-        try {
-          const meta = await readMeta(store, keys, dbId, genId, { signal: options.signal });
-          if (meta) links.set(genId, { parent: meta.parent, timeline: meta.timeline });
-        } catch (err) {
-          if (!unreadableMeta(err)) throw err;
-          options.log?.warn({ err, genId }, 'restore: a generation meta cannot be read; it is left out of the lineage');
-        }
-      }),
-    );
-  }
+  const links = await readLinks(store, keys, dbId, withMeta, options);
   if (!links.has(head)) {
     options.log?.warn(
       { genId: head },
@@ -90,6 +76,42 @@ export async function readLineage(
     return undefined;
   }
   return lineageOf(links, head);
+}
+
+/**
+ * The links of the generations `genIds` from their metas, fetched a few at a time; a meta that
+ * is gone or does not open is left out (logged). A store that fails throws.
+ */
+export async function readLinks(
+  store: PitrObjectStore,
+  keys: KeyLookup,
+  dbId: string,
+  genIds: readonly string[],
+  options: { readonly log?: Logger | undefined; readonly signal?: AbortSignal | undefined } = {},
+): Promise<Map<string, GenerationLink>> {
+  const links = new Map<string, GenerationLink>();
+  for (let i = 0; i < genIds.length; i += META_READS) {
+    await Promise.all(
+      genIds.slice(i, i + META_READS).map(async (genId) => {
+        try {
+          const meta = await readMeta(store, keys, dbId, genId, { signal: options.signal });
+          if (meta) links.set(genId, { reason: meta.reason, parent: meta.parent, timeline: meta.timeline });
+        } catch (err) {
+          if (!unreadableMeta(err)) throw err;
+          options.log?.warn({ err, genId }, 'a generation meta cannot be read; it is left out of the lineage');
+        }
+      }),
+    );
+  }
+  return links;
+}
+
+/** The generations of dbId that a listing shows a meta of. */
+export function genIdsWithMeta(dbId: string, listing: readonly ListedObject[]): string[] {
+  return listing.flatMap(({ key }) => {
+    const name = parsePitrName(key);
+    return name?.kind === 'meta' && name.dbId === dbId ? [name.genId] : [];
+  });
 }
 
 /** Metas fetched at once. */

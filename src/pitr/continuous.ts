@@ -52,8 +52,12 @@ export interface ContinuousOptions {
   readonly serialize?: <T>(work: () => Promise<T>) => Promise<T>;
 }
 
-/** Failures a retry cannot fix. */
-const REFUSALS = new Set(['PITR_NO_CONDITIONAL_WRITES', 'PITR_SQLITE_WAL_RESET_BUG', 'PITR_NOT_WAL', 'PITR_FENCED']);
+/**
+ * Failures a retry cannot fix. Not PITR_NOT_WAL: a restore leaves the database in rollback-journal
+ * mode until the application opens it and sets WAL again, and `lifeboat serve` beside it (a
+ * sidecar after an init container's restore) often starts first: it retries until then.
+ */
+const REFUSALS = new Set(['PITR_NO_CONDITIONAL_WRITES', 'PITR_SQLITE_WAL_RESET_BUG', 'PITR_FENCED']);
 
 export class ContinuousBackup {
   readonly #o: ContinuousOptions;

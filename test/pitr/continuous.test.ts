@@ -3,13 +3,15 @@ import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
+import { pino } from 'pino';
 import { readDatabaseId } from '../../src/identity/identity.js';
 import { Lifeboat } from '../../src/index.js';
-import type { ContinuousStatus } from '../../src/pitr/continuous.js';
+import { ContinuousBackup, type ContinuousStatus } from '../../src/pitr/continuous.js';
 import { pitrDbId } from '../../src/pitr/names.js';
 import { restorePitr } from '../../src/pitr/restore/apply.js';
 import { assessHealth, renderMetrics } from '../../src/server/status.js';
 import Database from '../../src/sqlite/driver.js';
+import { LocalStore } from '../../src/storage/local.js';
 import { faults } from '../support/fault-proxy.js';
 import { sample } from '../support/metrics.js';
 import { getTestS3, s3Env, type TestS3 } from '../support/s3.js';
@@ -129,5 +131,60 @@ test('S3 down: open() returns at once, continuous backup retries and /health say
   } finally {
     await lb.close();
     await proxy.close();
+  }
+});
+
+test('a database not yet in WAL (as a restore leaves it): continuous backup retries, then starts once it is', {
+  timeout: 120_000,
+}, async () => {
+  const dir = tempDir();
+  const dbFile = join(dir, 'app.db');
+  const app = new Database(dbFile);
+  app.exec('CREATE TABLE items (id INTEGER PRIMARY KEY)'); // rollback-journal mode, as after a restore
+  const states: ContinuousStatus[] = [];
+  const waiting: { state: string; resolve: () => void; reject: (err: Error) => void }[] = [];
+  const reached = (state: string) =>
+    states.some((s) => s.state === state)
+      ? Promise.resolve()
+      : new Promise<void>((resolve, reject) => waiting.push({ state, resolve, reject }));
+  const store = openConditionalStore(await s3.place());
+  const continuous = new ContinuousBackup({
+    dbFile,
+    nodeId: 1,
+    local: new LocalStore(join(dir, 'backups')),
+    remote: undefined,
+    store,
+    keys: keySet(KEY_A),
+    syncIntervalMs: 100,
+    windowMs: 86_400_000,
+    rebaseEveryMs: 86_400_000,
+    checkpointPages: 1000,
+    walHardPages: 16_384,
+    walMaxPages: 65_536,
+    logger: pino({ level: 'silent' }),
+    retryMs: 50,
+    onChange: (status) => {
+      states.push(status);
+      for (const w of waiting) if (w.state === status.state) w.resolve();
+      if (status.state === 'refused') for (const w of waiting) w.reject(new Error(`refused: ${status.error}`));
+    },
+  });
+  // Its retry timer does not keep a process alive (an application does): this test's must.
+  const alive = setInterval(() => {}, 1000);
+  try {
+    continuous.start();
+    await reached('retrying');
+    const retrying = states.find((s) => s.state === 'retrying')!;
+    assert.match(retrying.error ?? '', /not WAL/);
+    assert.ok(!states.some((s) => s.state === 'refused'), 'not refused for good');
+    app.pragma('journal_mode = WAL'); // the application opens it as it always does
+    app.prepare('INSERT INTO items VALUES (1)').run();
+    await reached('healthy');
+    app.prepare('INSERT INTO items VALUES (2)').run();
+    assert.ok((await continuous.flush()) > 0, 'it ships');
+  } finally {
+    clearInterval(alive);
+    await continuous.close();
+    app.close();
   }
 });

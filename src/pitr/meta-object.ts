@@ -1,9 +1,17 @@
 import type { KeyLookup } from '../crypto/stream.js';
 import { LifeboatError } from '../errors.js';
-import type { PitrObjectStore } from '../storage/object-store.js';
+import type { ListedObject, PitrObjectStore } from '../storage/object-store.js';
 import { decodeMeta, type GenerationMeta } from './meta.js';
-import { metaName } from './names.js';
+import { metaName, parsePitrName } from './names.js';
 import { openObject } from './sealed.js';
+
+/** The generations of dbId that a listing shows a meta of. */
+export function genIdsWithMeta(dbId: string, listing: readonly ListedObject[]): string[] {
+  return listing.flatMap(({ key }) => {
+    const name = parsePitrName(key);
+    return name?.kind === 'meta' && name.dbId === dbId ? [name.genId] : [];
+  });
+}
 
 /** The codes of a meta that is there but cannot be used: readMeta's callers may pass over these. */
 export const UNREADABLE_META = new Set([

@@ -2,7 +2,7 @@ import type { KeyLookup } from '../../crypto/stream.js';
 import type { Logger } from '../../log.js';
 import type { RestoreMarker } from '../../restore/swap.js';
 import type { ListedObject, PitrObjectStore } from '../../storage/object-store.js';
-import { readMeta, unreadableMeta } from '../meta-object.js';
+import { genIdsWithMeta, readMeta, unreadableMeta } from '../meta-object.js';
 import { genIdTime, parsePitrName } from '../names.js';
 
 /**
@@ -66,11 +66,7 @@ export async function timelineOf(
   listed: readonly ListedObject[],
   log?: Logger,
 ): Promise<number> {
-  const genIds = listed
-    .map(({ key }) => parsePitrName(key))
-    .flatMap((name) => (name?.kind === 'meta' && name.dbId === dbId ? [name.genId] : []))
-    .sort()
-    .reverse(); // newest first: genIds begin with their creation time
+  const genIds = genIdsWithMeta(dbId, listed).sort().reverse(); // newest first: genIds begin with their creation time
   let highest = 0;
   for (const genId of genIds) {
     const timeline = await readTimeline(store, keys, dbId, genId, log);

@@ -1,7 +1,7 @@
 import type { KeyLookup } from '../../crypto/stream.js';
 import type { Logger } from '../../log.js';
 import type { ListedObject, PitrObjectStore } from '../../storage/object-store.js';
-import { readMeta, unreadableMeta } from '../meta-object.js';
+import { genIdsWithMeta, readMeta, unreadableMeta } from '../meta-object.js';
 import { parsePitrName } from '../names.js';
 
 /**
@@ -104,14 +104,6 @@ export async function readLinks(
     );
   }
   return links;
-}
-
-/** The generations of dbId that a listing shows a meta of. */
-export function genIdsWithMeta(dbId: string, listing: readonly ListedObject[]): string[] {
-  return listing.flatMap(({ key }) => {
-    const name = parsePitrName(key);
-    return name?.kind === 'meta' && name.dbId === dbId ? [name.genId] : [];
-  });
 }
 
 /** Metas fetched at once. */

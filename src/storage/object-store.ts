@@ -24,6 +24,8 @@ export interface RequestOptions {
 export interface ListedObject {
   readonly key: string;
   readonly size: number;
+  /** When the store says the object was written (its clock), if it says. */
+  readonly modified?: Date;
 }
 
 /**

@@ -50,11 +50,11 @@ function liveDb(dir: string) {
  * commit made after that and checkpointed out of the WAL: the next start cannot go on with that
  * generation, it begins another.
  */
-async function oneOldGeneration() {
+async function oneOldGeneration(now?: () => number) {
   const app = liveDb(tempDir());
   const store = openConditionalStore(await s3.place());
   const dbId = newDbId();
-  const first = await Capture.start({ dbPath: app.path, dbId, store, key: KEY_A });
+  const first = await Capture.start({ dbPath: app.path, dbId, store, key: KEY_A, ...(now ? { now } : {}) });
   app.insert.run(1);
   await first.flush();
   await first.close();
@@ -87,6 +87,34 @@ function holdingNthBase(real: PitrObjectStore, n: number) {
     },
   });
   return { store, holding, release };
+}
+
+/**
+ * `real`, whose server clock reads `now`: capture's clock and the S3 server's moved on together,
+ * days passing, which a real server cannot be made to do on demand. (Capture's clock alone moved
+ * is a wrong clock, and retention then deletes nothing: the tests of that use the real server's.)
+ */
+function atServerTime(real: PitrObjectStore, now: () => number): PitrObjectStore {
+  return overriding(real, { serverTime: now });
+}
+
+interface RetentionEvent {
+  readonly deleted: readonly string[];
+  readonly superseded?: readonly string[];
+  readonly held?: readonly string[];
+  readonly skipped?: string;
+}
+
+/** The next look of retention that did or refused something (not one that found nothing to delete). */
+function nextRetention(capture: Capture): Promise<RetentionEvent> {
+  return new Promise((resolve) => {
+    const on = (e: RetentionEvent) => {
+      if (e.deleted.length === 0 && !e.superseded && !e.held && e.skipped === undefined) return;
+      capture.off('retention', on);
+      resolve(e);
+    };
+    capture.on('retention', on);
+  });
 }
 
 /** The newest k in a restore of `txid`, and the base the restore began from. */
@@ -161,10 +189,10 @@ test('segments outweigh the base: a new base inside the generation; shipping goe
 test('inside the generation, bases and segments that restore only points before the window are deleted', async () => {
   const dir = tempDir();
   const app = liveDb(dir);
-  const store = openConditionalStore(await s3.place());
-  const dbId = newDbId();
   let offset = 0;
   const now = () => Date.now() + offset;
+  const store = atServerTime(openConditionalStore(await s3.place()), now);
+  const dbId = newDbId();
   const capture = await Capture.start({
     dbPath: app.path,
     dbId,
@@ -188,10 +216,10 @@ test('inside the generation, bases and segments that restore only points before 
     // Eight days later (the default window is seven), one more commit: every base so far is older than
     // the window, so the newest of them restores every point inside it; what is older only serves older points.
     offset = 8 * 86_400_000;
-    const retention = once(capture, 'retention');
+    const retention = nextRetention(capture);
     app.insert.run(10_000);
     const last = await capture.flush();
-    const [event] = (await retention) as [{ deleted: string[]; superseded?: string[] }];
+    const event = await retention;
     assert.deepEqual(event.deleted, []);
     const keep = bases[1]!;
     const expected = before
@@ -231,14 +259,20 @@ test('generations older than the window are deleted once something is shipped; t
 
   // Eight days later (the default window is seven).
   const later = () => Date.now() + 8 * 86_400_000;
-  const second = await Capture.start({ dbPath: app.path, dbId, store, key: KEY_A, now: later });
+  const second = await Capture.start({
+    dbPath: app.path,
+    dbId,
+    store: atServerTime(store, later),
+    key: KEY_A,
+    now: later,
+  });
   try {
     const current = second.status().genId!;
     assert.deepEqual([...(await generations(store, dbId)).keys()].sort(), [...old, current].sort());
-    const deleted = once(second, 'retention');
+    const deleted = nextRetention(second);
     app.insert.run(2);
     await second.flush();
-    assert.deepEqual((await deleted)[0], { deleted: old });
+    assert.deepEqual(await deleted, { deleted: old });
     assert.deepEqual([...(await generations(store, dbId)).keys()], [current], 'only the current generation is left');
   } finally {
     await second.close();
@@ -250,13 +284,13 @@ test('a restore’s hold pauses retention; a hold whose restore died runs out an
   const { app, store, dbId, old } = await oneOldGeneration();
 
   // A restore is running (its hold in force) when the writer, eight days later, looks at retention.
-  const hold = await placeHold(store, dbId);
   const later = () => Date.now() + 8 * 86_400_000;
+  const hold = await placeHold(atServerTime(store, later), dbId);
   // Retention looks after every shipment; no re-base (a new generation's base is a shipment too).
   const second = await Capture.start({
     dbPath: app.path,
     dbId,
-    store,
+    store: atServerTime(store, later),
     key: KEY_A,
     now: later,
     retentionEveryMs: 0,
@@ -264,22 +298,73 @@ test('a restore’s hold pauses retention; a hold whose restore died runs out an
   });
   try {
     const current = second.status().genId!;
-    const held = once(second, 'retention');
+    const held = nextRetention(second);
     app.insert.run(2);
     await second.flush();
-    assert.deepEqual((await held)[0], { deleted: [], held: [hold.key] });
+    assert.deepEqual(await held, { deleted: [], held: [hold.key] });
     assert.deepEqual([...(await generations(store, dbId)).keys()].sort(), [...old, current].sort(), 'nothing deleted');
 
     // The restore ends; another one died with its hold in the bucket, which has run out.
     await hold.release();
     const dead = holdName(dbId, newRandomId());
     await store.putIfAbsent(dead, Buffer.from(JSON.stringify({ expiresMs: 1 })));
-    const deleted = once(second, 'retention');
+    const deleted = nextRetention(second);
     app.insert.run(3);
     await second.flush();
-    assert.deepEqual((await deleted)[0], { deleted: old });
+    assert.deepEqual(await deleted, { deleted: old });
     assert.deepEqual([...(await generations(store, dbId)).keys()], [current]);
     assert.equal(await store.get(dead), undefined, 'the expired hold is removed');
+  } finally {
+    await second.close();
+    app.db.close();
+  }
+});
+
+test('a clock that jumped ahead of the S3 server’s deletes nothing, and says why', async () => {
+  const { app, store, dbId, old } = await oneOldGeneration();
+  // This machine's clock alone eight days on (the server's is right): every other generation would expire.
+  const ahead = () => Date.now() + 8 * 86_400_000;
+  const second = await Capture.start({ dbPath: app.path, dbId, store, key: KEY_A, now: ahead, rebaseRatio: 1000 });
+  try {
+    const current = second.status().genId!;
+    const refused = nextRetention(second);
+    app.insert.run(2);
+    await second.flush();
+    const event = await refused;
+    assert.deepEqual(event.deleted, []);
+    assert.match(event.skipped ?? '', /this machine's clock is 11520 min ahead of the S3 server's.*fix the clock/);
+    const offsetMs = second.status().clockOffsetMs ?? Number.NaN;
+    assert.ok(Math.abs(offsetMs + 8 * 86_400_000) < 60_000, `measured offset ${offsetMs} ms`);
+    assert.deepEqual([...(await generations(store, dbId)).keys()].sort(), [...old, current].sort(), 'nothing deleted');
+  } finally {
+    await second.close();
+    app.db.close();
+  }
+});
+
+test('a generation written while the clock was behind is as old as the bucket says, not its names', async () => {
+  // The first capture's clock was eight days behind: its names say a week ago; the bucket dates them now.
+  const { app, store, dbId, old } = await oneOldGeneration(() => Date.now() - 8 * 86_400_000);
+  const named = (await store.list(dbPrefix(dbId))).map((o) => parsePitrName(o.key));
+  assert.ok(
+    named.some((n) => n?.kind === 'base' && n.ms < Date.now() - 7 * 86_400_000),
+    'named before the window',
+  );
+  const second = await Capture.start({
+    dbPath: app.path,
+    dbId,
+    store,
+    key: KEY_A,
+    retentionEveryMs: 0,
+    rebaseRatio: 1000,
+  });
+  try {
+    const current = second.status().genId!;
+    const looked = once(second, 'retention');
+    app.insert.run(2);
+    await second.flush();
+    assert.deepEqual((await looked)[0], { deleted: [] });
+    assert.deepEqual([...(await generations(store, dbId)).keys()].sort(), [...old, current].sort(), 'kept');
   } finally {
     await second.close();
     app.db.close();

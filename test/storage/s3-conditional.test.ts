@@ -74,9 +74,14 @@ test('list returns every key under a prefix, across pages, with sizes, relative 
   await s3.client().send(new PutObjectCommand({ Bucket: config.bucket, Key: `${place.prefix}outside`, Body: 'x' }));
   const listed = await store.list('lifeboat-pitr/db1/');
   assert.deepEqual(
-    listed,
+    listed.map(({ key, size }) => ({ key, size })),
     keys.map((key, i) => ({ key, size: i + 1 })),
   );
+  // When the server says each was written (its clock, whole seconds): retention judges ages by it.
+  for (const o of listed) {
+    const ms = o.modified?.getTime() ?? Number.NaN;
+    assert.ok(Math.abs(ms - Date.now()) < 60_000, `${o.key} modified ${o.modified?.toISOString()}`);
+  }
   const all = await store.list('');
   assert.equal(all.length, 26, 'the whole prefix, and nothing outside it');
   assert.ok(all.every((o) => !o.key.startsWith(config.prefix) && o.key !== 'outside'));
@@ -90,7 +95,10 @@ test('deleteMany removes every key, in batches of at most 1,000; missing keys ar
   // 1,003 keys: the last one that exists is in the second DeleteObjects request.
   const missing = Array.from({ length: 1000 }, (_, i) => `gone/${i}`);
   await store.deleteMany([existing[0]!, existing[1]!, ...missing, existing[2]!]);
-  assert.deepEqual(await store.list(''), [{ key: 'keep', size: 4 }]);
+  assert.deepEqual(
+    (await store.list('')).map(({ key, size }) => ({ key, size })),
+    [{ key: 'keep', size: 4 }],
+  );
   await store.deleteMany([]);
   await store.delete('keep');
   await store.delete('keep'); // missing: fine

@@ -17,9 +17,10 @@ import { createOwn, type ListedObject, type PitrObjectStore } from '../../storag
 import { rollingOfFile, writeBase } from '../base-object.js';
 import { faultPoint } from '../fault.js';
 import { encodeMeta } from '../meta.js';
-import { dbPrefix, genIdTime, metaName, newGenId, parsePitrName, type SegmentName } from '../names.js';
+import { dbPrefix, metaName, newGenId, parsePitrName, type SegmentName } from '../names.js';
 import { probeConditionalWrites } from '../probe.js';
 import { readHolds } from '../restore/hold.js';
+import { decidePitrRetention } from '../retention.js';
 import type { RollingChecksum } from '../rolling.js';
 import { sealObject } from '../sealed.js';
 import { type BrotliCompressor, decodeSegment } from '../segment.js';
@@ -192,6 +193,11 @@ export interface CaptureStatus {
   readonly resumes: { readonly wal: number; readonly database: number };
   /** When this capture last began a generation that leaves a gap (any reason but first-start), unix ms. */
   readonly lastGapMs: number | undefined;
+  /**
+   * The S3 server's clock minus this machine's, from its latest answer (undefined before one). Beyond
+   * ±10 min retention deletes nothing, and the times capture records follow a clock that is wrong.
+   */
+  readonly clockOffsetMs: number | undefined;
   readonly error: string | undefined;
 }
 
@@ -253,6 +259,8 @@ export class Capture extends EventEmitter {
   #lastRetentionMs = 0;
   /** The shipped txid when retention last looked. */
   #retentionAt = -1;
+  /** When retention last warned of objects named in the future (once a day). */
+  #futureWarnedMs = Number.NEGATIVE_INFINITY;
   #lastSeenMs = 0;
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | undefined;
@@ -378,6 +386,7 @@ export class Capture extends EventEmitter {
       generations: { ...this.#generationsBy },
       resumes: { ...this.#resumes },
       lastGapMs: this.#lastGapMs,
+      clockOffsetMs: clockOffset(this.#o.store.serverTime(), this.#o.now()),
       error: this.#error ?? this.#uploader.lastError(),
     };
   }
@@ -1299,12 +1308,10 @@ export class Capture extends EventEmitter {
   }
 
   /**
-   * Retention (spec §3.8): every generation but the current one whose newest commit is older
-   * than `windowMs` is deleted, meta, base and segments; inside the current generation, the bases
-   * before the newest one taken before `now − windowMs`, and the segments before the one it
-   * follows, which only restore points older than the window. The window is judged by the names' times (capture's
-   * clock when they were written). It looks at most every `retentionEveryMs`, and only after
-   * something was shipped: an idle database costs no request.
+   * Retention (spec §3.8): deletes what only restores points older than `windowMs`, as
+   * pitr/retention.ts decides — nothing while this machine's clock and the S3 server's disagree.
+   * It looks at most every `retentionEveryMs`, and only after something was shipped: an idle
+   * database costs no request.
    */
   async #retentionIfDue(): Promise<void> {
     const now = this.#o.now();
@@ -1314,42 +1321,36 @@ export class Capture extends EventEmitter {
     this.#lastRetentionMs = now;
     this.#retentionAt = shipped;
     const { store, dbId } = this.#o;
-    const current = this.#chain!.genId;
-    const horizon = now - this.#o.windowMs;
     try {
-      const byGeneration = new Map<string, { keys: string[]; newestMs: number }>();
-      const holdKeys: string[] = [];
-      const bases: Array<{ key: string; txid: number; ms: number }> = [];
-      const segments: Array<{ key: string; lastTxid: number }> = [];
-      for (const o of await store.list(dbPrefix(dbId))) {
-        const name = parsePitrName(o.key);
-        if (name?.kind === 'hold') holdKeys.push(o.key);
-        if (!name || !('genId' in name)) continue;
-        if (name.genId === current) {
-          if (name.kind === 'base') bases.push({ key: o.key, txid: name.txid, ms: name.ms });
-          if (name.kind === 'segment') segments.push({ key: o.key, lastTxid: name.lastTxid });
-          continue;
-        }
-        const g = byGeneration.get(name.genId) ?? { keys: [], newestMs: genIdTime(name.genId) };
-        g.keys.push(o.key);
-        if (name.kind === 'segment') g.newestMs = Math.max(g.newestMs, name.lastMs);
-        if (name.kind === 'base') g.newestMs = Math.max(g.newestMs, name.ms);
-        byGeneration.set(name.genId, g);
+      const objects = await store.list(dbPrefix(dbId));
+      const serverMs = store.serverTime();
+      const d = decidePitrRetention({
+        objects,
+        currentGenId: this.#chain!.genId,
+        nowMs: now,
+        windowMs: this.#o.windowMs,
+        clockOffsetMs: clockOffset(serverMs, now),
+      });
+      if (d.future.length > 0 && now - this.#futureWarnedMs >= 86_400_000) {
+        this.#futureWarnedMs = now;
+        this.#o.log?.warn(
+          { objects: d.future.length, example: d.future[0] },
+          `continuous backup: ${d.future.length} object(s) of database ${dbId} are named later than this ` +
+            "machine's clock (a clock that was ahead wrote them): their generations are kept until that time passes",
+        );
       }
-      const expired = [...byGeneration].filter(([, g]) => g.newestMs < horizon);
-      // The newest base of the current generation taken before the horizon restores every point after it.
-      const keep = bases.filter((b) => b.ms <= horizon).sort((a, b) => b.txid - a.txid)[0];
-      const superseded = keep
-        ? [
-            ...bases.filter((b) => b.txid < keep.txid).map((b) => b.key),
-            // The segment the kept base follows stays: `pitr list` sees the seqs before it were removed, not lost.
-            ...segments.filter((x) => x.lastTxid < keep.txid).map((x) => x.key),
-          ]
-        : [];
+      if (d.skipped !== undefined) {
+        this.#o.log?.warn({ reason: d.skipped }, `continuous backup: retention deletes nothing: ${d.skipped}`);
+        this.emit('retention', { deleted: [], skipped: d.skipped });
+        return;
+      }
       // A restore's hold (restore/hold.ts) pauses every deletion of this database; holds that ran out are removed.
-      const holds = await readHolds(store, holdKeys, store.serverTime() ?? now, this.#o.log);
+      const holds = await readHolds(store, d.holdKeys, serverMs ?? now, this.#o.log);
       if (holds.expired.length > 0) await store.deleteMany(holds.expired);
-      if (expired.length === 0 && superseded.length === 0) return;
+      if (d.expired.length === 0 && d.superseded.length === 0) {
+        this.emit('retention', { deleted: [] });
+        return;
+      }
       if (holds.inForce.length > 0) {
         const untilMs = Math.max(...holds.inForce.map((h) => h.expiresMs));
         const until = Number.isFinite(untilMs)
@@ -1362,18 +1363,18 @@ export class Capture extends EventEmitter {
         this.emit('retention', { deleted: [], held: holds.inForce.map((h) => h.key) });
         return;
       }
-      await store.deleteMany([...expired.flatMap(([, g]) => g.keys), ...superseded]);
+      await store.deleteMany([...d.expired.flatMap((g) => g.keys), ...d.superseded]);
       this.#o.log?.info(
         {
-          generations: expired.map(([genId]) => genId),
-          objects: expired.reduce((n, [, g]) => n + g.keys.length, 0) + superseded.length,
-          ...(keep ? { oldestBaseTxid: keep.txid } : {}),
+          generations: d.expired.map((g) => g.genId),
+          objects: d.expired.reduce((n, g) => n + g.keys.length, 0) + d.superseded.length,
+          ...(d.keptBaseTxid !== undefined ? { oldestBaseTxid: d.keptBaseTxid } : {}),
         },
         'continuous backup: what only restores points older than the window deleted',
       );
       this.emit('retention', {
-        deleted: expired.map(([genId]) => genId),
-        ...(superseded.length > 0 ? { superseded } : {}),
+        deleted: d.expired.map((g) => g.genId),
+        ...(d.superseded.length > 0 ? { superseded: d.superseded } : {}),
       });
     } catch (err) {
       this.#o.log?.warn({ err }, 'continuous backup: retention failed; it tries again in an hour');
@@ -1391,6 +1392,10 @@ export class Capture extends EventEmitter {
 }
 
 class ChainBroken extends Error {}
+
+function clockOffset(serverMs: number | undefined, localMs: number): number | undefined {
+  return serverMs === undefined ? undefined : serverMs - localMs;
+}
 
 /** A copy of the database at a commit pinned in the WAL. */
 interface PinnedImage {

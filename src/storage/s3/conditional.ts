@@ -241,7 +241,12 @@ export class S3ConditionalStore implements PitrObjectStore {
         throw classifyS3Error(err, this.#config, `listing of ${prefix || 'the prefix'}`);
       }
       for (const o of page.Contents ?? []) {
-        if (o.Key?.startsWith(base)) out.push({ key: o.Key.slice(base.length), size: o.Size ?? 0 });
+        if (!o.Key?.startsWith(base)) continue;
+        out.push({
+          key: o.Key.slice(base.length),
+          size: o.Size ?? 0,
+          ...(o.LastModified ? { modified: o.LastModified } : {}),
+        });
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);

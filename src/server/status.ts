@@ -542,6 +542,13 @@ export function renderMetrics(r: StatusReport): string {
       one((checkpoints?.lockMs ?? 0) / 1000),
     );
     metric(
+      'lifeboat_pitr_clock_offset_seconds',
+      'gauge',
+      "The S3 server's clock minus this machine's, from its latest answer (0 before one). Beyond ±600 s " +
+        'retention deletes nothing, and the times recorded for restores by time follow a wrong clock.',
+      one(Math.round((capture?.clockOffsetMs ?? 0) / 1000)),
+    );
+    metric(
       'lifeboat_pitr_checkpoint_last_lock_seconds',
       'gauge',
       "Time the last checkpoint cycle held the database's write lock.",

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { MAX_CLOCK_OFFSET_MS } from '../backup/retention.js';
 import type { KeySet } from '../crypto/keys.js';
 import { LifeboatError } from '../errors.js';
 import { DB_HEADER_BYTES, hasSqliteMagic, headerPageSize, readFileHead } from '../sqlite/file-header.js';
@@ -113,8 +114,31 @@ export async function diagnosePitr(inputs: PitrDoctorInputs): Promise<Finding[]>
     out.push({ check: 'conditional writes', status: 'fail', ...problemOf(err) });
     return out;
   }
+  out.push(clockFinding(store.serverTime(), (inputs.now ?? Date.now)()));
   out.push(await writerFinding(inputs, store));
   return out;
+}
+
+/** This machine's clock against the S3 server's (from its latest answer's Date): retention trusts neither alone. */
+export function clockFinding(serverMs: number | undefined, localMs: number): Finding {
+  if (serverMs === undefined)
+    return { check: 'clock', status: 'warn', detail: 'the S3 server did not date its answers' };
+  const offset = serverMs - localMs;
+  const off = Math.abs(offset);
+  const words =
+    off < 2_000
+      ? "agrees with the S3 server's (within the Date header's second)"
+      : `is ${off < 120_000 ? `${Math.round(off / 1000)} s` : `${Math.round(off / 60_000)} min`} ` +
+        `${offset < 0 ? 'ahead of' : 'behind'} the S3 server's`;
+  if (off <= MAX_CLOCK_OFFSET_MS) return { check: 'clock', status: 'ok', detail: `this machine's clock ${words}` };
+  return {
+    check: 'clock',
+    status: 'warn',
+    detail:
+      `this machine's clock ${words}: continuous backup's retention deletes nothing while they disagree by more ` +
+      'than 10 min, and the times it records (for restores by time) follow this clock',
+    hint: 'fix the clock (NTP)',
+  };
 }
 
 /**

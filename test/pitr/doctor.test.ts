@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { before } from 'node:test';
+import { before, test } from 'node:test';
 import { setTimeout } from 'node:timers/promises';
 import type { DoctorJson } from '../../src/cli/commands/doctor.js';
 import type { S3Config } from '../../src/config/types.js';
 import { EXIT_CHECK_FAILED } from '../../src/errors.js';
 import { Capture } from '../../src/pitr/capture/capture.js';
+import { clockFinding } from '../../src/pitr/doctor.js';
 import { newDbId } from '../../src/pitr/names.js';
 import Database from '../../src/sqlite/driver.js';
 import { runCli } from '../support/cli.js';
@@ -63,9 +64,11 @@ localTest('doctor --pitr: the requirements pass, and it names the Lifeboat that 
       ['database', 'ok'],
       ['keys', 'ok'],
       ['conditional writes', 'ok'],
+      ['clock', 'ok'],
       ['writer', 'ok'],
     ],
   );
+  assert.match(idle.check('clock').detail, /this machine's clock agrees with the S3 server's/);
   assert.match(idle.check('writer').detail, /no Lifeboat has shipped database/);
   assert.deepEqual(await openConditionalStore(config).list('lifeboat-pitr/.probe/'), [], 'the probe cleaned up');
 
@@ -153,3 +156,15 @@ localTest(
     assert.ok(!(refused.stdout + refused.stderr).includes(wrong.secret), 'the S3 secret was printed');
   },
 );
+
+test('the clock finding: within 10 min of the S3 server’s is fine; beyond, retention waits and it says so', () => {
+  const server = Date.UTC(2026, 11, 7, 12);
+  assert.equal(clockFinding(server, server - 1_000).status, 'ok');
+  assert.match(clockFinding(server, server - 90_000).detail, /is 90 s behind the S3 server's/);
+  assert.equal(clockFinding(server, server + 10 * 60_000).status, 'ok');
+  const ahead = clockFinding(server, server + 8 * 86_400_000);
+  assert.equal(ahead.status, 'warn');
+  assert.match(ahead.detail, /is 11520 min ahead of the S3 server's: continuous backup's retention deletes nothing/);
+  assert.equal(ahead.hint, 'fix the clock (NTP)');
+  assert.equal(clockFinding(undefined, server).status, 'warn');
+});

@@ -542,6 +542,16 @@ export function renderMetrics(r: StatusReport): string {
       one((checkpoints?.lockMs ?? 0) / 1000),
     );
     metric(
+      'lifeboat_pitr_base_failures_total',
+      'counter',
+      'Bases inside the generation that failed, by reason: diverged (the database file is not what its WAL ' +
+        'history says: damaged on disk, or written around SQLite) or other (tried again later).',
+      [
+        [{ reason: 'diverged' }, capture?.baseFailures.diverged ?? 0],
+        [{ reason: 'other' }, capture?.baseFailures.other ?? 0],
+      ],
+    );
+    metric(
       'lifeboat_pitr_clock_offset_seconds',
       'gauge',
       "The S3 server's clock minus this machine's, from its latest answer (0 before one). Beyond ±600 s " +

@@ -137,12 +137,14 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
     rebaseRatio,
   });
   const at = `seed ${seed}`;
+  /** Bases inside a generation refused as diverged: nothing damages the file here, so each is a capture bug. */
+  const diverged: string[] = [];
 
   /** Every commit the application reported, in order: k and when it returned. */
   const commits: { k: number; ms: number }[] = [];
   const startApp = (fresh: boolean) => startAppAt(dbPath, commits, fresh, checkpoints.app);
   let app = await startApp(true);
-  let capture = await startCapture(dir, setup);
+  let capture = await startCapture(dir, setup, diverged);
   /** The generation each capture start shipped into. */
   const starts = [capture.genId];
   const killed: { genId: string; ms: number; acknowledged: number; caughtUpMs: number | undefined }[] = [];
@@ -201,7 +203,7 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
         // What the dead capture left in its work folder (a base image, a state.json not renamed): gone after a start.
         const left = leftovers(join(dir, 'pitr'));
         const before = capture.genId;
-        capture = await startCapture(dir, setup);
+        capture = await startCapture(dir, setup, diverged);
         starts.push(capture.genId);
         if (capture.genId === before) resumesAfterKill++;
         const still = leftovers(join(dir, 'pitr')).filter((name) => left.includes(name));
@@ -217,7 +219,7 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
         await exited(app.child);
         const before = capture.genId;
         await capture.flushAndExit();
-        capture = await startCapture(dir, setup);
+        capture = await startCapture(dir, setup, diverged);
         starts.push(capture.genId);
         assert.equal(capture.genId, before, `${at}: a clean restart goes on with generation ${before}`);
         app = await startApp(false);
@@ -241,7 +243,7 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
       const restartCapture = async () => {
         if (down[1] === undefined) return;
         const before = capture.genId;
-        capture = await startCapture(dir, setup);
+        capture = await startCapture(dir, setup, diverged);
         starts.push(capture.genId);
         if (capture.genId === before) resumesAfterKill++;
       };
@@ -267,6 +269,7 @@ export async function killRun(options: KillRunOptions): Promise<KillRunReport> {
       return result;
     };
 
+    assert.deepEqual(diverged, [], `${at}: a base inside the generation was refused as diverged`);
     const latest = await restore({ kind: 'latest' }, 'latest');
     assert.equal(latest.txid, flushed, `${at}: latest is the flushed txid`);
     assert.equal(latest.k, lastCommit, `${at}: latest after flush is the application's last commit`);
@@ -467,7 +470,7 @@ interface CaptureProcess {
   flushAndExit(): Promise<number>;
 }
 
-async function startCapture(dir: string, setup: string): Promise<CaptureProcess> {
+async function startCapture(dir: string, setup: string, diverged: string[]): Promise<CaptureProcess> {
   const proc = spawnScript('capture-child.ts', [join(dir, 'app.sqlite'), join(dir, 'pitr'), setup]);
   const first = await proc.line();
   const m = /^started ([0-9a-f]{32}) (\d+)$/.exec(first);
@@ -498,6 +501,7 @@ async function startCapture(dir: string, setup: string): Promise<CaptureProcess>
         caughtUpWaiter?.();
         caughtUpWaiter = undefined;
       } else if (line.startsWith('flushed ')) flushed?.(Number(line.slice(8)));
+      else if (line.startsWith('diverged ')) diverged.push(line.slice(9));
     }
   })();
   return {

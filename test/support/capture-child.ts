@@ -5,7 +5,8 @@
 // `shipped <txid>` as the bucket acknowledges segments (and `caught-up`, see below); a line `watch`
 // on stdin asks for `caught-up` once more (after an S3 outage); a line `fault <point>` arms that
 // fault point (src/pitr/fault.ts: it dies by SIGKILL there); a line `flush` makes it flush,
-// print `flushed <txid>`, close and exit.
+// print `flushed <txid>`, close and exit. `diverged <txid> <message>`: a base inside the
+// generation was refused because its image is not the chain's (no test here damages the file).
 import { createInterface } from 'node:readline';
 import { Capture } from '../../src/pitr/capture/capture.js';
 import { FAULT_ENV } from '../../src/pitr/fault.js';
@@ -44,6 +45,10 @@ const status = capture.status();
 process.stdout.write(`started ${status.genId} ${status.lastTxid}\n`);
 capture.on('gap', ({ reason }: { reason: string }) => process.stderr.write(`capture-child: gap: ${reason}\n`));
 capture.on('stopped', ({ reason }: { reason: string }) => process.stderr.write(`capture-child: stopped: ${reason}\n`));
+// A base the upload refused because the image is not the chain's (the kill-run fails on it).
+capture.on('base-failed', (e: { txid: number; diverged: boolean; message: string }) => {
+  if (e.diverged) process.stdout.write(`diverged ${e.txid} ${e.message.replace(/\n/g, ' ')}\n`);
+});
 // `caught-up` at the first acknowledgement after which nothing older than two intervals waits: the
 // start's backlog (commits made while the base was taken) is in the bucket; after `watch`, an outage's.
 let caughtUp = false;

@@ -198,6 +198,12 @@ export interface CaptureStatus {
    * ±10 min retention deletes nothing, and the times capture records follow a clock that is wrong.
    */
   readonly clockOffsetMs: number | undefined;
+  /**
+   * Bases inside the generation that failed since this capture started: `diverged`, the database
+   * file was not what its WAL history says at the base's commit (damaged on disk, or written around
+   * SQLite); `other`, anything else (the store, the copy). Each is tried again after rebaseRetryMs.
+   */
+  readonly baseFailures: { readonly diverged: number; readonly other: number };
   readonly error: string | undefined;
 }
 
@@ -271,6 +277,7 @@ export class Capture extends EventEmitter {
   /** Seals asked for (flush) and the last one a tick has done: a tick seals what it saw if it began after the ask. */
   #sealAsked = 0;
   #bases = { count: 0, bytes: 0 };
+  #baseFailures = { diverged: 0, other: 0 };
   #checkpoints = { done: 0, skipped: 0, lockMs: 0, lastLockMs: 0, maxLockMs: 0, phase1Ms: 0, forced: 0 };
   /** When a forced cycle that did not get the write lock last said so (one warning a minute). */
   #forcedWarnedMs = Number.NEGATIVE_INFINITY;
@@ -387,6 +394,7 @@ export class Capture extends EventEmitter {
       resumes: { ...this.#resumes },
       lastGapMs: this.#lastGapMs,
       clockOffsetMs: clockOffset(this.#o.store.serverTime(), this.#o.now()),
+      baseFailures: { ...this.#baseFailures },
       error: this.#error ?? this.#uploader.lastError(),
     };
   }
@@ -1214,12 +1222,27 @@ export class Capture extends EventEmitter {
           const gen = this.#generation;
           this.#generation = { ...before, segmentBytes: before.segmentBytes + gen.segmentBytes };
         }
-        if (!this.#closed) {
+        if (this.#closed || signal.aborted) return;
+        const diverged = err instanceof LifeboatError && err.code === 'PITR_CHECKSUM_MISMATCH';
+        if (diverged) {
+          this.#baseFailures.diverged += 1;
+          this.#o.log?.error(
+            { err, txid: at.txid, retryInMs: this.#o.rebaseRetryMs },
+            `continuous backup: the database file ${this.#o.dbPath} is not what its WAL history says at txid ` +
+              `${at.txid}: a page changed without a transaction (damage on disk, a write around SQLite, or a ` +
+              'Lifeboat bug). Check it now (PRAGMA integrity_check; the disk) and report it if both are sound. ' +
+              'Shipping goes on, and the bucket restores the transactions as committed; a base is refused while ' +
+              'the file differs',
+          );
+        } else {
+          this.#baseFailures.other += 1;
           this.#o.log?.warn(
             { err, txid: at.txid, retryInMs: this.#o.rebaseRetryMs },
             'continuous backup: a new base failed; shipping goes on, and the base is tried again later',
           );
         }
+        const message = err instanceof Error ? err.message : String(err);
+        this.emit('base-failed', { txid: at.txid, diverged, message });
       })
       .finally(() => {
         this.#unpin();

@@ -1,6 +1,6 @@
 import { parseBackupName } from '../backup/naming.js';
 import { FUTURE_TOLERANCE_MS } from '../backup/retention.js';
-import { GENERATION_REASONS } from '../pitr/capture/capture.js';
+import { GENERATION_REASONS, RETENTION_RESULTS } from '../pitr/capture/capture.js';
 import { CONTINUOUS_STATES, type ContinuousStatus } from '../pitr/continuous.js';
 import { type CronSchedule, nextFireTimes } from '../schedule/cron.js';
 import type { BuildInfo } from '../version.js';
@@ -540,6 +540,14 @@ export function renderMetrics(r: StatusReport): string {
       'counter',
       "Time capture's checkpoint cycles held the database's write lock, all together (commits wait meanwhile).",
       one((checkpoints?.lockMs ?? 0) / 1000),
+    );
+    metric(
+      'lifeboat_pitr_retention_runs_total',
+      'counter',
+      "Looks of continuous backup's retention (at most hourly, after something was shipped), by result: deleted, " +
+        'nothing (nothing older than the window), held (a restore runs), skipped (this clock and the S3 ' +
+        "server's disagree), failed (the store refused; a store that may not delete fails every time).",
+      RETENTION_RESULTS.map((result) => [{ result }, capture?.retention[result] ?? 0]),
     );
     metric(
       'lifeboat_pitr_base_failures_total',

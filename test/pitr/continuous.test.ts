@@ -81,6 +81,7 @@ test('the library ships every commit; flush() means in the bucket; the bucket re
     assert.equal(sample(metrics, 'lifeboat_pitr_resumes_total', { from: 'wal' }), 0);
     assert.equal(sample(metrics, 'lifeboat_pitr_last_gap_timestamp_seconds'), 0);
     assert.equal(sample(metrics, 'lifeboat_pitr_base_failures_total', { reason: 'diverged' }), 0);
+    assert.equal(sample(metrics, 'lifeboat_pitr_retention_runs_total', { result: 'failed' }), 0);
     // This machine's clock and the test server's (same host) agree within the Date header's second.
     assert.ok(Math.abs(sample(metrics, 'lifeboat_pitr_clock_offset_seconds') ?? Number.NaN) <= 2);
     // Valid Prometheus text without a lint finding (promtool comes with Debian's prometheus; CI installs it).

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
+import { LifeboatError } from '../../src/errors.js';
 import { Capture } from '../../src/pitr/capture/capture.js';
 import { dbPrefix, holdName, newDbId, newRandomId, parsePitrName } from '../../src/pitr/names.js';
 import { restorePitr } from '../../src/pitr/restore/apply.js';
@@ -103,13 +104,14 @@ interface RetentionEvent {
   readonly superseded?: readonly string[];
   readonly held?: readonly string[];
   readonly skipped?: string;
+  readonly failed?: string;
 }
 
 /** The next look of retention that did or refused something (not one that found nothing to delete). */
 function nextRetention(capture: Capture): Promise<RetentionEvent> {
   return new Promise((resolve) => {
     const on = (e: RetentionEvent) => {
-      if (e.deleted.length === 0 && !e.superseded && !e.held && e.skipped === undefined) return;
+      if (e.deleted.length === 0 && !e.superseded && !e.held && e.skipped === undefined && !e.failed) return;
       capture.off('retention', on);
       resolve(e);
     };
@@ -274,6 +276,7 @@ test('generations older than the window are deleted once something is shipped; t
     await second.flush();
     assert.deepEqual(await deleted, { deleted: old });
     assert.deepEqual([...(await generations(store, dbId)).keys()], [current], 'only the current generation is left');
+    assert.equal(second.status().retention.deleted, 1);
   } finally {
     await second.close();
     app.db.close();
@@ -365,6 +368,48 @@ test('a generation written while the clock was behind is as old as the bucket sa
     await second.flush();
     assert.deepEqual((await looked)[0], { deleted: [] });
     assert.deepEqual([...(await generations(store, dbId)).keys()].sort(), [...old, current].sort(), 'kept');
+  } finally {
+    await second.close();
+    app.db.close();
+  }
+});
+
+test('a store that may not delete: retention fails, counts it, deletes nothing; it goes on once it may', async () => {
+  const { app, store, dbId, old } = await oneOldGeneration();
+  // Credentials that may write but not delete (radosgw's test user may do both: the refusal is injected).
+  let mayDelete = false;
+  const refusing = overriding(store, {
+    deleteMany: (keys, options) =>
+      mayDelete
+        ? store.deleteMany(keys, options)
+        : Promise.reject(new LifeboatError('S3_ERROR', 'S3 delete: AccessDenied')),
+  });
+  const later = () => Date.now() + 8 * 86_400_000;
+  const second = await Capture.start({
+    dbPath: app.path,
+    dbId,
+    store: atServerTime(refusing, later),
+    key: KEY_A,
+    now: later,
+    retentionEveryMs: 0,
+    rebaseRatio: 1000,
+  });
+  try {
+    const current = second.status().genId!;
+    const failed = nextRetention(second);
+    app.insert.run(2);
+    await second.flush();
+    assert.match((await failed).failed ?? '', /AccessDenied/);
+    assert.equal(second.status().retention.failed, 1);
+    assert.equal(second.status().retention.deleted, 0);
+    assert.deepEqual([...(await generations(store, dbId)).keys()].sort(), [...old, current].sort(), 'nothing deleted');
+
+    mayDelete = true;
+    const deleted = nextRetention(second);
+    app.insert.run(3);
+    await second.flush();
+    assert.deepEqual(await deleted, { deleted: old });
+    assert.equal(second.status().retention.deleted, 1);
   } finally {
     await second.close();
     app.db.close();

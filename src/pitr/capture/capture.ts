@@ -204,8 +204,17 @@ export interface CaptureStatus {
    * SQLite); `other`, anything else (the store, the copy). Each is tried again after rebaseRetryMs.
    */
   readonly baseFailures: { readonly diverged: number; readonly other: number };
+  /**
+   * Looks of retention since this capture started, by what came of them: objects deleted, nothing
+   * old enough, held by a restore, skipped (the clocks disagree), failed (the store; tried again
+   * after retentionEveryMs — a store that may not delete fails every time and the bucket grows).
+   */
+  readonly retention: Readonly<Record<RetentionResult, number>>;
   readonly error: string | undefined;
 }
+
+export const RETENTION_RESULTS = ['deleted', 'nothing', 'held', 'skipped', 'failed'] as const;
+export type RetentionResult = (typeof RETENTION_RESULTS)[number];
 
 /**
  * Why a generation began: no chain to go on with; a restore replaced the database; a chain that could not be
@@ -278,6 +287,7 @@ export class Capture extends EventEmitter {
   #sealAsked = 0;
   #bases = { count: 0, bytes: 0 };
   #baseFailures = { diverged: 0, other: 0 };
+  #retention: Record<RetentionResult, number> = { deleted: 0, nothing: 0, held: 0, skipped: 0, failed: 0 };
   #checkpoints = { done: 0, skipped: 0, lockMs: 0, lastLockMs: 0, maxLockMs: 0, phase1Ms: 0, forced: 0 };
   /** When a forced cycle that did not get the write lock last said so (one warning a minute). */
   #forcedWarnedMs = Number.NEGATIVE_INFINITY;
@@ -395,6 +405,7 @@ export class Capture extends EventEmitter {
       lastGapMs: this.#lastGapMs,
       clockOffsetMs: clockOffset(this.#o.store.serverTime(), this.#o.now()),
       baseFailures: { ...this.#baseFailures },
+      retention: { ...this.#retention },
       error: this.#error ?? this.#uploader.lastError(),
     };
   }
@@ -1364,6 +1375,7 @@ export class Capture extends EventEmitter {
       }
       if (d.skipped !== undefined) {
         this.#o.log?.warn({ reason: d.skipped }, `continuous backup: retention deletes nothing: ${d.skipped}`);
+        this.#retention.skipped += 1;
         this.emit('retention', { deleted: [], skipped: d.skipped });
         return;
       }
@@ -1371,6 +1383,7 @@ export class Capture extends EventEmitter {
       const holds = await readHolds(store, d.holdKeys, serverMs ?? now, this.#o.log);
       if (holds.expired.length > 0) await store.deleteMany(holds.expired);
       if (d.expired.length === 0 && d.superseded.length === 0) {
+        this.#retention.nothing += 1;
         this.emit('retention', { deleted: [] });
         return;
       }
@@ -1383,6 +1396,7 @@ export class Capture extends EventEmitter {
           { holds: holds.inForce.map((h) => h.key), untilMs },
           `continuous backup: retention waits: a restore holds database ${dbId} (${until}); it looks again in an hour`,
         );
+        this.#retention.held += 1;
         this.emit('retention', { deleted: [], held: holds.inForce.map((h) => h.key) });
         return;
       }
@@ -1395,11 +1409,14 @@ export class Capture extends EventEmitter {
         },
         'continuous backup: what only restores points older than the window deleted',
       );
+      this.#retention.deleted += 1;
       this.emit('retention', {
         deleted: d.expired.map((g) => g.genId),
         ...(d.superseded.length > 0 ? { superseded: d.superseded } : {}),
       });
     } catch (err) {
+      this.#retention.failed += 1;
+      this.emit('retention', { deleted: [], failed: err instanceof Error ? err.message : String(err) });
       this.#o.log?.warn({ err }, 'continuous backup: retention failed; it tries again in an hour');
     }
   }

@@ -119,6 +119,25 @@ function nextRetention(capture: Capture): Promise<RetentionEvent> {
   });
 }
 
+/** Eight days on (the default window is seven). */
+const later = () => Date.now() + 8 * 86_400_000;
+
+/**
+ * A second capture of `app`'s database eight days later, its clock and the server's moved on
+ * together; retention looks after every shipment, and no base is re-taken (a base is a shipment too).
+ */
+function captureLater(app: { path: string }, dbId: string, store: PitrObjectStore): Promise<Capture> {
+  return Capture.start({
+    dbPath: app.path,
+    dbId,
+    store: atServerTime(store, later),
+    key: KEY_A,
+    now: later,
+    retentionEveryMs: 0,
+    rebaseRatio: 1000,
+  });
+}
+
 /** The newest k in a restore of `txid`, and the base the restore began from. */
 async function restoredK(store: PitrObjectStore, dbId: string, txid: number, dir: string) {
   const path = join(dir, `r${txid}-${newRandomId()}.sqlite`);
@@ -259,8 +278,7 @@ test('generations older than the window are deleted once something is shipped; t
   const { app, store, dbId, old } = await oneOldGeneration();
   assert.equal(old.length, 1);
 
-  // Eight days later (the default window is seven).
-  const later = () => Date.now() + 8 * 86_400_000;
+  // Eight days later, with retention's default settings (it looks once something is shipped).
   const second = await Capture.start({
     dbPath: app.path,
     dbId,
@@ -287,18 +305,8 @@ test('a restore’s hold pauses retention; a hold whose restore died runs out an
   const { app, store, dbId, old } = await oneOldGeneration();
 
   // A restore is running (its hold in force) when the writer, eight days later, looks at retention.
-  const later = () => Date.now() + 8 * 86_400_000;
   const hold = await placeHold(atServerTime(store, later), dbId);
-  // Retention looks after every shipment; no re-base (a new generation's base is a shipment too).
-  const second = await Capture.start({
-    dbPath: app.path,
-    dbId,
-    store: atServerTime(store, later),
-    key: KEY_A,
-    now: later,
-    retentionEveryMs: 0,
-    rebaseRatio: 1000,
-  });
+  const second = await captureLater(app, dbId, store);
   try {
     const current = second.status().genId!;
     const held = nextRetention(second);
@@ -384,16 +392,7 @@ test('a store that may not delete: retention fails, counts it, deletes nothing; 
         ? store.deleteMany(keys, options)
         : Promise.reject(new LifeboatError('S3_ERROR', 'S3 delete: AccessDenied')),
   });
-  const later = () => Date.now() + 8 * 86_400_000;
-  const second = await Capture.start({
-    dbPath: app.path,
-    dbId,
-    store: atServerTime(refusing, later),
-    key: KEY_A,
-    now: later,
-    retentionEveryMs: 0,
-    rebaseRatio: 1000,
-  });
+  const second = await captureLater(app, dbId, refusing);
   try {
     const current = second.status().genId!;
     const failed = nextRetention(second);

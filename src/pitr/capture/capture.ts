@@ -1357,16 +1357,18 @@ export class Capture extends EventEmitter {
     const { store, dbId } = this.#o;
     try {
       const objects = await store.list(dbPrefix(dbId));
+      // Both clocks read after the listing, at one moment: its answer dated the server's.
       const serverMs = store.serverTime();
+      const at = this.#o.now();
       const d = decidePitrRetention({
         objects,
         currentGenId: this.#chain!.genId,
-        nowMs: now,
+        nowMs: at,
         windowMs: this.#o.windowMs,
-        clockOffsetMs: clockOffset(serverMs, now),
+        clockOffsetMs: clockOffset(serverMs, at),
       });
-      if (d.future.length > 0 && now - this.#futureWarnedMs >= 86_400_000) {
-        this.#futureWarnedMs = now;
+      if (d.future.length > 0 && at - this.#futureWarnedMs >= 86_400_000) {
+        this.#futureWarnedMs = at;
         this.#o.log?.warn(
           { objects: d.future.length, example: d.future[0] },
           `continuous backup: ${d.future.length} object(s) of database ${dbId} are named later than this ` +
@@ -1380,7 +1382,7 @@ export class Capture extends EventEmitter {
         return;
       }
       // A restore's hold (restore/hold.ts) pauses every deletion of this database; holds that ran out are removed.
-      const holds = await readHolds(store, d.holdKeys, serverMs ?? now, this.#o.log);
+      const holds = await readHolds(store, d.holdKeys, serverMs ?? at, this.#o.log);
       if (holds.expired.length > 0) await store.deleteMany(holds.expired);
       if (d.expired.length === 0 && d.superseded.length === 0) {
         this.#retention.nothing += 1;

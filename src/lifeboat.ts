@@ -222,6 +222,7 @@ export class Lifeboat extends EventEmitter<LifeboatEvents> {
             syncIntervalMs: parts.config.pitr.syncIntervalMs,
             windowMs: parts.config.pitr.windowMs,
             rebaseEveryMs: parts.config.pitr.rebaseEveryMs,
+            rebaseRatio: parts.config.pitr.rebaseRatio,
             checkpointPages: parts.config.pitr.checkpointPages,
             walHardPages: parts.config.pitr.walHardPages,
             walMaxPages: parts.config.pitr.walMaxPages,

@@ -33,6 +33,8 @@ export interface KindValues {
   readonly restoreSource: RestoreSource;
   /** Milliseconds. `250ms`, `1s`, `5m`, `2h`, `7d`; a bare number is seconds. */
   readonly duration: number;
+  /** A decimal number from `min` to `max`: TOML `1.5` or `2`, env `1.5`. */
+  readonly ratio: number;
 }
 export type Kind = keyof KindValues;
 
@@ -71,6 +73,8 @@ export interface KeySpec {
   readonly noSpace?: boolean;
   /** Lowest valid number (numbers only); default 0. */
   readonly min?: number;
+  /** Highest valid ratio (ratios only). */
+  readonly max?: number;
   /** What a number counts, for messages: "a whole number of days (0..65535)". */
   readonly unit?: string;
   /** Must be set when `s3_url` is (S3 backups are on). */
@@ -471,9 +475,24 @@ export const KEYS = {
     lifeboatOnly: true,
     min: 60_000,
     doc:
-      'a fresh base (a full encrypted copy) this often while commits flow, or sooner once the segments since the ' +
-      'last one outweigh it: a restore applies at most about one database of segments',
+      'a fresh base (a full encrypted copy) this often while commits flow, or sooner by `rebase_ratio`: a restore ' +
+      'applies at most a day of segments',
     show: (c) => ({ value: `${c.pitr.rebaseEveryMs / 3_600_000}h` }),
+  },
+  pitrRebaseRatio: {
+    section: 'pitr',
+    toml: 'rebase_ratio',
+    env: 'LIFEBOAT_PITR_REBASE_RATIO',
+    kind: 'ratio',
+    default: 3,
+    override: 'pitrRebaseRatio',
+    lifeboatOnly: true,
+    min: 0.1,
+    max: 1000,
+    doc:
+      'a fresh base once the segments since the last one hold this many database sizes of page writes (what a ' +
+      'restore applies after the base; `0.1` to `1000`): higher uploads fewer bases, lower restores faster',
+    show: (c) => ({ value: c.pitr.rebaseRatio }),
   },
   pitrCheckpointPages: {
     section: 'pitr',

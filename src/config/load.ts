@@ -246,6 +246,18 @@ class Reader {
         }
         return ms;
       }
+      case 'ratio': {
+        const min = spec.min ?? 0;
+        const max = spec.max ?? Number.MAX_SAFE_INTEGER;
+        let n = NaN;
+        if (typeof value === 'number') n = value;
+        else if (typeof value === 'bigint') n = Number(value);
+        else if (typeof value === 'string' && origin === 'env' && /^\+?(\d+\.?\d*|\.\d+)$/.test(value.trim()))
+          n = Number(value.trim());
+        if (!Number.isFinite(n) || n < min || n > max)
+          return this.bad(spec, origin, value, `is not a number from ${min} to ${max}, e.g. 3 or 1.5`);
+        return n;
+      }
       case 'restoreSource':
         if (typeof value !== 'string') return this.bad(spec, origin, value, 'must be a string');
         try {
@@ -461,6 +473,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     syncIntervalMs: r.getOrDefault(KEYS.pitrSyncInterval),
     windowMs: r.getOrDefault(KEYS.pitrWindow),
     rebaseEveryMs: r.getOrDefault(KEYS.pitrRebaseEvery),
+    rebaseRatio: r.getOrDefault(KEYS.pitrRebaseRatio),
     checkpointPages: r.getOrDefault(KEYS.pitrCheckpointPages),
     walHardPages: r.getOrDefault(KEYS.pitrWalHardPages),
     walMaxPages: r.getOrDefault(KEYS.pitrWalMaxPages),

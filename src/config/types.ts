@@ -42,6 +42,7 @@ export interface PitrConfig {
   readonly syncIntervalMs: number;
   readonly windowMs: number;
   readonly rebaseEveryMs: number;
+  readonly rebaseRatio: number;
   readonly checkpointPages: number;
   readonly walHardPages: number;
   readonly walMaxPages: number;
@@ -128,6 +129,7 @@ export interface ConfigOverrides {
   readonly pitrWindow?: number;
   /** Milliseconds. */
   readonly pitrRebaseEvery?: number;
+  readonly pitrRebaseRatio?: number;
   readonly pitrCheckpointPages?: number;
   readonly pitrWalHardPages?: number;
   readonly pitrWalMaxPages?: number;

@@ -38,6 +38,7 @@ export interface ContinuousOptions {
   readonly syncIntervalMs: number;
   readonly windowMs: number;
   readonly rebaseEveryMs: number;
+  readonly rebaseRatio: number;
   readonly checkpointPages: number;
   readonly walHardPages: number;
   readonly walMaxPages: number;
@@ -127,6 +128,7 @@ export class ContinuousBackup {
         syncIntervalMs: o.syncIntervalMs,
         windowMs: o.windowMs,
         rebaseEveryMs: o.rebaseEveryMs,
+        rebaseRatio: o.rebaseRatio,
         checkpointPages: o.checkpointPages,
         walHardPages: o.walHardPages,
         walMaxPages: o.walMaxPages,

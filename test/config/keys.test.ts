@@ -142,6 +142,7 @@ const SAMPLES: Readonly<Record<keyof typeof KEYS, string>> = {
   pitrSyncInterval: '250ms',
   pitrWindow: '30d',
   pitrRebaseEvery: '12h',
+  pitrRebaseRatio: '1.5',
   pitrCheckpointPages: '2000',
   pitrWalHardPages: '8000',
   pitrWalMaxPages: '20000',
@@ -154,6 +155,7 @@ function typed(spec: AnyKeySpec, text: string): string | number | boolean | read
   switch (spec.kind) {
     case 'u16':
     case 'u64':
+    case 'ratio':
       return Number(text);
     case 'bool':
       return text === 'true';

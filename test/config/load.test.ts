@@ -592,6 +592,7 @@ test('[pitr]: off by default; durations with units from the file or the environm
     syncIntervalMs: 1000,
     windowMs: 7 * 86_400_000,
     rebaseEveryMs: 86_400_000,
+    rebaseRatio: 3,
     checkpointPages: 1000,
     walHardPages: 16_384,
     walMaxPages: 65_536,
@@ -599,13 +600,14 @@ test('[pitr]: off by default; durations with units from the file or the environm
   const fromFile = load(
     S3_ENV,
     '[pitr]\nenabled = true\nsync_interval = "250ms"\nwindow = "30d"\nrebase_every = "6h"\ncheckpoint_pages = 500\n' +
-      'wal_hard_pages = 4000\nwal_max_pages = 9000\n',
+      'wal_hard_pages = 4000\nwal_max_pages = 9000\nrebase_ratio = 0.5\n',
   ).run();
   assert.deepEqual(fromFile.pitr, {
     enabled: true,
     syncIntervalMs: 250,
     windowMs: 30 * 86_400_000,
     rebaseEveryMs: 6 * 3_600_000,
+    rebaseRatio: 0.5,
     checkpointPages: 500,
     walHardPages: 4000,
     walMaxPages: 9000,
@@ -626,6 +628,25 @@ test('[pitr]: off by default; durations with units from the file or the environm
     problemsOf(load({ ...S3_ENV, LIFEBOAT_PITR_SYNC_INTERVAL: '10ms' }).run).join('\n'),
     /from 100ms to 366d/,
   );
+  assert.equal(load(S3_ENV, '[pitr]\nrebase_ratio = 4\n').run().pitr.rebaseRatio, 4, 'a TOML integer is a ratio');
+  assert.equal(load({ ...S3_ENV, LIFEBOAT_PITR_REBASE_RATIO: ' 2.5 ' }).run().pitr.rebaseRatio, 2.5);
+  for (const [env, toml] of [
+    ['0', '0.01'],
+    ['abc', '"2"'],
+    ['1e3x', '1001'],
+    ['-1', 'inf'],
+  ]) {
+    assert.match(
+      problemsOf(load({ ...S3_ENV, LIFEBOAT_PITR_REBASE_RATIO: env! }).run).join('\n'),
+      /^pitr\.rebase_ratio \(LIFEBOAT_PITR_REBASE_RATIO\): .* is not a number from 0\.1 to 1000, e\.g\. 3 or 1\.5/m,
+      env,
+    );
+    assert.match(
+      problemsOf(load(S3_ENV, `[pitr]\nrebase_ratio = ${toml}\n`).run).join('\n'),
+      /^pitr\.rebase_ratio \(LIFEBOAT_PITR_REBASE_RATIO\) in .*: .* is not a number from 0\.1 to 1000/m,
+      toml,
+    );
+  }
   const noS3 = problemsOf(load({ LIFEBOAT_PITR: 'true' }).run);
   assert.match(noS3.join('\n'), /^pitr\.enabled \(LIFEBOAT_PITR\): continuous backup ships to S3: set s3_url/m);
 });

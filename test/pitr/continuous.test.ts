@@ -162,6 +162,7 @@ test('a database not yet in WAL (as a restore leaves it): continuous backup retr
     syncIntervalMs: 100,
     windowMs: 86_400_000,
     rebaseEveryMs: 86_400_000,
+    rebaseRatio: 3,
     checkpointPages: 1000,
     walHardPages: 16_384,
     walMaxPages: 65_536,

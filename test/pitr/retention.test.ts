@@ -207,6 +207,46 @@ test('segments outweigh the base: a new base inside the generation; shipping goe
   app.db.close();
 });
 
+test('pages rewritten over and over: the base follows the frames a restore applies, not the bytes stored', async () => {
+  const dir = tempDir();
+  const app = liveDb(dir);
+  app.db.exec('CREATE TABLE hot (id INTEGER PRIMARY KEY, v INTEGER)');
+  app.db.exec('INSERT INTO hot VALUES (1, 0)');
+  for (let k = 1; k <= 50; k++) app.insert.run(k); // ~100 KB of random bytes: the base does not compress
+  const update = app.db.prepare('UPDATE hot SET v = v + 1 WHERE id = 1');
+  const dbBytes = () => Number(app.db.pragma('page_count', { simple: true })) * 4096;
+  const store = openConditionalStore(await s3.place());
+  const capture = await Capture.start({
+    dbPath: app.path,
+    dbId: newDbId(),
+    store,
+    key: KEY_A,
+    rebaseRatio: 1,
+    pollMs: 20,
+  });
+  let based = false;
+  capture.once('base', () => {
+    based = true;
+  });
+  let commits = 0;
+  try {
+    // Each commit writes one page of the hot table (plus page 1's change counter): a frame or two of 4 KiB that
+    // brotli stores in a few bytes. A database size of frames is ~30 commits; of stored bytes, hundreds.
+    while (!based && commits < 400) {
+      for (let n = 0; n < 5; n++, commits++) update.run();
+      await capture.flush();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const stored = capture.status().shipped.segmentBytes;
+    assert.ok(based, `a base after ${commits} commits (${stored} bytes stored, the database ${dbBytes()} bytes)`);
+    assert.ok(commits < 200, `the base came after ${commits} commits`);
+    assert.ok(stored < dbBytes() / 2, `the segments stored ${stored} bytes: by stored bytes, no base was due`);
+  } finally {
+    await capture.close();
+    app.db.close();
+  }
+});
+
 test('inside the generation, bases and segments that restore only points before the window are deleted', async () => {
   const dir = tempDir();
   const app = liveDb(dir);

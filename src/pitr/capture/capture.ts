@@ -129,7 +129,11 @@ export interface CaptureOptions {
   readonly walMaxPages?: number;
   /** A new generation (a fresh base) after this long with commits (default 24 h): restore work stays bounded. */
   readonly rebaseEveryMs?: number;
-  /** …or once the segments sealed since the base exceed this many times its size (default 1). */
+  /**
+   * …or once the segments sealed since the base would make a restore apply this many times its
+   * size in pages (default 3; restoreWork): a restore to any point stays within about 1.5× of the
+   * base's alone (docs/continuous-backup.md, "Re-basing and retention").
+   */
   readonly rebaseRatio?: number;
   /** After a base inside the generation failed (S3 down mid-upload), the next try waits this long (default 10 min). */
   readonly rebaseRetryMs?: number;
@@ -326,7 +330,7 @@ export class Capture extends EventEmitter {
       walHardPages: 16_384,
       walMaxPages: 65_536,
       rebaseEveryMs: 86_400_000,
-      rebaseRatio: 1,
+      rebaseRatio: 3,
       rebaseRetryMs: 600_000,
       windowMs: 7 * 86_400_000,
       retentionEveryMs: 3_600_000,
@@ -1094,7 +1098,7 @@ export class Capture extends EventEmitter {
     }
     for (const s of sealed) {
       this.#uploader.enqueue(s);
-      this.#generation.segmentBytes += s.ciphertext.length;
+      this.#generation.segmentBytes += restoreWork(s);
     }
     faultPoint('after-seal');
     this.#rotate();
@@ -1181,7 +1185,7 @@ export class Capture extends EventEmitter {
 
   /**
    * Re-basing inside the generation (spec §3.8): after `rebaseEveryMs` with commits, or once the
-   * segments since the last base outweigh it `rebaseRatio` times, a new base of the same
+   * segments since the last base outweigh it `rebaseRatio` times (restoreWork), a new base of the same
    * generation is taken at a segment boundary, so a restore never applies more than about one
    * database's worth of segments. Shipping goes on while it is copied and uploaded: the recovery
    * point does not wait for a base, and the chain has no seam (the base binds to the segment it
@@ -1506,4 +1510,16 @@ function realOrGiven(path: string): string {
   } catch {
     return path; // opening it fails with SQLite's own error
   }
+}
+
+/**
+ * What a segment costs a restore that passes through it: the page images it writes. Counting
+ * the stored bytes instead let a workload that rewrites the same pages (brotli stores a page's
+ * hundred versions in a second as little more than one) pile up ~27 database sizes of frames
+ * before a new base: a restore to the latest point took 4.4× the base's alone (docs/benchmarks.md).
+ */
+function restoreWork(s: SealedSegment): number {
+  let frames = 0;
+  for (const r of s.records) if (r.type === 'tx') frames += r.frames.length;
+  return Math.max(frames, s.ciphertext.length);
 }

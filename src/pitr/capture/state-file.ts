@@ -63,6 +63,7 @@ export function walEndOf(saved: SavedWalEnd): WalEnd {
 export interface SavedGeneration {
   readonly startedMs: number;
   readonly baseBytes: number;
+  /** What a restore would apply: each segment's frames, or its stored bytes when more (capture.ts, restoreWork). */
   readonly segmentBytes: number;
   readonly baseTxid: number;
 }

@@ -41,10 +41,14 @@ export interface PitrRestoreReply {
   readonly ms: number;
   readonly txid: number;
   readonly segments: number;
-  /** Stored (sealed) bytes of the base and of every segment of the database in the bucket. */
+  /** Stored (sealed) bytes of the base the restore began from and of the segments after it up to the target. */
   readonly baseBytes: number;
   readonly segmentBytes: number;
   readonly segmentCount: number;
+  /** The txid of the base the restore began from. */
+  readonly baseTxid: number;
+  /** The txids of the database's bases in the bucket, oldest first. */
+  readonly baseTxids: number[];
 }
 
 /** One acknowledgement: the last txid of a segment the bucket accepted, and when (unix ms, fractional). */
@@ -175,18 +179,31 @@ async function restore(req: Extract<PitrChildRequest, { op: 'restore' }>): Promi
     const t0 = performance.now();
     const got = await restorePitr({ store, keys: BENCH_KEYS, dbId: req.dbId, target: req.target, path: req.path });
     const ms = performance.now() - t0;
-    let baseBytes = 0;
-    let segmentBytes = 0;
-    let segmentCount = 0;
-    for (const o of await store.list(dbPrefix(req.dbId))) {
-      const kind = parsePitrName(o.key)?.kind;
-      if (kind === 'base') baseBytes += o.size;
-      if (kind === 'segment') {
-        segmentBytes += o.size;
-        segmentCount += 1;
-      }
-    }
-    return { ms, txid: got.txid, segments: got.segments, baseBytes, segmentBytes, segmentCount };
+    const listed = (await store.list(dbPrefix(req.dbId))).flatMap((o) => {
+      const name = parsePitrName(o.key);
+      return name ? [{ name, size: o.size, key: o.key }] : [];
+    });
+    const baseTxids = listed.flatMap((o) => (o.name.kind === 'base' ? [o.name.txid] : [])).sort((a, b) => a - b);
+    const from = listed.find((o) => o.key === got.base);
+    const baseBytes = from?.size ?? NaN;
+    const fromTxid = from?.name.kind === 'base' ? from.name.txid : NaN;
+    // The segments after the base, up to the first that reaches the target (which holds it).
+    const segments = listed
+      .flatMap((o) => (o.name.kind === 'segment' && o.name.lastTxid > fromTxid ? [{ ...o.name, size: o.size }] : []))
+      .sort((a, b) => a.seq - b.seq);
+    const through = segments.findIndex((x) => x.lastTxid >= got.txid);
+    const used = through < 0 ? segments : segments.slice(0, through + 1);
+    const segmentBytes = used.reduce((n, x) => n + x.size, 0);
+    return {
+      ms,
+      txid: got.txid,
+      segments: got.segments,
+      baseBytes,
+      segmentBytes,
+      segmentCount: used.length,
+      baseTxid: fromTxid,
+      baseTxids,
+    };
   } finally {
     store.close();
   }

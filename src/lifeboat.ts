@@ -5,6 +5,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { type BackupPlan, type BackupReport, RemotePushError, runBackup } from './backup/job.js';
 import { sortBackupsNewestFirst } from './backup/naming.js';
+import { SNAPSHOT_RETENTION_RESULTS, type SnapshotRetentionResult } from './backup/retention.js';
 import { type Composition, compose } from './compose.js';
 import { type ConfigOverrides, loadConfig, warningsOf } from './config/load.js';
 import type { Config } from './config/types.js';
@@ -146,6 +147,7 @@ export class Lifeboat extends EventEmitter<LifeboatEvents> {
   private lastAttemptFailed = false;
   /** Each run counts once: a success, a push failure (kept locally) or a failure (nothing kept). */
   private readonly counts = { successes: 0, failures: 0, pushFailures: 0 };
+  private readonly retentionRuns = { local: retentionCounts(), remote: retentionCounts() };
   /** The last run that kept nothing (push failures aside): `lifeboat_backup_last_failure_timestamp_seconds`. */
   private lastLocalFailureAt: Date | undefined;
   private readonly histograms = {
@@ -394,6 +396,8 @@ export class Lifeboat extends EventEmitter<LifeboatEvents> {
         this.lastReport = report;
         this.lastAttemptFailed = false;
         this.counts.successes++;
+        this.retentionRuns.local[report.localRetention]++;
+        if (report.remote) this.retentionRuns.remote[report.remote.retention]++;
         this.histograms.durations.observe(report.durationMs / 1000);
         this.histograms.sizes.observe(report.bytes);
         if (report.remote) this.monitor?.pushed(report.remote);
@@ -411,6 +415,7 @@ export class Lifeboat extends EventEmitter<LifeboatEvents> {
         this.lastFailure = { at: this.clock.now(), message: describe(err), remoteOnly };
         if (remoteOnly) {
           this.counts.pushFailures++;
+          this.retentionRuns.local[err.report.localRetention]++;
           this.monitor?.pushFailed(err);
         } else {
           this.counts.failures++;
@@ -560,6 +565,7 @@ export class Lifeboat extends EventEmitter<LifeboatEvents> {
       nodeId: this.config.nodeId,
       build: buildInfo(),
       ...this.counts,
+      retentionRuns: { local: { ...this.retentionRuns.local }, remote: { ...this.retentionRuns.remote } },
       durations: this.histograms.durations.data,
       sizes: this.histograms.sizes.data,
       lastSuccess: last
@@ -677,4 +683,8 @@ function asError(err: unknown): Error {
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+function retentionCounts(): Record<SnapshotRetentionResult, number> {
+  return Object.fromEntries(SNAPSHOT_RETENTION_RESULTS.map((r) => [r, 0])) as Record<SnapshotRetentionResult, number>;
 }

@@ -15,7 +15,7 @@ import type { CopyOutcome } from '../sqlite/protocol.js';
 import type { LocalStore } from '../storage/local.js';
 import type { BackupStore, StagedObject } from '../storage/store.js';
 import { backupName, isBackupName } from './naming.js';
-import { decideRetention, type RetentionPolicy } from './retention.js';
+import { decideRetention, type RetentionPolicy, type SnapshotRetentionResult } from './retention.js';
 
 export interface RemoteTarget {
   readonly store: BackupStore;
@@ -75,6 +75,7 @@ export interface RemoteReport {
   readonly plainBytes: number;
   readonly durationMs: number;
   readonly expired: readonly string[];
+  readonly retention: SnapshotRetentionResult;
 }
 
 export interface BackupReport {
@@ -87,6 +88,7 @@ export interface BackupReport {
   readonly snapshotMs: number;
   readonly sourceJournalMode: string;
   readonly expiredLocal: readonly string[];
+  readonly localRetention: SnapshotRetentionResult;
   readonly remote: RemoteReport | undefined;
   /**
    * Problems that did not fail the backup: an expired backup that could not be deleted, a
@@ -222,7 +224,8 @@ async function backupLocked(plan: BackupPlan): Promise<BackupReport> {
   // Ages come from names and this machine's clock: a clock the S3 server contradicts skips it.
   const retention = (store: BackupStore, keepDays: number) =>
     applyRetention(store, { keepDays, keepMin: plan.keepMin, protect: [name] }, plan, warnings);
-  const expiredLocal = await retention(local, plan.keepDaysLocal);
+  const localRetention = await retention(local, plan.keepDaysLocal);
+  const expiredLocal = localRetention.deleted;
   const report = {
     name,
     path: local.pathOf(name),
@@ -231,17 +234,20 @@ async function backupLocked(plan: BackupPlan): Promise<BackupReport> {
     snapshotMs,
     sourceJournalMode: copy.journalMode,
     expiredLocal,
+    localRetention: localRetention.result,
     warnings,
   };
   if (pushFailure)
     throw new RemotePushError({ ...report, durationMs: performance.now() - t0, remote: undefined }, pushFailure.error);
+  const remoteRetention = push && remote ? await retention(remote.store, plan.keepDaysRemote) : undefined;
   const remoteReport: RemoteReport | undefined =
-    push && remote
+    push && remoteRetention
       ? {
           object: name,
           plainBytes: copy.bytes,
           durationMs: push.elapsedMs(),
-          expired: await retention(remote.store, plan.keepDaysRemote),
+          expired: remoteRetention.deleted,
+          retention: remoteRetention.result,
         }
       : undefined;
   if (remoteReport && remote) await removeRemoteLeftovers(remote.store, plan.clock.now(), logger, warnings);
@@ -403,7 +409,7 @@ async function applyRetention(
   policy: RetentionPolicy,
   plan: BackupPlan,
   warnings: string[],
-): Promise<string[]> {
+): Promise<{ deleted: string[]; result: SnapshotRetentionResult }> {
   const { logger } = plan;
   const warn = (msg: string) => {
     logger.warn(msg);
@@ -414,7 +420,7 @@ async function applyRetention(
     objects = await store.list();
   } catch (err) {
     warn(`could not list ${store.description} for retention: ${(err as Error).message}`);
-    return [];
+    return { deleted: [], result: 'failed' };
   }
   const decision = decideRetention({
     objects,
@@ -429,14 +435,23 @@ async function applyRetention(
     warn(`retention skipped for ${store.description}, nothing deleted: ${decision.skipped}`);
   }
   const deleted: string[] = [];
+  let failed = false;
   for (const name of decision.expired) {
     try {
       await store.delete(name);
       deleted.push(name);
       logger.info({ backup: name, store: store.description }, 'expired backup deleted');
     } catch (err) {
+      failed = true;
       warn(`could not delete expired backup ${name} from ${store.description}: ${(err as Error).message}`);
     }
   }
-  return deleted;
+  const result = failed
+    ? 'failed'
+    : decision.skipped !== undefined
+      ? 'skipped'
+      : deleted.length > 0
+        ? 'deleted'
+        : 'nothing';
+  return { deleted, result };
 }

@@ -62,6 +62,14 @@ export interface RetentionInput {
   readonly clockOffsetMs?: number | undefined;
 }
 
+/**
+ * What one retention pass over a store came to (`lifeboat_backup_retention_runs_total{result}`):
+ * it deleted something; nothing was old enough; it was skipped (the clock); the listing or a
+ * deletion failed (credentials that may write but not delete: the store grows for ever).
+ */
+export const SNAPSHOT_RETENTION_RESULTS = ['deleted', 'nothing', 'skipped', 'failed'] as const;
+export type SnapshotRetentionResult = (typeof SNAPSHOT_RETENTION_RESULTS)[number];
+
 export interface RetentionDecision {
   /** Names to delete, sorted. */
   readonly expired: readonly string[];

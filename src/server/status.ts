@@ -1,5 +1,5 @@
 import { parseBackupName } from '../backup/naming.js';
-import { FUTURE_TOLERANCE_MS } from '../backup/retention.js';
+import { FUTURE_TOLERANCE_MS, SNAPSHOT_RETENTION_RESULTS, type SnapshotRetentionResult } from '../backup/retention.js';
 import { GENERATION_REASONS, RETENTION_RESULTS } from '../pitr/capture/capture.js';
 import { CONTINUOUS_STATES, type ContinuousStatus } from '../pitr/continuous.js';
 import { type CronSchedule, nextFireTimes } from '../schedule/cron.js';
@@ -30,6 +30,8 @@ export interface StatusReport {
   readonly failures: number;
   /** Runs that kept their local backup but whose push to the remote store failed. */
   readonly pushFailures: number;
+  /** The runs' retention passes, by store (remote: after a push that worked) and result. */
+  readonly retentionRuns: Readonly<Record<'local' | 'remote', Readonly<Record<SnapshotRetentionResult, number>>>>;
   /** Durations (seconds) and sizes (bytes) of the successful runs since the start. */
   readonly durations: HistogramData;
   readonly sizes: HistogramData;
@@ -370,6 +372,19 @@ export function renderMetrics(r: StatusReport): string {
     'Runs whose backup was kept locally but whose push failed: the same runs as ' +
       'lifeboat_backups_total{result="push_failed"} (kept under its old name).',
     one(r.pushFailures),
+  );
+  metric(
+    'lifeboat_backup_retention_runs_total',
+    'counter',
+    'Retention passes of the backup runs since the start, by store (local; remote, after a push that worked) and ' +
+      'result: deleted, nothing (nothing old enough), skipped (this clock and the S3 server’s disagree), failed ' +
+      '(a listing or a deletion was refused: credentials that may not delete fail every time).',
+    (r.remote ? (['local', 'remote'] as const) : (['local'] as const)).flatMap((store) =>
+      SNAPSHOT_RETENTION_RESULTS.map((result): [Record<string, string>, number] => [
+        { store, result },
+        r.retentionRuns[store][result],
+      ]),
+    ),
   );
   histogram('lifeboat_backup_duration_seconds', 'Duration of the successful backup runs since the start.', r.durations);
   histogram(

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { DeleteBucketPolicyCommand, PutBucketPolicyCommand } from '@aws-sdk/client-s3';
 import { Lifeboat, LocalStore, RemotePushError } from '../../src/index.js';
 import { S3Store } from '../../src/s3.js';
 import { renderMetrics } from '../../src/server/status.js';
@@ -11,7 +12,9 @@ import { createItemsDb } from '../support/db.js';
 import { FakeClock } from '../support/fake-clock.js';
 import { faults } from '../support/fault-proxy.js';
 import { sample } from '../support/metrics.js';
-import { withProxy } from '../support/s3-checks.js';
+import { plantBackups } from '../support/plan.js';
+import { getTestS3 } from '../support/s3.js';
+import { names, withProxy } from '../support/s3-checks.js';
 import { tempDir } from '../support/tmp.js';
 
 const KEYS = { ENC_KEYS: 'k1/AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=', ENC_KEY_ACTIVE: 'k1' };
@@ -156,5 +159,93 @@ test(restartGauge, async () => {
     assert.equal(sample(text, 'lifeboat_backup_last_success_timestamp_seconds'), sec(report.startedAt));
   } finally {
     await withRemote.close();
+  }
+});
+
+const mayNotDelete =
+  'a bucket that may not delete: the runs succeed, their remote retention counts as failed and deletes ' +
+  'nothing; once it may, the next run deletes';
+test(mayNotDelete, async () => {
+  const s3 = await getTestS3();
+  const config = await s3.place();
+  const cwd = tempDir();
+  const db = join(cwd, 'app.db');
+  createItemsDb(db, 50);
+  const nowS = Math.floor(Date.now() / 1000);
+  // In the folder and the bucket, 1, 2, 40 and 41 days old: the two oldest expire in both.
+  const old = await plantBackups(join(cwd, 'data', 'state_machine', 'backups'), {
+    days: [1, 2, 40, 41],
+    nowS,
+    config,
+  });
+  // A real refusal: a bucket policy that denies DeleteObject (radosgw enforces it on the owner too).
+  const policy = async (deny: boolean) => {
+    const client = s3.client();
+    if (!deny) return void (await client.send(new DeleteBucketPolicyCommand({ Bucket: config.bucket })));
+    const Statement = [
+      { Effect: 'Deny', Principal: '*', Action: 's3:DeleteObject', Resource: `arn:aws:s3:::${config.bucket}/*` },
+    ];
+    await client.send(
+      new PutBucketPolicyCommand({
+        Bucket: config.bucket,
+        Policy: JSON.stringify({ Version: '2012-10-17', Statement }),
+      }),
+    );
+  };
+  await policy(true);
+  const clock = new FakeClock(nowS * 1000);
+  const lb = await Lifeboat.open({
+    cwd,
+    env: KEYS,
+    dbPath: db,
+    backupOnStart: 'never',
+    schedule: false,
+    clock,
+    remote: new S3Store(config, { timeoutMs: 5000 }),
+  });
+  const runs = async () => {
+    const text = renderMetrics(await lb.statusReport());
+    return Object.fromEntries(
+      ['local', 'remote'].flatMap((store) =>
+        ['deleted', 'nothing', 'skipped', 'failed'].map((result) => [
+          `${store} ${result}`,
+          sample(text, 'lifeboat_backup_retention_runs_total', { store, result }),
+        ]),
+      ),
+    );
+  };
+  try {
+    const first = await lb.backup();
+    assert.equal(first.localRetention, 'deleted');
+    assert.deepEqual([...first.expiredLocal].sort(), old.slice(0, 2));
+    assert.equal(first.remote?.retention, 'failed');
+    assert.deepEqual(first.remote?.expired, []);
+    assert.ok(
+      first.warnings.some((w) => w.startsWith(`could not delete expired backup ${old[0]} from s3 bucket`)),
+      first.warnings.join('\n'),
+    );
+    assert.ok((await names(config)).includes(old[0]!), 'nothing deleted from the bucket');
+    assert.deepEqual(await runs(), {
+      'local deleted': 1,
+      'local nothing': 0,
+      'local skipped': 0,
+      'local failed': 0,
+      'remote deleted': 0,
+      'remote nothing': 0,
+      'remote skipped': 0,
+      'remote failed': 1,
+    });
+
+    await policy(false);
+    clock.advance(5000);
+    const second = await lb.backup();
+    assert.equal(second.localRetention, 'nothing');
+    assert.equal(second.remote?.retention, 'deleted');
+    assert.deepEqual([...(second.remote?.expired ?? [])].sort(), old.slice(0, 2));
+    const after = await runs();
+    assert.deepEqual([after['local nothing'], after['remote deleted'], after['remote failed']], [1, 1, 1]);
+  } finally {
+    await lb.close();
+    await policy(false);
   }
 });

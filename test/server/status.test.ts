@@ -32,6 +32,10 @@ const base: StatusReport = {
   successes: 0,
   failures: 0,
   pushFailures: 0,
+  retentionRuns: {
+    local: { deleted: 0, nothing: 0, skipped: 0, failed: 0 },
+    remote: { deleted: 0, nothing: 0, skipped: 0, failed: 0 },
+  },
   durations: new Histogram(BACKUP_DURATION_BUCKETS).data,
   sizes: new Histogram(BACKUP_SIZE_BUCKETS).data,
   lastSuccess: undefined,
@@ -307,6 +311,20 @@ test('metrics: the remote up or not, since when it fails, its last success and t
   const unknown = renderMetrics({ ...base, remote: { ...remoteOk, state: 'unknown' } });
   assert.ok(Number.isNaN(sample(unknown, 'lifeboat_remote_up')));
   assert.match(unknown, /^lifeboat_remote_up\{[^}]*\} NaN$/m);
+});
+
+test('metrics: the runs’ retention passes by store and result; the remote’s only with a remote', () => {
+  const counts = { deleted: 1, nothing: 2, skipped: 0, failed: 3 };
+  const runs = { local: { ...counts, failed: 0 }, remote: counts };
+  const localOnly = renderMetrics({ ...base, retentionRuns: runs });
+  const series = (text: string) =>
+    text.split('\n').filter((l) => l.startsWith('lifeboat_backup_retention_runs_total{'));
+  assert.equal(series(localOnly).length, 4, series(localOnly).join('\n'));
+  assert.equal(sample(localOnly, 'lifeboat_backup_retention_runs_total', { store: 'local', result: 'nothing' }), 2);
+  const both = renderMetrics({ ...base, retentionRuns: runs, remote: remoteOk });
+  assert.equal(series(both).length, 8);
+  assert.equal(sample(both, 'lifeboat_backup_retention_runs_total', { store: 'remote', result: 'failed' }), 3);
+  assert.equal(sample(both, 'lifeboat_backup_retention_runs_total', { store: 'local', result: 'failed' }), 0);
 });
 
 test('the remote is probed again after 30 s, doubling to at most 10 min', () => {

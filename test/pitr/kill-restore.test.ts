@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
-import { FAULT_POINTS } from '../../src/pitr/fault.js';
 import { getTestS3, localTest, type TestS3 } from '../support/s3.js';
 import { tempDir } from '../support/tmp.js';
 import { killRun } from './kill-run.js';
@@ -56,27 +55,6 @@ localTest(
     assert.ok(report.kills.outage >= 2, `${report.kills.outage} outages`);
     assert.ok(report.outageCommits >= 100 * report.kills.outage, `${report.outageCommits} commits during them`);
     assert.ok(report.restores > 4, `${report.restores} restores`);
-  },
-);
-
-localTest(
-  'capture dies at each named fault point: its leftovers go at the next start, every restore is exactly one commit',
-  async () => {
-    // An even seed takes bases inside the generation, so `during-rebase` is one of the points; a multiple
-    // of 3, SQLite's 1000-frame checkpoints (case A of a restart can meet a death).
-    const report = await killRun({
-      s3: await s3.place(),
-      dir: tempDir(),
-      seed: 24,
-      kills: FAULT_POINTS.length,
-      victims: ['fault'],
-      syncIntervalMs,
-    });
-    for (const point of FAULT_POINTS) assert.equal(report.faults[point], 1, `one death at ${point}`);
-    // A base image (during-rebase) and a state.json not renamed (before-state-rename), at least.
-    assert.ok(report.leftBehind >= 2, `${report.leftBehind} files left behind`);
-    assert.ok(report.rpoChecked > 0, 'commits were owed at the deaths (returned two intervals before)');
-    assert.ok(report.restores > 8, `${report.restores} restores`);
   },
 );
 

@@ -5,6 +5,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { DeleteBucketPolicyCommand, PutBucketPolicyCommand } from '@aws-sdk/client-s3';
+import type { S3Config } from '../../src/config/types.js';
 import { Lifeboat, LocalStore, RemotePushError } from '../../src/index.js';
 import { S3Store } from '../../src/s3.js';
 import { renderMetrics } from '../../src/server/status.js';
@@ -29,6 +30,19 @@ async function waitFor(what: string, condition: () => boolean | Promise<boolean>
   }
 }
 
+/** Lifeboat on `db`, no schedule, pushing to `config`'s bucket. */
+function openWithRemote(cwd: string, db: string, clock: FakeClock, config: S3Config): Promise<Lifeboat> {
+  return Lifeboat.open({
+    cwd,
+    env: KEYS,
+    dbPath: db,
+    backupOnStart: 'never',
+    schedule: false,
+    clock,
+    remote: new S3Store(config, { timeoutMs: 5000 }),
+  });
+}
+
 const countsOnce =
   'each run counts once: one whose push failed, one success, one that kept nothing — and the histograms ' +
   'and gauges follow';
@@ -40,15 +54,7 @@ test(countsOnce, async () => {
   const { proxy, config } = await withProxy();
   proxy.set(faults.http500(1_000_000));
   const clock = new FakeClock('2026-11-24T10:00:00Z');
-  const lb = await Lifeboat.open({
-    cwd,
-    env: KEYS,
-    dbPath: db,
-    backupOnStart: 'never',
-    schedule: false,
-    clock,
-    remote: new S3Store(config, { timeoutMs: 5000 }),
-  });
+  const lb = await openWithRemote(cwd, db, clock, config);
   try {
     const push = await lb.backup().then(
       () => undefined,
@@ -194,15 +200,7 @@ test(mayNotDelete, async () => {
   };
   await policy(true);
   const clock = new FakeClock(nowS * 1000);
-  const lb = await Lifeboat.open({
-    cwd,
-    env: KEYS,
-    dbPath: db,
-    backupOnStart: 'never',
-    schedule: false,
-    clock,
-    remote: new S3Store(config, { timeoutMs: 5000 }),
-  });
+  const lb = await openWithRemote(cwd, db, clock, config);
   const runs = async () => {
     const text = renderMetrics(await lb.statusReport());
     return Object.fromEntries(

@@ -149,7 +149,9 @@ export async function writeFileAtomic(
 
 /**
  * Removes Lifeboat's temp files in `dir` whose names start with `TEMP_PREFIX + namePrefix`,
- * left by runs that crashed. Returns the names removed. A missing folder has none.
+ * left by runs that crashed, and the temp files of those (`tempPathFor` of a temp path: a
+ * point-in-time restore builds its database beside the restore's own temp file). Returns the
+ * names removed. A missing folder has none.
  */
 export async function removeStaleTemps(dir: string, namePrefix = ''): Promise<string[]> {
   let entries: string[];
@@ -161,7 +163,9 @@ export async function removeStaleTemps(dir: string, namePrefix = ''): Promise<st
   }
   const removed: string[] = [];
   for (const entry of entries) {
-    if (!entry.startsWith(TEMP_PREFIX + namePrefix)) continue;
+    let name = entry;
+    while (name.startsWith(TEMP_PREFIX + TEMP_PREFIX)) name = name.slice(TEMP_PREFIX.length);
+    if (!name.startsWith(TEMP_PREFIX + namePrefix)) continue;
     await rm(join(dir, entry), { force: true, recursive: true });
     removed.push(entry);
   }

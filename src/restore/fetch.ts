@@ -439,7 +439,10 @@ async function materialisePitr(
       path: target,
       signal: inputs.signal,
       log: inputs.logger,
-      onProgress: inputs.onProgress,
+      onProgress: (bytes, total) => {
+        if (bytes > 0) inputs.onStep?.('during-materialise');
+        inputs.onProgress?.(bytes, total);
+      },
     });
   } catch (err) {
     throw fetchError(err, target, origin, inputs.signal);

@@ -2,9 +2,12 @@
 // real S3 server, through the real CLI and Lifeboat (at start-up and restore()): the existing restore path (validation,
 // crash-safe swap, marker) with a continuous-backup point as its source.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { S3Config } from '../../src/config/types.js';
 import { Lifeboat } from '../../src/lifeboat.js';
 import { runCli } from '../support/cli.js';
 import { getTestS3, s3Env, type TestS3 } from '../support/s3.js';
@@ -13,12 +16,15 @@ import { tempDir } from '../support/tmp.js';
 import { DB_ID, GEN_ID, KEY_A } from './fixtures.js';
 import { itemsOf, type ShippedDatabase, shipRealDatabase } from './sqlite-chain.js';
 
+const RESTORE_CHILD = fileURLToPath(new URL('../support/restore-child.ts', import.meta.url));
+
 let s3: TestS3;
 let env: Record<string, string | undefined>;
 let shipped: ShippedDatabase;
+let config: S3Config;
 before(async () => {
   s3 = await getTestS3();
-  const config = await s3.place();
+  config = await s3.place();
   shipped = await shipRealDatabase(openConditionalStore(config), tempDir(), KEY_A, { dbId: DB_ID, genId: GEN_ID });
   env = { ...s3Env(config), ENC_KEYS: `${KEY_A.id}/${KEY_A.key.toString('base64')}`, ENC_KEY_ACTIVE: KEY_A.id };
 });
@@ -142,6 +148,29 @@ test('HQL_BACKUP_RESTORE=pitr:latest restores at start-up once; later writes sur
   } finally {
     await second.close();
   }
+});
+
+test('a start-up pitr restore killed while it applies leaves the database alone and no file behind', async () => {
+  const { dbFile } = place();
+  const dbDir = dirname(dbFile);
+  mkdirSync(dbDir, { recursive: true });
+  const pitr = JSON.stringify({ s3: config, key: { id: KEY_A.id, key: KEY_A.key.toString('base64') } });
+  const run = (crashAt?: string) =>
+    spawnSync(process.execPath, ['--import', 'tsx', RESTORE_CHILD, dbFile, 'pitr:latest', pitr], {
+      env: { ...process.env, ...(crashAt ? { LIFEBOAT_TEST_CRASH_AT: crashAt } : {}) },
+      encoding: 'utf8',
+    });
+  const killed = run('during-materialise');
+  assert.equal(killed.signal, 'SIGKILL', `the restore did not reach its apply: ${killed.status} ${killed.stderr}`);
+  assert.ok(!existsSync(dbFile), 'nothing at the database path');
+  const left = readdirSync(dbDir);
+  assert.ok(left.length > 0, 'the killed restore left its files (the point of the test)');
+  // The next start removes them, including the point-in-time restore's own temp file beside the restore's.
+  const next = run();
+  assert.equal(next.status, 0, next.stderr);
+  assert.equal(itemsOf(dbFile), shipped.rows.get(shipped.lastTxid));
+  const temps = readdirSync(dbDir).filter((f) => f.startsWith('.lifeboat-tmp-'));
+  assert.deepEqual(temps, [], `left before: ${left.join(', ')}`);
 });
 
 test("the library's restore('pitr:txid:N') puts that point over the open database, with progress", async () => {

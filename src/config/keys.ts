@@ -484,7 +484,7 @@ export const KEYS = {
     toml: 'rebase_ratio',
     env: 'LIFEBOAT_PITR_REBASE_RATIO',
     kind: 'ratio',
-    default: 3,
+    default: 1.5,
     override: 'pitrRebaseRatio',
     lifeboatOnly: true,
     min: 0.1,

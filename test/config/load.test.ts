@@ -592,7 +592,7 @@ test('[pitr]: off by default; durations with units from the file or the environm
     syncIntervalMs: 1000,
     windowMs: 7 * 86_400_000,
     rebaseEveryMs: 86_400_000,
-    rebaseRatio: 3,
+    rebaseRatio: 1.5,
     checkpointPages: 1000,
     walHardPages: 16_384,
     walMaxPages: 65_536,

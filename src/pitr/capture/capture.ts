@@ -131,7 +131,7 @@ export interface CaptureOptions {
   readonly rebaseEveryMs?: number;
   /**
    * …or once the segments sealed since the base would make a restore apply this many times its
-   * size in pages (default 3; restoreWork): a restore to any point stays within about 1.5× of the
+   * size in pages (default 1.5; restoreWork): a restore to any point stays within about 1.5× of the
    * base's alone (docs/continuous-backup.md, "Re-basing and retention").
    */
   readonly rebaseRatio?: number;
@@ -330,7 +330,7 @@ export class Capture extends EventEmitter {
       walHardPages: 16_384,
       walMaxPages: 65_536,
       rebaseEveryMs: 86_400_000,
-      rebaseRatio: 3,
+      rebaseRatio: 1.5,
       rebaseRetryMs: 600_000,
       windowMs: 7 * 86_400_000,
       retentionEveryMs: 3_600_000,

@@ -513,8 +513,9 @@ function report(ctx: PitrContext, m: Measurements): void {
         ['idle, after a flush (no commits)', idleS, total(idleReq), byKind(idleReq), perMin(total(idleReq), idleS), ''],
       ],
       [
-        'Counted per call of the PitrObjectStore (a counting wrapper around S3ConditionalStore): each is one HTTP ' +
-          "request here (no base was uploaded in these windows); the SDK's own retries are not counted. " +
+        'Counted per call of the PitrObjectStore (a counting wrapper around S3ConditionalStore): one HTTP request ' +
+          'each, but a putStream (a base inside the generation: a multipart upload of the whole database) is ' +
+          "several; the SDK's own retries are not counted. " +
           'putIfAbsent = segments, putIfMatch = the head (lease renewals). ' +
           `Capture's CPU during the load: ${cpuPct.toFixed(0)}% of one core.`,
       ],

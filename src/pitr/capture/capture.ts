@@ -131,8 +131,8 @@ export interface CaptureOptions {
   readonly rebaseEveryMs?: number;
   /**
    * …or once the segments sealed since the base would make a restore apply this many times its
-   * size in pages (default 1.5; restoreWork): a restore to any point stays within about 1.5× of the
-   * base's alone (docs/continuous-backup.md, "Re-basing and retention").
+   * size in pages (default 1.5; restoreWork): a restore to any point took 1.38–1.60× the base's
+   * alone in the bench (docs/continuous-backup.md, "Re-basing and retention").
    */
   readonly rebaseRatio?: number;
   /** After a base inside the generation failed (S3 down mid-upload), the next try waits this long (default 10 min). */
@@ -1185,12 +1185,12 @@ export class Capture extends EventEmitter {
 
   /**
    * Re-basing inside the generation (spec §3.8): after `rebaseEveryMs` with commits, or once the
-   * segments since the last base outweigh it `rebaseRatio` times (restoreWork), a new base of the same
-   * generation is taken at a segment boundary, so a restore never applies more than about one
-   * database's worth of segments. Shipping goes on while it is copied and uploaded: the recovery
-   * point does not wait for a base, and the chain has no seam (the base binds to the segment it
-   * follows, afterSeq and chainDigest). Only while the bucket keeps up (a base is the largest
-   * upload); after a failure, not again for `rebaseRetryMs`.
+   * segments since the last base outweigh it `rebaseRatio` times (restoreWork), a new base of the
+   * same generation is taken at a segment boundary, so a restore never applies more than about
+   * `rebaseRatio` database sizes of frames after its base. Shipping goes on while it is copied and
+   * uploaded: the recovery point does not wait for a base, and the chain has no seam (the base
+   * binds to the segment it follows, afterSeq and chainDigest). Only while the bucket keeps up (a
+   * base is the largest upload); after a failure, not again for `rebaseRetryMs`.
    */
   async #rebaseIfDue(): Promise<void> {
     const chain = this.#chain!;

@@ -14,9 +14,15 @@ import { isMissing, noHardLinks } from './errno.js';
 /** Prefix of every temp file Lifeboat creates, so stale ones can be recognised and removed. */
 export const TEMP_PREFIX = '.lifeboat-tmp-';
 
-/** A new temp name beside `target`: `.lifeboat-tmp-{name}.{random}`. */
+/**
+ * A new temp name beside `target`: `.lifeboat-tmp-{name}.{random}`. A temp of a temp (a
+ * point-in-time restore builds its database beside the restore's own temp file) keeps the one
+ * prefix, `.lifeboat-tmp-{name}.{random}.{random}`: the clean-up of `{name}`'s temps finds it.
+ */
 export function tempPathFor(target: string): string {
-  return join(dirname(target), `${TEMP_PREFIX}${basename(target)}.${randomBytes(6).toString('hex')}`);
+  const name = basename(target);
+  const prefix = name.startsWith(TEMP_PREFIX) ? '' : TEMP_PREFIX;
+  return join(dirname(target), `${prefix}${name}.${randomBytes(6).toString('hex')}`);
 }
 
 /** fsync of a file or a folder (a folder's fsync makes renames and new names in it durable). */
@@ -149,9 +155,7 @@ export async function writeFileAtomic(
 
 /**
  * Removes Lifeboat's temp files in `dir` whose names start with `TEMP_PREFIX + namePrefix`,
- * left by runs that crashed, and the temp files of those (`tempPathFor` of a temp path: a
- * point-in-time restore builds its database beside the restore's own temp file). Returns the
- * names removed. A missing folder has none.
+ * left by runs that crashed. Returns the names removed. A missing folder has none.
  */
 export async function removeStaleTemps(dir: string, namePrefix = ''): Promise<string[]> {
   let entries: string[];
@@ -163,9 +167,7 @@ export async function removeStaleTemps(dir: string, namePrefix = ''): Promise<st
   }
   const removed: string[] = [];
   for (const entry of entries) {
-    let name = entry;
-    while (name.startsWith(TEMP_PREFIX + TEMP_PREFIX)) name = name.slice(TEMP_PREFIX.length);
-    if (!name.startsWith(TEMP_PREFIX + namePrefix)) continue;
+    if (!entry.startsWith(TEMP_PREFIX + namePrefix)) continue;
     await rm(join(dir, entry), { force: true, recursive: true });
     removed.push(entry);
   }

@@ -633,17 +633,20 @@ function report(ctx: PitrContext, m: Measurements): void {
     mb((xs[0]?.baseBytes ?? NaN) + (xs[0]?.segmentBytes ?? NaN)),
     mb(Math.max(...xs.map((x) => x.maxRss))),
   ];
-  const points = [
-    ['latest (the newest base + the segments after it)', m.restores.latest],
-    ['just before the newest base (the base before it + every segment between)', m.restores.beforeBase],
-  ] as const;
-  const measured = points.filter(([, xs]) => xs.length > 0);
-  const applying = measured.map(([label, xs]) => {
-    const ms = median(xs.map((x) => x.ms));
-    const x = xs[0]!;
+  const measured = [
+    { name: 'latest', how: 'the newest base + the segments after it', xs: m.restores.latest },
+    {
+      name: 'just before the newest base',
+      how: 'the base before it + every segment between',
+      xs: m.restores.beforeBase,
+    },
+  ]
+    .filter((p) => p.xs.length > 0)
+    .map((p) => ({ ...p, x: p.xs[0]!, ms: median(p.xs.map((x) => x.ms)) }));
+  const applying = measured.map(({ name, x, ms }) => {
     const extraS = (ms - baseMs) / 1000;
     return (
-      `${label.split(' (')[0]}: ${x.segmentCount} segments, ${mb(x.segmentBytes).toFixed(1)} MB stored ` +
+      `${name}: ${x.segmentCount} segments, ${mb(x.segmentBytes).toFixed(1)} MB stored ` +
       `(${((x.segmentBytes / m.dbBytes) * 100).toFixed(1)}% of the database), ${x.txid - x.baseTxid} transactions ` +
       `applied in ${extraS.toFixed(2)} s beyond the base alone (${((x.txid - x.baseTxid) / extraS).toFixed(0)}/s).`
     );
@@ -652,7 +655,10 @@ function report(ctx: PitrContext, m: Measurements): void {
     table(
       `Continuous backup: point-in-time restore (median of ${ctx.rounds})`,
       ['restore to', 'seconds', 'txid', 'from base', 'segments applied', 'MB fetched', 'peak RSS MB'],
-      [rrow('the first base’s txid (the base alone)', base), ...measured.map(([label, xs]) => rrow(label, xs))],
+      [
+        rrow('the first base’s txid (the base alone)', base),
+        ...measured.map((p) => rrow(`${p.name} (${p.how})`, p.xs)),
+      ],
       [
         `The ${mb(m.dbBytes).toFixed(0)} MB database; its base object ${mb(baseBytes).toFixed(0)} MB. ` +
           applying.join(' ') +
@@ -662,12 +668,11 @@ function report(ctx: PitrContext, m: Measurements): void {
       ],
     ),
   );
-  for (const [label, xs] of measured) {
-    const ms = median(xs.map((x) => x.ms));
+  for (const { name, x, ms } of measured) {
     summary.push({
       target:
-        `restore to a point ≤ ${TARGET_RESTORE_RATIO}× restoring the base alone: ${label.split(' (')[0]} ` +
-        `(segments ${(((xs[0]?.segmentBytes ?? NaN) / m.dbBytes) * 100).toFixed(1)}% of the database size)`,
+        `restore to a point ≤ ${TARGET_RESTORE_RATIO}× restoring the base alone: ${name} ` +
+        `(segments ${((x.segmentBytes / m.dbBytes) * 100).toFixed(1)}% of the database size)`,
       measured: `${ratio(ms, baseMs)}× (${(baseMs / 1000).toFixed(2)} → ${(ms / 1000).toFixed(2)} s)`,
       verdict: ms <= TARGET_RESTORE_RATIO * baseMs ? 'met' : 'missed',
     });

@@ -9,7 +9,7 @@ import type { SnapshotRetentionResult } from './backup/retention.js';
 import { type Composition, compose } from './compose.js';
 import { type ConfigOverrides, loadConfig, warningsOf } from './config/load.js';
 import type { Config } from './config/types.js';
-import { LifeboatError } from './errors.js';
+import { ConfigError, LifeboatError } from './errors.js';
 import { ensureDir } from './fs/durable.js';
 import { acquireLock, type LockHandle } from './fs/lock.js';
 import { type LifeboatLogger, libraryLogger } from './log.js';
@@ -17,7 +17,7 @@ import { enableGarbageCollection } from './memory.js';
 import { ContinuousBackup, type ContinuousStatus } from './pitr/continuous.js';
 import { RemoteMonitor } from './remote/monitor.js';
 import { type RestoreReport, restoreDatabase } from './restore/restore.js';
-import { parseRestoreSource } from './restore/source.js';
+import { onTimeline, parseRestoreSource } from './restore/source.js';
 import { restoreAtStartup } from './restore/startup.js';
 import type { Clock } from './schedule/clock.js';
 import { type CronSchedule, parseCron } from './schedule/cron.js';
@@ -472,12 +472,23 @@ export class Lifeboat extends EventEmitter<LifeboatEvents> {
    */
   restore(
     source: string,
-    options: { skipValidation?: boolean; onProgress?: (bytes: number, total: number | undefined) => void } = {},
+    options: {
+      skipValidation?: boolean;
+      onProgress?: (bytes: number, total: number | undefined) => void;
+      /** With `pitr:latest` or `pitr:time:…`: on this timeline, a branch an earlier restore left (`--timeline`). */
+      timeline?: number;
+    } = {},
   ): Promise<RestoreReport> {
     if (this.closed) return Promise.reject(new LifeboatError('CLOSED', 'this Lifeboat instance is closed'));
     let plan: ReturnType<Composition['restorePlan']>;
     try {
-      plan = this.parts.restorePlan(parseRestoreSource(source, { name: 'source' }), {
+      let parsed = parseRestoreSource(source, { name: 'source' });
+      if (options.timeline !== undefined) {
+        const on = parsed.kind === 'pitr' ? onTimeline(parsed, String(options.timeline)) : 'it is not a pitr: source';
+        if (typeof on === 'string') throw new ConfigError([`restore ${source}, timeline ${options.timeline}: ${on}`]);
+        parsed = on;
+      }
+      plan = this.parts.restorePlan(parsed, {
         requestedBy: 'library',
         force: true,
         skipValidation: options.skipValidation,

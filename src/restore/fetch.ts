@@ -176,10 +176,16 @@ export async function resolveSource(source: RestoreSource, inputs: FetchInputs):
           });
         }
       }
-      // A time is a moment of the current line of restores (pitr/restore/lineage.ts): the metas tell it.
+      // A time is a moment of the current line of restores (pitr/restore/lineage.ts): the metas tell it;
+      // with a timeline named, `latest` too is that line's.
+      const { timeline } = source;
       const line =
-        source.target.kind === 'time' && inputs.keys
-          ? await readLineage(store, inputs.keys, dbId, listing, { log: inputs.logger, signal: inputs.signal })
+        source.target.kind === 'time' || timeline !== undefined
+          ? await readLineage(store, inputs.keys, dbId, listing, {
+              log: inputs.logger,
+              signal: inputs.signal,
+              timeline,
+            })
           : undefined;
       return { kind: 'pitr', plan: planRestore(dbId, listing, source.target, line), store };
     }

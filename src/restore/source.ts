@@ -2,7 +2,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { isBackupName } from '../backup/naming.js';
 import { ConfigError } from '../errors.js';
 import { isId } from '../pitr/names.js';
-import { iso, type PitrTarget } from '../pitr/restore/plan.js';
+import { iso, type PitrTarget, timelineProblem } from '../pitr/restore/plan.js';
 
 /**
  * Where a restore comes from: HQL_BACKUP_RESTORE, or the argument of `lifeboat restore|verify`.
@@ -15,7 +15,13 @@ export type RestoreSource =
   | { readonly kind: 'local'; readonly name: string }
   | { readonly kind: 'local-latest' }
   /** Continuous backup to a point (docs/continuous-backup.md); the database id is found in the bucket when absent. */
-  | { readonly kind: 'pitr'; readonly target: PitrTarget; readonly dbId?: string | undefined };
+  | {
+      readonly kind: 'pitr';
+      readonly target: PitrTarget;
+      readonly dbId?: string | undefined;
+      /** `latest` and a time on this timeline, a branch a restore left (default: the newest generation's). */
+      readonly timeline?: number | undefined;
+    };
 
 export interface ParseSourceOptions {
   /** How the value is named in messages; default HQL_BACKUP_RESTORE. */
@@ -60,12 +66,21 @@ export function parsePitrTarget(form: string): PitrTarget | string {
   return `"${form}" is not latest, txid:<N> or time:<RFC 3339 time>`;
 }
 
-/** A continuous-backup source for `target` of database `dbId` (32 hex digits), or why not. */
-export function pitrSource(form: string, dbId?: string): RestoreSource | string {
+/** A continuous-backup source for `target` of database `dbId` (32 hex digits) on `timeline`, or why not. */
+export function pitrSource(form: string, dbId?: string, timeline?: string): RestoreSource | string {
   const target = parsePitrTarget(form);
   if (typeof target === 'string') return target;
   if (dbId !== undefined && !isId(dbId)) return `database id "${dbId}" is not 32 lower-case hex digits`;
-  return { kind: 'pitr', target, dbId };
+  const source: RestoreSource = { kind: 'pitr', target, dbId };
+  return timeline === undefined ? source : onTimeline(source, timeline);
+}
+
+/** A continuous-backup source resolved on timeline `text` (a whole number from 1), or why it cannot be. */
+export function onTimeline(source: Extract<RestoreSource, { kind: 'pitr' }>, text: string): RestoreSource | string {
+  const k = /^[0-9]{1,15}$/.test(text) ? Number(text) : Number.NaN;
+  const problem = timelineProblem(source.target, k);
+  if (problem) return problem.replace(/^timeline NaN/, `timeline "${text}"`);
+  return { ...source, timeline: k };
 }
 
 /**
@@ -135,7 +150,8 @@ export function formatSource(source: RestoreSource): string {
     case 'pitr': {
       const t = source.target;
       const form = t.kind === 'latest' ? 'latest' : t.kind === 'txid' ? `txid:${t.txid}` : `time:${iso(t.ms)}`;
-      return `pitr:${form}${source.dbId ? ` (database ${source.dbId})` : ''}`;
+      const on = source.timeline === undefined ? '' : ` on timeline ${source.timeline}`;
+      return `pitr:${form}${on}${source.dbId ? ` (database ${source.dbId})` : ''}`;
     }
   }
 }

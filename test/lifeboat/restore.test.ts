@@ -90,6 +90,10 @@ test('a backup that fails validation changes nothing, and the handle still works
       lb.restore('ftp:somewhere'),
       (err: unknown) => err instanceof Error && /s3:|file:/.test(err.message),
     );
+    // A timeline goes with pitr:latest and pitr:time: only, refused before anything is fetched.
+    await assert.rejects(lb.restore('s3:latest', { timeline: 1 }), /timeline 1: it is not a pitr: source/);
+    await assert.rejects(lb.restore('pitr:txid:4', { timeline: 1 }), /a txid names one transaction/);
+    await assert.rejects(lb.restore('pitr:latest', { timeline: 0 }), /timeline 0 is not a whole number from 1/);
     assert.equal(rows(lb), 1);
   } finally {
     await lb.close();

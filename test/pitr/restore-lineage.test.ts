@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { baseName, metaName, newGenId, segmentName } from '../../src/pitr/names.js';
 import { type GenerationLink, lineageOf } from '../../src/pitr/restore/lineage.js';
-import { planRestore } from '../../src/pitr/restore/plan.js';
+import { planRestore, timelineProblem } from '../../src/pitr/restore/plan.js';
+import { pitrSource } from '../../src/restore/source.js';
 import { isLifeboat } from '../support/s3-checks.js';
 
 /**
@@ -96,4 +97,32 @@ test('a time in the abandoned branch restores the point the line branched from; 
     () => planRestore(DB, listing(), { kind: 'time', ms: T0 + 80_000 }, line),
     isLifeboat('PITR_TARGET_UNRESTORABLE'),
   );
+});
+
+test('on a timeline named (--timeline K), latest is its head’s newest state, a time resolved along its line', () => {
+  // Timeline 1's newest generation is G2, the branch the restore to G1@20 left behind.
+  const old = lineageOf(links, G2);
+  const latest = planRestore(DB, listing(), { kind: 'latest' }, old);
+  assert.deepEqual([latest.genId, latest.segments.map((s) => s.lastTxid)], [G2, [105]]);
+  // Inside G2's commits: its rows, which the head's line restores as G1's txid 20.
+  assert.equal(planRestore(DB, listing(), { kind: 'time', ms: T0 + 33_000 }, old).genId, G2);
+  assert.deepEqual(planRestore(DB, listing(), { kind: 'time', ms: T0 + 45_000 }, old).stopAtTxid, undefined);
+  // The head's line is the default: latest there is G4's.
+  assert.equal(planRestore(DB, listing(), { kind: 'latest' }, lineageOf(links, G4)).genId, G4);
+  assert.equal(planRestore(DB, listing(), { kind: 'latest' }).genId, G4);
+});
+
+test('a timeline goes with latest and time:, is a whole number from 1; a txid is one transaction on any', () => {
+  assert.equal(timelineProblem({ kind: 'latest' }, undefined), undefined);
+  assert.equal(timelineProblem({ kind: 'time', ms: T0 }, 2), undefined);
+  assert.match(timelineProblem({ kind: 'txid', txid: 5 }, 1)!, /a txid names one transaction/);
+  assert.match(timelineProblem({ kind: 'latest' }, 0)!, /timeline 0 is not a whole number from 1/);
+  assert.match(timelineProblem({ kind: 'latest' }, 1.5)!, /not a whole number/);
+  assert.equal(pitrSource('latest', undefined, 'two'), 'timeline "two" is not a whole number from 1');
+  assert.deepEqual(pitrSource('time:2026-12-01T00:00:00Z', undefined, '2'), {
+    kind: 'pitr',
+    target: { kind: 'time', ms: Date.parse('2026-12-01T00:00:00Z') },
+    dbId: undefined,
+    timeline: 2,
+  });
 });

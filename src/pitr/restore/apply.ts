@@ -16,7 +16,7 @@ import { type ChainExpectation, checkChain, type Segment, type TxRecord } from '
 import { SegmentFeed } from './feed.js';
 import { placeHold } from './hold.js';
 import { readLineage } from './lineage.js';
-import { describe, iso, type PitrTarget, planRestore, type RestorePlan } from './plan.js';
+import { describe, iso, type PitrTarget, planRestore, type RestorePlan, timelineProblem } from './plan.js';
 
 /**
  * Point-in-time restore (spec §3.10 steps 3–4): the plan's base into a temp file, then its
@@ -43,6 +43,11 @@ export interface RestorePitrOptions extends RequestOptions {
   readonly keys: KeyLookup;
   readonly dbId: string;
   readonly target: PitrTarget;
+  /**
+   * Resolve `latest` and a time on this timeline (the newest generation whose meta says so, and its
+   * line of restores) instead of the newest generation's: a branch a restore left (`--timeline K`).
+   */
+  readonly timeline?: number | undefined;
   /** Where the restored database goes; must not exist. The temp file is made beside it. */
   readonly path: string;
   /** Stored segment bytes fetched ahead of the one applied, at most (default 32 MiB; feed.ts). */
@@ -68,11 +73,13 @@ export interface PitrRestoreResult {
 
 /** Lists, plans and restores: the whole of a point-in-time restore short of the validation and swap. */
 export async function restorePitr(options: RestorePitrOptions): Promise<PitrRestoreResult> {
-  const listing = await options.store.list(dbPrefix(options.dbId), options);
-  const { store, keys, dbId, target } = options;
+  const { store, keys, dbId, target, timeline } = options;
+  const problem = timelineProblem(target, timeline);
+  if (problem) throw new RangeError(problem);
+  const listing = await store.list(dbPrefix(dbId), options);
   const line =
-    target.kind === 'time'
-      ? await readLineage(store, keys, dbId, listing, { log: options.log, signal: options.signal })
+    target.kind === 'time' || timeline !== undefined
+      ? await readLineage(store, keys, dbId, listing, { log: options.log, signal: options.signal, timeline })
       : undefined;
   const plan = planRestore(dbId, listing, target, line);
   return applyPlan(plan, options);

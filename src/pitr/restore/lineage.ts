@@ -1,4 +1,5 @@
 import type { KeyLookup } from '../../crypto/stream.js';
+import { LifeboatError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { ListedObject, PitrObjectStore } from '../../storage/object-store.js';
 import { genIdsWithMeta, readMeta, unreadableMeta } from '../meta-object.js';
@@ -48,26 +49,45 @@ export function lineageOf(links: ReadonlyMap<string, GenerationLink>, head: stri
   return line;
 }
 
+/** The generation a line starts from: the head of its timeline (lineageOf puts it first). */
+export function headOf(line: Lineage): string | undefined {
+  return line.keys().next().value;
+}
+
 /**
- * The lineage of the newest generation with a base, from the metas of `listing` (GETs, a few at
- * a time). Undefined when the head's meta cannot be read: the caller then resolves the time over
- * every generation, as before metas named parents. Metas that do not open are logged and left out.
+ * The lineage of the newest generation with a base — of timeline `options.timeline` when given
+ * (`restore --pitr … --timeline K`: a branch a restore left) — from the metas of `listing` (GETs,
+ * a few at a time). Undefined when the head's meta cannot be read: the caller then resolves the
+ * time over every generation, as before metas named parents. Metas that do not open are logged
+ * and left out. A timeline with no generation whose meta says so is refused, naming those there are.
  */
 export async function readLineage(
   store: PitrObjectStore,
   keys: KeyLookup,
   dbId: string,
   listing: readonly ListedObject[],
-  options: { readonly log?: Logger | undefined; readonly signal?: AbortSignal | undefined } = {},
+  options: {
+    readonly log?: Logger | undefined;
+    readonly signal?: AbortSignal | undefined;
+    readonly timeline?: number | undefined;
+  } = {},
 ): Promise<Lineage | undefined> {
-  let head: string | undefined;
+  const withBase = new Set<string>();
   for (const { key } of listing) {
     const name = parsePitrName(key);
-    if (name?.kind === 'base' && name.dbId === dbId && (head === undefined || name.genId > head)) head = name.genId;
+    if (name?.kind === 'base' && name.dbId === dbId) withBase.add(name.genId);
   }
+  const newestFirst = [...withBase].sort().reverse();
   const withMeta = genIdsWithMeta(dbId, listing);
-  if (head === undefined) return undefined;
+  if (newestFirst.length === 0) return undefined;
   const links = await readLinks(store, keys, dbId, withMeta, options);
+  const { timeline } = options;
+  if (timeline !== undefined) {
+    const head = newestFirst.find((g) => links.get(g)?.timeline === timeline);
+    if (head === undefined) throw noTimeline(dbId, timeline, links, withBase);
+    return lineageOf(links, head);
+  }
+  const head = newestFirst[0]!;
   if (!links.has(head)) {
     options.log?.warn(
       { genId: head },
@@ -108,3 +128,26 @@ export async function readLinks(
 
 /** Metas fetched at once. */
 const META_READS = 8;
+
+/** `--timeline K` names no timeline with a restorable generation: what there is instead. */
+function noTimeline(
+  dbId: string,
+  timeline: number,
+  links: ReadonlyMap<string, GenerationLink>,
+  withBase: ReadonlySet<string>,
+): LifeboatError {
+  const heads = new Map<number, string>();
+  for (const g of [...withBase].sort()) {
+    const t = links.get(g)?.timeline;
+    if (t !== undefined) heads.set(t, g);
+  }
+  const known = [...heads].sort((a, b) => a[0] - b[0]).map(([t, g]) => `${t} (newest generation ${g})`);
+  const unread = [...withBase].filter((g) => !links.has(g)).length;
+  return new LifeboatError(
+    'PITR_TARGET_UNRESTORABLE',
+    `database ${dbId} has no restorable generation on timeline ${timeline}: ` +
+      (known.length ? `its timelines are ${known.join(', ')}` : 'no generation meta could be read') +
+      (unread ? `; ${unread} generation(s) with a base have no readable meta` : ''),
+    { hint: "`lifeboat pitr list` shows each generation's timeline; leave out --timeline for the newest" },
+  );
+}

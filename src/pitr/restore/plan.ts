@@ -1,7 +1,7 @@
 import { LifeboatError } from '../../errors.js';
 import type { ListedObject } from '../../storage/object-store.js';
 import { type BaseName, dbPrefix, parsePitrName, type SegmentName } from '../names.js';
-import type { Lineage } from './lineage.js';
+import { headOf, type Lineage } from './lineage.js';
 
 /**
  * What a point-in-time restore fetches, planned from one LIST of `lifeboat-pitr/<dbId>/`
@@ -23,7 +23,8 @@ import type { Lineage } from './lineage.js';
  * lastMs is after the time (the applier finds the exact transaction in its records). A target no run reaches fails with
  * PITR_TARGET_UNRESTORABLE or PITR_CHAIN_GAP, naming the nearest restorable ranges. Given a lineage
  * (lineage.ts), a time is resolved only in its generations, and in an ancestor only up to the
- * point its child branched from (`stopAtTxid`).
+ * point its child branched from (`stopAtTxid`); and `latest` is the newest state of the line's head
+ * (`--timeline K`: the newest generation of a branch a restore left).
  */
 
 export type PitrTarget =
@@ -200,7 +201,10 @@ export function planRestore(
   const newestFirst = [...gens].reverse().filter((g) => g.bases.length > 0);
 
   if (target.kind === 'latest') {
-    const g = newestFirst[0]!;
+    // Along a line (a timeline named), the newest state of its head; else of the newest generation.
+    const head = line && headOf(line);
+    const g = newestFirst.find((x) => head === undefined || x.genId === head);
+    if (!g) return unrestorable(`generation ${head}, the newest of the timeline asked for, has no base`);
     const best = runs.get(g)!.reduce((a, b) => (end(b).txid >= end(a).txid ? b : a));
     // Segments beyond a hole exist: the newest shipped state cannot be reached, and restoring
     // less than asked is never silent (the error names what txid:N can still reach).
@@ -308,6 +312,16 @@ function end(r: Run): { txid: number; ms: number } {
 function rangeOf(genId: string, r: Run): RestorableRange {
   const e = end(r);
   return { genId, fromTxid: r.base.txid, fromMs: r.base.ms, toTxid: e.txid, toMs: e.ms };
+}
+
+/** Why `timeline` cannot go with `target` (undefined: it can): a txid names one transaction on whichever it is. */
+export function timelineProblem(target: PitrTarget, timeline: number | undefined): string | undefined {
+  if (timeline === undefined) return undefined;
+  if (!Number.isSafeInteger(timeline) || timeline < 1) return `timeline ${timeline} is not a whole number from 1`;
+  if (target.kind === 'txid') {
+    return 'a txid names one transaction on whichever timeline it is: a timeline goes with latest and time: only';
+  }
+  return undefined;
 }
 
 function checkTarget(target: PitrTarget): void {

@@ -45,6 +45,8 @@ export interface GenerationReport {
   /** The newest transaction its objects name. */
   readonly last: { readonly txid: number; readonly ms: number } | undefined;
   readonly hasMeta: boolean;
+  /** Its timeline, and the restored point it began from, as its meta says (undefined: not read or unreadable). */
+  readonly link: GenerationLink | undefined;
   /** Every object under the generation (meta, bases, segments, anything else), as stored. */
   readonly objects: number;
   readonly bytes: number;
@@ -65,6 +67,8 @@ export interface Gap {
   readonly kind: 'hole' | 'generation' | 'restore';
   /** For a `restore`: the point restored. */
   readonly branchedFrom?: { readonly genId: string; readonly txid: number };
+  /** For a `restore`: the timeline of the branch it left (`restore --pitr … --timeline K` reaches its times). */
+  readonly branchTimeline?: number;
   /** The last restorable transaction before the gap. */
   readonly from: { readonly genId: string; readonly txid: number; readonly ms: number };
   /** The first restorable transaction after it. */
@@ -113,14 +117,14 @@ export function inspectDatabase(
 ): DatabaseReport {
   const survey = surveyRestorable(dbId, listing);
   const mine = listing.filter((o) => o.key.startsWith(`${PITR_ROOT}${dbId}/`));
-  const generations = survey.generations.map((g) => generationReport(dbId, g, mine));
+  const generations = survey.generations.map((g) => generationReport(dbId, g, mine, links));
   // Generations with a meta but no base or segment yet (capture was starting) are shown too.
   const seen = new Set(generations.map((g) => g.genId));
   for (const { key } of mine) {
     const name = parsePitrName(key);
     if (name?.kind === 'meta' && !seen.has(name.genId)) {
       seen.add(name.genId);
-      generations.push(generationReport(dbId, { genId: name.genId, bases: [], segments: [], ranges: [] }, mine));
+      generations.push(generationReport(dbId, { genId: name.genId, bases: [], segments: [], ranges: [] }, mine, links));
     }
   }
   generations.sort((a, b) => (a.genId < b.genId ? -1 : 1));
@@ -133,9 +137,10 @@ export function inspectDatabase(
     const from = { genId: a.genId, txid: a.toTxid, ms: a.toMs };
     const to = { genId: b.genId, txid: b.fromTxid, ms: b.fromMs };
     const parent = a.genId === b.genId ? null : (links?.get(b.genId)?.parent ?? null);
+    const branchTimeline = parent ? links?.get(parent.genId)?.timeline : undefined;
     gaps.push(
       parent
-        ? { kind: 'restore', from, to, branchedFrom: parent }
+        ? { kind: 'restore', from, to, branchedFrom: parent, ...(branchTimeline ? { branchTimeline } : {}) }
         : { kind: a.genId === b.genId ? 'hole' : 'generation', from, to },
     );
   }
@@ -170,7 +175,12 @@ export function inspectDatabase(
   };
 }
 
-function generationReport(dbId: string, g: ListedGeneration, listing: readonly ListedObject[]): GenerationReport {
+function generationReport(
+  dbId: string,
+  g: ListedGeneration,
+  listing: readonly ListedObject[],
+  links: ReadonlyMap<string, GenerationLink> | undefined,
+): GenerationReport {
   const prefix = generationPrefix(dbId, g.genId);
   const objects = listing.filter((o) => o.key.startsWith(prefix));
   const lastSegment = g.segments.at(-1);
@@ -193,6 +203,7 @@ function generationReport(dbId: string, g: ListedGeneration, listing: readonly L
     first: oldestBase && { txid: oldestBase.txid, ms: oldestBase.ms },
     last,
     hasMeta: objects.some((o) => parsePitrName(o.key)?.kind === 'meta'),
+    link: links?.get(g.genId),
     objects: objects.length,
     bytes: objects.reduce((sum, o) => sum + o.size, 0),
     holes: holesOf(g.segments, g.bases),

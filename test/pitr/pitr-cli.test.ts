@@ -280,6 +280,19 @@ test('nothing restorable exits 4; bad --db-id and --max-age exit 2; the help nam
   const badAge = await cli(config, ['status', '--max-age', 'soon']);
   assert.equal(badAge.code, 2);
   assert.match(badAge.stderr, /--max-age "soon" is not a duration/);
+  // --timeline: a whole number, with latest or a time of continuous backup only; refused before anything is read.
+  for (const [args, said] of [
+    [['restore', '--pitr', 'txid:5', '--timeline', '1'], /a txid names one transaction on whichever timeline/],
+    [['restore', '--pitr', 'latest', '--timeline', 'x'], /timeline "x" is not a whole number from 1/],
+    [['restore', '--pitr', 'latest', '--timeline', '0'], /timeline 0 is not a whole number from 1/],
+    [['restore', 's3:latest', '--timeline', '1'], /--timeline goes with --pitr/],
+    [['verify', 'local:latest', '--timeline', '1'], /--timeline goes with a pitr: source/],
+    [['pitr', 'verify', 'txid:3', '--timeline', '2'], /a txid names one transaction/],
+  ] as const) {
+    const refused = await runCli([...args], { cwd: tempDir(), env: { ...s3Env(config), ...KEYS } });
+    assert.equal(refused.code, 2, `${args.join(' ')}: ${refused.stderr}`);
+    assert.match(refused.stderr, said);
+  }
   const help = await runCli(['pitr', '--help']);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /lifeboat pitr verify \[latest\]/);

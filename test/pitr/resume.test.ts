@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { before } from 'node:test';
+import type { PitrListJson, PitrStatusJson } from '../../src/cli/commands/pitr.js';
 import { LifeboatError } from '../../src/errors.js';
 import { Capture, type CaptureOptions } from '../../src/pitr/capture/capture.js';
 import { decodeMeta } from '../../src/pitr/meta.js';
@@ -78,9 +79,10 @@ async function restoredRows(
   dbId: string,
   dir: string,
   target: Parameters<typeof restorePitr>[0]['target'],
+  timeline?: number,
 ) {
   const path = join(dir, `r-${Math.random().toString(36).slice(2)}.sqlite`);
-  await restorePitr({ store, keys: keySet(KEY_A), dbId, target, path });
+  await restorePitr({ store, keys: keySet(KEY_A), dbId, target, path, timeline });
   const db = new Database(path, { readonly: true });
   try {
     assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
@@ -436,23 +438,70 @@ localTest(
     assert.deepEqual(await restoredRows(store, dbId, cwd, { kind: 'time', ms: midBranch }), upTo(10));
     assert.deepEqual(await restoredRows(store, dbId, cwd, { kind: 'time', ms: abandonedAt }), upTo(10));
     assert.deepEqual(await restoredRows(store, dbId, cwd, { kind: 'txid', txid: point + 10 }), upTo(20), 'by txid');
+    // The branch the restore left, by its timeline: its newest state and its times (an operator undoing the undo).
+    assert.deepEqual(await restoredRows(store, dbId, cwd, { kind: 'latest' }, 1), upTo(20));
+    assert.deepEqual(await restoredRows(store, dbId, cwd, { kind: 'time', ms: midBranch }, 1), upTo(15));
+    assert.deepEqual(await restoredRows(store, dbId, cwd, { kind: 'time', ms: abandonedAt }, 1), upTo(20));
+    assert.deepEqual(
+      await restoredRows(store, dbId, cwd, { kind: 'latest' }, 2),
+      [...upTo(10), 21, 22, 23, 24, 25],
+      'the newest timeline is the default',
+    );
+    const timelines = `1 (newest generation ${first.genId}), 2 (newest generation ${fourth.genId})`;
+    await assert.rejects(
+      restoredRows(store, dbId, cwd, { kind: 'latest' }, 3),
+      (err: LifeboatError) =>
+        err.code === 'PITR_TARGET_UNRESTORABLE' &&
+        err.message.includes(`no restorable generation on timeline 3: its timelines are ${timelines}`),
+    );
+    await assert.rejects(
+      restoredRows(store, dbId, cwd, { kind: 'txid', txid: point }, 1),
+      /a txid names one transaction/,
+    );
     // `pitr status` tells the restore's generation from a gap (it reads the metas with the keys configured).
     const status = await runCli(['pitr', 'status', '--json', '--db-id', dbId], { cwd, env });
-    const gaps = (JSON.parse(status.stdout) as { gaps: { kind: string; branchedFrom?: unknown }[] }).gaps;
+    const gaps = (JSON.parse(status.stdout) as PitrStatusJson).gaps;
     assert.deepEqual(
-      gaps.filter((g) => g.kind === 'restore').map((g) => g.branchedFrom),
-      [{ genId: first.genId, txid: point }],
+      gaps.filter((g) => g.kind === 'restore').map((g) => [g.branchedFrom, g.branchTimeline]),
+      [[{ genId: first.genId, txid: point }, 1]],
       status.stdout,
     );
-    // The CLI's restore resolves a time along the same line (on another host: this process keeps the database open).
-    const elsewhere = tempDir();
-    const byTime = await runCli(['restore', '--pitr', `time:${new Date(midBranch).toISOString()}`, '--db-id', dbId], {
-      cwd: elsewhere,
-      env: { ...env, HQL_DATA_DIR: join(elsewhere, 'data') },
-    });
-    assert.equal(byTime.code, 0, byTime.stderr);
-    const restored = new Database(join(elsewhere, 'data/state_machine/db/hiqlite.db'), { readonly: true });
-    assert.deepEqual(restored.prepare('SELECT v FROM t ORDER BY v').pluck().all(), upTo(10));
-    restored.close();
+    // `pitr list` shows each generation's timeline, and where a restore's began.
+    const list = await runCli(['pitr', 'list', '--json', '--db-id', dbId], { cwd, env });
+    const listed = (JSON.parse(list.stdout) as PitrListJson).databases[0]!.generations;
+    assert.deepEqual(
+      listed.map((g) => [g.genId, g.timeline, g.parent]),
+      [
+        [first.genId, 1, null],
+        [second.genId, 2, { genId: first.genId, txid: point }],
+        [fourth.genId, 2, null],
+      ],
+    );
+    const text = await runCli(['pitr', 'list', '--db-id', dbId], { cwd, env });
+    assert.match(
+      text.stdout,
+      new RegExp(`timeline    2, from a restore to txid ${point} of generation ${first.genId}`),
+    );
+    // The CLI's restore resolves a time along the same line (on another host: this process keeps the database open)…
+    const midTime = `time:${new Date(midBranch).toISOString()}`;
+    const elsewhere = async (...args: string[]) => {
+      const home = tempDir();
+      const done = await runCli(['restore', '--pitr', ...args], {
+        cwd: home,
+        env: { ...env, HQL_DATA_DIR: join(home, 'data') },
+      });
+      assert.equal(done.code, 0, done.stderr);
+      const restored = new Database(join(home, 'data/state_machine/db/hiqlite.db'), { readonly: true });
+      try {
+        return restored.prepare('SELECT v FROM t ORDER BY v').pluck().all();
+      } finally {
+        restored.close();
+      }
+    };
+    assert.deepEqual(await elsewhere(midTime, '--db-id', dbId), upTo(10));
+    // …and on the branch the restore left with --timeline (the drill and the restore).
+    const drill = await runCli(['pitr', 'verify', midTime, '--timeline', '1', '--db-id', dbId, '--json'], { cwd, env });
+    assert.equal(drill.code, 0, drill.stderr);
+    assert.deepEqual(await elsewhere(midTime, '--timeline', '1', '--db-id', dbId), upTo(15));
   },
 );

@@ -12,7 +12,7 @@ import { pitrDatabase } from '../../restore/fetch.js';
 import type { ListedObject, PitrObjectStore } from '../../storage/object-store.js';
 import { type ConfigFlag, formatAge, withConfigOption, withParts } from '../context.js';
 import { action } from '../run.js';
-import { ACCEPT_OLDER_HELP, runVerify, type VerifyFlags } from './verify.js';
+import { ACCEPT_OLDER_HELP, runVerify, TIMELINE_HELP, type VerifyFlags } from './verify.js';
 
 interface PitrFlags extends ConfigFlag {
   dbId?: string;
@@ -31,7 +31,8 @@ themselves restore — keys, checksums, the chain of digests — only a restore 
   lifeboat pitr verify time:<RFC 3339>   (each the same as lifeboat verify pitr:<point>)
   (add --db-id <id> when the bucket holds several databases)
 
-and to restore: lifeboat restore --pitr latest|txid:<N>|time:<RFC 3339> [--db-id <id>].`;
+and to restore: lifeboat restore --pitr latest|txid:<N>|time:<RFC 3339> [--db-id <id>]; with
+--timeline K (list shows each generation's), latest and a time on a branch an earlier restore left.`;
 
 const STATUS_HELP_AFTER = `
 Exit codes: 0 restorable (and, with --max-age, recent enough); 4 nothing of the database is
@@ -101,6 +102,8 @@ function generationJson(g: GenerationReport) {
     genId: g.genId,
     createdAt: iso(g.createdMs),
     hasMeta: g.hasMeta,
+    timeline: g.link?.timeline ?? null,
+    parent: g.link?.parent ?? null,
     objects: g.objects,
     bytes: g.bytes,
     bases: g.bases.map((b) => ({ ...point(b), bytes: b.bytes })),
@@ -181,6 +184,7 @@ function gapJson(g: DatabaseReport['gaps'][number]) {
     from: genPoint(g.from),
     to: genPoint(g.to),
     ...(g.branchedFrom ? { branchedFrom: g.branchedFrom } : {}),
+    ...(g.branchTimeline ? { branchTimeline: g.branchTimeline } : {}),
   };
 }
 
@@ -191,9 +195,16 @@ function gapLine(g: DatabaseReport['gaps'][number]): string {
       : g.kind === 'restore'
         ? `generation ${g.to.genId} begins from a restore to txid ${g.branchedFrom?.txid} of generation ` +
           `${g.branchedFrom?.genId}: a time in between restores that point; the later commits there are ` +
-          'another branch, restorable by txid'
+          `another branch, restorable by txid${g.branchTimeline ? ` or with --timeline ${g.branchTimeline}` : ''}`
         : `generation ${g.to.genId} begins: what was committed in between is in its base, not restorable one by one`;
   return `after ${at(g.from)} until ${at(g.to)}: ${why}`;
+}
+
+function timelineLine(link: GenerationLink): string {
+  const { parent } = link;
+  return parent
+    ? `${link.timeline}, from a restore to txid ${parent.txid} of generation ${parent.genId}`
+    : `${link.timeline}`;
 }
 
 function holeLine(h: GenerationReport['holes'][number]): string {
@@ -209,6 +220,7 @@ export function formatDatabase(d: DatabaseReport): string {
   for (const g of d.generations) {
     lines.push(`  generation ${g.genId}  created ${iso(g.createdMs)}, ${g.objects} objects, ${formatSize(g.bytes)}`);
     if (!g.hasMeta) lines.push('    meta        missing');
+    if (g.link) lines.push(`    timeline    ${timelineLine(g.link)}`);
     if (g.bases.length === 0) lines.push('    base        none yet: nothing of this generation is restorable');
     for (const b of g.bases) lines.push(`    base        ${at(b)}, ${formatSize(b.bytes)}`);
     const s = g.segments;
@@ -352,6 +364,7 @@ export function registerPitr(program: Command): void {
     .argument('[point]', 'latest | txid:<N> | time:<RFC 3339 time>', 'latest')
     .option('--db-id <id>', 'the database (default: this database by its identity, else the only one in the bucket)')
     .option('--accept-older', ACCEPT_OLDER_HELP)
+    .option('--timeline <K>', TIMELINE_HELP)
     .option('--json', 'print JSON (as `lifeboat verify --json`)')
     .option('--temp-dir <dir>', 'where the temporary copy goes (default: the system temp folder)')
     .addHelpText(

@@ -23,20 +23,26 @@ interface RestoreFlags extends ConfigFlag {
   json?: boolean;
   pitr?: string;
   dbId?: string;
+  timeline?: string;
 }
 
 /** The source from the argument, or from --pitr (and --db-id); exactly one of the two (undefined: neither). */
 function sourceOf(sourceText: string | undefined, flags: RestoreFlags): RestoreSource | undefined {
   if (flags.pitr === undefined) {
     if (flags.dbId !== undefined) throw new ConfigError(['--db-id goes with --pitr']);
+    if (flags.timeline !== undefined) throw new ConfigError(['--timeline goes with --pitr']);
     if (sourceText === undefined) return undefined;
     return parseRestoreSource(sourceText, { name: 'source', cwd: process.cwd() });
   }
   if (sourceText !== undefined)
     throw new ConfigError([`restore either ${sourceText} or --pitr ${flags.pitr}, not both`]);
-  const source = pitrSource(flags.pitr, flags.dbId);
+  const source = pitrSource(flags.pitr, flags.dbId, flags.timeline);
   if (typeof source === 'string') {
-    throw new ConfigError([`--pitr ${flags.pitr}: ${source}; use latest, txid:<N> or time:<RFC 3339 time>`]);
+    const on = flags.timeline === undefined ? '' : ` --timeline ${flags.timeline}`;
+    const forms = on
+      ? 'use latest or time:<RFC 3339 time> with --timeline'
+      : 'use latest, txid:<N> or time:<RFC 3339 time>';
+    throw new ConfigError([`--pitr ${flags.pitr}${on}: ${source}; ${forms}`]);
   }
   return source;
 }
@@ -48,6 +54,10 @@ export function registerRestore(program: Command): void {
     .argument('[source]', 's3:<object> | s3:latest | local:<name> | local:latest | <name> | file:<path>')
     .option('--pitr <point>', 'restore continuous backup to a point: latest | txid:<N> | time:<RFC 3339 time>')
     .option('--db-id <id>', 'with --pitr: the database whose continuous backup to use (when the bucket holds several)')
+    .option(
+      '--timeline <K>',
+      'with --pitr latest|time:…: on timeline K, a branch an earlier restore left (`lifeboat pitr list` shows them)',
+    )
     .option('--db <path>', 'database file to restore into (default: {data_dir}/state_machine/db/{filename_db})')
     .option('--force', 'apply even if this backup was restored before (see the restore marker)')
     .option(

@@ -6,7 +6,7 @@ import { formatSize } from '../../fs/space.js';
 import { isId } from '../../pitr/names.js';
 import { drillWarnings, openDrillFolder, previousBackup } from '../../restore/drill.js';
 import { materialise, resolveSource } from '../../restore/fetch.js';
-import { parseRestoreSource, type RestoreSource } from '../../restore/source.js';
+import { onTimeline, parseRestoreSource, type RestoreSource } from '../../restore/source.js';
 import { validateBackup } from '../../restore/validate.js';
 import type { TableInfo } from '../../sqlite/protocol.js';
 import { type ConfigFlag, formatDuration, withConfigOption, withParts } from '../context.js';
@@ -21,6 +21,7 @@ export interface VerifyFlags extends ConfigFlag {
   strict?: boolean;
   dbId?: string;
   acceptOlder?: boolean;
+  timeline?: string;
 }
 
 /** The drill refuses a bucket behind what this host shipped, as the restore does: an alert worth having. */
@@ -33,11 +34,25 @@ function sourceOf(text: string, flags: VerifyFlags): RestoreSource {
   if (flags.acceptOlder && source.kind !== 'pitr') {
     throw new ConfigError([`--accept-older goes with a pitr: source, not ${text}`]);
   }
+  if (flags.timeline !== undefined) {
+    if (source.kind !== 'pitr') throw new ConfigError([`--timeline goes with a pitr: source, not ${text}`]);
+    const on = onTimeline(source, flags.timeline);
+    if (typeof on === 'string') throw new ConfigError([`${text} --timeline ${flags.timeline}: ${on}`]);
+    return withDbId(on, text, flags);
+  }
+  return withDbId(source, text, flags);
+}
+
+function withDbId(source: RestoreSource, text: string, flags: VerifyFlags): RestoreSource {
   if (flags.dbId === undefined) return source;
   if (source.kind !== 'pitr') throw new ConfigError([`--db-id goes with a pitr: source, not ${text}`]);
   if (!isId(flags.dbId)) throw new ConfigError([`--db-id "${flags.dbId}" is not 32 lower-case hex digits`]);
   return { ...source, dbId: flags.dbId };
 }
+
+/** `--timeline` of verify and `pitr verify`. */
+export const TIMELINE_HELP =
+  'with pitr:latest|pitr:time:…: on timeline K, a branch an earlier restore left (`lifeboat pitr list` shows them)';
 
 /**
  * `lifeboat verify <source>`: a restore drill. The backup is fetched (and decrypted) into a
@@ -56,6 +71,7 @@ export function registerVerify(program: Command): void {
     )
     .option('--db-id <id>', 'with a pitr: source: the database (when the bucket holds several; `lifeboat pitr list`)')
     .option('--accept-older', ACCEPT_OLDER_HELP)
+    .option('--timeline <K>', TIMELINE_HELP)
     .option(
       '--db <path>',
       'the database whose backups `latest` means (default: {data_dir}/state_machine/db/{filename_db})',

@@ -387,6 +387,8 @@ localTest(
     commit(app, 11, 15);
     await first.capture.flush();
     const midBranch = Date.now();
+    // Times are whole milliseconds: rows 16–20 must be observed after this one, not within it.
+    while (Date.now() <= midBranch) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
     commit(app, 16, 20);
     await first.capture.flush();
     const abandonedAt = Date.now();

@@ -5,7 +5,8 @@
 // stdin: `counts <label>` → `counts <label> {at, cpuS, requests}`, `flush` → `flushed {txid}`,
 // `stop` → closes and prints `result {shipped, status}`. `idle`: the same process and modules with
 // continuous backup off; waits for `stop`. `restore`: one point-in-time restore, one JSON line.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import type { S3Config } from '../src/config/types.js';
@@ -177,8 +178,17 @@ async function restore(req: Extract<PitrChildRequest, { op: 'restore' }>): Promi
   const store = new S3ConditionalStore(req.s3);
   try {
     const t0 = performance.now();
-    const got = await restorePitr({ store, keys: BENCH_KEYS, dbId: req.dbId, target: req.target, path: req.path });
+    const trace = memoryTrace(t0);
+    const got = await restorePitr({
+      store,
+      keys: BENCH_KEYS,
+      dbId: req.dbId,
+      target: req.target,
+      path: req.path,
+      onProgress: trace?.progress,
+    });
     const ms = performance.now() - t0;
+    trace?.write(req.path);
     const listed = (await store.list(dbPrefix(req.dbId))).flatMap((o) => {
       const name = parsePitrName(o.key);
       return name ? [{ name, size: o.size, key: o.key }] : [];
@@ -207,6 +217,31 @@ async function restore(req: Extract<PitrChildRequest, { op: 'restore' }>): Promi
   } finally {
     store.close();
   }
+}
+
+/**
+ * LIFEBOAT_BENCH_MEMTRACE=<dir>: the restore's memory every 20 ms (ms since its start, RSS, V8 heap used, external,
+ * ArrayBuffers, stored bytes fetched and used so far), a TSV per restore in <dir>: where a restore's peak is
+ * (docs/benchmarks.md, "A restore's memory").
+ */
+function memoryTrace(t0: number) {
+  const dir = process.env.LIFEBOAT_BENCH_MEMTRACE;
+  if (!dir) return undefined;
+  const lines = ['ms\trss\theap_used\texternal\tarray_buffers\tbytes'];
+  let bytes = 0;
+  const timer = setInterval(() => {
+    const m = memory();
+    lines.push([Math.round(performance.now() - t0), m.rss, m.heapUsed, m.external, m.arrayBuffers, bytes].join('\t'));
+  }, 20);
+  return {
+    progress: (done: number) => {
+      bytes = done;
+    },
+    write: (restoredPath: string) => {
+      clearInterval(timer);
+      writeFileSync(join(dir, `${basename(restoredPath, '.sqlite')}.memory.tsv`), `${lines.join('\n')}\n`);
+    },
+  };
 }
 
 // As bench/child.ts: Lifeboat's code runs here as in the CLI, which opts in to forced collections.

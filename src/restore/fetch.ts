@@ -13,7 +13,7 @@ import { readStateFile } from '../pitr/capture/state-file.js';
 import { PITR_ROOT, parsePitrName, pitrDbId } from '../pitr/names.js';
 import { applyPlan } from '../pitr/restore/apply.js';
 import { bucketBehind } from '../pitr/restore/behind.js';
-import { readLineage } from '../pitr/restore/lineage.js';
+import { lineageFor } from '../pitr/restore/lineage.js';
 import { type RestorePlan as PitrPlan, planRestore } from '../pitr/restore/plan.js';
 import { hasSqliteMagic, readFileHead } from '../sqlite/file-header.js';
 import type { LocalStore } from '../storage/local.js';
@@ -178,15 +178,11 @@ export async function resolveSource(source: RestoreSource, inputs: FetchInputs):
       }
       // A time is a moment of the current line of restores (pitr/restore/lineage.ts): the metas tell it;
       // with a timeline named, `latest` too is that line's.
-      const { timeline } = source;
-      const line =
-        source.target.kind === 'time' || timeline !== undefined
-          ? await readLineage(store, inputs.keys, dbId, listing, {
-              log: inputs.logger,
-              signal: inputs.signal,
-              timeline,
-            })
-          : undefined;
+      const line = await lineageFor(store, inputs.keys, dbId, listing, source.target, {
+        log: inputs.logger,
+        signal: inputs.signal,
+        timeline: source.timeline,
+      });
       return { kind: 'pitr', plan: planRestore(dbId, listing, source.target, line), store };
     }
   }

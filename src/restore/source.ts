@@ -77,10 +77,9 @@ export function pitrSource(form: string, dbId?: string, timeline?: string): Rest
 
 /** A continuous-backup source resolved on timeline `text` (a whole number from 1), or why it cannot be. */
 export function onTimeline(source: Extract<RestoreSource, { kind: 'pitr' }>, text: string): RestoreSource | string {
-  const k = /^[0-9]{1,15}$/.test(text) ? Number(text) : Number.NaN;
-  const problem = timelineProblem(source.target, k);
-  if (problem) return problem.replace(/^timeline NaN/, `timeline "${text}"`);
-  return { ...source, timeline: k };
+  if (!/^[0-9]{1,15}$/.test(text)) return `timeline "${text}" is not a whole number from 1`;
+  const k = Number(text);
+  return timelineProblem(source.target, k) ?? { ...source, timeline: k };
 }
 
 /**

@@ -15,7 +15,7 @@ import type { RollingChecksum } from '../rolling.js';
 import { type ChainExpectation, checkChain, type Segment, type TxRecord } from '../segment.js';
 import { SegmentFeed } from './feed.js';
 import { placeHold } from './hold.js';
-import { readLineage } from './lineage.js';
+import { lineageFor } from './lineage.js';
 import { describe, iso, type PitrTarget, planRestore, type RestorePlan, timelineProblem } from './plan.js';
 
 /**
@@ -77,10 +77,11 @@ export async function restorePitr(options: RestorePitrOptions): Promise<PitrRest
   const problem = timelineProblem(target, timeline);
   if (problem) throw new RangeError(problem);
   const listing = await store.list(dbPrefix(dbId), options);
-  const line =
-    target.kind === 'time' || timeline !== undefined
-      ? await readLineage(store, keys, dbId, listing, { log: options.log, signal: options.signal, timeline })
-      : undefined;
+  const line = await lineageFor(store, keys, dbId, listing, target, {
+    log: options.log,
+    signal: options.signal,
+    timeline,
+  });
   const plan = planRestore(dbId, listing, target, line);
   return applyPlan(plan, options);
 }

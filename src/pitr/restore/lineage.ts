@@ -4,6 +4,7 @@ import type { Logger } from '../../log.js';
 import type { ListedObject, PitrObjectStore } from '../../storage/object-store.js';
 import { genIdsWithMeta, readMeta, unreadableMeta } from '../meta-object.js';
 import { parsePitrName } from '../names.js';
+import type { PitrTarget } from './plan.js';
 
 /**
  * The line of descent a time target is resolved along (spec §3.5, §3.10). After a restore to a
@@ -55,6 +56,28 @@ export function headOf(line: Lineage): string | undefined {
 }
 
 /**
+ * The line `target` is resolved along (readLineage): a time's, and any target's on a timeline
+ * named; undefined for `latest` and a txid otherwise, which need no meta.
+ */
+export function lineageFor(
+  store: PitrObjectStore,
+  keys: KeyLookup,
+  dbId: string,
+  listing: readonly ListedObject[],
+  target: PitrTarget,
+  options: LineageOptions = {},
+): Promise<Lineage | undefined> {
+  if (target.kind !== 'time' && options.timeline === undefined) return Promise.resolve(undefined);
+  return readLineage(store, keys, dbId, listing, options);
+}
+
+export interface LineageOptions {
+  readonly log?: Logger | undefined;
+  readonly signal?: AbortSignal | undefined;
+  readonly timeline?: number | undefined;
+}
+
+/**
  * The lineage of the newest generation with a base — of timeline `options.timeline` when given
  * (`restore --pitr … --timeline K`: a branch a restore left) — from the metas of `listing` (GETs,
  * a few at a time). Undefined when the head's meta cannot be read: the caller then resolves the
@@ -66,11 +89,7 @@ export async function readLineage(
   keys: KeyLookup,
   dbId: string,
   listing: readonly ListedObject[],
-  options: {
-    readonly log?: Logger | undefined;
-    readonly signal?: AbortSignal | undefined;
-    readonly timeline?: number | undefined;
-  } = {},
+  options: LineageOptions = {},
 ): Promise<Lineage | undefined> {
   const withBase = new Set<string>();
   for (const { key } of listing) {

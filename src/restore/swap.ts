@@ -151,6 +151,15 @@ function inUseBy(dbFile: string, pids: readonly number[]): never {
   );
 }
 
+/** Test seams of {@link holdDatabase}. */
+export interface HoldOptions {
+  /** Runs between settling the database and locking it: where an application can switch it back to WAL. */
+  readonly beforeLock?: () => void;
+}
+
+/** How often the hold settles again when the application switched the database back to WAL before the lock. */
+const SETTLE_ATTEMPTS = 3;
+
 /**
  * Settles the old database and holds it for the swap: its WAL folded into the main file,
  * switched to rollback-journal mode (which SQLite refuses while another connection has it
@@ -159,23 +168,35 @@ function inUseBy(dbFile: string, pids: readonly number[]): never {
  * database during the hold waits (its busy timeout) and then opens the new one. A database
  * that cannot be opened (damaged) is not held: the swap moves it aside with its -wal/-shm as
  * a set, so an old WAL can never be applied to the new database.
+ *
+ * The hold must end in rollback-journal mode, checked under the lock. An application that
+ * opens the database between settling and locking can switch it back to WAL; the lock would
+ * then be taken in WAL mode, and a connection the application opened on the old file while
+ * the hold lasted would, after the swap, commit into `{db}-wal` — a file SQLite opens by
+ * name, so the new database's — where the new database then reads the old one's pages as its
+ * own. In rollback mode that connection has to write a journal first, and SQLite refuses it
+ * (SQLITE_READONLY_DBMOVED): its transaction fails instead of landing in the wrong file.
  */
-export async function holdDatabase(dbFile: string, logger: Logger): Promise<Held> {
+export async function holdDatabase(dbFile: string, logger: Logger, options: HoldOptions = {}): Promise<Held> {
   const before = await stat(dbFile).catch(() => undefined);
   if (!before) return { live: null, release: () => undefined };
   let db: InstanceType<typeof Database> | undefined;
   try {
-    db = new Database(dbFile, { fileMustExist: true, timeout: 2000 });
-    if (String(db.pragma('journal_mode', { simple: true })) === 'wal') {
-      const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
-      if (result?.busy) throw inUse(dbFile, 'a reader or writer kept the checkpoint from completing');
-      if (String(db.pragma('journal_mode = DELETE', { simple: true })) !== 'delete') {
-        throw inUse(dbFile, 'another connection keeps it in WAL mode');
-      }
+    for (let attempt = 1; ; attempt++) {
+      db = new Database(dbFile, { fileMustExist: true, timeout: 2000 });
+      settle(db, dbFile);
+      options.beforeLock?.();
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.exec('BEGIN EXCLUSIVE');
+      db.prepare('SELECT count(*) FROM sqlite_schema').get();
+      if (journalModeOf(db) !== 'wal') break;
+      // Switched back to WAL before the lock: closing folds what was committed since into the
+      // file (nobody else has it open now), and the next attempt settles it again.
+      db.exec('ROLLBACK');
+      db.close();
+      db = undefined;
+      if (attempt === SETTLE_ATTEMPTS) throw inUse(dbFile, 'it was switched back to WAL mode while being settled');
     }
-    db.pragma('locking_mode = EXCLUSIVE');
-    db.exec('BEGIN EXCLUSIVE');
-    db.prepare('SELECT count(*) FROM sqlite_schema').get();
   } catch (err) {
     db?.close();
     if (err instanceof LifeboatError) throw err;
@@ -201,6 +222,18 @@ export async function holdDatabase(dbFile: string, logger: Logger): Promise<Held
       held.close();
     },
   };
+}
+
+const journalModeOf = (db: InstanceType<typeof Database>) => String(db.pragma('journal_mode', { simple: true }));
+
+/** Folds the WAL into the main file and switches to rollback-journal mode; DB_IN_USE when a connection prevents it. */
+function settle(db: InstanceType<typeof Database>, dbFile: string): void {
+  if (journalModeOf(db) !== 'wal') return;
+  const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
+  if (result?.busy) throw inUse(dbFile, 'a reader or writer kept the checkpoint from completing');
+  if (String(db.pragma('journal_mode = DELETE', { simple: true })) !== 'delete') {
+    throw inUse(dbFile, 'another connection keeps it in WAL mode');
+  }
 }
 
 /** What changed in the live database since the intent was written, or undefined when nothing did. */

@@ -20,6 +20,7 @@ import {
   holdDatabase,
   type Intent,
   intentPath,
+  keepWalMode,
   matchOwnership,
   probeInUse,
   type RestoreMarker,
@@ -197,6 +198,7 @@ export async function restoreDatabase(plan: RestorePlan): Promise<RestoreReport>
     const movedAside: string[] = [];
     try {
       await matchOwnership(temp, dbFile);
+      if (held.wasWal) keepWalMode(temp);
       onStep?.('after-settle');
       for (const suffix of ['', ...SIDECARS]) if (await exists(dbFile + suffix)) movedAside.push(aside + suffix);
       const marker: RestoreMarker = {

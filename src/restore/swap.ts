@@ -123,6 +123,8 @@ function inUse(dbFile: string, why: string): LifeboatError {
 export interface Held {
   /** The database as held (undefined when it could not be opened: damaged); null when there is none. */
   readonly live: LiveState | null;
+  /** The database was in WAL mode before the hold settled it: the application chose WAL, the new one keeps it. */
+  readonly wasWal: boolean;
   /** Ends the hold; the lock goes with the connection. */
   release(): void;
 }
@@ -179,11 +181,13 @@ const SETTLE_ATTEMPTS = 3;
  */
 export async function holdDatabase(dbFile: string, logger: Logger, options: HoldOptions = {}): Promise<Held> {
   const before = await stat(dbFile).catch(() => undefined);
-  if (!before) return { live: null, release: () => undefined };
+  if (!before) return { live: null, wasWal: false, release: () => undefined };
   let db: InstanceType<typeof Database> | undefined;
+  let wasWal = false;
   try {
     for (let attempt = 1; ; attempt++) {
       db = new Database(dbFile, { fileMustExist: true, timeout: 2000 });
+      wasWal ||= journalModeOf(db) === 'wal';
       settle(db, dbFile);
       options.beforeLock?.();
       db.pragma('locking_mode = EXCLUSIVE');
@@ -205,7 +209,7 @@ export async function holdDatabase(dbFile: string, logger: Logger, options: Hold
       { db: dbFile, err: (err as Error).message },
       'the current database could not be opened to settle it; it is moved aside as it is, with its -wal/-shm',
     );
-    return { live: stateOf(before), release: () => undefined };
+    return { live: stateOf(before), wasWal: false, release: () => undefined };
   }
   for (const suffix of ['-wal', '-journal'] as const) {
     const side = await stat(dbFile + suffix).catch(() => undefined);
@@ -217,6 +221,7 @@ export async function holdDatabase(dbFile: string, logger: Logger, options: Hold
   const held = db;
   return {
     live: stateOf(await stat(dbFile)),
+    wasWal,
     release: () => {
       if (held.inTransaction) held.exec('ROLLBACK');
       held.close();
@@ -224,7 +229,23 @@ export async function holdDatabase(dbFile: string, logger: Logger, options: Hold
   };
 }
 
-const journalModeOf = (db: InstanceType<typeof Database>) => String(db.pragma('journal_mode', { simple: true }));
+/**
+ * Puts the new database (not yet live) in WAL mode: a backup is a rollback-journal file, and
+ * an application that chose WAL once (it persists in the file) would otherwise run in rollback
+ * mode after a restore — its readers blocking its writer, and continuous backup refusing it
+ * (PITR_NOT_WAL). Only the header changes; SQLite syncs it, the close removes the empty WAL.
+ */
+export function keepWalMode(temp: string): void {
+  const db = new Database(temp, { fileMustExist: true });
+  try {
+    if (journalModeOf(db, 'WAL') !== 'wal') throw new Error(`${temp} could not be switched to WAL mode`);
+  } finally {
+    db.close();
+  }
+}
+
+const journalModeOf = (db: InstanceType<typeof Database>, set?: 'WAL') =>
+  String(db.pragma(set ? `journal_mode = ${set}` : 'journal_mode', { simple: true }));
 
 /** Folds the WAL into the main file and switches to rollback-journal mode; DB_IN_USE when a connection prevents it. */
 function settle(db: InstanceType<typeof Database>, dbFile: string): void {

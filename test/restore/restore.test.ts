@@ -25,7 +25,7 @@ import { type RestorePlan, recoverThenRestore, restoreDatabase } from '../../src
 import { parseRestoreSource } from '../../src/restore/source.js';
 import { readMarker } from '../../src/restore/swap.js';
 import Database from '../../src/sqlite/driver.js';
-import { countItems, createItemsDb } from '../support/db.js';
+import { countItems, createItemsDb, walBytes } from '../support/db.js';
 import { tempDir } from '../support/tmp.js';
 
 function setup() {
@@ -62,6 +62,9 @@ function setup() {
   return { dir, dbDir, dbFile, backup, options };
 }
 
+/** The header's write and read versions: 2 in WAL mode, 1 in rollback-journal mode (read without SQLite). */
+const journalModesOf = (file: string) => [...readFileSync(file).subarray(18, 20)];
+
 const snapshotDir = (dir: string) =>
   Object.fromEntries(
     readdirSync(dir).map((f) => [
@@ -83,7 +86,9 @@ test('file: restore validates, swaps, keeps the old database (its WAL folded in)
     ['items'],
   );
   assert.equal(countItems(dbFile), 3);
-  assert.ok(!existsSync(`${dbFile}-wal`), 'the old WAL is not next to the new database');
+  assert.equal(walBytes(dbFile), 0, 'the old WAL is not next to the new database');
+  assert.deepEqual(journalModesOf(dbFile), [2, 2], 'in WAL mode, as the database it replaced (the backup is not)');
+  assert.deepEqual(journalModesOf(backup), [1, 1]);
   const aside = report.movedAside[0]!;
   assert.match(aside, /hiqlite\.db\.before-restore-2026-11-24T10-00-00-000Z$/);
   assert.ok(!existsSync(`${aside}-wal`), 'the old WAL was checkpointed into the kept file');
@@ -257,6 +262,18 @@ test('restoring where no database exists yet (lost disk) just puts it in place',
   assert.deepEqual(report.movedAside, []);
   assert.equal(countItems(fresh), 3);
   assert.equal(readFileSync(fresh).length, readFileSync(backup).length);
+});
+
+test('a database in rollback-journal mode is replaced by one in that mode; so is none (a lost disk)', async () => {
+  const { dir, dbFile, backup, options } = setup();
+  const old = new Database(dbFile);
+  old.pragma('journal_mode = DELETE');
+  old.close();
+  await restoreDatabase(options());
+  assert.deepEqual(journalModesOf(dbFile), [1, 1]);
+  const fresh = join(dir, 'hiqlite.db');
+  await restoreDatabase(options({ dbFile: fresh }));
+  assert.deepEqual(journalModesOf(fresh), journalModesOf(backup));
 });
 
 test('a database another connection has open is not replaced (DB_IN_USE); nothing is moved', async () => {

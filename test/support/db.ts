@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import Database from '../../src/sqlite/driver.js';
 
 /**
@@ -21,6 +22,14 @@ export function createItemsDb(path: string, rows: number): void {
     for (let i = 0; i < rows; i++) insert.run(`item-${i}`, Buffer.alloc(200, i % 251));
   })();
   db.close();
+}
+
+/**
+ * The bytes in `path`'s WAL, 0 when it has none. A reader of a database in WAL mode leaves an
+ * empty one behind, so "no WAL of the old database here" is: nothing in it.
+ */
+export function walBytes(path: string): number {
+  return statSync(`${path}-wal`, { throwIfNoEntry: false })?.size ?? 0;
 }
 
 export function countItems(path: string): number {

@@ -19,7 +19,16 @@ export const FAULT_POINTS = [
   'during-rebase',
 ] as const;
 
-export type FaultPoint = (typeof FAULT_POINTS)[number];
+/**
+ * Points a kill-and-restore run does not pass (its window is days long, so retention never
+ * deletes there); test/pitr/retention.test.ts kills capture at each.
+ */
+export const RETENTION_FAULT_POINTS = [
+  /** Retention deleted an expired generation's bases and segments, not yet its meta. */
+  'during-retention',
+] as const;
+
+export type FaultPoint = (typeof FAULT_POINTS)[number] | (typeof RETENTION_FAULT_POINTS)[number];
 
 export const FAULT_ENV = 'LIFEBOAT_FAULT';
 

@@ -97,3 +97,14 @@ export function decidePitrRetention(input: PitrRetentionInput): PitrRetentionDec
     : [];
   return { expired, superseded, ...(keep ? { keptBaseTxid: keep.txid } : {}), holdKeys, future };
 }
+
+/**
+ * The decision's keys in two requests: everything that restores first, the generations' metas
+ * last. A death between them (`during-retention`) leaves an expired generation as its meta
+ * alone — it restores nothing, a restore of it says so — and the next look deletes the meta.
+ */
+export function deletionBatches(d: PitrRetentionDecision): readonly [restoring: string[], metas: string[]] {
+  const keys = [...d.expired.flatMap((g) => g.keys), ...d.superseded];
+  const isMeta = (key: string) => parsePitrName(key)?.kind === 'meta';
+  return [keys.filter((k) => !isMeta(k)), keys.filter(isMeta)];
+}

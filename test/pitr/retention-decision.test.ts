@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { baseName, holdName, metaName, newGenId, segmentName } from '../../src/pitr/names.js';
-import { decidePitrRetention, type PitrRetentionInput } from '../../src/pitr/retention.js';
+import { decidePitrRetention, deletionBatches, type PitrRetentionInput } from '../../src/pitr/retention.js';
 import type { ListedObject } from '../../src/storage/object-store.js';
 
 /** Retention's rules without a server (its I/O, holds and deletions are tested against radosgw). */
@@ -120,4 +120,16 @@ test('hold objects are handed to the caller; other names are ignored', () => {
   const d = decide([at(hold, NOW), at('lifeboat-pitr/not-ours', 0), ...current.keys], current.genId);
   assert.deepEqual(d.holdKeys, [hold]);
   assert.deepEqual(d.expired, []);
+});
+
+test("deletions come in two requests: what restores first, then the expired generations' metas", () => {
+  const old = generation(NOW - 20 * DAY, NOW - 8 * DAY);
+  const older = generation(NOW - 30 * DAY, NOW - 25 * DAY);
+  const current = generation(NOW - DAY, NOW);
+  const d = decide([...older.keys, ...old.keys, ...current.keys], current.genId);
+  const [restoring, metas] = deletionBatches(d);
+  const keysOf = (g: { keys: ListedObject[] }) => g.keys.map((o) => o.key);
+  assert.deepEqual(metas.sort(), [metaName(DB, older.genId), metaName(DB, old.genId)].sort());
+  assert.deepEqual(restoring.sort(), [...keysOf(older), ...keysOf(old)].filter((k) => !metas.includes(k)).sort());
+  assert.deepEqual(deletionBatches(decide(current.keys, current.genId)), [[], []]);
 });

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { LifeboatError } from '../../src/errors.js';
 import { Capture } from '../../src/pitr/capture/capture.js';
+import { FAULT_ENV } from '../../src/pitr/fault.js';
 import { dbPrefix, holdName, newDbId, newRandomId, parsePitrName } from '../../src/pitr/names.js';
 import { restorePitr } from '../../src/pitr/restore/apply.js';
 import { placeHold } from '../../src/pitr/restore/hold.js';
@@ -340,6 +343,81 @@ test('generations older than the window are deleted once something is shipped; t
     assert.equal(second.status().retention.deleted, 1);
   } finally {
     await second.close();
+    app.db.close();
+  }
+});
+
+const CAPTURE_CHILD = fileURLToPath(new URL('../support/capture-child.ts', import.meta.url));
+
+const killedDuringRetention =
+  'capture killed while retention deletes: an expired generation is left as its meta, restores nothing, ' +
+  'and the next look deletes it';
+test(killedDuringRetention, async () => {
+  const dir = tempDir();
+  const app = liveDb(dir);
+  const config = await s3.place();
+  const store = openConditionalStore(config);
+  const dbId = newDbId();
+  // Two generations to expire, each a meta, a base and a segment.
+  const txids: number[] = [];
+  for (const k of [1, 2]) {
+    const capture = await Capture.start({ dbPath: app.path, dbId, store, key: KEY_A });
+    app.insert.run(k);
+    txids.push(await capture.flush());
+    await capture.close();
+    app.insert.run(-k);
+    app.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+  const old = [...(await generations(store, dbId)).keys()];
+  assert.equal(old.length, 2);
+
+  // Capture in a process of its own with a window of 1 ms: its first look expires both generations, and
+  // it dies between retention's two requests, as a kill there would.
+  const workDir = join(dir, 'pitr');
+  const setup = { s3: config, dbId, key: { id: KEY_A.id, key: KEY_A.key.toString('base64') }, windowMs: 1 };
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', CAPTURE_CHILD, app.path, workDir, JSON.stringify({ ...setup, retentionEveryMs: 0 })],
+    { env: { ...process.env, [FAULT_ENV]: 'during-retention' }, stdio: ['pipe', 'ignore', 'inherit'] },
+  );
+  const [code, signal] = await once(child, 'exit');
+  assert.equal(signal, 'SIGKILL', `capture died at during-retention (exit ${code})`);
+  const left = (await store.list(dbPrefix(dbId))).map((o) => parsePitrName(o.key));
+  for (const genId of old) {
+    const kinds = left.filter((n) => n && 'genId' in n && n.genId === genId).map((n) => n?.kind);
+    assert.deepEqual(kinds, ['meta'], `generation ${genId}: its meta alone`);
+  }
+  await assert.rejects(
+    restorePitr({
+      store,
+      keys: keySet(KEY_A),
+      dbId,
+      target: { kind: 'txid', txid: txids[0]! },
+      path: join(dir, 'expired.sqlite'),
+    }),
+    /txid \d+ is outside what can be restored/,
+  );
+
+  // The next start (the same work folder: it goes on where the dead one was) deletes the metas.
+  const next = await Capture.start({
+    dbPath: app.path,
+    dbId,
+    store,
+    key: KEY_A,
+    workDir,
+    windowMs: 1,
+    retentionEveryMs: 0,
+  });
+  try {
+    const deleted = nextRetention(next);
+    app.insert.run(3);
+    const last = await next.flush();
+    assert.deepEqual([...(await deleted).deleted].sort(), [...old].sort());
+    const genIds = [...(await generations(store, dbId)).keys()];
+    assert.deepEqual(genIds, [next.status().genId], 'only the current generation is left');
+    assert.equal((await restoredK(store, dbId, last, dir)).k, 3);
+  } finally {
+    await next.close();
     app.db.close();
   }
 });

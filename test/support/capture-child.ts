@@ -1,9 +1,10 @@
 // Continuous capture in a process of its own, for the kill-and-restore test: a Lifeboat that
 // can be killed with SIGKILL at any moment. Arguments: database path, work folder, and a JSON of
 // { s3: S3Config, dbId, key: { id, key (base64) }, syncIntervalMs?, segmentMax?, rebaseRatio?,
-// s3TimeoutMs?, leaseMs?, checkpointPages? }. It prints `started <genId> <baseTxid>`, then
-// `shipped <txid>` as the bucket acknowledges segments (and `caught-up`, see below); a line `watch`
-// on stdin asks for `caught-up` once more (after an S3 outage); a line `fault <point>` arms that
+// s3TimeoutMs?, leaseMs?, checkpointPages?, windowMs?, retentionEveryMs? }. It prints
+// `started <genId> <baseTxid>`, then `shipped <txid>` as the bucket acknowledges segments (and
+// `caught-up`, see below); a line `watch` on stdin asks for `caught-up` once more (after an S3
+// outage); a line `fault <point>` arms that
 // fault point (src/pitr/fault.ts: it dies by SIGKILL there); a line `flush` makes it flush,
 // print `flushed <txid>`, close and exit. `diverged <txid> <message>`: a base inside the
 // generation was refused because its image is not the chain's (no test here damages the file).
@@ -23,6 +24,8 @@ const setup = JSON.parse(json!) as {
   s3TimeoutMs?: number;
   leaseMs?: number;
   checkpointPages?: number;
+  windowMs?: number;
+  retentionEveryMs?: number;
 };
 const store = new S3ConditionalStore(setup.s3, setup.s3TimeoutMs ? { timeoutMs: setup.s3TimeoutMs } : {});
 const capture = await Capture.start({
@@ -40,6 +43,8 @@ const capture = await Capture.start({
   // A base that an outage failed is tried again soon, so that the run can still meet `during-rebase` after it.
   rebaseRetryMs: 1000,
   ...(setup.leaseMs ? { leaseMs: setup.leaseMs } : {}),
+  ...(setup.windowMs !== undefined ? { windowMs: setup.windowMs } : {}),
+  ...(setup.retentionEveryMs !== undefined ? { retentionEveryMs: setup.retentionEveryMs } : {}),
 });
 const status = capture.status();
 process.stdout.write(`started ${status.genId} ${status.lastTxid}\n`);

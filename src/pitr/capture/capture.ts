@@ -20,7 +20,7 @@ import { encodeMeta } from '../meta.js';
 import { dbPrefix, metaName, newGenId, parsePitrName, type SegmentName } from '../names.js';
 import { probeConditionalWrites } from '../probe.js';
 import { readHolds } from '../restore/hold.js';
-import { decidePitrRetention } from '../retention.js';
+import { decidePitrRetention, deletionBatches } from '../retention.js';
 import type { RollingChecksum } from '../rolling.js';
 import { sealObject } from '../sealed.js';
 import { type BrotliCompressor, decodeSegment } from '../segment.js';
@@ -1406,7 +1406,10 @@ export class Capture extends EventEmitter {
         this.emit('retention', { deleted: [], held: holds.inForce.map((h) => h.key) });
         return;
       }
-      await store.deleteMany([...d.expired.flatMap((g) => g.keys), ...d.superseded]);
+      const [restoring, metas] = deletionBatches(d);
+      await store.deleteMany(restoring);
+      faultPoint('during-retention');
+      await store.deleteMany(metas);
       this.#o.log?.info(
         {
           generations: d.expired.map((g) => g.genId),

@@ -64,7 +64,10 @@ async function race(view: 'seen' | 'hidden'): Promise<void> {
   await progress; // the application is running before the first restore
 
   const results: Array<{ code: number | null; stderr: string }> = [];
-  for (let i = 0; i < 4; i++) {
+  const namedIn = (r: { stderr: string }) => r.stderr.includes(`process ${writer.pid} has it open`);
+  // Four rounds; seen goes on (up to twelve) until a probe has named the application: each probe
+  // misses it when it falls between two of its transactions, about one time in ten here.
+  for (let i = 0; i < 4 || (view === 'seen' && i < 12 && !results.some(namedIn)); i++) {
     const before = committed.size;
     const wrap = view === 'hidden' ? UNSHARE : [];
     const res = await runCli(['restore', `file:${backup}`, '--db', dbFile, '--force'], { cwd: dir, wrap });
@@ -96,9 +99,10 @@ async function race(view: 'seen' | 'hidden'): Promise<void> {
   assert.deepEqual(lost, [], `committed rows missing from the database and every kept copy (${refused} refused)`);
   // The /proc probe is best effort: between two transactions this application has no file open,
   // and a restore that probes then goes on to the swap, whose lock and checks decide (as when
-  // hidden). What seen must show is that the probe finds it and names it; four misses in a row
+  // hidden). What seen must show is that the probe finds it and names it; twelve misses in a row
   // would mean the probe does not work.
-  const named = results.filter((r) => r.stderr.includes(`process ${writer.pid} has it open`)).length;
-  if (view === 'seen') assert.ok(named > 0, `no restore named the application's process ${writer.pid}`);
+  const named = results.filter(namedIn).length;
+  const said = results.map((r) => `exit ${r.code}: ${r.stderr.split('\n')[0]}`).join('; ');
+  if (view === 'seen') assert.ok(named > 0, `no restore named the application's process ${writer.pid}: ${said}`);
   else assert.equal(named, 0, 'a restore in a PID namespace of its own cannot see the application');
 }

@@ -4,9 +4,11 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { formatDatabase } from '../../src/cli/commands/pitr.js';
 import { LifeboatError } from '../../src/errors.js';
 import { Capture } from '../../src/pitr/capture/capture.js';
 import { FAULT_ENV } from '../../src/pitr/fault.js';
+import { inspectDatabase } from '../../src/pitr/inspect.js';
 import { dbPrefix, holdName, newDbId, newRandomId, parsePitrName } from '../../src/pitr/names.js';
 import { restorePitr } from '../../src/pitr/restore/apply.js';
 import { placeHold } from '../../src/pitr/restore/hold.js';
@@ -386,6 +388,13 @@ test(killedDuringRetention, async () => {
   for (const genId of old) {
     const kinds = left.filter((n) => n && 'genId' in n && n.genId === genId).map((n) => n?.kind);
     assert.deepEqual(kinds, ['meta'], `generation ${genId}: its meta alone`);
+  }
+  const listed = formatDatabase(inspectDatabase(dbId, await store.list(dbPrefix(dbId))));
+  for (const genId of old) {
+    assert.match(
+      listed,
+      new RegExp(`generation ${genId} .*\\n {4}base {8}none: nothing of this generation is restorable`),
+    );
   }
   await assert.rejects(
     restorePitr({

@@ -14,9 +14,11 @@ import { tempDir } from '../support/tmp.js';
 
 const WRITER = fileURLToPath(new URL('../support/open-per-txn-writer.ts', import.meta.url));
 
+/** The names in `file`, which must be a sound database: not one mixed from two (an old WAL applied to a new file). */
 function namesIn(file: string): string[] {
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
+    assert.equal(db.pragma('integrity_check', { simple: true }), 'ok', `${file} is sound`);
     return db.prepare('SELECT name FROM items').pluck().all() as string[];
   } finally {
     db.close();

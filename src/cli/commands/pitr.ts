@@ -217,11 +217,16 @@ function holeLine(h: GenerationReport['holes'][number]): string {
 export function formatDatabase(d: DatabaseReport): string {
   const lines = [`database ${d.dbId}  ${d.objects} objects, ${formatSize(d.bytes)}`];
   if (d.generations.length === 0) lines.push('  nothing under this database id');
-  for (const g of d.generations) {
+  for (const [i, g] of d.generations.entries()) {
     lines.push(`  generation ${g.genId}  created ${iso(g.createdMs)}, ${g.objects} objects, ${formatSize(g.bytes)}`);
     if (!g.hasMeta) lines.push('    meta        missing');
     if (g.link) lines.push(`    timeline    ${timelineLine(g.link)}`);
-    if (g.bases.length === 0) lines.push('    base        none yet: nothing of this generation is restorable');
+    // The newest may still be starting; an older one without a base is what a retention that was
+    // interrupted leaves (its meta goes last), or a capture that died while it started.
+    if (g.bases.length === 0) {
+      const when = i === d.generations.length - 1 ? 'none yet' : 'none';
+      lines.push(`    base        ${when}: nothing of this generation is restorable`);
+    }
     for (const b of g.bases) lines.push(`    base        ${at(b)}, ${formatSize(b.bytes)}`);
     const s = g.segments;
     lines.push(

@@ -353,7 +353,8 @@ export const KEYS = {
     unset: 'not set',
     envOnly: true,
     doc:
-      'restore at start-up: `s3:<object>`, `s3:latest`, `file:<absolute path>` — see ' +
+      'restore at start-up: `s3:<object>`, `s3:latest`, `file:<absolute path>`, ' +
+      '`pitr:latest|txid:<N>|time:<RFC 3339>` (`… on timeline <K>` for latest and time:) — see ' +
       '[disaster-recovery.md](disaster-recovery.md); checked when the configuration is read',
     show: (c) => ({
       value: c.restore.source ? formatSource(c.restore.source) : null,

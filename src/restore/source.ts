@@ -37,7 +37,8 @@ export interface ParseSourceOptions {
 const FORMS =
   'use s3:<object name> (an encrypted backup in the bucket), s3:latest (the newest one), ' +
   'local:<name> or local:latest (a backup in the local backups folder), file:<absolute path> (a plain SQLite file), ' +
-  'or pitr:latest, pitr:txid:<N> or pitr:time:<RFC 3339 time> (continuous backup to a point)';
+  'or pitr:latest, pitr:txid:<N> or pitr:time:<RFC 3339 time> (continuous backup to a point; ' +
+  'latest and time: may end with " on timeline <K>")';
 /** RFC 3339 with its offset: a time without one would be read in the server's zone. */
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
 
@@ -77,6 +78,7 @@ export function pitrSource(form: string, dbId?: string, timeline?: string): Rest
 
 /** A continuous-backup source resolved on timeline `text` (a whole number from 1), or why it cannot be. */
 export function onTimeline(source: Extract<RestoreSource, { kind: 'pitr' }>, text: string): RestoreSource | string {
+  if (source.timeline !== undefined) return `it names timeline ${source.timeline} already`;
   if (!/^[0-9]{1,15}$/.test(text)) return `timeline "${text}" is not a whole number from 1`;
   const k = Number(text);
   return timelineProblem(source.target, k) ?? { ...source, timeline: k };
@@ -126,7 +128,10 @@ export function parseRestoreSource(value: string, options: ParseSourceOptions | 
     return { kind: 'file', path: resolve(cwd, path) };
   }
   if (v.startsWith('pitr:')) {
-    const source = pitrSource(v.slice(5));
+    // "… on timeline K", as formatSource writes it (in the marker and the logs): the form the
+    // environment variable has for --timeline.
+    const on = /^(.*\S)\s+on\s+timeline\s+(\S+)$/.exec(v.slice(5));
+    const source = on ? pitrSource(on[1]!, undefined, on[2]) : pitrSource(v.slice(5));
     if (typeof source === 'string') throw bad(`is not a point of continuous backup: ${source}`);
     return source;
   }

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { before } from 'node:test';
 import type { PitrListJson, PitrStatusJson } from '../../src/cli/commands/pitr.js';
 import { LifeboatError } from '../../src/errors.js';
+import { Lifeboat } from '../../src/lifeboat.js';
 import { Capture, type CaptureOptions } from '../../src/pitr/capture/capture.js';
 import { decodeMeta } from '../../src/pitr/meta.js';
 import { dbPrefix, metaName, newDbId, type PitrName, parsePitrName } from '../../src/pitr/names.js';
@@ -405,7 +406,7 @@ localTest(
     const restore = await runCli(['restore', '--pitr', `txid:${point}`], { cwd, env });
     assert.equal(restore.code, 0, restore.stderr);
 
-    // The application opens the restored database (a restore leaves it in rollback-journal mode) and goes on.
+    // The application opens the restored database (in WAL mode, as the one it replaced) and goes on.
     const reopened = new Database(dbPath);
     reopened.pragma('journal_mode = WAL');
     const second = await started(dbPath, dbId, store);
@@ -505,5 +506,19 @@ localTest(
     const drill = await runCli(['pitr', 'verify', midTime, '--timeline', '1', '--db-id', dbId, '--json'], { cwd, env });
     assert.equal(drill.code, 0, drill.stderr);
     assert.deepEqual(await elsewhere(midTime, '--timeline', '1', '--db-id', dbId), upTo(15));
+    // …and at an application's start elsewhere, from HQL_BACKUP_RESTORE (written as the marker writes it).
+    const home = tempDir();
+    const restoreEnv = { HQL_DATA_DIR: join(home, 'data'), HQL_BACKUP_RESTORE: `pitr:${midTime} on timeline 1` };
+    const there = await Lifeboat.open({
+      cwd: home,
+      env: { ...env, ...restoreEnv },
+      schedule: false,
+      backupOnStart: 'never',
+    });
+    try {
+      assert.deepEqual(there.db.prepare('SELECT v FROM t ORDER BY v').pluck().all(), upTo(15));
+    } finally {
+      await there.close();
+    }
   },
 );

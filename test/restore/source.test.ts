@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError } from '../../src/errors.js';
-import { formatSource, parseRestoreSource } from '../../src/restore/source.js';
+import { formatSource, onTimeline, parseRestoreSource } from '../../src/restore/source.js';
 
 test('the accepted forms', () => {
   assert.deepEqual(parseRestoreSource('s3:backup_node_1_1732415400.sqlite'), {
@@ -84,6 +84,10 @@ test('pitr: forms are points of continuous backup; anything else is refused nami
     'pitr:time:2026-03-01T12:00:00', // no offset: which zone?
     'pitr:time:2026-03-01',
     'pitr:time:2026-02-30T12:00:00Z',
+    'pitr:txid:5 on timeline 1', // a txid is on one timeline already
+    'pitr:latest on timeline 0',
+    'pitr:latest on timeline two',
+    'pitr:latest on timeline',
   ]) {
     assert.throws(
       () => parseRestoreSource(value),
@@ -94,4 +98,22 @@ test('pitr: forms are points of continuous backup; anything else is refused nami
       value,
     );
   }
+});
+
+test("pitr: latest and time: on a timeline, as the marker and the logs write it (the variable's --timeline)", () => {
+  const ms = Date.parse('2026-03-01T12:00:00Z');
+  for (const [value, target, timeline] of [
+    ['pitr:latest on timeline 1', { kind: 'latest' }, 1],
+    ['pitr:time:2026-03-01T12:00:00Z on timeline 12', { kind: 'time', ms }, 12],
+    ['pitr:time:2026-03-01 12:00:00Z  on  timeline 2', { kind: 'time', ms }, 2],
+  ] as const) {
+    const source = parseRestoreSource(value);
+    assert.deepEqual(source, { kind: 'pitr', target, dbId: undefined, timeline }, value);
+    assert.deepEqual(parseRestoreSource(formatSource(source)), source, 'formatSource writes what parses back');
+  }
+  assert.equal(formatSource(parseRestoreSource('pitr:latest on timeline 3')), 'pitr:latest on timeline 3');
+  // A second timeline (--timeline beside one in the source) is refused, not chosen between.
+  const named = parseRestoreSource('pitr:latest on timeline 1');
+  assert.ok(named.kind === 'pitr');
+  assert.equal(onTimeline(named, '2'), 'it names timeline 1 already');
 });

@@ -143,6 +143,20 @@ function captureLater(app: { path: string }, dbId: string, store: PitrObjectStor
   });
 }
 
+/** A restore of `txid` is refused: what held it was deleted. */
+async function refusedTxid(store: PitrObjectStore, dbId: string, txid: number, dir: string): Promise<void> {
+  await assert.rejects(
+    restorePitr({
+      store,
+      keys: keySet(KEY_A),
+      dbId,
+      target: { kind: 'txid', txid },
+      path: join(dir, `gone-${txid}-${newRandomId()}.sqlite`),
+    }),
+    /txid \d+ is outside what can be restored/,
+  );
+}
+
 /** The newest k in a restore of `txid`, and the base the restore began from. */
 async function restoredK(store: PitrObjectStore, dbId: string, txid: number, dir: string) {
   const path = join(dir, `r${txid}-${newRandomId()}.sqlite`);
@@ -306,16 +320,7 @@ test('inside the generation, bases and segments that restore only points before 
     // The kept base and what follows it still restore; what only the deleted objects held does not.
     assert.equal((await restoredK(store, dbId, last, dir)).k, 10_000);
     assert.equal((await restoredK(store, dbId, keep.txid, dir)).baseTxid, keep.txid);
-    await assert.rejects(
-      restorePitr({
-        store,
-        keys: keySet(KEY_A),
-        dbId,
-        target: { kind: 'txid', txid: txids[0]! },
-        path: join(dir, 'gone.sqlite'),
-      }),
-      /txid \d+ is outside what can be restored/,
-    );
+    await refusedTxid(store, dbId, txids[0]!, dir);
   } finally {
     await capture.close();
     app.db.close();
@@ -396,16 +401,7 @@ test(killedDuringRetention, async () => {
       new RegExp(`generation ${genId} .*\\n {4}base {8}none: nothing of this generation is restorable`),
     );
   }
-  await assert.rejects(
-    restorePitr({
-      store,
-      keys: keySet(KEY_A),
-      dbId,
-      target: { kind: 'txid', txid: txids[0]! },
-      path: join(dir, 'expired.sqlite'),
-    }),
-    /txid \d+ is outside what can be restored/,
-  );
+  await refusedTxid(store, dbId, txids[0]!, dir);
 
   // The next start (the same work folder: it goes on where the dead one was) deletes the metas.
   const next = await Capture.start({

@@ -1,3 +1,4 @@
+import type { PitrConfig } from '../config/types.js';
 import type { KeySet } from '../crypto/keys.js';
 import { LifeboatError } from '../errors.js';
 import { establishIdentity } from '../identity/identity.js';
@@ -27,7 +28,8 @@ export interface ContinuousStatus {
   readonly capture: CaptureStatus | undefined;
 }
 
-export interface ContinuousOptions {
+/** The `[pitr]` table's settings (config/types.ts) that capture takes as they are. */
+export interface ContinuousOptions extends Omit<PitrConfig, 'enabled'> {
   readonly dbFile: string;
   readonly nodeId: number;
   readonly local: BackupStore;
@@ -35,13 +37,6 @@ export interface ContinuousOptions {
   readonly remote: BackupStore | undefined;
   readonly store: PitrObjectStore;
   readonly keys: KeySet;
-  readonly syncIntervalMs: number;
-  readonly windowMs: number;
-  readonly rebaseEveryMs: number;
-  readonly rebaseRatio: number;
-  readonly checkpointPages: number;
-  readonly walHardPages: number;
-  readonly walMaxPages: number;
   readonly logger: Logger;
   /** Pause before the first retry of a failed start (default 5 s; doubles up to 5 min). */
   readonly retryMs?: number;

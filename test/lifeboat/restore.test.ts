@@ -94,6 +94,11 @@ test('a backup that fails validation changes nothing, and the handle still works
     await assert.rejects(lb.restore('s3:latest', { timeline: 1 }), /timeline 1: it is not a pitr: source/);
     await assert.rejects(lb.restore('pitr:txid:4', { timeline: 1 }), /a txid names one transaction/);
     await assert.rejects(lb.restore('pitr:latest', { timeline: 0 }), /timeline 0 is not a whole number from 1/);
+    // The source may name its timeline itself, as the marker writes it; not a second one beside it.
+    await assert.rejects(
+      lb.restore('pitr:latest on timeline 1', { timeline: 2 }),
+      /timeline 2: it names timeline 1 already/,
+    );
     assert.equal(rows(lb), 1);
   } finally {
     await lb.close();

@@ -187,8 +187,7 @@ export async function holdDatabase(dbFile: string, logger: Logger, options: Hold
   try {
     for (let attempt = 1; ; attempt++) {
       db = new Database(dbFile, { fileMustExist: true, timeout: 2000 });
-      wasWal ||= journalModeOf(db) === 'wal';
-      settle(db, dbFile);
+      wasWal = settle(db, dbFile) || wasWal;
       options.beforeLock?.();
       db.pragma('locking_mode = EXCLUSIVE');
       db.exec('BEGIN EXCLUSIVE');
@@ -238,23 +237,26 @@ export async function holdDatabase(dbFile: string, logger: Logger, options: Hold
 export function keepWalMode(temp: string): void {
   const db = new Database(temp, { fileMustExist: true });
   try {
-    if (journalModeOf(db, 'WAL') !== 'wal') throw new Error(`${temp} could not be switched to WAL mode`);
+    if (journalModeOf(db, 'wal') !== 'wal') throw new Error(`${temp} could not be switched to WAL mode`);
   } finally {
     db.close();
   }
 }
 
-const journalModeOf = (db: InstanceType<typeof Database>, set?: 'WAL') =>
+/** The connection's journal mode, after setting it to `set` when given (SQLite answers the mode it is in). */
+const journalModeOf = (db: InstanceType<typeof Database>, set?: 'wal' | 'delete') =>
   String(db.pragma(set ? `journal_mode = ${set}` : 'journal_mode', { simple: true }));
 
-/** Folds the WAL into the main file and switches to rollback-journal mode; DB_IN_USE when a connection prevents it. */
-function settle(db: InstanceType<typeof Database>, dbFile: string): void {
-  if (journalModeOf(db) !== 'wal') return;
+/**
+ * Folds the WAL into the main file and switches to rollback-journal mode; DB_IN_USE when a
+ * connection prevents it. True when the database was in WAL mode.
+ */
+function settle(db: InstanceType<typeof Database>, dbFile: string): boolean {
+  if (journalModeOf(db) !== 'wal') return false;
   const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
   if (result?.busy) throw inUse(dbFile, 'a reader or writer kept the checkpoint from completing');
-  if (String(db.pragma('journal_mode = DELETE', { simple: true })) !== 'delete') {
-    throw inUse(dbFile, 'another connection keeps it in WAL mode');
-  }
+  if (journalModeOf(db, 'delete') !== 'delete') throw inUse(dbFile, 'another connection keeps it in WAL mode');
+  return true;
 }
 
 /** What changed in the live database since the intent was written, or undefined when nothing did. */

@@ -10,19 +10,10 @@ import { TEMP_PREFIX } from '../../src/fs/durable.js';
 import { silentLogger } from '../../src/log.js';
 import { holdDatabase, swapForward } from '../../src/restore/swap.js';
 import Database from '../../src/sqlite/driver.js';
-import { createItemsDb } from '../support/db.js';
+import { createItemsDb, itemNames } from '../support/db.js';
 import { tempDir } from '../support/tmp.js';
 
 const EARLY_OPENER = fileURLToPath(new URL('../support/early-opener.ts', import.meta.url));
-
-function namesIn(file: string): string[] {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    return db.prepare('SELECT name FROM items ORDER BY id').pluck().all() as string[];
-  } finally {
-    db.close();
-  }
-}
 
 /** The application switching the database back to WAL and committing, as one that opens it per transaction does. */
 function switchBackToWal(dbFile: string, row: string): void {
@@ -43,7 +34,7 @@ for (const when of ['before settling', 'between settling and the lock'] as const
       if (when === 'before settling') switchBackToWal(dbFile, 'switched');
       const held = await holdDatabase(dbFile, silentLogger(), {
         beforeLock: () => {
-          if (when === 'between settling and the lock' && !namesIn(dbFile).includes('switched')) {
+          if (when === 'between settling and the lock' && !itemNames(dbFile).includes('switched')) {
             switchBackToWal(dbFile, 'switched');
           }
         },
@@ -73,8 +64,8 @@ for (const when of ['before settling', 'between settling and the lock'] as const
       // SQLite refuses the old file's connection a journal once the file has moved; in WAL mode
       // nothing would stop it, and its commit would go to app.db-wal: the new database's.
       assert.equal(outcome, 'refused SQLITE_READONLY_DBMOVED');
-      assert.deepEqual(namesIn(dbFile), ['item-0', 'item-1'], 'the new database is the restored one, nothing else');
-      assert.deepEqual(namesIn(aside), ['item-0', 'item-1', 'item-2', 'switched'], 'the old one is kept whole');
+      assert.deepEqual(itemNames(dbFile), ['item-0', 'item-1'], 'the new database is the restored one, nothing else');
+      assert.deepEqual(itemNames(aside), ['item-0', 'item-1', 'item-2', 'switched'], 'the old one is kept whole');
       const wal = `${dbFile}-wal`;
       assert.ok(!existsSync(wal) || statSync(wal).size === 0, 'no WAL of the old database beside the new one');
     },
@@ -92,5 +83,5 @@ test('an application switching back to WAL before every lock gets DB_IN_USE; its
       err.code === 'DB_IN_USE' && /switched back to WAL mode while being settled/.test(err.message),
   );
   assert.equal(switches, 3);
-  assert.deepEqual(namesIn(dbFile), ['item-0', 'item-1', 'item-2', 'switched-1', 'switched-2', 'switched-3']);
+  assert.deepEqual(itemNames(dbFile), ['item-0', 'item-1', 'item-2', 'switched-1', 'switched-2', 'switched-3']);
 });

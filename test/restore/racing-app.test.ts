@@ -8,22 +8,11 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from '../../src/sqlite/driver.js';
 import { runCli } from '../support/cli.js';
-import { createItemsDb } from '../support/db.js';
+import { createItemsDb, itemNames } from '../support/db.js';
 import { UNSHARE, unshareUnavailable } from '../support/namespaces.js';
 import { tempDir } from '../support/tmp.js';
 
 const WRITER = fileURLToPath(new URL('../support/open-per-txn-writer.ts', import.meta.url));
-
-/** The names in `file`, which must be a sound database: not one mixed from two (an old WAL applied to a new file). */
-function namesIn(file: string): string[] {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    assert.equal(db.pragma('integrity_check', { simple: true }), 'ok', `${file} is sound`);
-    return db.prepare('SELECT name FROM items').pluck().all() as string[];
-  } finally {
-    db.close();
-  }
-}
 
 const outcome =
   'each restore either swaps cleanly or fails with a clear DB_IN_USE (never a raw ENOENT), leaves nothing ' +
@@ -94,7 +83,7 @@ async function race(view: 'seen' | 'hidden'): Promise<void> {
   const everywhere = new Set<string>();
   for (const f of readdirSync(dbDir)) {
     if (f === 'app.db' || (f.includes('.before-restore-') && !/-(wal|shm|journal)$/.test(f))) {
-      for (const n of namesIn(join(dbDir, f))) everywhere.add(n);
+      for (const n of itemNames(join(dbDir, f))) everywhere.add(n);
     }
   }
   const lost = [...committed].filter((n) => !everywhere.has(n));

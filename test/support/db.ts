@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import Database from '../../src/sqlite/driver.js';
 
@@ -30,6 +31,17 @@ export function createItemsDb(path: string, rows: number): void {
  */
 export function walBytes(path: string): number {
   return statSync(`${path}-wal`, { throwIfNoEntry: false })?.size ?? 0;
+}
+
+/** The names in `items`, in id order, of a database that must be sound (not mixed from two by an old WAL). */
+export function itemNames(path: string): string[] {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    assert.equal(db.pragma('integrity_check', { simple: true }), 'ok', `${path} is sound`);
+    return db.prepare('SELECT name FROM items ORDER BY id').pluck().all() as string[];
+  } finally {
+    db.close();
+  }
 }
 
 export function countItems(path: string): number {
